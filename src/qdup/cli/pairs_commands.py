@@ -1,0 +1,1 @@
+"""Pair commands: train, evaluate, predict."""

@@ -1,0 +1,1 @@
+"""Search, index and service commands (issue 4)."""

@@ -1,0 +1,21 @@
+"""Named exceptions. Each message is one line a user can act on; the CLI prints it as is."""
+
+
+class QdupError(Exception):
+    """Base class for every error qdup reports to a user."""
+
+
+class DataError(QdupError):
+    """An input file or question that cannot be used (missing, wrong columns, bad bytes...)."""
+
+
+class ModelLoadError(QdupError):
+    """A model folder that is missing, corrupt, or written by an incompatible version."""
+
+
+class ConfigError(QdupError, ValueError):
+    """An invalid setting (threshold out of range, negative batch size...)."""
+
+
+class OutputExistsError(QdupError):
+    """Refusing to overwrite an existing output without ``force``."""
