@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   train a small model on the toy pairs, evaluate it, predict a pair
+#   make demo   the main job with the built-in model: judge pairs, score labelled pairs
 #   make test   run the whole test suite
 # Both create .venv on first use. torch is pinned to the 2.13.0 CPU build: a looser
 # requirement makes pip fetch a CUDA build of several GB.
@@ -21,9 +21,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/qdup train examples/toy_pairs.tsv --out runs/demo-model --force --epochs 5 --batch-size 32 --dim 32 --quiet
-	$(BIN)/qdup evaluate runs/demo-model examples/toy_pairs.tsv --split test
-	$(BIN)/qdup predict runs/demo-model "How do I learn Python?" "What is the best way to learn Python?"
+	$(BIN)/qdup predict "How do I learn Python?" "What is the best way to learn Python?"
+	$(BIN)/qdup predict "How do I learn Python?" "How do I cook rice without a rice cooker?"
+	$(BIN)/qdup evaluate examples/toy_pairs.tsv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

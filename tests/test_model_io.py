@@ -81,3 +81,12 @@ def test_newer_format_version_is_refused(tiny_model_dir, tmp_path):
 def test_missing_folder(tmp_path):
     with pytest.raises(ModelLoadError, match="no such model folder"):
         qdup.load(tmp_path / "nothing")
+
+
+def test_saved_files_get_the_usual_permissions(tiny_model, tmp_path):
+    folder = tiny_model.save(tmp_path / "m")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (folder.stat().st_mode & 0o777) == 0o777 & ~mask
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        assert ((folder / name).stat().st_mode & 0o777) == 0o666 & ~mask

@@ -104,9 +104,9 @@ class QdupModel:
                          "python": platform.python_version()},
         }
         with atomic.directory(path, force=force) as tmp:
-            safetensors.torch.save_file(_state(self.encoder), str(tmp / "model.safetensors"))
+            atomic.write_bytes(tmp / "model.safetensors", _weights_bytes(self.encoder))
             self.vocabulary.save(tmp / "vocab.txt")
-            (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            atomic.write_text(tmp / "config.json", json.dumps(config, indent=2) + "\n")
         return Path(path)
 
 
