@@ -1,6 +1,28 @@
-"""qdup: find duplicate questions with a small Siamese LSTM encoder."""
+"""qdup: find duplicate questions with a small Siamese LSTM encoder.
+
+>>> import qdup
+>>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))   # doctest: +SKIP
+>>> model = qdup.train(split, qdup.TrainConfig(epochs=2))         # doctest: +SKIP
+>>> qdup.predict(model, "How do I learn Python?", "Best way to learn Python?")  # doctest: +SKIP
+(True, 0.91)
+"""
 
 __version__ = "0.1.0"
 
-# Search over a corpus (issue 4).
-from .index import Index, SearchResult  # noqa: E402,F401
+from .data import Pairs, pairs_from_lists, read_pairs  # noqa: E402
+from .errors import ConfigError, DataError, ModelLoadError, OutputExistsError, QdupError  # noqa: E402
+from .evaluation import Evaluation, evaluate, predict  # noqa: E402
+from .index import Index, SearchResult  # noqa: E402
+from .loss import triplet_loss  # noqa: E402
+from .model import QdupModel, load  # noqa: E402
+from .network import ModelConfig  # noqa: E402
+from .split import Split, reference_split  # noqa: E402
+from .training import RECIPES, TrainConfig, train  # noqa: E402
+from .vocabulary import Vocabulary  # noqa: E402
+
+__all__ = [
+    "ConfigError", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputExistsError",
+    "Pairs", "QdupError", "QdupModel", "RECIPES", "SearchResult", "Split", "TrainConfig", "Vocabulary",
+    "evaluate", "load", "pairs_from_lists", "predict", "read_pairs", "reference_split",
+    "train", "triplet_loss",
+]

@@ -1,1 +1,109 @@
-"""Pair commands: train, evaluate, predict."""
+"""Pair commands: ``qdup train``, ``qdup evaluate``, ``qdup predict``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .. import data, evaluation, model, split, training
+from ..errors import ConfigError, OutputExistsError
+from . import cli
+
+SPLITS = ("all", "train", "validation", "test")
+
+
+@cli.command()
+@click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--recipe", default="reference", show_default=True,
+              type=click.Choice(list(training.RECIPES)), help="Preset of training settings.")
+@click.option("--epochs", type=int, help="Passes over the training pairs.")
+@click.option("--batch-size", type=int, help="Pairs per batch (the in-batch negatives).")
+@click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")
+@click.option("--margin", type=float, help="Triplet loss margin.")
+@click.option("--dim", type=int, help="Embedding / LSTM size.")
+@click.option("--max-length", type=int, help="Tokens kept per question.")
+@click.option("--seed", type=int, help="Seed for initialisation and shuffling.")
+@click.option("--force", is_flag=True, help="Replace an existing model folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train(data_file, out, recipe, force, quiet, **settings):
+    """Train a model on a Quora-style pairs file, using the reference split.
+
+    \b
+    Example:
+      qdup train quora_duplicate_questions.tsv --out models/reference --recipe reference
+    """
+    config = training.TrainConfig.from_recipe(recipe, **settings)
+    if Path(out).exists() and not force:  # fail before training, not after it
+        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
+    trained = training.train(split.reference_split(data.read_pairs(data_file)), config, progress=not quiet)
+    trained.save(out, force=force)
+    best = trained.info["history"][trained.info["best_epoch"] - 1]
+    click.echo(f"saved {out} (best epoch {best['epoch']}, validation loss {best['validation_loss']:.4f})")
+
+
+@cli.command()
+@click.argument("model_dir", metavar="MODEL", type=click.Path())
+@click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
+@click.option("--threshold", "-t", type=float, help="Cosine above which a pair is a duplicate "
+              "[default: the model's].")
+@click.option("--split", "subset", default="all", show_default=True, type=click.Choice(SPLITS),
+              help="Which pairs of DATA to score (train/validation/test: the reference split).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def evaluate(model_dir, data_file, threshold, subset, as_json):
+    """Score labelled pairs: accuracy, confusion matrix, precision, recall, F1, ROC AUC.
+
+    \b
+    Example:
+      qdup evaluate models/reference quora_duplicate_questions.tsv --split test --threshold 0.7
+    """
+    if threshold is not None:
+        model.check_threshold(threshold)
+    pairs = data.read_pairs(data_file)
+    if subset != "all":
+        pairs = getattr(split.reference_split(pairs), subset)
+    report = evaluation.evaluate(model.load(model_dir), pairs, threshold)
+    if as_json:
+        click.echo(json.dumps({"split": subset, **report.to_dict()}, indent=2))
+        return
+    (tn, fp), (fn, tp) = report.confusion_matrix
+    click.echo(
+        f"pairs:      {report.pairs} ({subset})\n"
+        f"threshold:  {report.threshold:.4f}\n"
+        f"accuracy:   {report.accuracy:.4f}\n"
+        f"confusion:  [[TN {tn}, FP {fp}], [FN {fn}, TP {tp}]]\n"
+        f"precision:  {report.precision:.4f}   recall: {report.recall:.4f}   F1: {report.f1:.4f}\n"
+        f"ROC AUC:    {report.roc_auc:.4f}\n"
+        f"best accuracy {report.best_accuracy:.4f} at threshold {report.best_accuracy_threshold:.4f}; "
+        f"best F1 {report.best_f1:.4f} at threshold {report.best_f1_threshold:.4f}"
+    )
+
+
+@cli.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] QUESTION1 QUESTION2")
+@click.option("--threshold", "-t", type=float, help="Cosine above which the pair is a duplicate "
+              "[default: the model's].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def predict(args, threshold, as_json):
+    """Are two questions duplicates? Prints the cosine similarity and the verdict.
+
+    Without MODEL the built-in model is used.
+
+    \b
+    Example:
+      qdup predict models/reference "When will I see you?" "When can I see you again?"
+    """
+    if len(args) not in (2, 3):
+        raise ConfigError(f"expected [MODEL] QUESTION1 QUESTION2, got {len(args)} arguments")
+    if threshold is not None:
+        model.check_threshold(threshold)
+    loaded = model.load(args[0] if len(args) == 3 else None)
+    is_duplicate, similarity = evaluation.predict(loaded, args[-2], args[-1], threshold)
+    used = loaded.threshold if threshold is None else threshold
+    if as_json:
+        click.echo(json.dumps({"is_duplicate": is_duplicate, "similarity": similarity, "threshold": used}))
+    else:
+        verdict = "duplicate" if is_duplicate else "not duplicate"
+        click.echo(f"{similarity:.4f} {verdict} (threshold {used:.2f})")

@@ -1,0 +1,32 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   train a small model on the toy pairs, evaluate it, predict a pair
+#   make test   run the whole test suite
+# Both create .venv on first use. torch is pinned to the 2.13.0 CPU build: a looser
+# requirement makes pip fetch a CUDA build of several GB.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/qdup train examples/toy_pairs.tsv --out runs/demo-model --force --epochs 5 --batch-size 32 --dim 32 --quiet
+	$(BIN)/qdup evaluate runs/demo-model examples/toy_pairs.tsv --split test
+	$(BIN)/qdup predict runs/demo-model "How do I learn Python?" "What is the best way to learn Python?"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs

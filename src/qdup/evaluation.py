@@ -1,0 +1,76 @@
+"""Judging pairs by cosine similarity against a threshold (SPEC §6, §7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import metrics
+from .data import Pairs
+from .errors import DataError
+from .model import QdupModel, check_threshold
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores and figures for a set of labelled pairs at one threshold."""
+
+    threshold: float
+    pairs: int
+    accuracy: float
+    confusion_matrix: list[list[int]]  # [[TN, FP], [FN, TP]]
+    precision: float
+    recall: float
+    f1: float
+    roc_auc: float
+    best_accuracy_threshold: float
+    best_accuracy: float
+    best_f1_threshold: float
+    best_f1: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def evaluate(model: QdupModel, pairs: Pairs, threshold: float | None = None) -> Evaluation:
+    """Classify every pair as duplicate when its cosine exceeds ``threshold``.
+
+    ``threshold`` defaults to the model's own (0.7 unless training calibrated it).
+
+    >>> report = qdup.evaluate(model, split.test, threshold=0.7)   # doctest: +SKIP
+    >>> report.accuracy, report.confusion_matrix                   # doctest: +SKIP
+    (0.79, [[1190, 232], [338, 953]])
+    """
+    if len(pairs) == 0:
+        raise DataError("no pairs to evaluate")
+    scores = model.similarity(pairs.question1, pairs.question2)
+    return evaluate_scores(pairs.is_duplicate, scores, model.threshold if threshold is None else threshold)
+
+
+def evaluate_scores(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Evaluation:
+    """The same figures from precomputed similarity scores."""
+    threshold = check_threshold(threshold)
+    matrix = metrics.confusion_matrix(labels, scores > threshold)
+    summary = metrics.summarize(matrix)
+    sweep = metrics.threshold_sweep(labels, scores)
+    best_acc_t, best_acc = sweep.best("accuracy")
+    best_f1_t, best_f1 = sweep.best("f1")
+    return Evaluation(
+        threshold=threshold, pairs=len(scores), confusion_matrix=matrix.tolist(),
+        roc_auc=metrics.roc_auc(labels, scores),
+        best_accuracy_threshold=best_acc_t, best_accuracy=best_acc,
+        best_f1_threshold=best_f1_t, best_f1=best_f1, **summary,
+    )
+
+
+def predict(model: QdupModel, question1: str, question2: str,
+            threshold: float | None = None) -> tuple[bool, float]:
+    """``(is_duplicate, cosine similarity)`` for one pair.
+
+    >>> qdup.predict(model, "When will I see you?", "When can I see you again?")  # doctest: +SKIP
+    (True, 0.84)
+    """
+    threshold = check_threshold(model.threshold if threshold is None else threshold)
+    similarity = float(model.similarity([question1], [question2])[0])
+    return similarity > threshold, similarity

@@ -1,0 +1,188 @@
+"""A trained model: vocabulary + encoder + decision threshold, saved as a folder.
+
+Folder layout: ``config.json`` (format, shape, training settings, threshold, versions),
+``model.safetensors`` (weights; loading never runs code), ``vocab.txt`` (one token a line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import safetensors.torch
+import torch
+
+from . import __version__, atomic
+from .errors import ConfigError, ModelLoadError
+from .network import ModelConfig, SiameseEncoder
+from .vocabulary import Vocabulary, pad
+
+FORMAT = "qdup-model"
+FORMAT_VERSION = 1
+DEFAULT_THRESHOLD = 0.7
+BUILTIN_PATH = Path(__file__).parent / "builtin_model"
+
+
+class QdupModel:
+    """Turns questions into unit vectors; duplicates land close together.
+
+    >>> model = qdup.load("models/quora")                        # doctest: +SKIP
+    >>> vectors = model.encode(["How do I learn Python?", "Best way to learn Python?"])
+    >>> float(vectors[0] @ vectors[1])                            # doctest: +SKIP
+    0.93
+    """
+
+    def __init__(self, vocabulary: Vocabulary, encoder: SiameseEncoder,
+                 threshold: float = DEFAULT_THRESHOLD, info: dict[str, Any] | None = None):
+        self.vocabulary = vocabulary
+        self.encoder = encoder.eval()
+        self.threshold = check_threshold(threshold)
+        self.info = dict(info or {})  # training settings, history, calibration: kept in config.json
+        self._fingerprint: str | None = None
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.encoder.config
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the weights and vocabulary: identifies the vector space."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(_weights_bytes(self.encoder))
+            digest.update("\n".join(self.vocabulary.tokens).encode("utf-8"))
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> np.ndarray:
+        """Encode questions to an ``(n, dim)`` float32 array of unit vectors."""
+        if isinstance(texts, str):
+            raise TypeError("encode takes a list of questions, not a single string")
+        self.encoder.eval()
+        rows = [self.vocabulary.token_ids(t, self.config.max_length) for t in texts]
+        # Batches of similar length waste little work; vectors do not depend on batching.
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        starts = range(0, len(rows), batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+            starts = tqdm(starts, desc="encoding", unit="batch")
+        for start in starts:
+            chunk = order[start : start + batch_size]
+            ids, lengths = pad([rows[i] for i in chunk])
+            out[chunk] = self.encoder(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+        return out
+
+    def similarity(self, questions1: Sequence[str], questions2: Sequence[str]) -> np.ndarray:
+        """Cosine similarity of each aligned pair, ``(n,)`` float32."""
+        if len(questions1) != len(questions2):
+            raise ConfigError("question lists must have the same length")
+        return np.einsum("nd,nd->n", self.encode(questions1), self.encode(questions2))
+
+    def save(self, path: str | os.PathLike, force: bool = False) -> Path:
+        """Write the model folder atomically; refuses an existing ``path`` unless ``force``."""
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": self.config.to_dict(),
+            "threshold": self.threshold,
+            **self.info,
+            "versions": {"qdup": __version__, "torch": torch.__version__,
+                         "python": platform.python_version()},
+        }
+        with atomic.directory(path, force=force) as tmp:
+            safetensors.torch.save_file(_state(self.encoder), str(tmp / "model.safetensors"))
+            self.vocabulary.save(tmp / "vocab.txt")
+            (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        return Path(path)
+
+
+def load(path: str | os.PathLike | None = None) -> QdupModel:
+    """Load a model folder (``None``: the built-in model).
+
+    >>> model = qdup.load("models/quora")   # doctest: +SKIP
+    """
+    folder = BUILTIN_PATH if path is None else Path(path)
+    if not folder.is_dir():
+        what = "the built-in model is not installed" if path is None else f"{folder}: no such model folder"
+        raise ModelLoadError(what)
+    config = _read_config(folder)
+    try:
+        model_config = ModelConfig.from_dict(config["model"])
+    except (ConfigError, TypeError, KeyError) as error:
+        raise ModelLoadError(f"{folder}: config.json has an invalid model section ({error})") from None
+    vocabulary = Vocabulary.load(folder / "vocab.txt", lowercase=model_config.lowercase)
+    if len(vocabulary) != model_config.vocab_size:
+        raise ModelLoadError(
+            f"{folder}: vocab.txt has {len(vocabulary)} tokens but config.json says {model_config.vocab_size}"
+        )
+    encoder = SiameseEncoder(model_config)
+    _load_weights(encoder, folder / "model.safetensors")
+    info = {k: v for k, v in config.items()
+            if k not in ("format", "format_version", "model", "threshold", "versions")}
+    try:
+        return QdupModel(vocabulary, encoder, config.get("threshold", DEFAULT_THRESHOLD), info)
+    except ConfigError as error:
+        raise ModelLoadError(f"{folder}: config.json: {error}") from None
+
+
+def check_threshold(threshold: float) -> float:
+    """A cosine threshold must lie in [-1, 1]."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise ConfigError(f"threshold must be a number in [-1, 1], got {threshold!r}") from None
+    if not -1.0 <= value <= 1.0:
+        raise ConfigError(f"threshold must be in [-1, 1], got {threshold!r}")
+    return value
+
+
+def _read_config(folder: Path) -> dict:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{folder}: not a qdup model folder (no config.json)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{folder}: config.json is corrupt ({error})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelLoadError(f"{folder}: not a qdup model folder (config.json format is not {FORMAT!r})")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{folder}: model format version {version!r} is not supported by qdup {__version__} "
+            f"(expects {FORMAT_VERSION}); retrain or use a matching qdup"
+        )
+    return config
+
+
+def _load_weights(encoder: SiameseEncoder, path: Path) -> None:
+    try:
+        tensors = safetensors.torch.load_file(str(path))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path.parent}: model.safetensors is missing") from None
+    except Exception as error:  # safetensors raises its own error types for corrupt headers
+        raise ModelLoadError(f"{path}: corrupt or truncated weights ({type(error).__name__})") from None
+    expected = {name: tuple(t.shape) for name, t in _state(encoder).items()}
+    found = {name: tuple(t.shape) for name, t in tensors.items()}
+    if expected != found:
+        wrong = sorted(set(expected.items()) ^ set(found.items()))
+        raise ModelLoadError(f"{path}: weights do not match config.json ({wrong[0][0]} differs)")
+    encoder.load_state_dict(tensors)
+
+
+def _state(encoder: SiameseEncoder) -> dict[str, torch.Tensor]:
+    return {name: t.detach().contiguous() for name, t in encoder.state_dict().items()}
+
+
+def _weights_bytes(encoder: SiameseEncoder) -> bytes:
+    return safetensors.torch.save(_state(encoder))
+

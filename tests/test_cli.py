@@ -1,0 +1,96 @@
+import json
+
+import pytest
+
+from qdup.cli import _register, cli, main
+
+TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--dim", "16", "--quiet"]
+
+
+def run(capsys, *args):
+    code = main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_evaluate_predict(capsys, toy_path, tmp_path):
+    out_dir = tmp_path / "model"
+    code, out, err = run(capsys, "train", toy_path, "--out", out_dir, *TINY_ARGS)
+    assert code == 0, err
+    assert out.startswith(f"saved {out_dir} (best epoch ")
+
+    code, out, _ = run(capsys, "evaluate", out_dir, toy_path, "--split", "test", "--threshold", "0.7")
+    assert code == 0
+    assert "pairs:      160 (test)" in out and "threshold:  0.7000" in out
+    assert "confusion:  [[TN " in out and "ROC AUC:" in out
+
+    code, out, _ = run(capsys, "evaluate", out_dir, toy_path, "--json")
+    report = json.loads(out)
+    assert report["pairs"] == 720 and report["split"] == "all"
+    (tn, fp), (fn, tp) = report["confusion_matrix"]
+    assert tn + fp + fn + tp == 720
+    assert report["accuracy"] == pytest.approx((tn + tp) / 720)
+
+    code, out, _ = run(capsys, "predict", out_dir, "How do I learn Python?", "How can I learn Python?")
+    assert code == 0
+    similarity, verdict = out.split(" ", 1)
+    assert -1 <= float(similarity) <= 1
+    assert verdict.strip() in ("duplicate (threshold 0.70)", "not duplicate (threshold 0.70)")
+
+    code, out, _ = run(capsys, "predict", out_dir, "A?", "A?", "--json", "--threshold", "0.5")
+    result = json.loads(out)
+    assert result["is_duplicate"] is True and result["similarity"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_train_refuses_existing_output(capsys, toy_path, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "keep.txt").write_text("precious")
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS)
+    assert code == 1
+    assert err == f"Error: {tmp_path / 'm'} already exists (use --force to replace it)\n"
+    assert (tmp_path / "m" / "keep.txt").read_text() == "precious"
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--force", *TINY_ARGS)
+    assert code == 0 and not (tmp_path / "m" / "keep.txt").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "missing.tsv", "--out", "x"], "Error: missing.tsv: no such file\n"),
+    (["train", "{toy}", "--out", "{tmp}/m", "--epochs", "0"], "Error: epochs must be a positive integer, got 0\n"),
+    (["evaluate", "{tmp}/nothing", "{toy}"], "Error: {tmp}/nothing: no such model folder\n"),
+    (["evaluate", "{model}", "{toy}", "--threshold", "1.5"], "Error: threshold must be in [-1, 1], got 1.5\n"),
+    (["predict", "{model}", "a?", "b?", "--threshold", "-2"], "Error: threshold must be in [-1, 1], got -2.0\n"),
+    (["predict", "{model}", "a?", "b?", "c?"], "Error: expected [MODEL] QUESTION1 QUESTION2, got 4 arguments\n"),
+    (["evaluate", "{model}"], "Error: Missing argument 'DATA'.\n"),
+    (["train", "{toy}", "--out", "{tmp}/m", "--recipe", "magic"], "Error: Invalid value for '--recipe': "
+     "'magic' is not 'reference'.\n"),
+])
+def test_errors_are_one_line_exit_1(capsys, toy_path, tiny_model_dir, tmp_path, args, message):
+    fill = {"toy": toy_path, "tmp": tmp_path, "model": tiny_model_dir}
+    code, out, err = run(capsys, *[a.format(**fill) for a in args])
+    assert code == 1
+    assert err == message.format(**fill)
+    assert not (tmp_path / "m").exists()
+
+
+def test_bad_data_file_is_one_line(capsys, tmp_path, tiny_model_dir):
+    bad = tmp_path / "bad.tsv"
+    bad.write_bytes(b"id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t1\t2\t\xff?\tb\t1\n")
+    code, _, err = run(capsys, "evaluate", tiny_model_dir, bad)
+    assert code == 1
+    assert err == f"Error: {bad}: line 2 is not valid UTF-8 (byte 0xff); re-save the file as UTF-8\n"
+
+
+def test_empty_questions_do_not_crash(capsys, tiny_model_dir):
+    code, out, _ = run(capsys, "predict", tiny_model_dir, "", "   ")
+    assert code == 0 and "duplicate" in out
+
+
+def test_every_command_is_documented_with_an_example():
+    _register()
+    commands = dict(cli.commands)
+    for group in [c for c in commands.values() if hasattr(c, "commands")]:
+        commands.update({f"{group.name} {n}": c for n, c in group.commands.items()})
+    for name, command in commands.items():
+        if hasattr(command, "commands"):
+            continue
+        assert command.help and "Example:" in command.help, f"qdup {name} has no example in its help"

@@ -1,0 +1,83 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+import qdup
+from qdup.errors import ModelLoadError, OutputExistsError
+
+QUESTIONS = ["How do I learn Python?", "What is the best way to cook rice?", ""]
+
+
+def test_load_gives_identical_vectors(tiny_model, tiny_model_dir):
+    loaded = qdup.load(tiny_model_dir)
+    assert np.array_equal(loaded.encode(QUESTIONS), tiny_model.encode(QUESTIONS))
+    assert loaded.fingerprint == tiny_model.fingerprint
+    assert loaded.vocabulary.tokens == tiny_model.vocabulary.tokens
+    assert loaded.info["best_epoch"] == tiny_model.info["best_epoch"]
+
+
+def test_folder_contents(tiny_model_dir):
+    assert sorted(os.listdir(tiny_model_dir)) == ["config.json", "model.safetensors", "vocab.txt"]
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    assert config["format"] == "qdup-model" and config["model"]["dim"] == 32
+    assert {"qdup", "torch", "python"} <= set(config["versions"])
+    assert config["training"]["recipe"] == "reference"
+
+
+def test_refuses_existing_folder_unless_forced(tiny_model, tmp_path):
+    target = tiny_model.save(tmp_path / "m")
+    (target / "marker").write_text("old")
+    with pytest.raises(OutputExistsError, match="already exists"):
+        tiny_model.save(target)
+    assert (target / "marker").exists()
+    tiny_model.save(target, force=True)
+    assert not (target / "marker").exists() and qdup.load(target).dim == 32
+
+
+def test_failed_save_leaves_nothing_behind(tiny_model, tmp_path, monkeypatch):
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(tiny_model.vocabulary, "save", explode)
+    with pytest.raises(OSError):
+        tiny_model.save(tmp_path / "m")
+    assert os.listdir(tmp_path) == []
+
+
+def copy_model(src, dst):
+    dst.mkdir()
+    for name in os.listdir(src):
+        (dst / name).write_bytes((src / name).read_bytes())
+    return dst
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "config.json").unlink(), "not a qdup model folder (no config.json)"),
+    (lambda d: (d / "config.json").write_text("{not json"), "config.json is corrupt"),
+    (lambda d: (d / "config.json").write_text('{"format": "keras"}'), "not a qdup model folder"),
+    (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:100]),
+     "corrupt or truncated weights"),
+    (lambda d: (d / "model.safetensors").unlink(), "model.safetensors is missing"),
+    (lambda d: (d / "vocab.txt").write_text("\n[UNK]\nonly\n"), "vocab.txt has 3 tokens"),
+])
+def test_damaged_folders_give_one_line(tiny_model_dir, tmp_path, damage, message):
+    folder = copy_model(tiny_model_dir, tmp_path / "m")
+    damage(folder)
+    with pytest.raises(ModelLoadError) as error:
+        qdup.load(folder)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_newer_format_version_is_refused(tiny_model_dir, tmp_path):
+    folder = copy_model(tiny_model_dir, tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["format_version"] = 99
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="format version 99 is not supported"):
+        qdup.load(folder)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(ModelLoadError, match="no such model folder"):
+        qdup.load(tmp_path / "nothing")

@@ -1,0 +1,56 @@
+import torch
+
+import qdup
+from qdup.network import ModelConfig, SiameseEncoder
+from qdup.errors import ConfigError
+import pytest
+
+
+def test_reference_parameter_count():
+    encoder = SiameseEncoder(ModelConfig(vocab_size=36_224, dim=128))
+    trainable = {n: p.numel() for n, p in encoder.named_parameters() if p.requires_grad}
+    assert trainable["embedding.weight"] == 4_636_672
+    assert sum(v for n, v in trainable.items() if n.startswith("lstm")) == 131_584
+    assert sum(trainable.values()) == 4_768_256
+
+
+def test_vector_does_not_depend_on_batch(tiny_model):
+    question = "How do I learn Python?"
+    long_question = " ".join(["why"] * 60)
+    alone = tiny_model.encode([question])
+    beside = tiny_model.encode([long_question, question], batch_size=2)
+    assert torch.allclose(torch.from_numpy(alone[0]), torch.from_numpy(beside[1]), atol=1e-6)
+
+
+def test_vectors_are_unit_length_and_order_preserved(tiny_model):
+    questions = ["a b c d e f", "How do I cook rice?", "", "x"]
+    vectors = tiny_model.encode(questions, batch_size=3)
+    assert vectors.shape == (4, tiny_model.dim) and vectors.dtype.name == "float32"
+    assert abs(vectors @ vectors.T).max() <= 1.0 + 1e-5
+    assert torch.allclose(torch.from_numpy(vectors).norm(dim=1), torch.ones(4), atol=1e-5)
+    for i, q in enumerate(questions):
+        assert torch.allclose(torch.from_numpy(tiny_model.encode([q])[0]),
+                              torch.from_numpy(vectors[i]), atol=1e-6)
+
+
+def test_huge_question_is_truncated_not_fatal(tiny_model):
+    vectors = tiny_model.encode(["word " * 20_000])
+    assert vectors.shape == (1, tiny_model.dim)
+
+
+def test_encode_refuses_a_bare_string(tiny_model):
+    with pytest.raises(TypeError, match="list of questions"):
+        tiny_model.encode("How?")
+
+
+@pytest.mark.parametrize("bad", [{"vocab_size": 1}, {"vocab_size": 10, "dim": 0}, {"vocab_size": 10, "dim": "8"}])
+def test_model_config_validates(bad):
+    with pytest.raises(ConfigError):
+        ModelConfig(**bad)
+
+
+def test_model_config_round_trip():
+    config = ModelConfig(vocab_size=100, dim=16)
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="unknown model setting"):
+        ModelConfig.from_dict({"vocab_size": 10, "colour": "red"})
