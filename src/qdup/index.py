@@ -63,6 +63,11 @@ class Index:
         """Decision threshold of the model that built the index (the default for mining)."""
         return float(self._state[0]["threshold"])
 
+    @property
+    def model_path(self) -> str | None:
+        """Folder of the model that built the index, as given at build time (None: built-in)."""
+        return self._state[0].get("model_path")
+
     def __len__(self) -> int:
         return int(self._state[0]["count"])
 
@@ -70,9 +75,12 @@ class Index:
     @classmethod
     def build(
         cls, model, ids: Sequence[str] | None, questions: Sequence[str], path, *,
-        backend: str = "auto", force: bool = False, progress: bool = False,
+        backend: str = "auto", force: bool = False, progress: bool = False, model_path: str | None = None,
     ) -> "Index":
         """Encode ``questions`` and write a new index folder at ``path``.
+
+        ``ids`` None numbers the questions 1..n. ``model_path`` is recorded so that later
+        commands can find the model without being told (see :attr:`model_path`).
 
         Example::
 
@@ -89,7 +97,7 @@ class Index:
         manifest = {
             "format": index_store.FORMAT, "version": index_store.VERSION,
             "fingerprint": model.fingerprint, "dim": int(model.dim), "threshold": float(model.threshold),
-            "backend": backend, "generation": 0, "count": 0, "segments": [],
+            "backend": backend, "generation": 0, "model_path": model_path, "count": 0, "segments": [],
             "next_auto_id": len(questions) + 1 if generated else 1,
         }
         with atomic.directory(path, force=force) as tmp:
