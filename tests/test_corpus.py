@@ -41,7 +41,7 @@ def test_plain_text_ignores_trailing_blank_lines(tmp_path):
         ("q.csv", "id,question\n1,A?,extra\n", "line 2: 3 fields, the header has 2"),
         ("q.csv", "", "is empty"),
         ("q.txt", "A?\n\nB?\n", "line 2: empty question"),
-        ("q.txt", b"A?\nB\xff?\n", "line 2: not valid UTF-8 (byte 4)"),
+        ("q.txt", b"A?\nB\xff?\n", "q.txt: line 2 is not valid UTF-8 (byte 0xff); re-save the file as UTF-8"),
         ("q.jsonl", '{"question": "A?"}\n{bad\n', "line 2: invalid JSON"),
         ("q.jsonl", '{"id": 1}\n', "line 1: expected an object with a 'question' field"),
         ("q.jsonl", '{"id": 1, "question": "A?"}\n{"question": "B?"}\n', "line 2: missing id"),

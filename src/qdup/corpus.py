@@ -68,7 +68,8 @@ def _read_text(path: Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: not valid UTF-8 (byte {error.start})") from None
+        bad = data[error.start]
+        raise DataError(f"{path}: line {line} is not valid UTF-8 (byte 0x{bad:02x}); re-save the file as UTF-8") from None
     return text.removeprefix("\ufeff")  # a BOM from spreadsheet exports is not part of the header
 
 
