@@ -17,7 +17,8 @@ from .loss import triplet_loss  # noqa: E402
 from .model import QdupModel, load  # noqa: E402
 from .network import ModelConfig  # noqa: E402
 from .split import Split, reference_split  # noqa: E402
-from .training import RECIPES, TrainConfig, train  # noqa: E402
+from .recipes import RECIPES, TrainConfig  # noqa: E402
+from .training import train  # noqa: E402
 from .vocabulary import Vocabulary  # noqa: E402
 
 __all__ = [

@@ -40,7 +40,7 @@ class Pairs:
 
     def subset(self, index: Sequence[int] | np.ndarray) -> "Pairs":
         """The pairs at ``index`` (positions or a boolean mask), in that order."""
-        index = np.asarray(index)
+        index = np.asarray(index, dtype=None if len(index) else np.int64)
         if index.dtype == bool:
             index = np.flatnonzero(index)
         return Pairs(

@@ -19,8 +19,9 @@ import torch
 
 from . import __version__, atomic
 from .errors import ConfigError, ModelLoadError
+from .features import Featurizer
 from .network import ModelConfig, SiameseEncoder
-from .vocabulary import Vocabulary, pad
+from .vocabulary import Vocabulary
 
 FORMAT = "qdup-model"
 FORMAT_VERSION = 1
@@ -43,6 +44,7 @@ class QdupModel:
         self.encoder = encoder.eval()
         self.threshold = check_threshold(threshold)
         self.info = dict(info or {})  # training settings, history, calibration: kept in config.json
+        self.featurizer = featurizer_for(vocabulary, encoder.config)
         self._fingerprint: str | None = None
 
     @property
@@ -51,7 +53,8 @@ class QdupModel:
 
     @property
     def dim(self) -> int:
-        return self.config.dim
+        """Length of the vectors ``encode`` returns."""
+        return self.config.output_dim
 
     @property
     def fingerprint(self) -> str:
@@ -68,9 +71,9 @@ class QdupModel:
         if isinstance(texts, str):
             raise TypeError("encode takes a list of questions, not a single string")
         self.encoder.eval()
-        rows = [self.vocabulary.token_ids(t, self.config.max_length) for t in texts]
+        rows = self.featurizer.rows(texts)
         # Batches of similar length waste little work; vectors do not depend on batching.
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         starts = range(0, len(rows), batch_size)
         if progress:
@@ -78,8 +81,7 @@ class QdupModel:
             starts = tqdm(starts, desc="encoding", unit="batch")
         for start in starts:
             chunk = order[start : start + batch_size]
-            ids, lengths = pad([rows[i] for i in chunk])
-            out[chunk] = self.encoder(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+            out[chunk] = self.encoder(self.featurizer.collate([rows[i] for i in chunk])).numpy()
         return out
 
     def similarity(self, questions1: Sequence[str], questions2: Sequence[str]) -> np.ndarray:
@@ -133,6 +135,10 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
         return QdupModel(vocabulary, encoder, config.get("threshold", DEFAULT_THRESHOLD), info)
     except ConfigError as error:
         raise ModelLoadError(f"{folder}: config.json: {error}") from None
+
+
+def featurizer_for(vocabulary: Vocabulary, config: ModelConfig) -> Featurizer:
+    return Featurizer(vocabulary, config.max_length, config.ngram_buckets, config.ngram_min, config.ngram_max)
 
 
 def check_threshold(threshold: float) -> float:

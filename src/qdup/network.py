@@ -1,7 +1,9 @@
 """The Siamese branch (SPEC §3): embedding → LSTM → mean over real tokens → L2-normalise.
 
-Unlike the reference, padding is packed away from the LSTM and excluded from the mean,
-so a question's vector never depends on the other questions in its batch.
+Unlike the reference, padding is packed away from the LSTM and excluded from the pooling,
+so a question's vector never depends on the other questions in its batch. Options beyond
+the reference (all off in ``--recipe reference``): lower-casing, hashed character
+n-grams added to each word's embedding, a bidirectional LSTM, mean+max pooling, dropout.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .errors import ConfigError
+from .features import Batch
+
+POOLINGS = ("mean", "mean_max")
 
 
 @dataclass(frozen=True)
@@ -22,17 +27,38 @@ class ModelConfig:
     """The shape of the encoder. Everything needed to rebuild it from ``config.json``."""
 
     vocab_size: int
-    dim: int = 128  # embedding size = LSTM units = vector size (per direction)
+    dim: int = 128  # embedding size (and LSTM units per direction unless `hidden` is set)
+    hidden: int = 0  # LSTM units per direction; 0 means `dim`
+    bidirectional: bool = False
+    pooling: str = "mean"  # "mean" or "mean_max" (concatenated)
     max_length: int = 256  # tokens kept per question; longer ones are truncated
     lowercase: bool = False  # the reference keeps case
+    ngram_buckets: int = 0  # hashed character n-gram embeddings; 0 = words only
+    ngram_min: int = 3
+    ngram_max: int = 5
+    dropout: float = 0.0  # on embeddings, during training only
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "dim", "max_length"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"model {name} must be a positive integer, got {value!r}")
+        for name in ("vocab_size", "dim", "max_length", "ngram_min", "ngram_max"):
+            _check_int(name, getattr(self, name), minimum=1)
+        for name in ("hidden", "ngram_buckets"):
+            _check_int(name, getattr(self, name), minimum=0)
         if self.vocab_size < 2:
             raise ConfigError(f"model vocab_size must be at least 2, got {self.vocab_size}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"model pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model dropout must be in [0, 1), got {self.dropout!r}")
+        if self.ngram_min > self.ngram_max:
+            raise ConfigError(f"model ngram_min {self.ngram_min} exceeds ngram_max {self.ngram_max}")
+
+    @property
+    def units(self) -> int:
+        return self.hidden or self.dim
+
+    @property
+    def output_dim(self) -> int:
+        return self.units * (2 if self.bidirectional else 1) * (2 if self.pooling == "mean_max" else 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,33 +73,56 @@ class ModelConfig:
 
 
 class SiameseEncoder(nn.Module):
-    """One branch shared by both questions: ``(ids, lengths) -> (B, dim)`` unit vectors."""
+    """One branch shared by both questions: ``Batch -> (B, output_dim)`` unit vectors."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.dim)
-        self.lstm = nn.LSTM(config.dim, config.dim, batch_first=True)
+        if config.ngram_buckets:
+            # Bucket 0 is never produced by hashing; empty (padding) slots pool to zero.
+            self.ngrams = nn.EmbeddingBag(config.ngram_buckets + 1, config.dim, mode="mean")
+        self.lstm = nn.LSTM(config.dim, config.units, batch_first=True, bidirectional=config.bidirectional)
         self._keras_init()
 
     def _keras_init(self) -> None:
         """Initialise as the Keras reference does, with a single bias vector per gate."""
-        d = self.config.dim
+        d, u = self.config.dim, self.config.units
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
-        limit = math.sqrt(6.0 / (d + 4 * d))  # glorot_uniform over the (d, 4d) kernel
-        nn.init.uniform_(self.lstm.weight_ih_l0, -limit, limit)
-        nn.init.orthogonal_(self.lstm.weight_hh_l0)
-        nn.init.zeros_(self.lstm.bias_ih_l0)
-        nn.init.zeros_(self.lstm.bias_hh_l0)
-        self.lstm.bias_ih_l0.data[d : 2 * d] = 1.0  # unit forget bias; gate order i, f, g, o
-        # PyTorch keeps a second bias; Keras has one. Frozen at zero, it changes nothing.
-        self.lstm.bias_hh_l0.requires_grad_(False)
+        if self.config.ngram_buckets:
+            nn.init.uniform_(self.ngrams.weight, -0.05, 0.05)
+        limit = math.sqrt(6.0 / (d + 4 * u))  # glorot_uniform over the (d, 4u) kernel
+        for suffix in ["_l0", "_l0_reverse"][: 2 if self.config.bidirectional else 1]:
+            nn.init.uniform_(getattr(self.lstm, "weight_ih" + suffix), -limit, limit)
+            nn.init.orthogonal_(getattr(self.lstm, "weight_hh" + suffix))
+            bias_ih, bias_hh = getattr(self.lstm, "bias_ih" + suffix), getattr(self.lstm, "bias_hh" + suffix)
+            nn.init.zeros_(bias_ih)
+            nn.init.zeros_(bias_hh)
+            bias_ih.data[u : 2 * u] = 1.0  # unit forget bias; gate order i, f, g, o
+            # PyTorch keeps a second bias; Keras has one. Frozen at zero, it changes nothing.
+            bias_hh.requires_grad_(False)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # ids: (B, T) int64 padded with 0; lengths: (B,) int64, every length >= 1
-        embedded = self.embedding(ids)  # (B, T, d)
+    def forward(self, batch: Batch) -> torch.Tensor:
+        lengths = batch.lengths
+        embedded = self.embedding(batch.ids)  # (B, T, d)
+        if self.config.ngram_buckets:
+            grams = self.ngrams(batch.ngrams, batch.offsets)  # (B*T, d)
+            embedded = embedded + grams.view(embedded.shape)
+        if self.config.dropout and self.training:
+            embedded = F.dropout(embedded, self.config.dropout)
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         output, _ = self.lstm(packed)
-        hidden, _ = pad_packed_sequence(output, batch_first=True)  # (B, T', d), zeros past each length
-        mean = hidden.sum(dim=1) / lengths.to(hidden.dtype)[:, None]  # (B, d) over real tokens
-        return F.normalize(mean, dim=1)
+        # (B, T', u * directions), zeros past each question's length
+        hidden, _ = pad_packed_sequence(output, batch_first=True)
+        pooled = hidden.sum(dim=1) / lengths.to(hidden.dtype)[:, None]  # mean over real tokens
+        if self.config.pooling == "mean_max":
+            padding = torch.arange(hidden.shape[1])[None, :] >= lengths[:, None]  # (B, T')
+            peak = hidden.masked_fill(padding[:, :, None], float("-inf")).max(dim=1).values
+            pooled = torch.cat([pooled, peak], dim=1)
+        return F.normalize(pooled, dim=1)
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ConfigError(f"model {name} must be {kind}, got {value!r}")

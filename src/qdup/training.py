@@ -1,145 +1,181 @@
-"""Training a Siamese encoder with the triplet loss (SPEC §5)."""
+"""Training a Siamese encoder with the triplet loss (SPEC §5), plus the default recipe's extras."""
 
 from __future__ import annotations
 
 import copy
+import math
 import time
-from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import metrics
+from .data import Pairs
 from .errors import ConfigError
 from .loss import triplet_loss
-from .model import QdupModel
-from .network import ModelConfig, SiameseEncoder
+from .model import DEFAULT_THRESHOLD, QdupModel, featurizer_for
+from .network import SiameseEncoder
+from .recipes import RECIPES, TrainConfig  # noqa: F401  (re-exported)
 from .split import Split
-from .vocabulary import Vocabulary, pad
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every knob of a training run. Recipes are named presets of these values."""
-
-    recipe: str = "reference"
-    epochs: int = 2
-    batch_size: int = 256
-    learning_rate: float = 0.01
-    margin: float = 0.25
-    seed: int = 0
-    dim: int = 128
-    max_length: int = 256
-
-    def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise ConfigError(f"unknown recipe {self.recipe!r} (choose from {', '.join(RECIPES)})")
-        for name in ("epochs", "dim", "max_length"):
-            _check_positive_int(name, getattr(self, name))
-        _check_positive_int("batch_size", self.batch_size)
-        if self.batch_size < 2:
-            raise ConfigError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        if not 0 <= self.margin <= 2:
-            raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
-
-    @classmethod
-    def from_recipe(cls, recipe: str = "reference", **overrides) -> "TrainConfig":
-        """The recipe's preset with ``overrides`` (None values are ignored)."""
-        if recipe not in RECIPES:
-            raise ConfigError(f"unknown recipe {recipe!r} (choose from {', '.join(RECIPES)})")
-        settings = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(recipe=recipe, **settings)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-# The reference recipe is the faithful reproduction of SPEC §5; keep it unchanged forever.
-RECIPES: dict[str, dict] = {
-    "reference": {},
-}
+from .vocabulary import Vocabulary
 
 
 def train(split: Split, config: TrainConfig | None = None, progress: bool = False) -> QdupModel:
-    """Train an encoder on ``split.train``; keep the epoch with the lowest validation loss.
+    """Train an encoder on ``split.train``; keep the best epoch on the validation pairs.
 
-    >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))   # doctest: +SKIP
-    >>> model = qdup.train(split, qdup.TrainConfig(epochs=2))         # doctest: +SKIP
-    >>> model.save("models/reference")                                # doctest: +SKIP
+    >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))                 # doctest: +SKIP
+    >>> model = qdup.train(split, qdup.TrainConfig.from_recipe("default"))          # doctest: +SKIP
+    >>> model.save("models/quora")                                                   # doctest: +SKIP
     """
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    validation = split.validation_duplicates
-    if len(validation) < 2:
+    valid_dups = split.validation_duplicates
+    if len(valid_dups) < 2:
         raise ConfigError("the validation split needs at least 2 duplicate pairs")
-    vocabulary = Vocabulary.build(
-        split.train.question1 + split.train.question2 + validation.question1 + validation.question2
-    )
-    encoder = SiameseEncoder(ModelConfig(len(vocabulary), config.dim, config.max_length))
-    optimizer = torch.optim.Adam([p for p in encoder.parameters() if p.requires_grad],
-                                 lr=config.learning_rate, eps=1e-7)  # Keras' epsilon
-    train_ids = _tokenize_pairs(vocabulary, split.train, config.max_length)
-    valid_ids = _tokenize_pairs(vocabulary, validation, config.max_length)
+    negatives = split.negatives if config.negatives_per_batch else split.negatives.subset([])
+    texts = [q for p in (split.train, valid_dups, negatives) for q in p.question1 + p.question2]
+    vocabulary = Vocabulary.build(texts, lowercase=config.lowercase)
+    encoder = SiameseEncoder(config.model_config(len(vocabulary)))
+    featurizer = featurizer_for(vocabulary, encoder.config)
+    # Logistic head on the cosine for the labelled-pair loss; used in training only.
+    head = torch.nn.Parameter(torch.tensor([10.0, -7.0]))  # scale, bias: starts at threshold 0.7
+    parameters = [p for p in encoder.parameters() if p.requires_grad] + [head]
+    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate, eps=1e-7)  # Keras' epsilon
+    data = {name: _rows(featurizer, pairs) for name, pairs in
+            (("train", split.train), ("negatives", negatives), ("valid_dups", valid_dups),
+             ("validation", split.validation))}
+    steps = config.epochs * max(1, math.ceil(len(split.train) / config.batch_size))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.schedule, steps))
 
-    history, best_loss, best_state, best_epoch = [], float("inf"), None, 0
+    history, best, best_state, stale = [], None, None, 0
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
-        order = rng.permutation(len(train_ids[0]))
-        train_loss = _run_epoch(encoder, train_ids, order, config, optimizer,
-                                desc=f"epoch {epoch}/{config.epochs}", progress=progress)
-        with torch.no_grad():
-            valid_loss = _run_epoch(encoder, valid_ids, np.arange(len(valid_ids[0])), config)
-        seconds = time.perf_counter() - started
-        history.append({"epoch": epoch, "train_loss": train_loss,
-                        "validation_loss": valid_loss, "seconds": round(seconds, 2)})
+        train_loss = _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, rng,
+                                  desc=f"epoch {epoch}/{config.epochs}", progress=progress)
+        record = {"epoch": epoch, "train_loss": train_loss,
+                  **_validate(encoder, featurizer, data, config, split.validation)}
+        record["seconds"] = round(time.perf_counter() - started, 2)
+        history.append(record)
         if progress:
-            tqdm.write(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss {valid_loss:.4f} "
-                       f"({seconds:.1f} s)")
-        if valid_loss < best_loss:
-            best_loss, best_epoch = valid_loss, epoch
-            best_state = copy.deepcopy(encoder.state_dict())
+            tqdm.write(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss "
+                       f"{record['validation_loss']:.4f}, validation AUC {record['validation_auc']:.4f} "
+                       f"({record['seconds']:.1f} s)")
+        score = -record["validation_loss"] if config.select == "loss" else record["validation_auc"]
+        if best is None or score > best:
+            best, best_state, stale = score, copy.deepcopy(encoder.state_dict()), 0
+            best_epoch = epoch
+        else:
+            stale += 1
+            if config.patience and stale >= config.patience:
+                break
     encoder.load_state_dict(best_state)
-    info = {"training": config.to_dict(), "history": history, "best_epoch": best_epoch,
-            "data": split.summary()}
-    return QdupModel(vocabulary, encoder, info=info)
+    model = QdupModel(vocabulary, encoder, info={
+        "training": config.to_dict(), "history": history, "best_epoch": best_epoch, "data": split.summary()})
+    return _calibrate(model, split.validation, config.calibrate)
 
 
-def _tokenize_pairs(vocabulary: Vocabulary, pairs, max_length: int) -> tuple[list, list]:
-    return ([vocabulary.token_ids(q, max_length) for q in pairs.question1],
-            [vocabulary.token_ids(q, max_length) for q in pairs.question2])
+def _rows(featurizer, pairs: Pairs) -> tuple[list, list, np.ndarray]:
+    return featurizer.rows(pairs.question1), featurizer.rows(pairs.question2), pairs.is_duplicate
 
 
-def _run_epoch(encoder, ids, order, config: TrainConfig, optimizer=None,
-               desc: str = "", progress: bool = False) -> float:
-    """One pass over ``order``; trains when an optimizer is given. Returns the mean batch loss."""
-    encoder.train(optimizer is not None)
+def _encode(encoder, featurizer, rows: list) -> torch.Tensor:
+    return encoder(featurizer.collate(rows))
+
+
+def _pair_loss(v1: torch.Tensor, v2: torch.Tensor, labels: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+    """Summed logistic loss of ``scale * cos + bias`` against the labels."""
+    logits = head[0] * (v1 * v2).sum(dim=1) + head[1]
+    return F.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
+
+
+def _batch_loss(encoder, featurizer, data, config: TrainConfig, batch, negatives, head) -> torch.Tensor:
+    q1, q2, _ = data["train"]
+    rows = [q1[i] for i in batch] + [q2[i] for i in batch]
+    if len(negatives):
+        n1, n2, _ = data["negatives"]
+        rows += [n1[i] for i in negatives] + [n2[i] for i in negatives]
+    vectors = _encode(encoder, featurizer, rows)  # one pass: (2B + 2N, d)
+    b, n = len(batch), len(negatives)
+    v1, v2 = vectors[:b], vectors[b : 2 * b]
+    loss = triplet_loss(v1, v2, config.margin)
+    if config.symmetric:
+        loss = (loss + triplet_loss(v2, v1, config.margin)) / 2
+    if config.pair_weight:
+        a, c = vectors[2 * b : 2 * b + n], vectors[2 * b + n :]
+        labels = torch.cat([torch.ones(b), torch.zeros(n)])
+        loss = loss + config.pair_weight * _pair_loss(torch.cat([v1, a]), torch.cat([v2, c]), labels, head)
+    return loss
+
+
+def _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, rng,
+                 desc: str, progress: bool) -> float:
+    encoder.train()
+    order = rng.permutation(len(data["train"][0]))
+    negative_order = rng.permutation(len(data["negatives"][0]))
     starts = [s for s in range(0, len(order), config.batch_size)
               if len(order[s : s + config.batch_size]) >= 2]  # a 1-pair batch has no negatives
     bar = tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False)
     total = 0.0
-    for n, start in enumerate(bar, start=1):
+    for step, start in enumerate(bar):
         batch = order[start : start + config.batch_size]
-        v1 = encoder(*map(torch.from_numpy, pad([ids[0][i] for i in batch])))
-        v2 = encoder(*map(torch.from_numpy, pad([ids[1][i] for i in batch])))
-        loss = triplet_loss(v1, v2, config.margin)
-        if optimizer is not None:
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        k = config.negatives_per_batch
+        # Walk the non-duplicates cyclically: every one is seen before any repeats.
+        negatives = np.take(negative_order, range(step * k, step * k + k), mode="wrap") \
+            if k and len(negative_order) else []
+        loss = _batch_loss(encoder, featurizer, data, config, batch, negatives, head)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
         total += loss.item()
-        bar.set_postfix(loss=f"{total / n:.4f}")
+        bar.set_postfix(loss=f"{total / (step + 1):.4f}")
     encoder.eval()
     return total / max(len(starts), 1)
 
 
-def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+@torch.no_grad()
+def _validate(encoder, featurizer, data, config: TrainConfig, validation: Pairs) -> dict:
+    """Validation triplet loss (the reference's criterion) and AUC over all validation pairs."""
+    encoder.eval()
+    q1, q2, _ = data["valid_dups"]
+    losses = []
+    for start in range(0, len(q1), config.batch_size):
+        chunk = range(start, min(start + config.batch_size, len(q1)))
+        if len(chunk) >= 2:
+            v = _encode(encoder, featurizer, [q1[i] for i in chunk] + [q2[i] for i in chunk])
+            losses.append(triplet_loss(v[: len(chunk)], v[len(chunk):], config.margin).item())
+    scores = _scores(encoder, featurizer, data["validation"], config.batch_size)
+    return {"validation_loss": float(np.mean(losses)),
+            "validation_auc": metrics.roc_auc(validation.is_duplicate, scores)}
+
+
+def _scores(encoder, featurizer, rows, batch_size: int) -> np.ndarray:
+    r1, r2, _ = rows
+    out = []
+    for start in range(0, len(r1), batch_size):
+        v = _encode(encoder, featurizer, r1[start : start + batch_size] + r2[start : start + batch_size])
+        half = len(v) // 2
+        out.append((v[:half] * v[half:]).sum(dim=1).numpy())
+    return np.concatenate(out)
+
+
+def _calibrate(model: QdupModel, validation: Pairs, store: bool) -> QdupModel:
+    """Record the accuracy- and F1-maximising thresholds on the validation pairs."""
+    scores = model.similarity(validation.question1, validation.question2)
+    sweep = metrics.threshold_sweep(validation.is_duplicate, scores)
+    (acc_t, acc), (f1_t, f1) = sweep.best("accuracy"), sweep.best("f1")
+    model.info["calibration"] = {
+        "pairs": len(validation), "accuracy_threshold": acc_t, "validation_accuracy": acc,
+        "f1_threshold": f1_t, "validation_f1": f1,
+        "validation_auc": metrics.roc_auc(validation.is_duplicate, scores)}
+    model.threshold = round(acc_t, 4) if store else DEFAULT_THRESHOLD
+    return model
+
+
+def _schedule(name: str, steps: int):
+    if name == "cosine":
+        return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    return lambda step: 1.0

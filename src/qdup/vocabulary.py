@@ -78,6 +78,10 @@ class Vocabulary:
         kept.sort(key=lambda item: (item[1], item[0].encode("utf-8")), reverse=True)
         return cls([PAD, UNK] + [token for token, _ in kept], lowercase)
 
+    def id(self, token: str) -> int:
+        """The token's id; 1 (``[UNK]``) for a token outside the vocabulary."""
+        return self._ids.get(token, 1)
+
     def token_ids(self, text: str, max_length: int | None = None) -> list[int]:
         """Ids of one question; an empty question is a single ``[UNK]``."""
         ids = [self._ids.get(token, 1) for token in tokenize(text, self.lowercase)]

@@ -1,0 +1,97 @@
+"""Training settings: one validated dataclass, and named recipes that preset it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from .errors import ConfigError
+from .network import POOLINGS, ModelConfig
+
+SCHEDULES = ("constant", "cosine")
+SELECTIONS = ("loss", "auc")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run. Recipes are named presets of these values."""
+
+    recipe: str = "reference"
+    epochs: int = 2
+    batch_size: int = 256
+    learning_rate: float = 0.01
+    margin: float = 0.25
+    seed: int = 0
+    # Model shape (see ModelConfig).
+    dim: int = 128
+    hidden: int = 0
+    bidirectional: bool = False
+    pooling: str = "mean"
+    max_length: int = 256
+    lowercase: bool = False
+    ngram_buckets: int = 0
+    dropout: float = 0.0
+    # Beyond the reference.
+    symmetric: bool = False  # triplet loss in both directions (q1→q2 and q2→q1)
+    pair_weight: float = 0.0  # weight of a logistic loss on labelled pairs, non-duplicates included
+    negatives_per_batch: int = 0  # labelled non-duplicate pairs mixed into each batch
+    schedule: str = "constant"  # learning-rate schedule
+    select: str = "loss"  # keep the epoch with the lowest validation loss or highest validation AUC
+    patience: int = 0  # stop after this many epochs without improvement; 0 = never
+    calibrate: bool = False  # store the validation accuracy-maximising threshold in the model
+
+    def __post_init__(self) -> None:
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {self.recipe!r} (choose from {', '.join(RECIPES)})")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not 0 <= self.margin <= 2:
+            raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
+        if self.pair_weight < 0 or self.negatives_per_batch < 0 or self.patience < 0:
+            raise ConfigError("pair_weight, negatives_per_batch and patience must not be negative")
+        for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("pooling", POOLINGS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        self.model_config(vocab_size=2)  # validates the shape settings
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        return ModelConfig(vocab_size=vocab_size, dim=self.dim, hidden=self.hidden,
+                           bidirectional=self.bidirectional, pooling=self.pooling,
+                           max_length=self.max_length, lowercase=self.lowercase,
+                           ngram_buckets=self.ngram_buckets, dropout=self.dropout)
+
+    @classmethod
+    def from_recipe(cls, recipe: str = "default", **overrides) -> "TrainConfig":
+        """The recipe's preset with ``overrides`` (None values are ignored).
+
+        >>> TrainConfig.from_recipe("reference", epochs=5).batch_size
+        256
+        """
+        if recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {recipe!r} (choose from {', '.join(RECIPES)})")
+        settings = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(recipe=recipe, **settings)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+RECIPES: dict[str, dict] = {
+    # The faithful reproduction of SPEC §5 (with padding masked). Never change it.
+    "reference": {},
+    "default": {
+        "epochs": 20, "lowercase": True, "symmetric": True, "pair_weight": 1.0,
+        "negatives_per_batch": 256, "schedule": "cosine", "select": "auc", "patience": 5,
+        "calibrate": True, "learning_rate": 0.003,
+    },
+}
