@@ -2,6 +2,11 @@
 
 import csv
 import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,6 +89,7 @@ def test_add_remove_mine(capsys, tmp_path, built):
     (["search", "{idx}", "a?", "--threshold", "3"], "Error: threshold must be in [-1, 1], got 3.0\n"),
     (["search", "{idx}", "   "], "Error: question 1 is empty\n"),
     (["search", "{tmp}", "a?"], "Error: {tmp} is not a qdup index (no manifest.json)\n"),
+    (["serve", "--index", "{tmp}/noindex"], "Error: {tmp}/noindex: no such index folder\n"),
     (["mine", "{idx}", "--out", "{csv}"], "Error: {csv} already exists (use --force to replace it)\n"),
 ])
 def test_errors_are_one_line_exit_1(capsys, tmp_path, built, questions_csv, tiny_model_dir, args, message):
@@ -101,3 +107,28 @@ def test_other_model_is_refused(capsys, tmp_path, built, tiny_model):
     code, _, err = run(capsys, "search", built, "a?", "--model", tmp_path / "other")
     assert code == 1
     assert err.startswith(f"Error: index {built} was built with model ") and err.endswith("rebuild it with `qdup index build`\n")
+
+
+def test_serve_answers_on_loopback(built):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    qdup_script = Path(sys.executable).parent / "qdup"
+    server = subprocess.Popen([str(qdup_script), "serve", "--index", str(built), "--port", str(port)])
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, "qdup serve did not start"
+                time.sleep(0.1)
+        assert health.json()["questions"] == 5
+        found = httpx.post(f"http://127.0.0.1:{port}/search", json={"question": "How do I learn Python?", "k": 1})
+        assert found.json()["matches"][0]["id"] == "q1"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

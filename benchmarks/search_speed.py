@@ -1,0 +1,111 @@
+"""Search speed over many stored vectors: exact vs HNSW, through qdup.Index.
+
+Synthetic unit vectors (dim 128) drawn around n/50 random centres (about 50 per topic):
+real question embeddings are clustered, and uniform random vectors in 128 dimensions are
+a worst case no encoder produces (benchmarks/retrieval.py checks HNSW recall on the real
+model's vectors). Reports build rate, p50/p99 latency of one k=10 query at a time,
+recall@10 of HNSW against exact search, index size on disk, and resident memory per
+stored question measured by loading the index in a fresh process.
+
+    python benchmarks/search_speed.py --n 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import write_results  # noqa: E402
+
+from qdup.index import Index  # noqa: E402
+from qdup.search_backends import exact_topk  # noqa: E402
+
+DIM = 128
+
+
+class StoredVectors:
+    """Stands in for a model: question "q<n>" encodes to row n of a precomputed matrix."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors, self.dim, self.threshold = vectors, vectors.shape[1], 0.7
+        self.fingerprint = hashlib.sha256(b"synthetic").hexdigest()
+
+    def encode(self, texts, batch_size=512, progress=False):
+        return self.vectors[[int(t[1:]) for t in texts]]
+
+
+def clustered(n: int, seed: int, centres: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, DIM), np.float32)
+    for start in range(0, n, 100_000):  # in blocks: the Gaussian draw in float64 is 1 GB at 1M
+        m = min(100_000, n - start)
+        block = centres[rng.integers(0, len(centres), m)] + 0.09 * rng.standard_normal((m, DIM)).astype(np.float32)
+        out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def latencies_ms(index: Index, queries: np.ndarray) -> np.ndarray:
+    out = []
+    for q in queries:
+        started = time.perf_counter()
+        index.search_vectors(q[None], k=10)
+        out.append((time.perf_counter() - started) * 1000)
+    return np.array(out)
+
+
+def resident_bytes_per_question(path: Path, n: int) -> float:
+    probe = (
+        "import resource, sys; from qdup.index import Index\n"
+        "def rss(): return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) * 1024\n"
+        f"before = rss(); index = Index.load({str(path)!r}); print(rss() - before)"
+    )
+    return int(subprocess.check_output([sys.executable, "-c", probe], text=True)) / n
+
+
+def run(n: int, backend: str, queries: np.ndarray, vectors: np.ndarray, tmp: Path, exact_top) -> dict:
+    model = StoredVectors(vectors)
+    started = time.perf_counter()
+    index = Index.build(model, None, [f"q{i}" for i in range(n)], tmp / backend, backend=backend)
+    build_s = time.perf_counter() - started
+    lat = latencies_ms(index, queries[:200] if backend == "exact" else queries)
+    found = np.array([[int(i) - 1 for i in r.ids] for r in index.search_vectors(queries, k=10)])
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact_top)]))
+    disk = sum(f.stat().st_size for f in (tmp / backend).iterdir())
+    figures = {
+        "build_s": round(build_s, 1), "build_questions_per_s": round(n / build_s),
+        "p50_ms": round(float(np.percentile(lat, 50)), 3), "p99_ms": round(float(np.percentile(lat, 99)), 3),
+        "queries_timed": len(lat), "recall@10_vs_exact": recall,
+        "disk_bytes_per_question": round(disk / n), "resident_bytes_per_question": round(resident_bytes_per_question(tmp / backend, n)),
+    }
+    print(backend, json.dumps(figures))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="stored vectors")
+    parser.add_argument("--queries", type=int, default=1000, help="timed single queries (HNSW)")
+    parser.add_argument("--tmp", default=None, help="folder for the indexes (default: a temporary one)")
+    args = parser.parse_args()
+    centres = np.random.default_rng(0).standard_normal((max(args.n // 50, 1), DIM)).astype(np.float32)
+    vectors = clustered(args.n, 1, centres)
+    queries = clustered(args.queries, 2, centres)  # new questions near existing topics
+    exact_top = exact_topk(queries, vectors, 10)[1]
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        figures = {"n": args.n, "dim": DIM, "k": 10}
+        for backend in ("exact", "hnsw"):
+            figures[backend] = run(args.n, backend, queries, vectors, Path(tmp), exact_top)
+    write_results(f"search_speed_{args.n}", figures)
+
+
+if __name__ == "__main__":
+    main()
