@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fake_model import FakeModel
-from qdup import index as index_module
+from qdup import index_segments
 from qdup.errors import ConfigError, DataError, OutputExistsError
 from qdup.index import Index
 from qdup.search_backends import build_hnsw, exact_topk, hnsw_topk
@@ -125,7 +125,7 @@ def test_writer_picks_up_another_process_commit(tmp_path, model, index):
 
 
 def test_many_adds_are_merged_into_few_segments(tmp_path, model, index, monkeypatch):
-    monkeypatch.setattr(index_module, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(index_segments, "MAX_SEGMENTS", 3)
     for n in range(7):
         index.add(model, [f"question number {n}?"])
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())

@@ -13,16 +13,14 @@ import bisect
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from . import atomic, index_store, search_backends
+from .index_segments import Segment, compacted, read_segments
 from .errors import ConfigError, DataError
 
-AUTO_HNSW_ROWS = 100_000  # exact search over 100k x 128 floats takes ~2 ms; above, use HNSW
-MAX_SEGMENTS = 16         # each add writes one segment; merge them before scans get slow
-MAX_TAIL_ROWS = 50_000    # rows searched exactly next to an HNSW base segment
 BACKENDS = ("auto", "exact", "hnsw")
 
 
@@ -35,20 +33,10 @@ class SearchResult:
     scores: list[float]
 
 
-@dataclass(frozen=True)
-class _Segment:
-    name: str
-    vectors: np.ndarray  # (rows, dim) float32, unit rows
-    ids: list[str]
-    questions: list[str]
-    dead: np.ndarray     # (rows,) bool: removed rows
-    ann: Any = None      # FAISS HNSW graph over `vectors`, or None
-
-
 class Index:
     """A persistent, searchable set of questions. Create with :meth:`build` or :meth:`load`."""
 
-    def __init__(self, path: Path, manifest: dict, segments: list[_Segment]) -> None:
+    def __init__(self, path: Path, manifest: dict, segments: list[Segment]) -> None:
         self.path = path
         self._state = (manifest, tuple(segments))  # replaced whole, so readers never see a half update
         self._write = threading.Lock()
@@ -101,8 +89,8 @@ class Index:
             "next_auto_id": len(questions) + 1 if generated else 1,
         }
         with atomic.directory(path, force=force) as tmp:
-            seg = _Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool))
-            manifest, segments = _compacted(tmp, manifest, [seg])
+            seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool))
+            manifest, segments = compacted(tmp, manifest, [seg])
             index_store.commit(tmp, manifest)
         return cls(Path(path), manifest, segments)
 
@@ -113,13 +101,13 @@ class Index:
         for _ in range(2):
             manifest = index_store.read_manifest(path)
             try:
-                return cls(path, manifest, _read_segments(path, manifest))
+                return cls(path, manifest, read_segments(path, manifest))
             except DataError:
                 # A writer may have committed and swept this manifest's files meanwhile.
                 if index_store.read_manifest(path)["generation"] == manifest["generation"]:
                     raise  # really damaged, not a race with a writer
         manifest = index_store.read_manifest(path)
-        return cls(path, manifest, _read_segments(path, manifest))
+        return cls(path, manifest, read_segments(path, manifest))
 
     # -------------------------------------------------------------------- search
     def search(self, model, questions: Sequence[str], k: int = 10, threshold: float | None = None) -> list[SearchResult]:
@@ -196,8 +184,8 @@ class Index:
                 ids = _auto_ids(manifest, taken, len(questions))
             else:
                 ids = _check_ids(ids, questions, taken)
-            new = _Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool))
-            manifest, segments = _compacted(self.path, manifest, [*segments, new])
+            new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool))
+            manifest, segments = compacted(self.path, manifest, [*segments, new])
             index_store.commit(self.path, manifest)
             self._state = (manifest, tuple(segments))
         return list(ids)
@@ -214,8 +202,8 @@ class Index:
             for i in ids:
                 n, row = where[str(i)]
                 dead[n][row] = True
-            segments = [_Segment(s.name, s.vectors, s.ids, s.questions, d, s.ann) for s, d in zip(segments, dead)]
-            manifest, segments = _compacted(self.path, dict(manifest), segments)
+            segments = [Segment(s.name, s.vectors, s.ids, s.questions, d, s.ann) for s, d in zip(segments, dead)]
+            manifest, segments = compacted(self.path, dict(manifest), segments)
             index_store.commit(self.path, manifest)
             self._state = (manifest, tuple(segments))
 
@@ -223,7 +211,7 @@ class Index:
         # Another process (say `qdup index add` next to `qdup serve`) may have committed since we loaded.
         on_disk = index_store.read_manifest(self.path)
         if on_disk["generation"] != self._state[0]["generation"]:
-            self._state = (on_disk, tuple(_read_segments(self.path, on_disk)))
+            self._state = (on_disk, tuple(read_segments(self.path, on_disk)))
         return self._state
 
     def _check_model(self, model) -> None:
@@ -270,59 +258,3 @@ def _auto_ids(manifest: dict, taken: set[str], n: int) -> list[str]:
         next_id += 1
     manifest["next_auto_id"] = next_id
     return ids
-
-
-def _read_segments(path: Path, manifest: dict) -> list[_Segment]:
-    segments = []
-    for entry in manifest["segments"]:
-        vectors, ids, questions = index_store.read_segment(path, entry["name"], entry["rows"], manifest["dim"])
-        dead = np.zeros(entry["rows"], bool)
-        dead[np.asarray(entry["deleted"], dtype=np.int64)] = True
-        ann = search_backends.read_hnsw(str(path / f"{entry['name']}.faiss")) if entry["ann"] else None
-        segments.append(_Segment(entry["name"], vectors, ids, questions, dead, ann))
-    return segments
-
-
-def _compacted(folder: Path, manifest: dict, segments: list[_Segment]) -> tuple[dict, list[_Segment]]:
-    """Write unsaved segments (name "") as a new generation; merge all segments when due."""
-    generation = manifest["generation"] + 1
-    name = f"seg-{generation:06d}"
-    live_rows = sum(int((~s.dead).sum()) for s in segments)
-    use_ann = manifest["backend"] == "hnsw" or (manifest["backend"] == "auto" and live_rows >= AUTO_HNSW_ROWS)
-    if _due(segments, use_ann):
-        keep = [~s.dead for s in segments]
-        merged = _Segment(
-            name,
-            np.concatenate([s.vectors[k] for s, k in zip(segments, keep)]).reshape(-1, manifest["dim"]),
-            [i for s, k in zip(segments, keep) for i, ok in zip(s.ids, k) if ok],
-            [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
-            np.zeros(live_rows, bool),
-        )
-        segments = [merged] if live_rows else []
-        if use_ann and live_rows:
-            segments = [_Segment(**{**merged.__dict__, "ann": search_backends.build_hnsw(merged.vectors)})]
-    segments = [_Segment(**{**s.__dict__, "name": name}) if not s.name else s for s in segments]
-    for s in segments:
-        if s.name == name:
-            index_store.write_segment(folder, name, s.vectors, s.ids, s.questions)
-            if s.ann is not None:
-                search_backends.write_hnsw(s.ann, str(folder / f"{name}.faiss"))
-    manifest.update(generation=generation, count=live_rows, segments=[
-        {"name": s.name, "rows": len(s.ids), "deleted": np.flatnonzero(s.dead).tolist(), "ann": s.ann is not None}
-        for s in segments
-    ])
-    return manifest, segments
-
-
-def _due(segments: list[_Segment], use_ann: bool) -> bool:
-    rows = sum(len(s.ids) for s in segments)
-    dead = sum(int(s.dead.sum()) for s in segments)
-    has_ann = bool(segments) and segments[0].ann is not None
-    tail = rows - (len(segments[0].ids) if has_ann else 0)
-    return (
-        len(segments) > MAX_SEGMENTS
-        or dead * 5 > rows                       # removed rows still cost scan time and disk
-        or use_ann != has_ann                    # the corpus crossed the HNSW size, either way
-        or (has_ann and tail > MAX_TAIL_ROWS)
-        or any(not s.name for s in segments[:1]) # a fresh build is always one merged segment
-    )
