@@ -86,7 +86,7 @@ def test_bad_writes_change_nothing(tmp_path, model, index):
 
 
 def test_other_model_is_refused(model, index):
-    with pytest.raises(DataError, match=r"was built with model [0-9a-f]{12}, not [0-9a-f]{12}; rebuild it"):
+    with pytest.raises(DataError, match=r"was built with model [0-9a-f]{12}, not [0-9a-f]{12}; use the model that built it"):
         index.search(FakeModel(salt="b"), ["q"], k=1)
     with pytest.raises(DataError, match="was built with model"):
         index.add(FakeModel(salt="b"), ["q"])

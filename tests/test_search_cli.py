@@ -106,7 +106,7 @@ def test_other_model_is_refused(capsys, tmp_path, built, tiny_model):
     other.save(tmp_path / "other")
     code, _, err = run(capsys, "search", built, "a?", "--model", tmp_path / "other")
     assert code == 1
-    assert err.startswith(f"Error: index {built} was built with model ") and err.endswith("rebuild it with `qdup index build`\n")
+    assert err.startswith(f"Error: index {built} was built with model ") and err.endswith("use the model that built it, or rebuild the index\n")
 
 
 def test_serve_answers_on_loopback(built):

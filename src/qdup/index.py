@@ -218,7 +218,7 @@ class Index:
         if model.fingerprint != self.fingerprint:
             raise DataError(
                 f"index {self.path} was built with model {self.fingerprint[:12]}, not {model.fingerprint[:12]}; "
-                "rebuild it with `qdup index build`"
+                "use the model that built it, or rebuild the index"
             )
 
 
