@@ -5,7 +5,7 @@ requests, keep-alive) and 8 and 32 concurrent clients. Every scenario is bounded
 request count and a time limit. The client runs on the same 2 cores as the server, so
 the figures include its cost.
 
-    python benchmarks/http_load.py --model runs/default-model
+    python benchmarks/http_load.py --model runs/default-model [--backend hnsw]
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder (default: the built-in model)")
     parser.add_argument("--data", help="pairs file (default: ../shared/data/qqp-partial/pairs.tsv)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "exact", "hnsw"), help="index backend")
     parser.add_argument("--requests", type=int, default=3000, help="requests per scenario (at most)")
     parser.add_argument("--seconds", type=float, default=20, help="time limit per scenario")
     args = parser.parse_args()
@@ -113,12 +114,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
         model = qdup.load(args.model)
-        qdup.Index.build(model, None, corpus, index, model_path=os.path.abspath(args.model) if args.model else None)
+        qdup.Index.build(model, None, corpus, index, backend=args.backend,
+                         model_path=os.path.abspath(args.model) if args.model else None)
         port = free_port()
         server = start_server(index, args.model, port)
         try:
             url = f"http://127.0.0.1:{port}"
-            figures = {"corpus_questions": len(corpus), "model": args.model or "built-in",
+            figures = {"corpus_questions": len(corpus), "model": args.model or "built-in", "backend": args.backend,
                        "one_client": one_client(url, queries, args.requests, args.seconds)}
             print("1 client ", figures["one_client"])
             for clients in (8, 32):
@@ -128,7 +130,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
-    write_results("http_load", figures)
+    write_results(f"http_load_{args.backend}", figures)
 
 
 if __name__ == "__main__":
