@@ -183,3 +183,17 @@ def test_hnsw_index_round_trip(tmp_path, model, monkeypatch):
     for a, b in zip(reloaded.search(model, queries, k=5), exact.search(model, queries, k=5)):
         assert a.ids == b.ids
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+
+
+def test_failed_write_is_one_line_and_changes_nothing(tmp_path, model, index, monkeypatch):
+    from qdup import atomic
+
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic, "write_bytes", disk_full)
+    with pytest.raises(DataError) as info:
+        index.add(model, ["One more?"])
+    assert str(info.value) == f"{tmp_path / 'idx'}: cannot write the index (No space left on device)"
+    monkeypatch.undo()
+    assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS) == len(index)

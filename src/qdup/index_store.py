@@ -81,13 +81,26 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextlib.contextmanager
 def write_lock(folder: Path) -> Iterator[None]:
-    """Serialise writers (a CLI `index add` next to a running service) with an flock."""
-    with open(folder / ".lock", "a") as handle:
+    """Serialise writers (a CLI `index add` next to a running service) with an flock.
+
+    A failed write (disk full, read-only folder) becomes one-line :class:`DataError`;
+    the manifest was not replaced, so the index is unchanged.
+    """
+    with io_errors(folder), open(folder / ".lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def io_errors(folder: Path) -> Iterator[None]:
+    """Turn an OSError while writing into one line naming the folder."""
+    try:
+        yield
+    except OSError as error:
+        raise DataError(f"{folder}: cannot write the index ({error.strerror or error})") from None
 
 
 def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], questions: list[str]) -> None:
