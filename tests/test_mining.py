@@ -35,6 +35,13 @@ def test_mining_validates_arguments():
         mine_vectors(np.eye(2, dtype=np.float32), 0.5, chunk_size=0)
 
 
+def test_too_many_pairs_is_refused_not_an_out_of_memory():
+    vectors = np.ones((50, 2), dtype=np.float32) / np.sqrt(2)
+    with pytest.raises(ConfigError, match="more than 1,000 pairs score above 0.5; use a higher threshold"):
+        mine_vectors(vectors, 0.5, chunk_size=7, max_pairs=1000)
+    assert len(mine_vectors(vectors, 0.5, chunk_size=7, max_pairs=1225)[0]) == 1225
+
+
 def test_mine_index_writes_csv(tmp_path):
     model = FakeModel()
     questions = ["How do I learn Python?", "How do I learn Python ?", "What is an LSTM?", "removed: How do I learn Python?"]

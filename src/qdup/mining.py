@@ -26,10 +26,17 @@ class Pair:
     question2: str
 
 
-def mine_vectors(vectors: np.ndarray, threshold: float, chunk_size: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+MAX_PAIRS = 10_000_000  # ~200 MB of results; more means the threshold is too low to be useful
+
+
+def mine_vectors(
+    vectors: np.ndarray, threshold: float, chunk_size: int = 2048, max_pairs: int = MAX_PAIRS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row pairs ``(i, j)`` with ``i < j`` and ``vectors[i] · vectors[j] > threshold``.
 
     Returns ``(rows_i, rows_j, scores)`` sorted by score, best first (ties by i, then j).
+    Memory stays bounded: one ``chunk_size`` block of scores at a time, and more than
+    ``max_pairs`` results is refused rather than exhausting memory.
 
     Example::
 
@@ -42,7 +49,7 @@ def mine_vectors(vectors: np.ndarray, threshold: float, chunk_size: int = 2048) 
     if not -1.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold must be between -1 and 1, got {threshold}")
     found_i, found_j, found_s = [], [], []
-    n = len(vectors)
+    n, total = len(vectors), 0
     for a in range(0, n, chunk_size):
         for b in range(a, n, chunk_size):  # upper triangle of blocks only
             block = vectors[a : a + chunk_size] @ vectors[b : b + chunk_size].T  # (ca, cb)
@@ -52,6 +59,9 @@ def mine_vectors(vectors: np.ndarray, threshold: float, chunk_size: int = 2048) 
             found_i.append(i[keep])
             found_j.append(j[keep])
             found_s.append(block[i[keep] - a, j[keep] - b])
+            total += int(keep.sum())
+            if total > max_pairs:
+                raise ConfigError(f"more than {max_pairs:,} pairs score above {threshold}; use a higher threshold")
     rows_i = np.concatenate(found_i) if found_i else np.zeros(0, np.int64)
     rows_j = np.concatenate(found_j) if found_j else np.zeros(0, np.int64)
     scores = np.concatenate(found_s) if found_s else np.zeros(0, np.float32)
