@@ -72,10 +72,12 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        too_large = _error(413, f"request body larger than {self.max_bytes} bytes")
+        too_large = f"request body larger than {self.max_bytes} bytes"
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await (too_large if length.isdigit() else _error(400, "bad Content-Length"))(scope, receive, send)
+        if length is not None and not length.isdigit():
+            return await _error(400, "bad Content-Length header")(scope, receive, send)
+        if length is not None and int(length) > self.max_bytes:
+            return await _error(413, too_large)(scope, receive, send)
         # Read the whole (bounded) body first, so a chunked upload cannot exceed the limit.
         body, more = b"", True
         while more:
@@ -85,7 +87,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
-                return await too_large(scope, receive, send)
+                return await _error(413, too_large)(scope, receive, send)
         replayed = False
 
         async def replay():
