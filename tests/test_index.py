@@ -197,3 +197,29 @@ def test_failed_write_is_one_line_and_changes_nothing(tmp_path, model, index, mo
     assert str(info.value) == f"{tmp_path / 'idx'}: cannot write the index (No space left on device)"
     monkeypatch.undo()
     assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS) == len(index)
+
+
+def test_concurrent_writers_and_readers_lose_nothing(tmp_path, model, index):
+    import threading
+
+    other = Index.load(tmp_path / "idx")
+    errors = []
+
+    def writer(target, prefix):
+        try:
+            for n in range(10):
+                target.add(model, [f"{prefix} question {n}?"], ids=[f"{prefix}{n}"])
+        except Exception as error:  # surfaced below; a thread would swallow it
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(index, "a")), threading.Thread(target=writer, args=(other, "b"))]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):  # searches run while the writers commit
+        [result] = index.search(model, ["question 3"], k=5)
+        assert len(result.ids) == 5 and result.scores == sorted(result.scores, reverse=True)
+    for t in threads:
+        t.join()
+    assert not errors
+    ids = set(Index.load(tmp_path / "idx").live()[1])
+    assert {f"a{n}" for n in range(10)} | {f"b{n}" for n in range(10)} <= ids and len(ids) == len(QUESTIONS) + 20
