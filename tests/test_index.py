@@ -223,3 +223,16 @@ def test_concurrent_writers_and_readers_lose_nothing(tmp_path, model, index):
     assert not errors
     ids = set(Index.load(tmp_path / "idx").live()[1])
     assert {f"a{n}" for n in range(10)} | {f"b{n}" for n in range(10)} <= ids and len(ids) == len(QUESTIONS) + 20
+
+
+def test_hnsw_graph_is_kept_while_small_adds_are_merged(tmp_path, model, monkeypatch):
+    monkeypatch.setattr(index_segments, "MAX_SEGMENTS", 3)
+    questions = [f"question {n} about topic {n % 17}?" for n in range(200)]
+    index = Index.build(model, None, questions, tmp_path / "h", backend="hnsw")
+    for n in range(5):
+        index.add(model, [f"late question {n}?"])
+    manifest = json.loads((tmp_path / "h" / "manifest.json").read_text())
+    assert manifest["segments"][0]["name"] == "seg-000001" and manifest["segments"][0]["ann"]  # graph not rebuilt
+    assert len(manifest["segments"]) <= 3 and manifest["count"] == 205
+    [result] = Index.load(tmp_path / "h").search(model, ["late question 0?"], k=1)
+    assert result.questions == ["late question 0?"]

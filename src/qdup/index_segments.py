@@ -45,23 +45,19 @@ def read_segments(path: Path, manifest: dict) -> list[Segment]:
 
 
 def compacted(folder: Path, manifest: dict, segments: list[Segment]) -> tuple[dict, list[Segment]]:
-    """Write unsaved segments (name "") as a new generation; merge all segments when due."""
+    """Write unsaved segments (name "") as a new generation, merging segments when due.
+
+    With an HNSW base segment, too many small segments are merged among themselves
+    (cheap); the graph is rebuilt only when the rows outside it or the removed rows pile up.
+    """
     generation = manifest["generation"] + 1
     name = f"seg-{generation:06d}"
     live_rows = sum(int((~s.dead).sum()) for s in segments)
     use_ann = manifest["backend"] == "hnsw" or (manifest["backend"] == "auto" and live_rows >= AUTO_HNSW_ROWS)
-    if _due(segments, use_ann):
-        keep = [~s.dead for s in segments]
-        merged = Segment(
-            name,
-            np.concatenate([s.vectors[k] for s, k in zip(segments, keep)]).reshape(-1, manifest["dim"]),
-            [i for s, k in zip(segments, keep) for i, ok in zip(s.ids, k) if ok],
-            [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
-            np.zeros(live_rows, bool),
-        )
-        segments = [merged] if live_rows else []
-        if use_ann and live_rows:
-            segments = [Segment(**{**merged.__dict__, "ann": search_backends.build_hnsw(merged.vectors)})]
+    if _full_merge_due(segments, use_ann):
+        segments = [_merge(segments, name, manifest["dim"], use_ann)] if live_rows else []
+    elif len(segments) > MAX_SEGMENTS:  # here segments[0] carries the graph: keep it
+        segments = [segments[0], _merge(segments[1:], name, manifest["dim"], False)]
     segments = [Segment(**{**s.__dict__, "name": name}) if not s.name else s for s in segments]
     for s in segments:
         if s.name == name:
@@ -75,15 +71,28 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment]) -> tuple[di
     return manifest, segments
 
 
-def _due(segments: list[Segment], use_ann: bool) -> bool:
+def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool) -> Segment:
+    keep = [~s.dead for s in segments]
+    vectors = np.concatenate([s.vectors[k] for s, k in zip(segments, keep)]).reshape(-1, dim)
+    return Segment(
+        name,
+        vectors,
+        [i for s, k in zip(segments, keep) for i, ok in zip(s.ids, k) if ok],
+        [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
+        np.zeros(len(vectors), bool),
+        search_backends.build_hnsw(vectors) if with_ann and len(vectors) else None,
+    )
+
+
+def _full_merge_due(segments: list[Segment], use_ann: bool) -> bool:
     rows = sum(len(s.ids) for s in segments)
     dead = sum(int(s.dead.sum()) for s in segments)
     has_ann = bool(segments) and segments[0].ann is not None
     tail = rows - (len(segments[0].ids) if has_ann else 0)
     return (
-        len(segments) > MAX_SEGMENTS
-        or dead * 5 > rows                       # removed rows still cost scan time and disk
-        or use_ann != has_ann                    # the corpus crossed the HNSW size, either way
+        (len(segments) > MAX_SEGMENTS and not has_ann)
+        or dead * 5 > rows                        # removed rows still cost scan time and disk
+        or use_ann != has_ann                     # the corpus crossed the HNSW size, either way
         or (has_ann and tail > MAX_TAIL_ROWS)
-        or any(not s.name for s in segments[:1]) # a fresh build is always one merged segment
+        or any(not s.name for s in segments[:1])  # a fresh build is always one merged segment
     )
