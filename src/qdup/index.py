@@ -178,6 +178,7 @@ class Index:
         vectors = model.encode(questions)  # before the lock: encoding is the slow part
         with self._write, index_store.write_lock(self.path):
             manifest, segments = self._fresh_state()
+            self._check_model(model)  # the folder may have been rebuilt with another model meanwhile
             taken = {i for s in segments for i, dead in zip(s.ids, s.dead) if not dead}
             manifest = dict(manifest)
             if ids is None:
