@@ -22,6 +22,11 @@ def test_tsv_without_id_column_generates_no_ids(tmp_path):
     assert corpus.ids is None and corpus.questions == ["A?", "B?"]
 
 
+def test_tsv_has_no_quoting(tmp_path):
+    corpus = read_questions(write(tmp_path, "q.tsv", 'id\tquestion\n1\t"Hello" in French?\n2\tWhat is "x?\n'))
+    assert corpus.questions == ['"Hello" in French?', 'What is "x?']
+
+
 def test_jsonl_numeric_ids_become_strings(tmp_path):
     corpus = read_questions(write(tmp_path, "q.jsonl", '{"id": 3, "question": "A?"}\n\n{"id": "x", "question": "B?"}\n'))
     assert corpus.ids == ["3", "x"] and corpus.questions == ["A?", "B?"]

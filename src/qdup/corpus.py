@@ -3,7 +3,8 @@
 Formats (chosen by the file extension):
 
 - ``.csv`` / ``.tsv``: a header row with a ``question`` column and optionally an ``id``
-  column; standard quoting, so a quoted question may span lines.
+  column. CSV uses standard quoting (a quoted question may span lines); TSV has no
+  quoting, as in the IANA format and the Quora dump (a question may start with ``"``).
 - ``.jsonl`` / ``.ndjson``: one object per line, ``{"id": ..., "question": ...}``
   (``id`` optional).
 - anything else: plain text, one question per line.
@@ -78,7 +79,8 @@ Row = tuple[int, "str | None", str]
 
 
 def _csv_rows(text: str, path: Path, delimiter: str) -> list[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except StopIteration:
