@@ -2,6 +2,8 @@ import json
 
 import pytest
 
+import qdup
+
 from qdup.cli import _register, cli, main
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--dim", "16", "--quiet"]
@@ -34,8 +36,11 @@ def test_train_evaluate_predict(capsys, toy_path, tmp_path):
     code, out, _ = run(capsys, "predict", out_dir, "How do I learn Python?", "How can I learn Python?")
     assert code == 0
     similarity, verdict = out.split(" ", 1)
-    assert -1 <= float(similarity) <= 1
-    assert verdict.strip() in ("duplicate (threshold 0.70)", "not duplicate (threshold 0.70)")
+    threshold = qdup.load(out_dir).threshold  # calibrated on the validation pairs by the default recipe
+    assert threshold != 0.7 and qdup.load(out_dir).info["calibration"]["accuracy_threshold"] == \
+        pytest.approx(threshold, abs=1e-4)
+    expected = "duplicate" if float(similarity) > threshold else "not duplicate"
+    assert verdict == f"{expected} (threshold {threshold:.2f})\n"
 
     code, out, _ = run(capsys, "predict", out_dir, "A?", "A?", "--json", "--threshold", "0.5")
     result = json.loads(out)
@@ -60,7 +65,7 @@ def test_train_refuses_existing_output(capsys, toy_path, tmp_path):
     (["evaluate", "{model}", "{toy}", "--threshold", "1.5"], "Error: threshold must be in [-1, 1], got 1.5\n"),
     (["predict", "{model}", "a?", "b?", "--threshold", "-2"], "Error: threshold must be in [-1, 1], got -2.0\n"),
     (["predict", "{model}", "a?", "b?", "c?"], "Error: expected [MODEL] QUESTION1 QUESTION2, got 4 arguments\n"),
-    (["evaluate", "{model}"], "Error: Missing argument 'DATA'.\n"),
+    (["evaluate", "{model}", "{toy}", "x"], "Error: expected [MODEL] DATA, got 3 arguments\n"),
     (["train", "{toy}", "--out", "{tmp}/m", "--recipe", "magic"], "Error: Invalid value for '--recipe': "
      "'magic' is not one of 'reference', 'default'.\n"),
 ])

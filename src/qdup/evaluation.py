@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,9 +28,12 @@ class Evaluation:
     best_accuracy: float
     best_f1_threshold: float
     best_f1: float
+    labels: np.ndarray = field(repr=False, compare=False)  # (n,) the pairs' labels
+    scores: np.ndarray = field(repr=False, compare=False)  # (n,) their cosine similarities
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        """The figures, without the per-pair arrays."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("labels", "scores")}
 
 
 def evaluate(model: QdupModel, pairs: Pairs, threshold: float | None = None) -> Evaluation:
@@ -61,6 +64,7 @@ def evaluate_scores(labels: np.ndarray, scores: np.ndarray, threshold: float) ->
         roc_auc=metrics.roc_auc(labels, scores),
         best_accuracy_threshold=best_acc_t, best_accuracy=best_acc,
         best_f1_threshold=best_f1_t, best_f1=best_f1, **summary,
+        labels=np.asarray(labels), scores=np.asarray(scores),
     )
 
 

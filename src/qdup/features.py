@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from itertools import chain, repeat
 from functools import lru_cache
 from typing import Sequence
 
@@ -25,8 +26,9 @@ class Batch:
 
     ids: torch.Tensor  # (B, T) word ids, 0 = padding
     lengths: torch.Tensor  # (B,) tokens per question, each >= 1
-    ngrams: torch.Tensor | None = None  # (N,) flat n-gram bucket ids of the B*T token slots
-    offsets: torch.Tensor | None = None  # (B*T,) start of each slot's n-grams in ``ngrams``
+    ngrams: torch.Tensor | None = None  # (N,) flat n-gram bucket ids, token by token, row by row
+    offsets: torch.Tensor | None = None  # (tokens,) start of each token's n-grams in ``ngrams``
+    unknown_only: bool = False  # n-grams for the [UNK] tokens only (fused), else for every real token
 
 
 def ngram_buckets(token: str, buckets: int, n_min: int = 3, n_max: int = 5) -> tuple[int, ...]:
@@ -42,44 +44,61 @@ def ngram_buckets(token: str, buckets: int, n_min: int = 3, n_max: int = 5) -> t
 
 
 class Featurizer:
-    """Turns questions into :class:`Batch` es for one model configuration."""
+    """Turns questions into :class:`Batch` es for one model configuration.
+
+    With ``fused`` only out-of-vocabulary tokens get n-grams: the encoder then looks known
+    words up in a table that already holds word + n-gram embeddings (inference only).
+    """
 
     def __init__(self, vocabulary: Vocabulary, max_length: int, buckets: int = 0,
-                 n_min: int = 3, n_max: int = 5):
+                 n_min: int = 3, n_max: int = 5, device: str = "cpu", fused: bool = False):
         self.vocabulary = vocabulary
+        self.fused = fused
+        self.device = torch.device(device)
         self.max_length = max_length
         self.buckets = buckets
+        self._lookup = vocabulary.lookup  # hot path: one dict lookup per token
         self._ngrams = lru_cache(maxsize=200_000)(
             lambda token: ngram_buckets(token, buckets, n_min, n_max))
 
     def row(self, text: str) -> tuple[list[int], list[tuple[int, ...]]]:
         """One question: word ids and, per token, its n-gram buckets. Empty → one [UNK]."""
         tokens = tokenize(text, self.vocabulary.lowercase)[: self.max_length] or ["[UNK]"]
-        ids = [self.vocabulary.id(token) for token in tokens]
-        grams = [self._ngrams(token) for token in tokens] if self.buckets else []
-        return ids, grams
+        ids = list(map(self._lookup, tokens, repeat(1)))
+        if not self.buckets or (self.fused and 1 not in ids):
+            return ids, ()
+        if self.fused:
+            return ids, [self._ngrams(token) for token, i in zip(tokens, ids) if i == 1]
+        return ids, [self._ngrams(token) for token in tokens]
+
+    def vocabulary_ngrams(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(flat buckets, offsets)`` of every vocabulary token; padding and [UNK] get none."""
+        grams = [()] * 2 + [self._ngrams(token) for token in self.vocabulary.tokens[2:]]
+        return self._flatten(grams)
+
+    def _flatten(self, grams: Sequence[tuple[int, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
+        counts = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        flat = np.fromiter(chain.from_iterable(grams), dtype=np.int64, count=int(counts.sum()))
+        return torch.from_numpy(flat).to(self.device), torch.from_numpy(offsets).to(self.device)
 
     def rows(self, texts: Sequence[str]) -> list:
         return [self.row(text) for text in texts]
 
     def collate(self, rows: Sequence) -> Batch:
+        """Pad a list of :meth:`row` results into one :class:`Batch`."""
         lengths = np.array([len(ids) for ids, _ in rows], dtype=np.int64)
         width = int(lengths.max(initial=1))
         ids = np.zeros((len(rows), width), dtype=np.int64)
         for i, (row_ids, _) in enumerate(rows):
             ids[i, : len(row_ids)] = row_ids
-        batch = Batch(torch.from_numpy(ids), torch.from_numpy(lengths))
-        if not self.buckets:
+        batch = Batch(torch.from_numpy(ids).to(self.device), torch.from_numpy(lengths).to(self.device))
+        # Padding never gets n-grams; with `fused`, known words do not either.
+        token_grams = [g for _, grams in rows for g in grams]
+        if not token_grams:
             return batch
-        flat: list[int] = []
-        offsets = np.zeros(len(rows) * width, dtype=np.int64)
-        for i, (_, grams) in enumerate(rows):
-            for t in range(width):
-                offsets[i * width + t] = len(flat)
-                if t < len(grams):
-                    flat.extend(grams[t])
-        return Batch(batch.ids, batch.lengths, torch.tensor(flat, dtype=torch.int64),
-                     torch.from_numpy(offsets))
+        flat, offsets = self._flatten(token_grams)
+        return Batch(batch.ids, batch.lengths, flat, offsets, unknown_only=self.fused)
 
     def batch(self, texts: Sequence[str]) -> Batch:
         return self.collate(self.rows(texts))

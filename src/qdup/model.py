@@ -44,7 +44,9 @@ class QdupModel:
         self.encoder = encoder.eval()
         self.threshold = check_threshold(threshold)
         self.info = dict(info or {})  # training settings, history, calibration: kept in config.json
-        self.featurizer = featurizer_for(vocabulary, encoder.config)
+        self.featurizer = featurizer_for(vocabulary, encoder.config, fused=True)
+        if encoder.config.ngram_buckets:
+            self.encoder.fuse(self.featurizer.vocabulary_ngrams())
         self._fingerprint: str | None = None
 
     @property
@@ -137,8 +139,10 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
         raise ModelLoadError(f"{folder}: config.json: {error}") from None
 
 
-def featurizer_for(vocabulary: Vocabulary, config: ModelConfig) -> Featurizer:
-    return Featurizer(vocabulary, config.max_length, config.ngram_buckets, config.ngram_min, config.ngram_max)
+def featurizer_for(vocabulary: Vocabulary, config: ModelConfig, device: str = "cpu",
+                   fused: bool = False) -> Featurizer:
+    return Featurizer(vocabulary, config.max_length, config.ngram_buckets, config.ngram_min,
+                      config.ngram_max, device, fused)
 
 
 def check_threshold(threshold: float) -> float:

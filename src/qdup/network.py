@@ -1,7 +1,10 @@
 """The Siamese branch (SPEC §3): embedding → LSTM → mean over real tokens → L2-normalise.
 
-Unlike the reference, padding is packed away from the LSTM and excluded from the pooling,
-so a question's vector never depends on the other questions in its batch. Options beyond
+Unlike the reference, padding never reaches a real token's state and is excluded from the
+pooling, so a question's vector never depends on the other questions in its batch. The LSTM
+reads right-padded batches (its state at a real token has not yet seen the padding); the
+backward direction reads each question reversed in place. Packed sequences would do the
+same, but their CPU backward pass zero-fills the whole packed batch at every time step. Options beyond
 the reference (all off in ``--recipe reference``): lower-casing, hashed character
 n-grams added to each word's embedding, a bidirectional LSTM, mean+max pooling, dropout.
 """
@@ -14,7 +17,6 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .errors import ConfigError
 from .features import Batch
@@ -82,7 +84,10 @@ class SiameseEncoder(nn.Module):
         if config.ngram_buckets:
             # Bucket 0 is never produced by hashing; empty (padding) slots pool to zero.
             self.ngrams = nn.EmbeddingBag(config.ngram_buckets + 1, config.dim, mode="mean")
-        self.lstm = nn.LSTM(config.dim, config.units, batch_first=True, bidirectional=config.bidirectional)
+        self._fused: torch.Tensor | None = None  # word + n-gram table for inference; see fuse()
+        self.lstm = nn.LSTM(config.dim, config.units, batch_first=True)
+        if config.bidirectional:
+            self.lstm_reverse = nn.LSTM(config.dim, config.units, batch_first=True)
         self._keras_init()
 
     def _keras_init(self) -> None:
@@ -92,34 +97,56 @@ class SiameseEncoder(nn.Module):
         if self.config.ngram_buckets:
             nn.init.uniform_(self.ngrams.weight, -0.05, 0.05)
         limit = math.sqrt(6.0 / (d + 4 * u))  # glorot_uniform over the (d, 4u) kernel
-        for suffix in ["_l0", "_l0_reverse"][: 2 if self.config.bidirectional else 1]:
-            nn.init.uniform_(getattr(self.lstm, "weight_ih" + suffix), -limit, limit)
-            nn.init.orthogonal_(getattr(self.lstm, "weight_hh" + suffix))
-            bias_ih, bias_hh = getattr(self.lstm, "bias_ih" + suffix), getattr(self.lstm, "bias_hh" + suffix)
+        for lstm in [self.lstm] + ([self.lstm_reverse] if self.config.bidirectional else []):
+            nn.init.uniform_(lstm.weight_ih_l0, -limit, limit)
+            nn.init.orthogonal_(lstm.weight_hh_l0)
+            bias_ih, bias_hh = lstm.bias_ih_l0, lstm.bias_hh_l0
             nn.init.zeros_(bias_ih)
             nn.init.zeros_(bias_hh)
             bias_ih.data[u : 2 * u] = 1.0  # unit forget bias; gate order i, f, g, o
             # PyTorch keeps a second bias; Keras has one. Frozen at zero, it changes nothing.
             bias_hh.requires_grad_(False)
 
+    @torch.no_grad()
+    def fuse(self, vocabulary_ngrams: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """Precompute each known word's embedding plus its n-grams' mean, for fast inference.
+
+        Training leaves it unused; the featurizer must then send n-grams for unknown words only.
+        """
+        self._fused = self.embedding.weight + self.ngrams(*vocabulary_ngrams)
+
     def forward(self, batch: Batch) -> torch.Tensor:
-        lengths = batch.lengths
-        embedded = self.embedding(batch.ids)  # (B, T, d)
-        if self.config.ngram_buckets:
-            grams = self.ngrams(batch.ngrams, batch.offsets)  # (B*T, d)
-            embedded = embedded + grams.view(embedded.shape)
+        lengths = batch.lengths  # (B,), each >= 1
+        fused = self._fused is not None and not self.training
+        embedded = F.embedding(batch.ids, self._fused if fused else self.embedding.weight)  # (B, T, d)
+        steps = torch.arange(embedded.shape[1], device=lengths.device)[None, :]  # (1, T)
+        real = steps < lengths[:, None]  # (B, T)
+        if batch.ngrams is not None:
+            slots = (batch.ids == 1) if batch.unknown_only else real  # (B, T): tokens with n-grams
+            grams = torch.zeros_like(embedded)
+            grams[slots] = self.ngrams(batch.ngrams, batch.offsets)  # (tokens, d), row-major order
+            embedded = embedded + grams
         if self.config.dropout and self.training:
             embedded = F.dropout(embedded, self.config.dropout)
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        output, _ = self.lstm(packed)
-        # (B, T', u * directions), zeros past each question's length
-        hidden, _ = pad_packed_sequence(output, batch_first=True)
-        pooled = hidden.sum(dim=1) / lengths.to(hidden.dtype)[:, None]  # mean over real tokens
+        hidden, _ = self.lstm(embedded)  # (B, T, u)
+        if self.config.bidirectional:
+            # Reverse each question's real tokens in place; padding stays at the end. Pooling
+            # ignores order, so the outputs need not be put back in order.
+            flip = torch.where(real, lengths[:, None] - 1 - steps, steps)  # (B, T)
+            backward, _ = self.lstm_reverse(_take(embedded, flip))
+            hidden = torch.cat([hidden, backward], dim=2)  # (B, T, 2u)
+        # Sum over real tokens only, as one batched product: (B, 1, T) @ (B, T, 2u).
+        pooled = torch.bmm(real[:, None, :].to(hidden.dtype), hidden)[:, 0]
+        pooled = pooled / lengths.to(hidden.dtype)[:, None]  # mean over real tokens
         if self.config.pooling == "mean_max":
-            padding = torch.arange(hidden.shape[1])[None, :] >= lengths[:, None]  # (B, T')
-            peak = hidden.masked_fill(padding[:, :, None], float("-inf")).max(dim=1).values
+            peak = hidden.masked_fill(~real[:, :, None], float("-inf")).max(dim=1).values  # (B, 2u)
             pooled = torch.cat([pooled, peak], dim=1)
         return F.normalize(pooled, dim=1)
+
+
+def _take(sequence: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``sequence[b, index[b, t]]`` for a (B, T, d) sequence and a (B, T) index."""
+    return sequence.gather(1, index[:, :, None].expand(-1, -1, sequence.shape[2]))
 
 
 def _check_int(name: str, value, minimum: int) -> None:

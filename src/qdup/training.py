@@ -22,8 +22,12 @@ from .split import Split
 from .vocabulary import Vocabulary
 
 
-def train(split: Split, config: TrainConfig | None = None, progress: bool = False) -> QdupModel:
+def train(split: Split, config: TrainConfig | None = None, progress: bool = False,
+          device: str = "cpu") -> QdupModel:
     """Train an encoder on ``split.train``; keep the best epoch on the validation pairs.
+
+    ``device`` ("cpu", "cuda") only changes where training runs; the model comes back on the
+    CPU. Same seed on the CPU gives bit-identical weights.
 
     >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))                 # doctest: +SKIP
     >>> model = qdup.train(split, qdup.TrainConfig.from_recipe("default"))          # doctest: +SKIP
@@ -37,11 +41,11 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
         raise ConfigError("the validation split needs at least 2 duplicate pairs")
     negatives = split.negatives if config.negatives_per_batch else split.negatives.subset([])
     texts = [q for p in (split.train, valid_dups, negatives) for q in p.question1 + p.question2]
-    vocabulary = Vocabulary.build(texts, lowercase=config.lowercase)
-    encoder = SiameseEncoder(config.model_config(len(vocabulary)))
-    featurizer = featurizer_for(vocabulary, encoder.config)
+    vocabulary = Vocabulary.build(texts, lowercase=config.lowercase, min_count=config.min_count)
+    encoder = SiameseEncoder(config.model_config(len(vocabulary))).to(device)
+    featurizer = featurizer_for(vocabulary, encoder.config, device)
     # Logistic head on the cosine for the labelled-pair loss; used in training only.
-    head = torch.nn.Parameter(torch.tensor([10.0, -7.0]))  # scale, bias: starts at threshold 0.7
+    head = torch.nn.Parameter(torch.tensor([10.0, -7.0], device=device))  # scale, bias: threshold 0.7
     parameters = [p for p in encoder.parameters() if p.requires_grad] + [head]
     optimizer = torch.optim.Adam(parameters, lr=config.learning_rate, eps=1e-7)  # Keras' epsilon
     data = {name: _rows(featurizer, pairs) for name, pairs in
@@ -72,6 +76,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
             if config.patience and stale >= config.patience:
                 break
     encoder.load_state_dict(best_state)
+    encoder.cpu()
     model = QdupModel(vocabulary, encoder, info={
         "training": config.to_dict(), "history": history, "best_epoch": best_epoch, "data": split.summary()})
     return _calibrate(model, split.validation, config.calibrate)
@@ -105,7 +110,7 @@ def _batch_loss(encoder, featurizer, data, config: TrainConfig, batch, negatives
         loss = (loss + triplet_loss(v2, v1, config.margin)) / 2
     if config.pair_weight:
         a, c = vectors[2 * b : 2 * b + n], vectors[2 * b + n :]
-        labels = torch.cat([torch.ones(b), torch.zeros(n)])
+        labels = torch.cat([torch.ones(b), torch.zeros(n)]).to(vectors.device)
         loss = loss + config.pair_weight * _pair_loss(torch.cat([v1, a]), torch.cat([v2, c]), labels, head)
     return loss
 
@@ -158,7 +163,7 @@ def _scores(encoder, featurizer, rows, batch_size: int) -> np.ndarray:
     for start in range(0, len(r1), batch_size):
         v = _encode(encoder, featurizer, r1[start : start + batch_size] + r2[start : start + batch_size])
         half = len(v) // 2
-        out.append((v[:half] * v[half:]).sum(dim=1).numpy())
+        out.append((v[:half] * v[half:]).sum(dim=1).cpu().numpy())
     return np.concatenate(out)
 
 

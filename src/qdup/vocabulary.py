@@ -64,6 +64,7 @@ class Vocabulary:
         self.tokens = list(tokens)
         self.lowercase = lowercase
         self._ids = {token: i for i, token in enumerate(self.tokens)}
+        self.lookup = self._ids.get  # lookup(token, 1): the id, or 1 for an unknown token
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -80,7 +81,7 @@ class Vocabulary:
 
     def id(self, token: str) -> int:
         """The token's id; 1 (``[UNK]``) for a token outside the vocabulary."""
-        return self._ids.get(token, 1)
+        return self.lookup(token, 1)
 
     def token_ids(self, text: str, max_length: int | None = None) -> list[int]:
         """Ids of one question; an empty question is a single ``[UNK]``."""

@@ -9,6 +9,7 @@ import click
 
 from .. import data, evaluation, model, split, training
 from ..errors import ConfigError, OutputExistsError
+from ..plots import FILES, save_plots
 from . import cli
 
 SPLITS = ("all", "train", "validation", "test")
@@ -17,7 +18,7 @@ SPLITS = ("all", "train", "validation", "test")
 @cli.command()
 @click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
-@click.option("--recipe", default="reference", show_default=True,
+@click.option("--recipe", default="default", show_default=True,
               type=click.Choice(list(training.RECIPES)), help="Preset of training settings.")
 @click.option("--epochs", type=int, help="Passes over the training pairs.")
 @click.option("--batch-size", type=int, help="Pairs per batch (the in-batch negatives).")
@@ -45,26 +46,33 @@ def train(data_file, out, recipe, force, quiet, **settings):
 
 
 @cli.command()
-@click.argument("model_dir", metavar="MODEL", type=click.Path())
-@click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] DATA")
 @click.option("--threshold", "-t", type=float, help="Cosine above which a pair is a duplicate "
               "[default: the model's].")
 @click.option("--split", "subset", default="all", show_default=True, type=click.Choice(SPLITS),
               help="Which pairs of DATA to score (train/validation/test: the reference split).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate(model_dir, data_file, threshold, subset, as_json):
+@click.option("--plots", type=click.Path(file_okay=False),
+              help="Folder for ROC, precision-recall and similarity-histogram PNGs.")
+def evaluate(args, threshold, subset, as_json, plots):
     """Score labelled pairs: accuracy, confusion matrix, precision, recall, F1, ROC AUC.
+
+    Without MODEL the built-in model is used.
 
     \b
     Example:
       qdup evaluate models/reference quora_duplicate_questions.tsv --split test --threshold 0.7
     """
+    if len(args) not in (1, 2):
+        raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
     if threshold is not None:
         model.check_threshold(threshold)
-    pairs = data.read_pairs(data_file)
+    pairs = data.read_pairs(args[-1])
     if subset != "all":
         pairs = getattr(split.reference_split(pairs), subset)
-    report = evaluation.evaluate(model.load(model_dir), pairs, threshold)
+    report = evaluation.evaluate(model.load(args[0] if len(args) == 2 else None), pairs, threshold)
+    if plots:
+        save_plots(report.labels, report.scores, report.threshold, plots, title=f"{subset} pairs")
     if as_json:
         click.echo(json.dumps({"split": subset, **report.to_dict()}, indent=2))
         return
@@ -79,6 +87,8 @@ def evaluate(model_dir, data_file, threshold, subset, as_json):
         f"best accuracy {report.best_accuracy:.4f} at threshold {report.best_accuracy_threshold:.4f}; "
         f"best F1 {report.best_f1:.4f} at threshold {report.best_f1_threshold:.4f}"
     )
+    if plots:
+        click.echo(f"plots:      {', '.join(str(Path(plots) / name) for name in FILES)}")
 
 
 @cli.command()

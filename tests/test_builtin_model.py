@@ -1,0 +1,32 @@
+"""The model shipped inside the package (src/qdup/builtin_model)."""
+
+import json
+
+import pytest
+
+import qdup
+from qdup.cli import main
+from qdup.model import BUILTIN_PATH
+
+
+def test_loads_without_a_path_and_is_small():
+    model = qdup.load()
+    size = sum(f.stat().st_size for f in BUILTIN_PATH.iterdir())
+    assert size <= 10 * 1024 * 1024
+    config = json.loads((BUILTIN_PATH / "config.json").read_text())
+    assert config["training"]["recipe"] == "default"
+    assert model.threshold == pytest.approx(config["calibration"]["accuracy_threshold"], abs=1e-4)
+
+
+def test_predict_needs_no_model_path(capsys):
+    assert main(["predict", "How do I learn Python?", "What is the best way to learn Python?"]) == 0
+    similarity, verdict = capsys.readouterr().out.split(" ", 1)
+    assert verdict.startswith("duplicate")
+    assert main(["predict", "How do I learn Python?", "How do I cook rice without a rice cooker?"]) == 0
+    assert capsys.readouterr().out.split(" ", 1)[1].startswith("not duplicate")
+
+
+def test_separates_the_toy_pairs(toy_split):
+    # Written by hand, never seen in training: a check that the shipped weights are sane.
+    report = qdup.evaluate(qdup.load(), toy_split.test)
+    assert report.roc_auc > 0.8
