@@ -45,6 +45,28 @@ class SearchIn(_Body):
     threshold: Optional[float] = Field(None, ge=-1.0, le=1.0)
 
 
+class Match(BaseModel):
+    id: str
+    question: str
+    score: float
+
+
+class SearchOut(BaseModel):
+    matches: list[Match]
+
+
+class SimilarityOut(BaseModel):
+    similarity: float
+    is_duplicate: bool
+    threshold: float
+
+
+class AddedOut(BaseModel):
+    id: str
+    question: str
+    questions: int
+
+
 class QuestionIn(_Body):
     question: Question
     id: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]] = None
@@ -137,20 +159,20 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES) -> FastA
         return {"status": "ok", "model": model.fingerprint[:12], "threshold": model.threshold,
                 "questions": None if index is None else len(index)}
 
-    @app.post("/similarity")
+    @app.post("/similarity", response_model=SimilarityOut)
     async def similarity(body: PairIn) -> dict:
         """Cosine similarity of two questions and the duplicate verdict at the model's threshold."""
         is_duplicate, score = predict(model, body.question1, body.question2)
         return {"similarity": score, "is_duplicate": is_duplicate, "threshold": model.threshold}
 
-    @app.post("/search")
+    @app.post("/search", response_model=SearchOut)
     async def search(body: SearchIn) -> dict:
         """The k stored questions most similar to `question`, best first."""
         [result] = need_index().search(model, [body.question], body.k, body.threshold)
         return {"matches": [{"id": i, "question": q, "score": s}
                             for i, q, s in zip(result.ids, result.questions, result.scores)]}
 
-    @app.post("/questions", status_code=201)
+    @app.post("/questions", status_code=201, response_model=AddedOut)
     def add_question(body: QuestionIn) -> dict:  # plain def: the atomic write runs off the event loop
         """Store a question (persisted atomically); 409 when the id is already taken."""
         [new_id] = need_index().add(model, [body.question], None if body.id is None else [body.id])
