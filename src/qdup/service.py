@@ -45,6 +45,16 @@ class SearchIn(_Body):
     threshold: Optional[float] = Field(None, ge=-1.0, le=1.0)
 
 
+class ErrorOut(BaseModel):
+    error: str
+
+
+ERRORS = {code: {"model": ErrorOut, "description": text} for code, text in [
+    (409, "Conflict: id already taken, or no index loaded"), (413, "Request body too large"),
+    (422, "Invalid request: the one-line reason is in `error`"),
+]}
+
+
 class Match(BaseModel):
     id: str
     question: str
@@ -124,7 +134,7 @@ class BodyLimit:
 
 def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The FastAPI application; ``index`` None serves /similarity only."""
-    app = FastAPI(title="qdup", version="1", summary="Find duplicate questions")
+    app = FastAPI(title="qdup", version="1", summary="Find duplicate questions", responses=ERRORS)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError):
