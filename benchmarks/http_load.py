@@ -3,7 +3,9 @@
 Starts the server on 127.0.0.1 (a free port), then measures one client (sequential
 requests, keep-alive) and 8 and 32 concurrent clients. Every scenario is bounded by a
 request count and a time limit. The client runs on the same 2 cores as the server, so
-the figures include its cost.
+the figures include its cost. Two clients: httpx (a typical Python client, about as
+CPU-hungry per request as the server) and a minimal keep-alive HTTP/1.1 client that
+leaves the cores to the server, as remote clients would.
 
     python benchmarks/http_load.py --model runs/default-model [--backend hnsw]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -100,6 +103,57 @@ async def concurrent_clients(url: str, questions: list[str], clients: int, count
     return summary(latencies, errors, time.perf_counter() - started)
 
 
+class RawConnection:
+    """A minimal HTTP/1.1 keep-alive client for POST /search.
+
+    httpx's async client costs about as much CPU per request as the server itself, and
+    here both share 2 cores; real clients sit on other machines. This one spends ~0.1 ms.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader = self.writer = None
+
+    async def post_json(self, path: str, payload: dict) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        body = json.dumps(payload).encode()
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        json.loads(await self.reader.readexactly(length))  # a complete, valid JSON answer
+        return status
+
+
+async def raw_clients(port: int, questions: list[str], clients: int, count: int, limit_s: float) -> dict:
+    latencies, errors, issued = [], 0, 0
+    started = time.perf_counter()
+
+    async def worker() -> None:
+        nonlocal errors, issued
+        connection = RawConnection(port)
+        while issued < count and time.perf_counter() - started < limit_s:
+            question = questions[issued % len(questions)]
+            issued += 1
+            t = time.perf_counter()
+            try:
+                ok = await connection.post_json("/search", {"question": question, "k": 10}) == 200
+            except (OSError, ValueError, asyncio.IncompleteReadError, StopIteration):
+                ok, connection = False, RawConnection(port)
+            if ok:
+                latencies.append(time.perf_counter() - t)
+            else:
+                errors += 1
+        if connection.writer is not None:
+            connection.writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return summary(latencies, errors, time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder (default: the built-in model)")
@@ -123,10 +177,16 @@ def main() -> None:
             figures = {"corpus_questions": len(corpus), "model": args.model or "built-in", "backend": args.backend,
                        "one_client": one_client(url, queries, args.requests, args.seconds)}
             print("1 client ", figures["one_client"])
+            figures["one_client_raw"] = asyncio.run(raw_clients(port, queries, 1, args.requests, args.seconds))
+            print("1 client  (raw)", figures["one_client_raw"])
             for clients in (8, 32):
-                result = asyncio.run(concurrent_clients(url, queries, clients, args.requests, args.seconds))
-                figures[f"{clients}_clients"] = result
-                print(f"{clients} clients", result)
+                for name, run in (("httpx", concurrent_clients), ("raw", None)):
+                    if run is None:
+                        result = asyncio.run(raw_clients(port, queries, clients, args.requests, args.seconds))
+                    else:
+                        result = asyncio.run(run(url, queries, clients, args.requests, args.seconds))
+                    figures[f"{clients}_clients_{name}"] = result
+                    print(f"{clients} clients ({name})", result)
         finally:
             server.terminate()
             server.wait(timeout=10)
