@@ -174,7 +174,8 @@ def main() -> None:
         server = start_server(index, args.model, port)
         try:
             url = f"http://127.0.0.1:{port}"
-            figures = {"corpus_questions": len(corpus), "model": args.model or "built-in", "backend": args.backend,
+            figures = {"corpus_questions": len(corpus), "model": args.model or "built-in",
+                       "fingerprint": model.fingerprint[:12], "backend": args.backend,
                        "one_client": one_client(url, queries, args.requests, args.seconds)}
             print("1 client ", figures["one_client"])
             figures["one_client_raw"] = asyncio.run(raw_clients(port, queries, 1, args.requests, args.seconds))
