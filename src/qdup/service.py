@@ -133,9 +133,22 @@ class BodyLimit:
 
 
 def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The FastAPI application; ``index`` None serves /similarity only."""
-    app = FastAPI(title="qdup", version="1", summary="Find duplicate questions", responses=ERRORS)
+    """The FastAPI application; ``index`` None serves /similarity only.
 
+    Example::
+
+        >>> client = fastapi.testclient.TestClient(create_app(model, index))            # doctest: +SKIP
+        >>> client.post("/search", json={"question": "How to learn Python?", "k": 3}).json()  # doctest: +SKIP
+        {'matches': [{'id': '1', 'question': 'How do I learn Python?', 'score': 0.93}, ...]}
+    """
+    app = FastAPI(title="qdup", version="1", summary="Find duplicate questions", responses=ERRORS)
+    _add_error_handlers(app)
+    _add_routes(app, model, index)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError):
         return _error(422, _validation_message(error))
@@ -154,6 +167,8 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES) -> FastA
         logging.getLogger("qdup.service").exception("unexpected error")
         return _error(500, "internal error")
 
+
+def _add_routes(app: FastAPI, model, index) -> None:
     def need_index():
         if index is None:
             raise HTTPException(409, "this server has no index (start it with --index)")
@@ -187,9 +202,6 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES) -> FastA
         """Store a question (persisted atomically); 409 when the id is already taken."""
         [new_id] = need_index().add(model, [body.question], None if body.id is None else [body.id])
         return {"id": new_id, "question": body.question, "questions": len(index)}
-
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    return app
 
 
 def serve(model, index, host: str = "127.0.0.1", port: int = 8000) -> None:
