@@ -30,3 +30,9 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs
+
+# Debian's chromium for the web page test (tests/test_web_page.py drives it with Playwright;
+# never `playwright install`). CI runs as root; the test also installs it when missing.
+.PHONY: browser
+browser:
+	test -x /usr/bin/chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)

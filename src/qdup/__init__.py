@@ -9,10 +9,13 @@
 
 __version__ = "0.1.0"
 
+from .corpus import Corpus, read_questions  # noqa: E402
 from .data import Pairs, pairs_from_lists, read_pairs  # noqa: E402
 from .errors import ConfigError, DataError, ModelLoadError, OutputExistsError, QdupError  # noqa: E402
 from .evaluation import Evaluation, evaluate, predict  # noqa: E402
+from .index import Index, SearchResult  # noqa: E402
 from .loss import triplet_loss  # noqa: E402
+from .mining import Pair, mine_index  # noqa: E402
 from .model import QdupModel, load  # noqa: E402
 from .network import ModelConfig  # noqa: E402
 from .split import Split, reference_split  # noqa: E402
@@ -21,8 +24,8 @@ from .training import train  # noqa: E402
 from .vocabulary import Vocabulary  # noqa: E402
 
 __all__ = [
-    "ConfigError", "DataError", "Evaluation", "ModelConfig", "ModelLoadError", "OutputExistsError",
-    "Pairs", "QdupError", "QdupModel", "RECIPES", "Split", "TrainConfig", "Vocabulary",
-    "evaluate", "load", "pairs_from_lists", "predict", "read_pairs", "reference_split",
+    "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputExistsError",
+    "Pair", "Pairs", "QdupError", "QdupModel", "RECIPES", "SearchResult", "Split", "TrainConfig", "Vocabulary",
+    "evaluate", "load", "mine_index", "pairs_from_lists", "predict", "read_pairs", "read_questions", "reference_split",
     "train", "triplet_loss",
 ]

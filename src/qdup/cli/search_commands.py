@@ -1,1 +1,164 @@
 """Search, index and service commands (issue 4)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from .. import model as model_module
+from ..corpus import read_questions
+from ..errors import OutputExistsError
+from ..index import BACKENDS, Index
+from ..mining import mine_index, write_pairs_csv
+from . import cli
+
+MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
+
+
+def _model_for(index: Index, model_path: str | None):
+    # The index remembers which model built it, so users need not repeat --model.
+    if model_path is None and index.model_path and os.path.isdir(index.model_path):
+        model_path = index.model_path
+    return model_module.load(model_path)
+
+
+def _threshold(value: float | None) -> float | None:
+    return None if value is None else model_module.check_threshold(value)
+
+
+@cli.group()
+def index() -> None:
+    """Build and update a searchable index of questions.
+
+    \b
+    Example:
+      qdup index build questions.csv --model models/quora --out my-index
+    """
+
+
+@index.command("build")
+@click.argument("questions_file", metavar="QUESTIONS", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Index folder to write.")
+@click.option("--model", "model_path", type=click.Path(), help="Model folder [default: the built-in model].")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+              help="exact search, HNSW (FAISS), or auto: HNSW from 100,000 questions.")
+@click.option("--force", is_flag=True, help="Replace an existing index folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def build(questions_file, out, model_path, backend, force, quiet):
+    """Encode a file of questions into a new index folder.
+
+    QUESTIONS is CSV/TSV with a header (`question`, optional `id` column), JSONL
+    ({"id": ..., "question": ...}) or plain text, one question per line.
+
+    \b
+    Example:
+      qdup index build questions.csv --model models/quora --out my-index
+    """
+    if os.path.exists(out) and not force:  # before the slow encoding, not after
+        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
+    corpus = read_questions(questions_file)
+    loaded = model_module.load(model_path)
+    built = Index.build(
+        loaded, corpus.ids, corpus.questions, out, backend=backend, force=force, progress=not quiet,
+        model_path=None if model_path is None else os.path.abspath(model_path),
+    )
+    click.echo(f"indexed {len(built)} questions into {out}")
+
+
+@index.command("add")
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+@click.argument("questions_file", metavar="QUESTIONS", type=click.Path(dir_okay=False))
+@click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
+def add(index_path, questions_file, model_path):
+    """Add the questions of a file to an index (all of them, or none on error).
+
+    \b
+    Example:
+      qdup index add my-index new-questions.jsonl
+    """
+    corpus = read_questions(questions_file)
+    opened = Index.load(index_path)
+    ids = opened.add(_model_for(opened, model_path), corpus.questions, corpus.ids)
+    click.echo(f"added {len(ids)} questions to {index_path} ({len(opened)} in all)")
+
+
+@index.command("remove")
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+def remove(index_path, ids):
+    """Remove questions by id (all of them, or none when an id is unknown).
+
+    \b
+    Example:
+      qdup index remove my-index 17 42
+    """
+    opened = Index.load(index_path)
+    opened.remove(list(ids))
+    click.echo(f"removed {len(ids)} questions from {index_path} ({len(opened)} left)")
+
+
+@cli.command()
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+@click.argument("question")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Matches to show.")
+@click.option("--threshold", "-t", type=float, help="Only show matches scoring above this cosine.")
+@click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON.")
+def search(index_path, question, k, threshold, model_path, as_json):
+    """Find the stored questions most similar to QUESTION, best first.
+
+    \b
+    Example:
+      qdup search my-index "How can I learn Python quickly?" -k 5
+    """
+    opened = Index.load(index_path)
+    [result] = opened.search(_model_for(opened, model_path), [question], k, _threshold(threshold))
+    matches = [{"id": i, "question": q, "score": s} for i, q, s in zip(result.ids, result.questions, result.scores)]
+    if as_json:
+        click.echo(json.dumps(matches, ensure_ascii=False))
+    elif not matches:
+        click.echo("no matches")
+    for m in [] if as_json else matches:
+        click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}")
+
+
+@cli.command()
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="CSV file to write.")
+@click.option("--threshold", "-t", type=float, help="Cosine above which a pair is listed "
+              "[default: the threshold of the model that built the index].")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+def mine(index_path, out, threshold, force):
+    """List every pair of stored questions scoring above the threshold, best first.
+
+    Writes id1,id2,score,question1,question2 rows.
+
+    \b
+    Example:
+      qdup mine my-index --threshold 0.9 --out pairs.csv
+    """
+    if os.path.exists(out) and not force:
+        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
+    pairs = mine_index(Index.load(index_path), _threshold(threshold))
+    write_pairs_csv(pairs, out)
+    click.echo(f"wrote {len(pairs)} pairs to {out}")
+
+
+@cli.command()
+@click.option("--index", "index_path", required=True, type=click.Path(), help="Index folder to search and add to.")
+@click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+def serve(index_path, model_path, host, port):
+    """Serve the HTTP API and the search-as-you-type page at http://HOST:PORT/.
+
+    \b
+    Example:
+      qdup serve --index my-index --port 8000
+    """
+    from ..service import serve as run_server  # FastAPI and uvicorn load only for this command
+
+    opened = Index.load(index_path)
+    run_server(_model_for(opened, model_path), opened, host=host, port=port)

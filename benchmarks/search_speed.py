@@ -1,0 +1,125 @@
+"""Search speed over many stored vectors: exact vs HNSW, through qdup.Index.
+
+Synthetic unit vectors (dim 128) from a two-level topic model (broad topics, sub-topics
+of about 50 questions, questions around them): real question embeddings are clustered
+like this, while uniform random vectors in 128 dimensions are a worst case no encoder
+produces. benchmarks/retrieval.py checks HNSW recall on a real model's vectors. Reports build rate, p50/p99 latency of one k=10 query at a time,
+recall@10 of HNSW against exact search, index size on disk, and resident memory per
+stored question measured by loading the index in a fresh process.
+
+    python benchmarks/search_speed.py --n 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import write_results  # noqa: E402
+
+from qdup.index import Index  # noqa: E402
+from qdup.search_backends import exact_topk  # noqa: E402
+
+DIM = 128
+
+
+class StoredVectors:
+    """Stands in for a model: question "q<n>" encodes to row n of a precomputed matrix."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors, self.dim, self.threshold = vectors, vectors.shape[1], 0.7
+        self.fingerprint = hashlib.sha256(b"synthetic").hexdigest()
+
+    def encode(self, texts, batch_size=512, progress=False):
+        return self.vectors[[int(t[1:]) for t in texts]]
+
+
+def topic_model(n: int, seed: int = 0) -> np.ndarray:
+    """Sub-topic centres: n/2500 broad topics, each with sub-topics (about 50 questions each)."""
+    rng = np.random.default_rng(seed)
+    topics = rng.standard_normal((max(n // 2500, 1), DIM)).astype(np.float32)
+    n_subs = max(n // 50, 1)
+    return topics[rng.integers(0, len(topics), n_subs)] + 0.6 * rng.standard_normal((n_subs, DIM)).astype(np.float32)
+
+
+def questions_like(n: int, seed: int, subtopics: np.ndarray) -> np.ndarray:
+    """Unit vectors around random sub-topics (nearest neighbours score ~0.93, like paraphrases)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, DIM), np.float32)
+    for start in range(0, n, 100_000):  # in blocks: a float64 Gaussian draw is 1 GB at 1M
+        m = min(100_000, n - start)
+        block = subtopics[rng.integers(0, len(subtopics), m)] + 0.35 * rng.standard_normal((m, DIM)).astype(np.float32)
+        out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def latencies_ms(index: Index, queries: np.ndarray) -> np.ndarray:
+    out = []
+    for q in queries:
+        started = time.perf_counter()
+        index.search_vectors(q[None], k=10)
+        out.append((time.perf_counter() - started) * 1000)
+    return np.array(out)
+
+
+def resident_bytes_per_question(path: Path, n: int) -> float:
+    probe = (
+        "import numpy as np; from qdup.index import Index\n"
+        "def rss(): return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) * 1024\n"
+        # One search after loading: memory-mapped vectors count once a search has paged them in.
+        f"before = rss(); index = Index.load({str(path)!r})\n"
+        f"index.search_vectors(np.ones((1, {DIM}), np.float32) / {DIM ** 0.5}, k=10); print(rss() - before)"
+    )
+    return int(subprocess.check_output([sys.executable, "-c", probe], text=True)) / n
+
+
+def run(n: int, backend: str, queries: np.ndarray, vectors: np.ndarray, tmp: Path, exact_top) -> dict:
+    model = StoredVectors(vectors)
+    started = time.perf_counter()
+    index = Index.build(model, None, [f"q{i}" for i in range(n)], tmp / backend, backend=backend)
+    build_s = time.perf_counter() - started
+    with threadpool_limits(1):  # as in `qdup serve`: BLAS threads only fight on a busy 2-core box
+        lat = latencies_ms(index, queries[:200] if backend == "exact" else queries)
+    found = np.array([[int(i) - 1 for i in r.ids] for r in index.search_vectors(queries, k=10)])
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact_top)]))
+    disk = sum(f.stat().st_size for f in (tmp / backend).iterdir())
+    figures = {
+        "build_s": round(build_s, 1), "build_questions_per_s": round(n / build_s),
+        "p50_ms": round(float(np.percentile(lat, 50)), 3), "p99_ms": round(float(np.percentile(lat, 99)), 3),
+        "queries_timed": len(lat), "recall@10_vs_exact": recall,
+        "disk_bytes_per_question": round(disk / n), "resident_bytes_per_question": round(resident_bytes_per_question(tmp / backend, n)),
+    }
+    print(backend, json.dumps(figures))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="stored vectors")
+    parser.add_argument("--queries", type=int, default=1000, help="timed single queries (HNSW)")
+    parser.add_argument("--backends", default="exact,hnsw", help="comma-separated backends to time")
+    parser.add_argument("--tmp", default=None, help="folder for the indexes (default: a temporary one)")
+    args = parser.parse_args()
+    subtopics = topic_model(args.n)
+    vectors = questions_like(args.n, 1, subtopics)
+    queries = questions_like(args.queries, 2, subtopics)  # new questions on existing topics
+    exact_top = exact_topk(queries, vectors, 10)[1]
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        figures = {"n": args.n, "dim": DIM, "k": 10}
+        for backend in args.backends.split(","):
+            figures[backend] = run(args.n, backend, queries, vectors, Path(tmp), exact_top)
+    write_results(f"search_speed_{args.n}_{args.backends.replace(',', '_')}", figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""``qdup.Index``: a folder of question vectors that answers "which stored questions
+duplicate this one?".
+
+The index records the fingerprint of the model that built it and refuses any other.
+Small indexes are searched exactly; large ones through an HNSW graph (FAISS).
+Every write is atomic (see :mod:`qdup.index_store`): a crash or Ctrl-C in the middle of
+``add`` or ``remove`` leaves the previous index intact and loadable.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import atomic, index_store, search_backends
+from .index_segments import Segment, compacted, read_segments
+from .errors import ConfigError, DataError
+
+BACKENDS = ("auto", "exact", "hnsw")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Matches for one query, best first."""
+
+    ids: list[str]
+    questions: list[str]
+    scores: list[float]
+
+
+class Index:
+    """A persistent, searchable set of questions. Create with :meth:`build` or :meth:`load`."""
+
+    def __init__(self, path: Path, manifest: dict, segments: list[Segment]) -> None:
+        self.path = path
+        self._state = (manifest, tuple(segments))  # replaced whole, so readers never see a half update
+        self._write = threading.Lock()
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def fingerprint(self) -> str:
+        return self._state[0]["fingerprint"]
+
+    @property
+    def threshold(self) -> float:
+        """Decision threshold of the model that built the index (the default for mining)."""
+        return float(self._state[0]["threshold"])
+
+    @property
+    def model_path(self) -> str | None:
+        """Folder of the model that built the index, as given at build time (None: built-in)."""
+        return self._state[0].get("model_path")
+
+    def __len__(self) -> int:
+        return int(self._state[0]["count"])
+
+    # ------------------------------------------------------------- create / open
+    @classmethod
+    def build(
+        cls, model, ids: Sequence[str] | None, questions: Sequence[str], path, *,
+        backend: str = "auto", force: bool = False, progress: bool = False, model_path: str | None = None,
+    ) -> "Index":
+        """Encode ``questions`` and write a new index folder at ``path``.
+
+        ``ids`` None numbers the questions 1..n. ``model_path`` is recorded so that later
+        commands can find the model without being told (see :attr:`model_path`).
+
+        Example::
+
+            >>> index = Index.build(model, None, ["How do I learn Python?"], "my-index")  # doctest: +SKIP
+        """
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        questions = _check_questions(questions)
+        if not questions:
+            raise DataError("no questions to index")
+        generated = ids is None
+        ids = [str(n) for n in range(1, len(questions) + 1)] if generated else _check_ids(ids, questions, set())
+        vectors = model.encode(questions, progress=progress)
+        manifest = {
+            "format": index_store.FORMAT, "version": index_store.VERSION,
+            "fingerprint": model.fingerprint, "dim": int(model.dim), "threshold": float(model.threshold),
+            "backend": backend, "generation": 0, "model_path": model_path, "count": 0, "segments": [],
+            "next_auto_id": len(questions) + 1 if generated else 1,
+        }
+        with index_store.io_errors(Path(path)), atomic.directory(path, force=force) as tmp:
+            seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool))
+            manifest, segments = compacted(tmp, manifest, [seg])
+            index_store.commit(tmp, manifest)
+        return cls(Path(path), manifest, segments)
+
+    @classmethod
+    def load(cls, path) -> "Index":
+        """Open an existing index folder (read-only until you call add or remove)."""
+        path = Path(path)
+        for _ in range(2):
+            manifest = index_store.read_manifest(path)
+            try:
+                return cls(path, manifest, read_segments(path, manifest))
+            except DataError:
+                # A writer may have committed and swept this manifest's files meanwhile.
+                if index_store.read_manifest(path)["generation"] == manifest["generation"]:
+                    raise  # really damaged, not a race with a writer
+        manifest = index_store.read_manifest(path)
+        return cls(path, manifest, read_segments(path, manifest))
+
+    # -------------------------------------------------------------------- search
+    def search(self, model, questions: Sequence[str], k: int = 10, threshold: float | None = None) -> list[SearchResult]:
+        """The ``k`` stored questions most similar to each query, best first.
+
+        With ``threshold``, only matches scoring above it are kept.
+
+        Example::
+
+            >>> [r] = index.search(model, ["how to learn python"], k=3)  # doctest: +SKIP
+            >>> r.ids, r.scores                                          # doctest: +SKIP
+            (['1', '7', '3'], [0.93, 0.81, 0.42])
+        """
+        self._check_model(model)
+        questions = _check_questions(questions)
+        return self.search_vectors(model.encode(questions), k, threshold)
+
+    def search_vectors(self, queries: np.ndarray, k: int = 10, threshold: float | None = None) -> list[SearchResult]:
+        """Like :meth:`search`, for vectors already encoded by the index's model."""
+        if not isinstance(k, int) or k < 1:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        _, segments = self._state
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self._state[0]["dim"])
+        scores, rows = search_backends._empty(len(queries), k)
+        offsets = np.cumsum([0] + [len(s.ids) for s in segments])
+        for seg, offset in zip(segments, offsets):
+            if seg.ann is not None:
+                s, r = search_backends.hnsw_topk(seg.ann, queries, k, np.flatnonzero(seg.dead))
+            else:
+                s, r = search_backends.exact_topk(queries, seg.vectors, k, seg.dead if seg.dead.any() else None)
+            scores, rows = search_backends.merge_topk(scores, rows, s, np.where(r >= 0, r + offset, -1), k)
+        return [self._result(segments, offsets, s, r, threshold) for s, r in zip(scores, rows)]
+
+    @staticmethod
+    def _result(segments, offsets, scores, rows, threshold) -> SearchResult:
+        keep = np.isfinite(scores) & (rows >= 0)
+        if threshold is not None:
+            keep &= scores > threshold
+        ids, questions = [], []
+        for row in rows[keep]:
+            s = bisect.bisect_right(offsets, row) - 1
+            ids.append(segments[s].ids[row - offsets[s]])
+            questions.append(segments[s].questions[row - offsets[s]])
+        return SearchResult(ids, questions, [float(x) for x in scores[keep]])
+
+    def live(self) -> tuple[np.ndarray, list[str], list[str]]:
+        """All stored (vectors, ids, questions), removed ones excluded, in insertion order."""
+        _, segments = self._state
+        alive = [~s.dead for s in segments]
+        vectors = np.concatenate([s.vectors[a] for s, a in zip(segments, alive)]) if segments else np.zeros((0, 0), np.float32)
+        ids = [i for s, a in zip(segments, alive) for i, ok in zip(s.ids, a) if ok]
+        questions = [q for s, a in zip(segments, alive) for q, ok in zip(s.questions, a) if ok]
+        return vectors, ids, questions
+
+    # -------------------------------------------------------------------- writes
+    def add(self, model, questions: Sequence[str], ids: Sequence[str] | None = None) -> list[str]:
+        """Encode and store more questions; returns their ids (generated when ``ids`` is None).
+
+        Example::
+
+            >>> index.add(model, ["What is an LSTM?"])  # doctest: +SKIP
+            ['42']
+        """
+        self._check_model(model)
+        questions = _check_questions(questions)
+        if not questions:
+            return []
+        vectors = model.encode(questions)  # before the lock: encoding is the slow part
+        with self._write, index_store.write_lock(self.path):
+            manifest, segments = self._fresh_state()
+            self._check_model(model)  # the folder may have been rebuilt with another model meanwhile
+            taken = {i for s in segments for i, dead in zip(s.ids, s.dead) if not dead}
+            manifest = dict(manifest)
+            if ids is None:
+                ids = _auto_ids(manifest, taken, len(questions))
+            else:
+                ids = _check_ids(ids, questions, taken)
+            new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool))
+            manifest, segments = compacted(self.path, manifest, [*segments, new])
+            index_store.commit(self.path, manifest)
+            self._state = (manifest, tuple(segments))
+        return list(ids)
+
+    def remove(self, ids: Sequence[str]) -> None:
+        """Remove questions by id; an unknown id refuses the whole call (nothing changes)."""
+        with self._write, index_store.write_lock(self.path):
+            manifest, segments = self._fresh_state()
+            where = {i: (n, row) for n, s in enumerate(segments) for row, i in enumerate(s.ids) if not s.dead[row]}
+            for i in ids:
+                if str(i) not in where:
+                    raise DataError(f"id {str(i)!r} is not in the index")
+            dead = [s.dead.copy() for s in segments]
+            for i in ids:
+                n, row = where[str(i)]
+                dead[n][row] = True
+            segments = [Segment(s.name, s.vectors, s.ids, s.questions, d, s.ann) for s, d in zip(segments, dead)]
+            manifest, segments = compacted(self.path, dict(manifest), segments)
+            index_store.commit(self.path, manifest)
+            self._state = (manifest, tuple(segments))
+
+    def _fresh_state(self):
+        # Another process (say `qdup index add` next to `qdup serve`) may have committed since we loaded.
+        on_disk = index_store.read_manifest(self.path)
+        if on_disk["generation"] != self._state[0]["generation"]:
+            self._state = (on_disk, tuple(read_segments(self.path, on_disk)))
+        return self._state
+
+    def _check_model(self, model) -> None:
+        if model.fingerprint != self.fingerprint:
+            raise DataError(
+                f"index {self.path} was built with model {self.fingerprint[:12]}, not {model.fingerprint[:12]}; "
+                "use the model that built it, or rebuild the index"
+            )
+
+
+# ------------------------------------------------------------------- helpers
+def _check_questions(questions: Sequence[str]) -> list[str]:
+    if isinstance(questions, str):
+        raise ConfigError("questions must be a list of strings, not one string")
+    out = []
+    for n, q in enumerate(questions):
+        if not isinstance(q, str) or not q.strip():
+            raise DataError(f"question {n + 1} is empty")
+        out.append(q.strip())
+    return out
+
+
+def _check_ids(ids: Sequence[str], questions: list[str], taken: set[str]) -> list[str]:
+    ids = [str(i).strip() for i in ids]
+    if len(ids) != len(questions):
+        raise DataError(f"{len(ids)} ids for {len(questions)} questions")
+    seen: set[str] = set()
+    for i in ids:
+        if not i:
+            raise DataError("empty id")
+        if i in taken:
+            raise DataError(f"id {i!r} is already in the index")
+        if i in seen:
+            raise DataError(f"duplicate id {i!r}")
+        seen.add(i)
+    return ids
+
+
+def _auto_ids(manifest: dict, taken: set[str], n: int) -> list[str]:
+    ids, next_id = [], int(manifest["next_auto_id"])
+    while len(ids) < n:
+        if str(next_id) not in taken:
+            ids.append(str(next_id))
+        next_id += 1
+    manifest["next_auto_id"] = next_id
+    return ids

@@ -1,0 +1,98 @@
+"""Segments of an index: groups of rows written together, and when to merge them.
+
+Each ``add`` writes one new segment (cheap: only the new rows hit the disk); a ``remove``
+only marks rows in the manifest. Segments are merged into one (and the HNSW graph
+rebuilt) when there are too many, when removed rows pile up, or when the corpus crosses
+the size at which approximate search pays off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import index_store, search_backends
+
+AUTO_HNSW_ROWS = 100_000  # exact search over 100k x 128 floats takes ~2 ms; above, use HNSW
+MAX_SEGMENTS = 16         # each add writes one segment; merge them before scans get slow
+MAX_TAIL_ROWS = 50_000    # rows searched exactly next to an HNSW base segment
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One immutable group of rows: vectors, ids and questions, plus which rows are removed."""
+
+    name: str
+    vectors: np.ndarray  # (rows, dim) float32, unit rows
+    ids: list[str]
+    questions: list[str]
+    dead: np.ndarray     # (rows,) bool: removed rows
+    ann: Any = None      # FAISS HNSW graph over `vectors`, or None
+
+
+def read_segments(path: Path, manifest: dict) -> list[Segment]:
+    segments = []
+    for entry in manifest["segments"]:
+        vectors, ids, questions = index_store.read_segment(path, entry["name"], entry["rows"], manifest["dim"])
+        dead = np.zeros(entry["rows"], bool)
+        dead[np.asarray(entry["deleted"], dtype=np.int64)] = True
+        ann = search_backends.read_hnsw(str(path / f"{entry['name']}.faiss")) if entry["ann"] else None
+        segments.append(Segment(entry["name"], vectors, ids, questions, dead, ann))
+    return segments
+
+
+def compacted(folder: Path, manifest: dict, segments: list[Segment]) -> tuple[dict, list[Segment]]:
+    """Write unsaved segments (name "") as a new generation, merging segments when due.
+
+    With an HNSW base segment, too many small segments are merged among themselves
+    (cheap); the graph is rebuilt only when the rows outside it or the removed rows pile up.
+    """
+    generation = manifest["generation"] + 1
+    name = f"seg-{generation:06d}"
+    live_rows = sum(int((~s.dead).sum()) for s in segments)
+    use_ann = manifest["backend"] == "hnsw" or (manifest["backend"] == "auto" and live_rows >= AUTO_HNSW_ROWS)
+    if _full_merge_due(segments, use_ann):
+        segments = [_merge(segments, name, manifest["dim"], use_ann)] if live_rows else []
+    elif len(segments) > MAX_SEGMENTS:  # here segments[0] carries the graph: keep it
+        segments = [segments[0], _merge(segments[1:], name, manifest["dim"], False)]
+    segments = [Segment(**{**s.__dict__, "name": name}) if not s.name else s for s in segments]
+    for s in segments:
+        if s.name == name:
+            index_store.write_segment(folder, name, s.vectors, s.ids, s.questions)
+            if s.ann is not None:
+                search_backends.write_hnsw(s.ann, str(folder / f"{name}.faiss"))
+    manifest.update(generation=generation, count=live_rows, segments=[
+        {"name": s.name, "rows": len(s.ids), "deleted": np.flatnonzero(s.dead).tolist(), "ann": s.ann is not None}
+        for s in segments
+    ])
+    return manifest, segments
+
+
+def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool) -> Segment:
+    keep = [~s.dead for s in segments]
+    vectors = np.concatenate([s.vectors[k] for s, k in zip(segments, keep)]).reshape(-1, dim)
+    return Segment(
+        name,
+        vectors,
+        [i for s, k in zip(segments, keep) for i, ok in zip(s.ids, k) if ok],
+        [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
+        np.zeros(len(vectors), bool),
+        search_backends.build_hnsw(vectors) if with_ann and len(vectors) else None,
+    )
+
+
+def _full_merge_due(segments: list[Segment], use_ann: bool) -> bool:
+    rows = sum(len(s.ids) for s in segments)
+    dead = sum(int(s.dead.sum()) for s in segments)
+    has_ann = bool(segments) and segments[0].ann is not None
+    tail = rows - (len(segments[0].ids) if has_ann else 0)
+    return (
+        (len(segments) > MAX_SEGMENTS and not has_ann)
+        or dead * 5 > rows                        # removed rows still cost scan time and disk
+        or use_ann != has_ann                     # the corpus crossed the HNSW size, either way
+        or (has_ann and tail > MAX_TAIL_ROWS)
+        or any(not s.name for s in segments[:1])  # a fresh build is always one merged segment
+    )

@@ -1,0 +1,133 @@
+"""On-disk layout of an index folder, and its one commit point.
+
+An index folder holds::
+
+    manifest.json          the commit point: which files make up the index now
+    seg-000003.npy         float32 vectors of one segment (np.save, no pickles)
+    seg-000003.jsonl       {"id": ..., "question": ...} per row, same order
+    seg-000003.faiss       optional HNSW graph over that segment (FAISS binary format)
+
+Data files are immutable and named by the generation that wrote them. A write creates
+its new files first, then replaces ``manifest.json`` in one atomic rename; files no
+manifest names any more are deleted after that. A crash at any moment therefore leaves
+either the old manifest (and all its files) or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from . import atomic
+from .errors import DataError
+
+FORMAT = "qdup-index"
+VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def _before_commit() -> None:
+    """Called after the data files are written and before the manifest is replaced.
+
+    Does nothing; tests replace it to kill or interrupt a write at its most fragile point.
+    """
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such index folder")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{folder} is not a qdup index (no {MANIFEST})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DataError(f"{path} is corrupt (not JSON)") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DataError(f"{folder} is not a qdup index (unknown format)")
+    if manifest.get("version") != VERSION:
+        raise DataError(f"{folder}: index format version {manifest.get('version')} is not supported (expected {VERSION})")
+    return manifest
+
+
+def commit(folder: Path, manifest: dict) -> None:
+    """Replace the manifest atomically, then delete files it no longer names."""
+    _before_commit()
+    atomic.write_text(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    _fsync_dir(folder)
+    keep = {MANIFEST, ".lock"} | {
+        f"{seg['name']}{ext}" for seg in manifest["segments"] for ext in (".npy", ".jsonl", ".faiss")
+    }
+    for entry in folder.iterdir():
+        if entry.name not in keep and entry.is_file():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable across a power cut, not just a process crash.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def write_lock(folder: Path) -> Iterator[None]:
+    """Serialise writers (a CLI `index add` next to a running service) with an flock.
+
+    A failed write (disk full, read-only folder) becomes one-line :class:`DataError`;
+    the manifest was not replaced, so the index is unchanged.
+    """
+    with io_errors(folder), open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def io_errors(folder: Path) -> Iterator[None]:
+    """Turn an OSError while writing into one line naming the folder."""
+    try:
+        yield
+    except OSError as error:
+        raise DataError(f"{folder}: cannot write the index ({error.strerror or error})") from None
+
+
+def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], questions: list[str]) -> None:
+    buf = _npy_bytes(vectors)
+    atomic.write_bytes(folder / f"{name}.npy", buf)
+    lines = "".join(json.dumps({"id": i, "question": q}, ensure_ascii=False) + "\n" for i, q in zip(ids, questions))
+    atomic.write_text(folder / f"{name}.jsonl", lines)
+
+
+def _npy_bytes(vectors: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarray, list[str], list[str]]:
+    try:
+        # Memory-mapped: segment files are immutable (a replaced one stays readable while
+        # mapped), and rows an HNSW graph already holds are then never paged in twice.
+        vectors = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        records = [json.loads(line) for line in (folder / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+    except FileNotFoundError as error:
+        raise DataError(f"{folder} is damaged: {Path(error.filename).name} is missing") from None
+    except (ValueError, UnicodeDecodeError):
+        raise DataError(f"{folder} is damaged: segment {name} cannot be read") from None
+    if vectors.dtype != np.float32 or vectors.shape != (rows, dim) or len(records) != rows:
+        raise DataError(f"{folder} is damaged: segment {name} does not match the manifest")
+    return vectors, [r["id"] for r in records], [r["question"] for r in records]
