@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/qdup predict "How do I learn Python?" "How do I cook rice without a rice cooker?"
 	$(BIN)/qdup evaluate examples/toy_pairs.tsv
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import index_store, search_backends
 
-AUTO_HNSW_ROWS = 100_000  # exact search over 100k x 128 floats takes ~2 ms; above, use HNSW
+AUTO_HNSW_ROWS = 50_000  # exact search over 50k x 128 floats takes ~1-2 ms of a core; above, HNSW
 MAX_SEGMENTS = 16         # each add writes one segment; merge them before scans get slow
 MAX_TAIL_ROWS = 50_000    # rows searched exactly next to an HNSW base segment
 

@@ -43,7 +43,7 @@ def index() -> None:
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Index folder to write.")
 @click.option("--model", "model_path", type=click.Path(), help="Model folder [default: the built-in model].")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
-              help="exact search, HNSW (FAISS), or auto: HNSW from 100,000 questions.")
+              help="exact search, HNSW (FAISS), or auto: HNSW from 50,000 questions.")
 @click.option("--force", is_flag=True, help="Replace an existing index folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build(questions_file, out, model_path, backend, force, quiet):
