@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   the main job with the built-in model: judge pairs, score labelled pairs
+#   make demo   the main job with the built-in model: judge pairs, score labelled pairs,
+#               index a few questions and find the duplicates of a new one
 #   make test   run the whole test suite
 # Both create .venv on first use. torch is pinned to the 2.13.0 CPU build: a looser
 # requirement makes pip fetch a CUDA build of several GB.
@@ -24,6 +25,8 @@ demo: $(STAMP)
 	$(BIN)/qdup predict "How do I learn Python?" "What is the best way to learn Python?"
 	$(BIN)/qdup predict "How do I learn Python?" "How do I cook rice without a rice cooker?"
 	$(BIN)/qdup evaluate examples/toy_pairs.tsv
+	$(BIN)/qdup index build examples/questions.txt --out runs/demo-index --force
+	$(BIN)/qdup search runs/demo-index "What's the best way for a beginner to learn python?" -k 3
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q

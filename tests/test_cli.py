@@ -99,3 +99,23 @@ def test_every_command_is_documented_with_an_example():
         if hasattr(command, "commands"):
             continue
         assert command.help and "Example:" in command.help, f"qdup {name} has no example in its help"
+
+
+def test_train_set_passes_any_setting(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference", *TINY_ARGS,
+                       "--set", "dropout=0.2", "--set", "lowercase=yes", "--set", "select=auc")
+    assert code == 0, err
+    training = qdup.load(tmp_path / "m").info["training"]
+    assert (training["dropout"], training["lowercase"], training["select"]) == (0.2, True, "auc")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("colour=red", "Error: --set takes KEY=VALUE with KEY one of "),
+    ("dropout", "Error: --set takes KEY=VALUE with KEY one of "),
+    ("epochs=many", "Error: --set epochs: expected int, got 'many'\n"),
+    ("bidirectional=maybe", "Error: --set bidirectional: expected bool, got 'maybe'\n"),
+])
+def test_train_set_rejects_bad_settings(capsys, toy_path, tmp_path, setting, message):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--set", setting)
+    assert code == 1 and err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()

@@ -87,6 +87,37 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name != "recipe")
+
+
+def parse_settings(pairs: tuple[str, ...] | list[str]) -> dict:
+    """``["dropout=0.2", "bidirectional=true"]`` → typed overrides for :class:`TrainConfig`.
+
+    >>> parse_settings(["dropout=0.2", "bidirectional=yes", "epochs=3"])
+    {'dropout': 0.2, 'bidirectional': True, 'epochs': 3}
+    """
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in SETTINGS:
+            raise ConfigError(f"--set takes KEY=VALUE with KEY one of {', '.join(SETTINGS)}; got {pair!r}")
+        parsed[key] = _convert(key, value.strip(), types[key])
+    return parsed
+
+
+def _convert(key: str, value: str, kind: str):
+    try:
+        if kind == "bool":
+            if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError
+            return value.lower() in ("true", "yes", "1")
+        return {"int": int, "float": float}.get(kind, str)(value)
+    except ValueError:
+        raise ConfigError(f"--set {key}: expected {kind}, got {value!r}") from None
+
+
 RECIPES: dict[str, dict] = {
     # The faithful reproduction of SPEC §5 (with padding masked). Never change it.
     "reference": {},

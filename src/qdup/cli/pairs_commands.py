@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .. import data, evaluation, model, split, training
+from .. import data, evaluation, model, recipes, split, training
 from ..errors import ConfigError, OutputExistsError
 from ..plots import FILES, save_plots
 from . import cli
@@ -27,16 +27,19 @@ SPLITS = ("all", "train", "validation", "test")
 @click.option("--dim", type=int, help="Embedding / LSTM size.")
 @click.option("--max-length", type=int, help="Tokens kept per question.")
 @click.option("--seed", type=int, help="Seed for initialisation and shuffling.")
+@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
+              help=f"Any other training setting: {', '.join(recipes.SETTINGS)}.")
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def train(data_file, out, recipe, force, quiet, **settings):
+def train(data_file, out, recipe, extra, force, quiet, **settings):
     """Train a model on a Quora-style pairs file, using the reference split.
 
     \b
     Example:
-      qdup train quora_duplicate_questions.tsv --out models/reference --recipe reference
+      qdup train quora_duplicate_questions.tsv --out models/quora
+      qdup train pairs.tsv --out models/ref --recipe reference --epochs 5 --set dropout=0.2
     """
-    config = training.TrainConfig.from_recipe(recipe, **settings)
+    config = training.TrainConfig.from_recipe(recipe, **settings, **recipes.parse_settings(extra))
     if Path(out).exists() and not force:  # fail before training, not after it
         raise OutputExistsError(f"{out} already exists (use --force to replace it)")
     trained = training.train(split.reference_split(data.read_pairs(data_file)), config, progress=not quiet)
