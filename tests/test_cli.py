@@ -119,3 +119,8 @@ def test_train_set_rejects_bad_settings(capsys, toy_path, tmp_path, setting, mes
     code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--set", setting)
     assert code == 1 and err.startswith(message) and err.count("\n") == 1
     assert not (tmp_path / "m").exists()
+
+
+def test_train_device_is_checked(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--device", "toaster")
+    assert code == 1 and err == "Error: unknown device 'toaster' (use cpu or cuda)\n"

@@ -1,6 +1,5 @@
 import torch
 
-import qdup
 from qdup.network import ModelConfig, SiameseEncoder
 from qdup.errors import ConfigError
 import pytest

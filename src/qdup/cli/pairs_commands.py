@@ -29,9 +29,10 @@ SPLITS = ("all", "train", "validation", "test")
 @click.option("--seed", type=int, help="Seed for initialisation and shuffling.")
 @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
               help=f"Any other training setting: {', '.join(recipes.SETTINGS)}.")
+@click.option("--device", default="cpu", show_default=True, help="Where to train: cpu, cuda, cuda:1...")
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def train(data_file, out, recipe, extra, force, quiet, **settings):
+def train(data_file, out, recipe, extra, device, force, quiet, **settings):
     """Train a model on a Quora-style pairs file, using the reference split.
 
     \b
@@ -42,10 +43,23 @@ def train(data_file, out, recipe, extra, force, quiet, **settings):
     config = training.TrainConfig.from_recipe(recipe, **settings, **recipes.parse_settings(extra))
     if Path(out).exists() and not force:  # fail before training, not after it
         raise OutputExistsError(f"{out} already exists (use --force to replace it)")
-    trained = training.train(split.reference_split(data.read_pairs(data_file)), config, progress=not quiet)
+    trained = training.train(split.reference_split(data.read_pairs(data_file)), config,
+                             progress=not quiet, device=_device(device))
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     click.echo(f"saved {out} (best epoch {best['epoch']}, validation loss {best['validation_loss']:.4f})")
+
+
+def _device(name: str) -> str:
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r} (use cpu or cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} is not available here (no CUDA GPU); use --device cpu")
+    return name
 
 
 @cli.command()
