@@ -32,10 +32,10 @@ BUILTIN_PATH = Path(__file__).parent / "builtin_model"
 class QdupModel:
     """Turns questions into unit vectors; duplicates land close together.
 
-    >>> model = qdup.load("models/quora")                        # doctest: +SKIP
-    >>> vectors = model.encode(["How do I learn Python?", "Best way to learn Python?"])
-    >>> float(vectors[0] @ vectors[1])                            # doctest: +SKIP
-    0.93
+    >>> model = load()  # qdup.load(): the built-in model; qdup.load("models/quora") for another
+    >>> vectors = model.encode(["How do I learn Python?", "What is the best way to learn Python?"])
+    >>> round(float(vectors[0] @ vectors[1]), 2)
+    0.96
     """
 
     def __init__(self, vocabulary: Vocabulary, encoder: SiameseEncoder,
@@ -69,7 +69,14 @@ class QdupModel:
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> np.ndarray:
-        """Encode questions to an ``(n, dim)`` float32 array of unit vectors."""
+        """Encode questions to an ``(n, dim)`` float32 array of unit vectors.
+
+        A question's vector does not depend on the others in the list or on ``batch_size``.
+
+        >>> vectors = load().encode(["How do I learn Python?", "Learn Python how?"])  # qdup.load()
+        >>> vectors.shape, round(float(vectors[0] @ vectors[0]), 4)
+        ((2, 128), 1.0)
+        """
         if isinstance(texts, str):
             raise TypeError("encode takes a list of questions, not a single string")
         self.encoder.eval()
