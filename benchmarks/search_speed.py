@@ -1,6 +1,6 @@
 """Search speed over many stored vectors: exact vs HNSW, through qdup.Index.
 
-Synthetic unit vectors (dim 128) from a two-level topic model (broad topics, sub-topics
+Synthetic unit vectors (dim 192, the built-in model's; --dim to change) from a two-level topic model (broad topics, sub-topics
 of about 50 questions, questions around them): real question embeddings are clustered
 like this, while uniform random vectors in 128 dimensions are a worst case no encoder
 produces. benchmarks/retrieval.py checks HNSW recall on a real model's vectors. Reports build rate, p50/p99 latency of one k=10 query at a time,
@@ -30,7 +30,7 @@ from common import write_results  # noqa: E402
 from qdup.index import Index  # noqa: E402
 from qdup.search_backends import exact_topk  # noqa: E402
 
-DIM = 128
+DIM = 192  # set from --dim in main()
 
 
 class StoredVectors:
@@ -104,12 +104,15 @@ def run(n: int, backend: str, queries: np.ndarray, vectors: np.ndarray, tmp: Pat
 
 
 def main() -> None:
+    global DIM
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="stored vectors")
     parser.add_argument("--queries", type=int, default=1000, help="timed single queries (HNSW)")
     parser.add_argument("--backends", default="exact,hnsw", help="comma-separated backends to time")
     parser.add_argument("--tmp", default=None, help="folder for the indexes (default: a temporary one)")
+    parser.add_argument("--dim", type=int, default=DIM, help="vector size (the built-in model's: 192)")
     args = parser.parse_args()
+    DIM = args.dim
     subtopics = topic_model(args.n)
     vectors = questions_like(args.n, 1, subtopics)
     queries = questions_like(args.queries, 2, subtopics)  # new questions on existing topics
@@ -118,7 +121,7 @@ def main() -> None:
         figures = {"n": args.n, "dim": DIM, "k": 10}
         for backend in args.backends.split(","):
             figures[backend] = run(args.n, backend, queries, vectors, Path(tmp), exact_top)
-    write_results(f"search_speed_{args.n}_{args.backends.replace(',', '_')}", figures)
+    write_results(f"search_speed_{args.n}_dim{DIM}_{args.backends.replace(',', '_')}", figures)
 
 
 if __name__ == "__main__":

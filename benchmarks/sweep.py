@@ -25,9 +25,32 @@ from qdup import metrics
 from common import data_path
 
 
+def retrieval(model, pairs, split) -> dict:
+    """recall@1/@10 ranking question2 for question1 over every distinct question (exact),
+    for the test duplicates and (prefixed ``validation_``) the validation duplicates."""
+    corpus = sorted({q for q in pairs.question1 + pairs.question2 if q.strip()})
+    vectors = torch.from_numpy(model.encode(corpus))
+    return {**_recall(model, corpus, vectors, split.test, ""),
+            **_recall(model, corpus, vectors, split.validation, "validation_")}
+
+
+def _recall(model, corpus, vectors, labelled, prefix: str) -> dict:
+    position = {q: i for i, q in enumerate(corpus)}
+    test = [(a, b) for a, b, y in zip(labelled.question1, labelled.question2, labelled.is_duplicate)
+            if y == 1 and a != b and a.strip() and b.strip()]
+    queries = torch.from_numpy(model.encode([a for a, _ in test]))
+    scores = queries @ vectors.T
+    scores[torch.arange(len(test)), torch.tensor([position[a] for a, _ in test])] = -2  # not itself
+    top = scores.topk(10, dim=1).indices
+    targets = torch.tensor([position[b] for _, b in test])[:, None]
+    return {f"{prefix}recall@1": round(float((top[:, :1] == targets).any(1).float().mean()), 4),
+            f"{prefix}recall@10": round(float((top == targets).any(1).float().mean()), 4)}
+
+
 def run(name: str, overrides: dict, data: str, threads: int, device: str) -> dict:
     torch.set_num_threads(threads)
-    split = qdup.reference_split(qdup.read_pairs(data))
+    pairs = qdup.read_pairs(data)
+    split = qdup.reference_split(pairs)
     overrides = dict(overrides)
     config = qdup.TrainConfig.from_recipe(overrides.pop("recipe", "default"), calibrate=True, **overrides)
     started = time.perf_counter()
@@ -51,6 +74,7 @@ def run(name: str, overrides: dict, data: str, threads: int, device: str) -> dic
         "questions_per_second": round(len(questions) / (time.perf_counter() - encode_started)),
         "parameters": sum(t.numel() for t in model.encoder.state_dict().values()),
         "vocabulary": len(model.vocabulary),
+        **retrieval(model, pairs, split),
     }
 
 

@@ -38,7 +38,8 @@ def test_default_model_round_trips(default_model, tmp_path):
     loaded = qdup.load(default_model.save(tmp_path / "m"))
     questions = ["How do I learn Python?", "", "what is the best way to learn pyhton"]
     assert torch.equal(torch.from_numpy(loaded.encode(questions)), torch.from_numpy(default_model.encode(questions)))
-    assert loaded.threshold == default_model.threshold and loaded.dim == 16
+    assert loaded.threshold == default_model.threshold
+    assert loaded.dim == 2 * 8 + 16  # both LSTM directions, then the skip of the 16-d input embedding
 
 
 def test_lowercase_and_ngrams_in_use(default_model):
@@ -50,7 +51,7 @@ def test_lowercase_and_ngrams_in_use(default_model):
 @pytest.mark.parametrize("bad, message", [
     ({"schedule": "linear"}, "schedule must be one of constant, cosine, got 'linear'"),
     ({"select": "f1"}, "select must be one of loss, auc, got 'f1'"),
-    ({"pooling": "max"}, "pooling must be one of mean, mean_max, got 'max'"),
+    ({"pooling": "max"}, "pooling must be one of mean, mean_max, mean_skip, got 'max'"),
     ({"min_count": 0}, "min_count must be a positive integer, got 0"),
     ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
     ({"pair_weight": -1.0}, "must not be negative"),

@@ -64,3 +64,21 @@ def test_backward_direction_reads_the_question_reversed():
     # question, up to the joint normalisation: the same direction in each row.
     ratio = hidden_reverse / reversed_text
     assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=1e-5)
+
+
+def test_skip_pooling_appends_the_mean_input_embedding():
+    vocab = qdup.Vocabulary.build(["a b c"])
+    encoder = make_encoder(pooling="mean_skip", hidden=4)
+    plain = make_encoder(hidden=4)
+    plain.load_state_dict(encoder.state_dict())
+    batch = Featurizer(vocab, 64).batch(["a b", "c"])
+    with torch.no_grad():
+        both, lstm_only = encoder(batch), plain(batch)
+        words = encoder.embedding(batch.ids)  # (2, 2, 8); the padding slot of "c" is id 0
+        mean_words = torch.stack([words[0].mean(0), words[1, 0]])
+    assert both.shape == (2, 4 + 8) and encoder.config.output_dim == 12
+    # Unnormalised, the vector is [LSTM mean | word mean]: the split halves point the same way.
+    ratio_lstm = both[:, :4] / lstm_only
+    assert torch.allclose(ratio_lstm, ratio_lstm[:, :1].expand_as(ratio_lstm), atol=1e-5)
+    ratio_words = both[:, 4:] / mean_words
+    assert torch.allclose(ratio_words, ratio_words[:, :1].expand_as(ratio_words), atol=1e-5)

@@ -75,7 +75,7 @@ class QdupModel:
 
         >>> vectors = load().encode(["How do I learn Python?", "Learn Python how?"])  # qdup.load()
         >>> vectors.shape, round(float(vectors[0] @ vectors[0]), 4)
-        ((2, 128), 1.0)
+        ((2, 192), 1.0)
         """
         if isinstance(texts, str):
             raise TypeError("encode takes a list of questions, not a single string")

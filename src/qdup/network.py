@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from .errors import ConfigError
 from .features import Batch
 
-POOLINGS = ("mean", "mean_max")
+POOLINGS = ("mean", "mean_max", "mean_skip")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ModelConfig:
     dim: int = 128  # embedding size (and LSTM units per direction unless `hidden` is set)
     hidden: int = 0  # LSTM units per direction; 0 means `dim`
     bidirectional: bool = False
-    pooling: str = "mean"  # "mean" or "mean_max" (concatenated)
+    pooling: str = "mean"  # "mean", "mean_max" (concatenated) or "mean_skip" (+ mean input embedding)
     max_length: int = 256  # tokens kept per question; longer ones are truncated
     lowercase: bool = False  # the reference keeps case
     ngram_buckets: int = 0  # hashed character n-gram embeddings; 0 = words only
@@ -60,7 +60,8 @@ class ModelConfig:
 
     @property
     def output_dim(self) -> int:
-        return self.units * (2 if self.bidirectional else 1) * (2 if self.pooling == "mean_max" else 1)
+        lstm = self.units * (2 if self.bidirectional else 1)
+        return {"mean": lstm, "mean_max": 2 * lstm, "mean_skip": lstm + self.dim}[self.pooling]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,6 +139,9 @@ class SiameseEncoder(nn.Module):
         # Sum over real tokens only, as one batched product: (B, 1, T) @ (B, T, 2u).
         pooled = torch.bmm(real[:, None, :].to(hidden.dtype), hidden)[:, 0]
         pooled = pooled / lengths.to(hidden.dtype)[:, None]  # mean over real tokens
+        if self.config.pooling == "mean_skip":  # the words themselves, next to their context
+            skip = torch.bmm(real[:, None, :].to(embedded.dtype), embedded)[:, 0]
+            pooled = torch.cat([pooled, skip / lengths.to(embedded.dtype)[:, None]], dim=1)
         if self.config.pooling == "mean_max":
             peak = hidden.masked_fill(~real[:, :, None], float("-inf")).max(dim=1).values  # (B, 2u)
             pooled = torch.cat([pooled, peak], dim=1)

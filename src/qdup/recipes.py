@@ -125,7 +125,7 @@ RECIPES: dict[str, dict] = {
     "default": {
         "epochs": 20, "batch_size": 512, "learning_rate": 0.001, "dim": 64, "hidden": 64,
         "bidirectional": True, "lowercase": True, "ngram_buckets": 20000, "dropout": 0.3,
-        "min_count": 2, "pair_weight": 1.0, "negatives_per_batch": 512, "select": "auc",
-        "patience": 5, "calibrate": True, "max_length": 64,
+        "pooling": "mean_skip", "min_count": 2, "pair_weight": 0.5, "negatives_per_batch": 512,
+        "select": "auc", "patience": 5, "calibrate": True, "max_length": 64,
     },
 }
