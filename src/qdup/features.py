@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .vocabulary import Vocabulary, tokenize
+from .vocabulary import Vocabulary, pad, tokenize
 
 MAX_NGRAM_WORD = 30  # characters of a word that yield n-grams; longer tails add noise, not meaning
 
@@ -87,11 +87,7 @@ class Featurizer:
 
     def collate(self, rows: Sequence) -> Batch:
         """Pad a list of :meth:`row` results into one :class:`Batch`."""
-        lengths = np.array([len(ids) for ids, _ in rows], dtype=np.int64)
-        width = int(lengths.max(initial=1))
-        ids = np.zeros((len(rows), width), dtype=np.int64)
-        for i, (row_ids, _) in enumerate(rows):
-            ids[i, : len(row_ids)] = row_ids
+        ids, lengths = pad([row_ids for row_ids, _ in rows])
         batch = Batch(torch.from_numpy(ids).to(self.device), torch.from_numpy(lengths).to(self.device))
         # Padding never gets n-grams; with `fused`, known words do not either.
         token_grams = [g for _, grams in rows for g in grams]
