@@ -48,7 +48,7 @@ def test_train_evaluate_predict(capsys, toy_path, tmp_path):
 
 
 def test_train_refuses_existing_output(capsys, toy_path, tmp_path):
-    (tmp_path / "m").mkdir()
+    assert run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS)[0] == 0
     (tmp_path / "m" / "keep.txt").write_text("precious")
     code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS)
     assert code == 1
@@ -124,3 +124,34 @@ def test_train_set_rejects_bad_settings(capsys, toy_path, tmp_path, setting, mes
 def test_train_device_is_checked(capsys, toy_path, tmp_path):
     code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--device", "toaster")
     assert code == 1 and err == "Error: unknown device 'toaster' (use cpu or cuda)\n"
+
+
+def test_set_may_name_a_setting_that_has_its_own_option(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference",
+                       "--batch-size", "32", "--quiet", "--set", "dim=8", "--set", "epochs=1")
+    assert code == 0, err
+    assert qdup.load(tmp_path / "m").dim == 8
+
+
+def test_force_never_replaces_a_folder_that_is_not_a_model(capsys, toy_path, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.py").write_text("precious")
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "src", "--force", *TINY_ARGS)
+    assert code == 1
+    assert err == f"Error: {tmp_path / 'src'} exists and is not a qdup-model folder; refusing to replace it\n"
+    assert (tmp_path / "src" / "main.py").read_text() == "precious"
+
+
+def test_unwritable_output_is_one_line(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "evaluate", toy_path, "--plots", toy_path / "x")  # a file as a folder
+    assert code == 1 and err.startswith("Error: ") and err.count("\n") == 1
+
+
+def test_json_has_no_nan(capsys, toy_path):
+    code, out, _ = run(capsys, "evaluate", toy_path, "--split", "train", "--json")  # duplicates only
+    assert code == 0 and "NaN" not in out and json.loads(out)["roc_auc"] is None
+
+
+def test_negative_seed_is_refused(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--seed", "-1")
+    assert code == 1 and err == "Error: seed must be an integer in [0, 2**32), got -1\n"

@@ -50,3 +50,12 @@ def test_agrees_with_scikit_learn(seed):
         predicted = scores > thresholds[k]
         assert precision[k] == pytest.approx(sk.precision_score(labels, predicted))
         assert recall[k] == pytest.approx(sk.recall_score(labels, predicted))
+
+
+def test_evaluate_compares_in_float64_like_the_sweep():
+    from qdup.evaluation import evaluate_scores
+
+    scores = np.array([0.7, np.nextafter(np.float32(0.7), np.float32(1))], dtype=np.float32)
+    report = evaluate_scores(np.array([0, 1]), scores, 0.7)
+    again = evaluate_scores(np.array([0, 1]), scores, report.best_accuracy_threshold)
+    assert again.accuracy == report.best_accuracy == 1.0

@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 import qdup
 from qdup.errors import ModelLoadError, OutputExistsError
@@ -90,3 +91,28 @@ def test_saved_files_get_the_usual_permissions(tiny_model, tmp_path):
     assert (folder.stat().st_mode & 0o777) == 0o777 & ~mask
     for name in ("config.json", "model.safetensors", "vocab.txt"):
         assert ((folder / name).stat().st_mode & 0o777) == 0o666 & ~mask
+
+
+def test_changed_weights_refresh_vectors_and_fingerprint(default_like_model):
+    model = default_like_model
+    before, fingerprint = model.encode(["how do i learn python"]), model.fingerprint
+    with torch.no_grad():
+        model.encoder.embedding.weight.mul_(3)
+    assert not np.allclose(model.encode(["how do i learn python"]), before)
+    assert model.fingerprint != fingerprint
+
+
+@pytest.fixture
+def default_like_model(toy_split):
+    config = qdup.TrainConfig.from_recipe("default", epochs=1, batch_size=32, negatives_per_batch=32,
+                                          dim=8, hidden=4, ngram_buckets=64)
+    return qdup.train(toy_split, config)
+
+
+def test_model_config_booleans_are_checked(tiny_model_dir, tmp_path):
+    folder = copy_model(tiny_model_dir, tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["lowercase"] = "false"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="lowercase must be true or false"):
+        qdup.load(folder)

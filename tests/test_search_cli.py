@@ -132,3 +132,14 @@ def test_serve_answers_on_loopback(built):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_index_build_force_never_replaces_a_folder_that_is_not_an_index(tmp_path, tiny_model_dir):
+    from qdup.cli import main
+
+    (tmp_path / "questions.txt").write_text("How do I learn Python?\nHow can I cook rice?\n")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("precious")
+    code = main(["index", "build", str(tmp_path / "questions.txt"), "--model", str(tiny_model_dir),
+                 "--out", str(tmp_path / "notes"), "--force"])
+    assert code == 1 and (tmp_path / "notes" / "todo.txt").read_text() == "precious"

@@ -76,3 +76,14 @@ def test_one_epoch_on_qqp_partial(qqp_partial):
     report = qdup.evaluate(model, split.test, threshold=0.7)
     assert report.pairs == 2713
     assert report.roc_auc > 0.6  # the masked reproduction learns; the Keras original does not
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"seed": -1}, "seed must be an integer in [0, 2**32), got -1"),
+    ({"learning_rate": float("inf")}, "learning_rate must be a finite number, got inf"),
+    ({"pair_weight": float("nan")}, "pair_weight must be a finite number, got nan"),
+])
+def test_unbounded_settings_are_refused(bad, message):
+    with pytest.raises(ConfigError) as error:
+        qdup.TrainConfig.from_recipe("reference", **bad)
+    assert message in str(error.value)

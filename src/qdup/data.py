@@ -104,7 +104,10 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a file of question pairs")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -54,7 +54,8 @@ def evaluate(model: QdupModel, pairs: Pairs, threshold: float | None = None) -> 
 def evaluate_scores(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Evaluation:
     """The same figures from precomputed similarity scores."""
     threshold = check_threshold(threshold)
-    matrix = metrics.confusion_matrix(labels, scores > threshold)
+    # float64, as the sweep and predict(): a float32 compare would round the threshold.
+    matrix = metrics.confusion_matrix(labels, np.asarray(scores, dtype=np.float64) > threshold)
     summary = metrics.summarize(matrix)
     sweep = metrics.threshold_sweep(labels, scores)
     best_acc_t, best_acc = sweep.best("accuracy")

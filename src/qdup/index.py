@@ -88,7 +88,8 @@ class Index:
             "backend": backend, "generation": 0, "model_path": model_path, "count": 0, "segments": [],
             "next_auto_id": len(questions) + 1 if generated else 1,
         }
-        with index_store.io_errors(Path(path)), atomic.directory(path, force=force) as tmp:
+        with index_store.io_errors(Path(path)), atomic.directory(
+                path, force=force, stamp=(index_store.MANIFEST, index_store.FORMAT)) as tmp:
             seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool))
             manifest, segments = compacted(tmp, manifest, [seg])
             index_store.commit(tmp, manifest)

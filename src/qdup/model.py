@@ -25,6 +25,7 @@ from .vocabulary import Vocabulary
 
 FORMAT = "qdup-model"
 FORMAT_VERSION = 1
+STAMP = ("config.json", FORMAT)  # what marks a folder as a model that --force may replace
 DEFAULT_THRESHOLD = 0.7
 BUILTIN_PATH = Path(__file__).parent / "builtin_model"
 
@@ -45,9 +46,8 @@ class QdupModel:
         self.threshold = check_threshold(threshold)
         self.info = dict(info or {})  # training settings, history, calibration: kept in config.json
         self.featurizer = featurizer_for(vocabulary, encoder.config, fused=True)
-        if encoder.config.ngram_buckets:
-            self.encoder.fuse(self.featurizer.vocabulary_ngrams())
-        self._fingerprint: str | None = None
+        self._fingerprint: tuple | None = None  # (weights version, sha256)
+        self._fused_version: tuple | None = None
 
     @property
     def config(self) -> ModelConfig:
@@ -58,14 +58,26 @@ class QdupModel:
         """Length of the vectors ``encode`` returns."""
         return self.config.output_dim
 
+    def _weights_version(self) -> tuple:
+        # Tensor._version grows on every in-place change (optimizer steps, load_state_dict).
+        return tuple(t._version for t in self.encoder.state_dict().values())
+
     @property
     def fingerprint(self) -> str:
         """sha256 of the weights and vocabulary: identifies the vector space."""
-        if self._fingerprint is None:
+        version = self._weights_version()
+        if self._fingerprint is None or self._fingerprint[0] != version:
             digest = hashlib.sha256(_weights_bytes(self.encoder))
             digest.update("\n".join(self.vocabulary.tokens).encode("utf-8"))
-            self._fingerprint = digest.hexdigest()
-        return self._fingerprint
+            self._fingerprint = (version, digest.hexdigest())
+        return self._fingerprint[1]
+
+    def _refresh_fused_table(self) -> None:
+        """(Re)build the word + n-gram table whenever the weights changed since it was built."""
+        version = self._weights_version()
+        if self.config.ngram_buckets and version != self._fused_version:
+            self.encoder.fuse(self.featurizer.vocabulary_ngrams())
+            self._fused_version = version
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> np.ndarray:
@@ -80,6 +92,7 @@ class QdupModel:
         if isinstance(texts, str):
             raise TypeError("encode takes a list of questions, not a single string")
         self.encoder.eval()
+        self._refresh_fused_table()
         rows = self.featurizer.rows(texts)
         # Batches of similar length waste little work; vectors do not depend on batching.
         order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
@@ -110,7 +123,7 @@ class QdupModel:
             "versions": {"qdup": __version__, "torch": torch.__version__,
                          "python": platform.python_version()},
         }
-        with atomic.directory(path, force=force) as tmp:
+        with atomic.directory(path, force=force, stamp=STAMP) as tmp:
             atomic.write_bytes(tmp / "model.safetensors", _weights_bytes(self.encoder))
             self.vocabulary.save(tmp / "vocab.txt")
             atomic.write_text(tmp / "config.json", json.dumps(config, indent=2) + "\n")
@@ -144,6 +157,11 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
         return QdupModel(vocabulary, encoder, config.get("threshold", DEFAULT_THRESHOLD), info)
     except ConfigError as error:
         raise ModelLoadError(f"{folder}: config.json: {error}") from None
+
+
+def check_output(path: str | os.PathLike, force: bool) -> None:
+    """Refuse an existing output folder, and with ``force`` anything but a qdup model folder."""
+    atomic.check_replaceable(path, force, STAMP)
 
 
 def featurizer_for(vocabulary: Vocabulary, config: ModelConfig, device: str = "cpu",

@@ -47,9 +47,12 @@ class ModelConfig:
             _check_int(name, getattr(self, name), minimum=0)
         if self.vocab_size < 2:
             raise ConfigError(f"model vocab_size must be at least 2, got {self.vocab_size}")
+        for name in ("bidirectional", "lowercase"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"model {name} must be true or false, got {getattr(self, name)!r}")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"model pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        if not 0.0 <= self.dropout < 1.0:
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model dropout must be in [0, 1), got {self.dropout!r}")
         if self.ngram_min > self.ngram_max:
             raise ConfigError(f"model ngram_min {self.ngram_min} exceeds ngram_max {self.ngram_max}")

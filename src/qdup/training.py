@@ -68,6 +68,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
                        f"{record['validation_loss']:.4f}, validation AUC {record['validation_auc']:.4f} "
                        f"({record['seconds']:.1f} s)")
         score = -record["validation_loss"] if config.select == "loss" else record["validation_auc"]
+        score = -math.inf if math.isnan(score) else score  # a diverged epoch is the worst one
         if best is None or score > best:
             best, best_state, stale = score, copy.deepcopy(encoder.state_dict()), 0
             best_epoch = epoch

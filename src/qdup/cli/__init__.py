@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Error: interrupted", err=True)
         return 1
+    except OSError as error:  # unreadable input, unwritable output, full disk...
+        where = f"{error.filename}: " if error.filename else ""
+        click.echo(f"Error: {where}{error.strerror or error}", err=True)
+        return 1
     return 0
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
 from .. import data, evaluation, model, recipes, split, training
-from ..errors import ConfigError, OutputExistsError
+from ..errors import ConfigError
 from ..plots import FILES, save_plots
 from . import cli
 
@@ -40,14 +41,19 @@ def train(data_file, out, recipe, extra, device, force, quiet, **settings):
       qdup train quora_duplicate_questions.tsv --out models/quora
       qdup train pairs.tsv --out models/ref --recipe reference --epochs 5 --set dropout=0.2
     """
-    config = training.TrainConfig.from_recipe(recipe, **settings, **recipes.parse_settings(extra))
-    if Path(out).exists() and not force:  # fail before training, not after it
-        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
+    given = {key: value for key, value in settings.items() if value is not None}
+    config = training.TrainConfig.from_recipe(recipe, **{**given, **recipes.parse_settings(extra)})
+    model.check_output(out, force)  # fail before training, not after it
     trained = training.train(split.reference_split(data.read_pairs(data_file)), config,
                              progress=not quiet, device=_device(device))
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     click.echo(f"saved {out} (best epoch {best['epoch']}, validation loss {best['validation_loss']:.4f})")
+
+
+def _finite(figures: dict) -> dict:
+    """JSON has no NaN: an undefined figure (ROC AUC of a single class) becomes null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in figures.items()}
 
 
 def _device(name: str) -> str:
@@ -91,7 +97,7 @@ def evaluate(args, threshold, subset, as_json, plots):
     if plots:
         save_plots(report.labels, report.scores, report.threshold, plots, title=f"{subset} pairs")
     if as_json:
-        click.echo(json.dumps({"split": subset, **report.to_dict()}, indent=2))
+        click.echo(json.dumps(_finite({"split": subset, **report.to_dict()}), indent=2))
         return
     (tn, fp), (fn, tp) = report.confusion_matrix
     click.echo(
