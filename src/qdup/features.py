@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .vocabulary import Vocabulary, pad, tokenize
+from .vocabulary import Vocabulary, pad
 
 MAX_NGRAM_WORD = 30  # characters of a word that yield n-grams; longer tails add noise, not meaning
 
@@ -63,7 +63,7 @@ class Featurizer:
 
     def row(self, text: str) -> tuple[list[int], list[tuple[int, ...]]]:
         """One question: word ids and, per token, its n-gram buckets. Empty → one [UNK]."""
-        tokens = tokenize(text, self.vocabulary.lowercase)[: self.max_length] or ["[UNK]"]
+        tokens = self.vocabulary.tokens_of(text, self.max_length)
         ids = list(map(self._lookup, tokens, repeat(1)))
         if not self.buckets or (self.fused and 1 not in ids):
             return ids, ()

@@ -60,7 +60,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
         train_loss = _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, rng,
                                   desc=f"epoch {epoch}/{config.epochs}", progress=progress)
         record = {"epoch": epoch, "train_loss": train_loss,
-                  **_validate(encoder, featurizer, data, config, split.validation)}
+                  **_validate(encoder, featurizer, data, config)}
         record["seconds"] = round(time.perf_counter() - started, 2)
         history.append(record)
         if progress:
@@ -143,7 +143,7 @@ def _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, 
 
 
 @torch.no_grad()
-def _validate(encoder, featurizer, data, config: TrainConfig, validation: Pairs) -> dict:
+def _validate(encoder, featurizer, data, config: TrainConfig) -> dict:
     """Validation triplet loss (the reference's criterion) and AUC over all validation pairs."""
     encoder.eval()
     q1, q2, _ = data["valid_dups"]
@@ -155,7 +155,7 @@ def _validate(encoder, featurizer, data, config: TrainConfig, validation: Pairs)
             losses.append(triplet_loss(v[: len(chunk)], v[len(chunk):], config.margin).item())
     scores = _scores(encoder, featurizer, data["validation"], config.batch_size)
     return {"validation_loss": float(np.mean(losses)),
-            "validation_auc": metrics.roc_auc(validation.is_duplicate, scores)}
+            "validation_auc": metrics.roc_auc(data["validation"][2], scores)}
 
 
 def _scores(encoder, featurizer, rows, batch_size: int) -> np.ndarray:

@@ -79,14 +79,13 @@ class Vocabulary:
         kept.sort(key=lambda item: (item[1], item[0].encode("utf-8")), reverse=True)
         return cls([PAD, UNK] + [token for token, _ in kept], lowercase)
 
-    def id(self, token: str) -> int:
-        """The token's id; 1 (``[UNK]``) for a token outside the vocabulary."""
-        return self.lookup(token, 1)
+    def tokens_of(self, text: str, max_length: int | None = None) -> list[str]:
+        """The tokens of one question, cut at ``max_length``; an empty question is ``[UNK]``."""
+        return tokenize(text, self.lowercase)[:max_length] or [UNK]
 
     def token_ids(self, text: str, max_length: int | None = None) -> list[int]:
-        """Ids of one question; an empty question is a single ``[UNK]``."""
-        ids = [self._ids.get(token, 1) for token in tokenize(text, self.lowercase)]
-        return (ids[:max_length] if max_length else ids) or [1]
+        """Ids of one question; unknown tokens are 1 (``[UNK]``)."""
+        return [self.lookup(token, 1) for token in self.tokens_of(text, max_length)]
 
     def encode(self, texts: Sequence[str], max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Encode a batch: ``(ids (B, T) int64 padded with 0, lengths (B,) int64)``."""
