@@ -43,3 +43,49 @@ def write_results(name: str, figures: dict) -> Path:
     write_text(path, json.dumps(figures, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
     return path
+
+
+def machine_line() -> str:
+    """CPU model and load average, to print next to every speed figure."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{model}, {os.cpu_count()} CPUs, load average {load}"
+
+
+class Burner:
+    """A busy-looping process (bounded by ``timeout``) standing in for other work on the box."""
+
+    def __init__(self, seconds: int = 600):
+        self.seconds = seconds
+        self.process = None
+
+    def __enter__(self) -> "Burner":
+        import subprocess
+        import sys
+
+        self.process = subprocess.Popen(["timeout", str(self.seconds), sys.executable, "-c", "while True: pass"])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()  # our own child, by its handle
+        self.process.wait()
+
+
+def run_child(script: str, args: list[str], src: str | None = None, env: dict | None = None) -> dict:
+    """Run ``script --child ARGS`` with ``src`` first on the import path; its last stdout line is JSON."""
+    import subprocess
+    import sys
+
+    environment = {**os.environ, **(env or {})}
+    if src:
+        environment["PYTHONPATH"] = os.pathsep.join([src, str(ROOT / "benchmarks")])
+    out = subprocess.run([sys.executable, script, "--child", *args], env=environment, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])

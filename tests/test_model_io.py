@@ -1,3 +1,4 @@
+import copy
 import json
 import os
 
@@ -99,6 +100,33 @@ def test_changed_weights_refresh_vectors_and_fingerprint(default_like_model):
     with torch.no_grad():
         model.encoder.embedding.weight.mul_(3)
     assert not np.allclose(model.encode(["how do i learn python"]), before)
+    assert model.fingerprint != fingerprint
+
+
+def _replace_ngrams(encoder):
+    encoder.ngrams.weight.data = encoder.ngrams.weight.data * 2
+
+
+def _load_doubled(encoder):
+    encoder.load_state_dict({k: v * 2 for k, v in encoder.state_dict().items()})
+
+
+def _optimizer_step(encoder):
+    encoder.ngrams.weight.grad = torch.ones_like(encoder.ngrams.weight)
+    torch.optim.SGD([encoder.ngrams.weight], lr=0.1).step()
+
+
+@pytest.mark.parametrize("change", [_replace_ngrams, _load_doubled, _optimizer_step])
+def test_any_weight_change_gives_fresh_fused_table_and_fingerprint(default_like_model, change):
+    model = default_like_model
+    questions = ["how do i learn python", "what is python"]
+    before, fingerprint = model.encode(questions), model.fingerprint
+    change(model.encoder)
+    after = model.encode(questions)
+    # A model built afresh from the changed weights is the truth the cached table must match.
+    fresh = qdup.QdupModel(model.vocabulary, copy.deepcopy(model.encoder)).encode(questions)
+    assert not np.allclose(after, before)
+    np.testing.assert_allclose(after, fresh, atol=1e-6)
     assert model.fingerprint != fingerprint
 
 
