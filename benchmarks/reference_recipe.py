@@ -32,8 +32,8 @@ class UnmaskedEncoder(qdup.network.SiameseEncoder):
         return F.normalize(hidden.mean(dim=1), dim=1)
 
 
-def encode_sides_apart(encoder, featurizer, rows):
-    """Training's encoder call with question1s and question2s padded apart, as Keras does."""
+def encode_sides_apart(encoder, featurizer, rows, chunk=None):
+    """Training's encoder call with question1s and question2s padded apart, as Keras does (unsorted)."""
     half = len(rows) // 2
     return torch.cat([encoder(featurizer.collate(rows[:half])), encoder(featurizer.collate(rows[half:]))])
 

@@ -49,8 +49,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
     parameters = [p for p in encoder.parameters() if p.requires_grad] + [head]
     optimizer = torch.optim.Adam(parameters, lr=config.learning_rate, eps=1e-7)  # Keras' epsilon
     data = {name: _rows(featurizer, pairs) for name, pairs in
-            (("train", split.train), ("negatives", negatives), ("valid_dups", valid_dups),
-             ("validation", split.validation))}
+            (("train", split.train), ("negatives", negatives), ("validation", split.validation))}
     steps = config.epochs * max(1, math.ceil(len(split.train) / config.batch_size))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.schedule, steps))
 
@@ -87,8 +86,24 @@ def _rows(featurizer, pairs: Pairs) -> tuple[list, list, np.ndarray]:
     return featurizer.rows(pairs.question1), featurizer.rows(pairs.question2), pairs.is_duplicate
 
 
-def _encode(encoder, featurizer, rows: list) -> torch.Tensor:
-    return encoder(featurizer.collate(rows))
+TRAIN_CHUNK = 128  # rows per encoder call in training: measured fastest of 64/128/256 (docs/benchmarks.md)
+EVAL_CHUNK = 512  # rows per call without gradients, as QdupModel.encode
+
+
+def _encode(encoder, featurizer, rows: list, chunk: int = TRAIN_CHUNK) -> torch.Tensor:
+    """Vectors of ``rows`` in their order, encoded length-sorted in chunks of ``chunk`` rows.
+
+    Random batches mix short and long questions; padded together, most LSTM steps would be
+    padding. Sorted chunks skip that work. A vector does not depend on its chunk (masked
+    pooling), so the loss is the same up to float rounding; the sort is stable, so the same
+    seed still gives the same weights.
+    """
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    parts = [encoder(featurizer.collate([rows[i] for i in order[start : start + chunk]]))
+             for start in range(0, len(rows), chunk)]
+    inverse = torch.empty(len(rows), dtype=torch.long)
+    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(rows))
+    return torch.cat(parts)[inverse.to(parts[0].device)]  # (len(rows), d), back in row order
 
 
 def _pair_loss(v1: torch.Tensor, v2: torch.Tensor, labels: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
@@ -144,28 +159,23 @@ def _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, 
 
 @torch.no_grad()
 def _validate(encoder, featurizer, data, config: TrainConfig) -> dict:
-    """Validation triplet loss (the reference's criterion) and AUC over all validation pairs."""
+    """Validation triplet loss (the reference's criterion) and AUC over all validation pairs.
+
+    Every validation question is encoded once; the loss takes the duplicate pairs' vectors
+    in batches of ``batch_size`` (the reference's batches), the AUC every pair's cosine.
+    """
     encoder.eval()
-    q1, q2, _ = data["valid_dups"]
+    q1, q2, labels = data["validation"]
+    vectors = _encode(encoder, featurizer, q1 + q2, EVAL_CHUNK)
+    v1, v2 = vectors[: len(q1)], vectors[len(q1) :]
+    dups = torch.from_numpy(np.flatnonzero(labels == 1)).to(vectors.device)
     losses = []
-    for start in range(0, len(q1), config.batch_size):
-        chunk = range(start, min(start + config.batch_size, len(q1)))
+    for start in range(0, len(dups), config.batch_size):
+        chunk = dups[start : start + config.batch_size]
         if len(chunk) >= 2:
-            v = _encode(encoder, featurizer, [q1[i] for i in chunk] + [q2[i] for i in chunk])
-            losses.append(triplet_loss(v[: len(chunk)], v[len(chunk):], config.margin).item())
-    scores = _scores(encoder, featurizer, data["validation"], config.batch_size)
-    return {"validation_loss": float(np.mean(losses)),
-            "validation_auc": metrics.roc_auc(data["validation"][2], scores)}
-
-
-def _scores(encoder, featurizer, rows, batch_size: int) -> np.ndarray:
-    r1, r2, _ = rows
-    out = []
-    for start in range(0, len(r1), batch_size):
-        v = _encode(encoder, featurizer, r1[start : start + batch_size] + r2[start : start + batch_size])
-        half = len(v) // 2
-        out.append((v[:half] * v[half:]).sum(dim=1).cpu().numpy())
-    return np.concatenate(out)
+            losses.append(triplet_loss(v1[chunk], v2[chunk], config.margin).item())
+    scores = (v1 * v2).sum(dim=1).cpu().numpy()
+    return {"validation_loss": float(np.mean(losses)), "validation_auc": metrics.roc_auc(labels, scores)}
 
 
 def _calibrate(model: QdupModel, validation: Pairs, store: bool) -> QdupModel:
