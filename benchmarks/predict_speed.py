@@ -27,10 +27,10 @@ PAIR = ("How do I learn Python?", "What is the best way to learn Python?")
 
 
 def child(calls: int, threads: int) -> None:
+    import qdup  # first: it sets the OpenMP wait policy before torch loads
     import torch
 
     torch.set_num_threads(threads)
-    import qdup
 
     model = qdup.load()
     for _ in range(50):  # builds the fused table, warms caches

@@ -9,6 +9,10 @@
 
 __version__ = "0.1.0"
 
+from .threads import prefer_passive_waiting  # noqa: E402
+
+prefer_passive_waiting()  # before any module below imports torch: see qdup.threads
+
 from .corpus import Corpus, read_questions  # noqa: E402
 from .data import Pairs, pairs_from_lists, read_pairs  # noqa: E402
 from .errors import ConfigError, DataError, ModelLoadError, OutputExistsError, QdupError  # noqa: E402

@@ -206,14 +206,13 @@ def _add_routes(app: FastAPI, model, index) -> None:
 
 def serve(model, index, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the service with uvicorn until Ctrl-C."""
-    import torch
     import uvicorn
-    from threadpoolctl import threadpool_limits
+
+    from .threads import use_threads
 
     # One request encodes and searches one short question: extra intra-op threads (torch,
     # BLAS) only add overhead, and on a busy 2-core box they spin against each other
     # (measured: a 50k exact search takes 12 ms with BLAS threads vs 1 ms without).
-    torch.set_num_threads(1)
-    threadpool_limits(1)
+    use_threads(1)
     uvicorn.run(create_app(model, index), host=host, port=port, log_level="warning", access_log=False)
 

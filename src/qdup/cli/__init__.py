@@ -11,12 +11,25 @@ import sys
 import click
 
 from ..errors import QdupError
+from ..threads import use_threads
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qdup")
 def cli() -> None:
     """qdup: find duplicate questions with a Siamese LSTM encoder."""
+
+
+def threads_option(default: int | None = None):
+    """``--threads N``: CPU threads for the command's work (one pair or question needs one)."""
+    shown = "[default: 1]" if default else "[default: all cores]"
+
+    def apply(ctx, param, value):
+        if value or default:
+            use_threads(value or default)
+
+    return click.option("--threads", type=click.IntRange(min=1), expose_value=False, callback=apply,
+                        help=f"CPU threads to use {shown}.")
 
 
 def _register() -> None:

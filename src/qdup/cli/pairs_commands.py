@@ -11,7 +11,7 @@ import click
 from .. import data, evaluation, model, recipes, split, training
 from ..errors import ConfigError
 from ..plots import FILES, save_plots
-from . import cli
+from . import cli, threads_option
 
 SPLITS = ("all", "train", "validation", "test")
 
@@ -33,6 +33,7 @@ SPLITS = ("all", "train", "validation", "test")
 @click.option("--device", default="cpu", show_default=True, help="Where to train: cpu, cuda, cuda:1...")
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@threads_option()
 def train(data_file, out, recipe, extra, device, force, quiet, **settings):
     """Train a model on a Quora-style pairs file, using the reference split.
 
@@ -77,6 +78,7 @@ def _device(name: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--plots", type=click.Path(file_okay=False),
               help="Folder for ROC, precision-recall and similarity-histogram PNGs.")
+@threads_option()
 def evaluate(args, threshold, subset, as_json, plots):
     """Score labelled pairs: accuracy, confusion matrix, precision, recall, F1, ROC AUC.
 
@@ -119,6 +121,7 @@ def evaluate(args, threshold, subset, as_json, plots):
 @click.option("--threshold", "-t", type=float, help="Cosine above which the pair is a duplicate "
               "[default: the model's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@threads_option(default=1)
 def predict(args, threshold, as_json):
     """Are two questions duplicates? Prints the cosine similarity and the verdict.
 

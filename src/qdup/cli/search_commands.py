@@ -12,7 +12,7 @@ from ..corpus import read_questions
 from ..errors import OutputExistsError
 from ..index import BACKENDS, Index
 from ..mining import mine_index, write_pairs_csv
-from . import cli
+from . import cli, threads_option
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
 
@@ -46,6 +46,7 @@ def index() -> None:
               help="exact search, HNSW (FAISS), or auto: HNSW from 50,000 questions.")
 @click.option("--force", is_flag=True, help="Replace an existing index folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@threads_option()
 def build(questions_file, out, model_path, backend, force, quiet):
     """Encode a file of questions into a new index folder.
 
@@ -71,6 +72,7 @@ def build(questions_file, out, model_path, backend, force, quiet):
 @click.argument("index_path", metavar="INDEX", type=click.Path())
 @click.argument("questions_file", metavar="QUESTIONS", type=click.Path(dir_okay=False))
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
+@threads_option()
 def add(index_path, questions_file, model_path):
     """Add the questions of a file to an index (all of them, or none on error).
 
@@ -106,6 +108,7 @@ def remove(index_path, ids):
 @click.option("--threshold", "-t", type=float, help="Only show matches scoring above this cosine.")
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON.")
+@threads_option(default=1)
 def search(index_path, question, k, threshold, model_path, as_json):
     """Find the stored questions most similar to QUESTION, best first.
 
@@ -130,6 +133,7 @@ def search(index_path, question, k, threshold, model_path, as_json):
 @click.option("--threshold", "-t", type=float, help="Cosine above which a pair is listed "
               "[default: the threshold of the model that built the index].")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
+@threads_option()
 def mine(index_path, out, threshold, force):
     """List every pair of stored questions scoring above the threshold, best first.
 

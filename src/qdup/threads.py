@@ -1,0 +1,34 @@
+"""How many CPU threads qdup's work uses, and how idle threads wait.
+
+On a machine with other work (a forum server always has some), OpenMP threads that spin
+while they wait for each other fight that work for the cores: measured on a shared 2-core
+box, one training step took 5-6x longer than with passive waiting (docs/benchmarks.md).
+``import qdup`` therefore asks for passive waiting (``OMP_WAIT_POLICY=PASSIVE``) unless the
+user chose a policy; OpenMP reads it once, when torch is loaded, so it only takes effect
+when qdup is imported before torch. Work on one pair or one question gains nothing from
+extra threads, so the CLI's ``predict`` and ``search`` and the service use one.
+"""
+
+from __future__ import annotations
+
+import os
+
+WAIT_POLICY = "PASSIVE"
+
+
+def prefer_passive_waiting() -> None:
+    """Default ``OMP_WAIT_POLICY`` to passive; must run before torch is imported."""
+    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+
+
+def use_threads(count: int) -> None:
+    """Run torch's and the BLAS libraries' parallel work on ``count`` threads."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from .errors import ConfigError
+
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ConfigError(f"threads must be a positive integer, got {count!r}")
+    torch.set_num_threads(count)
+    threadpool_limits(count)
