@@ -81,8 +81,8 @@ class QdupModel:
     def _refresh_fused_table(self) -> None:
         """(Re)build the word + n-gram table whenever the weights changed since it was built."""
         version = self._weights_version()
-        if self.config.ngram_buckets and version != self._fused_version:
-            self.encoder.fuse(self.featurizer.vocabulary_ngrams())
+        if (self.config.ngram_buckets or self.config.bidirectional) and version != self._fused_version:
+            self.encoder.fuse(self.featurizer.vocabulary_ngrams() if self.config.ngram_buckets else None)
             self._fused_version = version
 
     @torch.inference_mode()
@@ -100,15 +100,12 @@ class QdupModel:
         self.encoder.eval()
         self._refresh_fused_table()
         rows = self.featurizer.rows(texts)
-        # Batches of similar length waste little work; vectors do not depend on batching.
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
         out = np.empty((len(rows), self.dim), dtype=np.float32)
-        starts = range(0, len(rows), batch_size)
+        chunks = _length_chunks([len(ids) for ids, _ in rows], batch_size)
         if progress:
             from tqdm.auto import tqdm
-            starts = tqdm(starts, desc="encoding", unit="batch")
-        for start in starts:
-            chunk = order[start : start + batch_size]
+            chunks = tqdm(chunks, desc="encoding", unit="batch")
+        for chunk in chunks:
             out[chunk] = self.encoder(self.featurizer.collate([rows[i] for i in chunk])).numpy()
         return out
 
@@ -164,6 +161,36 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
         return QdupModel(vocabulary, encoder, config.get("threshold", DEFAULT_THRESHOLD), info)
     except ConfigError as error:
         raise ModelLoadError(f"{folder}: config.json: {error}") from None
+
+
+MIN_BUCKET = 32  # fewer rows of one length are not worth an encoder call of their own
+
+
+def _length_chunks(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Row indices in chunks of at most ``batch_size``, length-sorted: little padding work.
+
+    Rows of one length form chunks of their own (no padding at all, which the encoder's
+    one-call bidirectional path needs) where there are at least ``MIN_BUCKET`` of them;
+    rarer lengths share chunks. Vectors do not depend on the chunking.
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    chunks: list[list[int]] = []
+    pending: list[int] = []  # rows of rare lengths, waiting to fill a mixed chunk
+    start = 0
+    while start < len(order):
+        end = start
+        while end < len(order) and lengths[order[end]] == lengths[order[start]]:
+            end += 1
+        run = order[start:end]
+        if len(run) >= MIN_BUCKET:
+            chunks += [run[i : i + batch_size] for i in range(0, len(run), batch_size)]
+        else:
+            pending += run
+            while len(pending) >= batch_size:
+                chunks.append(pending[:batch_size])
+                pending = pending[batch_size:]
+        start = end
+    return chunks + ([pending] if pending else [])
 
 
 def check_output(path: str | os.PathLike, force: bool) -> None:

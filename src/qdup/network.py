@@ -89,6 +89,7 @@ class SiameseEncoder(nn.Module):
             # Bucket 0 is never produced by hashing; empty (padding) slots pool to zero.
             self.ngrams = nn.EmbeddingBag(config.ngram_buckets + 1, config.dim, mode="mean")
         self._fused: torch.Tensor | None = None  # word + n-gram table for inference; see fuse()
+        self._both: tuple[nn.LSTM, ...] = ()  # both directions as one LSTM, for inference; see fuse()
         self.lstm = nn.LSTM(config.dim, config.units, batch_first=True)
         if config.bidirectional:
             self.lstm_reverse = nn.LSTM(config.dim, config.units, batch_first=True)
@@ -112,12 +113,25 @@ class SiameseEncoder(nn.Module):
             bias_hh.requires_grad_(False)
 
     @torch.no_grad()
-    def fuse(self, vocabulary_ngrams: tuple[torch.Tensor, torch.Tensor]) -> None:
-        """Precompute each known word's embedding plus its n-grams' mean, for fast inference.
+    def fuse(self, vocabulary_ngrams: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+        """Precompute inference-only shortcuts from the current weights; training ignores them.
 
-        Training leaves it unused; the featurizer must then send n-grams for unknown words only.
+        With n-grams: each known word's embedding plus its n-grams' mean (the featurizer must
+        then send n-grams for unknown words only). Bidirectional: both directions' weights in
+        one ``nn.LSTM(bidirectional=True)``, exact for batches without padding (its backward
+        direction reads each row from its last step), and one call instead of two.
         """
-        self._fused = self.embedding.weight + self.ngrams(*vocabulary_ngrams)
+        if self.config.ngram_buckets:
+            self._fused = self.embedding.weight + self.ngrams(*vocabulary_ngrams)
+        if self.config.bidirectional:
+            with torch.random.fork_rng(devices=[]):  # its throwaway initialisation leaves the seed alone
+                both = nn.LSTM(self.config.dim, self.config.units, batch_first=True, bidirectional=True,
+                               device=self.embedding.weight.device)
+            for name, value in self.lstm.named_parameters():
+                getattr(both, name).copy_(value)
+            for name, value in self.lstm_reverse.named_parameters():
+                getattr(both, f"{name}_reverse").copy_(value)
+            self._both = (both.eval(),)  # in a tuple: not a submodule, not in the state dict
 
     def forward(self, batch: Batch) -> torch.Tensor:
         lengths = batch.lengths  # (B,), each >= 1
@@ -132,8 +146,13 @@ class SiameseEncoder(nn.Module):
             embedded = embedded + grams
         if self.config.dropout and self.training:
             embedded = F.dropout(embedded, self.config.dropout)
-        hidden, _ = self.lstm(embedded)  # (B, T, u)
-        if self.config.bidirectional:
+        if self._both and not self.training and bool((lengths == embedded.shape[1]).all()):
+            # No padding: one call runs both directions exactly. The backward outputs come in
+            # reversed order, which the pooling ignores.
+            hidden, _ = self._both[0](embedded)  # (B, T, 2u)
+        else:
+            hidden, _ = self.lstm(embedded)  # (B, T, u)
+        if self.config.bidirectional and hidden.shape[2] == self.config.units:
             # Reverse each question's real tokens in place; padding stays at the end. Pooling
             # ignores order, so the outputs need not be put back in order.
             flip = torch.where(real, lengths[:, None] - 1 - steps, steps)  # (B, T)
