@@ -8,7 +8,7 @@ Each round runs in a fresh process with the built-in model loaded and warmed up.
 ``git archive main src | tar -x -C /tmp/base``) rounds of the old and the current code
 alternate, so their ratio is measured under the same load. ``--busy`` keeps a busy-looping
 process running throughout (another tenant on the machine). Writes
-benchmarks/results/predict_speed.json (predict_speed_busy.json with ``--busy``).
+benchmarks/results/predict_speed[_busy]_{threads}t.json.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def main() -> None:
         figures["speedup_p99"] = round(figures["baseline"]["p99_ms"] / figures["current"]["p99_ms"], 2)
         print(f" speedup: p50 {figures['speedup_p50']}x  p99 {figures['speedup_p99']}x")
     print(f"machine: {before} (start), {after} (end)")
-    write_results("predict_speed" + ("_busy" if args.busy else ""), figures)
+    write_results("predict_speed" + ("_busy" if args.busy else "") + f"_{args.threads}t", figures)
 
 
 if __name__ == "__main__":
