@@ -34,12 +34,17 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-def test_threads_option_sets_torch_threads(capsys, restore_threads):
+def test_threads_option_sets_torch_threads_for_the_command(capsys, restore_threads, monkeypatch):
+    seen = []
+    import qdup.evaluation
+
+    real = qdup.evaluation.predict
+    monkeypatch.setattr(qdup.evaluation, "predict", lambda *a: seen.append(torch.get_num_threads()) or real(*a))
     torch.set_num_threads(2)
-    assert main(["predict", "--threads", "1", "How do I learn Python?", "How to learn Python?"]) == 0
-    assert torch.get_num_threads() == 1
+    assert main(["predict", "--threads", "2", "How do I learn Python?", "How to learn Python?"]) == 0
     assert main(["predict", "How do I learn Python?", "How to learn Python?"]) == 0  # one pair: one thread
-    assert torch.get_num_threads() == 1
+    assert seen == [2, 1]
+    assert torch.get_num_threads() == 2  # put back afterwards: the caller's setting is kept
 
 
 def test_bad_thread_count_is_one_line(capsys, restore_threads):

@@ -21,8 +21,11 @@ def prefer_passive_waiting() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
 
 
-def use_threads(count: int) -> None:
-    """Run torch's and the BLAS libraries' parallel work on ``count`` threads."""
+def use_threads(count: int):
+    """Run torch's and the BLAS libraries' parallel work on ``count`` threads.
+
+    Returns a function that puts the previous settings back.
+    """
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -30,5 +33,12 @@ def use_threads(count: int) -> None:
 
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ConfigError(f"threads must be a positive integer, got {count!r}")
+    before = torch.get_num_threads()
+    limits = threadpool_limits(count, user_api="blas")  # torch's OpenMP pool is torch's to set
     torch.set_num_threads(count)
-    threadpool_limits(count)
+
+    def restore() -> None:
+        limits.restore_original_limits()
+        torch.set_num_threads(before)
+
+    return restore

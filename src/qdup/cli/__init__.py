@@ -25,8 +25,8 @@ def threads_option(default: int | None = None):
     shown = "[default: 1]" if default else "[default: all cores]"
 
     def apply(ctx, param, value):
-        if value or default:
-            use_threads(value or default)
+        if value or default:  # for this command only: main() may be called in-process again
+            ctx.call_on_close(use_threads(value or default))
 
     return click.option("--threads", type=click.IntRange(min=1), expose_value=False, callback=apply,
                         help=f"CPU threads to use {shown}.")
