@@ -4,15 +4,10 @@ import pytest
 
 import qdup
 
-from qdup.cli import _register, cli, main
+from conftest import run
+from qdup.cli import _register, cli
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--dim", "16", "--quiet"]
-
-
-def run(capsys, *args):
-    code = main(list(map(str, args)))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_train_evaluate_predict(capsys, toy_path, tmp_path):

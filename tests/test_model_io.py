@@ -41,7 +41,7 @@ def test_failed_save_leaves_nothing_behind(tiny_model, tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise OSError("disk full")
     monkeypatch.setattr(tiny_model.vocabulary, "save", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         tiny_model.save(tmp_path / "m")
     assert os.listdir(tmp_path) == []
 

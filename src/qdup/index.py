@@ -60,6 +60,11 @@ class Index:
         return int(self._state[0]["count"])
 
     # ------------------------------------------------------------- create / open
+    @staticmethod
+    def check_output(path, force: bool = False) -> None:
+        """Refuse an existing ``path`` (with ``force``: anything but an index folder), before any slow work."""
+        atomic.check_replaceable(path, force, (index_store.MANIFEST, index_store.FORMAT))
+
     @classmethod
     def build(
         cls, model, ids: Sequence[str] | None, questions: Sequence[str], path, *,

@@ -35,8 +35,8 @@ class QdupModel:
 
     >>> model = load()  # qdup.load(): the built-in model; qdup.load("models/quora") for another
     >>> vectors = model.encode(["How do I learn Python?", "What is the best way to learn Python?"])
-    >>> round(float(vectors[0] @ vectors[1]), 2)
-    0.96
+    >>> float(vectors[0] @ vectors[1]) > 0.9  # 0.955 here; the last digits vary with the CPU
+    True
     """
 
     def __init__(self, vocabulary: Vocabulary, encoder: SiameseEncoder,

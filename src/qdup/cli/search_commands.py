@@ -56,8 +56,7 @@ def build(questions_file, out, model_path, backend, force, quiet):
     Example:
       qdup index build questions.csv --model models/quora --out my-index
     """
-    if os.path.exists(out) and not force:  # before the slow encoding, not after
-        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
+    Index.check_output(out, force)  # before the slow encoding, not after
     corpus = read_questions(questions_file)
     loaded = model_module.load(model_path)
     built = Index.build(
