@@ -235,3 +235,72 @@ def test_hnsw_graph_is_kept_while_small_adds_are_merged(tmp_path, fake_model, mo
     assert len(manifest["segments"]) <= 3 and manifest["count"] == 205
     [result] = Index.load(tmp_path / "h").search(fake_model, ["late question 0?"], k=1)
     assert result.questions == ["late question 0?"]
+
+
+def test_stale_handle_never_writes_into_a_rebuilt_folder(tmp_path, fake_model, index):
+    # A server loaded the index (generation 1); meanwhile `index build --force` replaced the
+    # folder with a new one, also at generation 1.
+    Index.build(fake_model, None, ["New question one?", "New question two?"], tmp_path / "idx", force=True)
+    assert index.add(fake_model, ["Added by the stale handle?"]) == ["3"]
+    reloaded = Index.load(tmp_path / "idx")
+    assert reloaded.live()[2] == ["New question one?", "New question two?", "Added by the stale handle?"]
+    [result] = reloaded.search(fake_model, ["New question one?"], k=1)
+    assert result.questions == ["New question one?"]
+
+
+def test_rebuild_gets_a_new_identity(tmp_path, fake_model, index):
+    first = json.loads((tmp_path / "idx" / "manifest.json").read_text())["uid"]
+    Index.build(fake_model, None, ["a?"], tmp_path / "idx", force=True)
+    second = json.loads((tmp_path / "idx" / "manifest.json").read_text())["uid"]
+    assert len(first) == len(second) == 32 and first != second
+
+
+def test_build_force_waits_for_a_writer_of_the_old_folder(tmp_path, fake_model, index):
+    from qdup import index_store
+    import threading
+
+    rebuilt = threading.Event()
+    with index_store.write_lock(tmp_path / "idx"):  # a writer of the old folder is committing
+        thread = threading.Thread(target=lambda: (Index.build(
+            fake_model, None, ["b?"], tmp_path / "idx", force=True), rebuilt.set()))
+        thread.start()
+        assert not rebuilt.wait(0.5)  # the rebuild waits for the lock
+        assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS)
+    thread.join(timeout=30)
+    assert rebuilt.is_set() and Index.load(tmp_path / "idx").live()[2] == ["b?"]
+
+
+def test_huge_k_is_clipped_to_the_stored_count(fake_model, index):
+    [result] = index.search(fake_model, ["learn python"], k=10**12)
+    assert len(result.ids) == len(QUESTIONS)
+    with pytest.raises(ConfigError, match=r"k must be a positive integer, got True"):
+        index.search(fake_model, ["a?"], k=True)
+
+
+@pytest.mark.parametrize("threshold, message", [
+    (5, "threshold must be in [-1, 1], got 5"),
+    (True, "threshold must be a number in [-1, 1], got True"),
+    ("0.5", "threshold must be a number in [-1, 1], got '0.5'"),
+])
+def test_search_threshold_is_checked(fake_model, index, threshold, message):
+    with pytest.raises(ConfigError) as error:
+        index.search(fake_model, ["a?"], k=1, threshold=threshold)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("question", ["???", "  !!  ", "", "\udcff invalid"])
+def test_empty_or_invalid_questions_are_refused_everywhere(tmp_path, fake_model, index, question):
+    from qdup.errors import QuestionError
+
+    for call in (lambda: index.search(fake_model, [question]), lambda: index.add(fake_model, ["ok?", question]),
+                 lambda: Index.build(fake_model, None, [question], tmp_path / "new")):
+        with pytest.raises(QuestionError, match=r"^question \d is (empty|not valid Unicode)"):
+            call()
+    assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS) and not (tmp_path / "new").exists()
+
+
+def test_deeply_nested_manifest_is_one_line(tmp_path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataError, match="is corrupt"):
+        Index.load(tmp_path / "bad")

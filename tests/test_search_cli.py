@@ -80,7 +80,9 @@ def test_add_remove_mine(capsys, tmp_path, built):
     (["index", "add", "{tmp}/noindex", "{csv}"], "Error: {tmp}/noindex: no such index folder\n"),
     (["search", "{idx}", "a?", "-k", "0"], "Error: Invalid value for '-k': 0 is not in the range x>=1.\n"),
     (["search", "{idx}", "a?", "--threshold", "3"], "Error: threshold must be in [-1, 1], got 3.0\n"),
-    (["search", "{idx}", "   "], "Error: question 1 is empty\n"),
+    (["search", "{idx}", "   "], "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    (["search", "{idx}", "?!"], "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    (["search", "{idx}", "caf\udce9"], "Error: question 1 is not valid Unicode text (undecodable bytes?); use UTF-8\n"),
     (["search", "{tmp}", "a?"], "Error: {tmp} is not a qdup index (no manifest.json)\n"),
     (["serve", "--index", "{tmp}/noindex"], "Error: {tmp}/noindex: no such index folder\n"),
     (["mine", "{idx}", "--out", "{csv}"], "Error: {csv} already exists (use --force to replace it)\n"),
@@ -133,3 +135,19 @@ def test_index_build_force_never_replaces_a_folder_that_is_not_an_index(capsys, 
                        "--out", tmp_path / "notes", "--force")
     assert (code, err) == (1, f"Error: {tmp_path / 'notes'} exists and is not a qdup-index folder; refusing to replace it\n")
     assert (tmp_path / "notes" / "todo.txt").read_text() == "precious"
+
+
+def test_huge_k_is_clipped_not_allocated(capsys, built):
+    for k in ("1000000000", str(2**62)):
+        code, out, err = run(capsys, "search", built, "How do I learn Python?", "-k", k, "--json")
+        assert code == 0, err
+        assert len(json.loads(out)) == 5
+
+
+def test_serve_on_a_busy_port_is_one_line(capsys, built):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--index", built, "--port", port)
+    assert (code, err) == (1, f"Error: cannot listen on 127.0.0.1:{port} (Address already in use)\n")

@@ -55,7 +55,10 @@ def test_search_and_add_persist(client, tmp_path, fake_model):
     ("/search", {"question": "a", "k": "many"}, 422, "k: Input should be a valid integer, unable to parse string as an integer"),
     ("/search", {"question": 5}, 422, "question: Input should be a valid string"),
     ("/search", {"question": "a" * (MAX_QUESTION_CHARS + 1)}, 422, f"question: should have at most {MAX_QUESTION_CHARS} characters"),
-    ("/search", {"question": "a", "threshold": 2}, 422, "threshold: Input should be less than or equal to 1"),
+    ("/search", {"question": "a", "threshold": 2}, 422, "threshold must be in [-1, 1], got 2.0"),
+    ("/search", {"question": "???"}, 422, "question 1 is empty (no words once punctuation is removed)"),
+    ("/similarity", {"question1": "a", "question2": "!!!"}, 422, "question 2 is empty (no words once punctuation is removed)"),
+    ("/questions", {"question": "?"}, 422, "question 1 is empty (no words once punctuation is removed)"),
     ("/search", {"question": "a", "kk": 3}, 422, "kk: Extra inputs are not permitted"),
     ("/search", [1, 2], 422, "Input should be a valid dictionary or object to extract fields from"),
     ("/questions", {"question": ""}, 422, "question: should have at least 1 character"),
@@ -86,3 +89,11 @@ def test_without_index_search_is_refused(fake_model):
         response = c.post("/search", json={"question": "a"})
         assert (response.status_code, response.json()) == (409, {"error": "this server has no index (start it with --index)"})
         assert c.post("/similarity", json={"question1": "a", "question2": "b"}).status_code == 200
+
+
+def test_lone_surrogate_in_json_is_a_422(client):
+    # JSON may escape a lone surrogate; pydantic refuses it before the library sees it.
+    for path, body in (("/search", rb'{"question": "a\udc80"}'), ("/questions", rb'{"question": "b\ud800"}')):
+        response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert (response.status_code, response.json()) == (
+            422, {"error": "question: Input should be a valid string, unable to parse raw data as a unicode string"})

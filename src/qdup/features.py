@@ -39,8 +39,9 @@ def ngram_buckets(token: str, buckets: int, n_min: int = 3, n_max: int = 5) -> t
     """
     word = f"<{token[:MAX_NGRAM_WORD]}>"
     grams = {word[i : i + n] for n in range(n_min, n_max + 1) for i in range(len(word) - n + 1)}
-    # crc32, not hash(): Python's string hash changes between processes.
-    return tuple(sorted(1 + zlib.crc32(g.encode("utf-8")) % buckets for g in grams))
+    # crc32, not hash(): Python's string hash changes between processes. surrogatepass:
+    # text with lone surrogates (undecodable input) still gets stable n-grams, not a crash.
+    return tuple(sorted(1 + zlib.crc32(g.encode("utf-8", "surrogatepass")) % buckets for g in grams))
 
 
 class Featurizer:

@@ -9,9 +9,7 @@ import time
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
-
-from . import metrics
+from . import metrics, progress as progress_lines
 from .data import Pairs
 from .errors import ConfigError
 from .loss import triplet_loss
@@ -64,7 +62,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
         record["seconds"] = round(time.perf_counter() - started, 2)
         history.append(record)
         if progress:
-            tqdm.write(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss "
+            progress_lines.log(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss "
                        f"{record['validation_loss']:.4f}, validation AUC {record['validation_auc']:.4f} "
                        f"({record['seconds']:.1f} s)")
         score = -record["validation_loss"] if config.select == "loss" else record["validation_auc"]
@@ -123,7 +121,7 @@ def _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, 
     negative_order = rng.permutation(len(data["negatives"][0]))
     starts = [s for s in range(0, len(order), config.batch_size)
               if len(order[s : s + config.batch_size]) >= 2]  # a 1-pair batch has no negatives
-    bar = tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False)
+    bar = progress_lines.bar(starts, desc, "batch", enabled=progress, leave=False, lines=0)  # + a line per epoch
     total = 0.0
     for step, start in enumerate(bar):
         batch = order[start : start + config.batch_size]
