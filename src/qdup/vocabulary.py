@@ -54,8 +54,8 @@ class Vocabulary:
     >>> vocab = Vocabulary.build(["How do I learn Python?", "How do I learn?"])
     >>> vocab.tokens[:4]
     ['', '[UNK]', 'learn', 'do']
-    >>> vocab.encode(["learn Python fast"])[0]
-    array([[2, 6, 1]])
+    >>> [vocab.lookup(token, 1) for token in vocab.tokens_of("learn Python fast")]  # 1: unknown
+    [2, 6, 1]
     """
 
     def __init__(self, tokens: Sequence[str], lowercase: bool = False):
@@ -82,14 +82,6 @@ class Vocabulary:
     def tokens_of(self, text: str, max_length: int | None = None) -> list[str]:
         """The tokens of one question, cut at ``max_length``; an empty question is ``[UNK]``."""
         return tokenize(text, self.lowercase)[:max_length] or [UNK]
-
-    def token_ids(self, text: str, max_length: int | None = None) -> list[int]:
-        """Ids of one question; unknown tokens are 1 (``[UNK]``)."""
-        return [self.lookup(token, 1) for token in self.tokens_of(text, max_length)]
-
-    def encode(self, texts: Sequence[str], max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Encode a batch: ``(ids (B, T) int64 padded with 0, lengths (B,) int64)``."""
-        return pad([self.token_ids(text, max_length) for text in texts])
 
     def save(self, path: str | os.PathLike) -> None:
         """One token per line; line 1 is the empty padding token. Tokens never hold '\\n'."""
