@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOY_PAIRS = ROOT / "examples" / "toy_pairs.tsv"
 SHARED = Path(os.environ.get("QDUP_SHARED", ROOT.parent / "shared"))
 QQP_PARTIAL = SHARED / "data" / "qqp-partial" / "pairs.tsv"
-TINY = qdup.TrainConfig(epochs=4, batch_size=32, dim=32, seed=1)
+TINY = qdup.TrainConfig.from_recipe("reference", epochs=4, batch_size=32, dim=32, seed=1)
 
 
 @pytest.fixture(scope="session")

@@ -121,8 +121,8 @@ def test_train_set_passes_any_setting(capsys, toy_path, tmp_path):
     code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference", *TINY_ARGS,
                        "--set", "dropout=0.2", "--set", "lowercase=yes", "--set", "select=auc")
     assert code == 0, err
-    training = qdup.load(tmp_path / "m").info["training"]
-    assert (training["dropout"], training["lowercase"], training["select"]) == (0.2, True, "auc")
+    training = qdup.TrainConfig.from_dict(qdup.load(tmp_path / "m").info["training"])
+    assert (training.model.dropout, training.model.lowercase, training.select) == (0.2, True, "auc")
 
 
 @pytest.mark.parametrize("setting, message", [

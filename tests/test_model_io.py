@@ -24,7 +24,7 @@ def test_folder_contents(tiny_model_dir):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     assert config["format"] == "qdup-model" and config["model"]["dim"] == 32
     assert {"qdup", "torch", "python"} <= set(config["versions"])
-    assert config["training"]["recipe"] == "reference"
+    assert config["training"]["recipe"] == "reference + dim=32, epochs=4, batch_size=32, seed=1"  # conftest.TINY
 
 
 def test_refuses_existing_folder_unless_forced(tiny_model, tmp_path):

@@ -2,7 +2,7 @@
 
 >>> import qdup
 >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))   # doctest: +SKIP
->>> model = qdup.train(split, qdup.TrainConfig(epochs=2))         # doctest: +SKIP
+>>> model = qdup.train(split, qdup.TrainConfig(epochs=2))         # the default recipe, 2 epochs  # doctest: +SKIP
 >>> qdup.predict(model, "How do I learn Python?", "Best way to learn Python?")  # doctest: +SKIP
 (True, 0.91)
 """

@@ -15,7 +15,7 @@ from .errors import ConfigError
 from .loss import triplet_loss
 from .model import DEFAULT_THRESHOLD, QdupModel, featurizer_for
 from .network import SiameseEncoder
-from .recipes import RECIPES, TrainConfig  # noqa: F401  (re-exported)
+from .recipes import DEFAULT_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
 from .split import Split
 from .vocabulary import Vocabulary
 
@@ -28,7 +28,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
     CPU. Same seed on the CPU gives bit-identical weights.
 
     >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))                 # doctest: +SKIP
-    >>> model = qdup.train(split, qdup.TrainConfig.from_recipe("default"))          # doctest: +SKIP
+    >>> model = qdup.train(split, qdup.TrainConfig())  # the default recipe           # doctest: +SKIP
     >>> model.save("models/quora")                                                   # doctest: +SKIP
     """
     config = config or TrainConfig()
@@ -39,7 +39,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
         raise ConfigError("the validation split needs at least 2 duplicate pairs")
     negatives = split.negatives if config.negatives_per_batch else split.negatives.subset([])
     texts = [q for p in (split.train, valid_dups, negatives) for q in p.question1 + p.question2]
-    vocabulary = Vocabulary.build(texts, lowercase=config.lowercase, min_count=config.min_count)
+    vocabulary = Vocabulary.build(texts, lowercase=config.model.lowercase, min_count=config.min_count)
     encoder = SiameseEncoder(config.model_config(len(vocabulary))).to(device)
     featurizer = featurizer_for(vocabulary, encoder.config, device)
     # Logistic head on the cosine for the labelled-pair loss; used in training only.

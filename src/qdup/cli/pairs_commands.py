@@ -19,7 +19,7 @@ SPLITS = ("all", "train", "validation", "test")
 @cli.command()
 @click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
-@click.option("--recipe", default="default", show_default=True,
+@click.option("--recipe", default=recipes.DEFAULT_RECIPE, show_default=True,
               type=click.Choice(list(training.RECIPES)), help="Preset of training settings.")
 @click.option("--epochs", type=int, help="Passes over the training pairs.")
 @click.option("--batch-size", type=int, help="Pairs per batch (the in-batch negatives).")
