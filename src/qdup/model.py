@@ -152,7 +152,7 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
     except (ConfigError, TypeError, KeyError) as error:
         raise ModelLoadError(f"{folder}: config.json has an invalid model section ({error})") from None
     _verify_checksums(folder, config.get("checksums"))
-    vocabulary = Vocabulary.load(folder / "vocab.txt", lowercase=model_config.lowercase)
+    vocabulary = Vocabulary.load(folder / "vocab.txt")
     if len(vocabulary) != model_config.vocab_size:
         raise ModelLoadError(
             f"{folder}: vocab.txt has {len(vocabulary)} tokens but config.json says {model_config.vocab_size}"
@@ -177,7 +177,7 @@ def check_output(path: str | os.PathLike, force: bool) -> None:
 def featurizer_for(vocabulary: Vocabulary, config: ModelConfig, device: str = "cpu",
                    fused: bool = False) -> Featurizer:
     return Featurizer(vocabulary, config.max_length, config.ngram_buckets, config.ngram_min,
-                      config.ngram_max, device, fused)
+                      config.ngram_max, device, fused, lowercase=config.lowercase)
 
 
 def _read_config(folder: Path) -> dict:
