@@ -147,7 +147,11 @@ def test_huge_k_is_clipped_not_allocated(capsys, built):
 def test_serve_on_a_busy_port_is_one_line(capsys, built):
     import socket
 
+    import torch
+
+    threads = torch.get_num_threads()
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
         code, _, err = run(capsys, "serve", "--index", built, "--port", port)
     assert (code, err) == (1, f"Error: cannot listen on 127.0.0.1:{port} (Address already in use)\n")
+    assert torch.get_num_threads() == threads  # refused before the service's one-thread setting

@@ -212,13 +212,14 @@ def serve(model, index, host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
     from threadpoolctl import threadpool_limits
 
+    sock = listening_socket(host, port)  # first: a busy port changes nothing in this process
     # One request encodes and searches one short question: extra intra-op threads (torch,
     # BLAS) only add overhead, and on a busy 2-core box they spin against each other
     # (measured: a 50k exact search takes 12 ms with BLAS threads vs 1 ms without).
     torch.set_num_threads(1)
     threadpool_limits(1)
     config = uvicorn.Config(create_app(model, index), host=host, port=port, log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def listening_socket(host: str, port: int):
