@@ -2,7 +2,7 @@
 
 >>> import qdup
 >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))   # doctest: +SKIP
->>> model = qdup.train(split, qdup.TrainConfig(epochs=2))         # doctest: +SKIP
+>>> model = qdup.train(split, qdup.TrainConfig(epochs=2))         # the default recipe, 2 epochs  # doctest: +SKIP
 >>> qdup.predict(model, "How do I learn Python?", "Best way to learn Python?")  # doctest: +SKIP
 (True, 0.91)
 """
@@ -15,7 +15,8 @@ prefer_passive_waiting()  # before any module below imports torch: see qdup.thre
 
 from .corpus import Corpus, read_questions  # noqa: E402
 from .data import Pairs, pairs_from_lists, read_pairs  # noqa: E402
-from .errors import ConfigError, DataError, ModelLoadError, OutputExistsError, QdupError  # noqa: E402
+from .errors import (ConfigError, DataError, ModelLoadError, OutputError, OutputExistsError, QdupError,  # noqa: E402
+                     QuestionError)
 from .evaluation import Evaluation, evaluate, predict  # noqa: E402
 from .index import Index, SearchResult  # noqa: E402
 from .loss import triplet_loss  # noqa: E402
@@ -28,8 +29,8 @@ from .training import train  # noqa: E402
 from .vocabulary import Vocabulary  # noqa: E402
 
 __all__ = [
-    "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputExistsError",
-    "Pair", "Pairs", "QdupError", "QdupModel", "RECIPES", "SearchResult", "Split", "TrainConfig", "Vocabulary",
+    "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputError", "OutputExistsError",
+    "Pair", "Pairs", "QdupError", "QdupModel", "QuestionError", "RECIPES", "SearchResult", "Split", "TrainConfig", "Vocabulary",
     "evaluate", "load", "mine_index", "pairs_from_lists", "predict", "read_pairs", "read_questions", "reference_split",
     "train", "triplet_loss",
 ]

@@ -39,6 +39,12 @@ def _before_commit() -> None:
     """
 
 
+def identity(manifest: dict) -> tuple:
+    """Which index and which version of it: a rebuilt folder restarts its generations, but
+    gets a new random ``uid`` (indexes written before it existed have none)."""
+    return manifest.get("uid"), manifest["generation"]
+
+
 def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     if not folder.is_dir():
@@ -47,7 +53,7 @@ def read_manifest(folder: Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{folder} is not a qdup index (no {MANIFEST})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise DataError(f"{path} is corrupt (not JSON)") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise DataError(f"{folder} is not a qdup index (unknown format)")
@@ -83,15 +89,26 @@ def _fsync_dir(folder: Path) -> None:
 def write_lock(folder: Path) -> Iterator[None]:
     """Serialise writers (a CLI `index add` next to a running service) with an flock.
 
+    ``index build --force`` takes it too, so the lock is re-checked after it is granted:
+    if the folder was replaced meanwhile, the lock of the new folder is taken instead.
     A failed write (disk full, read-only folder) becomes one-line :class:`DataError`;
     the manifest was not replaced, so the index is unchanged.
     """
-    with io_errors(folder), open(folder / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with io_errors(folder):
+        while True:
+            handle = open(folder / ".lock", "a")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                same = os.fstat(handle.fileno()).st_ino == os.stat(folder / ".lock").st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            handle.close()  # our lock file was moved away with a replaced folder; retry
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
 
 @contextlib.contextmanager

@@ -26,9 +26,13 @@ POOLINGS = ("mean", "mean_max", "mean_skip")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The shape of the encoder. Everything needed to rebuild it from ``config.json``."""
+    """The shape of the encoder. Everything needed to rebuild it from ``config.json``.
 
-    vocab_size: int
+    The defaults are the reference's shape; :class:`qdup.TrainConfig` embeds one (the
+    default recipe's) and sets ``vocab_size`` once the vocabulary is built.
+    """
+
+    vocab_size: int  # 0 in a TrainConfig: taken from the training vocabulary
     dim: int = 128  # embedding size (and LSTM units per direction unless `hidden` is set)
     hidden: int = 0  # LSTM units per direction; 0 means `dim`
     bidirectional: bool = False
@@ -41,11 +45,11 @@ class ModelConfig:
     dropout: float = 0.0  # on embeddings, during training only
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "dim", "max_length", "ngram_min", "ngram_max"):
+        for name in ("dim", "max_length", "ngram_min", "ngram_max"):
             _check_int(name, getattr(self, name), minimum=1)
-        for name in ("hidden", "ngram_buckets"):
+        for name in ("vocab_size", "hidden", "ngram_buckets"):
             _check_int(name, getattr(self, name), minimum=0)
-        if self.vocab_size < 2:
+        if self.vocab_size == 1:  # 0: not known yet (a training config, before the vocabulary is built)
             raise ConfigError(f"model vocab_size must be at least 2, got {self.vocab_size}")
         for name in ("bidirectional", "lowercase"):
             if not isinstance(getattr(self, name), bool):

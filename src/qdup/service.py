@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException
 
-from .errors import DataError, QdupError
+from .errors import ConfigError, DataError, QdupError, QuestionError
 from .evaluation import predict
 
 MAX_BODY_BYTES = 64 * 1024
@@ -42,7 +42,7 @@ class PairIn(_Body):
 class SearchIn(_Body):
     question: Question
     k: int = Field(10, ge=1, le=MAX_K)
-    threshold: Optional[float] = Field(None, ge=-1.0, le=1.0)
+    threshold: Optional[float] = None  # checked by the library, as everywhere
 
 
 class ErrorOut(BaseModel):
@@ -159,7 +159,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(QdupError)
     async def library_error(request: Request, error: QdupError):
-        return _error(409 if isinstance(error, DataError) else 400, str(error))
+        invalid = isinstance(error, (QuestionError, ConfigError))  # the request's values, not the state
+        status = 422 if invalid else 409 if isinstance(error, DataError) else 400
+        return _error(status, str(error))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception):  # a bug, never input: log it, answer in JSON
@@ -210,9 +212,24 @@ def serve(model, index, host: str = "127.0.0.1", port: int = 8000) -> None:
 
     from .threads import use_threads
 
+    sock = listening_socket(host, port)  # first: a busy port changes nothing in this process
     # One request encodes and searches one short question: extra intra-op threads (torch,
     # BLAS) only add overhead, and on a busy 2-core box they spin against each other
     # (measured: a 50k exact search takes 12 ms with BLAS threads vs 1 ms without).
     use_threads(1)
-    uvicorn.run(create_app(model, index), host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(model, index), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listening_socket(host: str, port: int):
+    """Bind the port here, so a busy port is one line (not uvicorn's log and exit code 3)."""
+    import os
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise ConfigError(f"cannot listen on {host}:{port} ({reason})") from None
 

@@ -1,31 +1,18 @@
-"""Search, index and service commands (issue 4)."""
+"""Search, index and service commands: ``qdup index ...``, ``search``, ``mine``, ``serve``."""
 
 from __future__ import annotations
 
 import json
-import os
 
 import click
 
 from .. import model as model_module
 from ..corpus import read_questions
-from ..errors import OutputExistsError
 from ..index import BACKENDS, Index
-from ..mining import mine_index, write_pairs_csv
+from ..mining import check_output, mine_index, write_pairs_csv
 from . import cli, threads_option
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
-
-
-def _model_for(index: Index, model_path: str | None):
-    # The index remembers which model built it, so users need not repeat --model.
-    if model_path is None and index.model_path and os.path.isdir(index.model_path):
-        model_path = index.model_path
-    return model_module.load(model_path)
-
-
-def _threshold(value: float | None) -> float | None:
-    return None if value is None else model_module.check_threshold(value)
 
 
 @cli.group()
@@ -57,13 +44,12 @@ def build(questions_file, out, model_path, backend, force, quiet):
     Example:
       qdup index build questions.csv --model models/quora --out my-index
     """
-    if os.path.exists(out) and not force:  # before the slow encoding, not after
-        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
+    Index.check_output(out, force)  # before the slow encoding, not after
     corpus = read_questions(questions_file)
     loaded = model_module.load(model_path)
     built = Index.build(
         loaded, corpus.ids, corpus.questions, out, backend=backend, force=force, progress=not quiet,
-        model_path=None if model_path is None else os.path.abspath(model_path),
+        model_path=model_path,
     )
     click.echo(f"indexed {len(built)} questions into {out}")
 
@@ -82,7 +68,7 @@ def add(index_path, questions_file, model_path):
     """
     corpus = read_questions(questions_file)
     opened = Index.load(index_path)
-    ids = opened.add(_model_for(opened, model_path), corpus.questions, corpus.ids)
+    ids = opened.add(opened.model(model_path), corpus.questions, corpus.ids)
     click.echo(f"added {len(ids)} questions to {index_path} ({len(opened)} in all)")
 
 
@@ -117,7 +103,7 @@ def search(index_path, question, k, threshold, model_path, as_json):
       qdup search my-index "How can I learn Python quickly?" -k 5
     """
     opened = Index.load(index_path)
-    [result] = opened.search(_model_for(opened, model_path), [question], k, _threshold(threshold))
+    [result] = opened.search(opened.model(model_path), [question], k, threshold)
     matches = [{"id": i, "question": q, "score": s} for i, q, s in zip(result.ids, result.questions, result.scores)]
     if as_json:
         click.echo(json.dumps(matches, ensure_ascii=False))
@@ -143,10 +129,9 @@ def mine(index_path, out, threshold, force):
     Example:
       qdup mine my-index --threshold 0.9 --out pairs.csv
     """
-    if os.path.exists(out) and not force:
-        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
-    pairs = mine_index(Index.load(index_path), _threshold(threshold))
-    write_pairs_csv(pairs, out)
+    check_output(out, force)  # before the slow part
+    pairs = mine_index(Index.load(index_path), threshold)
+    write_pairs_csv(pairs, out, force)
     click.echo(f"wrote {len(pairs)} pairs to {out}")
 
 
@@ -165,4 +150,4 @@ def serve(index_path, model_path, host, port):
     from ..service import serve as run_server  # FastAPI and uvicorn load only for this command
 
     opened = Index.load(index_path)
-    run_server(_model_for(opened, model_path), opened, host=host, port=port)
+    run_server(opened.model(model_path), opened, host=host, port=port)
