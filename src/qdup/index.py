@@ -39,6 +39,7 @@ class Index:
     def __init__(self, path: Path, manifest: dict, segments: list[Segment]) -> None:
         self.path = path
         self._state = (manifest, tuple(segments))  # replaced whole, so readers never see a half update
+        self._stamp = index_store.manifest_stamp(path)
         self._write = threading.Lock()
 
     # ----------------------------------------------------------------- properties
@@ -57,6 +58,7 @@ class Index:
         return self._state[0].get("model_path")
 
     def __len__(self) -> int:
+        self.refresh()
         return int(self._state[0]["count"])
 
     # ------------------------------------------------------------- create / open
@@ -99,16 +101,22 @@ class Index:
     def load(cls, path) -> "Index":
         """Open an existing index folder (read-only until you call add or remove)."""
         path = Path(path)
-        for _ in range(2):
-            manifest = index_store.read_manifest(path)
-            try:
-                return cls(path, manifest, read_segments(path, manifest))
-            except DataError:
-                # A writer may have committed and swept this manifest's files meanwhile.
-                if index_store.read_manifest(path)["generation"] == manifest["generation"]:
-                    raise  # really damaged, not a race with a writer
-        manifest = index_store.read_manifest(path)
-        return cls(path, manifest, read_segments(path, manifest))
+        return cls(path, *_read_state(path))
+
+    def refresh(self) -> None:
+        """Re-read the folder if another process (say `qdup index add`) committed since.
+
+        Costs one ``stat`` when nothing changed; searches call it, so a long-running
+        service sees every committed write on its next request.
+        """
+        stamp = index_store.manifest_stamp(self.path)
+        if stamp == self._stamp:
+            return
+        manifest = index_store.read_manifest(self.path)
+        if manifest != self._state[0]:
+            manifest, segments = _read_state(self.path)
+            self._state = (manifest, tuple(segments))
+        self._stamp = stamp
 
     # -------------------------------------------------------------------- search
     def search(self, model, questions: Sequence[str], k: int = 10, threshold: float | None = None) -> list[SearchResult]:
@@ -122,7 +130,8 @@ class Index:
             >>> r.ids, r.scores                                          # doctest: +SKIP
             (['1', '7', '3'], [0.93, 0.81, 0.42])
         """
-        self._check_model(model)
+        self.refresh()
+        self._check_model(model)  # the folder may have been rebuilt with another model
         questions = _check_questions(questions)
         return self.search_vectors(model.encode(questions), k, threshold)
 
@@ -130,6 +139,7 @@ class Index:
         """Like :meth:`search`, for vectors already encoded by the index's model."""
         if not isinstance(k, int) or k < 1:
             raise ConfigError(f"k must be a positive integer, got {k!r}")
+        self.refresh()
         _, segments = self._state
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self._state[0]["dim"])
         scores, rows = search_backends._empty(len(queries), k)
@@ -156,6 +166,7 @@ class Index:
 
     def live(self) -> tuple[np.ndarray, list[str], list[str]]:
         """All stored (vectors, ids, questions), removed ones excluded, in insertion order."""
+        self.refresh()
         _, segments = self._state
         alive = [~s.dead for s in segments]
         vectors = np.concatenate([s.vectors[a] for s, a in zip(segments, alive)]) if segments else np.zeros((0, 0), np.float32)
@@ -189,7 +200,7 @@ class Index:
             new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool))
             manifest, segments = compacted(self.path, manifest, [*segments, new])
             index_store.commit(self.path, manifest)
-            self._state = (manifest, tuple(segments))
+            self._committed(manifest, segments)
         return list(ids)
 
     def remove(self, ids: Sequence[str]) -> None:
@@ -207,14 +218,18 @@ class Index:
             segments = [Segment(s.name, s.vectors, s.ids, s.questions, d, s.ann) for s, d in zip(segments, dead)]
             manifest, segments = compacted(self.path, dict(manifest), segments)
             index_store.commit(self.path, manifest)
-            self._state = (manifest, tuple(segments))
+            self._committed(manifest, segments)
 
     def _fresh_state(self):
         # Another process (say `qdup index add` next to `qdup serve`) may have committed since we loaded.
         on_disk = index_store.read_manifest(self.path)
-        if on_disk["generation"] != self._state[0]["generation"]:
+        if on_disk != self._state[0]:
             self._state = (on_disk, tuple(read_segments(self.path, on_disk)))
         return self._state
+
+    def _committed(self, manifest: dict, segments) -> None:
+        self._state = (manifest, tuple(segments))
+        self._stamp = index_store.manifest_stamp(self.path)
 
     def _check_model(self, model) -> None:
         if model.fingerprint != self.fingerprint:
@@ -225,6 +240,19 @@ class Index:
 
 
 # ------------------------------------------------------------------- helpers
+def _read_state(path: Path) -> tuple[dict, list[Segment]]:
+    for _ in range(2):
+        manifest = index_store.read_manifest(path)
+        try:
+            return manifest, read_segments(path, manifest)
+        except DataError:
+            # A writer may have committed and swept this manifest's files meanwhile.
+            if index_store.read_manifest(path) == manifest:
+                raise  # really damaged, not a race with a writer
+    manifest = index_store.read_manifest(path)
+    return manifest, read_segments(path, manifest)
+
+
 def _check_questions(questions: Sequence[str]) -> list[str]:
     if isinstance(questions, str):
         raise ConfigError("questions must be a list of strings, not one string")

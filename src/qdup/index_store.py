@@ -16,13 +16,13 @@ either the old manifest (and all its files) or the new one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from filelock import FileLock
 
 from . import atomic
 from .errors import DataError
@@ -56,6 +56,19 @@ def read_manifest(folder: Path) -> dict:
     return manifest
 
 
+def manifest_stamp(folder: Path) -> tuple | None:
+    """What changes whenever a writer commits: the manifest's inode, size and mtime.
+
+    Each commit renames a new file over ``manifest.json``, so its inode changes; one
+    ``stat`` per search tells a reader whether to re-read the index.
+    """
+    try:
+        st = os.stat(folder / MANIFEST)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def commit(folder: Path, manifest: dict) -> None:
     """Replace the manifest atomically, then delete files it no longer names."""
     _before_commit()
@@ -81,17 +94,14 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextlib.contextmanager
 def write_lock(folder: Path) -> Iterator[None]:
-    """Serialise writers (a CLI `index add` next to a running service) with an flock.
+    """Serialise writers (a CLI `index add` next to a running service) with a file lock.
 
-    A failed write (disk full, read-only folder) becomes one-line :class:`DataError`;
-    the manifest was not replaced, so the index is unchanged.
+    ``filelock`` uses flock on POSIX and msvcrt locking on Windows, so ``import qdup``
+    needs no ``fcntl``. A failed write (disk full, read-only folder) becomes one-line
+    :class:`DataError`; the manifest was not replaced, so the index is unchanged.
     """
-    with io_errors(folder), open(folder / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with io_errors(folder), FileLock(str(folder / ".lock")):
+        yield
 
 
 @contextlib.contextmanager
