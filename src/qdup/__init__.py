@@ -9,19 +9,39 @@
 
 __version__ = "0.1.0"
 
-from .corpus import Corpus, read_questions  # noqa: E402
-from .data import Pairs, pairs_from_lists, read_pairs  # noqa: E402
-from .errors import ConfigError, DataError, ModelLoadError, OutputExistsError, QdupError  # noqa: E402
-from .evaluation import Evaluation, evaluate, predict  # noqa: E402
-from .index import Index, SearchResult  # noqa: E402
-from .loss import triplet_loss  # noqa: E402
-from .mining import Pair, mine_index  # noqa: E402
-from .model import QdupModel, load  # noqa: E402
-from .network import ModelConfig  # noqa: E402
-from .split import Split, reference_split  # noqa: E402
-from .recipes import RECIPES, TrainConfig  # noqa: E402
-from .training import train  # noqa: E402
-from .vocabulary import Vocabulary  # noqa: E402
+# Names are loaded on first use (PEP 562), so `import qdup` and `qdup --help` do not
+# import torch; `qdup.load`, `qdup.train`... import it when first touched.
+_WHERE = {
+    "Corpus": "corpus", "read_questions": "corpus",
+    "Pairs": "data", "pairs_from_lists": "data", "read_pairs": "data",
+    "ConfigError": "errors", "DataError": "errors", "ModelLoadError": "errors", "OutputExistsError": "errors",
+    "QdupError": "errors",
+    "Evaluation": "evaluation", "evaluate": "evaluation", "predict": "evaluation",
+    "Index": "index", "SearchResult": "index",
+    "triplet_loss": "loss",
+    "Pair": "mining", "mine_index": "mining",
+    "QdupModel": "model", "load": "model",
+    "ModelConfig": "network",
+    "Split": "split", "reference_split": "split",
+    "RECIPES": "recipes", "TrainConfig": "recipes",
+    "train": "training",
+    "Vocabulary": "vocabulary",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'qdup' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = [
     "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputExistsError",

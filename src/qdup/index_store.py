@@ -114,13 +114,13 @@ def io_errors(folder: Path) -> Iterator[None]:
 
 
 def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], questions: list[str]) -> None:
-    buf = _npy_bytes(vectors)
+    buf = npy_bytes(vectors)
     atomic.write_bytes(folder / f"{name}.npy", buf)
     lines = "".join(json.dumps({"id": i, "question": q}, ensure_ascii=False) + "\n" for i, q in zip(ids, questions))
     atomic.write_text(folder / f"{name}.jsonl", lines)
 
 
-def _npy_bytes(vectors: np.ndarray) -> bytes:
+def npy_bytes(vectors: np.ndarray) -> bytes:
     import io
 
     buf = io.BytesIO()

@@ -84,13 +84,16 @@ class QdupModel:
         """Encode questions to an ``(n, dim)`` float32 array of unit vectors.
 
         A question's vector does not depend on the others in the list or on ``batch_size``.
+        One string (not in a list) gives one ``(dim,)`` vector, as in sentence-transformers.
 
         >>> vectors = load().encode(["How do I learn Python?", "Learn Python how?"])  # qdup.load()
         >>> vectors.shape, round(float(vectors[0] @ vectors[0]), 4)
         ((2, 192), 1.0)
+        >>> load().encode("How do I learn Python?").shape
+        (192,)
         """
         if isinstance(texts, str):
-            raise TypeError("encode takes a list of questions, not a single string")
+            return self.encode([texts], batch_size)[0]
         self.encoder.eval()
         self._refresh_fused_table()
         rows = self.featurizer.rows(texts)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
-from .network import POOLINGS, ModelConfig
+
+if TYPE_CHECKING:
+    from .network import ModelConfig
 
 SCHEDULES = ("constant", "cosine")
 SELECTIONS = ("loss", "auc")
@@ -61,12 +64,16 @@ class TrainConfig:
             raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
         if self.pair_weight < 0 or self.negatives_per_batch < 0 or self.patience < 0:
             raise ConfigError("pair_weight, negatives_per_batch and patience must not be negative")
+        from .network import POOLINGS  # here, not at the top: `qdup --help` must not import torch
+
         for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("pooling", POOLINGS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         self.model_config(vocab_size=2)  # validates the shape settings
 
-    def model_config(self, vocab_size: int) -> ModelConfig:
+    def model_config(self, vocab_size: int) -> "ModelConfig":
+        from .network import ModelConfig
+
         return ModelConfig(vocab_size=vocab_size, dim=self.dim, hidden=self.hidden,
                            bidirectional=self.bidirectional, pooling=self.pooling,
                            max_length=self.max_length, lowercase=self.lowercase,

@@ -7,7 +7,6 @@ import os
 
 import click
 
-from .. import model as model_module
 from ..corpus import read_questions
 from ..errors import OutputExistsError
 from ..index import BACKENDS, Index
@@ -18,6 +17,8 @@ MODEL_HELP = "Model folder [default: the one that built the index, else the buil
 
 
 def _model_for(index: Index, model_path: str | None):
+    from .. import model as model_module  # torch: only for commands that encode
+
     # The index remembers which model built it, so users need not repeat --model.
     if model_path is None and index.model_path and os.path.isdir(index.model_path):
         model_path = index.model_path
@@ -25,7 +26,9 @@ def _model_for(index: Index, model_path: str | None):
 
 
 def _threshold(value: float | None) -> float | None:
-    return None if value is None else model_module.check_threshold(value)
+    from ..model import check_threshold
+
+    return None if value is None else check_threshold(value)
 
 
 @cli.group()
@@ -58,6 +61,8 @@ def build(questions_file, out, model_path, backend, force, quiet):
     """
     if os.path.exists(out) and not force:  # before the slow encoding, not after
         raise OutputExistsError(f"{out} already exists (use --force to replace it)")
+    from .. import model as model_module
+
     corpus = read_questions(questions_file)
     loaded = model_module.load(model_path)
     built = Index.build(
