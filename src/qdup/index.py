@@ -10,8 +10,9 @@ Every write is atomic (see :mod:`qdup.index_store`): a crash or Ctrl-C in the mi
 from __future__ import annotations
 
 import bisect
+import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -31,6 +32,16 @@ class SearchResult:
     ids: list[str]
     questions: list[str]
     scores: list[float]
+    metadata: list[dict] = field(default_factory=list)  # per match: url, title... ({} when none)
+
+
+@dataclass(frozen=True)
+class StoredQuestion:
+    """One stored question, as :meth:`Index.get` returns it."""
+
+    id: str
+    question: str
+    metadata: dict
 
 
 class Index:
@@ -66,11 +77,14 @@ class Index:
     def build(
         cls, model, ids: Sequence[str] | None, questions: Sequence[str], path, *,
         backend: str = "auto", force: bool = False, progress: bool = False, model_path: str | None = None,
+        metadata: Sequence[dict] | None = None,
     ) -> "Index":
         """Encode ``questions`` and write a new index folder at ``path``.
 
         ``ids`` None numbers the questions 1..n. ``model_path`` is recorded so that later
         commands can find the model without being told (see :attr:`model_path`).
+        ``metadata``: one JSON object per question (say ``{"url": ..., "title": ...}``),
+        stored next to it and returned with search results.
 
         Example::
 
@@ -83,6 +97,7 @@ class Index:
             raise DataError("no questions to index")
         generated = ids is None
         ids = [str(n) for n in range(1, len(questions) + 1)] if generated else _check_ids(ids, questions, set())
+        metadata = _check_metadata(metadata, questions)
         vectors = model.encode(questions, progress=progress)
         manifest = {
             "format": index_store.FORMAT, "version": index_store.VERSION,
@@ -92,7 +107,7 @@ class Index:
         }
         with index_store.io_errors(Path(path)), atomic.directory(
                 path, force=force, stamp=(index_store.MANIFEST, index_store.FORMAT)) as tmp:
-            seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool))
+            seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool), None, metadata)
             manifest, segments = compacted(tmp, manifest, [seg])
             index_store.commit(tmp, manifest)
         return cls(Path(path), manifest, segments)
@@ -157,12 +172,28 @@ class Index:
         keep = np.isfinite(scores) & (rows >= 0)
         if threshold is not None:
             keep &= scores > threshold
-        ids, questions = [], []
+        ids, questions, metadata = [], [], []
         for row in rows[keep]:
             s = bisect.bisect_right(offsets, row) - 1
             ids.append(segments[s].ids[row - offsets[s]])
             questions.append(segments[s].questions[row - offsets[s]])
-        return SearchResult(ids, questions, [float(x) for x in scores[keep]])
+            metadata.append(segments[s].meta(row - offsets[s]))
+        return SearchResult(ids, questions, [float(x) for x in scores[keep]], metadata)
+
+    def get(self, id: str) -> StoredQuestion:
+        """The stored question with this id; :class:`DataError` when there is none.
+
+        Example::
+
+            >>> index.get("1")  # doctest: +SKIP
+            StoredQuestion(id='1', question='How do I learn Python?', metadata={'url': 'https://...'})
+        """
+        self.refresh()
+        for seg in reversed(self._state[1]):  # newest first: an id may be reused after a remove
+            for row, i in enumerate(seg.ids):
+                if i == str(id) and not seg.dead[row]:
+                    return StoredQuestion(i, seg.questions[row], seg.meta(row))
+        raise DataError(f"id {str(id)!r} is not in the index")
 
     def live(self) -> tuple[np.ndarray, list[str], list[str]]:
         """All stored (vectors, ids, questions), removed ones excluded, in insertion order."""
@@ -175,8 +206,11 @@ class Index:
         return vectors, ids, questions
 
     # -------------------------------------------------------------------- writes
-    def add(self, model, questions: Sequence[str], ids: Sequence[str] | None = None) -> list[str]:
+    def add(self, model, questions: Sequence[str], ids: Sequence[str] | None = None,
+            metadata: Sequence[dict] | None = None) -> list[str]:
         """Encode and store more questions; returns their ids (generated when ``ids`` is None).
+
+        ``metadata``: one JSON object per question, as in :meth:`build`.
 
         Example::
 
@@ -187,6 +221,7 @@ class Index:
         questions = _check_questions(questions)
         if not questions:
             return []
+        metadata = _check_metadata(metadata, questions)
         vectors = model.encode(questions)  # before the lock: encoding is the slow part
         with self._write, index_store.write_lock(self.path):
             manifest, segments = self._fresh_state()
@@ -197,7 +232,7 @@ class Index:
                 ids = _auto_ids(manifest, taken, len(questions))
             else:
                 ids = _check_ids(ids, questions, taken)
-            new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool))
+            new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool), None, metadata)
             manifest, segments = compacted(self.path, manifest, [*segments, new])
             index_store.commit(self.path, manifest)
             self._committed(manifest, segments)
@@ -215,7 +250,8 @@ class Index:
             for i in ids:
                 n, row = where[str(i)]
                 dead[n][row] = True
-            segments = [Segment(s.name, s.vectors, s.ids, s.questions, d, s.ann) for s, d in zip(segments, dead)]
+            segments = [Segment(s.name, s.vectors, s.ids, s.questions, d, s.ann, s.metadata)
+                        for s, d in zip(segments, dead)]
             manifest, segments = compacted(self.path, dict(manifest), segments)
             index_store.commit(self.path, manifest)
             self._committed(manifest, segments)
@@ -262,6 +298,22 @@ def _check_questions(questions: Sequence[str]) -> list[str]:
             raise DataError(f"question {n + 1} is empty")
         out.append(q.strip())
     return out
+
+
+def _check_metadata(metadata: Sequence[dict] | None, questions: list[str]) -> list[dict] | None:
+    if metadata is None:
+        return None
+    metadata = list(metadata)
+    if len(metadata) != len(questions):
+        raise DataError(f"{len(metadata)} metadata objects for {len(questions)} questions")
+    for n, m in enumerate(metadata):
+        if not isinstance(m, dict):
+            raise DataError(f"metadata of question {n + 1} must be a JSON object, got {type(m).__name__}")
+        try:
+            json.dumps(m, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise DataError(f"metadata of question {n + 1} is not JSON ({error})") from None
+    return metadata if any(metadata) else None
 
 
 def _check_ids(ids: Sequence[str], questions: list[str], taken: set[str]) -> list[str]:

@@ -4,7 +4,8 @@ An index folder holds::
 
     manifest.json          the commit point: which files make up the index now
     seg-000003.npy         float32 vectors of one segment (np.save, no pickles)
-    seg-000003.jsonl       {"id": ..., "question": ...} per row, same order
+    seg-000003.jsonl       {"id": ..., "question": ..., "metadata": {...}} per row, same order
+                           ("metadata" only on rows that have some: url, title, ...)
     seg-000003.faiss       optional HNSW graph over that segment (FAISS binary format)
 
 Data files are immutable and named by the generation that wrote them. A write creates
@@ -113,10 +114,13 @@ def io_errors(folder: Path) -> Iterator[None]:
         raise DataError(f"{folder}: cannot write the index ({error.strerror or error})") from None
 
 
-def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], questions: list[str]) -> None:
+def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], questions: list[str],
+                  metadata: list[dict] | None = None) -> None:
     buf = npy_bytes(vectors)
     atomic.write_bytes(folder / f"{name}.npy", buf)
-    lines = "".join(json.dumps({"id": i, "question": q}, ensure_ascii=False) + "\n" for i, q in zip(ids, questions))
+    metadata = metadata or [{}] * len(ids)
+    lines = "".join(json.dumps({"id": i, "question": q, **({"metadata": m} if m else {})}, ensure_ascii=False) + "\n"
+                    for i, q, m in zip(ids, questions, metadata))
     atomic.write_text(folder / f"{name}.jsonl", lines)
 
 
@@ -128,7 +132,7 @@ def npy_bytes(vectors: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarray, list[str], list[str]]:
+def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarray, list[str], list[str], list | None]:
     try:
         # Memory-mapped: segment files are immutable (a replaced one stays readable while
         # mapped), and rows an HNSW graph already holds are then never paged in twice.
@@ -140,4 +144,5 @@ def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarr
         raise DataError(f"{folder} is damaged: segment {name} cannot be read") from None
     if vectors.dtype != np.float32 or vectors.shape != (rows, dim) or len(records) != rows:
         raise DataError(f"{folder} is damaged: segment {name} does not match the manifest")
-    return vectors, [r["id"] for r in records], [r["question"] for r in records]
+    metadata = [r.get("metadata") or {} for r in records] if any("metadata" in r for r in records) else None
+    return vectors, [r["id"] for r in records], [r["question"] for r in records], metadata

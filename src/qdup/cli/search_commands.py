@@ -53,7 +53,8 @@ def build(questions_file, out, model_path, backend, force, quiet):
     """Encode a file of questions into a new index folder.
 
     QUESTIONS is CSV/TSV with a header (`question`, optional `id` column), JSONL
-    ({"id": ..., "question": ...}) or plain text, one question per line.
+    ({"id": ..., "question": ...}) or plain text, one question per line. Other columns
+    or fields (`url`, `title`, ...) are stored with each question and returned by search.
 
     \b
     Example:
@@ -67,7 +68,7 @@ def build(questions_file, out, model_path, backend, force, quiet):
     loaded = model_module.load(model_path)
     built = Index.build(
         loaded, corpus.ids, corpus.questions, out, backend=backend, force=force, progress=not quiet,
-        model_path=None if model_path is None else os.path.abspath(model_path),
+        model_path=None if model_path is None else os.path.abspath(model_path), metadata=corpus.metadata,
     )
     click.echo(f"indexed {len(built)} questions into {out}")
 
@@ -85,7 +86,7 @@ def add(index_path, questions_file, model_path):
     """
     corpus = read_questions(questions_file)
     opened = Index.load(index_path)
-    ids = opened.add(_model_for(opened, model_path), corpus.questions, corpus.ids)
+    ids = opened.add(_model_for(opened, model_path), corpus.questions, corpus.ids, corpus.metadata)
     click.echo(f"added {len(ids)} questions to {index_path} ({len(opened)} in all)")
 
 
@@ -120,13 +121,15 @@ def search(index_path, question, k, threshold, model_path, as_json):
     """
     opened = Index.load(index_path)
     [result] = opened.search(_model_for(opened, model_path), [question], k, _threshold(threshold))
-    matches = [{"id": i, "question": q, "score": s} for i, q, s in zip(result.ids, result.questions, result.scores)]
+    matches = [{"id": i, "question": q, "score": s, "metadata": m}
+               for i, q, s, m in zip(result.ids, result.questions, result.scores, result.metadata)]
     if as_json:
         click.echo(json.dumps(matches, ensure_ascii=False))
     elif not matches:
         click.echo("no matches")
     for m in [] if as_json else matches:
-        click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}")
+        link = f"  {m['metadata']['url']}" if isinstance(m["metadata"].get("url"), str) else ""
+        click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}{link}")
 
 
 @cli.command()
