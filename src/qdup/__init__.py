@@ -26,6 +26,8 @@ _WHERE = {
     "RECIPES": "recipes", "TrainConfig": "recipes",
     "train": "training",
     "Vocabulary": "vocabulary",
+    "SearchCalibration": "search_threshold", "calibrate_search_threshold": "search_threshold",
+    "StoredQuestion": "index", "UnknownIdError": "errors",
 }
 
 
@@ -47,5 +49,5 @@ __all__ = [
     "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputExistsError",
     "Pair", "Pairs", "QdupError", "QdupModel", "RECIPES", "SearchResult", "Split", "TrainConfig", "Vocabulary",
     "evaluate", "load", "mine_index", "pairs_from_lists", "predict", "read_pairs", "read_questions", "reference_split",
-    "train", "triplet_loss",
+    "train", "triplet_loss", "SearchCalibration", "calibrate_search_threshold", "StoredQuestion", "UnknownIdError",
 ]

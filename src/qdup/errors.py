@@ -9,6 +9,10 @@ class DataError(QdupError):
     """An input file or question that cannot be used (missing, wrong columns, bad bytes...)."""
 
 
+class UnknownIdError(DataError):
+    """An id that is not in the index (the service answers 404)."""
+
+
 class ModelLoadError(QdupError):
     """A model folder that is missing, corrupt, or written by an incompatible version."""
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import atomic, index_store, search_backends
 from .index_segments import Segment, compacted, read_segments
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, UnknownIdError
 
 BACKENDS = ("auto", "exact", "hnsw")
 
@@ -193,7 +193,7 @@ class Index:
             for row, i in enumerate(seg.ids):
                 if i == str(id) and not seg.dead[row]:
                     return StoredQuestion(i, seg.questions[row], seg.meta(row))
-        raise DataError(f"id {str(id)!r} is not in the index")
+        raise UnknownIdError(f"id {str(id)!r} is not in the index")
 
     def live(self) -> tuple[np.ndarray, list[str], list[str]]:
         """All stored (vectors, ids, questions), removed ones excluded, in insertion order."""
@@ -245,7 +245,7 @@ class Index:
             where = {i: (n, row) for n, s in enumerate(segments) for row, i in enumerate(s.ids) if not s.dead[row]}
             for i in ids:
                 if str(i) not in where:
-                    raise DataError(f"id {str(i)!r} is not in the index")
+                    raise UnknownIdError(f"id {str(i)!r} is not in the index")
             dead = [s.dead.copy() for s in segments]
             for i in ids:
                 n, row = where[str(i)]

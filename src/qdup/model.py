@@ -54,6 +54,15 @@ class QdupModel:
         return self.encoder.config
 
     @property
+    def search_threshold(self) -> float | None:
+        """Score above which a search match is a likely duplicate (None: not calibrated).
+
+        Chosen on validation queries for a stated precision; see :mod:`qdup.search_threshold`.
+        """
+        entry = self.info.get("search_threshold")
+        return float(entry["threshold"]) if isinstance(entry, dict) and "threshold" in entry else None
+
+    @property
     def dim(self) -> int:
         """Length of the vectors ``encode`` returns."""
         return self.config.output_dim
@@ -160,6 +169,16 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
         return QdupModel(vocabulary, encoder, config.get("threshold", DEFAULT_THRESHOLD), info)
     except ConfigError as error:
         raise ModelLoadError(f"{folder}: config.json: {error}") from None
+
+
+def write_config_entry(path: str | os.PathLike, key: str, value: Any) -> None:
+    """Set one top-level entry of a model folder's config.json (atomically); weights untouched."""
+    folder = Path(path)
+    config = _read_config(folder)
+    if key in ("format", "format_version", "model", "versions"):
+        raise ConfigError(f"config.json entry {key!r} is not writable")
+    config[key] = value
+    atomic.write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
 
 
 def check_output(path: str | os.PathLike, force: bool) -> None:

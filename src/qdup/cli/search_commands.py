@@ -159,14 +159,41 @@ def mine(index_path, out, threshold, force):
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
-def serve(index_path, model_path, host, port):
+@click.option("--read-only", is_flag=True, help="Refuse every write (add, delete).")
+@click.option("--token-file", type=click.Path(dir_okay=False),
+              help="File holding the bearer token that writes need [default: $QDUP_TOKEN].")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Web origin allowed to call the API from a browser (repeatable), e.g. https://forum.example.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Host header to accept (repeatable) [default: the --host address and localhost names].")
+def serve(index_path, model_path, host, port, read_only, token_file, cors_origins, allowed_hosts):
     """Serve the HTTP API and the search-as-you-type page at http://HOST:PORT/.
+
+    Writes need the bearer token from $QDUP_TOKEN or --token-file; with no token they are
+    allowed only when listening on loopback (127.0.0.1), and refused otherwise.
 
     \b
     Example:
       qdup serve --index my-index --port 8000
+      QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
     """
     from ..service import serve as run_server  # FastAPI and uvicorn load only for this command
+    from ..service_access import access_for, default_hosts, read_token
 
+    access = access_for(host, read_only, read_token(token_file))
+    hosts = list(allowed_hosts) or default_hosts(host)
     opened = Index.load(index_path)
-    run_server(_model_for(opened, model_path), opened, host=host, port=port)
+    loaded = _model_for(opened, model_path)
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
+               f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
+    click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
+               + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else ""))
+    run_server(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
+               allowed_hosts=hosts)
+
+
+def _model_name(index: Index, model_path: str | None) -> str:
+    if model_path is not None:
+        return model_path
+    return index.model_path if index.model_path and os.path.isdir(index.model_path) else "built-in"
