@@ -8,9 +8,10 @@ import os
 import click
 
 from ..corpus import read_questions
-from ..errors import OutputExistsError
+from ..errors import ConfigError, OutputExistsError
 from ..index import BACKENDS, Index
-from ..mining import mine_index, write_pairs_csv
+from ..mining import DEFAULT_MINE_THRESHOLD, mine_index, write_jsonl, write_pairs_csv, write_pairs_jsonl
+from ..mining_groups import group_records, neighbours, top_k_records
 from . import cli
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
@@ -134,24 +135,49 @@ def search(index_path, question, k, threshold, model_path, as_json):
 
 @cli.command()
 @click.argument("index_path", metavar="INDEX", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="CSV file to write.")
-@click.option("--threshold", "-t", type=float, help="Cosine above which a pair is listed "
-              "[default: the threshold of the model that built the index].")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="File to write: .jsonl (JSON Lines) or, for pairs only, .csv.")
+@click.option("--threshold", "-t", type=float, help="Score above which two questions match "
+              f"[default: the model's search threshold, else {DEFAULT_MINE_THRESHOLD}].")
+@click.option("--top-k", type=click.IntRange(min=1), help="Per question, its K best matches (one JSON line each).")
+@click.option("--groups", is_flag=True, help="Groups of duplicates: a canonical question and its members.")
+@click.option("--max-group-size", type=click.IntRange(min=2), default=20, show_default=True,
+              help="With --groups: most questions in one group.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
-def mine(index_path, out, threshold, force):
-    """List every pair of stored questions scoring above the threshold, best first.
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet):
+    """Find duplicates among the stored questions: pairs, top matches per question, or groups.
 
-    Writes id1,id2,score,question1,question2 rows.
+    Groups never chain: every member scores above the threshold against its group's
+    canonical question (the one with the most matches).
 
     \b
     Example:
+      qdup mine my-index --groups --out groups.jsonl
+      qdup mine my-index --top-k 3 --out top3.jsonl
       qdup mine my-index --threshold 0.9 --out pairs.csv
     """
+    if top_k and groups:
+        raise ConfigError("use --top-k or --groups, not both")
+    if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
+        raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
     if os.path.exists(out) and not force:
         raise OutputExistsError(f"{out} already exists (use --force to replace it)")
-    pairs = mine_index(Index.load(index_path), _threshold(threshold))
-    write_pairs_csv(pairs, out)
-    click.echo(f"wrote {len(pairs)} pairs to {out}")
+    opened = Index.load(index_path)
+    if threshold is None:
+        threshold = getattr(_model_for(opened, None), "search_threshold", None) or DEFAULT_MINE_THRESHOLD
+    threshold = _threshold(threshold)
+    if top_k or groups:
+        found = neighbours(opened, top_k or max_group_size - 1, threshold, progress=not quiet)
+        records = group_records(found) if groups else top_k_records(found)
+        write_jsonl(records, out)
+        what = f"{len(records)} groups covering {sum(g['size'] for g in records)} questions" if groups \
+            else f"top matches of {len(records)} questions"
+    else:
+        pairs = mine_index(opened, threshold)
+        (write_pairs_csv if out.lower().endswith(".csv") else write_pairs_jsonl)(pairs, out)
+        what = f"{len(pairs)} pairs"
+    click.echo(f"wrote {what} (threshold {threshold:.4f}) to {out}")
 
 
 @cli.command()
