@@ -27,7 +27,7 @@ from common import data_path, write_results  # noqa: E402
 import qdup  # noqa: E402
 from qdup.mining import mine_vectors  # noqa: E402
 from qdup.mining_groups import component_sizes, group_records, neighbours, top_k_records  # noqa: E402
-from qdup.search_threshold import calibrate_on_pairs, likely_duplicates  # noqa: E402
+from qdup.search_threshold import SearchCalibration, calibrate_on_pairs, likely_duplicates  # noqa: E402
 
 
 def flag_figures(model, index, pairs, test) -> dict:
@@ -91,16 +91,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder (default: the built-in model)")
     parser.add_argument("--data", help="pairs file (default: ../shared/data/qqp-partial/pairs.tsv)")
-    parser.add_argument("--precision", type=float, default=0.9)
+    parser.add_argument("--precision", type=float, help="calibrate anew at this precision "
+                        "(default: use the model's stored search threshold, else calibrate at 0.8)")
     args = parser.parse_args()
     pairs = qdup.read_pairs(data_path(args.data))
     model = qdup.load(args.model)
     figures = {"load_average_at_start": os.getloadavg()}
     started = time.perf_counter()
-    calibration = calibrate_on_pairs(model, pairs, args.precision)
+    if model.search_threshold is None or args.precision:  # else: the one stored by `qdup calibrate-search`
+        model.info["search_threshold"] = calibrate_on_pairs(model, pairs, args.precision or 0.8).to_dict()
+    calibration = SearchCalibration(**model.info["search_threshold"])
     figures["calibration"] = {**calibration.to_dict(), "seconds": round(time.perf_counter() - started, 1)}
     print(figures["calibration"], flush=True)
-    model.info["search_threshold"] = calibration.to_dict()
     corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if q.strip()})
     with tempfile.TemporaryDirectory() as tmp:
         index = qdup.Index.build(model, None, corpus, Path(tmp) / "index")

@@ -59,3 +59,12 @@ def test_cli_stores_it_in_the_model_folder(tmp_path, tiny_model_dir, toy_path, c
     assert after.search_threshold == pytest.approx(stored["threshold"]) and stored["precision"] >= 0.5
     assert after.fingerprint == before.fingerprint and after.threshold == before.threshold
     assert json.loads((folder / "config.json").read_text())["search_threshold"] == stored
+
+
+def test_true_duplicates_are_transitive_or_same_text():
+    from qdup.search_threshold import _duplicate_classes
+
+    pairs = qdup.pairs_from_lists(["A one?", "B two?", "X?"], ["B two?", "C three?", "Y?"], [1, 1, 0])
+    same = _duplicate_classes(pairs)
+    assert same("A one?", "C three?") and same("How do I lose weight?", "how do i lose  weight ?")
+    assert not same("A one?", "X?") and not same("X?", "Y?")

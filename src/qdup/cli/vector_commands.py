@@ -45,7 +45,7 @@ def encode(questions_file, out, model_path, force, quiet):
 @click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
 @click.option("--model", "model_path", required=True, type=click.Path(file_okay=False),
               help="Model folder; its config.json gets the search_threshold entry.")
-@click.option("--precision", type=click.FloatRange(0, 1, min_open=True), default=0.9, show_default=True,
+@click.option("--precision", type=click.FloatRange(0, 1, min_open=True), default=0.8, show_default=True,
               help="Share of flagged top matches that must be true duplicates.")
 @click.option("--dry-run", is_flag=True, help="Print the threshold without storing it.")
 def calibrate_search(data_file, model_path, precision, dry_run):
@@ -53,11 +53,12 @@ def calibrate_search(data_file, model_path, precision, dry_run):
 
     Indexes every distinct question of DATA, searches with question1 of each validation
     duplicate (reference split) and picks the lowest score at which flagged top matches
-    are true duplicates at PRECISION. The pair threshold is not changed.
+    are true duplicates at PRECISION (labelled duplicates, transitively, or the same text
+    up to case and punctuation). The pair threshold is not changed.
 
     \b
     Example:
-      qdup calibrate-search pairs.tsv --model models/quora --precision 0.9
+      qdup calibrate-search pairs.tsv --model models/quora --precision 0.8
     """
     import json
 
