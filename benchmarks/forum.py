@@ -27,7 +27,7 @@ from common import data_path, write_results  # noqa: E402
 import qdup  # noqa: E402
 from qdup.mining import mine_vectors  # noqa: E402
 from qdup.mining_groups import component_sizes, group_records, neighbours, top_k_records  # noqa: E402
-from qdup.search_threshold import SearchCalibration, calibrate_on_pairs, likely_duplicates  # noqa: E402
+from qdup.search_threshold import SearchCalibration, _duplicate_classes, calibrate_on_pairs, likely_duplicates  # noqa: E402
 
 
 def flag_figures(model, index, pairs, test) -> dict:
@@ -40,10 +40,11 @@ def flag_figures(model, index, pairs, test) -> dict:
             labelled.setdefault(b.strip(), set()).add(a.strip())
     queries = sorted({a.strip() for a, b in zip(dup.question1, dup.question2) if a.strip() and a.strip() != b.strip()})
     results = index.search(model, queries, k=11)
+    same = _duplicate_classes(pairs)  # the calibration's notion of a true duplicate
     out = {"queries": len(queries)}
     pair_model = type("Uncalibrated", (), {"threshold": float("inf"), "search_threshold": model.threshold})()
     for name, judge in (("before_pair_threshold", pair_model), ("after_search_threshold", model)):
-        flagged, all10, top_hits, top_flagged = [], 0, 0, 0
+        flagged, all10, top_hits, top_same, top_flagged = [], 0, 0, 0, 0
         for q, r in zip(queries, results):
             keep = [(x, s) for x, s in zip(r.questions, r.scores) if x != q][:10]
             flags = likely_duplicates(judge, [s for _, s in keep])
@@ -52,10 +53,12 @@ def flag_figures(model, index, pairs, test) -> dict:
             if flags and flags[0]:
                 top_flagged += 1
                 top_hits += keep[0][0] in labelled.get(q, set())
+                top_same += same(q, keep[0][0])
         out[name] = {"mean_flagged_of_10": float(np.mean(flagged)), "share_of_top10_flagged": float(np.mean(flagged)) / 10,
                      "queries_with_all_10_flagged": all10 / len(queries),
                      "queries_with_top_flagged": top_flagged / len(queries),
-                     "precision_of_flagged_top": top_hits / max(top_flagged, 1)}
+                     "precision_of_flagged_top": top_hits / max(top_flagged, 1),
+                     "precision_of_flagged_top_transitive_or_same_text": top_same / max(top_flagged, 1)}
     return out
 
 
@@ -87,13 +90,25 @@ def mining_figures(index, vectors, threshold: float, tmp: Path) -> dict:
     return row
 
 
+def flags_only(args) -> None:
+    pairs = qdup.read_pairs(data_path(args.data))
+    model = qdup.load(args.model)
+    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if q.strip()})
+    with tempfile.TemporaryDirectory() as tmp:
+        index = qdup.Index.build(model, None, corpus, Path(tmp) / "index")
+        print(json.dumps(flag_figures(model, index, pairs, qdup.reference_split(pairs).test)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder (default: the built-in model)")
     parser.add_argument("--data", help="pairs file (default: ../shared/data/qqp-partial/pairs.tsv)")
     parser.add_argument("--precision", type=float, help="calibrate anew at this precision "
                         "(default: use the model's stored search threshold, else calibrate at 0.8)")
+    parser.add_argument("--flags-only", action="store_true", help="print the flag figures only (no mining)")
     args = parser.parse_args()
+    if args.flags_only:
+        return flags_only(args)
     pairs = qdup.read_pairs(data_path(args.data))
     model = qdup.load(args.model)
     figures = {"load_average_at_start": os.getloadavg()}

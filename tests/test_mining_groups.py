@@ -58,9 +58,14 @@ def test_group_size_is_capped_by_k(tmp_path):
 def test_top_k_records(tmp_path):
     model = FakeModel()
     index = Index.build(model, ["a", "b", "c"], ["How do I learn Python?", "How do I learn Python??", "Rice?"],
-                        tmp_path / "idx")
+                        tmp_path / "idx", metadata=[{}, {"url": "https://f/b"}, {}])
     records = top_k_records(neighbours(index, k=1, threshold=0.5))
     assert [(r["id"], [m["id"] for m in r["matches"]]) for r in records] == [("a", ["b"]), ("b", ["a"])]
+    assert records[0]["matches"][0]["metadata"] == {"url": "https://f/b"} and "metadata" not in records[0]
+    assert records[1]["metadata"] == {"url": "https://f/b"}
+    assert group_records(neighbours(index, k=1, threshold=0.5))[0]["members"][0] == {
+        "id": "b", "question": "How do I learn Python??", "score": records[0]["matches"][0]["score"],
+        "metadata": {"url": "https://f/b"}}
     expected = float(model.encode(["How do I learn Python?"])[0] @ model.encode(["How do I learn Python??"])[0])
     assert records[0]["matches"][0]["score"] == pytest.approx(expected, abs=1e-5)
 

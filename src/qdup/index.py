@@ -205,6 +205,11 @@ class Index:
         questions = [q for s, a in zip(segments, alive) for q, ok in zip(s.questions, a) if ok]
         return vectors, ids, questions
 
+    def live_metadata(self) -> list[dict]:
+        """Metadata of every live question, in the order of :meth:`live` ({} when none)."""
+        self.refresh()
+        return [s.meta(row) for s in self._state[1] for row in np.flatnonzero(~s.dead)]
+
     # -------------------------------------------------------------------- writes
     def add(self, model, questions: Sequence[str], ids: Sequence[str] | None = None,
             metadata: Sequence[dict] | None = None) -> list[str]:

@@ -30,6 +30,15 @@ class Neighbours:
     questions: list[str]
     rows: list[np.ndarray]
     scores: list[np.ndarray]
+    metadata: list[dict] | None = None  # per question (url, title...), None: none stored
+
+    def question(self, row: int, score: float | None = None) -> dict:
+        out = {"id": self.ids[row], "question": self.questions[row]}
+        if score is not None:
+            out["score"] = round(float(score), 6)
+        if self.metadata and self.metadata[row]:
+            out["metadata"] = self.metadata[row]
+        return out
 
 
 def neighbours(index, k: int, threshold: float, progress: bool = False) -> Neighbours:
@@ -37,6 +46,7 @@ def neighbours(index, k: int, threshold: float, progress: bool = False) -> Neigh
     if not isinstance(k, int) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
     vectors, ids, questions = index.live()
+    metadata = index.live_metadata()
     row_of = {i: n for n, i in enumerate(ids)}
     starts = range(0, len(ids), BLOCK_ROWS)
     if progress:
@@ -49,15 +59,14 @@ def neighbours(index, k: int, threshold: float, progress: bool = False) -> Neigh
             keep = [(row_of[i], s) for i, s in zip(result.ids, result.scores) if i != own][:k]
             rows.append(np.array([r for r, _ in keep], dtype=np.int64))
             scores.append(np.array([s for _, s in keep], dtype=np.float32))
-    return Neighbours(ids, questions, rows, scores)
+    return Neighbours(ids, questions, rows, scores, metadata if any(metadata) else None)
 
 
 def top_k_records(found: Neighbours) -> list[dict]:
-    """One record per question that has matches: ``{"id", "question", "matches": [...]}``."""
+    """One record per question that has matches: ``{"id", "question", "matches": [...]}``
+    (each with its ``metadata`` when it has some)."""
     return [
-        {"id": found.ids[n], "question": found.questions[n],
-         "matches": [{"id": found.ids[r], "question": found.questions[r], "score": round(float(s), 6)}
-                     for r, s in zip(rows, scores)]}
+        {**found.question(n), "matches": [found.question(r, s) for r, s in zip(rows, scores)]}
         for n, (rows, scores) in enumerate(zip(found.rows, found.scores)) if len(rows)
     ]
 
@@ -82,9 +91,8 @@ def group_records(found: Neighbours) -> list[dict]:
         assigned[n] = True
         assigned[[r for r, _ in members]] = True
         groups.append({
-            "canonical": {"id": found.ids[n], "question": found.questions[n]},
-            "members": [{"id": found.ids[r], "question": found.questions[r], "score": round(float(s), 6)}
-                        for r, s in members],
+            "canonical": found.question(n),
+            "members": [found.question(r, s) for r, s in members],
             "size": len(members) + 1,
         })
     groups.sort(key=lambda g: (-g["size"], -g["members"][0]["score"]))
