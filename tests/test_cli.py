@@ -4,22 +4,20 @@ import pytest
 
 import qdup
 
-from qdup.cli import _register, cli, main
+from conftest import run
+from qdup.cli import _register, cli
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--dim", "16", "--quiet"]
-
-
-def run(capsys, *args):
-    code = main(list(map(str, args)))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_train_evaluate_predict(capsys, toy_path, tmp_path):
     out_dir = tmp_path / "model"
     code, out, err = run(capsys, "train", toy_path, "--out", out_dir, *TINY_ARGS)
     assert code == 0, err
-    assert out.startswith(f"saved {out_dir} (best epoch ")
+    history = qdup.load(out_dir).info["history"]
+    aucs = [h["validation_auc"] for h in history]
+    best = aucs.index(max(aucs))  # the default recipe selects by validation AUC
+    assert out == f"saved {out_dir} (best epoch {best + 1}, chosen by validation AUC {aucs[best]:.4f})\n"
 
     code, out, _ = run(capsys, "evaluate", out_dir, toy_path, "--split", "test", "--threshold", "0.7")
     assert code == 0
@@ -67,7 +65,7 @@ def test_train_refuses_existing_output(capsys, toy_path, tmp_path):
     (["predict", "{model}", "a?", "b?", "c?"], "Error: expected [MODEL] QUESTION1 QUESTION2, got 4 arguments\n"),
     (["evaluate", "{model}", "{toy}", "x"], "Error: expected [MODEL] DATA, got 3 arguments\n"),
     (["train", "{toy}", "--out", "{tmp}/m", "--recipe", "magic"], "Error: Invalid value for '--recipe': "
-     "'magic' is not one of 'reference', 'default'.\n"),
+     "'magic' is not one of 'default', 'reference'.\n"),
 ])
 def test_errors_are_one_line_exit_1(capsys, toy_path, tiny_model_dir, tmp_path, args, message):
     fill = {"toy": toy_path, "tmp": tmp_path, "model": tiny_model_dir}
@@ -85,9 +83,27 @@ def test_bad_data_file_is_one_line(capsys, tmp_path, tiny_model_dir):
     assert err == f"Error: {bad}: line 2 is not valid UTF-8 (byte 0xff); re-save the file as UTF-8\n"
 
 
-def test_empty_questions_do_not_crash(capsys, tiny_model_dir):
-    code, out, _ = run(capsys, "predict", tiny_model_dir, "", "   ")
-    assert code == 0 and "duplicate" in out
+@pytest.mark.parametrize("q1, q2, message", [
+    ("", "x", "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    ("???", "!!!", "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    ("A real question?", "  ?  ", "Error: question 2 is empty (no words once punctuation is removed)\n"),
+    ("caf\udce9?", "x", "Error: question 1 is not valid Unicode text (undecodable bytes?); use UTF-8\n"),
+])
+def test_empty_or_invalid_questions_are_refused_like_search_does(capsys, tiny_model_dir, q1, q2, message):
+    code, out, err = run(capsys, "predict", tiny_model_dir, q1, q2)
+    assert (code, out, err) == (1, "", message)
+
+
+def test_undecodable_argv_bytes_are_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    qdup_script = Path(sys.executable).parent / "qdup"
+    for args in ([b"predict", b"caf\xe9 au lait?", b"coffee?"], [b"search", b"no-index-\xff", b"caf\xe9?"]):
+        done = subprocess.run([str(qdup_script), *args], capture_output=True, cwd=tmp_path)
+        assert done.returncode == 1 and done.stderr.count(b"\n") == 1 and done.stderr.startswith(b"Error: ")
+        assert b"Traceback" not in done.stderr
 
 
 def test_every_command_is_documented_with_an_example():
@@ -105,8 +121,8 @@ def test_train_set_passes_any_setting(capsys, toy_path, tmp_path):
     code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference", *TINY_ARGS,
                        "--set", "dropout=0.2", "--set", "lowercase=yes", "--set", "select=auc")
     assert code == 0, err
-    training = qdup.load(tmp_path / "m").info["training"]
-    assert (training["dropout"], training["lowercase"], training["select"]) == (0.2, True, "auc")
+    training = qdup.TrainConfig.from_dict(qdup.load(tmp_path / "m").info["training"])
+    assert (training.model.dropout, training.model.lowercase, training.select) == (0.2, True, "auc")
 
 
 @pytest.mark.parametrize("setting, message", [
@@ -155,3 +171,31 @@ def test_json_has_no_nan(capsys, toy_path):
 def test_negative_seed_is_refused(capsys, toy_path, tmp_path):
     code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--seed", "-1")
     assert code == 1 and err == "Error: seed must be an integer in [0, 2**32), got -1\n"
+
+
+def test_reference_recipe_says_the_epoch_was_chosen_by_loss(capsys, toy_path, tmp_path):
+    code, out, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference", *TINY_ARGS)
+    assert code == 0, err
+    losses = [h["validation_loss"] for h in qdup.load(tmp_path / "m").info["history"]]
+    best = losses.index(min(losses))
+    assert out == f"saved {tmp_path / 'm'} (best epoch {best + 1}, chosen by validation loss {losses[best]:.4f})\n"
+
+
+def test_train_into_an_unwritable_place_fails_before_training(capsys, toy_path, tmp_path, monkeypatch):
+    from qdup import training
+
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("trained before checking the output"))
+    (tmp_path / "file").write_text("in the way")
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "file" / "m", *TINY_ARGS)
+    assert (code, err) == (1, f"Error: {tmp_path / 'file' / 'm'}: cannot write there (Not a directory)\n")
+
+
+def test_progress_without_a_terminal_is_a_few_plain_lines(capsys, toy_path, tmp_path):
+    # capsys's stderr is not a TTY, as in a CI log: no carriage-return bar, one line per epoch.
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--epochs", "2", "--batch-size", "32",
+                       "--dim", "8", "--recipe", "reference")
+    assert code == 0 and "\r" not in err
+    assert [line.split(":")[0] for line in err.splitlines()] == ["epoch 1", "epoch 2"]
+    (tmp_path / "q.txt").write_text("".join(f"question {n}?\n" for n in range(1200)))
+    code, _, err = run(capsys, "index", "build", tmp_path / "q.txt", "--model", tmp_path / "m", "--out", tmp_path / "idx")
+    assert (code, err) == (0, "encoding: batch 1/3\nencoding: batch 2/3\nencoding: batch 3/3\n")

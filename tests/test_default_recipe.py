@@ -43,7 +43,7 @@ def test_default_model_round_trips(default_model, tmp_path):
 
 
 def test_lowercase_and_ngrams_in_use(default_model):
-    assert default_model.vocabulary.lowercase and default_model.config.ngram_buckets == 500
+    assert default_model.featurizer.lowercase and default_model.config.ngram_buckets == 500
     upper, lower = default_model.encode(["HOW DO I LEARN PYTHON", "how do i learn python"])
     assert torch.allclose(torch.from_numpy(upper), torch.from_numpy(lower))
 

@@ -29,7 +29,7 @@ def test_chunked_mining_equals_brute_force(chunk):
 
 
 def test_mining_validates_arguments():
-    with pytest.raises(ConfigError, match="threshold must be between -1 and 1, got 1.5"):
+    with pytest.raises(ConfigError, match=r"^threshold must be in \[-1, 1\], got 1.5$"):
         mine_vectors(np.eye(2, dtype=np.float32), 1.5)
     with pytest.raises(ConfigError, match="chunk_size must be a positive integer, got 0"):
         mine_vectors(np.eye(2, dtype=np.float32), 0.5, chunk_size=0)

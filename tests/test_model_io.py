@@ -24,7 +24,7 @@ def test_folder_contents(tiny_model_dir):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     assert config["format"] == "qdup-model" and config["model"]["dim"] == 32
     assert {"qdup", "torch", "python"} <= set(config["versions"])
-    assert config["training"]["recipe"] == "reference"
+    assert config["training"]["recipe"] == "reference + dim=32, epochs=4, batch_size=32, seed=1"  # conftest.TINY
 
 
 def test_refuses_existing_folder_unless_forced(tiny_model, tmp_path):
@@ -41,8 +41,9 @@ def test_failed_save_leaves_nothing_behind(tiny_model, tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise OSError("disk full")
     monkeypatch.setattr(tiny_model.vocabulary, "save", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(qdup.OutputError) as error:
         tiny_model.save(tmp_path / "m")
+    assert str(error.value) == f"{tmp_path / 'm'}: cannot write the model (disk full)"  # not the temp folder
     assert os.listdir(tmp_path) == []
 
 
@@ -58,9 +59,12 @@ def copy_model(src, dst):
     (lambda d: (d / "config.json").write_text("{not json"), "config.json is corrupt"),
     (lambda d: (d / "config.json").write_text('{"format": "keras"}'), "not a qdup model folder"),
     (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:100]),
-     "corrupt or truncated weights"),
+     "does not match its checksum"),
+    (lambda d: ((d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:100]),
+                edit_config(d, lambda c: c.pop("checksums"))), "corrupt or truncated weights"),
     (lambda d: (d / "model.safetensors").unlink(), "model.safetensors is missing"),
-    (lambda d: (d / "vocab.txt").write_text("\n[UNK]\nonly\n"), "vocab.txt has 3 tokens"),
+    (lambda d: ((d / "vocab.txt").write_text("\n[UNK]\nonly\n"), edit_config(d, lambda c: c.pop("checksums"))),
+     "vocab.txt has 3 tokens"),
 ])
 def test_damaged_folders_give_one_line(tiny_model_dir, tmp_path, damage, message):
     folder = copy_model(tiny_model_dir, tmp_path / "m")
@@ -116,3 +120,66 @@ def test_model_config_booleans_are_checked(tiny_model_dir, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="lowercase must be true or false"):
         qdup.load(folder)
+
+
+def edit_config(folder, change):
+    config = json.loads((folder / "config.json").read_text())
+    change(config)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def flip_byte(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def nan_weights(folder):
+    import safetensors.torch
+
+    tensors = safetensors.torch.load_file(str(folder / "model.safetensors"))
+    tensors["embedding.weight"][3, 0] = float("nan")
+    (folder / "model.safetensors").write_bytes(safetensors.torch.save(tensors))
+    edit_config(folder, lambda c: c.pop("checksums"))  # as an older save would have it
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "config.json").write_text("[" * 100_000 + "]" * 100_000), "config.json is corrupt (nested too deeply)"),
+    (lambda d: flip_byte(d / "model.safetensors", -5), "model.safetensors does not match its checksum in config.json"),
+    (lambda d: (d / "vocab.txt").write_text("\n".join(
+        [*(d / "vocab.txt").read_text().split("\n")[:2], *reversed((d / "vocab.txt").read_text().split("\n")[2:-1])]) + "\n"),
+     "vocab.txt does not match its checksum in config.json"),
+    (nan_weights, "weight embedding.weight holds NaN or infinite values"),
+    (lambda d: edit_config(d, lambda c: c.update(threshold=True)), "threshold must be a number in [-1, 1], got True"),
+    (lambda d: edit_config(d, lambda c: (c["model"].update(ngram_buckets=10**12), c.pop("checksums"))),
+     "weights do not match config.json"),
+    (lambda d: edit_config(d, lambda c: (c["model"].update(dim=10**9), c.pop("checksums"))),
+     "config.json describes a model too large to build"),
+    (lambda d: edit_config(d, lambda c: (c["model"].update(dim=100_000), c.pop("checksums"))),
+     "weights do not match config.json"),
+    (lambda d: edit_config(d, lambda c: c.update(checksums="abc")), "checksums must be an object"),
+])
+def test_hardened_loading_gives_one_line(tiny_model_dir, tmp_path, damage, message):
+    folder = copy_model(tiny_model_dir, tmp_path / "m")
+    damage(folder)
+    with pytest.raises(ModelLoadError) as error:
+        qdup.load(folder)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_checksums_are_recorded_and_folders_without_them_still_load(tiny_model, tiny_model_dir, tmp_path):
+    import hashlib
+
+    checksums = json.loads((tiny_model_dir / "config.json").read_text())["checksums"]
+    assert checksums == {n: hashlib.sha256((tiny_model_dir / n).read_bytes()).hexdigest()
+                         for n in ("model.safetensors", "vocab.txt")}
+    folder = copy_model(tiny_model_dir, tmp_path / "m")
+    edit_config(folder, lambda c: c.pop("checksums"))  # saved by qdup before checksums existed
+    assert qdup.load(folder).fingerprint == tiny_model.fingerprint
+    assert "checksums" not in qdup.load(folder).info
+
+
+def test_builtin_model_carries_a_valid_checksum():
+    config = json.loads((qdup.model.BUILTIN_PATH / "config.json").read_text())
+    assert set(config["checksums"]) == {"model.safetensors", "vocab.txt"}
+    assert qdup.load().dim == 192

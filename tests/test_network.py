@@ -34,8 +34,11 @@ def test_vectors_are_unit_length_and_order_preserved(tiny_model):
 
 
 def test_huge_question_is_truncated_not_fatal(tiny_model):
-    vectors = tiny_model.encode(["word " * 20_000])
-    assert vectors.shape == (1, tiny_model.dim)
+    # Only the first max_length tokens count: the vector is that of the truncated question.
+    [huge, cut] = tiny_model.encode(["why how " * 20_000, "why how " * (tiny_model.config.max_length // 2)])
+    assert torch.allclose(torch.from_numpy(huge), torch.from_numpy(cut), atol=1e-6)
+    [other] = tiny_model.encode(["why how " * (tiny_model.config.max_length // 4)])
+    assert not torch.allclose(torch.from_numpy(huge), torch.from_numpy(other), atol=1e-6)
 
 
 def test_encode_one_string_gives_one_vector(tiny_model):
@@ -44,10 +47,15 @@ def test_encode_one_string_gives_one_vector(tiny_model):
     np.testing.assert_allclose(one, tiny_model.encode(["How?"])[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("bad", [{"vocab_size": 1}, {"vocab_size": 10, "dim": 0}, {"vocab_size": 10, "dim": "8"}])
-def test_model_config_validates(bad):
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize("bad, message", [
+    ({"vocab_size": 1}, "model vocab_size must be at least 2, got 1"),
+    ({"vocab_size": 10, "dim": 0}, "model dim must be a positive integer, got 0"),
+    ({"vocab_size": 10, "dim": "8"}, "model dim must be a positive integer, got '8'"),
+])
+def test_model_config_validates(bad, message):
+    with pytest.raises(ConfigError) as error:
         ModelConfig(**bad)
+    assert str(error.value) == message
 
 
 def test_model_config_round_trip():

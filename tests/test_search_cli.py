@@ -2,7 +2,6 @@
 
 import csv
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qdup.cli import main
+from conftest import free_port, run
 from qdup.index import Index
 
 QUESTIONS = [
@@ -21,12 +20,6 @@ QUESTIONS = [
     ("q4", "How do I lose weight quickly?"),
     ("q5", "What is the capital of France?"),
 ]
-
-
-def run(capsys, *args):
-    code = main(list(map(str, args)))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -87,7 +80,9 @@ def test_add_remove_mine(capsys, tmp_path, built):
     (["index", "add", "{tmp}/noindex", "{csv}"], "Error: {tmp}/noindex: no such index folder\n"),
     (["search", "{idx}", "a?", "-k", "0"], "Error: Invalid value for '-k': 0 is not in the range x>=1.\n"),
     (["search", "{idx}", "a?", "--threshold", "3"], "Error: threshold must be in [-1, 1], got 3.0\n"),
-    (["search", "{idx}", "   "], "Error: question 1 is empty\n"),
+    (["search", "{idx}", "   "], "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    (["search", "{idx}", "?!"], "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    (["search", "{idx}", "caf\udce9"], "Error: question 1 is not valid Unicode text (undecodable bytes?); use UTF-8\n"),
     (["search", "{tmp}", "a?"], "Error: {tmp} is not a qdup index (no manifest.json)\n"),
     (["serve", "--index", "{tmp}/noindex"], "Error: {tmp}/noindex: no such index folder\n"),
     (["mine", "{idx}", "--out", "{csv}"], "Error: {csv} already exists (use --force to replace it)\n"),
@@ -110,9 +105,7 @@ def test_other_model_is_refused(capsys, tmp_path, built, tiny_model):
 
 
 def test_serve_answers_on_loopback(built):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     qdup_script = Path(sys.executable).parent / "qdup"
     server = subprocess.Popen([str(qdup_script), "serve", "--index", str(built), "--port", str(port)])
     try:
@@ -134,12 +127,31 @@ def test_serve_answers_on_loopback(built):
         server.wait(timeout=10)
 
 
-def test_index_build_force_never_replaces_a_folder_that_is_not_an_index(tmp_path, tiny_model_dir):
-    from qdup.cli import main
-
+def test_index_build_force_never_replaces_a_folder_that_is_not_an_index(capsys, tmp_path, tiny_model_dir):
     (tmp_path / "questions.txt").write_text("How do I learn Python?\nHow can I cook rice?\n")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("precious")
-    code = main(["index", "build", str(tmp_path / "questions.txt"), "--model", str(tiny_model_dir),
-                 "--out", str(tmp_path / "notes"), "--force"])
-    assert code == 1 and (tmp_path / "notes" / "todo.txt").read_text() == "precious"
+    code, _, err = run(capsys, "index", "build", tmp_path / "questions.txt", "--model", tiny_model_dir,
+                       "--out", tmp_path / "notes", "--force")
+    assert (code, err) == (1, f"Error: {tmp_path / 'notes'} exists and is not a qdup-index folder; refusing to replace it\n")
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "precious"
+
+
+def test_huge_k_is_clipped_not_allocated(capsys, built):
+    for k in ("1000000000", str(2**62)):
+        code, out, err = run(capsys, "search", built, "How do I learn Python?", "-k", k, "--json")
+        assert code == 0, err
+        assert len(json.loads(out)) == 5
+
+
+def test_serve_on_a_busy_port_is_one_line(capsys, built):
+    import socket
+
+    import torch
+
+    threads = torch.get_num_threads()
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--index", built, "--port", port)
+    assert (code, err) == (1, f"Error: cannot listen on 127.0.0.1:{port} (Address already in use)\n")
+    assert torch.get_num_threads() == threads  # refused before the service's one-thread setting

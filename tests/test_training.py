@@ -65,7 +65,7 @@ def test_unknown_recipe():
 
 def test_reference_defaults():
     config = qdup.TrainConfig.from_recipe("reference")
-    assert (config.batch_size, config.learning_rate, config.margin, config.dim) == (256, 0.01, 0.25, 128)
+    assert (config.batch_size, config.learning_rate, config.margin, config.model.dim) == (256, 0.01, 0.25, 128)
     assert qdup.TrainConfig.from_dict(config.to_dict()) == config
 
 
@@ -87,3 +87,44 @@ def test_unbounded_settings_are_refused(bad, message):
     with pytest.raises(ConfigError) as error:
         qdup.TrainConfig.from_recipe("reference", **bad)
     assert message in str(error.value)
+
+
+def test_one_default_recipe_everywhere():
+    import inspect
+
+    from qdup.cli import _register, cli
+
+    assert qdup.TrainConfig() == qdup.TrainConfig.from_recipe() == qdup.TrainConfig.from_recipe("default")
+    assert qdup.TrainConfig().recipe == "default"
+    _register()
+    assert [p.default for p in cli.commands["train"].params if p.name == "recipe"] == ["default"]
+    assert "config or TrainConfig()" in inspect.getsource(qdup.train)
+
+
+def test_recipe_name_follows_the_values():
+    assert qdup.TrainConfig.from_recipe("reference").recipe == "reference"
+    assert qdup.TrainConfig.from_recipe("reference", epochs=5).recipe == "reference + epochs=5"
+    with pytest.raises(TypeError):
+        qdup.TrainConfig(recipe="default")  # a label that could disagree with the values is gone
+
+
+def test_train_config_embeds_the_model_shape_and_round_trips():
+    config = qdup.TrainConfig.from_recipe("default", dim=16, epochs=3)
+    assert config.model.dim == 16 and config.model.lowercase and config.model_config(100).vocab_size == 100
+    assert qdup.TrainConfig.from_dict(config.to_dict()) == config
+    old_flat = {"recipe": "reference", "epochs": 2, "dim": 128, "hidden": 0, "lowercase": False, "ngram_buckets": 0,
+                "bidirectional": False, "pooling": "mean", "max_length": 256, "dropout": 0.0, "batch_size": 256,
+                "learning_rate": 0.01, "min_count": 1, "pair_weight": 0.0, "negatives_per_batch": 0, "select": "loss",
+                "patience": 0, "calibrate": False, "margin": 0.25, "seed": 0, "symmetric": False, "schedule": "constant"}
+    assert qdup.TrainConfig.from_dict(old_flat) == qdup.TrainConfig.from_recipe("reference")  # older model folders
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"epochs": 2, "colour": "red"}, "unknown training setting(s): colour"),
+    ({"model": {"dim": 8, "shape": "round"}}, "unknown model setting(s): shape"),
+    ({"model": "big"}, "model must be an object of shape settings, got 'big'"),
+])
+def test_train_config_from_dict_refuses_unknown_keys(data, message):
+    with pytest.raises(ConfigError) as error:
+        qdup.TrainConfig.from_dict(data)
+    assert str(error.value) == message

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -10,6 +9,7 @@ import time
 import pytest
 import uvicorn
 
+from conftest import free_port
 from qdup.index import Index
 from qdup.service import create_app
 
@@ -27,12 +27,6 @@ def ensure_chromium() -> str:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install -y chromium)")
     return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 >>> import qdup
 >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))   # doctest: +SKIP
->>> model = qdup.train(split, qdup.TrainConfig(epochs=2))         # doctest: +SKIP
+>>> model = qdup.train(split, qdup.TrainConfig(epochs=2))         # the default recipe, 2 epochs  # doctest: +SKIP
 >>> qdup.predict(model, "How do I learn Python?", "Best way to learn Python?")  # doctest: +SKIP
 (True, 0.91)
 """
@@ -14,14 +14,14 @@ __version__ = "0.1.0"
 _WHERE = {
     "Corpus": "corpus", "read_questions": "corpus",
     "Pairs": "data", "pairs_from_lists": "data", "read_pairs": "data",
-    "ConfigError": "errors", "DataError": "errors", "ModelLoadError": "errors", "OutputExistsError": "errors",
-    "QdupError": "errors",
+    "ConfigError": "errors", "DataError": "errors", "ModelLoadError": "errors", "OutputError": "errors",
+    "OutputExistsError": "errors", "QdupError": "errors", "QuestionError": "errors",
     "Evaluation": "evaluation", "evaluate": "evaluation", "predict": "evaluation",
     "Index": "index", "SearchResult": "index",
     "triplet_loss": "loss",
     "Pair": "mining", "mine_index": "mining",
     "QdupModel": "model", "load": "model",
-    "ModelConfig": "network",
+    "ModelConfig": "model_config",
     "Split": "split", "reference_split": "split",
     "RECIPES": "recipes", "TrainConfig": "recipes",
     "train": "training",
@@ -46,8 +46,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputExistsError",
-    "Pair", "Pairs", "QdupError", "QdupModel", "RECIPES", "SearchResult", "Split", "TrainConfig", "Vocabulary",
+    "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputError", "OutputExistsError",
+    "Pair", "Pairs", "QdupError", "QdupModel", "QuestionError", "RECIPES", "SearchResult", "Split", "TrainConfig", "Vocabulary",
     "evaluate", "load", "mine_index", "pairs_from_lists", "predict", "read_pairs", "read_questions", "reference_split",
     "train", "triplet_loss", "SearchCalibration", "calibrate_search_threshold", "StoredQuestion", "UnknownIdError",
 ]

@@ -17,15 +17,13 @@ generates them. Every problem is a :class:`~qdup.errors.DataError` naming the li
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError
-
-csv.field_size_limit(10_000_000)  # long questions are rare but legal; the default is 128 KiB
+from .textfiles import csv_reader, read_text
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def read_questions(path: str | os.PathLike) -> Corpus:
         (['17', '18'], ['How do I learn Python?', 'What is a LSTM?'])
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path, "file of questions")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         rows = _csv_rows(text, path, delimiter="\t" if suffix == ".tsv" else ",")
@@ -61,28 +59,13 @@ def read_questions(path: str | os.PathLike) -> Corpus:
     return _to_corpus(rows, path)
 
 
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, expected a file of questions")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        bad = data[error.start]
-        raise DataError(f"{path}: line {line} is not valid UTF-8 (byte 0x{bad:02x}); re-save the file as UTF-8") from None
-    return text.removeprefix("\ufeff")  # a BOM from spreadsheet exports is not part of the header
-
-
 # A row: (line number, id or None, question, metadata)
 Row = tuple[int, "str | None", str, dict]
 
 
 def _csv_rows(text: str, path: Path, delimiter: str) -> list[Row]:
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    reader = csv_reader(text, delimiter=delimiter, quoting=quoting)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except StopIteration:

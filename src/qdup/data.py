@@ -10,7 +10,6 @@ Two layouts load:
 from __future__ import annotations
 
 import csv
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,10 @@ from typing import Sequence
 import numpy as np
 
 from .errors import DataError
+from .textfiles import csv_reader, read_text
 
 REQUIRED_COLUMNS = ("question1", "question2", "is_duplicate")
 PAPER_COLUMNS = ("is_duplicate", "question1", "question2", "id")
-# A real question is a few hundred characters; this bounds a single field (10 MB), not a question.
-_FIELD_LIMIT = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -53,9 +51,6 @@ class Pairs:
     def duplicates(self) -> "Pairs":
         return self.subset(self.is_duplicate == 1)
 
-    def non_duplicates(self) -> "Pairs":
-        return self.subset(self.is_duplicate == 0)
-
 
 def pairs_from_lists(
     question1: Sequence[str], question2: Sequence[str], is_duplicate: Sequence[int]
@@ -82,7 +77,7 @@ def read_pairs(path: str | os.PathLike) -> Pairs:
     (404290, 'What is the step by step guide to invest in share market in india?')
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path, "file of question pairs")
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first_line else ","
     rows = _parse_rows(text, delimiter, path)
@@ -99,25 +94,6 @@ def read_pairs(path: str | os.PathLike) -> Pairs:
     )
 
 
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file of question pairs")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}: line {line} is not valid UTF-8 (byte 0x{data[error.start]:02x}); "
-            "re-save the file as UTF-8"
-        ) from None
-
-
 def _parse_rows(text: str, delimiter: str, path: Path) -> list[tuple[list[str], int]]:
     """Rows as (fields, first line number).
 
@@ -125,9 +101,8 @@ def _parse_rows(text: str, delimiter: str, path: Path) -> list[tuple[list[str], 
     merge); a TSV that is not valid quoted CSV is read as plain tab-separated lines, which
     is how the partial Quora copies are written (fields may start with a literal quote).
     """
-    csv.field_size_limit(_FIELD_LIMIT)
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        reader = csv_reader(text, delimiter=delimiter, strict=True)
         rows, line = [], 1
         for fields in reader:
             rows.append((fields, line))

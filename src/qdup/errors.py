@@ -9,6 +9,10 @@ class DataError(QdupError):
     """An input file or question that cannot be used (missing, wrong columns, bad bytes...)."""
 
 
+class QuestionError(DataError):
+    """A question that cannot be asked or stored: empty once standardised, or not valid Unicode."""
+
+
 class UnknownIdError(DataError):
     """An id that is not in the index (the service answers 404)."""
 
@@ -21,5 +25,9 @@ class ConfigError(QdupError, ValueError):
     """An invalid setting (threshold out of range, negative batch size...)."""
 
 
-class OutputExistsError(QdupError):
+class OutputError(QdupError):
+    """An output that cannot be written (read-only folder, a file in the way...)."""
+
+
+class OutputExistsError(OutputError):
     """Refusing to overwrite an existing output without ``force``."""

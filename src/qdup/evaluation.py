@@ -9,7 +9,9 @@ import numpy as np
 from . import metrics
 from .data import Pairs
 from .errors import DataError
-from .model import QdupModel, check_threshold
+from .model import QdupModel
+from .questions import check_questions
+from .thresholds import check_threshold
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,11 @@ def evaluate(model: QdupModel, pairs: Pairs, threshold: float | None = None) -> 
     >>> report.accuracy, report.confusion_matrix                   # doctest: +SKIP
     (0.79, [[1190, 232], [338, 953]])
     """
+    threshold = check_threshold(model.threshold if threshold is None else threshold)  # before the slow part
     if len(pairs) == 0:
         raise DataError("no pairs to evaluate")
     scores = model.similarity(pairs.question1, pairs.question2)
-    return evaluate_scores(pairs.is_duplicate, scores, model.threshold if threshold is None else threshold)
+    return evaluate_scores(pairs.is_duplicate, scores, threshold)
 
 
 def evaluate_scores(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Evaluation:
@@ -77,5 +80,6 @@ def predict(model: QdupModel, question1: str, question2: str,
     (True, 0.84)
     """
     threshold = check_threshold(model.threshold if threshold is None else threshold)
+    question1, question2 = check_questions([question1, question2])  # the rule search and index follow
     similarity = float(model.similarity([question1], [question2])[0])
     return similarity > threshold, similarity

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .vocabulary import Vocabulary, pad
+from .vocabulary import UNK, Vocabulary, pad, tokenize
 
 MAX_NGRAM_WORD = 30  # characters of a word that yield n-grams; longer tails add noise, not meaning
 
@@ -39,8 +39,9 @@ def ngram_buckets(token: str, buckets: int, n_min: int = 3, n_max: int = 5) -> t
     """
     word = f"<{token[:MAX_NGRAM_WORD]}>"
     grams = {word[i : i + n] for n in range(n_min, n_max + 1) for i in range(len(word) - n + 1)}
-    # crc32, not hash(): Python's string hash changes between processes.
-    return tuple(sorted(1 + zlib.crc32(g.encode("utf-8")) % buckets for g in grams))
+    # crc32, not hash(): Python's string hash changes between processes. surrogatepass:
+    # text with lone surrogates (undecodable input) still gets stable n-grams, not a crash.
+    return tuple(sorted(1 + zlib.crc32(g.encode("utf-8", "surrogatepass")) % buckets for g in grams))
 
 
 class Featurizer:
@@ -51,8 +52,10 @@ class Featurizer:
     """
 
     def __init__(self, vocabulary: Vocabulary, max_length: int, buckets: int = 0,
-                 n_min: int = 3, n_max: int = 5, device: str = "cpu", fused: bool = False):
+                 n_min: int = 3, n_max: int = 5, device: str = "cpu", fused: bool = False,
+                 lowercase: bool = False):
         self.vocabulary = vocabulary
+        self.lowercase = lowercase  # the model's setting, as the vocabulary was built with it
         self.fused = fused
         self.device = torch.device(device)
         self.max_length = max_length
@@ -63,13 +66,17 @@ class Featurizer:
 
     def row(self, text: str) -> tuple[list[int], list[tuple[int, ...]]]:
         """One question: word ids and, per token, its n-gram buckets. Empty → one [UNK]."""
-        tokens = self.vocabulary.tokens_of(text, self.max_length)
+        tokens = self.tokens(text)
         ids = list(map(self._lookup, tokens, repeat(1)))
         if not self.buckets or (self.fused and 1 not in ids):
             return ids, ()
         if self.fused:
             return ids, [self._ngrams(token) for token, i in zip(tokens, ids) if i == 1]
         return ids, [self._ngrams(token) for token in tokens]
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of one question, cut at ``max_length``; an empty question is ``[UNK]``."""
+        return tokenize(text, self.lowercase)[: self.max_length] or [UNK]
 
     def vocabulary_ngrams(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(flat buckets, offsets)`` of every vocabulary token; padding and [UNK] get none."""

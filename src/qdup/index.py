@@ -10,8 +10,11 @@ Every write is atomic (see :mod:`qdup.index_store`): a crash or Ctrl-C in the mi
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
+import os
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +23,8 @@ import numpy as np
 
 from . import atomic, index_store, search_backends
 from .index_segments import Segment, compacted, read_segments
+from .questions import check_questions
+from .thresholds import check_threshold
 from .errors import ConfigError, DataError, UnknownIdError
 
 BACKENDS = ("auto", "exact", "hnsw")
@@ -72,7 +77,21 @@ class Index:
         self.refresh()
         return int(self._state[0]["count"])
 
+    def model(self, model_path: str | os.PathLike | None = None):
+        """Load the model to search this index with: ``model_path`` if given, else the
+        folder that built the index when it still exists, else the built-in model."""
+        from .model import load  # torch loads only when a model is needed
+
+        if model_path is None and self.model_path and os.path.isdir(self.model_path):
+            model_path = self.model_path
+        return load(model_path)
+
     # ------------------------------------------------------------- create / open
+    @staticmethod
+    def check_output(path, force: bool = False) -> None:
+        """Refuse an existing ``path`` (with ``force``: anything but an index folder), before any slow work."""
+        atomic.check_replaceable(path, force, (index_store.MANIFEST, index_store.FORMAT))
+
     @classmethod
     def build(
         cls, model, ids: Sequence[str] | None, questions: Sequence[str], path, *,
@@ -92,20 +111,24 @@ class Index:
         """
         if backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        questions = _check_questions(questions)
+        questions = check_questions(questions)
         if not questions:
             raise DataError("no questions to index")
         generated = ids is None
         ids = [str(n) for n in range(1, len(questions) + 1)] if generated else _check_ids(ids, questions, set())
         metadata = _check_metadata(metadata, questions)
+        cls.check_output(path, force)
         vectors = model.encode(questions, progress=progress)
         manifest = {
-            "format": index_store.FORMAT, "version": index_store.VERSION,
+            "format": index_store.FORMAT, "version": index_store.VERSION, "uid": uuid.uuid4().hex,
             "fingerprint": model.fingerprint, "dim": int(model.dim), "threshold": float(model.threshold),
-            "backend": backend, "generation": 0, "model_path": model_path, "count": 0, "segments": [],
+            "backend": backend, "generation": 0,
+            "model_path": None if model_path is None else os.path.abspath(model_path), "count": 0, "segments": [],
             "next_auto_id": len(questions) + 1 if generated else 1,
         }
-        with index_store.io_errors(Path(path)), atomic.directory(
+        # Writers of the folder being replaced wait, then see the new uid and reload.
+        replacing = index_store.write_lock(Path(path)) if Path(path).is_dir() else contextlib.nullcontext()
+        with index_store.io_errors(Path(path)), replacing, atomic.directory(
                 path, force=force, stamp=(index_store.MANIFEST, index_store.FORMAT)) as tmp:
             seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool), None, metadata)
             manifest, segments = compacted(tmp, manifest, [seg])
@@ -116,6 +139,7 @@ class Index:
     def load(cls, path) -> "Index":
         """Open an existing index folder (read-only until you call add or remove)."""
         path = Path(path)
+        atomic.recover(path)  # a build --force killed between its two renames
         return cls(path, *_read_state(path))
 
     def refresh(self) -> None:
@@ -147,18 +171,19 @@ class Index:
         """
         self.refresh()
         self._check_model(model)  # the folder may have been rebuilt with another model
-        questions = _check_questions(questions)
+        k, threshold = _search_args(k, threshold)  # before the encoding
+        questions = check_questions(questions)
         return self.search_vectors(model.encode(questions), k, threshold)
 
     def search_vectors(self, queries: np.ndarray, k: int = 10, threshold: float | None = None) -> list[SearchResult]:
         """Like :meth:`search`, for vectors already encoded by the index's model."""
-        if not isinstance(k, int) or k < 1:
-            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        k, threshold = _search_args(k, threshold)
         self.refresh()
         _, segments = self._state
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self._state[0]["dim"])
-        scores, rows = search_backends._empty(len(queries), k)
         offsets = np.cumsum([0] + [len(s.ids) for s in segments])
+        k = min(k, max(int(offsets[-1]), 1))  # never allocate (q, k) for a k beyond the stored rows
+        scores, rows = search_backends._empty(len(queries), k)
         for seg, offset in zip(segments, offsets):
             if seg.ann is not None:
                 s, r = search_backends.hnsw_topk(seg.ann, queries, k, np.flatnonzero(seg.dead))
@@ -223,7 +248,7 @@ class Index:
             ['42']
         """
         self._check_model(model)
-        questions = _check_questions(questions)
+        questions = check_questions(questions)
         if not questions:
             return []
         metadata = _check_metadata(metadata, questions)
@@ -263,8 +288,9 @@ class Index:
 
     def _fresh_state(self):
         # Another process (say `qdup index add` next to `qdup serve`) may have committed since we loaded.
+        # Or rebuilt it with `index build --force`: same generation number, new uid.
         on_disk = index_store.read_manifest(self.path)
-        if on_disk != self._state[0]:
+        if index_store.identity(on_disk) != index_store.identity(self._state[0]):
             self._state = (on_disk, tuple(read_segments(self.path, on_disk)))
         return self._state
 
@@ -288,21 +314,16 @@ def _read_state(path: Path) -> tuple[dict, list[Segment]]:
             return manifest, read_segments(path, manifest)
         except DataError:
             # A writer may have committed and swept this manifest's files meanwhile.
-            if index_store.read_manifest(path) == manifest:
+            if index_store.identity(index_store.read_manifest(path)) == index_store.identity(manifest):
                 raise  # really damaged, not a race with a writer
     manifest = index_store.read_manifest(path)
     return manifest, read_segments(path, manifest)
 
 
-def _check_questions(questions: Sequence[str]) -> list[str]:
-    if isinstance(questions, str):
-        raise ConfigError("questions must be a list of strings, not one string")
-    out = []
-    for n, q in enumerate(questions):
-        if not isinstance(q, str) or not q.strip():
-            raise DataError(f"question {n + 1} is empty")
-        out.append(q.strip())
-    return out
+def _search_args(k, threshold) -> tuple[int, float | None]:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    return k, None if threshold is None else check_threshold(threshold)
 
 
 def _check_metadata(metadata: Sequence[dict] | None, questions: list[str]) -> list[dict] | None:

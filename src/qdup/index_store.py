@@ -40,6 +40,12 @@ def _before_commit() -> None:
     """
 
 
+def identity(manifest: dict) -> tuple:
+    """Which index and which version of it: a rebuilt folder restarts its generations, but
+    gets a new random ``uid`` (indexes written before it existed have none)."""
+    return manifest.get("uid"), manifest["generation"]
+
+
 def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     if not folder.is_dir():
@@ -48,7 +54,7 @@ def read_manifest(folder: Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{folder} is not a qdup index (no {MANIFEST})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise DataError(f"{path} is corrupt (not JSON)") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise DataError(f"{folder} is not a qdup index (unknown format)")
@@ -98,11 +104,27 @@ def write_lock(folder: Path) -> Iterator[None]:
     """Serialise writers (a CLI `index add` next to a running service) with a file lock.
 
     ``filelock`` uses flock on POSIX and msvcrt locking on Windows, so ``import qdup``
-    needs no ``fcntl``. A failed write (disk full, read-only folder) becomes one-line
-    :class:`DataError`; the manifest was not replaced, so the index is unchanged.
+    needs no ``fcntl``. ``index build --force`` takes it too, so the folder is re-checked
+    after the lock is granted: if it was replaced meanwhile (another inode), the lock of
+    the new folder is taken instead. A failed write (disk full, read-only folder) becomes
+    one-line :class:`DataError`; the manifest was not replaced, so the index is unchanged.
     """
-    with io_errors(folder), FileLock(str(folder / ".lock")):
-        yield
+    with io_errors(folder):
+        while True:
+            before = os.stat(folder).st_ino  # a missing folder: one-line error, not a new folder
+            lock = FileLock(str(folder / ".lock"))
+            lock.acquire()
+            try:
+                same = os.stat(folder).st_ino == before
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            lock.release()  # the lock we got belongs to a folder moved away by build --force; retry
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 @contextlib.contextmanager

@@ -33,8 +33,9 @@ def triplet_loss(v1: torch.Tensor, v2: torch.Tensor, margin: float = 0.25) -> to
     off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=scores.device)
     negatives = scores * off_diagonal  # diagonal zeroed
     mean_negative = negatives.sum(dim=1) / (batch - 1)
-    # Keep only negatives that are not already further than the positive; the rest are
-    # pushed 2.0 down so the max ignores them.
+    # Keep only negatives scoring at most the positive (not closer than the duplicate);
+    # the diagonal and the negatives closer than the duplicate are pushed 2.0 down so the
+    # max ignores them.
     too_close = (~off_diagonal) | (negatives > positive[:, None])
     closest_negative = (negatives - 2.0 * too_close).max(dim=1).values
     loss_closest = torch.relu(margin - positive + closest_negative)

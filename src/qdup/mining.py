@@ -16,6 +16,7 @@ import numpy as np
 
 from . import atomic
 from .errors import ConfigError
+from .thresholds import check_threshold
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,7 @@ def mine_vectors(
     """
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    if not -1.0 <= threshold <= 1.0:
-        raise ConfigError(f"threshold must be between -1 and 1, got {threshold}")
+    threshold = check_threshold(threshold)
     found_i, found_j, found_s = [], [], []
     n, total = len(vectors), 0
     for a in range(0, n, chunk_size):
@@ -84,14 +84,20 @@ def mine_index(index, threshold: float | None = None, chunk_size: int = 2048) ->
         >>> pairs[0].id1, pairs[0].id2, round(pairs[0].score, 2)      # doctest: +SKIP
         ('12', '845', 0.98)
     """
-    threshold = index.threshold if threshold is None else float(threshold)
+    threshold = index.threshold if threshold is None else threshold
     vectors, ids, questions = index.live()
     rows_i, rows_j, scores = mine_vectors(vectors, threshold, chunk_size)
     return [Pair(ids[i], ids[j], float(s), questions[i], questions[j]) for i, j, s in zip(rows_i, rows_j, scores)]
 
 
-def write_pairs_csv(pairs: list[Pair], path: str | os.PathLike) -> None:
+def check_output(path: str | os.PathLike, force: bool = False) -> None:
+    """Refuse an existing output file unless ``force``; call it before mining, not after."""
+    atomic.check_new(path, force)
+
+
+def write_pairs_csv(pairs: list[Pair], path: str | os.PathLike, force: bool = False) -> None:
     """Write ``id1,id2,score,question1,question2`` rows atomically (all or nothing)."""
+    check_output(path, force)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["id1", "id2", "score", "question1", "question2"])

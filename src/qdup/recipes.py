@@ -1,52 +1,53 @@
-"""Training settings: one validated dataclass, and named recipes that preset it."""
+"""Training settings: one validated dataclass that embeds the encoder's shape, and named
+recipes that preset it. ``TrainConfig()`` is the default recipe."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .network import ModelConfig
+from .model_config import ModelConfig
 
 SCHEDULES = ("constant", "cosine")
 SELECTIONS = ("loss", "auc")
+DEFAULT_RECIPE = "default"
+# The default recipe's encoder; vocab_size 0: set from the training vocabulary.
+DEFAULT_SHAPE = ModelConfig(vocab_size=0, dim=64, hidden=64, bidirectional=True, pooling="mean_skip",
+                            max_length=64, lowercase=True, ngram_buckets=20000, dropout=0.3)
+SHAPE = tuple(f.name for f in fields(ModelConfig) if f.name != "vocab_size")  # settable shape fields
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every knob of a training run. Recipes are named presets of these values."""
+    """Every knob of a training run: the encoder's shape (``model``) and how to train it.
 
-    recipe: str = "reference"
-    epochs: int = 2
-    batch_size: int = 256
-    learning_rate: float = 0.01
+    The defaults are the default recipe (chosen on the validation pairs of the
+    qqp-partial protocol, docs/benchmarks.md). :attr:`recipe` is derived from the values,
+    so it cannot disagree with them.
+
+    >>> TrainConfig().recipe, TrainConfig(epochs=3).recipe
+    ('default', 'default + epochs=3')
+    """
+
+    model: ModelConfig = DEFAULT_SHAPE
+    epochs: int = 20
+    batch_size: int = 512
+    learning_rate: float = 0.001
     margin: float = 0.25
     seed: int = 0
-    # Model shape (see ModelConfig).
-    dim: int = 128
-    hidden: int = 0
-    bidirectional: bool = False
-    pooling: str = "mean"
-    max_length: int = 256
-    lowercase: bool = False
-    ngram_buckets: int = 0
-    dropout: float = 0.0
-    min_count: int = 1  # words seen fewer times are [UNK] (their n-grams still carry meaning)
-    # Beyond the reference.
+    min_count: int = 2  # words seen fewer times are [UNK] (their n-grams still carry meaning)
     symmetric: bool = False  # triplet loss in both directions (q1→q2 and q2→q1)
-    pair_weight: float = 0.0  # weight of a logistic loss on labelled pairs, non-duplicates included
-    negatives_per_batch: int = 0  # labelled non-duplicate pairs mixed into each batch
+    pair_weight: float = 0.5  # weight of a logistic loss on labelled pairs, non-duplicates included
+    negatives_per_batch: int = 512  # labelled non-duplicate pairs mixed into each batch
     schedule: str = "constant"  # learning-rate schedule
-    select: str = "loss"  # keep the epoch with the lowest validation loss or highest validation AUC
-    patience: int = 0  # stop after this many epochs without improvement; 0 = never
-    calibrate: bool = False  # store the validation accuracy-maximising threshold in the model
+    select: str = "auc"  # keep the epoch with the lowest validation loss or highest validation AUC
+    patience: int = 5  # stop after this many epochs without improvement; 0 = never
+    calibrate: bool = True  # store the validation accuracy-maximising threshold in the model
 
     def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise ConfigError(f"unknown recipe {self.recipe!r} (choose from {', '.join(RECIPES)})")
+        if not isinstance(self.model, ModelConfig):
+            raise ConfigError(f"model must be a ModelConfig, got {type(self.model).__name__}")
         for name in ("epochs", "batch_size", "min_count"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -55,7 +56,7 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        for name in ("learning_rate", "margin", "pair_weight", "dropout"):
+        for name in ("learning_rate", "margin", "pair_weight"):
             if not isinstance(getattr(self, name), (int, float)) or not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         if not self.learning_rate > 0:
@@ -64,43 +65,63 @@ class TrainConfig:
             raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
         if self.pair_weight < 0 or self.negatives_per_batch < 0 or self.patience < 0:
             raise ConfigError("pair_weight, negatives_per_batch and patience must not be negative")
-        from .network import POOLINGS  # here, not at the top: `qdup --help` must not import torch
-
-        for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("pooling", POOLINGS)):
+        for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        self.model_config(vocab_size=2)  # validates the shape settings
 
-    def model_config(self, vocab_size: int) -> "ModelConfig":
-        from .network import ModelConfig
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The encoder's shape once the vocabulary is known."""
+        return replace(self.model, vocab_size=vocab_size)
 
-        return ModelConfig(vocab_size=vocab_size, dim=self.dim, hidden=self.hidden,
-                           bidirectional=self.bidirectional, pooling=self.pooling,
-                           max_length=self.max_length, lowercase=self.lowercase,
-                           ngram_buckets=self.ngram_buckets, dropout=self.dropout)
+    def settings(self) -> dict:
+        """Every setting by its flat name (``dim``, ``epochs``...), as ``--set`` names them."""
+        shape = {name: getattr(self.model, name) for name in SHAPE}
+        return {**shape, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}}
+
+    @property
+    def recipe(self) -> str:
+        """The recipe these values are, e.g. ``"reference"``, or the nearest recipe and what
+        differs from it, e.g. ``"reference + epochs=5"``."""
+        mine = self.settings()
+        changes = {name: [f"{k}={v!r}" for k, v in mine.items() if v != preset[k]]
+                   for name, preset in ((n, TrainConfig.from_recipe(n).settings()) for n in RECIPES)}
+        name = min(RECIPES, key=lambda n: (len(changes[n]), n != DEFAULT_RECIPE))
+        return " + ".join([name, ", ".join(changes[name])]) if changes[name] else name
 
     @classmethod
-    def from_recipe(cls, recipe: str = "default", **overrides) -> "TrainConfig":
-        """The recipe's preset with ``overrides`` (None values are ignored).
+    def from_recipe(cls, recipe: str = DEFAULT_RECIPE, **overrides) -> "TrainConfig":
+        """The recipe's preset with ``overrides`` by flat name (None values are ignored).
 
         >>> TrainConfig.from_recipe("reference", epochs=5).batch_size
         256
         """
         if recipe not in RECIPES:
             raise ConfigError(f"unknown recipe {recipe!r} (choose from {', '.join(RECIPES)})")
-        settings = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(recipe=recipe, **settings)
+        return cls.from_dict({**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}})
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"recipe": self.recipe, **asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """From :meth:`to_dict` or flat settings (as ``training`` in older model folders).
+
+        Unknown keys are refused; shape settings not given keep the default recipe's.
+        """
+        data = dict(data)
+        data.pop("recipe", None)  # derived from the values; older folders stored a label
+        nested = data.pop("model", None) or {}
+        if not isinstance(nested, dict):
+            raise ConfigError(f"model must be an object of shape settings, got {nested!r}")
+        shape = {name: data.pop(name) for name in SHAPE if name in data}
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}")
+        model = ModelConfig.from_dict({**DEFAULT_SHAPE.to_dict(), **nested, **shape})
+        return cls(model=model, **data)
 
 
-SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name != "recipe")
+SETTINGS = tuple(TrainConfig().settings())
 
 
 def parse_settings(pairs: tuple[str, ...] | list[str]) -> dict:
@@ -109,7 +130,7 @@ def parse_settings(pairs: tuple[str, ...] | list[str]) -> dict:
     >>> parse_settings(["dropout=0.2", "bidirectional=yes", "epochs=3"])
     {'dropout': 0.2, 'bidirectional': True, 'epochs': 3}
     """
-    types = {f.name: f.type for f in fields(TrainConfig)}
+    types = {f.name: f.type for f in (*fields(ModelConfig), *fields(TrainConfig))}
     parsed = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -132,13 +153,13 @@ def _convert(key: str, value: str, kind: str):
 
 
 RECIPES: dict[str, dict] = {
+    # The dataclass defaults above (docs/benchmarks.md).
+    "default": {},
     # The faithful reproduction of SPEC §5 (with padding masked). Never change it.
-    "reference": {},
-    # Chosen on the validation pairs of the qqp-partial protocol (docs/benchmarks.md).
-    "default": {
-        "epochs": 20, "batch_size": 512, "learning_rate": 0.001, "dim": 64, "hidden": 64,
-        "bidirectional": True, "lowercase": True, "ngram_buckets": 20000, "dropout": 0.3,
-        "pooling": "mean_skip", "min_count": 2, "pair_weight": 0.5, "negatives_per_batch": 512,
-        "select": "auc", "patience": 5, "calibrate": True, "max_length": 64,
+    "reference": {
+        "epochs": 2, "batch_size": 256, "learning_rate": 0.01, "min_count": 1, "pair_weight": 0.0,
+        "negatives_per_batch": 0, "select": "loss", "patience": 0, "calibrate": False,
+        "dim": 128, "hidden": 0, "bidirectional": False, "pooling": "mean", "max_length": 256,
+        "lowercase": False, "ngram_buckets": 0, "dropout": 0.0,
     },
 }

@@ -71,13 +71,13 @@ def build_hnsw(vectors: np.ndarray):
 
 
 def hnsw_topk(
-    index, queries: np.ndarray, k: int, dead_rows: np.ndarray | None = None, ef_search: int | None = None
+    index, queries: np.ndarray, k: int, dead_rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Approximate top-``k`` from an HNSW graph, skipping ``dead_rows`` (int64 row numbers)."""
     import faiss
 
     params = faiss.SearchParametersHNSW()
-    params.efSearch = max(ef_search or HNSW_EF_SEARCH, k)
+    params.efSearch = max(HNSW_EF_SEARCH, k)
     if dead_rows is not None and len(dead_rows):
         batch = faiss.IDSelectorBatch(np.ascontiguousarray(dead_rows, dtype=np.int64))
         selector = faiss.IDSelectorNot(batch)

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from importlib import resources
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .errors import DataError, QdupError, UnknownIdError
+from .errors import ConfigError, DataError, QdupError, QuestionError, UnknownIdError
 from .evaluation import predict
 from .search_threshold import likely_duplicates
 from .service_access import Access
@@ -49,7 +49,7 @@ class PairIn(_Body):
 class SearchIn(_Body):
     question: Question
     k: int = Field(10, ge=1, le=MAX_K)
-    threshold: Optional[float] = Field(None, ge=-1.0, le=1.0)
+    threshold: Optional[float] = None  # checked by the library, as everywhere
 
 
 class ErrorOut(BaseModel):
@@ -193,7 +193,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(QdupError)
     async def library_error(request: Request, error: QdupError):
-        status = 404 if isinstance(error, UnknownIdError) else 409 if isinstance(error, DataError) else 400
+        invalid = isinstance(error, (QuestionError, ConfigError))  # the request's values, not the state
+        status = 404 if isinstance(error, UnknownIdError) else 422 if invalid else 409 if isinstance(error, DataError) else 400
         return _error(status, str(error))
 
     @app.exception_handler(Exception)
@@ -264,12 +265,15 @@ def _add_routes(app: FastAPI, model, index, access: Access) -> None:
 
 
 def serve(model, index, host: str = "127.0.0.1", port: int = 8000, access: Access = Access(),
-          cors_origins: tuple[str, ...] = (), allowed_hosts: list[str] | None = None) -> None:
-    """Run the service with uvicorn until Ctrl-C."""
+          cors_origins: tuple[str, ...] = (), allowed_hosts: list[str] | None = None,
+          on_listening: Callable[[], None] | None = None) -> None:
+    """Run the service with uvicorn until Ctrl-C; ``on_listening`` runs once the port is bound
+    (the CLI prints its start-up lines there, so a busy port prints only the error)."""
     import torch
     import uvicorn
     from threadpoolctl import threadpool_limits
 
+    sock = listening_socket(host, port)  # first: a busy port changes nothing in this process
     # One request encodes and searches one short question: extra intra-op threads (torch,
     # BLAS) only add overhead, and with many requests in the thread pool at once they
     # spin against each other (measured: a 50k exact search takes 12 ms with BLAS threads
@@ -277,4 +281,21 @@ def serve(model, index, host: str = "127.0.0.1", port: int = 8000, access: Acces
     torch.set_num_threads(1)
     threadpool_limits(1)
     app = create_app(model, index, access=access, cors_origins=cors_origins, allowed_hosts=allowed_hosts)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    if on_listening is not None:
+        on_listening()
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listening_socket(host: str, port: int):
+    """Bind the port here, so a busy port is one line (not uvicorn's log and exit code 3)."""
+    import os
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise ConfigError(f"cannot listen on {host}:{port} ({reason})") from None
+

@@ -9,15 +9,13 @@ import time
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
-
-from . import metrics
+from . import metrics, progress as progress_lines
 from .data import Pairs
 from .errors import ConfigError
 from .loss import triplet_loss
 from .model import DEFAULT_THRESHOLD, QdupModel, featurizer_for
 from .network import SiameseEncoder
-from .recipes import RECIPES, TrainConfig  # noqa: F401  (re-exported)
+from .recipes import DEFAULT_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
 from .split import Split
 from .vocabulary import Vocabulary
 
@@ -30,7 +28,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
     CPU. Same seed on the CPU gives bit-identical weights.
 
     >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))                 # doctest: +SKIP
-    >>> model = qdup.train(split, qdup.TrainConfig.from_recipe("default"))          # doctest: +SKIP
+    >>> model = qdup.train(split, qdup.TrainConfig())  # the default recipe           # doctest: +SKIP
     >>> model.save("models/quora")                                                   # doctest: +SKIP
     """
     config = config or TrainConfig()
@@ -41,7 +39,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
         raise ConfigError("the validation split needs at least 2 duplicate pairs")
     negatives = split.negatives if config.negatives_per_batch else split.negatives.subset([])
     texts = [q for p in (split.train, valid_dups, negatives) for q in p.question1 + p.question2]
-    vocabulary = Vocabulary.build(texts, lowercase=config.lowercase, min_count=config.min_count)
+    vocabulary = Vocabulary.build(texts, lowercase=config.model.lowercase, min_count=config.min_count)
     encoder = SiameseEncoder(config.model_config(len(vocabulary))).to(device)
     featurizer = featurizer_for(vocabulary, encoder.config, device)
     # Logistic head on the cosine for the labelled-pair loss; used in training only.
@@ -64,7 +62,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
         record["seconds"] = round(time.perf_counter() - started, 2)
         history.append(record)
         if progress:
-            tqdm.write(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss "
+            progress_lines.log(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss "
                        f"{record['validation_loss']:.4f}, validation AUC {record['validation_auc']:.4f} "
                        f"({record['seconds']:.1f} s)")
         score = -record["validation_loss"] if config.select == "loss" else record["validation_auc"]
@@ -123,7 +121,7 @@ def _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, 
     negative_order = rng.permutation(len(data["negatives"][0]))
     starts = [s for s in range(0, len(order), config.batch_size)
               if len(order[s : s + config.batch_size]) >= 2]  # a 1-pair batch has no negatives
-    bar = tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False)
+    bar = progress_lines.bar(starts, desc, "batch", enabled=progress, leave=False, lines=0)  # + a line per epoch
     total = 0.0
     for step, start in enumerate(bar):
         batch = order[start : start + config.batch_size]

@@ -54,15 +54,14 @@ class Vocabulary:
     >>> vocab = Vocabulary.build(["How do I learn Python?", "How do I learn?"])
     >>> vocab.tokens[:4]
     ['', '[UNK]', 'learn', 'do']
-    >>> vocab.encode(["learn Python fast"])[0]
-    array([[2, 6, 1]])
+    >>> [vocab.lookup(token, 1) for token in tokenize("learn Python fast")]  # 1: unknown
+    [2, 6, 1]
     """
 
-    def __init__(self, tokens: Sequence[str], lowercase: bool = False):
+    def __init__(self, tokens: Sequence[str]):
         if len(tokens) < 2 or tokens[0] != PAD or tokens[1] != UNK:
             raise ValueError("a vocabulary starts with the padding token '' and '[UNK]'")
         self.tokens = list(tokens)
-        self.lowercase = lowercase
         self._ids = {token: i for i, token in enumerate(self.tokens)}
         self.lookup = self._ids.get  # lookup(token, 1): the id, or 1 for an unknown token
 
@@ -71,32 +70,24 @@ class Vocabulary:
 
     @classmethod
     def build(cls, texts: Iterable[str], lowercase: bool = False, min_count: int = 1) -> "Vocabulary":
-        """Learn a vocabulary from ``texts`` (the reference uses Q1 ∪ Q2 of the training pool)."""
+        """Learn a vocabulary from ``texts`` (the reference uses Q1 ∪ Q2 of the training pool).
+
+        ``lowercase`` must be the model's setting (``ModelConfig.lowercase``, its one owner):
+        the featurizer tokenizes questions the same way when it looks them up.
+        """
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(tokenize(text, lowercase))
         kept = [(token, n) for token, n in counts.items() if n >= min_count]
         kept.sort(key=lambda item: (item[1], item[0].encode("utf-8")), reverse=True)
-        return cls([PAD, UNK] + [token for token, _ in kept], lowercase)
-
-    def tokens_of(self, text: str, max_length: int | None = None) -> list[str]:
-        """The tokens of one question, cut at ``max_length``; an empty question is ``[UNK]``."""
-        return tokenize(text, self.lowercase)[:max_length] or [UNK]
-
-    def token_ids(self, text: str, max_length: int | None = None) -> list[int]:
-        """Ids of one question; unknown tokens are 1 (``[UNK]``)."""
-        return [self.lookup(token, 1) for token in self.tokens_of(text, max_length)]
-
-    def encode(self, texts: Sequence[str], max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Encode a batch: ``(ids (B, T) int64 padded with 0, lengths (B,) int64)``."""
-        return pad([self.token_ids(text, max_length) for text in texts])
+        return cls([PAD, UNK] + [token for token, _ in kept])
 
     def save(self, path: str | os.PathLike) -> None:
         """One token per line; line 1 is the empty padding token. Tokens never hold '\\n'."""
         atomic.write_text(path, "\n".join(self.tokens) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike, lowercase: bool = False) -> "Vocabulary":
+    def load(cls, path: str | os.PathLike) -> "Vocabulary":
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
@@ -106,6 +97,6 @@ class Vocabulary:
         if tokens and tokens[-1] == "":
             tokens.pop()
         try:
-            return cls(tokens, lowercase)
+            return cls(tokens)
         except ValueError as error:
             raise ModelLoadError(f"{path}: not a qdup vocabulary ({error})") from None

@@ -32,22 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="qdup", standalone_mode=False)
     except QdupError as error:
-        click.echo(f"Error: {error}", err=True)
-        return 1
-    except click.exceptions.Abort:
-        click.echo("Error: interrupted", err=True)
-        return 1
+        return _fail(str(error))
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _fail("interrupted")
     except click.ClickException as error:
-        click.echo(f"Error: {error.format_message()}", err=True)
-        return 1
-    except KeyboardInterrupt:
-        click.echo("Error: interrupted", err=True)
-        return 1
+        return _fail(error.format_message())
     except OSError as error:  # unreadable input, unwritable output, full disk...
         where = f"{error.filename}: " if error.filename else ""
-        click.echo(f"Error: {where}{error.strerror or error}", err=True)
-        return 1
+        return _fail(f"{where}{error.strerror or error}")
     return 0
+
+
+def _fail(message: str) -> int:
+    # A path or argument holding undecodable bytes (lone surrogates) would make the
+    # error line itself fail to print: escape them instead.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    click.echo(f"Error: {message}", err=True)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ import click
 
 from .. import data, recipes, split
 from ..errors import ConfigError
+from ..thresholds import check_threshold
 from . import cli
 
 # evaluation, model and training import torch: commands import them when they run, so that
@@ -21,7 +22,7 @@ SPLITS = ("all", "train", "validation", "test")
 @cli.command()
 @click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
-@click.option("--recipe", default="default", show_default=True,
+@click.option("--recipe", default=recipes.DEFAULT_RECIPE, show_default=True,
               type=click.Choice(list(recipes.RECIPES)), help="Preset of training settings.")
 @click.option("--epochs", type=int, help="Passes over the training pairs.")
 @click.option("--batch-size", type=int, help="Pairs per batch (the in-batch negatives).")
@@ -52,7 +53,9 @@ def train(data_file, out, recipe, extra, device, force, quiet, **settings):
                              progress=not quiet, device=_device(device))
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
-    click.echo(f"saved {out} (best epoch {best['epoch']}, validation loss {best['validation_loss']:.4f})")
+    chosen_by = ("validation AUC", best["validation_auc"]) if config.select == "auc" \
+        else ("validation loss", best["validation_loss"])
+    click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {chosen_by[0]} {chosen_by[1]:.4f})")
 
 
 def _finite(figures: dict) -> dict:
@@ -96,7 +99,7 @@ def evaluate(args, threshold, subset, as_json, plots):
     from ..plots import FILES, save_plots
 
     if threshold is not None:
-        model.check_threshold(threshold)
+        check_threshold(threshold)  # before reading the pairs and loading the model
     pairs = data.read_pairs(args[-1])
     if subset != "all":
         pairs = getattr(split.reference_split(pairs), subset)
@@ -140,7 +143,7 @@ def predict(args, threshold, as_json):
     from .. import evaluation, model
 
     if threshold is not None:
-        model.check_threshold(threshold)
+        check_threshold(threshold)
     loaded = model.load(args[0] if len(args) == 3 else None)
     is_duplicate, similarity = evaluation.predict(loaded, args[-2], args[-1], threshold)
     used = loaded.threshold if threshold is None else threshold

@@ -1,4 +1,4 @@
-"""Search, index and service commands (issue 4)."""
+"""Search, index and service commands: ``qdup index ...``, ``search``, ``mine``, ``serve``."""
 
 from __future__ import annotations
 
@@ -8,28 +8,18 @@ import os
 import click
 
 from ..corpus import read_questions
-from ..errors import ConfigError, OutputExistsError
+from ..errors import ConfigError
 from ..index import BACKENDS, Index
-from ..mining import DEFAULT_MINE_THRESHOLD, mine_index, write_jsonl, write_pairs_csv, write_pairs_jsonl
+from ..mining import DEFAULT_MINE_THRESHOLD, check_output, mine_index, write_jsonl, write_pairs_csv, write_pairs_jsonl
 from ..mining_groups import group_records, neighbours, top_k_records
+from ..thresholds import check_threshold
 from . import cli
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
 
 
-def _model_for(index: Index, model_path: str | None):
-    from .. import model as model_module  # torch: only for commands that encode
-
-    # The index remembers which model built it, so users need not repeat --model.
-    if model_path is None and index.model_path and os.path.isdir(index.model_path):
-        model_path = index.model_path
-    return model_module.load(model_path)
-
-
 def _threshold(value: float | None) -> float | None:
-    from ..model import check_threshold
-
-    return None if value is None else check_threshold(value)
+    return None if value is None else check_threshold(value)  # before loading a model, not after
 
 
 @cli.group()
@@ -61,15 +51,14 @@ def build(questions_file, out, model_path, backend, force, quiet):
     Example:
       qdup index build questions.csv --model models/quora --out my-index
     """
-    if os.path.exists(out) and not force:  # before the slow encoding, not after
-        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
-    from .. import model as model_module
+    Index.check_output(out, force)  # before the slow encoding, not after
+    from .. import model as model_module  # torch: only for commands that encode
 
     corpus = read_questions(questions_file)
     loaded = model_module.load(model_path)
     built = Index.build(
         loaded, corpus.ids, corpus.questions, out, backend=backend, force=force, progress=not quiet,
-        model_path=None if model_path is None else os.path.abspath(model_path), metadata=corpus.metadata,
+        model_path=model_path, metadata=corpus.metadata,
     )
     click.echo(f"indexed {len(built)} questions into {out}")
 
@@ -87,7 +76,7 @@ def add(index_path, questions_file, model_path):
     """
     corpus = read_questions(questions_file)
     opened = Index.load(index_path)
-    ids = opened.add(_model_for(opened, model_path), corpus.questions, corpus.ids, corpus.metadata)
+    ids = opened.add(opened.model(model_path), corpus.questions, corpus.ids, corpus.metadata)
     click.echo(f"added {len(ids)} questions to {index_path} ({len(opened)} in all)")
 
 
@@ -121,7 +110,7 @@ def search(index_path, question, k, threshold, model_path, as_json):
       qdup search my-index "How can I learn Python quickly?" -k 5
     """
     opened = Index.load(index_path)
-    [result] = opened.search(_model_for(opened, model_path), [question], k, _threshold(threshold))
+    [result] = opened.search(opened.model(model_path), [question], k, _threshold(threshold))
     matches = [{"id": i, "question": q, "score": s, "metadata": m}
                for i, q, s, m in zip(result.ids, result.questions, result.scores, result.metadata)]
     if as_json:
@@ -161,11 +150,10 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet
         raise ConfigError("use --top-k or --groups, not both")
     if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
         raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
-    if os.path.exists(out) and not force:
-        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
+    check_output(out, force)  # before the slow part
     opened = Index.load(index_path)
     if threshold is None:
-        threshold = getattr(_model_for(opened, None), "search_threshold", None) or DEFAULT_MINE_THRESHOLD
+        threshold = getattr(opened.model(), "search_threshold", None) or DEFAULT_MINE_THRESHOLD
     threshold = _threshold(threshold)
     if top_k or groups:
         found = neighbours(opened, top_k or max_group_size - 1, threshold, progress=not quiet)
@@ -175,7 +163,10 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet
             else f"top matches of {len(records)} questions"
     else:
         pairs = mine_index(opened, threshold)
-        (write_pairs_csv if out.lower().endswith(".csv") else write_pairs_jsonl)(pairs, out)
+        if out.lower().endswith(".csv"):
+            write_pairs_csv(pairs, out, force)
+        else:
+            write_pairs_jsonl(pairs, out)
         what = f"{len(pairs)} pairs"
     click.echo(f"wrote {what} (threshold {threshold:.4f}) to {out}")
 
@@ -209,14 +200,17 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
     access = access_for(host, read_only, read_token(token_file))
     hosts = list(allowed_hosts) or default_hosts(host)
     opened = Index.load(index_path)
-    loaded = _model_for(opened, model_path)
+    loaded = opened.model(model_path)
     shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
-               f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
-    click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
-               + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else ""))
+
+    def announce() -> None:  # once the port is bound: a busy port prints only the error
+        click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
+                   f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
+        click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
+                   + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else ""))
+
     run_server(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
-               allowed_hosts=hosts)
+               allowed_hosts=hosts, on_listening=announce)
 
 
 def _model_name(index: Index, model_path: str | None) -> str:
