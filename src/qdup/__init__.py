@@ -46,8 +46,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputError", "OutputExistsError",
-    "Pair", "Pairs", "QdupError", "QdupModel", "QuestionError", "RECIPES", "SearchResult", "Split", "TrainConfig", "Vocabulary",
-    "evaluate", "load", "mine_index", "pairs_from_lists", "predict", "read_pairs", "read_questions", "reference_split",
-    "train", "triplet_loss", "SearchCalibration", "calibrate_search_threshold", "StoredQuestion", "UnknownIdError",
+    "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputError",
+    "OutputExistsError", "Pair", "Pairs", "QdupError", "QdupModel", "QuestionError", "RECIPES", "SearchResult", "Split",
+    "TrainConfig", "Vocabulary", "evaluate", "load", "mine_index", "pairs_from_lists", "predict", "read_pairs",
+    "read_questions", "reference_split", "train", "triplet_loss", "SearchCalibration", "calibrate_search_threshold",
+    "StoredQuestion", "UnknownIdError",
 ]

@@ -194,7 +194,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QdupError)
     async def library_error(request: Request, error: QdupError):
         invalid = isinstance(error, (QuestionError, ConfigError))  # the request's values, not the state
-        status = 404 if isinstance(error, UnknownIdError) else 422 if invalid else 409 if isinstance(error, DataError) else 400
+        status = 404 if isinstance(error, UnknownIdError) else 422 if invalid else 409 if isinstance(error, DataError) \
+            else 400
         return _error(status, str(error))
 
     @app.exception_handler(Exception)
