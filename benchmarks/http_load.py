@@ -32,6 +32,13 @@ from common import data_path, write_results  # noqa: E402
 import qdup  # noqa: E402
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -161,6 +168,7 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", choices=("auto", "exact", "hnsw"), help="index backend")
     parser.add_argument("--requests", type=int, default=3000, help="requests per scenario (at most)")
     parser.add_argument("--seconds", type=float, default=20, help="time limit per scenario")
+    parser.add_argument("--suffix", default="", help="appended to the results file name")
     args = parser.parse_args()
     pairs = qdup.read_pairs(data_path(args.data))
     corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if q.strip()})
@@ -174,7 +182,8 @@ def main() -> None:
         server = start_server(index, args.model, port)
         try:
             url = f"http://127.0.0.1:{port}"
-            figures = {"corpus_questions": len(corpus), "model": args.model or "built-in",
+            figures = {"cpu": cpu_model(), "load_average_at_start": os.getloadavg(),
+                       "corpus_questions": len(corpus), "model": args.model or "built-in",
                        "fingerprint": model.fingerprint[:12], "backend": args.backend,
                        "one_client": one_client(url, queries, args.requests, args.seconds)}
             print("1 client ", figures["one_client"])
@@ -188,10 +197,11 @@ def main() -> None:
                         result = asyncio.run(run(url, queries, clients, args.requests, args.seconds))
                     figures[f"{clients}_clients_{name}"] = result
                     print(f"{clients} clients ({name})", result)
+            figures["load_average_at_end"] = os.getloadavg()
         finally:
             server.terminate()
             server.wait(timeout=10)
-    write_results(f"http_load_{args.backend}", figures)
+    write_results(f"http_load_{args.backend}{args.suffix}", figures)
 
 
 if __name__ == "__main__":

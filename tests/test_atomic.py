@@ -75,3 +75,15 @@ def test_unwritable_output_is_refused_before_any_work(tmp_path):
     with pytest.raises(qdup.OutputError) as error:
         atomic.check_writable(tmp_path / "file" / "model")
     assert str(error.value) == f"{tmp_path / 'file' / 'model'}: cannot write there (Not a directory)"
+
+
+def test_without_flock_leftovers_are_kept(tmp_path, monkeypatch):
+    # Windows has no fcntl: a leftover cannot be told from a live writer's, so nothing is swept.
+    busy = tmp_path / ".m.z.tmp"
+    busy.mkdir()
+    monkeypatch.setitem(sys.modules, "fcntl", None)
+    atomic.recover(tmp_path / "m")
+    assert busy.exists()
+    with atomic.directory(tmp_path / "m") as tmp:
+        (tmp / "f").write_text("saved")
+    assert (tmp_path / "m" / "f").read_text() == "saved"

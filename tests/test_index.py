@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -268,6 +269,31 @@ def test_build_force_waits_for_a_writer_of_the_old_folder(tmp_path, fake_model, 
         assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS)
     thread.join(timeout=30)
     assert rebuilt.is_set() and Index.load(tmp_path / "idx").live()[2] == ["b?"]
+
+
+def test_writer_granted_the_lock_of_a_replaced_folder_takes_the_new_ones(tmp_path, monkeypatch):
+    from qdup import index_store
+    import subprocess
+    import sys
+
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    real = index_store.FileLock
+
+    class SwappedWhileWaiting(real):
+        def acquire(self, *args, **kwargs):  # the lock file is opened, then build --force swaps the folder
+            granted = super().acquire(*args, **kwargs)
+            if not (tmp_path / "old").exists():
+                os.rename(folder, tmp_path / "old")
+                folder.mkdir()
+            return granted
+
+    monkeypatch.setattr(index_store, "FileLock", SwappedWhileWaiting)
+    with index_store.write_lock(folder):
+        other = subprocess.run([sys.executable, "-c", "import sys; from filelock import FileLock, Timeout\n"
+                                "try: FileLock(sys.argv[1], timeout=0.5).acquire()\nexcept Timeout: print('busy')",
+                                str(folder / ".lock")], capture_output=True, text=True)
+    assert other.stdout.strip() == "busy"  # the writer holds the new folder's lock, not only the old one's
 
 
 def test_huge_k_is_clipped_to_the_stored_count(fake_model, index):

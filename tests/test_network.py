@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 
 from qdup.network import ModelConfig, SiameseEncoder
@@ -40,9 +41,10 @@ def test_huge_question_is_truncated_not_fatal(tiny_model):
     assert not torch.allclose(torch.from_numpy(huge), torch.from_numpy(other), atol=1e-6)
 
 
-def test_encode_refuses_a_bare_string(tiny_model):
-    with pytest.raises(TypeError, match="list of questions"):
-        tiny_model.encode("How?")
+def test_encode_one_string_gives_one_vector(tiny_model):
+    one = tiny_model.encode("How?")
+    assert one.shape == (tiny_model.dim,)
+    np.testing.assert_allclose(one, tiny_model.encode(["How?"])[0], atol=1e-6)
 
 
 @pytest.mark.parametrize("bad, message", [

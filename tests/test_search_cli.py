@@ -65,7 +65,7 @@ def test_add_remove_mine(capsys, tmp_path, built):
     assert Index.load(built).live()[1] == ["q1", "q2", "q4", "1", "2"]
 
     code, out, err = run(capsys, "mine", built, "--threshold", "0.99", "--out", tmp_path / "pairs.csv")
-    assert (code, out) == (0, f"wrote 1 pairs to {tmp_path / 'pairs.csv'}\n"), err
+    assert (code, out) == (0, f"wrote 1 pairs (threshold 0.9900) to {tmp_path / 'pairs.csv'}\n"), err
     rows = list(csv.reader(open(tmp_path / "pairs.csv", newline="")))
     assert rows[0] == ["id1", "id2", "score", "question1", "question2"]
     assert rows[1][:2] == ["q1", "1"] and rows[1][3:] == ["How do I learn Python?"] * 2

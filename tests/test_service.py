@@ -16,10 +16,15 @@ def client(tmp_path, fake_model):
 
 
 def test_health_and_docs(client, fake_model):
-    assert client.get("/health").json() == {"status": "ok", "model": fake_model.fingerprint[:12], "threshold": 0.7, "questions": 3}
-    assert client.get("/docs").status_code == 200
+    assert client.get("/health").json() == {"status": "ok", "model": fake_model.fingerprint[:12], "threshold": 0.7,
+                                            "search_threshold": None, "questions": 3, "writes": "open"}
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # offline: assets come from the package
+    script = [part.split('"')[0] for part in docs.text.split('src="')[1:]]
+    assert script and all(client.get(src).status_code == 200 for src in script)
+    assert client.get("/redoc").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/similarity", "/search", "/questions", "/health"} <= set(paths)
+    assert {"/similarity", "/search", "/questions", "/questions/{question_id}", "/health"} <= set(paths)
     page = client.get("/")
     assert page.status_code == 200 and "Has this question been asked before?" in page.text
 
@@ -91,6 +96,88 @@ def test_without_index_search_is_refused(fake_model):
         assert c.post("/similarity", json={"question1": "a", "question2": "b"}).status_code == 200
 
 
+def test_get_delete_and_metadata(client):
+    added = client.post("/questions", json={"question": "Where can I learn Rust?", "id": "r",
+                                            "metadata": {"url": "https://forum.example/t/r", "title": "Rust"}})
+    assert added.status_code == 201
+    assert client.get("/questions/r").json() == {"id": "r", "question": "Where can I learn Rust?",
+                                                 "metadata": {"url": "https://forum.example/t/r", "title": "Rust"}}
+    [top] = client.post("/search", json={"question": "Where can I learn Rust?", "k": 1}).json()["matches"]
+    assert top["id"] == "r" and top["metadata"]["url"] == "https://forum.example/t/r"
+    assert client.delete("/questions/r").json() == {"id": "r", "questions": 3}
+    for response in (client.get("/questions/r"), client.delete("/questions/r")):
+        assert (response.status_code, response.json()) == (404, {"error": "id 'r' is not in the index"})
+
+
+def test_flags_are_bounded(tmp_path):
+    from qdup.search_threshold import likely_duplicates
+
+    uncalibrated = FakeModel(threshold=-1.0)  # every score passes the pair threshold...
+    assert likely_duplicates(uncalibrated, [0.9, 0.8, 0.7]) == [True, False, False]  # ...only the top is flagged
+    calibrated = FakeModel()
+    calibrated.search_threshold = 0.75
+    assert likely_duplicates(calibrated, [0.9, 0.8, 0.7]) == [True, True, False]
+
+
+@pytest.fixture
+def index(tmp_path, fake_model):
+    return Index.build(fake_model, None, QUESTIONS, tmp_path / "idx")
+
+
+def test_read_only_and_token(fake_model, index):
+    from qdup.service_access import Access
+
+    with TestClient(create_app(fake_model, index, access=Access("read-only", None, "started with --read-only"))) as c:
+        refused = c.post("/questions", json={"question": "New?"})
+        assert (refused.status_code, refused.json()) == (403, {"error": "this server is read-only (started with --read-only)"})
+        assert c.delete("/questions/1").status_code == 403
+        assert c.post("/search", json={"question": "rice"}).status_code == 200
+    with TestClient(create_app(fake_model, index, access=Access("token", "s3cret"))) as c:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
+            response = c.post("/questions", json={"question": "New?"}, headers=headers)
+            assert (response.status_code, response.json()["error"]) == (401, "writes need the header 'Authorization: Bearer <token>'")
+        ok = c.post("/questions", json={"question": "New?"}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 201
+        assert c.delete(f"/questions/{ok.json()['id']}", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/health").json()["writes"] == "token"
+
+
+def test_host_allow_list_and_cors(fake_model, index):
+    app = create_app(fake_model, index, allowed_hosts=["127.0.0.1", "localhost"], cors_origins=("https://forum.example",))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/health", headers={"Host": "evil.example"}).status_code == 400
+        assert c.post("/questions", json={"question": "x?"}, headers={"Host": "evil.example"}).status_code == 400
+        preflight = c.options("/search", headers={"Origin": "https://forum.example", "Access-Control-Request-Method": "POST"})
+        assert preflight.headers["access-control-allow-origin"] == "https://forum.example"
+        other = c.get("/health", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("host, read_only, token, mode", [
+    ("127.0.0.1", False, None, "open"), ("localhost", False, None, "open"), ("::1", False, None, "open"),
+    ("0.0.0.0", False, None, "read-only"), ("10.0.0.5", False, None, "read-only"),
+    ("0.0.0.0", False, "t", "token"), ("127.0.0.1", True, "t", "read-only"),
+])
+def test_write_policy_of_qdup_serve(host, read_only, token, mode):
+    from qdup.service_access import access_for
+
+    assert access_for(host, read_only, token).mode == mode
+
+
+def test_token_comes_from_env_or_file(tmp_path, monkeypatch):
+    from qdup.errors import ConfigError
+    from qdup.service_access import read_token
+
+    monkeypatch.delenv("QDUP_TOKEN", raising=False)
+    assert read_token(None) is None
+    monkeypatch.setenv("QDUP_TOKEN", " env-token\n")
+    assert read_token(None) == "env-token"
+    (tmp_path / "t").write_text("file-token\n")
+    assert read_token(tmp_path / "t") == "file-token"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        read_token(tmp_path / "empty")
 def test_lone_surrogate_in_json_is_a_422(client):
     # JSON may escape a lone surrogate; pydantic refuses it before the library sees it.
     for path, body in (("/search", rb'{"question": "a\udc80"}'), ("/questions", rb'{"question": "b\ud800"}')):

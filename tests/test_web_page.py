@@ -32,7 +32,9 @@ def ensure_chromium() -> str:
 @pytest.fixture
 def server(tmp_path, tiny_model):
     questions = ["How do I learn Python?", "What is the best way to learn Python?", "How can I cook rice?"]
-    index = Index.build(tiny_model, None, questions, tmp_path / "idx")
+    metadata = [{"url": f"https://forum.example/t/{n}", "title": f"Thread {n}"} for n in (1, 2)]
+    metadata.append({"url": "javascript:alert(1)"})  # never clickable
+    index = Index.build(tiny_model, None, questions, tmp_path / "idx", metadata=metadata)
     port = free_port()
     config = uvicorn.Config(create_app(tiny_model, index), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
@@ -63,6 +65,21 @@ def test_type_see_duplicates_then_add(server):
             expect(first).to_contain_text("How do I learn Python?", timeout=10_000)
             expect(first.locator(".score")).to_have_text("1.000")
             expect(page.locator("#matches li")).to_have_count(3)
+            # A link to the thread, titled, for each result with a web url; none for the javascript: one
+            links = page.locator("#matches li a.title")
+            expect(links).to_have_count(2)
+            assert sorted(links.evaluate_all("els => els.map(e => e.href)")) == [
+                "https://forum.example/t/1", "https://forum.example/t/2"]
+            expect(first.locator("a.title")).to_have_text("Thread 1")
+            # The tiny model has no calibrated search threshold: at most the top match is flagged
+            assert page.locator("#matches li.likely").count() <= 1
+            page.locator("#question").fill("how do i")
+            expect(page.locator("#matches li")).to_have_count(3, timeout=10_000)
+            page.wait_for_timeout(300)
+            assert page.locator("#matches li.likely").count() <= 1
+            flagged = page.locator("#matches li.likely").count()
+            expect(page.locator("#status")).to_have_text(
+                f"{flagged} likely duplicate" if flagged else "no likely duplicate")
             # Debounced: 22 keystrokes 10 ms apart send a handful of searches, not one per key
             # (bounded loosely: a loaded CI box may stretch the gaps between keystrokes).
             assert 1 <= len(searches) <= 8

@@ -9,28 +9,50 @@
 
 __version__ = "0.1.0"
 
-from .threads import prefer_passive_waiting  # noqa: E402
+from .threads import prefer_passive_waiting  # noqa: E402  (torch-free: only sets an environment variable)
 
-prefer_passive_waiting()  # before any module below imports torch: see qdup.threads
+prefer_passive_waiting()  # before anything imports torch: see qdup.threads
 
-from .corpus import Corpus, read_questions  # noqa: E402
-from .data import Pairs, pairs_from_lists, read_pairs  # noqa: E402
-from .errors import (ConfigError, DataError, ModelLoadError, OutputError, OutputExistsError, QdupError,  # noqa: E402
-                     QuestionError)
-from .evaluation import Evaluation, evaluate, predict  # noqa: E402
-from .index import Index, SearchResult  # noqa: E402
-from .loss import triplet_loss  # noqa: E402
-from .mining import Pair, mine_index  # noqa: E402
-from .model import QdupModel, load  # noqa: E402
-from .network import ModelConfig  # noqa: E402
-from .split import Split, reference_split  # noqa: E402
-from .recipes import RECIPES, TrainConfig  # noqa: E402
-from .training import train  # noqa: E402
-from .vocabulary import Vocabulary  # noqa: E402
+# Names are loaded on first use (PEP 562), so `import qdup` and `qdup --help` do not
+# import torch; `qdup.load`, `qdup.train`... import it when first touched.
+_WHERE = {
+    "Corpus": "corpus", "read_questions": "corpus",
+    "Pairs": "data", "pairs_from_lists": "data", "read_pairs": "data",
+    "ConfigError": "errors", "DataError": "errors", "ModelLoadError": "errors", "OutputError": "errors",
+    "OutputExistsError": "errors", "QdupError": "errors", "QuestionError": "errors",
+    "Evaluation": "evaluation", "evaluate": "evaluation", "predict": "evaluation",
+    "Index": "index", "SearchResult": "index",
+    "triplet_loss": "loss",
+    "Pair": "mining", "mine_index": "mining",
+    "QdupModel": "model", "load": "model",
+    "ModelConfig": "model_config",
+    "Split": "split", "reference_split": "split",
+    "RECIPES": "recipes", "TrainConfig": "recipes",
+    "train": "training",
+    "Vocabulary": "vocabulary",
+    "SearchCalibration": "search_threshold", "calibrate_search_threshold": "search_threshold",
+    "StoredQuestion": "index", "UnknownIdError": "errors",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'qdup' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = [
-    "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputError", "OutputExistsError",
-    "Pair", "Pairs", "QdupError", "QdupModel", "QuestionError", "RECIPES", "SearchResult", "Split", "TrainConfig", "Vocabulary",
-    "evaluate", "load", "mine_index", "pairs_from_lists", "predict", "read_pairs", "read_questions", "reference_split",
-    "train", "triplet_loss",
+    "ConfigError", "Corpus", "DataError", "Evaluation", "Index", "ModelConfig", "ModelLoadError", "OutputError",
+    "OutputExistsError", "Pair", "Pairs", "QdupError", "QdupModel", "QuestionError", "RECIPES", "SearchResult", "Split",
+    "TrainConfig", "Vocabulary", "evaluate", "load", "mine_index", "pairs_from_lists", "predict", "read_pairs",
+    "read_questions", "reference_split", "train", "triplet_loss", "SearchCalibration", "calibrate_search_threshold",
+    "StoredQuestion", "UnknownIdError",
 ]

@@ -5,12 +5,12 @@ NAME). Each hidden folder is flock-ed by the process using it, so a leftover who
 is free belongs to a killed process. The guarantee: after a kill at any moment, the next
 :func:`recover` (run by every load and every folder write of NAME) finds NAME holding the
 old folder or the new one, never neither, and removes the dead process's leftovers.
+Where there is no flock (Windows), leftovers are kept rather than guessed dead.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -102,7 +102,16 @@ def _hidden(path: Path, suffix: str) -> list[Path]:
 @contextlib.contextmanager
 def _held(folder: Path, blocking: bool = True) -> Iterator[bool]:
     """flock ``folder`` (released by the kernel if this process dies); yields False when
-    ``blocking`` is off and another live process holds it."""
+    ``blocking`` is off and another live process holds it.
+
+    Without flock (Windows) it always yields False: no leftover can be told from a live
+    writer's, so :func:`recover` leaves them all in place (nothing is lost, nothing swept).
+    """
+    try:
+        import fcntl  # here, not at the top: `import qdup` must work where there is none
+    except ImportError:
+        yield False
+        return
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

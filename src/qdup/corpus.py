@@ -3,10 +3,11 @@
 Formats (chosen by the file extension):
 
 - ``.csv`` / ``.tsv``: a header row with a ``question`` column and optionally an ``id``
-  column. CSV uses standard quoting (a quoted question may span lines); TSV has no
+  column; any other column (``url``, ``title``...) is kept as metadata (empty cells
+  dropped). CSV uses standard quoting (a quoted question may span lines); TSV has no
   quoting, as in the IANA format and the Quora dump (a question may start with ``"``).
 - ``.jsonl`` / ``.ndjson``: one object per line, ``{"id": ..., "question": ...}``
-  (``id`` optional).
+  (``id`` optional); any other field, of any JSON type, is kept as metadata.
 - anything else: plain text, one question per line.
 
 Ids are strings. When a file has no ids, :class:`Corpus.ids` is ``None`` and the index
@@ -27,10 +28,11 @@ from .textfiles import csv_reader, read_text
 
 @dataclass(frozen=True)
 class Corpus:
-    """Questions read from a file; ``ids`` is ``None`` when the file carries none."""
+    """Questions read from a file; ``ids`` / ``metadata`` are ``None`` when the file carries none."""
 
     questions: list[str]
     ids: list[str] | None = None
+    metadata: list[dict] | None = None  # per question: the other columns / fields
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -57,8 +59,8 @@ def read_questions(path: str | os.PathLike) -> Corpus:
     return _to_corpus(rows, path)
 
 
-# A row: (line number, id or None, question)
-Row = tuple[int, "str | None", str]
+# A row: (line number, id or None, question, metadata)
+Row = tuple[int, "str | None", str, dict]
 
 
 def _csv_rows(text: str, path: Path, delimiter: str) -> list[Row]:
@@ -81,7 +83,9 @@ def _csv_rows(text: str, path: Path, delimiter: str) -> list[Row]:
                     raise DataError(
                         f"{path}, line {line}: {len(record)} fields, the header has {len(header)}"
                     )
-                rows.append((line, None if id_col is None else record[id_col], record[q_col]))
+                meta = {name: value for n, (name, value) in enumerate(zip(header, record))
+                        if n not in (q_col, id_col) and value.strip()}
+                rows.append((line, None if id_col is None else record[id_col], record[q_col], meta))
             line = reader.line_num + 1
     except csv.Error as error:
         raise DataError(f"{path}, line {reader.line_num}: {error}") from None
@@ -104,7 +108,8 @@ def _jsonl_rows(text: str, path: Path) -> list[Row]:
         raw_id = obj.get("id")
         if isinstance(raw_id, (dict, list, bool)):
             raise DataError(f"{path}, line {line}: 'id' must be a string or a number")
-        rows.append((line, None if raw_id is None else str(raw_id), obj["question"]))
+        meta = {k: v for k, v in obj.items() if k not in ("id", "question")}
+        rows.append((line, None if raw_id is None else str(raw_id), obj["question"], meta))
     return rows
 
 
@@ -112,19 +117,19 @@ def _text_rows(text: str) -> list[Row]:
     lines = text.split("\n")
     while lines and not lines[-1].strip():  # trailing blank lines are not questions
         lines.pop()
-    return [(n, None, raw.rstrip("\r")) for n, raw in enumerate(lines, start=1)]
+    return [(n, None, raw.rstrip("\r"), {}) for n, raw in enumerate(lines, start=1)]
 
 
 def _to_corpus(rows: list[Row], path: Path) -> Corpus:
     if not rows:
         raise DataError(f"{path} contains no questions")
-    has_ids = [row_id is not None for _, row_id, _ in rows]
+    has_ids = [row[1] is not None for row in rows]
     if any(has_ids) and not all(has_ids):
         line = rows[has_ids.index(False)][0]
         raise DataError(f"{path}, line {line}: missing id (other rows have one)")
     questions: list[str] = []
     seen: dict[str, int] = {}
-    for line, row_id, question in rows:
+    for line, row_id, question, _ in rows:
         question = question.strip()
         if not question:
             # An index of empty strings matches nothing useful; refuse rather than guess.
@@ -137,5 +142,6 @@ def _to_corpus(rows: list[Row], path: Path) -> Corpus:
                 raise DataError(f"{path}, line {line}: duplicate id {row_id!r} (first on line {seen[row_id]})")
             seen[row_id] = line
         questions.append(question)
-    ids = [row_id.strip() for _, row_id, _ in rows] if all(has_ids) else None
-    return Corpus(questions=questions, ids=ids)
+    ids = [row[1].strip() for row in rows] if all(has_ids) else None
+    metadata = [row[3] for row in rows]
+    return Corpus(questions=questions, ids=ids, metadata=metadata if any(metadata) else None)

@@ -13,6 +13,10 @@ class QuestionError(DataError):
     """A question that cannot be asked or stored: empty once standardised, or not valid Unicode."""
 
 
+class UnknownIdError(DataError):
+    """An id that is not in the index (the service answers 404)."""
+
+
 class ModelLoadError(QdupError):
     """A model folder that is missing, corrupt, or written by an incompatible version."""
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import json
 import os
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -24,7 +25,7 @@ from . import atomic, index_store, search_backends
 from .index_segments import Segment, compacted, read_segments
 from .questions import check_questions
 from .thresholds import check_threshold
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, UnknownIdError
 
 BACKENDS = ("auto", "exact", "hnsw")
 
@@ -36,6 +37,16 @@ class SearchResult:
     ids: list[str]
     questions: list[str]
     scores: list[float]
+    metadata: list[dict] = field(default_factory=list)  # per match: url, title... ({} when none)
+
+
+@dataclass(frozen=True)
+class StoredQuestion:
+    """One stored question, as :meth:`Index.get` returns it."""
+
+    id: str
+    question: str
+    metadata: dict
 
 
 class Index:
@@ -44,6 +55,7 @@ class Index:
     def __init__(self, path: Path, manifest: dict, segments: list[Segment]) -> None:
         self.path = path
         self._state = (manifest, tuple(segments))  # replaced whole, so readers never see a half update
+        self._stamp = index_store.manifest_stamp(path)
         self._write = threading.Lock()
 
     # ----------------------------------------------------------------- properties
@@ -62,6 +74,7 @@ class Index:
         return self._state[0].get("model_path")
 
     def __len__(self) -> int:
+        self.refresh()
         return int(self._state[0]["count"])
 
     def model(self, model_path: str | os.PathLike | None = None):
@@ -83,11 +96,14 @@ class Index:
     def build(
         cls, model, ids: Sequence[str] | None, questions: Sequence[str], path, *,
         backend: str = "auto", force: bool = False, progress: bool = False, model_path: str | None = None,
+        metadata: Sequence[dict] | None = None,
     ) -> "Index":
         """Encode ``questions`` and write a new index folder at ``path``.
 
         ``ids`` None numbers the questions 1..n. ``model_path`` is recorded so that later
         commands can find the model without being told (see :attr:`model_path`).
+        ``metadata``: one JSON object per question (say ``{"url": ..., "title": ...}``),
+        stored next to it and returned with search results.
 
         Example::
 
@@ -100,6 +116,7 @@ class Index:
             raise DataError("no questions to index")
         generated = ids is None
         ids = [str(n) for n in range(1, len(questions) + 1)] if generated else _check_ids(ids, questions, set())
+        metadata = _check_metadata(metadata, questions)
         cls.check_output(path, force)
         vectors = model.encode(questions, progress=progress)
         manifest = {
@@ -113,7 +130,7 @@ class Index:
         replacing = index_store.write_lock(Path(path)) if Path(path).is_dir() else contextlib.nullcontext()
         with index_store.io_errors(Path(path)), replacing, atomic.directory(
                 path, force=force, stamp=(index_store.MANIFEST, index_store.FORMAT)) as tmp:
-            seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool))
+            seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool), None, metadata)
             manifest, segments = compacted(tmp, manifest, [seg])
             index_store.commit(tmp, manifest)
         return cls(Path(path), manifest, segments)
@@ -123,16 +140,22 @@ class Index:
         """Open an existing index folder (read-only until you call add or remove)."""
         path = Path(path)
         atomic.recover(path)  # a build --force killed between its two renames
-        for _ in range(2):
-            manifest = index_store.read_manifest(path)
-            try:
-                return cls(path, manifest, read_segments(path, manifest))
-            except DataError:
-                # A writer may have committed and swept this manifest's files meanwhile.
-                if index_store.identity(index_store.read_manifest(path)) == index_store.identity(manifest):
-                    raise  # really damaged, not a race with a writer
-        manifest = index_store.read_manifest(path)
-        return cls(path, manifest, read_segments(path, manifest))
+        return cls(path, *_read_state(path))
+
+    def refresh(self) -> None:
+        """Re-read the folder if another process (say `qdup index add`) committed since.
+
+        Costs one ``stat`` when nothing changed; searches call it, so a long-running
+        service sees every committed write on its next request.
+        """
+        stamp = index_store.manifest_stamp(self.path)
+        if stamp == self._stamp:
+            return
+        manifest = index_store.read_manifest(self.path)
+        if manifest != self._state[0]:
+            manifest, segments = _read_state(self.path)
+            self._state = (manifest, tuple(segments))
+        self._stamp = stamp
 
     # -------------------------------------------------------------------- search
     def search(self, model, questions: Sequence[str], k: int = 10, threshold: float | None = None) -> list[SearchResult]:
@@ -146,7 +169,8 @@ class Index:
             >>> r.ids, r.scores                                          # doctest: +SKIP
             (['1', '7', '3'], [0.93, 0.81, 0.42])
         """
-        self._check_model(model)
+        self.refresh()
+        self._check_model(model)  # the folder may have been rebuilt with another model
         k, threshold = _search_args(k, threshold)  # before the encoding
         questions = check_questions(questions)
         return self.search_vectors(model.encode(questions), k, threshold)
@@ -154,6 +178,7 @@ class Index:
     def search_vectors(self, queries: np.ndarray, k: int = 10, threshold: float | None = None) -> list[SearchResult]:
         """Like :meth:`search`, for vectors already encoded by the index's model."""
         k, threshold = _search_args(k, threshold)
+        self.refresh()
         _, segments = self._state
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self._state[0]["dim"])
         offsets = np.cumsum([0] + [len(s.ids) for s in segments])
@@ -172,15 +197,32 @@ class Index:
         keep = np.isfinite(scores) & (rows >= 0)
         if threshold is not None:
             keep &= scores > threshold
-        ids, questions = [], []
+        ids, questions, metadata = [], [], []
         for row in rows[keep]:
             s = bisect.bisect_right(offsets, row) - 1
             ids.append(segments[s].ids[row - offsets[s]])
             questions.append(segments[s].questions[row - offsets[s]])
-        return SearchResult(ids, questions, [float(x) for x in scores[keep]])
+            metadata.append(segments[s].meta(row - offsets[s]))
+        return SearchResult(ids, questions, [float(x) for x in scores[keep]], metadata)
+
+    def get(self, id: str) -> StoredQuestion:
+        """The stored question with this id; :class:`DataError` when there is none.
+
+        Example::
+
+            >>> index.get("1")  # doctest: +SKIP
+            StoredQuestion(id='1', question='How do I learn Python?', metadata={'url': 'https://...'})
+        """
+        self.refresh()
+        for seg in reversed(self._state[1]):  # newest first: an id may be reused after a remove
+            for row, i in enumerate(seg.ids):
+                if i == str(id) and not seg.dead[row]:
+                    return StoredQuestion(i, seg.questions[row], seg.meta(row))
+        raise UnknownIdError(f"id {str(id)!r} is not in the index")
 
     def live(self) -> tuple[np.ndarray, list[str], list[str]]:
         """All stored (vectors, ids, questions), removed ones excluded, in insertion order."""
+        self.refresh()
         _, segments = self._state
         alive = [~s.dead for s in segments]
         vectors = np.concatenate([s.vectors[a] for s, a in zip(segments, alive)]) if segments else np.zeros((0, 0), np.float32)
@@ -188,9 +230,17 @@ class Index:
         questions = [q for s, a in zip(segments, alive) for q, ok in zip(s.questions, a) if ok]
         return vectors, ids, questions
 
+    def live_metadata(self) -> list[dict]:
+        """Metadata of every live question, in the order of :meth:`live` ({} when none)."""
+        self.refresh()
+        return [s.meta(row) for s in self._state[1] for row in np.flatnonzero(~s.dead)]
+
     # -------------------------------------------------------------------- writes
-    def add(self, model, questions: Sequence[str], ids: Sequence[str] | None = None) -> list[str]:
+    def add(self, model, questions: Sequence[str], ids: Sequence[str] | None = None,
+            metadata: Sequence[dict] | None = None) -> list[str]:
         """Encode and store more questions; returns their ids (generated when ``ids`` is None).
+
+        ``metadata``: one JSON object per question, as in :meth:`build`.
 
         Example::
 
@@ -201,6 +251,7 @@ class Index:
         questions = check_questions(questions)
         if not questions:
             return []
+        metadata = _check_metadata(metadata, questions)
         vectors = model.encode(questions)  # before the lock: encoding is the slow part
         with self._write, index_store.write_lock(self.path):
             manifest, segments = self._fresh_state()
@@ -211,10 +262,10 @@ class Index:
                 ids = _auto_ids(manifest, taken, len(questions))
             else:
                 ids = _check_ids(ids, questions, taken)
-            new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool))
+            new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool), None, metadata)
             manifest, segments = compacted(self.path, manifest, [*segments, new])
             index_store.commit(self.path, manifest)
-            self._state = (manifest, tuple(segments))
+            self._committed(manifest, segments)
         return list(ids)
 
     def remove(self, ids: Sequence[str]) -> None:
@@ -224,15 +275,16 @@ class Index:
             where = {i: (n, row) for n, s in enumerate(segments) for row, i in enumerate(s.ids) if not s.dead[row]}
             for i in ids:
                 if str(i) not in where:
-                    raise DataError(f"id {str(i)!r} is not in the index")
+                    raise UnknownIdError(f"id {str(i)!r} is not in the index")
             dead = [s.dead.copy() for s in segments]
             for i in ids:
                 n, row = where[str(i)]
                 dead[n][row] = True
-            segments = [Segment(s.name, s.vectors, s.ids, s.questions, d, s.ann) for s, d in zip(segments, dead)]
+            segments = [Segment(s.name, s.vectors, s.ids, s.questions, d, s.ann, s.metadata)
+                        for s, d in zip(segments, dead)]
             manifest, segments = compacted(self.path, dict(manifest), segments)
             index_store.commit(self.path, manifest)
-            self._state = (manifest, tuple(segments))
+            self._committed(manifest, segments)
 
     def _fresh_state(self):
         # Another process (say `qdup index add` next to `qdup serve`) may have committed since we loaded.
@@ -241,6 +293,10 @@ class Index:
         if index_store.identity(on_disk) != index_store.identity(self._state[0]):
             self._state = (on_disk, tuple(read_segments(self.path, on_disk)))
         return self._state
+
+    def _committed(self, manifest: dict, segments) -> None:
+        self._state = (manifest, tuple(segments))
+        self._stamp = index_store.manifest_stamp(self.path)
 
     def _check_model(self, model) -> None:
         if model.fingerprint != self.fingerprint:
@@ -251,10 +307,39 @@ class Index:
 
 
 # ------------------------------------------------------------------- helpers
+def _read_state(path: Path) -> tuple[dict, list[Segment]]:
+    for _ in range(2):
+        manifest = index_store.read_manifest(path)
+        try:
+            return manifest, read_segments(path, manifest)
+        except DataError:
+            # A writer may have committed and swept this manifest's files meanwhile.
+            if index_store.identity(index_store.read_manifest(path)) == index_store.identity(manifest):
+                raise  # really damaged, not a race with a writer
+    manifest = index_store.read_manifest(path)
+    return manifest, read_segments(path, manifest)
+
+
 def _search_args(k, threshold) -> tuple[int, float | None]:
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
     return k, None if threshold is None else check_threshold(threshold)
+
+
+def _check_metadata(metadata: Sequence[dict] | None, questions: list[str]) -> list[dict] | None:
+    if metadata is None:
+        return None
+    metadata = list(metadata)
+    if len(metadata) != len(questions):
+        raise DataError(f"{len(metadata)} metadata objects for {len(questions)} questions")
+    for n, m in enumerate(metadata):
+        if not isinstance(m, dict):
+            raise DataError(f"metadata of question {n + 1} must be a JSON object, got {type(m).__name__}")
+        try:
+            json.dumps(m, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise DataError(f"metadata of question {n + 1} is not JSON ({error})") from None
+    return metadata if any(metadata) else None
 
 
 def _check_ids(ids: Sequence[str], questions: list[str], taken: set[str]) -> list[str]:

@@ -23,7 +23,7 @@ MAX_TAIL_ROWS = 50_000    # rows searched exactly next to an HNSW base segment
 
 @dataclass(frozen=True)
 class Segment:
-    """One immutable group of rows: vectors, ids and questions, plus which rows are removed."""
+    """One immutable group of rows: vectors, ids, questions and metadata, plus which rows are removed."""
 
     name: str
     vectors: np.ndarray  # (rows, dim) float32, unit rows
@@ -31,16 +31,20 @@ class Segment:
     questions: list[str]
     dead: np.ndarray     # (rows,) bool: removed rows
     ann: Any = None      # FAISS HNSW graph over `vectors`, or None
+    metadata: Any = None  # per row a dict (url, title, ...), or None: no row has any
+
+    def meta(self, row: int) -> dict:
+        return self.metadata[row] if self.metadata is not None else {}
 
 
 def read_segments(path: Path, manifest: dict) -> list[Segment]:
     segments = []
     for entry in manifest["segments"]:
-        vectors, ids, questions = index_store.read_segment(path, entry["name"], entry["rows"], manifest["dim"])
+        vectors, ids, questions, metadata = index_store.read_segment(path, entry["name"], entry["rows"], manifest["dim"])
         dead = np.zeros(entry["rows"], bool)
         dead[np.asarray(entry["deleted"], dtype=np.int64)] = True
         ann = search_backends.read_hnsw(str(path / f"{entry['name']}.faiss")) if entry["ann"] else None
-        segments.append(Segment(entry["name"], vectors, ids, questions, dead, ann))
+        segments.append(Segment(entry["name"], vectors, ids, questions, dead, ann, metadata))
     return segments
 
 
@@ -61,7 +65,7 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment]) -> tuple[di
     segments = [Segment(**{**s.__dict__, "name": name}) if not s.name else s for s in segments]
     for s in segments:
         if s.name == name:
-            index_store.write_segment(folder, name, s.vectors, s.ids, s.questions)
+            index_store.write_segment(folder, name, s.vectors, s.ids, s.questions, s.metadata)
             if s.ann is not None:
                 search_backends.write_hnsw(s.ann, str(folder / f"{name}.faiss"))
     manifest.update(generation=generation, count=live_rows, segments=[
@@ -81,7 +85,14 @@ def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool) -> Segm
         [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
         np.zeros(len(vectors), bool),
         search_backends.build_hnsw(vectors) if with_ann and len(vectors) else None,
+        _merged_metadata(segments, keep),
     )
+
+
+def _merged_metadata(segments: list[Segment], keep: list[np.ndarray]) -> list[dict] | None:
+    if all(s.metadata is None for s in segments):
+        return None
+    return [s.meta(row) for s, k in zip(segments, keep) for row in np.flatnonzero(k)]
 
 
 def _full_merge_due(segments: list[Segment], use_ann: bool) -> bool:

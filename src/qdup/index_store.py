@@ -4,7 +4,8 @@ An index folder holds::
 
     manifest.json          the commit point: which files make up the index now
     seg-000003.npy         float32 vectors of one segment (np.save, no pickles)
-    seg-000003.jsonl       {"id": ..., "question": ...} per row, same order
+    seg-000003.jsonl       {"id": ..., "question": ..., "metadata": {...}} per row, same order
+                           ("metadata" only on rows that have some: url, title, ...)
     seg-000003.faiss       optional HNSW graph over that segment (FAISS binary format)
 
 Data files are immutable and named by the generation that wrote them. A write creates
@@ -16,13 +17,13 @@ either the old manifest (and all its files) or the new one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from filelock import FileLock
 
 from . import atomic
 from .errors import DataError
@@ -62,6 +63,19 @@ def read_manifest(folder: Path) -> dict:
     return manifest
 
 
+def manifest_stamp(folder: Path) -> tuple | None:
+    """What changes whenever a writer commits: the manifest's inode, size and mtime.
+
+    Each commit renames a new file over ``manifest.json``, so its inode changes; one
+    ``stat`` per search tells a reader whether to re-read the index.
+    """
+    try:
+        st = os.stat(folder / MANIFEST)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def commit(folder: Path, manifest: dict) -> None:
     """Replace the manifest atomically, then delete files it no longer names."""
     _before_commit()
@@ -87,28 +101,30 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextlib.contextmanager
 def write_lock(folder: Path) -> Iterator[None]:
-    """Serialise writers (a CLI `index add` next to a running service) with an flock.
+    """Serialise writers (a CLI `index add` next to a running service) with a file lock.
 
-    ``index build --force`` takes it too, so the lock is re-checked after it is granted:
-    if the folder was replaced meanwhile, the lock of the new folder is taken instead.
-    A failed write (disk full, read-only folder) becomes one-line :class:`DataError`;
-    the manifest was not replaced, so the index is unchanged.
+    ``filelock`` uses flock on POSIX and msvcrt locking on Windows, so ``import qdup``
+    needs no ``fcntl``. ``index build --force`` takes it too, so the folder is re-checked
+    after the lock is granted: if it was replaced meanwhile (another inode), the lock of
+    the new folder is taken instead. A failed write (disk full, read-only folder) becomes
+    one-line :class:`DataError`; the manifest was not replaced, so the index is unchanged.
     """
     with io_errors(folder):
         while True:
-            handle = open(folder / ".lock", "a")
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            before = os.stat(folder).st_ino  # a missing folder: one-line error, not a new folder
+            lock = FileLock(str(folder / ".lock"))
+            lock.acquire()
             try:
-                same = os.fstat(handle.fileno()).st_ino == os.stat(folder / ".lock").st_ino
+                same = os.stat(folder).st_ino == before
             except FileNotFoundError:
                 same = False
             if same:
                 break
-            handle.close()  # our lock file was moved away with a replaced folder; retry
+            lock.release()  # the lock we got belongs to a folder moved away by build --force; retry
         try:
             yield
         finally:
-            handle.close()
+            lock.release()
 
 
 @contextlib.contextmanager
@@ -120,14 +136,17 @@ def io_errors(folder: Path) -> Iterator[None]:
         raise DataError(f"{folder}: cannot write the index ({error.strerror or error})") from None
 
 
-def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], questions: list[str]) -> None:
-    buf = _npy_bytes(vectors)
+def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], questions: list[str],
+                  metadata: list[dict] | None = None) -> None:
+    buf = npy_bytes(vectors)
     atomic.write_bytes(folder / f"{name}.npy", buf)
-    lines = "".join(json.dumps({"id": i, "question": q}, ensure_ascii=False) + "\n" for i, q in zip(ids, questions))
+    metadata = metadata or [{}] * len(ids)
+    lines = "".join(json.dumps({"id": i, "question": q, **({"metadata": m} if m else {})}, ensure_ascii=False) + "\n"
+                    for i, q, m in zip(ids, questions, metadata))
     atomic.write_text(folder / f"{name}.jsonl", lines)
 
 
-def _npy_bytes(vectors: np.ndarray) -> bytes:
+def npy_bytes(vectors: np.ndarray) -> bytes:
     import io
 
     buf = io.BytesIO()
@@ -135,7 +154,7 @@ def _npy_bytes(vectors: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarray, list[str], list[str]]:
+def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarray, list[str], list[str], list | None]:
     try:
         # Memory-mapped: segment files are immutable (a replaced one stays readable while
         # mapped), and rows an HNSW graph already holds are then never paged in twice.
@@ -147,4 +166,5 @@ def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarr
         raise DataError(f"{folder} is damaged: segment {name} cannot be read") from None
     if vectors.dtype != np.float32 or vectors.shape != (rows, dim) or len(records) != rows:
         raise DataError(f"{folder} is damaged: segment {name} does not match the manifest")
-    return vectors, [r["id"] for r in records], [r["question"] for r in records]
+    metadata = [r.get("metadata") or {} for r in records] if any("metadata" in r for r in records) else None
+    return vectors, [r["id"] for r in records], [r["question"] for r in records], metadata

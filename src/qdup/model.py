@@ -22,7 +22,8 @@ from . import __version__, atomic
 from .progress import bar as progress_bar
 from .errors import ConfigError, ModelLoadError, OutputError
 from .features import Featurizer
-from .network import ModelConfig, SiameseEncoder
+from .model_config import ModelConfig
+from .network import SiameseEncoder
 from .thresholds import check_threshold
 from .vocabulary import Vocabulary
 
@@ -57,6 +58,15 @@ class QdupModel:
     @property
     def config(self) -> ModelConfig:
         return self.encoder.config
+
+    @property
+    def search_threshold(self) -> float | None:
+        """Score above which a search match is a likely duplicate (None: not calibrated).
+
+        Chosen on validation queries for a stated precision; see :mod:`qdup.search_threshold`.
+        """
+        entry = self.info.get("search_threshold")
+        return float(entry["threshold"]) if isinstance(entry, dict) and "threshold" in entry else None
 
     @property
     def dim(self) -> int:
@@ -94,13 +104,16 @@ class QdupModel:
         """Encode questions to an ``(n, dim)`` float32 array of unit vectors.
 
         A question's vector does not depend on the others in the list or on ``batch_size``.
+        One string (not in a list) gives one ``(dim,)`` vector, as in sentence-transformers.
 
         >>> vectors = load().encode(["How do I learn Python?", "Learn Python how?"])  # qdup.load()
         >>> vectors.shape, round(float(vectors[0] @ vectors[0]), 4)
         ((2, 192), 1.0)
+        >>> load().encode("How do I learn Python?").shape
+        (192,)
         """
         if isinstance(texts, str):
-            raise TypeError("encode takes a list of questions, not a single string")
+            return self.encode([texts], batch_size)[0]
         self.encoder.eval()
         self._refresh_fused_table()
         rows = self.featurizer.rows(texts)
@@ -169,6 +182,16 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
         return QdupModel(vocabulary, encoder, config.get("threshold", DEFAULT_THRESHOLD), info)
     except ConfigError as error:
         raise ModelLoadError(f"{folder}: config.json: {error}") from None
+
+
+def write_config_entry(path: str | os.PathLike, key: str, value: Any) -> None:
+    """Set one top-level entry of a model folder's config.json (atomically); weights untouched."""
+    folder = Path(path)
+    config = _read_config(folder)
+    if key in ("format", "format_version", "model", "versions"):
+        raise ConfigError(f"config.json entry {key!r} is not writable")
+    config[key] = value
+    atomic.write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
 
 
 MIN_BUCKET = 32  # fewer rows of one length are not worth an encoder call of their own

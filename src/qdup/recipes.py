@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import ConfigError
-from .network import ModelConfig
+from .model_config import ModelConfig
 
 SCHEDULES = ("constant", "cosine")
 SELECTIONS = ("loss", "auc")

@@ -36,6 +36,7 @@ def _register() -> None:
     # Command modules register themselves on `cli` when imported.
     from . import pairs_commands  # noqa: F401
     from . import search_commands  # noqa: F401
+    from . import vector_commands  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import click
 
-from .. import data, evaluation, model, recipes, split, training
+from .. import data, recipes, split
 from ..errors import ConfigError
-from ..plots import FILES, save_plots
+from ..thresholds import check_threshold
 from . import cli, threads_option
+
+# evaluation, model and training import torch: commands import them when they run, so that
+# `qdup --help`, `--version` and argument errors stay fast.
 
 SPLITS = ("all", "train", "validation", "test")
 
@@ -20,7 +23,7 @@ SPLITS = ("all", "train", "validation", "test")
 @click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
 @click.option("--recipe", default=recipes.DEFAULT_RECIPE, show_default=True,
-              type=click.Choice(list(training.RECIPES)), help="Preset of training settings.")
+              type=click.Choice(list(recipes.RECIPES)), help="Preset of training settings.")
 @click.option("--epochs", type=int, help="Passes over the training pairs.")
 @click.option("--batch-size", type=int, help="Pairs per batch (the in-batch negatives).")
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")
@@ -42,6 +45,8 @@ def train(data_file, out, recipe, extra, device, force, quiet, **settings):
       qdup train quora_duplicate_questions.tsv --out models/quora
       qdup train pairs.tsv --out models/ref --recipe reference --epochs 5 --set dropout=0.2
     """
+    from .. import model, training
+
     given = {key: value for key, value in settings.items() if value is not None}
     config = training.TrainConfig.from_recipe(recipe, **{**given, **recipes.parse_settings(extra)})
     model.check_output(out, force)  # fail before training, not after it
@@ -92,6 +97,11 @@ def evaluate(args, threshold, subset, as_json, plots):
     """
     if len(args) not in (1, 2):
         raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
+    from .. import evaluation, model
+    from ..plots import FILES, save_plots
+
+    if threshold is not None:
+        check_threshold(threshold)  # before reading the pairs and loading the model
     pairs = data.read_pairs(args[-1])
     if subset != "all":
         pairs = getattr(split.reference_split(pairs), subset)
@@ -133,6 +143,10 @@ def predict(args, threshold, as_json):
     """
     if len(args) not in (2, 3):
         raise ConfigError(f"expected [MODEL] QUESTION1 QUESTION2, got {len(args)} arguments")
+    from .. import evaluation, model
+
+    if threshold is not None:
+        check_threshold(threshold)
     loaded = model.load(args[0] if len(args) == 3 else None)
     is_duplicate, similarity = evaluation.predict(loaded, args[-2], args[-1], threshold)
     used = loaded.threshold if threshold is None else threshold

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
-from .. import model as model_module
 from ..corpus import read_questions
+from ..errors import ConfigError
 from ..index import BACKENDS, Index
-from ..mining import check_output, mine_index, write_pairs_csv
+from ..mining import DEFAULT_MINE_THRESHOLD, check_output, mine_index, write_jsonl, write_pairs_csv, write_pairs_jsonl
+from ..mining_groups import group_records, neighbours, top_k_records
+from ..thresholds import check_threshold
 from . import cli, threads_option
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
+
+
+def _threshold(value: float | None) -> float | None:
+    return None if value is None else check_threshold(value)  # before loading a model, not after
 
 
 @cli.group()
@@ -38,18 +45,21 @@ def build(questions_file, out, model_path, backend, force, quiet):
     """Encode a file of questions into a new index folder.
 
     QUESTIONS is CSV/TSV with a header (`question`, optional `id` column), JSONL
-    ({"id": ..., "question": ...}) or plain text, one question per line.
+    ({"id": ..., "question": ...}) or plain text, one question per line. Other columns
+    or fields (`url`, `title`, ...) are stored with each question and returned by search.
 
     \b
     Example:
       qdup index build questions.csv --model models/quora --out my-index
     """
     Index.check_output(out, force)  # before the slow encoding, not after
+    from .. import model as model_module  # torch: only for commands that encode
+
     corpus = read_questions(questions_file)
     loaded = model_module.load(model_path)
     built = Index.build(
         loaded, corpus.ids, corpus.questions, out, backend=backend, force=force, progress=not quiet,
-        model_path=model_path,
+        model_path=model_path, metadata=corpus.metadata,
     )
     click.echo(f"indexed {len(built)} questions into {out}")
 
@@ -68,7 +78,7 @@ def add(index_path, questions_file, model_path):
     """
     corpus = read_questions(questions_file)
     opened = Index.load(index_path)
-    ids = opened.add(opened.model(model_path), corpus.questions, corpus.ids)
+    ids = opened.add(opened.model(model_path), corpus.questions, corpus.ids, corpus.metadata)
     click.echo(f"added {len(ids)} questions to {index_path} ({len(opened)} in all)")
 
 
@@ -103,36 +113,66 @@ def search(index_path, question, k, threshold, model_path, as_json):
       qdup search my-index "How can I learn Python quickly?" -k 5
     """
     opened = Index.load(index_path)
-    [result] = opened.search(opened.model(model_path), [question], k, threshold)
-    matches = [{"id": i, "question": q, "score": s} for i, q, s in zip(result.ids, result.questions, result.scores)]
+    [result] = opened.search(opened.model(model_path), [question], k, _threshold(threshold))
+    matches = [{"id": i, "question": q, "score": s, "metadata": m}
+               for i, q, s, m in zip(result.ids, result.questions, result.scores, result.metadata)]
     if as_json:
         click.echo(json.dumps(matches, ensure_ascii=False))
     elif not matches:
         click.echo("no matches")
     for m in [] if as_json else matches:
-        click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}")
+        link = f"  {m['metadata']['url']}" if isinstance(m["metadata"].get("url"), str) else ""
+        click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}{link}")
 
 
 @cli.command()
 @click.argument("index_path", metavar="INDEX", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="CSV file to write.")
-@click.option("--threshold", "-t", type=float, help="Cosine above which a pair is listed "
-              "[default: the threshold of the model that built the index].")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="File to write: .jsonl (JSON Lines) or, for pairs only, .csv.")
+@click.option("--threshold", "-t", type=float, help="Score above which two questions match "
+              f"[default: the model's search threshold, else {DEFAULT_MINE_THRESHOLD}].")
+@click.option("--top-k", type=click.IntRange(min=1), help="Per question, its K best matches (one JSON line each).")
+@click.option("--groups", is_flag=True, help="Groups of duplicates: a canonical question and its members.")
+@click.option("--max-group-size", type=click.IntRange(min=2), default=20, show_default=True,
+              help="With --groups: most questions in one group.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @threads_option()
-def mine(index_path, out, threshold, force):
-    """List every pair of stored questions scoring above the threshold, best first.
+def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet):
+    """Find duplicates among the stored questions: pairs, top matches per question, or groups.
 
-    Writes id1,id2,score,question1,question2 rows.
+    Groups never chain: every member scores above the threshold against its group's
+    canonical question (the one with the most matches).
 
     \b
     Example:
+      qdup mine my-index --groups --out groups.jsonl
+      qdup mine my-index --top-k 3 --out top3.jsonl
       qdup mine my-index --threshold 0.9 --out pairs.csv
     """
+    if top_k and groups:
+        raise ConfigError("use --top-k or --groups, not both")
+    if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
+        raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
     check_output(out, force)  # before the slow part
-    pairs = mine_index(Index.load(index_path), threshold)
-    write_pairs_csv(pairs, out, force)
-    click.echo(f"wrote {len(pairs)} pairs to {out}")
+    opened = Index.load(index_path)
+    if threshold is None:
+        threshold = getattr(opened.model(), "search_threshold", None) or DEFAULT_MINE_THRESHOLD
+    threshold = _threshold(threshold)
+    if top_k or groups:
+        found = neighbours(opened, top_k or max_group_size - 1, threshold, progress=not quiet)
+        records = group_records(found) if groups else top_k_records(found)
+        write_jsonl(records, out)
+        what = f"{len(records)} groups covering {sum(g['size'] for g in records)} questions" if groups \
+            else f"top matches of {len(records)} questions"
+    else:
+        pairs = mine_index(opened, threshold)
+        if out.lower().endswith(".csv"):
+            write_pairs_csv(pairs, out, force)
+        else:
+            write_pairs_jsonl(pairs, out)
+        what = f"{len(pairs)} pairs"
+    click.echo(f"wrote {what} (threshold {threshold:.4f}) to {out}")
 
 
 @cli.command()
@@ -140,14 +180,44 @@ def mine(index_path, out, threshold, force):
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
-def serve(index_path, model_path, host, port):
+@click.option("--read-only", is_flag=True, help="Refuse every write (add, delete).")
+@click.option("--token-file", type=click.Path(dir_okay=False),
+              help="File holding the bearer token that writes need [default: $QDUP_TOKEN].")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Web origin allowed to call the API from a browser (repeatable), e.g. https://forum.example.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Host header to accept (repeatable) [default: the --host address and localhost names].")
+def serve(index_path, model_path, host, port, read_only, token_file, cors_origins, allowed_hosts):
     """Serve the HTTP API and the search-as-you-type page at http://HOST:PORT/.
+
+    Writes need the bearer token from $QDUP_TOKEN or --token-file; with no token they are
+    allowed only when listening on loopback (127.0.0.1), and refused otherwise.
 
     \b
     Example:
       qdup serve --index my-index --port 8000
+      QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
     """
     from ..service import serve as run_server  # FastAPI and uvicorn load only for this command
+    from ..service_access import access_for, default_hosts, read_token
 
+    access = access_for(host, read_only, read_token(token_file))
+    hosts = list(allowed_hosts) or default_hosts(host)
     opened = Index.load(index_path)
-    run_server(opened.model(model_path), opened, host=host, port=port)
+    loaded = opened.model(model_path)
+    shown_host = f"[{host}]" if ":" in host else host
+
+    def announce() -> None:  # once the port is bound: a busy port prints only the error
+        click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
+                   f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
+        click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
+                   + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else ""))
+
+    run_server(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
+               allowed_hosts=hosts, on_listening=announce)
+
+
+def _model_name(index: Index, model_path: str | None) -> str:
+    if model_path is not None:
+        return model_path
+    return index.model_path if index.model_path and os.path.isdir(index.model_path) else "built-in"

@@ -1,0 +1,42 @@
+"""Commands that need no model never import torch; `qdup encode` exports vectors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qdup.cli import main
+
+PROBE = "import sys\nfrom qdup.cli import main\ncode = main(sys.argv[1:])\nprint('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"], ["search"], ["nosuchcommand"],
+                                  ["train", "x.tsv"], ["index", "build", "--help"]])
+def test_no_torch_without_a_model(argv):
+    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True,
+                          env={"PYTHONPATH": ":".join(sys.path)})
+    assert done.stdout.strip().splitlines()[-1] == "NO-TORCH", done.stderr
+
+
+def test_import_qdup_is_lazy_but_complete():
+    code = "import sys, qdup; assert 'torch' not in sys.modules; qdup.Index; assert 'torch' not in sys.modules; " \
+           "qdup.load; assert 'torch' in sys.modules; print(sorted(set(qdup.__all__) - set(dir(qdup))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": ":".join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_encode_writes_vectors_in_file_order(tmp_path, tiny_model, tiny_model_dir, capsys):
+    questions = tmp_path / "q.txt"
+    questions.write_text("How do I learn Python?\nWhat is an LSTM?\n")
+    out = tmp_path / "v.npy"
+    assert main(["encode", str(questions), "--model", str(tiny_model_dir), "--out", str(out), "-q"]) == 0
+    vectors = np.load(out, allow_pickle=False)
+    np.testing.assert_allclose(vectors, tiny_model.encode(["How do I learn Python?", "What is an LSTM?"]), atol=1e-6)
+    assert main(["encode", str(questions), "--out", str(out)]) == 1
+    assert main(["encode", str(questions), "--out", str(tmp_path / "v.parquet")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"Error: {out} already exists (use --force to replace it)",
+                   f"Error: --out must end in .npy, got '{tmp_path / 'v.parquet'}'"]
