@@ -12,7 +12,9 @@ PROBE = "import sys\nfrom qdup.cli import main\ncode = main(sys.argv[1:])\nprint
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"], ["search"], ["nosuchcommand"],
-                                  ["train", "x.tsv"], ["index", "build", "--help"]])
+                                  ["train", "x.tsv"], ["index", "build", "--help"],
+                                  ["predict", "one question"], ["search", "no-such-index", "a question"],
+                                  ["mine", "no-such-index", "--threads", "2", "--out", "x.txt"]])
 def test_no_torch_without_a_model(argv):
     done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True,
                           env={"PYTHONPATH": ":".join(sys.path)})

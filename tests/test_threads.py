@@ -52,3 +52,13 @@ def test_bad_thread_count_is_one_line(capsys, restore_threads):
     err = capsys.readouterr().err
     assert err.startswith("Error: Invalid value for '--threads': 0 is not in the range x>=1.")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_thread_count_asked_before_torch_loads_applies_when_it_does():
+    code = ("import sys\nfrom qdup.threads import use_threads\nrestore = use_threads(3)\n"
+            "assert 'torch' not in sys.modules\nimport qdup.model, torch\nprint(torch.get_num_threads())\n"
+            "restore()\nprint(torch.get_num_threads() != 3 or torch.get_num_threads())\n")
+    env = {**os.environ, "PYTHONPATH": ":".join(sys.path), "OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "True"]

@@ -15,7 +15,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .threads import torch_loaded
 from .vocabulary import UNK, Vocabulary, pad, tokenize
+
+torch_loaded()  # a --threads count given before torch was loaded takes effect now
 
 MAX_NGRAM_WORD = 30  # characters of a word that yield n-grams; longer tails add noise, not meaning
 

@@ -12,6 +12,7 @@ extra threads, so the CLI's ``predict`` and ``search`` and the service use one.
 from __future__ import annotations
 
 import os
+import sys
 
 WAIT_POLICY = "PASSIVE"
 
@@ -21,24 +22,49 @@ def prefer_passive_waiting() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
 
 
+_waiting: list[dict] = []  # thread counts asked for before torch was loaded; see torch_loaded()
+
+
 def use_threads(count: int):
     """Run torch's and the BLAS libraries' parallel work on ``count`` threads.
 
-    Returns a function that puts the previous settings back.
+    Returns a function that puts the previous settings back. Where torch is not loaded yet,
+    its part waits until :func:`torch_loaded`: a command that fails on its arguments, or
+    never needs a model, does not pay for loading torch (see tests/test_fast_start.py).
     """
-    import torch
     from threadpoolctl import threadpool_limits
 
     from .errors import ConfigError
 
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ConfigError(f"threads must be a positive integer, got {count!r}")
-    before = torch.get_num_threads()
     limits = threadpool_limits(count, user_api="blas")  # torch's OpenMP pool is torch's to set
-    torch.set_num_threads(count)
+    waiting = {"count": count, "restore": None}
+    if "torch" in sys.modules:
+        waiting["restore"] = _set_torch_threads(count)
+    else:
+        _waiting.append(waiting)
 
     def restore() -> None:
         limits.restore_original_limits()
-        torch.set_num_threads(before)
+        if waiting in _waiting:
+            _waiting.remove(waiting)
+        if waiting["restore"] is not None:
+            waiting["restore"]()
 
     return restore
+
+
+def torch_loaded() -> None:
+    """Apply the thread counts asked for before torch was imported (qdup.features calls it)."""
+    for waiting in _waiting:
+        waiting["restore"] = _set_torch_threads(waiting["count"])
+    _waiting.clear()
+
+
+def _set_torch_threads(count: int):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    return lambda: torch.set_num_threads(before)
