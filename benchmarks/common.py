@@ -33,6 +33,14 @@ def questions_per_second(model, questions: list[str], repeats: int = 3) -> float
     return len(questions) / best
 
 
+def machine() -> dict:
+    """CPU model and load average right now: speed figures mean little without them."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    return {"cpu": model, "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
 def write_results(name: str, figures: dict) -> Path:
     from qdup.atomic import write_text
 

@@ -1,4 +1,4 @@
-"""Judging pairs by cosine similarity against a threshold (SPEC §6, §7)."""
+"""Judging pairs by the model's score against a threshold (SPEC §6, §7: the cosine, or a re-ranker's)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def evaluate(model: QdupModel, pairs: Pairs, threshold: float | None = None) -> 
     threshold = check_threshold(model.threshold if threshold is None else threshold)  # before the slow part
     if len(pairs) == 0:
         raise DataError("no pairs to evaluate")
-    scores = model.similarity(pairs.question1, pairs.question2)
+    scores = model.score(pairs.question1, pairs.question2)
     return evaluate_scores(pairs.is_duplicate, scores, threshold)
 
 
@@ -74,12 +74,12 @@ def evaluate_scores(labels: np.ndarray, scores: np.ndarray, threshold: float) ->
 
 def predict(model: QdupModel, question1: str, question2: str,
             threshold: float | None = None) -> tuple[bool, float]:
-    """``(is_duplicate, cosine similarity)`` for one pair.
+    """``(is_duplicate, score)`` for one pair: the model's score (see :meth:`QdupModel.score`).
 
     >>> qdup.predict(model, "When will I see you?", "When can I see you again?")  # doctest: +SKIP
     (True, 0.84)
     """
     threshold = check_threshold(model.threshold if threshold is None else threshold)
     question1, question2 = check_questions([question1, question2])  # the rule search and index follow
-    similarity = float(model.similarity([question1], [question2])[0])
-    return similarity > threshold, similarity
+    score = float(model.score([question1], [question2])[0])
+    return score > threshold, score

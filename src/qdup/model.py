@@ -24,13 +24,14 @@ from .errors import ConfigError, ModelLoadError, OutputError
 from .features import Featurizer
 from .model_config import ModelConfig
 from .network import SiameseEncoder
+from .scorer import CosineScorer, Scorer, load_scorer
 from .thresholds import check_threshold
 from .vocabulary import Vocabulary
 
 FORMAT = "qdup-model"
 FORMAT_VERSION = 1
 STAMP = ("config.json", FORMAT)  # what marks a folder as a model that --force may replace
-CHECKED_FILES = ("model.safetensors", "vocab.txt")  # their sha256 is in config.json
+CHECKED_FILES = ("model.safetensors", "vocab.txt")  # always checksummed; so is every other file saved
 DEFAULT_THRESHOLD = 0.7
 BUILTIN_PATH = Path(__file__).parent / "builtin_model"
 
@@ -45,9 +46,11 @@ class QdupModel:
     """
 
     def __init__(self, vocabulary: Vocabulary, encoder: SiameseEncoder,
-                 threshold: float = DEFAULT_THRESHOLD, info: dict[str, Any] | None = None):
+                 threshold: float = DEFAULT_THRESHOLD, info: dict[str, Any] | None = None,
+                 scorer: Scorer | None = None):
         self.vocabulary = vocabulary
         self.encoder = encoder.eval()
+        self.scorer = scorer or CosineScorer()  # turns cosines (+ words) into the score `threshold` applies to
         self.threshold = check_threshold(threshold)
         self.info = dict(info or {})  # training settings, history, calibration: kept in config.json
         self.featurizer = featurizer_for(vocabulary, encoder.config, fused=True)
@@ -89,6 +92,7 @@ class QdupModel:
         if self._fingerprint is None or self._fingerprint[0] != version:
             digest = hashlib.sha256(_weights_bytes(self.encoder))
             digest.update("\n".join(self.vocabulary.tokens).encode("utf-8"))
+            digest.update(self.scorer.digest())
             self._fingerprint = (version, digest.hexdigest())
         return self._fingerprint[1]
 
@@ -131,6 +135,19 @@ class QdupModel:
         vectors = self.encode([*questions1, *questions2])  # one call: one pass for a single pair
         return np.einsum("nd,nd->n", vectors[: len(questions1)], vectors[len(questions1) :])
 
+    def score(self, questions1: Sequence[str], questions2: Sequence[str]) -> np.ndarray:
+        """The model's score of each aligned pair, ``(n,)``: what :attr:`threshold` applies to.
+
+        The cosine for a cosine scorer; with a re-ranker, its probability that the pair
+        are duplicates, from the cosine and both questions' words.
+        """
+        cosine = self.similarity(questions1, questions2)
+        if self.scorer.lexical is None:
+            return self.scorer.score(cosine, None, None)
+        rows = self.scorer.lexical.rows(list(questions1) + list(questions2))
+        n = len(questions1)
+        return self.scorer.score(cosine, rows.take(np.arange(n)), rows.take(np.arange(n, 2 * n)))
+
     def save(self, path: str | os.PathLike, force: bool = False) -> Path:
         """Write the model folder atomically; refuses an existing ``path`` unless ``force``."""
         config = {
@@ -146,7 +163,8 @@ class QdupModel:
             with atomic.directory(path, force=force, stamp=STAMP) as tmp:
                 atomic.write_bytes(tmp / "model.safetensors", _weights_bytes(self.encoder))
                 self.vocabulary.save(tmp / "vocab.txt")
-                config["checksums"] = {name: _sha256((tmp / name).read_bytes()) for name in CHECKED_FILES}
+                config["scorer"] = self.scorer.save(tmp)  # its own files, and its section of config.json
+                config["checksums"] = {entry.name: _sha256(entry.read_bytes()) for entry in sorted(tmp.iterdir())}
                 atomic.write_text(tmp / "config.json", json.dumps(config, indent=2) + "\n")
         except OSError as error:  # name the folder asked for, not the hidden temporary one
             raise OutputError(f"{path}: cannot write the model ({error.strerror or error})") from None
@@ -177,9 +195,10 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
         )
     encoder = _load_encoder(model_config, folder / "model.safetensors")
     info = {k: v for k, v in config.items()
-            if k not in ("format", "format_version", "model", "threshold", "versions", "checksums")}
+            if k not in ("format", "format_version", "model", "threshold", "versions", "checksums", "scorer")}
+    scorer = load_scorer(folder, config.get("scorer"))
     try:
-        return QdupModel(vocabulary, encoder, config.get("threshold", DEFAULT_THRESHOLD), info)
+        return QdupModel(vocabulary, encoder, config.get("threshold", DEFAULT_THRESHOLD), info, scorer)
     except ConfigError as error:
         raise ModelLoadError(f"{folder}: config.json: {error}") from None
 
@@ -267,9 +286,9 @@ def _verify_checksums(folder: Path, checksums) -> None:
     existed have none and still load: the checksum guards against damage, not attack."""
     if checksums is None:
         return
-    if not isinstance(checksums, dict):
-        raise ModelLoadError(f"{folder}: config.json: checksums must be an object")
-    for name in CHECKED_FILES:
+    if not isinstance(checksums, dict) or not all(isinstance(n, str) and "/" not in n for n in checksums):
+        raise ModelLoadError(f"{folder}: config.json: checksums must map file names to sha256")
+    for name in sorted(set(CHECKED_FILES) | set(checksums)):  # the scorer's files too, when it has any
         try:
             data = (folder / name).read_bytes()
         except FileNotFoundError:

@@ -11,6 +11,7 @@ from .model_config import ModelConfig
 
 SCHEDULES = ("constant", "cosine")
 SELECTIONS = ("loss", "auc")
+SCORERS = ("cosine", "rerank")  # see qdup.scorer
 DEFAULT_RECIPE = "default"
 # The default recipe's encoder; vocab_size 0: set from the training vocabulary.
 DEFAULT_SHAPE = ModelConfig(vocab_size=0, dim=64, hidden=64, bidirectional=True, pooling="mean_skip",
@@ -44,11 +45,13 @@ class TrainConfig:
     select: str = "auc"  # keep the epoch with the lowest validation loss or highest validation AUC
     patience: int = 5  # stop after this many epochs without improvement; 0 = never
     calibrate: bool = True  # store the validation accuracy-maximising threshold in the model
+    scorer: str = "rerank"  # a re-ranker over the cosine and both questions' words; "cosine": the cosine alone
+    scorer_folds: int = 2  # out-of-fold encoders that give the re-ranker honest cosines (qdup.scorer_training)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
             raise ConfigError(f"model must be a ModelConfig, got {type(self.model).__name__}")
-        for name in ("epochs", "batch_size", "min_count"):
+        for name in ("epochs", "batch_size", "min_count", "scorer_folds"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -65,7 +68,9 @@ class TrainConfig:
             raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
         if self.pair_weight < 0 or self.negatives_per_batch < 0 or self.patience < 0:
             raise ConfigError("pair_weight, negatives_per_batch and patience must not be negative")
-        for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS)):
+        if self.scorer_folds < 2:
+            raise ConfigError(f"scorer_folds must be at least 2, got {self.scorer_folds}")
+        for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("scorer", SCORERS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
@@ -160,6 +165,6 @@ RECIPES: dict[str, dict] = {
         "epochs": 2, "batch_size": 256, "learning_rate": 0.01, "min_count": 1, "pair_weight": 0.0,
         "negatives_per_batch": 0, "select": "loss", "patience": 0, "calibrate": False,
         "dim": 128, "hidden": 0, "bidirectional": False, "pooling": "mean", "max_length": 256,
-        "lowercase": False, "ngram_buckets": 0, "dropout": 0.0,
+        "lowercase": False, "ngram_buckets": 0, "dropout": 0.0, "scorer": "cosine",
     },
 }

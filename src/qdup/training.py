@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from .loss import triplet_loss
 from .model import DEFAULT_THRESHOLD, QdupModel, featurizer_for
 from .network import SiameseEncoder
 from .recipes import DEFAULT_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
+from .scorer_training import train_rerank_scorer
 from .split import Split
 from .vocabulary import Vocabulary
 
@@ -27,11 +29,26 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
     ``device`` ("cpu", "cuda") only changes where training runs; the model comes back on the
     CPU. Same seed on the CPU gives bit-identical weights.
 
+    With ``config.scorer == "rerank"`` (the default recipe) a re-ranker is then fitted on the
+    training pool (:mod:`qdup.scorer_training`); the threshold is calibrated on the model's
+    final score (:meth:`QdupModel.score`).
+
     >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))                 # doctest: +SKIP
     >>> model = qdup.train(split, qdup.TrainConfig())  # the default recipe           # doctest: +SKIP
     >>> model.save("models/quora")                                                   # doctest: +SKIP
     """
     config = config or TrainConfig()
+    model = _train_encoder(split, config, progress, device)
+    if config.scorer == "rerank":
+        encoder_only = replace(config, scorer="cosine")
+        scorer = train_rerank_scorer(split, config.scorer_folds,
+                                     lambda part: _train_encoder(part, encoder_only, progress, device),
+                                     log=progress_lines.log if progress else lambda line: None)
+        model = QdupModel(model.vocabulary, model.encoder, model.threshold, model.info, scorer)
+    return _calibrate(model, split.validation, config.calibrate)
+
+
+def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: str) -> QdupModel:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     valid_dups = split.validation_duplicates
@@ -75,9 +92,8 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
                 break
     encoder.load_state_dict(best_state)
     encoder.cpu()
-    model = QdupModel(vocabulary, encoder, info={
+    return QdupModel(vocabulary, encoder, info={
         "training": config.to_dict(), "history": history, "best_epoch": best_epoch, "data": split.summary()})
-    return _calibrate(model, split.validation, config.calibrate)
 
 
 def _rows(featurizer, pairs: Pairs) -> tuple[list, list, np.ndarray]:
@@ -177,8 +193,8 @@ def _validate(encoder, featurizer, data, config: TrainConfig) -> dict:
 
 
 def _calibrate(model: QdupModel, validation: Pairs, store: bool) -> QdupModel:
-    """Record the accuracy- and F1-maximising thresholds on the validation pairs."""
-    scores = model.similarity(validation.question1, validation.question2)
+    """Record the accuracy- and F1-maximising thresholds of the model's score on the validation pairs."""
+    scores = model.score(validation.question1, validation.question2)
     sweep = metrics.threshold_sweep(validation.is_duplicate, scores)
     (acc_t, acc), (f1_t, f1) = sweep.best("accuracy"), sweep.best("f1")
     model.info["calibration"] = {

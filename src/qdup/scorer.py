@@ -1,0 +1,107 @@
+"""How two questions are scored: the one seam that predict, evaluate, search, mining and the
+service share, so no caller re-implements a score.
+
+A scorer turns the encoder's cosine of aligned pairs (and, when it uses them, the pairs'
+lexical rows) into the final score that the model's threshold applies to. It is named in
+``config.json`` (``"scorer": {"name": ...}``) and rebuilt from the model folder through
+:data:`SCORERS`; a new way of scoring is one class plus one registry line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import safetensors.numpy
+
+from . import atomic
+from .errors import ModelLoadError
+from .lexical import LexicalRows, LexicalStats
+from .pair_features import FEATURES, pair_features
+from .reranker import FILE as RERANKER_FILE, Reranker
+
+LEXICAL_FILE = "lexical.safetensors"
+
+
+class Scorer(Protocol):
+    name: str
+    lexical: LexicalStats | None  # None: the scorer needs no lexical rows
+
+    def score(self, cosine: np.ndarray, a: LexicalRows | None, b: LexicalRows | None) -> np.ndarray:
+        """``(n,)`` scores of aligned pairs, higher = more likely duplicates."""
+
+    def save(self, folder: Path) -> dict:
+        """Write the scorer's files into ``folder``; returns its ``config.json`` section."""
+
+    def digest(self) -> bytes:
+        """Bytes that identify the scorer (part of the model fingerprint)."""
+
+
+class CosineScorer:
+    """The encoder's cosine similarity, as the reference system judges pairs."""
+
+    name = "cosine"
+    lexical = None
+
+    def score(self, cosine, a=None, b=None) -> np.ndarray:
+        return np.asarray(cosine, dtype=np.float32)
+
+    def save(self, folder: Path) -> dict:
+        return {"name": self.name}
+
+    def digest(self) -> bytes:
+        return b""
+
+    @classmethod
+    def load(cls, folder: Path, section: dict) -> "CosineScorer":
+        return cls()
+
+
+class RerankScorer:
+    """A re-ranker that sees both questions' words next to the cosine: P(duplicate)."""
+
+    name = "rerank"
+
+    def __init__(self, lexical: LexicalStats, reranker: Reranker) -> None:
+        self.lexical = lexical
+        self.reranker = reranker
+
+    def score(self, cosine, a, b) -> np.ndarray:
+        return self.reranker.predict(pair_features(cosine, a, b, self.lexical))
+
+    def save(self, folder: Path) -> dict:
+        atomic.write_bytes(folder / LEXICAL_FILE, safetensors.numpy.save(self.lexical.to_tensors()))
+        atomic.write_text(folder / RERANKER_FILE, self.reranker.to_text())
+        return {"name": self.name, "features": list(FEATURES)}
+
+    def digest(self) -> bytes:
+        tensors = self.lexical.to_tensors()
+        lexical = hashlib.sha256(b"".join(tensors[k].tobytes() for k in sorted(tensors))).digest()
+        return lexical + self.reranker.to_text().encode("utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, section: dict) -> "RerankScorer":
+        if tuple(section.get("features", ())) != FEATURES:
+            raise ModelLoadError(f"{folder}: the re-ranker was trained on other features than this qdup computes")
+        for name in (LEXICAL_FILE, RERANKER_FILE):
+            if not (folder / name).is_file():
+                raise ModelLoadError(f"{folder}: {name} is missing")
+        try:
+            tensors = safetensors.numpy.load_file(str(folder / LEXICAL_FILE))
+            text = (folder / RERANKER_FILE).read_text(encoding="utf-8")
+        except Exception as error:  # safetensors raises its own types for corrupt headers
+            raise ModelLoadError(f"{folder}: corrupt scorer files ({type(error).__name__})") from None
+        return cls(LexicalStats.from_tensors(tensors), Reranker.from_text(text, FEATURES))
+
+
+SCORERS = {"cosine": CosineScorer, "rerank": RerankScorer}
+
+
+def load_scorer(folder: Path, section: dict | None) -> Scorer:
+    """The scorer a model folder names (none named: cosine, as every model before scorers)."""
+    section = section or {"name": "cosine"}
+    if not isinstance(section, dict) or section.get("name") not in SCORERS:
+        raise ModelLoadError(f"{folder}: unknown scorer {section!r} (known: {', '.join(SCORERS)})")
+    return SCORERS[section["name"]].load(folder, section)
