@@ -286,8 +286,10 @@ def _verify_checksums(folder: Path, checksums) -> None:
     existed have none and still load: the checksum guards against damage, not attack."""
     if checksums is None:
         return
-    if not isinstance(checksums, dict) or not all(isinstance(n, str) and "/" not in n for n in checksums):
-        raise ModelLoadError(f"{folder}: config.json: checksums must map file names to sha256")
+    if not isinstance(checksums, dict):
+        raise ModelLoadError(f"{folder}: config.json: checksums must be an object")
+    if not all(isinstance(name, str) and "/" not in name and name not in ("", ".", "..") for name in checksums):
+        raise ModelLoadError(f"{folder}: config.json: checksums may only name files of the model folder")
     for name in sorted(set(CHECKED_FILES) | set(checksums)):  # the scorer's files too, when it has any
         try:
             data = (folder / name).read_bytes()

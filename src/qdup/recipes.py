@@ -114,6 +114,8 @@ class TrainConfig:
         Unknown keys are refused; shape settings not given keep the default recipe's.
         """
         data = dict(data)
+        if "recipe" in data:  # a saved section: one from before scorers existed scored by cosine
+            data.setdefault("scorer", "cosine")
         data.pop("recipe", None)  # derived from the values; older folders stored a label
         nested = data.pop("model", None) or {}
         if not isinstance(nested, dict):
