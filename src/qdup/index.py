@@ -15,14 +15,15 @@ import json
 import os
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from . import atomic, index_store, search_backends
+from . import atomic, hybrid_search, index_store, search_backends
 from .index_segments import Segment, compacted, read_segments
+from .lexical import LexicalRows
 from .questions import check_questions
 from .thresholds import check_threshold
 from .errors import ConfigError, DataError, UnknownIdError
@@ -130,7 +131,8 @@ class Index:
         replacing = index_store.write_lock(Path(path)) if Path(path).is_dir() else contextlib.nullcontext()
         with index_store.io_errors(Path(path)), replacing, atomic.directory(
                 path, force=force, stamp=(index_store.MANIFEST, index_store.FORMAT)) as tmp:
-            seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool), None, metadata)
+            seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool), None, metadata,
+                          _lexical(model, questions))
             manifest, segments = compacted(tmp, manifest, [seg])
             index_store.commit(tmp, manifest)
         return cls(Path(path), manifest, segments)
@@ -173,7 +175,10 @@ class Index:
         self._check_model(model)  # the folder may have been rebuilt with another model
         k, threshold = _search_args(k, threshold)  # before the encoding
         questions = check_questions(questions)
-        return self.search_vectors(model.encode(questions), k, threshold)
+        if model.scorer.lexical is None:
+            return self.search_vectors(model.encode(questions), k, threshold)
+        return self._search_hybrid(model.encode(questions), model.scorer.lexical.rows(questions), model.scorer,
+                                   k, threshold)
 
     def search_vectors(self, queries: np.ndarray, k: int = 10, threshold: float | None = None) -> list[SearchResult]:
         """Like :meth:`search`, for vectors already encoded by the index's model."""
@@ -181,6 +186,12 @@ class Index:
         self.refresh()
         _, segments = self._state
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self._state[0]["dim"])
+        offsets, scores, rows = self._nearest(segments, queries, k)
+        return [self._result(segments, offsets, s, r, threshold) for s, r in zip(scores, rows)]
+
+    @staticmethod
+    def _nearest(segments, queries: np.ndarray, k: int):
+        """``(offsets, scores, rows)``: the top ``k`` rows by cosine over every segment."""
         offsets = np.cumsum([0] + [len(s.ids) for s in segments])
         k = min(k, max(int(offsets[-1]), 1))  # never allocate (q, k) for a k beyond the stored rows
         scores, rows = search_backends._empty(len(queries), k)
@@ -190,6 +201,30 @@ class Index:
             else:
                 s, r = search_backends.exact_topk(queries, seg.vectors, k, seg.dead if seg.dead.any() else None)
             scores, rows = search_backends.merge_topk(scores, rows, s, np.where(r >= 0, r + offset, -1), k)
+        return offsets, scores, rows
+
+    def _search_hybrid(self, queries: np.ndarray, query_rows, scorer, k: int, threshold) -> list[SearchResult]:
+        """Candidates by cosine and by words, ranked by the scorer (see :mod:`qdup.hybrid_search`)."""
+        _, segments = self._state
+        if any(s.lexical is None for s in segments):
+            raise DataError(f"index {self.path} holds no lexical rows for this model's scorer; rebuild it")
+        depth = max(k, hybrid_search.DEPTH)
+        offsets, _, dense = self._nearest(segments, queries, depth)
+        words = hybrid_search.lexical_nearest(segments, offsets, query_rows, depth)
+        candidates = hybrid_search.candidate_union(dense, words)
+
+        def gather(picked: np.ndarray):
+            where = np.searchsorted(offsets, picked, side="right") - 1
+            order = np.argsort(where, kind="stable")
+            vectors, lexical = [], []
+            for n in np.unique(where):
+                local = picked[where == n] - offsets[n]
+                vectors.append(np.asarray(segments[n].vectors[local]))
+                lexical.append(segments[n].lexical.take(local))
+            back = np.argsort(order, kind="stable")  # rows grouped by segment -> the order asked for
+            return np.concatenate(vectors)[back], LexicalRows.stack(lexical).take(back)
+
+        scores, rows = hybrid_search.rerank(queries, query_rows, candidates, gather, scorer, k)
         return [self._result(segments, offsets, s, r, threshold) for s, r in zip(scores, rows)]
 
     @staticmethod
@@ -262,7 +297,8 @@ class Index:
                 ids = _auto_ids(manifest, taken, len(questions))
             else:
                 ids = _check_ids(ids, questions, taken)
-            new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool), None, metadata)
+            new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool), None, metadata,
+                          _lexical(model, questions))
             manifest, segments = compacted(self.path, manifest, [*segments, new])
             index_store.commit(self.path, manifest)
             self._committed(manifest, segments)
@@ -280,8 +316,7 @@ class Index:
             for i in ids:
                 n, row = where[str(i)]
                 dead[n][row] = True
-            segments = [Segment(s.name, s.vectors, s.ids, s.questions, d, s.ann, s.metadata)
-                        for s, d in zip(segments, dead)]
+            segments = [replace(s, dead=d) for s, d in zip(segments, dead)]
             manifest, segments = compacted(self.path, dict(manifest), segments)
             index_store.commit(self.path, manifest)
             self._committed(manifest, segments)
@@ -366,3 +401,8 @@ def _auto_ids(manifest: dict, taken: set[str], n: int) -> list[str]:
         next_id += 1
     manifest["next_auto_id"] = next_id
     return ids
+
+
+def _lexical(model, questions: list[str]):
+    """The questions' lexical rows when the model's scorer reads words (else None)."""
+    return None if model.scorer.lexical is None else model.scorer.lexical.rows(questions)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import index_store, search_backends
+from .lexical import LexicalRows
 
 AUTO_HNSW_ROWS = 50_000  # exact search over 50k x 128 floats takes ~1-2 ms of a core; above, HNSW
 MAX_SEGMENTS = 16         # each add writes one segment; merge them before scans get slow
@@ -32,6 +33,7 @@ class Segment:
     dead: np.ndarray     # (rows,) bool: removed rows
     ann: Any = None      # FAISS HNSW graph over `vectors`, or None
     metadata: Any = None  # per row a dict (url, title, ...), or None: no row has any
+    lexical: Any = None  # LexicalRows of the questions when the model's scorer uses words, else None
 
     def meta(self, row: int) -> dict:
         return self.metadata[row] if self.metadata is not None else {}
@@ -44,7 +46,8 @@ def read_segments(path: Path, manifest: dict) -> list[Segment]:
         dead = np.zeros(entry["rows"], bool)
         dead[np.asarray(entry["deleted"], dtype=np.int64)] = True
         ann = search_backends.read_hnsw(str(path / f"{entry['name']}.faiss")) if entry["ann"] else None
-        segments.append(Segment(entry["name"], vectors, ids, questions, dead, ann, metadata))
+        lexical = index_store.read_lexical(path, entry["name"], entry["rows"]) if entry.get("lexical") else None
+        segments.append(Segment(entry["name"], vectors, ids, questions, dead, ann, metadata, lexical))
     return segments
 
 
@@ -68,8 +71,11 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment]) -> tuple[di
             index_store.write_segment(folder, name, s.vectors, s.ids, s.questions, s.metadata)
             if s.ann is not None:
                 search_backends.write_hnsw(s.ann, str(folder / f"{name}.faiss"))
+            if s.lexical is not None:
+                index_store.write_lexical(folder, name, s.lexical)
     manifest.update(generation=generation, count=live_rows, segments=[
-        {"name": s.name, "rows": len(s.ids), "deleted": np.flatnonzero(s.dead).tolist(), "ann": s.ann is not None}
+        {"name": s.name, "rows": len(s.ids), "deleted": np.flatnonzero(s.dead).tolist(), "ann": s.ann is not None,
+         "lexical": s.lexical is not None}
         for s in segments
     ])
     return manifest, segments
@@ -86,6 +92,8 @@ def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool) -> Segm
         np.zeros(len(vectors), bool),
         search_backends.build_hnsw(vectors) if with_ann and len(vectors) else None,
         _merged_metadata(segments, keep),
+        LexicalRows.stack([s.lexical.take(np.flatnonzero(k)) for s, k in zip(segments, keep)])
+        if segments and all(s.lexical is not None for s in segments) else None,
     )
 
 

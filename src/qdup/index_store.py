@@ -7,6 +7,7 @@ An index folder holds::
     seg-000003.jsonl       {"id": ..., "question": ..., "metadata": {...}} per row, same order
                            ("metadata" only on rows that have some: url, title, ...)
     seg-000003.faiss       optional HNSW graph over that segment (FAISS binary format)
+    seg-000003.lexical.npz optional sparse lexical rows (plain arrays, np.load without pickles)
 
 Data files are immutable and named by the generation that wrote them. A write creates
 its new files first, then replaces ``manifest.json`` in one atomic rename; files no
@@ -17,6 +18,7 @@ either the old manifest (and all its files) or the new one.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 from pathlib import Path
@@ -27,10 +29,12 @@ from filelock import FileLock
 
 from . import atomic
 from .errors import DataError
+from .lexical import LexicalRows
 
 FORMAT = "qdup-index"
 VERSION = 1
 MANIFEST = "manifest.json"
+LEXICAL = ".lexical.npz"  # a segment's lexical rows, when the model's scorer uses them
 
 
 def _before_commit() -> None:
@@ -82,7 +86,7 @@ def commit(folder: Path, manifest: dict) -> None:
     atomic.write_text(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     _fsync_dir(folder)
     keep = {MANIFEST, ".lock"} | {
-        f"{seg['name']}{ext}" for seg in manifest["segments"] for ext in (".npy", ".jsonl", ".faiss")
+        f"{seg['name']}{ext}" for seg in manifest["segments"] for ext in (".npy", ".jsonl", ".faiss", LEXICAL)
     }
     for entry in folder.iterdir():
         if entry.name not in keep and entry.is_file():
@@ -147,8 +151,6 @@ def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], 
 
 
 def npy_bytes(vectors: np.ndarray) -> bytes:
-    import io
-
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
     return buf.getvalue()
@@ -168,3 +170,22 @@ def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarr
         raise DataError(f"{folder} is damaged: segment {name} does not match the manifest")
     metadata = [r.get("metadata") or {} for r in records] if any("metadata" in r for r in records) else None
     return vectors, [r["id"] for r in records], [r["question"] for r in records], metadata
+
+
+def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **rows.to_arrays())  # plain arrays; np.load(allow_pickle=False) reads them
+    atomic.write_bytes(folder / f"{name}{LEXICAL}", buf.getvalue())
+
+
+def read_lexical(folder: Path, name: str, rows: int) -> LexicalRows:
+    try:
+        with np.load(folder / f"{name}{LEXICAL}", allow_pickle=False) as arrays:
+            lexical = LexicalRows.from_arrays({key: arrays[key] for key in arrays.files})
+    except FileNotFoundError:
+        raise DataError(f"{folder} is damaged: {name}{LEXICAL} is missing") from None
+    except (ValueError, KeyError, OSError):
+        raise DataError(f"{folder} is damaged: {name}{LEXICAL} cannot be read") from None
+    if len(lexical) != rows:
+        raise DataError(f"{folder} is damaged: {name}{LEXICAL} does not match the manifest")
+    return lexical

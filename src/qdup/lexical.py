@@ -32,7 +32,7 @@ _NUMBERS = HashingVectorizer(analyzer="word", token_pattern=r"\d+", n_features=N
                              alternate_sign=False, norm=None, binary=True, dtype=np.float32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and cached by identity: its matrices are large
 class LexicalRows:
     """Sparse lexical rows of ``n`` questions (CSR, one row per question)."""
 

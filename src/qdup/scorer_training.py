@@ -39,7 +39,7 @@ def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split
     row_of = {q: n for n, q in enumerate(pool)}
     stats = LexicalStats.fit(pool)
     rows = stats.rows(pool)
-    inverted = rows.chars.T.tocsr()
+    postings = hybrid_search.inverted(rows)  # as a search over these questions would use them
     duplicates_of = _duplicate_sets(split.train, row_of)
     features, labels = [], []
     for fold in range(folds):
@@ -50,7 +50,7 @@ def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split
                                         negatives=split.negatives.subset(~held_negatives)))
         vectors = encoder.encode(pool)
         queries = _query_rows(split.train.subset(held_train), row_of)
-        x, y = _candidate_rows(queries, vectors, rows, inverted, duplicates_of, stats)
+        x, y = _candidate_rows(queries, vectors, rows, postings, duplicates_of, stats)
         features.append(x)
         labels.append(y)
         for pairs, label in ((split.train.subset(held_train), 1.0), (split.negatives.subset(held_negatives), 0.0)):
@@ -88,13 +88,13 @@ def _duplicate_sets(duplicates: Pairs, row_of: dict[str, int]) -> dict[int, set[
     return out
 
 
-def _candidate_rows(queries: np.ndarray, vectors: np.ndarray, rows: LexicalRows, inverted,
+def _candidate_rows(queries: np.ndarray, vectors: np.ndarray, rows: LexicalRows, postings,
                     duplicates_of: dict[int, set[int]], stats: LexicalStats) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels of every (query, candidate) pair a hybrid search would score."""
     depth = hybrid_search.DEPTH + 1  # +1: the query finds itself, dropped below
     query_rows = rows.take(queries)
     _, dense = search_backends.exact_topk(vectors[queries], vectors, depth)
-    _, lexical = hybrid_search.lexical_topk(query_rows, inverted, depth, None)
+    _, lexical = hybrid_search.lexical_topk(query_rows, postings, depth, None)
     candidates = [c[c != q] for q, c in zip(queries, hybrid_search.candidate_union(dense, lexical))]
     which = np.repeat(queries, [len(c) for c in candidates])
     flat = np.concatenate(candidates)
