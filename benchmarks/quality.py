@@ -1,16 +1,18 @@
-"""Side-by-side quality on the qqp-partial protocol: reference recipe, default recipe, TF-IDF.
+"""Side-by-side pair classification on the qqp-partial protocol: TF-IDF, models' cosines and scores.
 
-    python benchmarks/quality.py [--data PATH] [--save-default DIR]
+    python benchmarks/quality.py [--model DIR] [--baseline DIR] [--train-default DIR] [--data PATH]
 
 Each system picks its accuracy-maximising threshold on the validation pairs and is then
 scored once on the test pairs: accuracy and F1 at that threshold, ROC AUC, training time and
-questions embedded per second (one process, so the ratios are comparable). Writes
+questions scored per second (one process, so the ratios are comparable). A model is shown
+twice: its encoder's cosine alone and its final score (its scorer). Writes
 benchmarks/results/quality.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -19,7 +21,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 import qdup
 from qdup import metrics
 from qdup.evaluation import evaluate_scores
-from common import data_path, questions_per_second, write_results
+from common import data_path, machine, questions_per_second, write_results
 
 
 def score(name: str, split, similarity, train_seconds: float, qps: float) -> dict:
@@ -50,32 +52,46 @@ def tfidf_system(split) -> dict:
     return score("TF-IDF char 2-5-grams (scikit-learn)", split, similarity, seconds, qps)
 
 
-def model_system(split, recipe: str, save: str | None) -> dict:
-    config = qdup.TrainConfig.from_recipe(recipe, calibrate=True)
-    started = time.perf_counter()
-    model = qdup.train(split, config)
-    seconds = time.perf_counter() - started
-    if save:
-        model.save(save, force=True)
-    qps = questions_per_second(model, split.test.question1 + split.test.question2)
-    return score(f"qdup --recipe {recipe}", split,
-                 lambda pairs: model.similarity(pairs.question1, pairs.question2), seconds, qps)
+def model_systems(split, model, name: str, train_seconds: float) -> list[dict]:
+    """The model's encoder cosine alone, and its final score (the re-ranker when it has one)."""
+    test_questions = split.test.question1 + split.test.question2
+    qps = questions_per_second(model, test_questions)
+    rows = [score(f"{name}: encoder cosine", split, lambda p: model.similarity(p.question1, p.question2),
+                  train_seconds, qps)]
+    if model.scorer.name != "cosine":
+        started = time.perf_counter()
+        model.score(split.test.question1, split.test.question2)
+        pair_rate = len(test_questions) / (time.perf_counter() - started)  # questions/s, as encode
+        rows.append(score(f"{name}: {model.scorer.name} scorer (final score)", split,
+                          lambda p: model.score(p.question1, p.question2), train_seconds, pair_rate))
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data")
-    parser.add_argument("--save-default", help="also save the default-recipe model here")
+    parser.add_argument("--model", help="model folder to score (default: the built-in model)")
+    parser.add_argument("--baseline", help="another model folder to compare, e.g. the previous built-in")
+    parser.add_argument("--train-default", metavar="DIR",
+                        help="train the default recipe here first (timed), then score it as --model")
     args = parser.parse_args()
     split = qdup.reference_split(qdup.read_pairs(data_path(args.data)))
-    rows = [tfidf_system(split), model_system(split, "reference", None),
-            model_system(split, "default", args.save_default)]
+    seconds = 0.0
+    if args.train_default:
+        started = time.perf_counter()
+        qdup.train(split, qdup.TrainConfig()).save(args.train_default, force=True)
+        seconds, args.model = time.perf_counter() - started, args.train_default
+    rows = [tfidf_system(split)]
+    if args.baseline:
+        rows += model_systems(split, qdup.load(args.baseline), f"baseline {args.baseline}", 0.0)
+    rows += model_systems(split, qdup.load(args.model), args.model or "built-in model", seconds)
     print("| system | threshold (val) | test accuracy | test F1 | test ROC AUC | training s | questions/s |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['system']} | {r['threshold']:.3f} | {r['test_accuracy']:.3f} | {r['test_f1']:.3f} | "
               f"{r['test_auc']:.3f} | {r['train_seconds']:.0f} | {r['questions_per_second']:,} |")
-    write_results("quality", {"command": "python benchmarks/quality.py", "rows": rows})
+    write_results("quality", {"command": "python benchmarks/quality.py " + " ".join(sys.argv[1:]), "rows": rows,
+                              "machine_state": machine()})
 
 
 if __name__ == "__main__":

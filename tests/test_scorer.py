@@ -92,13 +92,26 @@ def test_corrupt_stats_are_one_line_errors(stats):
         LexicalStats.from_tensors(tensors)
 
 
-def small_reranker(stats) -> Reranker:
+def small_reranker(stats, objective: str = "binary") -> Reranker:
     rng = np.random.default_rng(0)
     a = [POOL[i] for i in rng.integers(0, len(POOL), 200)]
     b = [POOL[i] for i in rng.integers(0, len(POOL), 200)]
     x = features_of(stats, a, b, rng.uniform(-1, 1, 200).astype(np.float32))
     y = (x[:, column("word_jaccard")] > 0.5).astype(np.float32)
-    return Reranker.fit(x, y, FEATURES, BoosterSettings(rounds=20, min_rows_per_leaf=5))
+    groups = np.full(20, 10) if objective == "lambdarank" else None  # 20 "queries" of 10 candidates
+    return Reranker.fit(x, y, FEATURES, BoosterSettings(objective=objective, rounds=20, min_rows_per_leaf=5),
+                        groups=groups)
+
+
+def test_a_ranking_reranker_scores_in_the_unit_interval_and_orders_by_overlap(stats):
+    ranker = small_reranker(stats, "lambdarank")
+    x = features_of(stats, ["How do I learn Python?"] * 3,
+                    ["How do I learn Python?", "How can I learn Python fast?", "Why is the sky blue?"])
+    scores = ranker.predict(x)
+    assert ((scores > 0) & (scores < 1)).all()
+    assert scores[0] >= scores[1] >= scores[2]  # monotone in overlap: identical first, unrelated last
+    again = Reranker.from_text(ranker.to_text(), FEATURES)
+    np.testing.assert_allclose(again.predict(x), scores, rtol=1e-6)
 
 
 def test_reranker_round_trips_through_its_text_format(stats):
@@ -107,20 +120,24 @@ def test_reranker_round_trips_through_its_text_format(stats):
     again = Reranker.from_text(reranker.to_text(), FEATURES)
     np.testing.assert_allclose(again.predict(x), reranker.predict(x), rtol=1e-6)
     assert reranker.predict(x[:0]).shape == (0,)
-    with pytest.raises(ModelLoadError, match="reranker.txt is corrupt"):
+    with pytest.raises(ModelLoadError, match="a re-ranker file is corrupt"):
         Reranker.from_text("not a model", FEATURES)
 
 
 def test_rerank_scorer_is_its_definition_and_saves_without_pickles(stats, tmp_path):
-    scorer = RerankScorer(stats, small_reranker(stats))
+    scorer = RerankScorer(stats, small_reranker(stats), small_reranker(stats, "lambdarank"))
     a, b = stats.rows(POOL), stats.rows(POOL[::-1])
     cosine = np.linspace(-1, 1, len(POOL)).astype(np.float32)
-    expected = scorer.reranker.predict(pair_features(cosine, a, b, stats))
-    np.testing.assert_allclose(scorer.score(cosine, a, b), expected, rtol=1e-6)
+    features = pair_features(cosine, a, b, stats)
+    expected_pair, expected_search = scorer.pair.predict(features), scorer.search.predict(features)
+    np.testing.assert_allclose(scorer.score(cosine, a, b), expected_pair, rtol=1e-6)
+    np.testing.assert_allclose(scorer.rank(cosine, a, b), expected_search, rtol=1e-6)
     section = scorer.save(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lexical.safetensors", "reranker.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "lexical.safetensors", "reranker-pairs.txt", "reranker-search.txt"]
     loaded = load_scorer(tmp_path, section)
-    np.testing.assert_allclose(loaded.score(cosine, a, b), expected, rtol=1e-6)
+    np.testing.assert_allclose(loaded.score(cosine, a, b), expected_pair, rtol=1e-6)
+    np.testing.assert_allclose(loaded.rank(cosine, a, b), expected_search, rtol=1e-6)
     assert loaded.digest() == scorer.digest()
 
 
@@ -158,7 +175,7 @@ def test_candidate_union_keeps_dense_order_and_drops_padding():
 
 def test_rerank_returns_the_best_k_by_score():
     class ByCosine:
-        def score(self, cosine, a, b):
+        def rank(self, cosine, a, b):
             return cosine
 
     vectors = np.eye(4, dtype=np.float32)

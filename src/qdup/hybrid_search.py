@@ -95,7 +95,7 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
     which = np.repeat(np.arange(len(candidates)), sizes)  # query of each pair
     vectors, rows = gather(flat)
     cosine = np.einsum("nd,nd->n", query_vectors[which], vectors) if len(flat) else np.zeros(0, np.float32)
-    scores = scorer.score(cosine, query_rows.take(which), rows) if len(flat) else np.zeros(0, np.float32)
+    scores = scorer.rank(cosine, query_rows.take(which), rows) if len(flat) else np.zeros(0, np.float32)
     best_scores, best_rows = search_backends._empty(len(candidates), k)
     for n, start in enumerate(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)):
         s, r = scores[start : start + sizes[n]], flat[start : start + sizes[n]]

@@ -105,7 +105,7 @@ class LexicalStats:
         for name in ("char_idf", "word_idf"):
             idf = getattr(self, name)
             unseen = idf.max()
-            seen = np.flatnonzero(idf != unseen).astype(np.int64)
+            seen = np.flatnonzero(idf != unseen).astype(np.int32)  # BUCKETS < 2**31
             out[f"{name}.buckets"], out[f"{name}.values"] = seen, idf[seen]
             out[f"{name}.unseen"] = np.array([unseen], dtype=np.float32)
         return out
@@ -116,7 +116,10 @@ class LexicalStats:
         try:
             for name in ("char_idf", "word_idf"):
                 idf = np.full(BUCKETS, float(tensors[f"{name}.unseen"][0]), dtype=np.float32)
-                idf[tensors[f"{name}.buckets"]] = tensors[f"{name}.values"]
+                buckets = tensors[f"{name}.buckets"]
+                if buckets.size and (buckets.min() < 0 or buckets.max() >= BUCKETS):
+                    raise ValueError(f"{name} bucket out of range")
+                idf[buckets] = tensors[f"{name}.values"]
                 arrays[name] = idf
         except (KeyError, IndexError, ValueError) as error:
             raise ModelLoadError(f"lexical statistics are incomplete or corrupt ({error})") from None

@@ -76,3 +76,4 @@ def _max_missing(words: sp.csr_matrix, both: sp.csr_matrix, idf: np.ndarray) -> 
         return np.zeros(words.shape[0], np.float32)
     weighted = sp.csr_matrix((idf[only.indices], only.indices, only.indptr), shape=only.shape)
     return np.asarray(weighted.max(axis=1).todense(), dtype=np.float32).ravel()
+

@@ -20,9 +20,11 @@ from . import atomic
 from .errors import ModelLoadError
 from .lexical import LexicalRows, LexicalStats
 from .pair_features import FEATURES, pair_features
-from .reranker import FILE as RERANKER_FILE, Reranker
+from .reranker import Reranker
 
 LEXICAL_FILE = "lexical.safetensors"
+PAIR_FILE = "reranker-pairs.txt"    # LightGBM's text format: numbers only, no code
+SEARCH_FILE = "reranker-search.txt"
 
 
 class Scorer(Protocol):
@@ -31,6 +33,9 @@ class Scorer(Protocol):
 
     def score(self, cosine: np.ndarray, a: LexicalRows | None, b: LexicalRows | None) -> np.ndarray:
         """``(n,)`` scores of aligned pairs, higher = more likely duplicates."""
+
+    def rank(self, cosine: np.ndarray, a: LexicalRows | None, b: LexicalRows | None) -> np.ndarray:
+        """Search scores of (query, candidate) pairs: their order within a query is what counts."""
 
     def save(self, folder: Path) -> dict:
         """Write the scorer's files into ``folder``; returns its ``config.json`` section."""
@@ -48,6 +53,9 @@ class CosineScorer:
     def score(self, cosine, a=None, b=None) -> np.ndarray:
         return np.asarray(cosine, dtype=np.float32)
 
+    def rank(self, cosine, a=None, b=None) -> np.ndarray:
+        return self.score(cosine)
+
     def save(self, folder: Path) -> dict:
         return {"name": self.name}
 
@@ -60,40 +68,56 @@ class CosineScorer:
 
 
 class RerankScorer:
-    """A re-ranker that sees both questions' words next to the cosine: P(duplicate)."""
+    """Two re-rankers that see both questions' words next to the cosine.
+
+    Pairs (``predict``, ``evaluate``, the threshold) and search ask different questions:
+    Quora's labelled non-duplicates share most of their words, a search's wrong candidates
+    mostly do not. One model fitted to both served neither (validation ROC AUC 0.845 vs
+    0.877 for pairs; docs/benchmarks.md), so each has its own, on the same features: a
+    binary one for pairs (a probability), a ranking one for search (its order is what counts).
+    """
 
     name = "rerank"
 
-    def __init__(self, lexical: LexicalStats, reranker: Reranker) -> None:
+    def __init__(self, lexical: LexicalStats, pair: Reranker, search: Reranker) -> None:
         self.lexical = lexical
-        self.reranker = reranker
+        self.pair = pair
+        self.search = search
 
     def score(self, cosine, a, b) -> np.ndarray:
-        return self.reranker.predict(pair_features(cosine, a, b, self.lexical))
+        return self.pair.predict(pair_features(cosine, a, b, self.lexical))
+
+    def rank(self, cosine, a, b) -> np.ndarray:
+        return self.search.predict(pair_features(cosine, a, b, self.lexical))
 
     def save(self, folder: Path) -> dict:
         atomic.write_bytes(folder / LEXICAL_FILE, safetensors.numpy.save(self.lexical.to_tensors()))
-        atomic.write_text(folder / RERANKER_FILE, self.reranker.to_text())
+        atomic.write_text(folder / PAIR_FILE, self.pair.to_text())
+        atomic.write_text(folder / SEARCH_FILE, self.search.to_text())
         return {"name": self.name, "features": list(FEATURES)}
 
     def digest(self) -> bytes:
         tensors = self.lexical.to_tensors()
         lexical = hashlib.sha256(b"".join(tensors[k].tobytes() for k in sorted(tensors))).digest()
-        return lexical + self.reranker.to_text().encode("utf-8")
+        return lexical + (self.pair.to_text() + self.search.to_text()).encode("utf-8")
 
     @classmethod
     def load(cls, folder: Path, section: dict) -> "RerankScorer":
         if tuple(section.get("features", ())) != FEATURES:
-            raise ModelLoadError(f"{folder}: the re-ranker was trained on other features than this qdup computes")
-        for name in (LEXICAL_FILE, RERANKER_FILE):
+            raise ModelLoadError(f"{folder}: the re-rankers were trained on other features than this qdup computes")
+        for name in (LEXICAL_FILE, PAIR_FILE, SEARCH_FILE):
             if not (folder / name).is_file():
                 raise ModelLoadError(f"{folder}: {name} is missing")
         try:
             tensors = safetensors.numpy.load_file(str(folder / LEXICAL_FILE))
-            text = (folder / RERANKER_FILE).read_text(encoding="utf-8")
+            pair, search = ((folder / name).read_text(encoding="utf-8") for name in (PAIR_FILE, SEARCH_FILE))
         except Exception as error:  # safetensors raises its own types for corrupt headers
             raise ModelLoadError(f"{folder}: corrupt scorer files ({type(error).__name__})") from None
-        return cls(LexicalStats.from_tensors(tensors), Reranker.from_text(text, FEATURES))
+        try:
+            return cls(LexicalStats.from_tensors(tensors), Reranker.from_text(pair, FEATURES),
+                       Reranker.from_text(search, FEATURES))
+        except ModelLoadError as error:
+            raise ModelLoadError(f"{folder}: {error}") from None
 
 
 SCORERS = {"cosine": CosineScorer, "rerank": RerankScorer}

@@ -17,7 +17,7 @@ The re-ranker learns from two kinds of rows, both from the training pool only:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -26,22 +26,44 @@ from . import hybrid_search, search_backends
 from .data import Pairs
 from .lexical import LexicalRows, LexicalStats
 from .pair_features import FEATURES, pair_features
-from .reranker import BoosterSettings, Reranker
+from .reranker import PAIR_SETTINGS, SEARCH_SETTINGS, Reranker
 from .scorer import RerankScorer
 from .split import Split
 
 
+@dataclass(frozen=True)
+class ScorerRows:
+    """Out-of-fold training rows of both re-rankers."""
+
+    pair_features: np.ndarray      # (p, F) labelled pairs, as predict sees them
+    pair_labels: np.ndarray        # (p,)
+    search_features: np.ndarray    # (c, F) candidates, as search sees them
+    search_labels: np.ndarray      # (c,)
+    search_groups: np.ndarray      # (queries,) candidates per query, in row order
+
+
 def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split], object],
-                        settings: BoosterSettings = BoosterSettings(), log: Callable[[str], None] = lambda s: None
-                        ) -> RerankScorer:
-    """Fit IDF on the pool questions and the re-ranker on out-of-fold features."""
-    pool = _distinct([q for p in (split.train, split.negatives) for q in p.question1 + p.question2])
+                        log: Callable[[str], None] = lambda s: None) -> RerankScorer:
+    """Fit IDF on the pool questions, then both re-rankers on out-of-fold features."""
+    stats = LexicalStats.fit(_pool(split))
+    data = scorer_rows(split, folds, train_encoder, stats, log)
+    log("scorer: fitting the re-rankers")
+    pair = Reranker.fit(data.pair_features, data.pair_labels, FEATURES, PAIR_SETTINGS)
+    search = Reranker.fit(data.search_features, data.search_labels, FEATURES, SEARCH_SETTINGS,
+                          groups=data.search_groups)
+    return RerankScorer(stats, pair, search)
+
+
+def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], object], stats: LexicalStats,
+                log: Callable[[str], None] = lambda s: None) -> ScorerRows:
+    """Features of the training pool's labelled pairs and search candidates, each with the
+    cosine of an encoder that did not train on it."""
+    pool = _pool(split)
     row_of = {q: n for n, q in enumerate(pool)}
-    stats = LexicalStats.fit(pool)
     rows = stats.rows(pool)
     postings = hybrid_search.inverted(rows)  # as a search over these questions would use them
     duplicates_of = _duplicate_sets(split.train, row_of)
-    features, labels = [], []
+    parts: dict[str, list] = {"px": [], "py": [], "sx": [], "sy": [], "sg": []}
     for fold in range(folds):
         held_train = np.arange(len(split.train)) % folds == fold
         held_negatives = np.arange(len(split.negatives)) % folds == fold
@@ -50,17 +72,19 @@ def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split
                                         negatives=split.negatives.subset(~held_negatives)))
         vectors = encoder.encode(pool)
         queries = _query_rows(split.train.subset(held_train), row_of)
-        x, y = _candidate_rows(queries, vectors, rows, postings, duplicates_of, stats)
-        features.append(x)
-        labels.append(y)
+        x, y, groups = _candidate_rows(queries, vectors, rows, postings, duplicates_of, stats)
+        parts["sx"].append(x), parts["sy"].append(y), parts["sg"].append(groups)
         for pairs, label in ((split.train.subset(held_train), 1.0), (split.negatives.subset(held_negatives), 0.0)):
             a, b = _pair_rows(pairs, row_of)
             cosine = np.einsum("nd,nd->n", vectors[a], vectors[b])
-            features.append(pair_features(cosine, rows.take(a), rows.take(b), stats))
-            labels.append(np.full(len(a), label, np.float32))
-    log("scorer: fitting the re-ranker")
-    reranker = Reranker.fit(np.concatenate(features), np.concatenate(labels), FEATURES, settings)
-    return RerankScorer(stats, reranker)
+            parts["px"].append(pair_features(cosine, rows.take(a), rows.take(b), stats))
+            parts["py"].append(np.full(len(a), label, np.float32))
+    px, py, sx, sy, sg = (np.concatenate(parts[k]) for k in ("px", "py", "sx", "sy", "sg"))
+    return ScorerRows(px, py, sx, sy, sg)
+
+
+def _pool(split: Split) -> list[str]:
+    return _distinct([q for p in (split.train, split.negatives) for q in p.question1 + p.question2])
 
 
 def _distinct(questions: list[str]) -> list[str]:
@@ -89,15 +113,17 @@ def _duplicate_sets(duplicates: Pairs, row_of: dict[str, int]) -> dict[int, set[
 
 
 def _candidate_rows(queries: np.ndarray, vectors: np.ndarray, rows: LexicalRows, postings,
-                    duplicates_of: dict[int, set[int]], stats: LexicalStats) -> tuple[np.ndarray, np.ndarray]:
+                    duplicates_of: dict[int, set[int]], stats: LexicalStats
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features and labels of every (query, candidate) pair a hybrid search would score."""
     depth = hybrid_search.DEPTH + 1  # +1: the query finds itself, dropped below
     query_rows = rows.take(queries)
     _, dense = search_backends.exact_topk(vectors[queries], vectors, depth)
     _, lexical = hybrid_search.lexical_topk(query_rows, postings, depth, None)
     candidates = [c[c != q] for q, c in zip(queries, hybrid_search.candidate_union(dense, lexical))]
-    which = np.repeat(queries, [len(c) for c in candidates])
+    sizes = np.array([len(c) for c in candidates])
+    which = np.repeat(queries, sizes)
     flat = np.concatenate(candidates)
     cosine = np.einsum("nd,nd->n", vectors[which], vectors[flat])
     labels = np.array([c in duplicates_of.get(int(q), ()) for q, c in zip(which, flat)], dtype=np.float32)
-    return pair_features(cosine, rows.take(which), rows.take(flat), stats), labels
+    return pair_features(cosine, rows.take(which), rows.take(flat), stats), labels, sizes
