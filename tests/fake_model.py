@@ -1,6 +1,6 @@
 """A small deterministic stand-in for QdupModel: hashed character trigrams, L2-normalised.
 
-It has the same surface the search code relies on (encode, fingerprint, threshold, dim),
+It has the same surface the search code relies on (encode, fingerprint, threshold, dim, scorer),
 so index, mining and service tests run in milliseconds and without trained weights.
 """
 
@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from qdup.scorer import CosineScorer
+
 
 class FakeModel:
     def __init__(self, dim: int = 64, salt: str = "a", threshold: float = 0.7) -> None:
@@ -19,6 +21,7 @@ class FakeModel:
         self.threshold = threshold
         self._salt = salt
         self.fingerprint = hashlib.sha256(f"fake-trigram-{dim}-{salt}".encode()).hexdigest()
+        self.scorer = CosineScorer()  # scores are the cosine, as a reference-recipe model's
 
     def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -32,3 +35,6 @@ class FakeModel:
 
     def similarity(self, questions1: Sequence[str], questions2: Sequence[str]) -> np.ndarray:
         return np.einsum("nd,nd->n", self.encode(questions1), self.encode(questions2))
+
+    def score(self, questions1: Sequence[str], questions2: Sequence[str]) -> np.ndarray:
+        return self.similarity(questions1, questions2)  # a cosine scorer's score is the cosine
