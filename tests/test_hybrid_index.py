@@ -91,3 +91,16 @@ def test_predict_uses_the_scorer(model):
     [expected] = model.score(["How do I learn Python?"], ["What is the best way to learn Python?"])
     assert score == pytest.approx(float(expected), abs=1e-6) and is_duplicate == (score > model.threshold)
     assert 0.0 <= score <= 1.0  # a re-ranker's score is a probability
+
+
+def test_mining_uses_the_search_scores(model, index):
+    from qdup.mining import mine_index
+
+    pairs = mine_index(index, threshold=0.0, model=model)
+    assert pairs and [p.score for p in pairs] == sorted((p.score for p in pairs), reverse=True)
+    assert len({(p.id1, p.id2) for p in pairs} | {(p.id2, p.id1) for p in pairs}) == 2 * len(pairs)
+    by_id = dict(zip((str(n) for n in range(1, len(QUESTIONS) + 1)), QUESTIONS))
+    for p in pairs[:5]:
+        found = [r for q in (p.id1, p.id2) for r in index.search(model, [by_id[q]], k=len(QUESTIONS))]
+        directional = [s for r, other in zip(found, (p.id2, p.id1)) for i, s in zip(r.ids, r.scores) if i == other]
+        assert p.score == pytest.approx(max(directional), rel=1e-5)

@@ -57,6 +57,25 @@ def test_search_ranks_like_the_model(capsys, built, tiny_model):
     assert (code, out) == (0, "no matches\n")
 
 
+def test_search_many_queries_prints_one_json_line_each_in_order(capsys, tmp_path, built):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("How do I lose weight quickly?\nHow do I learn Python?\nCapital of France?\n")
+    code, out, err = run(capsys, "search", built, "--queries", queries, "-k", "2")
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["question"] for line in lines] == queries.read_text().splitlines()
+    for line in lines:  # each line equals the single-question search
+        code, single, _ = run(capsys, "search", built, line["question"], "-k", "2", "--json")
+        assert [m["id"] for m in line["matches"]] == [m["id"] for m in json.loads(single)]
+        np.testing.assert_allclose([m["score"] for m in line["matches"]],
+                                   [m["score"] for m in json.loads(single)], rtol=1e-5)
+    assert lines[1]["matches"][0]["id"] == "q1"
+    code, _, err = run(capsys, "search", built)
+    assert (code, err) == (1, "Error: give one QUESTION or --queries FILE\n")
+    code, _, err = run(capsys, "search", built, "x", "--queries", queries)
+    assert (code, err) == (1, "Error: give one QUESTION or --queries FILE\n")
+
+
 def test_add_remove_mine(capsys, tmp_path, built):
     more = tmp_path / "more.txt"
     more.write_text("How do I learn Python?\nWhat is a Siamese network?\n")

@@ -73,10 +73,16 @@ def mine_vectors(
     return rows_i[order], rows_j[order], scores[order]
 
 
-def mine_index(index, threshold: float | None = None, chunk_size: int = 2048) -> list[Pair]:
+PAIR_NEIGHBOURS = 20  # with a re-ranking model: pairs come from each question's 20 best matches
+
+
+def mine_index(index, threshold: float | None = None, chunk_size: int = 2048, model=None) -> list[Pair]:
     """Every pair of live questions in ``index`` scoring above ``threshold``.
 
-    The default threshold is the one of the model that built the index.
+    The default threshold is the one of the model that built the index. With a ``model``
+    whose scorer re-ranks, scores are its search scores (every pair of a large index cannot
+    be re-ranked): the pairs are found among each question's :data:`PAIR_NEIGHBOURS` best
+    matches, as ``qdup search`` finds them.
 
     Example::
 
@@ -85,6 +91,18 @@ def mine_index(index, threshold: float | None = None, chunk_size: int = 2048) ->
         ('12', '845', 0.98)
     """
     threshold = index.threshold if threshold is None else threshold
+    if model is not None and model.scorer.lexical is not None:
+        from .mining_groups import neighbours  # (it imports this module's neighbours' users)
+
+        found = neighbours(index, PAIR_NEIGHBOURS, threshold, model=model)
+        best: dict[tuple[int, int], float] = {}
+        for i, (rows, scores) in enumerate(zip(found.rows, found.scores)):
+            for j, score in zip(rows.tolist(), scores.tolist()):
+                key = (min(i, j), max(i, j))  # the search score is not symmetric: keep the higher
+                best[key] = max(best.get(key, -np.inf), score)
+        ordered = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+        ids, questions = found.ids, found.questions
+        return [Pair(ids[i], ids[j], float(s), questions[i], questions[j]) for (i, j), s in ordered]
     vectors, ids, questions = index.live()
     rows_i, rows_j, scores = mine_vectors(vectors, threshold, chunk_size)
     return [Pair(ids[i], ids[j], float(s), questions[i], questions[j]) for i, j, s in zip(rows_i, rows_j, scores)]

@@ -41,8 +41,12 @@ class Neighbours:
         return out
 
 
-def neighbours(index, k: int, threshold: float, progress: bool = False) -> Neighbours:
-    """Each live question's ``k`` best matches scoring above ``threshold`` (itself excluded)."""
+def neighbours(index, k: int, threshold: float, progress: bool = False, model=None) -> Neighbours:
+    """Each live question's ``k`` best matches scoring above ``threshold`` (itself excluded).
+
+    With a ``model`` whose scorer re-ranks, matches are found and scored as
+    :meth:`qdup.Index.search` finds them; otherwise by the stored vectors alone.
+    """
     if not isinstance(k, int) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
     vectors, ids, questions = index.live()
@@ -54,7 +58,11 @@ def neighbours(index, k: int, threshold: float, progress: bool = False) -> Neigh
         starts = tqdm(starts, desc="mining", unit="block", total=len(starts))
     rows, scores = [], []
     for start in starts:
-        for n, result in enumerate(index.search_vectors(vectors[start : start + BLOCK_ROWS], k + 1, threshold)):
+        if model is not None and model.scorer.lexical is not None:
+            results = index.search(model, questions[start : start + BLOCK_ROWS], k + 1, threshold)
+        else:
+            results = index.search_vectors(vectors[start : start + BLOCK_ROWS], k + 1, threshold)
+        for n, result in enumerate(results):
             own = ids[start + n]
             keep = [(row_of[i], s) for i, s in zip(result.ids, result.scores) if i != own][:k]
             rows.append(np.array([r for r, _ in keep], dtype=np.int64))

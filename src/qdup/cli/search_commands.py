@@ -97,25 +97,42 @@ def remove(index_path, ids):
     click.echo(f"removed {len(ids)} questions from {index_path} ({len(opened)} left)")
 
 
+QUERY_BLOCK = 256  # queries searched at once with --queries
+
+
 @cli.command()
 @click.argument("index_path", metavar="INDEX", type=click.Path())
-@click.argument("question")
+@click.argument("question", required=False)
+@click.option("--queries", "queries_file", type=click.Path(dir_okay=False),
+              help="Search every question of this file instead (same formats as index build); "
+                   "prints one JSON line per query, in input order.")
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Matches to show.")
-@click.option("--threshold", "-t", type=float, help="Only show matches scoring above this cosine.")
+@click.option("--threshold", "-t", type=float, help="Only show matches scoring above this score.")
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON.")
 @threads_option(default=1)
-def search(index_path, question, k, threshold, model_path, as_json):
+def search(index_path, question, queries_file, k, threshold, model_path, as_json):
     """Find the stored questions most similar to QUESTION, best first.
 
     \b
     Example:
       qdup search my-index "How can I learn Python quickly?" -k 5
+      qdup search my-index --queries new-questions.txt -k 3 > matches.jsonl
     """
+    if (question is None) == (queries_file is None):
+        raise ConfigError("give one QUESTION or --queries FILE")
+    threshold = _threshold(threshold)
     opened = Index.load(index_path)
-    [result] = opened.search(opened.model(model_path), [question], k, _threshold(threshold))
-    matches = [{"id": i, "question": q, "score": s, "metadata": m}
-               for i, q, s, m in zip(result.ids, result.questions, result.scores, result.metadata)]
+    searcher = opened.model(model_path)
+    if queries_file is not None:
+        queries = read_questions(queries_file).questions
+        for start in range(0, len(queries), QUERY_BLOCK):
+            block = queries[start : start + QUERY_BLOCK]
+            for query, result in zip(block, opened.search(searcher, block, k, threshold)):
+                click.echo(json.dumps({"question": query, "matches": _matches(result)}, ensure_ascii=False))
+        return
+    [result] = opened.search(searcher, [question], k, threshold)
+    matches = _matches(result)
     if as_json:
         click.echo(json.dumps(matches, ensure_ascii=False))
     elif not matches:
@@ -123,6 +140,11 @@ def search(index_path, question, k, threshold, model_path, as_json):
     for m in [] if as_json else matches:
         link = f"  {m['metadata']['url']}" if isinstance(m["metadata"].get("url"), str) else ""
         click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}{link}")
+
+
+def _matches(result) -> list[dict]:
+    return [{"id": i, "question": q, "score": s, "metadata": m}
+            for i, q, s, m in zip(result.ids, result.questions, result.scores, result.metadata)]
 
 
 @cli.command()
@@ -156,17 +178,18 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet
         raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
     check_output(out, force)  # before the slow part
     opened = Index.load(index_path)
+    scorer_model = opened.model()
     if threshold is None:
-        threshold = getattr(opened.model(), "search_threshold", None) or DEFAULT_MINE_THRESHOLD
+        threshold = getattr(scorer_model, "search_threshold", None) or DEFAULT_MINE_THRESHOLD
     threshold = _threshold(threshold)
     if top_k or groups:
-        found = neighbours(opened, top_k or max_group_size - 1, threshold, progress=not quiet)
+        found = neighbours(opened, top_k or max_group_size - 1, threshold, progress=not quiet, model=scorer_model)
         records = group_records(found) if groups else top_k_records(found)
         write_jsonl(records, out)
         what = f"{len(records)} groups covering {sum(g['size'] for g in records)} questions" if groups \
             else f"top matches of {len(records)} questions"
     else:
-        pairs = mine_index(opened, threshold)
+        pairs = mine_index(opened, threshold, model=scorer_model)
         if out.lower().endswith(".csv"):
             write_pairs_csv(pairs, out, force)
         else:
