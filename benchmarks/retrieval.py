@@ -30,19 +30,21 @@ from common import data_path, machine, write_results  # noqa: E402
 import qdup  # noqa: E402
 from qdup import hybrid_search, search_backends  # noqa: E402
 from qdup.index import Index  # noqa: E402
+from qdup.vocabulary import tokenize  # noqa: E402
 
 DEPTH = 100  # ranks searched per query: MRR counts 0 beyond this
 
 
 def corpus_and_queries(pairs, split):
-    """Distinct non-empty questions of the whole file; (query row, answer row) per duplicate pair."""
-    questions = sorted({q.strip() for q in pairs.question1 + pairs.question2 if q.strip()})
+    """Distinct questions of the whole file (with at least one word: what an index accepts);
+    (query row, answer row) per duplicate pair."""
+    questions = sorted({q.strip() for q in pairs.question1 + pairs.question2 if tokenize(q)})
     row = {q: n for n, q in enumerate(questions)}
 
     def queries(subset):
         dup = subset.duplicates()
         return np.array([(row[a.strip()], row[b.strip()]) for a, b in zip(dup.question1, dup.question2)
-                         if a.strip() and b.strip() and a.strip() != b.strip()], dtype=np.int64)
+                         if a.strip() in row and b.strip() in row and a.strip() != b.strip()], dtype=np.int64)
 
     return questions, {"validation": queries(split.validation), "test": queries(split.test)}
 

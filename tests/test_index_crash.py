@@ -16,7 +16,10 @@ TESTS = Path(__file__).parent
 
 WRITER = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
+    # Ctrl-C raises KeyboardInterrupt even if the test process left SIGINT ignored (a child
+    # inherits an ignored signal, and Python then installs no handler for it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {tests!r})
     from fake_model import FakeModel
     from qdup import index_store

@@ -214,6 +214,8 @@ class Index:
         candidates = hybrid_search.candidate_union(dense, words)
 
         def gather(picked: np.ndarray):
+            if len(segments) == 1:  # the common case: one merged segment, no regrouping
+                return np.asarray(segments[0].vectors[picked]), segments[0].lexical.take(picked)
             where = np.searchsorted(offsets, picked, side="right") - 1
             order = np.argsort(where, kind="stable")
             vectors, lexical = [], []

@@ -122,11 +122,14 @@ def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION) -> Se
     """
     from .split import reference_split
 
-    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if q.strip()})
+    from .vocabulary import tokenize
+
+    # What an index accepts: questions with at least one word.
+    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if tokenize(q)})
     same = _duplicate_classes(pairs)
     validation = reference_split(pairs).validation_duplicates
     queries = sorted({a.strip() for a, b in zip(validation.question1, validation.question2)
-                      if a.strip() and b.strip() and a.strip() != b.strip()})
+                      if tokenize(a) and tokenize(b) and a.strip() != b.strip()})
     if not queries:
         raise DataError("no validation duplicates to calibrate on")
     scores, matches = top_matches(model, corpus, queries)
