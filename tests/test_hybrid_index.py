@@ -104,3 +104,8 @@ def test_mining_uses_the_search_scores(model, index):
         found = [r for q in (p.id1, p.id2) for r in index.search(model, [by_id[q]], k=len(QUESTIONS))]
         directional = [s for r, other in zip(found, (p.id2, p.id1)) for i, s in zip(r.ids, r.scores) if i == other]
         assert p.score == pytest.approx(max(directional), rel=1e-5)
+
+
+def test_a_huge_k_is_clipped_to_the_stored_questions(model, index):
+    [result] = index.search(model, ["learn python"], k=10**9)
+    assert len(result.ids) == len(QUESTIONS)

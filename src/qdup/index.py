@@ -208,7 +208,9 @@ class Index:
         _, segments = self._state
         if any(s.lexical is None for s in segments):
             raise DataError(f"index {self.path} holds no lexical rows for this model's scorer; rebuild it")
-        depth = max(k, hybrid_search.DEPTH)
+        stored = max(sum(len(s.ids) for s in segments), 1)
+        k = min(k, stored)  # never allocate (q, k) for a k beyond the stored rows
+        depth = min(max(k, hybrid_search.DEPTH), stored)
         offsets, _, dense = self._nearest(segments, queries, depth)
         words = hybrid_search.lexical_nearest(segments, offsets, query_rows, depth)
         candidates = hybrid_search.candidate_union(dense, words)
