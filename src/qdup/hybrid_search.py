@@ -58,13 +58,13 @@ def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
     Multiplying by the inverted (term -> rows) matrix touches only the posting lists of
     the query's own n-grams.
     """
-    out_scores, out_rows = [], []
+    blocks = []
     for start in range(0, len(queries), QUERY_CHUNK):
         block = (queries.chars[start : start + QUERY_CHUNK] @ postings).toarray()  # (q, rows)
         if dead is not None:
             block[:, dead] = -np.inf
-        out_scores.append(block)
-    block = np.concatenate(out_scores) if out_scores else np.zeros((0, postings.shape[1]), np.float32)
+        blocks.append(block)
+    block = np.concatenate(blocks) if blocks else np.zeros((0, postings.shape[1]), np.float32)
     kk = min(k, block.shape[1])
     scores, rows = search_backends._empty(len(block), k)
     if kk:
