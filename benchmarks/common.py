@@ -35,10 +35,7 @@ def questions_per_second(model, questions: list[str], repeats: int = 3) -> float
 
 def machine() -> dict:
     """CPU model and load average right now: speed figures mean little without them."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
-        else platform.processor()
-    return {"cpu": model, "load_average": [round(x, 2) for x in os.getloadavg()]}
+    return {"cpu": cpu_model(), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def write_results(name: str, figures: dict) -> Path:
@@ -53,18 +50,20 @@ def write_results(name: str, figures: dict) -> Path:
     return path
 
 
-def machine_line() -> str:
-    """CPU model and load average, to print next to every speed figure."""
-    model = "unknown CPU"
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return "unknown CPU"
+
+
+def machine_line() -> str:
+    """CPU model and load average, to print next to every speed figure."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{model}, {os.cpu_count()} CPUs, load average {load}"
+    return f"{cpu_model()}, {os.cpu_count()} CPUs, load average {load}"
 
 
 class Burner:

@@ -17,16 +17,7 @@ import json
 import sys
 import time
 
-from common import ROOT, data_path, machine_line, run_child, write_results
-
-
-def best_rate(model, questions, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        model.encode(questions)
-        best = min(best, time.perf_counter() - started)
-    return len(questions) / best
+from common import ROOT, data_path, machine_line, questions_per_second, run_child, write_results
 
 
 def child(path: str, threads: int, rounds: int) -> None:
@@ -35,7 +26,7 @@ def child(path: str, threads: int, rounds: int) -> None:
 
     torch.set_num_threads(threads)
     split = qdup.reference_split(qdup.read_pairs(path))
-    print(json.dumps({"rate": best_rate(qdup.load(), split.test.question1 + split.test.question2, rounds)}))
+    print(json.dumps({"rate": questions_per_second(qdup.load(), split.test.question1 + split.test.question2, rounds)}))
 
 
 def compare(args) -> None:
