@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError
+from .progress import bar as progress_bar
 
 BLOCK_ROWS = 256  # queries searched at once: 256 x 50k scores = 50 MB in the exact backend
 
@@ -52,10 +53,8 @@ def neighbours(index, k: int, threshold: float, progress: bool = False, model=No
     vectors, ids, questions = index.live()
     metadata = index.live_metadata()
     row_of = {i: n for n, i in enumerate(ids)}
-    starts = range(0, len(ids), BLOCK_ROWS)
-    if progress:
-        from tqdm.auto import tqdm
-        starts = tqdm(starts, desc="mining", unit="block", total=len(starts))
+    # A bar on a terminal, a few plain lines in a log (the project's one progress rule).
+    starts = progress_bar(range(0, len(ids), BLOCK_ROWS), "mining", "block", enabled=progress)
     rows, scores = [], []
     for start in starts:
         if model is not None and model.scorer.lexical is not None:
