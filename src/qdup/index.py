@@ -2,33 +2,32 @@
 duplicate this one?".
 
 The index records the fingerprint of the model that built it and refuses any other.
-Small indexes are searched exactly; large ones through an HNSW graph (FAISS).
+Where the rows live and how the nearest are found is the backend's business
+(:mod:`qdup.index_backend`): exact or HNSW (FAISS) in the folder itself, or Milvus.
 Every write is atomic (see :mod:`qdup.index_store`): a crash or Ctrl-C in the middle of
 ``add`` or ``remove`` leaves the previous index intact and loadable.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import json
 import os
 import threading
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from . import atomic, hybrid_search, index_store, search_backends
-from .index_segments import Segment, compacted, read_segments
-from .lexical import LexicalRows
+from . import atomic, hybrid_search, index_backend, index_store
+from .index_backend import BACKENDS, Store
 from .questions import check_questions
 from .thresholds import check_threshold
 from .errors import ConfigError, DataError, UnknownIdError
 
-BACKENDS = ("auto", "exact", "hnsw")
+__all__ = ["BACKENDS", "Index", "SearchResult", "StoredQuestion"]
 
 
 @dataclass(frozen=True)
@@ -53,9 +52,9 @@ class StoredQuestion:
 class Index:
     """A persistent, searchable set of questions. Create with :meth:`build` or :meth:`load`."""
 
-    def __init__(self, path: Path, manifest: dict, segments: list[Segment]) -> None:
+    def __init__(self, path: Path, manifest: dict, store: Store) -> None:
         self.path = path
-        self._state = (manifest, tuple(segments))  # replaced whole, so readers never see a half update
+        self._state = (manifest, store)  # replaced whole, so readers never see a half update
         self._stamp = index_store.manifest_stamp(path)
         self._write = threading.Lock()
 
@@ -68,6 +67,12 @@ class Index:
     def threshold(self) -> float:
         """Decision threshold of the model that built the index (the default for mining)."""
         return float(self._state[0]["threshold"])
+
+    @property
+    def backend(self) -> dict:
+        """The backend's name and settings (say ``{"backend": "milvus", "uri": ..., "collection": ...}``)."""
+        self.refresh()
+        return {"backend": self._state[0]["backend"], **self._state[1].describe()}
 
     @property
     def model_path(self) -> str | None:
@@ -97,21 +102,21 @@ class Index:
     def build(
         cls, model, ids: Sequence[str] | None, questions: Sequence[str], path, *,
         backend: str = "auto", force: bool = False, progress: bool = False, model_path: str | None = None,
-        metadata: Sequence[dict] | None = None,
+        metadata: Sequence[dict] | None = None, options: dict | None = None,
     ) -> "Index":
         """Encode ``questions`` and write a new index folder at ``path``.
 
         ``ids`` None numbers the questions 1..n. ``model_path`` is recorded so that later
         commands can find the model without being told (see :attr:`model_path`).
         ``metadata``: one JSON object per question (say ``{"url": ..., "title": ...}``),
-        stored next to it and returned with search results.
+        stored next to it and returned with search results. ``options``: the backend's
+        settings, say ``{"uri": "http://host:19530", "collection": "questions"}`` for Milvus.
 
         Example::
 
             >>> index = Index.build(model, None, ["How do I learn Python?"], "my-index")  # doctest: +SKIP
         """
-        if backend not in BACKENDS:
-            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        index_backend.check(backend)
         questions = check_questions(questions)
         if not questions:
             raise DataError("no questions to index")
@@ -127,15 +132,15 @@ class Index:
             "model_path": None if model_path is None else os.path.abspath(model_path), "count": 0, "segments": [],
             "next_auto_id": len(questions) + 1 if generated else 1,
         }
+        lexical = _lexical(model, questions)
         # Writers of the folder being replaced wait, then see the new uid and reload.
         replacing = index_store.write_lock(Path(path)) if Path(path).is_dir() else contextlib.nullcontext()
         with index_store.io_errors(Path(path)), replacing, atomic.directory(
                 path, force=force, stamp=(index_store.MANIFEST, index_store.FORMAT)) as tmp:
-            seg = Segment("", vectors, list(ids), questions, np.zeros(len(ids), bool), None, metadata,
-                          _lexical(model, questions))
-            manifest, segments = compacted(tmp, manifest, [seg])
-            index_store.commit(tmp, manifest)
-        return cls(Path(path), manifest, segments)
+            empty = index_backend.create(tmp, manifest, options)
+            manifest, store = empty.added(tmp, manifest, list(ids), questions, vectors, lexical, metadata)
+            index_store.commit(tmp, manifest, store.files(manifest))
+        return cls(Path(path), manifest, store)
 
     @classmethod
     def load(cls, path) -> "Index":
@@ -155,8 +160,7 @@ class Index:
             return
         manifest = index_store.read_manifest(self.path)
         if manifest != self._state[0]:
-            manifest, segments = _read_state(self.path)
-            self._state = (manifest, tuple(segments))
+            self._state = _read_state(self.path)
         self._stamp = stamp
 
     # -------------------------------------------------------------------- search
@@ -184,65 +188,25 @@ class Index:
         """Like :meth:`search`, for vectors already encoded by the index's model."""
         k, threshold = _search_args(k, threshold)
         self.refresh()
-        _, segments = self._state
+        _, store = self._state
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self._state[0]["dim"])
-        offsets, scores, rows = self._nearest(segments, queries, k)
-        return [self._result(segments, offsets, s, r, threshold) for s, r in zip(scores, rows)]
-
-    @staticmethod
-    def _nearest(segments, queries: np.ndarray, k: int):
-        """``(offsets, scores, rows)``: the top ``k`` rows by cosine over every segment."""
-        offsets = np.cumsum([0] + [len(s.ids) for s in segments])
-        k = min(k, max(int(offsets[-1]), 1))  # never allocate (q, k) for a k beyond the stored rows
-        scores, rows = search_backends._empty(len(queries), k)
-        for seg, offset in zip(segments, offsets):
-            if seg.ann is not None:
-                s, r = search_backends.hnsw_topk(seg.ann, queries, k, np.flatnonzero(seg.dead))
-            else:
-                s, r = search_backends.exact_topk(queries, seg.vectors, k, seg.dead if seg.dead.any() else None)
-            scores, rows = search_backends.merge_topk(scores, rows, s, np.where(r >= 0, r + offset, -1), k)
-        return offsets, scores, rows
+        scores, rows = store.dense_topk(queries, k)
+        return _results(store, scores, rows, threshold)
 
     def _search_hybrid(self, queries: np.ndarray, query_rows, scorer, k: int, threshold) -> list[SearchResult]:
         """Candidates by cosine and by words, ranked by the scorer (see :mod:`qdup.hybrid_search`)."""
-        _, segments = self._state
-        if any(s.lexical is None for s in segments):
+        manifest, store = self._state
+        if not store.has_lexical():
             raise DataError(f"index {self.path} holds no lexical rows for this model's scorer; rebuild it")
-        stored = max(sum(len(s.ids) for s in segments), 1)
+        stored = max(int(manifest["count"]), 1)
         k = min(k, stored)  # never allocate (q, k) for a k beyond the stored rows
         depth = min(max(k, hybrid_search.DEPTH), stored)
-        offsets, _, dense = self._nearest(segments, queries, depth)
-        words = hybrid_search.lexical_nearest(segments, offsets, query_rows, depth)
+        _, dense = store.dense_topk(queries, depth)
+        words = store.lexical_topk(query_rows, depth)
         candidates = hybrid_search.candidate_union(dense, words)
-
-        def gather(picked: np.ndarray):
-            if len(segments) == 1:  # the common case: one merged segment, no regrouping
-                return np.asarray(segments[0].vectors[picked]), segments[0].lexical.take(picked)
-            where = np.searchsorted(offsets, picked, side="right") - 1
-            order = np.argsort(where, kind="stable")
-            vectors, lexical = [], []
-            for n in np.unique(where):
-                local = picked[where == n] - offsets[n]
-                vectors.append(np.asarray(segments[n].vectors[local]))
-                lexical.append(segments[n].lexical.take(local))
-            back = np.argsort(order, kind="stable")  # rows grouped by segment -> the order asked for
-            return np.concatenate(vectors)[back], LexicalRows.stack(lexical).take(back)
-
-        scores, rows = hybrid_search.rerank(queries, query_rows, candidates, gather, scorer, k)
-        return [self._result(segments, offsets, s, r, threshold) for s, r in zip(scores, rows)]
-
-    @staticmethod
-    def _result(segments, offsets, scores, rows, threshold) -> SearchResult:
-        keep = np.isfinite(scores) & (rows >= 0)
-        if threshold is not None:
-            keep &= scores > threshold
-        ids, questions, metadata = [], [], []
-        for row in rows[keep]:
-            s = bisect.bisect_right(offsets, row) - 1
-            ids.append(segments[s].ids[row - offsets[s]])
-            questions.append(segments[s].questions[row - offsets[s]])
-            metadata.append(segments[s].meta(row - offsets[s]))
-        return SearchResult(ids, questions, [float(x) for x in scores[keep]], metadata)
+        scores, rows = hybrid_search.rerank(queries, query_rows, candidates,
+                                            lambda picked: store.gather(picked, scorer.lexical), scorer, k)
+        return _results(store, scores, rows, threshold)
 
     def get(self, id: str) -> StoredQuestion:
         """The stored question with this id; :class:`DataError` when there is none.
@@ -253,26 +217,22 @@ class Index:
             StoredQuestion(id='1', question='How do I learn Python?', metadata={'url': 'https://...'})
         """
         self.refresh()
-        for seg in reversed(self._state[1]):  # newest first: an id may be reused after a remove
-            for row, i in enumerate(seg.ids):
-                if i == str(id) and not seg.dead[row]:
-                    return StoredQuestion(i, seg.questions[row], seg.meta(row))
-        raise UnknownIdError(f"id {str(id)!r} is not in the index")
+        store = self._state[1]
+        row = store.find([str(id)]).get(str(id))
+        if row is None:
+            raise UnknownIdError(f"id {str(id)!r} is not in the index")
+        [(i, question, meta)] = store.records(np.array([row]))
+        return StoredQuestion(i, question, meta)
 
     def live(self) -> tuple[np.ndarray, list[str], list[str]]:
         """All stored (vectors, ids, questions), removed ones excluded, in insertion order."""
         self.refresh()
-        _, segments = self._state
-        alive = [~s.dead for s in segments]
-        vectors = np.concatenate([s.vectors[a] for s, a in zip(segments, alive)]) if segments else np.zeros((0, 0), np.float32)
-        ids = [i for s, a in zip(segments, alive) for i, ok in zip(s.ids, a) if ok]
-        questions = [q for s, a in zip(segments, alive) for q, ok in zip(s.questions, a) if ok]
-        return vectors, ids, questions
+        return self._state[1].live()[:3]
 
     def live_metadata(self) -> list[dict]:
         """Metadata of every live question, in the order of :meth:`live` ({} when none)."""
         self.refresh()
-        return [s.meta(row) for s in self._state[1] for row in np.flatnonzero(~s.dead)]
+        return self._state[1].live()[3]
 
     # -------------------------------------------------------------------- writes
     def add(self, model, questions: Sequence[str], ids: Sequence[str] | None = None,
@@ -293,48 +253,41 @@ class Index:
         metadata = _check_metadata(metadata, questions)
         vectors = model.encode(questions)  # before the lock: encoding is the slow part
         with self._write, index_store.write_lock(self.path):
-            manifest, segments = self._fresh_state()
+            manifest, store = self._fresh_state()
             self._check_model(model)  # the folder may have been rebuilt with another model meanwhile
-            taken = {i for s in segments for i, dead in zip(s.ids, s.dead) if not dead}
             manifest = dict(manifest)
             if ids is None:
-                ids = _auto_ids(manifest, taken, len(questions))
+                ids = _auto_ids(manifest, store, len(questions))
             else:
-                ids = _check_ids(ids, questions, taken)
-            new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool), None, metadata,
-                          _lexical(model, questions))
-            manifest, segments = compacted(self.path, manifest, [*segments, new])
-            index_store.commit(self.path, manifest)
-            self._committed(manifest, segments)
+                ids = _check_ids(ids, questions, set(store.find([str(i).strip() for i in ids])))
+            manifest, store = store.added(self.path, manifest, list(ids), list(questions), vectors,
+                                          _lexical(model, questions), metadata)
+            index_store.commit(self.path, manifest, store.files(manifest))
+            self._committed(manifest, store)
         return list(ids)
 
     def remove(self, ids: Sequence[str]) -> None:
         """Remove questions by id; an unknown id refuses the whole call (nothing changes)."""
         with self._write, index_store.write_lock(self.path):
-            manifest, segments = self._fresh_state()
-            where = {i: (n, row) for n, s in enumerate(segments) for row, i in enumerate(s.ids) if not s.dead[row]}
+            manifest, store = self._fresh_state()
+            where = store.find([str(i) for i in ids])
             for i in ids:
                 if str(i) not in where:
                     raise UnknownIdError(f"id {str(i)!r} is not in the index")
-            dead = [s.dead.copy() for s in segments]
-            for i in ids:
-                n, row = where[str(i)]
-                dead[n][row] = True
-            segments = [replace(s, dead=d) for s, d in zip(segments, dead)]
-            manifest, segments = compacted(self.path, dict(manifest), segments)
-            index_store.commit(self.path, manifest)
-            self._committed(manifest, segments)
+            manifest, store = store.removed(self.path, dict(manifest), sorted(set(where.values())))
+            index_store.commit(self.path, manifest, store.files(manifest))
+            self._committed(manifest, store)
 
     def _fresh_state(self):
         # Another process (say `qdup index add` next to `qdup serve`) may have committed since we loaded.
         # Or rebuilt it with `index build --force`: same generation number, new uid.
         on_disk = index_store.read_manifest(self.path)
         if index_store.identity(on_disk) != index_store.identity(self._state[0]):
-            self._state = (on_disk, tuple(read_segments(self.path, on_disk)))
+            self._state = (on_disk, index_backend.open_store(self.path, on_disk))
         return self._state
 
-    def _committed(self, manifest: dict, segments) -> None:
-        self._state = (manifest, tuple(segments))
+    def _committed(self, manifest: dict, store: Store) -> None:
+        self._state = (manifest, store)
         self._stamp = index_store.manifest_stamp(self.path)
 
     def _check_model(self, model) -> None:
@@ -346,17 +299,31 @@ class Index:
 
 
 # ------------------------------------------------------------------- helpers
-def _read_state(path: Path) -> tuple[dict, list[Segment]]:
+def _read_state(path: Path) -> tuple[dict, Store]:
     for _ in range(2):
         manifest = index_store.read_manifest(path)
         try:
-            return manifest, read_segments(path, manifest)
+            return manifest, index_backend.open_store(path, manifest)
         except DataError:
             # A writer may have committed and swept this manifest's files meanwhile.
             if index_store.identity(index_store.read_manifest(path)) == index_store.identity(manifest):
                 raise  # really damaged, not a race with a writer
     manifest = index_store.read_manifest(path)
-    return manifest, read_segments(path, manifest)
+    return manifest, index_backend.open_store(path, manifest)
+
+
+def _results(store: Store, scores: np.ndarray, rows: np.ndarray, threshold: float | None) -> list[SearchResult]:
+    keep = np.isfinite(scores) & (rows >= 0)
+    if threshold is not None:
+        keep &= scores > threshold
+    records = store.records(rows[keep])  # one look-up for the whole batch
+    out, start = [], 0
+    for s, mask in zip(scores, keep):
+        mine = records[start : start + int(mask.sum())]
+        start += len(mine)
+        out.append(SearchResult([r[0] for r in mine], [r[1] for r in mine], [float(x) for x in s[mask]],
+                                [r[2] for r in mine]))
+    return out
 
 
 def _search_args(k, threshold) -> tuple[int, float | None]:
@@ -397,12 +364,14 @@ def _check_ids(ids: Sequence[str], questions: list[str], taken: set[str]) -> lis
     return ids
 
 
-def _auto_ids(manifest: dict, taken: set[str], n: int) -> list[str]:
+def _auto_ids(manifest: dict, store: Store, n: int) -> list[str]:
+    """The next ``n`` numbers not taken by a stored id (a user may have chosen "7")."""
     ids, next_id = [], int(manifest["next_auto_id"])
     while len(ids) < n:
-        if str(next_id) not in taken:
-            ids.append(str(next_id))
-        next_id += 1
+        batch = [str(i) for i in range(next_id, next_id + n - len(ids))]
+        taken = store.find(batch)
+        ids += [i for i in batch if i not in taken]
+        next_id += len(batch)
     manifest["next_auto_id"] = next_id
     return ids
 

@@ -31,12 +31,27 @@ class Segment:
     ids: list[str]
     questions: list[str]
     dead: np.ndarray     # (rows,) bool: removed rows
-    ann: Any = None      # FAISS HNSW graph over `vectors`, or None
+    ann: Any = None      # search_backends.HnswSearch over `vectors`, or None (scanned exactly)
     metadata: Any = None  # per row a dict (url, title, ...), or None: no row has any
     lexical: Any = None  # LexicalRows of the questions when the model's scorer uses words, else None
 
     def meta(self, row: int) -> dict:
         return self.metadata[row] if self.metadata is not None else {}
+
+    @property
+    def search(self):
+        """The searcher of this segment: its graph, else an exact scan of its vectors."""
+        return self.ann if self.ann is not None else search_backends.ExactSearch(self.vectors)
+
+
+def segment_files(entry: dict) -> list[str]:
+    """The files of one manifest segment entry."""
+    names = [f"{entry['name']}.npy", f"{entry['name']}.jsonl"]
+    if entry["ann"]:
+        names.append(f"{entry['name']}{search_backends.HnswSearch.suffix}")
+    if entry.get("lexical"):
+        names.append(f"{entry['name']}{index_store.LEXICAL}")
+    return names
 
 
 def read_segments(path: Path, manifest: dict) -> list[Segment]:
@@ -45,7 +60,8 @@ def read_segments(path: Path, manifest: dict) -> list[Segment]:
         vectors, ids, questions, metadata = index_store.read_segment(path, entry["name"], entry["rows"], manifest["dim"])
         dead = np.zeros(entry["rows"], bool)
         dead[np.asarray(entry["deleted"], dtype=np.int64)] = True
-        ann = search_backends.read_hnsw(str(path / f"{entry['name']}.faiss")) if entry["ann"] else None
+        ann = search_backends.HnswSearch.read(str(path / f"{entry['name']}{search_backends.HnswSearch.suffix}")) \
+            if entry["ann"] else None
         lexical = index_store.read_lexical(path, entry["name"], entry["rows"]) if entry.get("lexical") else None
         segments.append(Segment(entry["name"], vectors, ids, questions, dead, ann, metadata, lexical))
     return segments
@@ -70,7 +86,7 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment]) -> tuple[di
         if s.name == name:
             index_store.write_segment(folder, name, s.vectors, s.ids, s.questions, s.metadata)
             if s.ann is not None:
-                search_backends.write_hnsw(s.ann, str(folder / f"{name}.faiss"))
+                s.ann.write(str(folder / f"{name}{s.ann.suffix}"))
             if s.lexical is not None:
                 index_store.write_lexical(folder, name, s.lexical)
     manifest.update(generation=generation, count=live_rows, segments=[
@@ -90,7 +106,7 @@ def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool) -> Segm
         [i for s, k in zip(segments, keep) for i, ok in zip(s.ids, k) if ok],
         [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
         np.zeros(len(vectors), bool),
-        search_backends.build_hnsw(vectors) if with_ann and len(vectors) else None,
+        search_backends.HnswSearch.build(vectors) if with_ann and len(vectors) else None,
         _merged_metadata(segments, keep),
         LexicalRows.stack([s.lexical.take(np.flatnonzero(k)) for s, k in zip(segments, keep)])
         if segments and all(s.lexical is not None for s in segments) else None,

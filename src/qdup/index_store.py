@@ -9,6 +9,9 @@ An index folder holds::
     seg-000003.faiss       optional HNSW graph over that segment (FAISS binary format)
     seg-000003.lexical.npz optional sparse lexical rows (plain arrays, np.load without pickles)
 
+(the segment files are those of the local backends; a Milvus index folder holds only the
+manifest, which names the server and collection).
+
 Data files are immutable and named by the generation that wrote them. A write creates
 its new files first, then replaces ``manifest.json`` in one atomic rename; files no
 manifest names any more are deleted after that. A crash at any moment therefore leaves
@@ -80,14 +83,13 @@ def manifest_stamp(folder: Path) -> tuple | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def commit(folder: Path, manifest: dict) -> None:
-    """Replace the manifest atomically, then delete files it no longer names."""
+def commit(folder: Path, manifest: dict, files: set[str]) -> None:
+    """Replace the manifest atomically, then delete files other than it and ``files``
+    (the backend's files for this manifest, see :meth:`qdup.index_backend.Store.files`)."""
     _before_commit()
     atomic.write_text(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     _fsync_dir(folder)
-    keep = {MANIFEST, ".lock"} | {
-        f"{seg['name']}{ext}" for seg in manifest["segments"] for ext in (".npy", ".jsonl", ".faiss", LEXICAL)
-    }
+    keep = {MANIFEST, ".lock"} | files
     for entry in folder.iterdir():
         if entry.name not in keep and entry.is_file():
             with contextlib.suppress(OSError):

@@ -1,5 +1,8 @@
 """Top-k inner-product search over unit vectors: exact (numpy) and approximate (FAISS HNSW).
 
+These search one segment of a local index (:mod:`qdup.local_store`); each segment holds
+an :class:`ExactSearch` or an :class:`HnswSearch`, which own their parameters and files.
+
 Both return ``(scores, rows)`` arrays of shape (q, k), best first; missing entries
 (fewer live rows than k) have row -1 and score -inf. Rows are positions in the searched
 matrix; the caller maps them to ids.
@@ -98,3 +101,38 @@ def read_hnsw(path: str):
     import faiss
 
     return faiss.read_index(path)
+
+
+class ExactSearch:
+    """Scans a segment's vectors; nothing to save (the vectors are the segment's own file)."""
+
+    suffix = None
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = vectors
+
+    def topk(self, queries: np.ndarray, k: int, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return exact_topk(queries, self.vectors, k, dead if dead.any() else None)
+
+
+class HnswSearch:
+    """A FAISS HNSW graph over a segment's vectors, saved next to it as ``<segment>.faiss``."""
+
+    suffix = ".faiss"
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+
+    @classmethod
+    def build(cls, vectors: np.ndarray) -> "HnswSearch":
+        return cls(build_hnsw(vectors))
+
+    @classmethod
+    def read(cls, path: str) -> "HnswSearch":
+        return cls(read_hnsw(path))
+
+    def write(self, path: str) -> None:
+        write_hnsw(self.graph, path)
+
+    def topk(self, queries: np.ndarray, k: int, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return hnsw_topk(self.graph, queries, k, np.flatnonzero(dead))
