@@ -88,3 +88,34 @@ def assert_same_results(got, expected, rtol: float = 1e-5) -> None:
     for a, b in zip(got, expected):
         assert (a.ids, a.questions) == (b.ids, b.questions)
         np.testing.assert_allclose(a.scores, b.scores, rtol=rtol, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory):
+    """One Milvus Lite gRPC server per test module (starting one costs about a second)."""
+    pytest.importorskip("pymilvus")
+    from milvus_server import MilvusServer
+
+    server = MilvusServer(tmp_path_factory.mktemp("milvus-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def milvus_file(tmp_path_factory) -> str:
+    """A Milvus Lite file shared by a test module (each test takes its own collection)."""
+    pytest.importorskip("pymilvus")
+    return str(tmp_path_factory.mktemp("milvus-file") / "questions.db")
+
+
+@pytest.fixture(params=["exact", "hnsw", "milvus-file", "milvus-server"])
+def backend(request) -> tuple[str, dict | None]:
+    """``(backend, options)`` for :meth:`qdup.Index.build`, once per backend; Milvus
+    through a Lite file and through the Lite gRPC server, a fresh collection per test."""
+    if not request.param.startswith("milvus"):
+        return request.param, None
+    from milvus_server import collection_name
+
+    uri = (request.getfixturevalue("milvus_file") if request.param == "milvus-file"
+           else request.getfixturevalue("milvus_server").uri)
+    return "milvus", {"uri": uri, "collection": collection_name()}

@@ -116,7 +116,7 @@ class Index:
 
             >>> index = Index.build(model, None, ["How do I learn Python?"], "my-index")  # doctest: +SKIP
         """
-        index_backend.check(backend)
+        index_backend.check(backend, options)
         questions = check_questions(questions)
         if not questions:
             raise DataError("no questions to index")
@@ -137,7 +137,7 @@ class Index:
         replacing = index_store.write_lock(Path(path)) if Path(path).is_dir() else contextlib.nullcontext()
         with index_store.io_errors(Path(path)), replacing, atomic.directory(
                 path, force=force, stamp=(index_store.MANIFEST, index_store.FORMAT)) as tmp:
-            empty = index_backend.create(tmp, manifest, options)
+            empty = index_backend.create(tmp, manifest, options, force)
             manifest, store = empty.added(tmp, manifest, list(ids), questions, vectors, lexical, metadata)
             index_store.commit(tmp, manifest, store.files(manifest))
         return cls(Path(path), manifest, store)

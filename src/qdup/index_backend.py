@@ -7,8 +7,9 @@ names; a write returns the next manifest and the store that goes with it, and th
 commits that manifest. Rows are int64 keys chosen by the store (-1: no row), so the
 candidate union and the re-ranking of :mod:`qdup.hybrid_search` work the same on all.
 
-A new backend is one module with ``create(folder, manifest, options) -> Store`` and
-``open(folder, manifest) -> Store``, plus one line in :data:`REGISTRY`.
+A new backend is one module with ``check_options(options)``, ``create(folder, manifest,
+options, force) -> Store`` and ``open(folder, manifest) -> Store``, plus one line in
+:data:`REGISTRY`.
 """
 
 from __future__ import annotations
@@ -77,14 +78,21 @@ def _module(name: str):
     return importlib.import_module(REGISTRY[name])
 
 
-def check(name: str) -> None:
-    """Refuse an unknown backend name before any slow work."""
-    _module(name)
+def _options(options: dict | None) -> dict:
+    return {k: v for k, v in (options or {}).items() if v is not None}
 
 
-def create(folder: Path, manifest: dict, options: dict | None) -> Store:
-    """A new, empty store for ``manifest["backend"]``; ``options`` are backend settings (say ``uri``)."""
-    return _module(manifest["backend"]).create(folder, manifest, dict(options or {}))
+def check(name: str, options: dict | None = None) -> None:
+    """Refuse an unknown backend name or bad settings before any slow work."""
+    _module(name).check_options(_options(options))
+
+
+def create(folder: Path, manifest: dict, options: dict | None, force: bool) -> Store:
+    """A new, empty store for ``manifest["backend"]``, which may add its settings to ``manifest``.
+
+    ``options`` are backend settings (say ``uri``); ``force`` replaces what they name.
+    """
+    return _module(manifest["backend"]).create(folder, manifest, _options(options), force)
 
 
 def open_store(folder: Path, manifest: dict) -> Store:

@@ -20,10 +20,14 @@ from .index_segments import Segment, compacted, read_segments, segment_files
 from .lexical import LexicalRows, LexicalStats
 
 
-def create(folder: Path, manifest: dict, options: dict) -> "LocalStore":
+def check_options(options: dict) -> None:
     if options:
-        raise ConfigError(f"backend {manifest['backend']} takes no {', '.join(sorted(options))} "
+        raise ConfigError(f"the exact/hnsw/auto backends take no {', '.join(sorted(options))} "
                           "(those are Milvus settings)")
+
+
+def create(folder: Path, manifest: dict, options: dict, force: bool) -> "LocalStore":
+    check_options(options)
     return LocalStore(())
 
 

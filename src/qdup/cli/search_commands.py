@@ -10,6 +10,7 @@ import click
 from ..corpus import read_questions
 from ..errors import ConfigError
 from ..index import BACKENDS, Index
+from ..index_backend import check as check_backend
 from ..mining import DEFAULT_MINE_THRESHOLD, check_output, mine_index, write_jsonl, write_pairs_csv, write_pairs_jsonl
 from ..mining_groups import group_records, neighbours, top_k_records
 from ..thresholds import check_threshold
@@ -37,11 +38,14 @@ def index() -> None:
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Index folder to write.")
 @click.option("--model", "model_path", type=click.Path(), help="Model folder [default: the built-in model].")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
-              help="exact search, HNSW (FAISS), or auto: HNSW from 50,000 questions.")
-@click.option("--force", is_flag=True, help="Replace an existing index folder.")
+              help="exact search, HNSW (FAISS), auto: HNSW from 50,000 questions, or milvus (needs --uri).")
+@click.option("--uri", help="milvus: a Milvus Lite file (./questions.db) or a server (http://host:19530); "
+                            "a token is read from $QDUP_MILVUS_TOKEN.")
+@click.option("--collection", help="milvus: the collection to create [default: questions].")
+@click.option("--force", is_flag=True, help="Replace an existing index folder (and Milvus collection).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @threads_option()
-def build(questions_file, out, model_path, backend, force, quiet):
+def build(questions_file, out, model_path, backend, uri, collection, force, quiet):
     """Encode a file of questions into a new index folder.
 
     QUESTIONS is CSV/TSV with a header (`question`, optional `id` column), JSONL
@@ -51,15 +55,18 @@ def build(questions_file, out, model_path, backend, force, quiet):
     \b
     Example:
       qdup index build questions.csv --model models/quora --out my-index
+      qdup index build questions.csv --out my-index --backend milvus --uri ./questions.db
     """
-    Index.check_output(out, force)  # before the slow encoding, not after
+    options = {"uri": uri, "collection": collection}
+    check_backend(backend, options)  # before the slow encoding, not after
+    Index.check_output(out, force)
     from .. import model as model_module  # torch: only for commands that encode
 
     corpus = read_questions(questions_file)
     loaded = model_module.load(model_path)
     built = Index.build(
         loaded, corpus.ids, corpus.questions, out, backend=backend, force=force, progress=not quiet,
-        model_path=model_path, metadata=corpus.metadata,
+        model_path=model_path, metadata=corpus.metadata, options=options,
     )
     click.echo(f"indexed {len(built)} questions into {out}")
 
