@@ -156,6 +156,9 @@ def _create_collection(client, collection: str, manifest: dict, lexical: bool) -
     index = client.prepare_index_params()
     index.add_index("vector", index_type="HNSW", metric_type="IP",
                     params={"M": search_backends.HNSW_M, "efConstruction": search_backends.HNSW_EF_CONSTRUCTION})
+    # Scalar indexes: every read filters on gen (7 ms a search without it, on Milvus Lite), find on qid.
+    index.add_index("gen", index_type="INVERTED")
+    index.add_index("qid", index_type="INVERTED")
     if lexical:  # Milvus refuses empty sparse rows: no field at all for a cosine-only model
         schema.add_field("chars", DataType.SPARSE_FLOAT_VECTOR)
         index.add_index("chars", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
@@ -276,6 +279,9 @@ class MilvusStore:
                      "metadata": metadata[n] if metadata else {}, "vector": vectors[n].tolist(),
                      **({"chars": chars[n]} if chars else {})}
                     for n in range(start, stop)], timeout=TIMEOUT_S)
+            # Seal the new rows: indexes cover sealed segments only (on Milvus Lite, searching
+            # unsealed rows is a Python scan: 150 ms at 5,000 rows instead of 8 ms).
+            self.client.flush(self.collection, timeout=TIMEOUT_S)
         manifest.update(generation=gen, next_row=first + len(ids), count=int(manifest["count"]) + len(ids))
         return manifest, MilvusStore(self.client, manifest, lexical is not None if self.lexical is None
                                      else self.lexical)
@@ -285,6 +291,7 @@ class MilvusStore:
             for start in range(0, len(rows), FILTER_VALUES):
                 part = [int(r) for r in rows[start : start + FILTER_VALUES]]
                 self.client.delete(self.collection, filter=f"row in {part}", timeout=TIMEOUT_S)
+            self.client.flush(self.collection, timeout=TIMEOUT_S)
         manifest = {**manifest, "generation": int(manifest["generation"]) + 1,
                     "count": int(manifest["count"]) - len(rows)}
         return manifest, MilvusStore(self.client, manifest, self.lexical)
