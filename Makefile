@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the main job with the built-in model: judge pairs, score labelled pairs,
 #               index a few questions and find the duplicates of a new one
-#   make test   run the whole test suite
+#   make test   run the whole test suite (installs the milvus extra: its tests need the engine)
 # Both create .venv on first use. torch is pinned to the 2.13.0 CPU build: a looser
 # requirement makes pip fetch a CUDA build of several GB.
 
@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,milvus]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

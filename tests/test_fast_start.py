@@ -8,7 +8,9 @@ import pytest
 
 from qdup.cli import main
 
-PROBE = "import sys\nfrom qdup.cli import main\ncode = main(sys.argv[1:])\nprint('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+PROBE = ("import sys\nfrom qdup.cli import main\ncode = main(sys.argv[1:])\n"
+         "assert 'pymilvus' not in sys.modules, 'pymilvus imported'\n"  # only the milvus backend needs it
+         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n")
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"], ["search"], ["nosuchcommand"],
@@ -23,6 +25,7 @@ def test_no_torch_without_a_model(argv):
 
 def test_import_qdup_is_lazy_but_complete():
     code = "import sys, qdup; assert 'torch' not in sys.modules; qdup.Index; assert 'torch' not in sys.modules; " \
+           "assert 'pymilvus' not in sys.modules and 'faiss' not in sys.modules; " \
            "qdup.load; assert 'torch' in sys.modules; print(sorted(set(qdup.__all__) - set(dir(qdup))))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={"PYTHONPATH": ":".join(sys.path)})
