@@ -16,14 +16,16 @@ generates them. Every problem is a :class:`~qdup.errors.DataError` naming the li
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .errors import DataError
-from .textfiles import csv_reader, read_text
+from .textfiles import FIELD_LIMIT
 
 
 @dataclass(frozen=True)
@@ -47,25 +49,60 @@ def read_questions(path: str | os.PathLike) -> Corpus:
         >>> corpus.ids[:2], corpus.questions[:2]       # doctest: +SKIP
         (['17', '18'], ['How do I learn Python?', 'What is a LSTM?'])
     """
+    return next(iter_questions(path, None))
+
+
+def iter_questions(path: str | os.PathLike, chunk_rows: int | None) -> Iterator[Corpus]:
+    """:func:`read_questions` in pieces of at most ``chunk_rows`` questions (None: one piece),
+    reading the file as it goes: a file of ten million questions never sits in memory whole.
+    Every check of :func:`read_questions` holds across pieces (a duplicate id in piece 9 of
+    an id of piece 1 is refused); an error stops the iteration where it is found.
+    """
     path = Path(path)
-    text = read_text(path, "file of questions")
+    lines = _lines(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        rows = _csv_rows(text, path, delimiter="\t" if suffix == ".tsv" else ",")
+        rows = _csv_rows(lines, path, delimiter="\t" if suffix == ".tsv" else ",")
     elif suffix in (".jsonl", ".ndjson"):
-        rows = _jsonl_rows(text, path)
+        rows = _jsonl_rows(lines, path)
     else:
-        rows = _text_rows(text)
-    return _to_corpus(rows, path)
+        rows = _text_rows(lines)
+    checker, chunk = _Checker(path), []
+    for row in rows:
+        chunk.append(row)
+        if chunk_rows is not None and len(chunk) >= chunk_rows:
+            yield checker.corpus(chunk)
+            chunk = []
+    if chunk or not checker.rows:
+        yield checker.corpus(chunk)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines, line endings kept, a UTF-8 BOM from spreadsheet exports removed."""
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, expected a file of questions")
+    try:
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    yield (raw[3:] if number == 1 and raw.startswith(codecs.BOM_UTF8) else raw).decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise DataError(f"{path}: line {number} is not valid UTF-8 (byte 0x{raw[error.start]:02x}); "
+                                    "re-save the file as UTF-8") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
 # A row: (line number, id or None, question, metadata)
 Row = tuple[int, "str | None", str, dict]
 
 
-def _csv_rows(text: str, path: Path, delimiter: str) -> list[Row]:
+def _csv_rows(lines: Iterator[str], path: Path, delimiter: str) -> Iterator[Row]:
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv_reader(text, delimiter=delimiter, quoting=quoting)
+    csv.field_size_limit(FIELD_LIMIT)  # process-wide, so set where it is needed, not at import
+    reader = csv.reader(lines, delimiter=delimiter, quoting=quoting)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except StopIteration:
@@ -74,7 +111,6 @@ def _csv_rows(text: str, path: Path, delimiter: str) -> list[Row]:
         raise DataError(f"{path}: no 'question' column in the header (found: {', '.join(header)})")
     q_col = header.index("question")
     id_col = header.index("id") if "id" in header else None
-    rows: list[Row] = []
     line = reader.line_num + 1
     try:
         for record in reader:
@@ -85,16 +121,14 @@ def _csv_rows(text: str, path: Path, delimiter: str) -> list[Row]:
                     )
                 meta = {name: value for n, (name, value) in enumerate(zip(header, record))
                         if n not in (q_col, id_col) and value.strip()}
-                rows.append((line, None if id_col is None else record[id_col], record[q_col], meta))
+                yield (line, None if id_col is None else record[id_col], record[q_col], meta)
             line = reader.line_num + 1
     except csv.Error as error:
         raise DataError(f"{path}, line {reader.line_num}: {error}") from None
-    return rows
 
 
-def _jsonl_rows(text: str, path: Path) -> list[Row]:
-    rows: list[Row] = []
-    for line, raw in enumerate(text.splitlines(), start=1):
+def _jsonl_rows(lines: Iterator[str], path: Path) -> Iterator[Row]:
+    for line, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
@@ -109,39 +143,55 @@ def _jsonl_rows(text: str, path: Path) -> list[Row]:
         if isinstance(raw_id, (dict, list, bool)):
             raise DataError(f"{path}, line {line}: 'id' must be a string or a number")
         meta = {k: v for k, v in obj.items() if k not in ("id", "question")}
-        rows.append((line, None if raw_id is None else str(raw_id), obj["question"], meta))
-    return rows
+        yield (line, None if raw_id is None else str(raw_id), obj["question"], meta)
 
 
-def _text_rows(text: str) -> list[Row]:
-    lines = text.split("\n")
-    while lines and not lines[-1].strip():  # trailing blank lines are not questions
-        lines.pop()
-    return [(n, None, raw.rstrip("\r"), {}) for n, raw in enumerate(lines, start=1)]
+def _text_rows(lines: Iterator[str]) -> Iterator[Row]:
+    blank: list[Row] = []  # held back: trailing blank lines are not questions
+    for n, raw in enumerate(lines, start=1):
+        row = (n, None, raw.rstrip("\n").rstrip("\r"), {})
+        if not row[2].strip():
+            blank.append(row)
+            continue
+        yield from blank
+        blank = []
+        yield row
 
 
-def _to_corpus(rows: list[Row], path: Path) -> Corpus:
-    if not rows:
-        raise DataError(f"{path} contains no questions")
-    has_ids = [row[1] is not None for row in rows]
-    if any(has_ids) and not all(has_ids):
-        line = rows[has_ids.index(False)][0]
-        raise DataError(f"{path}, line {line}: missing id (other rows have one)")
-    questions: list[str] = []
-    seen: dict[str, int] = {}
-    for line, row_id, question, _ in rows:
-        question = question.strip()
-        if not question:
-            # An index of empty strings matches nothing useful; refuse rather than guess.
-            raise DataError(f"{path}, line {line}: empty question")
-        if row_id is not None:
-            row_id = row_id.strip()
-            if not row_id:
-                raise DataError(f"{path}, line {line}: empty id")
-            if row_id in seen:
-                raise DataError(f"{path}, line {line}: duplicate id {row_id!r} (first on line {seen[row_id]})")
-            seen[row_id] = line
-        questions.append(question)
-    ids = [row[1].strip() for row in rows] if all(has_ids) else None
-    metadata = [row[3] for row in rows]
-    return Corpus(questions=questions, ids=ids, metadata=metadata if any(metadata) else None)
+class _Checker:
+    """The checks of a whole file, applied piece by piece (ids seen so far carried along)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.rows = path, 0
+        self.seen: dict[str, int] = {}
+        self.first_row: Row | None = None
+
+    def corpus(self, rows: list[Row]) -> Corpus:
+        path = self.path
+        if not rows and not self.rows:
+            raise DataError(f"{path} contains no questions")
+        if self.first_row is None and rows:
+            self.first_row = rows[0]
+        with_ids = self.first_row is not None and self.first_row[1] is not None
+        for row in rows:
+            if (row[1] is not None) != with_ids:
+                line = row[0] if with_ids else self.first_row[0]
+                raise DataError(f"{path}, line {line}: missing id (other rows have one)")
+        questions: list[str] = []
+        for line, row_id, question, _ in rows:
+            question = question.strip()
+            if not question:
+                # An index of empty strings matches nothing useful; refuse rather than guess.
+                raise DataError(f"{path}, line {line}: empty question")
+            if row_id is not None:
+                row_id = row_id.strip()
+                if not row_id:
+                    raise DataError(f"{path}, line {line}: empty id")
+                if row_id in self.seen:
+                    raise DataError(f"{path}, line {line}: duplicate id {row_id!r} (first on line {self.seen[row_id]})")
+                self.seen[row_id] = line
+            questions.append(question)
+        self.rows += len(rows)
+        ids = [row[1].strip() for row in rows] if with_ids else None
+        metadata = [row[3] for row in rows]
+        return Corpus(questions=questions, ids=ids, metadata=metadata if any(metadata) else None)

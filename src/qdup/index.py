@@ -17,12 +17,14 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from . import atomic, hybrid_search, index_backend, index_store
+from .corpus import Corpus
 from .index_backend import BACKENDS, Store
+from .progress import log
 from .questions import check_questions
 from .thresholds import check_threshold
 from .errors import ConfigError, DataError, UnknownIdError
@@ -120,25 +122,62 @@ class Index:
         questions = check_questions(questions)
         if not questions:
             raise DataError("no questions to index")
-        generated = ids is None
-        ids = [str(n) for n in range(1, len(questions) + 1)] if generated else _check_ids(ids, questions, set())
-        metadata = _check_metadata(metadata, questions)
+        if ids is not None:
+            ids = _check_ids(ids, questions, set())
+        chunk = Corpus(questions, ids, _check_metadata(metadata, questions))
+        return cls.build_chunks(model, [chunk], path, backend=backend, force=force, progress=progress,
+                                model_path=model_path, options=options)
+
+    @classmethod
+    def build_chunks(
+        cls, model, chunks: Iterable[Corpus], path, *, backend: str = "auto", force: bool = False,
+        progress: bool = False, model_path: str | None = None, options: dict | None = None,
+        resume_key: str | None = None,
+    ) -> "Index":
+        """:meth:`build` from pieces of a corpus (say :func:`qdup.corpus.iter_questions`), each
+        encoded and stored before the next is read, so memory is bounded by a piece.
+
+        ``resume_key`` names the input (file, size, time): a build with the same key that
+        was killed half way is continued where it stopped, on backends that can
+        (:func:`qdup.index_backend.chunk_rows`); elsewhere the build starts over.
+        """
+        index_backend.check(backend, options)
         cls.check_output(path, force)
-        vectors = model.encode(questions, progress=progress)
         manifest = {
             "format": index_store.FORMAT, "version": index_store.VERSION, "uid": uuid.uuid4().hex,
             "fingerprint": model.fingerprint, "dim": int(model.dim), "threshold": float(model.threshold),
             "backend": backend, "generation": 0,
             "model_path": None if model_path is None else os.path.abspath(model_path), "count": 0, "segments": [],
-            "next_auto_id": len(questions) + 1 if generated else 1,
+            "next_auto_id": 1,
         }
-        lexical = _lexical(model, questions)
+        key = None if resume_key is None else f"{model.fingerprint}:{resume_key}"
         # Writers of the folder being replaced wait, then see the new uid and reload.
         replacing = index_store.write_lock(Path(path)) if Path(path).is_dir() else contextlib.nullcontext()
         with index_store.io_errors(Path(path)), replacing, atomic.directory(
                 path, force=force, stamp=(index_store.MANIFEST, index_store.FORMAT)) as tmp:
-            empty = index_backend.create(tmp, manifest, options, force)
-            manifest, store = empty.added(tmp, manifest, list(ids), questions, vectors, lexical, metadata)
+            store = index_backend.create(tmp, manifest, options, force, key)
+            done = store.resumed(manifest)  # questions stored by an interrupted build of the same input
+            if done and progress:
+                log(f"continuing an interrupted build: {done} questions already stored")
+            seen = 0
+            for chunk in chunks:
+                skip, seen = min(max(done - seen, 0), len(chunk)), seen + len(chunk)
+                questions = check_questions(chunk.questions[skip:])
+                if not questions:
+                    continue
+                if chunk.ids is None:
+                    ids = [str(n) for n in range(manifest["next_auto_id"], manifest["next_auto_id"] + len(questions))]
+                    manifest["next_auto_id"] += len(questions)
+                else:
+                    ids = _check_ids(chunk.ids[skip:], questions, set())
+                metadata = _check_metadata(None if chunk.metadata is None else chunk.metadata[skip:], questions)
+                vectors = model.encode(questions, progress=progress)
+                manifest, store = store.added(tmp, manifest, ids, questions, vectors, _lexical(model, questions),
+                                              metadata)
+                store.checkpoint(manifest, seen)
+            if not manifest["count"]:
+                raise DataError("no questions to index")
+            store.finished()
             index_store.commit(tmp, manifest, store.files(manifest))
         return cls(Path(path), manifest, store)
 
@@ -265,6 +304,29 @@ class Index:
             index_store.commit(self.path, manifest, store.files(manifest))
             self._committed(manifest, store)
         return list(ids)
+
+    def add_chunks(self, model, chunks: Iterable[Corpus]) -> list[str]:
+        """:meth:`add` from pieces of a corpus, all or nothing: pieces are stored as they are
+        read (bounded memory) and become visible together, when the last one is stored."""
+        self._check_model(model)
+        added: list[str] = []
+        with self._write, index_store.write_lock(self.path):
+            manifest, store = self._fresh_state()
+            self._check_model(model)
+            manifest = dict(manifest)
+            for chunk in chunks:
+                questions = check_questions(chunk.questions)
+                if chunk.ids is None:
+                    ids = _auto_ids(manifest, store, len(questions))
+                else:
+                    ids = _check_ids(chunk.ids, questions, set(store.find([str(i).strip() for i in chunk.ids])))
+                metadata = _check_metadata(chunk.metadata, questions)
+                manifest, store = store.added(self.path, manifest, list(ids), list(questions),
+                                              model.encode(questions), _lexical(model, questions), metadata)
+                added += ids
+            index_store.commit(self.path, manifest, store.files(manifest))
+            self._committed(manifest, store)
+        return added
 
     def remove(self, ids: Sequence[str]) -> None:
         """Remove questions by id; an unknown id refuses the whole call (nothing changes)."""

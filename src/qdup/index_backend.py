@@ -7,9 +7,9 @@ names; a write returns the next manifest and the store that goes with it, and th
 commits that manifest. Rows are int64 keys chosen by the store (-1: no row), so the
 candidate union and the re-ranking of :mod:`qdup.hybrid_search` work the same on all.
 
-A new backend is one module with ``check_options(options)``, ``create(folder, manifest,
-options, force) -> Store`` and ``open(folder, manifest) -> Store``, plus one line in
-:data:`REGISTRY`.
+A new backend is one module with ``CHUNK_ROWS``, ``check_options(options)``,
+``create(folder, manifest, options, force, resume_key) -> Store`` and
+``open(folder, manifest) -> Store``, plus one line in :data:`REGISTRY`.
 """
 
 from __future__ import annotations
@@ -65,6 +65,16 @@ class Store(Protocol):
     def removed(self, folder: Path, manifest: dict, rows: Sequence[int]) -> tuple[dict, "Store"]:
         """Drop live ``rows``; the returned manifest is to be committed."""
 
+    def resumed(self, manifest: dict) -> int:
+        """Input questions an interrupted build of the same input stored (0: none); updates
+        ``manifest`` (counters) to continue from there."""
+
+    def checkpoint(self, manifest: dict, done: int) -> None:
+        """Record that a build has stored the first ``done`` input questions."""
+
+    def finished(self) -> None:
+        """The build is complete: nothing is left to resume."""
+
     def files(self, manifest: dict) -> set[str]:
         """Names of the files in the index folder that ``manifest`` needs (others are swept)."""
 
@@ -87,12 +97,19 @@ def check(name: str, options: dict | None = None) -> None:
     _module(name).check_options(_options(options))
 
 
-def create(folder: Path, manifest: dict, options: dict | None, force: bool) -> Store:
+def chunk_rows(name: str) -> int | None:
+    """Questions a streamed build or add should hand over at a time (None: all at once,
+    for backends that rebuild a graph over everything they hold)."""
+    return _module(name).CHUNK_ROWS
+
+
+def create(folder: Path, manifest: dict, options: dict | None, force: bool, resume_key: str | None = None) -> Store:
     """A new, empty store for ``manifest["backend"]``, which may add its settings to ``manifest``.
 
-    ``options`` are backend settings (say ``uri``); ``force`` replaces what they name.
+    ``options`` are backend settings (say ``uri``); ``force`` replaces what they name,
+    except an interrupted build with the same ``resume_key``, which is continued.
     """
-    return _module(manifest["backend"]).create(folder, manifest, _options(options), force)
+    return _module(manifest["backend"]).create(folder, manifest, _options(options), force, resume_key)
 
 
 def open_store(folder: Path, manifest: dict) -> Store:

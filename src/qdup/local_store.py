@@ -20,13 +20,16 @@ from .index_segments import Segment, compacted, read_segments, segment_files
 from .lexical import LexicalRows, LexicalStats
 
 
+CHUNK_ROWS = None  # a fresh build is one merged segment (and one HNSW graph): hand over everything at once
+
+
 def check_options(options: dict) -> None:
     if options:
         raise ConfigError(f"the exact/hnsw/auto backends take no {', '.join(sorted(options))} "
                           "(those are Milvus settings)")
 
 
-def create(folder: Path, manifest: dict, options: dict, force: bool) -> "LocalStore":
+def create(folder: Path, manifest: dict, options: dict, force: bool, resume_key: str | None) -> "LocalStore":
     check_options(options)
     return LocalStore(())
 
@@ -112,6 +115,15 @@ class LocalStore:
         segments = [replace(s, dead=d) for s, d in zip(self.segments, dead)]
         manifest, segments = compacted(folder, manifest, segments)
         return manifest, LocalStore(tuple(segments))
+
+    def resumed(self, manifest: dict) -> int:
+        return 0  # a build writes into a temporary folder that a killed run leaves to be swept
+
+    def checkpoint(self, manifest: dict, done: int) -> None:
+        pass
+
+    def finished(self) -> None:
+        pass
 
     def files(self, manifest: dict) -> set[str]:
         return {name for entry in manifest["segments"] for name in segment_files(entry)}

@@ -26,6 +26,7 @@ The collection records the model fingerprint and is refused by another model.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -42,6 +43,9 @@ from .lexical import LexicalRows, LexicalStats
 TOKEN_ENV = "QDUP_MILVUS_TOKEN"
 DEFAULT_COLLECTION = "questions"
 FINGERPRINT = "qdup.fingerprint"  # collection property: the model that owns the collection
+BUILDING = "qdup.building"        # collection property: the input of a build not finished yet ("" when done)
+CHECKPOINT = "qdup.checkpoint"    # collection property: JSON, how far that build got
+CHUNK_ROWS = 10_000      # questions a streamed build encodes and stores at a time
 TIMEOUT_S = 30.0         # per call: a server that went away fails a search instead of hanging it
 INSERT_ROWS = 2_000      # rows per insert call: bounded request size (gRPC's limit is 64 MB)
 FILTER_VALUES = 1_000    # values per "in [...]" filter
@@ -107,18 +111,25 @@ def check_options(options: dict) -> tuple[str, str]:
     return uri, collection
 
 
-def create(folder: Path, manifest: dict, options: dict, force: bool) -> "MilvusStore":
+def create(folder: Path, manifest: dict, options: dict, force: bool, resume_key: str | None) -> "MilvusStore":
     uri, collection = check_options(options)
     manifest.update(milvus={"uri": uri, "collection": collection}, next_row=0)
     client = _client(uri)
     with _calls(uri):
         if client.has_collection(collection):
-            owner = _owner(client, collection)
+            properties = _properties(client, collection)
+            if resume_key and properties.get(BUILDING) == resume_key:  # the same build, killed half way
+                fields = {f["name"] for f in client.describe_collection(collection)["fields"]}
+                client.load_collection(collection)
+                return MilvusStore(client, manifest, "chars" in fields, resume_key,
+                                   json.loads(properties.get(CHECKPOINT) or "null"))
             if not force:
-                raise DataError(f"Milvus collection {collection!r} at {uri} already exists (model {owner[:12]}); "
+                what = "an unfinished build of other input" if properties.get(BUILDING) else \
+                    f"model {str(properties.get(FINGERPRINT))[:12]}"
+                raise DataError(f"Milvus collection {collection!r} at {uri} already exists ({what}); "
                                 "use --force to replace it")
             client.drop_collection(collection)
-    return MilvusStore(client, manifest, None)  # the collection is made by the first add
+    return MilvusStore(client, manifest, None, resume_key)  # the collection is made by the first add
 
 
 def open(folder: Path, manifest: dict) -> "MilvusStore":  # noqa: A001 (the seam's verb)
@@ -139,11 +150,15 @@ def open(folder: Path, manifest: dict) -> "MilvusStore":  # noqa: A001 (the seam
     return MilvusStore(client, manifest, "chars" in fields)
 
 
+def _properties(client, collection: str) -> dict:
+    return dict(client.describe_collection(collection).get("properties") or {})
+
+
 def _owner(client, collection: str) -> str:
-    return str(client.describe_collection(collection).get("properties", {}).get(FINGERPRINT, "unknown"))
+    return str(_properties(client, collection).get(FINGERPRINT, "unknown"))
 
 
-def _create_collection(client, collection: str, manifest: dict, lexical: bool) -> None:
+def _create_collection(client, collection: str, manifest: dict, lexical: bool, building: str | None) -> None:
     from pymilvus import DataType
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -163,7 +178,7 @@ def _create_collection(client, collection: str, manifest: dict, lexical: bool) -
         schema.add_field("chars", DataType.SPARSE_FLOAT_VECTOR)
         index.add_index("chars", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     client.create_collection(collection, schema=schema, index_params=index,
-                             properties={FINGERPRINT: manifest["fingerprint"]})
+                             properties={FINGERPRINT: manifest["fingerprint"], BUILDING: building or ""})
     client.load_collection(collection)
 
 
@@ -182,9 +197,11 @@ def _sparse(rows: sp.csr_matrix) -> list[dict[int, float]]:
 class MilvusStore:
     """The rows of one committed generation of a Milvus-backed index."""
 
-    def __init__(self, client, manifest: dict, lexical: bool | None) -> None:
+    def __init__(self, client, manifest: dict, lexical: bool | None, building: str | None = None,
+                 checkpoint: dict | None = None) -> None:
         self.client = client
         self.lexical = lexical  # whether rows carry `chars`; None: no collection made yet
+        self.building, self._checkpoint = building, checkpoint  # a build's input key, and how far it got
         self.uri, self.collection = manifest["milvus"]["uri"], manifest["milvus"]["collection"]
         self.generation = int(manifest["generation"])
         self.visible = f"gen <= {self.generation}"  # rows of uncommitted adds stay hidden
@@ -270,7 +287,7 @@ class MilvusStore:
         chars = _sparse(lexical.chars) if lexical is not None else None
         with _calls(self.uri):
             if self.lexical is None:
-                _create_collection(self.client, self.collection, manifest, lexical is not None)
+                _create_collection(self.client, self.collection, manifest, lexical is not None, self.building)
             self.client.delete(self.collection, filter=f"gen >= {gen}", timeout=TIMEOUT_S)  # a failed add's rows
             for start in range(0, len(ids), INSERT_ROWS):
                 stop = min(start + INSERT_ROWS, len(ids))
@@ -284,7 +301,7 @@ class MilvusStore:
             self.client.flush(self.collection, timeout=TIMEOUT_S)
         manifest.update(generation=gen, next_row=first + len(ids), count=int(manifest["count"]) + len(ids))
         return manifest, MilvusStore(self.client, manifest, lexical is not None if self.lexical is None
-                                     else self.lexical)
+                                     else self.lexical, self.building)
 
     def removed(self, folder, manifest, rows):
         with _calls(self.uri):
@@ -295,6 +312,25 @@ class MilvusStore:
         manifest = {**manifest, "generation": int(manifest["generation"]) + 1,
                     "count": int(manifest["count"]) - len(rows)}
         return manifest, MilvusStore(self.client, manifest, self.lexical)
+
+    def resumed(self, manifest: dict) -> int:
+        if not self._checkpoint:
+            return 0
+        # Rows past the checkpoint (a half-stored piece) have a later gen: the next add deletes them.
+        manifest.update({k: self._checkpoint[k] for k in ("generation", "next_row", "count", "next_auto_id")})
+        return int(self._checkpoint["done"])
+
+    def checkpoint(self, manifest: dict, done: int) -> None:
+        state = {k: manifest[k] for k in ("generation", "next_row", "count", "next_auto_id")}
+        with _calls(self.uri):
+            self.client.alter_collection_properties(self.collection, {CHECKPOINT: json.dumps({**state, "done": done})},
+                                                    timeout=TIMEOUT_S)
+
+    def finished(self) -> None:
+        if self.lexical is None:
+            return  # nothing was stored
+        with _calls(self.uri):
+            self.client.alter_collection_properties(self.collection, {BUILDING: "", CHECKPOINT: ""}, timeout=TIMEOUT_S)
 
     def files(self, manifest: dict) -> set[str]:
         return set()  # the folder holds only the manifest

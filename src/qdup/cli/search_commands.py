@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
 import click
 
-from ..corpus import read_questions
+from ..corpus import iter_questions, read_questions
 from ..errors import ConfigError
 from ..index import BACKENDS, Index
-from ..index_backend import check as check_backend
+from ..index_backend import check as check_backend, chunk_rows
 from ..mining import DEFAULT_MINE_THRESHOLD, check_output, mine_index, write_jsonl, write_pairs_csv, write_pairs_jsonl
 from ..mining_groups import group_records, neighbours, top_k_records
 from ..thresholds import check_threshold
@@ -52,6 +53,9 @@ def build(questions_file, out, model_path, backend, uri, collection, force, quie
     ({"id": ..., "question": ...}) or plain text, one question per line. Other columns
     or fields (`url`, `title`, ...) are stored with each question and returned by search.
 
+    With --backend milvus the file is read, encoded and stored 10,000 questions at a
+    time, and a build that was stopped half way continues when run again.
+
     \b
     Example:
       qdup index build questions.csv --model models/quora --out my-index
@@ -62,13 +66,20 @@ def build(questions_file, out, model_path, backend, uri, collection, force, quie
     Index.check_output(out, force)
     from .. import model as model_module  # torch: only for commands that encode
 
-    corpus = read_questions(questions_file)
+    chunks = iter_questions(questions_file, chunk_rows(backend))
+    first = next(chunks)  # errors at the top of the file come before the slow model load
     loaded = model_module.load(model_path)
-    built = Index.build(
-        loaded, corpus.ids, corpus.questions, out, backend=backend, force=force, progress=not quiet,
-        model_path=model_path, metadata=corpus.metadata, options=options,
+    built = Index.build_chunks(
+        loaded, itertools.chain([first], chunks), out, backend=backend, force=force, progress=not quiet,
+        model_path=model_path, options=options, resume_key=_input_key(questions_file),
     )
     click.echo(f"indexed {len(built)} questions into {out}")
+
+
+def _input_key(path) -> str:
+    """Which input a build reads: a stopped build continues only on the very same file."""
+    st = os.stat(path)
+    return f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
 
 
 @index.command("add")
@@ -83,9 +94,10 @@ def add(index_path, questions_file, model_path):
     Example:
       qdup index add my-index new-questions.jsonl
     """
-    corpus = read_questions(questions_file)
     opened = Index.load(index_path)
-    ids = opened.add(opened.model(model_path), corpus.questions, corpus.ids, corpus.metadata)
+    chunks = iter_questions(questions_file, chunk_rows(opened.backend["backend"]))
+    first = next(chunks)  # errors at the top of the file come before the slow model load
+    ids = opened.add_chunks(opened.model(model_path), itertools.chain([first], chunks))
     click.echo(f"added {len(ids)} questions to {index_path} ({len(opened)} in all)")
 
 
