@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import re
+import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -46,6 +47,7 @@ FINGERPRINT = "qdup.fingerprint"  # collection property: the model that owns the
 BUILDING = "qdup.building"        # collection property: the input of a build not finished yet ("" when done)
 CHECKPOINT = "qdup.checkpoint"    # collection property: JSON, how far that build got
 CHUNK_ROWS = 10_000      # questions a streamed build encodes and stores at a time
+INDEX_WAIT_S = 600.0     # a build waits this long at most for Milvus to index what it stored
 TIMEOUT_S = 30.0         # per call: a server that went away fails a search instead of hanging it
 INSERT_ROWS = 2_000      # rows per insert call: bounded request size (gRPC's limit is 64 MB)
 FILTER_VALUES = 1_000    # values per "in [...]" filter
@@ -331,6 +333,19 @@ class MilvusStore:
             return  # nothing was stored
         with _calls(self.uri):
             self.client.alter_collection_properties(self.collection, {BUILDING: "", CHECKPOINT: ""}, timeout=TIMEOUT_S)
+            self._wait_indexed()
+
+    def _wait_indexed(self) -> None:
+        """Indexes are built after a flush, in the background; until then searches scan
+        (on Milvus Lite: 80 ms instead of 16 at 30,000 rows). A build returns once they are
+        ready, or after INDEX_WAIT_S (searches are right meanwhile, only slower)."""
+        deadline = time.monotonic() + INDEX_WAIT_S
+        for field in ("vector", "chars") if self.lexical else ("vector",):
+            while time.monotonic() < deadline:
+                state = self.client.describe_index(self.collection, field, timeout=TIMEOUT_S) or {}
+                if not state.get("pending_index_rows") and state.get("indexed_rows") == state.get("total_rows"):
+                    break
+                time.sleep(0.5)
 
     def files(self, manifest: dict) -> set[str]:
         return set()  # the folder holds only the manifest
