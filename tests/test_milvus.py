@@ -198,3 +198,16 @@ def test_service_searches_a_milvus_index(tmp_path, fake_model, milvus_server):
         response = client.post("/search", json={"question": "How do I learn Python?", "k": 3})
     assert response.status_code == 200, response.text
     assert [m["id"] for m in response.json()["matches"]] == expected.ids
+
+
+def test_a_lite_file_open_in_another_process_is_one_line(tmp_path, fake_model, milvus_file):
+    import subprocess
+    import sys
+
+    Index.build(fake_model, None, QUESTIONS, tmp_path / "idx", backend="milvus", options=milvus(milvus_file))
+    # This process holds the file (Milvus Lite locks it); another one cannot open it.
+    done = subprocess.run([sys.executable, "-c", "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))",
+                           "index", "remove", str(tmp_path / "idx"), "1"], capture_output=True, text=True,
+                          env={"PYTHONPATH": ":".join(sys.path)})
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"Error: Milvus at {milvus_file}: Open local milvus failed (a Milvus Lite file")

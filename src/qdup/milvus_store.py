@@ -62,8 +62,9 @@ def _pymilvus():
         import pymilvus
     except ImportError:
         raise ConfigError("the milvus backend needs pymilvus: pip install 'qdup[milvus]'") from None
-    # Its own error log would print a traceback-like line next to our one-line error.
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    # Their own error logs would print tracebacks next to our one-line error.
+    for name in ("pymilvus", "milvus_lite"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
 
 
@@ -75,6 +76,8 @@ def _calls(uri: str) -> Iterator[None]:
         yield
     except pymilvus.exceptions.MilvusException as error:
         message = getattr(error, "message", None) or str(error)
+        if "Open local milvus failed" in str(message) and os.path.isdir(uri):
+            message += " (a Milvus Lite file is open in another process? Several processes need `milvus-lite server`)"
         raise DataError(f"Milvus at {uri}: {' '.join(str(message).split())}") from None
     except Exception as error:  # grpc errors and the like from a server that went away
         if type(error).__module__.split(".")[0] not in ("grpc", "pymilvus"):
@@ -209,6 +212,7 @@ class MilvusStore:
         self.building, self._checkpoint = building, checkpoint  # a build's input key, and how far it got
         self.uri, self.collection = manifest["milvus"]["uri"], manifest["milvus"]["collection"]
         self.generation = int(manifest["generation"])
+        self.next_row = int(manifest.get("next_row", 0))  # row keys are below it
         self.visible = f"gen <= {self.generation}"  # rows of uncommitted adds stay hidden
 
     def _search(self, data, field: str, k: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -267,12 +271,11 @@ class MilvusStore:
 
     def live(self) -> tuple[np.ndarray, list[str], list[str], list[dict]]:
         records = []
-        with _calls(self.uri):
-            iterator = self.client.query_iterator(self.collection, batch_size=INSERT_ROWS, filter=self.visible,
-                                                  output_fields=["row", "qid", "question", "metadata", "vector"])
-            while batch := iterator.next():
-                records += batch
-            iterator.close()
+        with _calls(self.uri):  # windows of row keys: plain queries, no server-side cursor
+            for start in range(0, self.next_row, INSERT_ROWS):
+                window = f"row >= {start} and row < {start + INSERT_ROWS} and {self.visible}"
+                records += self.client.query(self.collection, filter=window, timeout=TIMEOUT_S,
+                                             output_fields=["row", "qid", "question", "metadata", "vector"])
         records.sort(key=lambda r: r["row"])  # insertion order
         vectors = np.array([r["vector"] for r in records], np.float32)
         return (vectors, [r["qid"] for r in records], [r["question"] for r in records],
