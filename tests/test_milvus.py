@@ -14,7 +14,7 @@ import qdup  # noqa: E402
 from conftest import assert_same_results, run  # noqa: E402
 from fake_model import FakeModel  # noqa: E402
 from milvus_server import MilvusServer, collection_name  # noqa: E402
-from qdup import Index, milvus_store  # noqa: E402
+from qdup import Index, milvus_client, milvus_store  # noqa: E402
 from qdup.errors import DataError  # noqa: E402
 from test_hybrid_index import QUESTIONS as HYBRID_QUESTIONS, TINY_RERANK  # noqa: E402
 from test_index_backends import QUESTIONS  # noqa: E402
@@ -177,8 +177,8 @@ def test_server_gone_mid_add_leaves_no_half_added_rows(tmp_path, fake_model, own
 
 def test_token_comes_from_the_environment_and_is_never_written(tmp_path, fake_model, milvus_server, monkeypatch):
     secret = "root:s3cret-token-for-test"
-    monkeypatch.setenv(milvus_store.TOKEN_ENV, secret)
-    monkeypatch.setattr(milvus_store, "_CLIENTS", {})
+    monkeypatch.setenv(milvus_client.TOKEN_ENV, secret)
+    monkeypatch.setattr(milvus_client, "_CLIENTS", {})
     index = Index.build(fake_model, None, QUESTIONS, tmp_path / "idx", backend="milvus",
                         options=milvus(milvus_server.uri))
     index.add(fake_model, ["one more?"])

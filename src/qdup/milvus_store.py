@@ -2,8 +2,7 @@
 
 The same client code talks to Milvus Lite (``./questions.db``, a local engine for
 development), to Milvus Lite's gRPC server (``milvus-lite server``) and to Milvus
-Standalone or Distributed (``http://host:19530``). A server token is read from the
-``QDUP_MILVUS_TOKEN`` environment variable, never from the command line or a file.
+Standalone or Distributed (``http://host:19530``); connecting is :mod:`qdup.milvus_client`.
 
 One collection row per question::
 
@@ -25,23 +24,20 @@ The collection records the model fingerprint and is refused by another model.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import os
 import re
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import search_backends
 from .errors import ConfigError, DataError
+from .milvus_client import calls, check_uri, client as connect, pymilvus
 from .lexical import LexicalRows, LexicalStats
 
-TOKEN_ENV = "QDUP_MILVUS_TOKEN"
 DEFAULT_COLLECTION = "questions"
 FINGERPRINT = "qdup.fingerprint"  # collection property: the model that owns the collection
 BUILDING = "qdup.building"        # collection property: the input of a build not finished yet ("" when done)
@@ -54,61 +50,11 @@ INSERT_ROWS = 2_000      # rows per insert call: bounded request size (gRPC's li
 FILTER_VALUES = 1_000    # values per "in [...]" filter
 MAX_TEXT_BYTES = 65_535  # Milvus VARCHAR limit
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")  # Milvus collection names
-_CLIENTS: dict[str, object] = {}
-
-
-def _pymilvus():
-    try:
-        import pymilvus
-    except ImportError:
-        raise ConfigError("the milvus backend needs pymilvus: pip install 'qdup[milvus]'") from None
-    # Their own error logs would print tracebacks next to our one-line error.
-    for name in ("pymilvus", "milvus_lite"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    return pymilvus
-
-
-@contextlib.contextmanager
-def _calls(uri: str) -> Iterator[None]:
-    """Any client or server failure becomes one line naming the server."""
-    pymilvus = _pymilvus()
-    try:
-        yield
-    except pymilvus.exceptions.MilvusException as error:
-        message = getattr(error, "message", None) or str(error)
-        if "Open local milvus failed" in str(message) and os.path.isdir(uri):
-            message += " (a Milvus Lite file is open in another process? Several processes need `milvus-lite server`)"
-        raise DataError(f"Milvus at {uri}: {' '.join(str(message).split())}") from None
-    except Exception as error:  # grpc errors and the like from a server that went away
-        if type(error).__module__.split(".")[0] not in ("grpc", "pymilvus"):
-            raise
-        code = getattr(error, "code", None)
-        what = f"{code().name}: {error.details()}" if callable(code) and hasattr(error, "details") else type(error).__name__
-        raise DataError(f"Milvus at {uri}: {' '.join(str(what).split())}") from None
-
-
-def check_uri(uri: str | None) -> str:
-    """A server address as given, or a Milvus Lite file as an absolute path."""
-    if not uri:
-        raise ConfigError("the milvus backend needs a uri: a Milvus Lite file (./questions.db) or http://host:19530")
-    if re.match(r"^(https?|tcp|unix)://", uri):
-        return uri
-    if not uri.endswith(".db"):
-        raise ConfigError(f"milvus uri must be http(s)://host:port or a Milvus Lite file ending in .db, got {uri!r}")
-    return os.path.abspath(uri)
-
-
-def _client(uri: str):
-    if uri not in _CLIENTS:
-        pymilvus = _pymilvus()
-        with _calls(uri):
-            _CLIENTS[uri] = pymilvus.MilvusClient(uri=uri, token=os.environ.get(TOKEN_ENV, ""), timeout=TIMEOUT_S)
-    return _CLIENTS[uri]
 
 
 def check_options(options: dict) -> tuple[str, str]:
     """``(uri, collection)`` from the build options, checked."""
-    _pymilvus()
+    pymilvus()
     unknown = set(options) - {"uri", "collection"}
     if unknown:
         raise ConfigError(f"the milvus backend takes no {', '.join(sorted(unknown))}")
@@ -122,8 +68,8 @@ def check_options(options: dict) -> tuple[str, str]:
 def create(folder: Path, manifest: dict, options: dict, force: bool, resume_key: str | None) -> "MilvusStore":
     uri, collection = check_options(options)
     manifest.update(milvus={"uri": uri, "collection": collection}, next_row=0)
-    client = _client(uri)
-    with _calls(uri):
+    client = connect(uri)
+    with calls(uri):
         if client.has_collection(collection):
             properties = _properties(client, collection)
             if resume_key and properties.get(BUILDING) == resume_key:  # the same build, killed half way
@@ -145,8 +91,8 @@ def open(folder: Path, manifest: dict) -> "MilvusStore":  # noqa: A001 (the seam
     uri, collection = settings.get("uri"), settings.get("collection")
     if not uri or not collection:
         raise DataError(f"{folder} is damaged: its manifest names no Milvus uri and collection")
-    client = _client(uri)
-    with _calls(uri):
+    client = connect(uri)
+    with calls(uri):
         if not client.has_collection(collection):
             raise DataError(f"Milvus collection {collection!r} does not exist at {uri}; rebuild the index")
         owner = _owner(client, collection)
@@ -219,7 +165,7 @@ class MilvusStore:
         scores, rows = search_backends._empty(len(data), k)
         if not len(data):
             return scores, rows
-        with _calls(self.uri):
+        with calls(self.uri):
             hits = self.client.search(self.collection, data=data, anns_field=field, limit=k, filter=self.visible,
                                       search_params={"metric_type": "IP", "params": params}, timeout=TIMEOUT_S)
         for n, found in enumerate(hits):
@@ -238,7 +184,7 @@ class MilvusStore:
         """Records of ``rows`` (repeats allowed), in that order."""
         unique = np.unique(rows).tolist()
         found: dict[int, dict] = {}
-        with _calls(self.uri):
+        with calls(self.uri):
             for start in range(0, len(unique), FILTER_VALUES):
                 part = unique[start : start + FILTER_VALUES]
                 for r in self.client.query(self.collection, filter=f"row in {part}", output_fields=["row", *fields],
@@ -261,7 +207,7 @@ class MilvusStore:
     def find(self, ids: Sequence[str]) -> dict[str, int]:
         found = {}
         ids = list(dict.fromkeys(ids))
-        with _calls(self.uri):
+        with calls(self.uri):
             for start in range(0, len(ids), FILTER_VALUES):
                 values = ", ".join(_literal(i) for i in ids[start : start + FILTER_VALUES])
                 for r in self.client.query(self.collection, filter=f"qid in [{values}] and {self.visible}",
@@ -271,7 +217,7 @@ class MilvusStore:
 
     def live(self) -> tuple[np.ndarray, list[str], list[str], list[dict]]:
         records = []
-        with _calls(self.uri):  # windows of row keys: plain queries, no server-side cursor
+        with calls(self.uri):  # windows of row keys: plain queries, no server-side cursor
             for start in range(0, self.next_row, INSERT_ROWS):
                 window = f"row >= {start} and row < {start + INSERT_ROWS} and {self.visible}"
                 records += self.client.query(self.collection, filter=window, timeout=TIMEOUT_S,
@@ -293,7 +239,7 @@ class MilvusStore:
         manifest = {**manifest, "milvus": dict(manifest["milvus"])}
         gen, first = int(manifest["generation"]) + 1, int(manifest["next_row"])
         chars = _sparse(lexical.chars) if lexical is not None else None
-        with _calls(self.uri):
+        with calls(self.uri):
             if self.lexical is None:
                 _create_collection(self.client, self.collection, manifest, lexical is not None, self.building)
             self.client.delete(self.collection, filter=f"gen >= {gen}", timeout=TIMEOUT_S)  # a failed add's rows
@@ -312,7 +258,7 @@ class MilvusStore:
                                      else self.lexical, self.building)
 
     def removed(self, folder, manifest, rows):
-        with _calls(self.uri):
+        with calls(self.uri):
             for start in range(0, len(rows), FILTER_VALUES):
                 part = [int(r) for r in rows[start : start + FILTER_VALUES]]
                 self.client.delete(self.collection, filter=f"row in {part}", timeout=TIMEOUT_S)
@@ -330,14 +276,14 @@ class MilvusStore:
 
     def checkpoint(self, manifest: dict, done: int) -> None:
         state = {k: manifest[k] for k in ("generation", "next_row", "count", "next_auto_id")}
-        with _calls(self.uri):
+        with calls(self.uri):
             self.client.alter_collection_properties(self.collection, {CHECKPOINT: json.dumps({**state, "done": done})},
                                                     timeout=TIMEOUT_S)
 
     def finished(self) -> None:
         if self.lexical is None:
             return  # nothing was stored
-        with _calls(self.uri):
+        with calls(self.uri):
             self.client.alter_collection_properties(self.collection, {BUILDING: "", CHECKPOINT: ""}, timeout=TIMEOUT_S)
             self._wait_indexed()
 
