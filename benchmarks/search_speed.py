@@ -19,6 +19,7 @@ server process's RSS after the build and the searches (the engine is there, not 
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import socket
@@ -122,6 +123,7 @@ def run(n: int, backend: str, queries: np.ndarray, vectors: np.ndarray, tmp: Pat
     server = None
     if backend == "milvus" and milvus_uri is None:
         server, milvus_uri = milvus_lite_server(tmp / "milvus-data")
+        atexit.register(server.kill)  # also when the run fails half way
         server_rss_before = rss_bytes(server.pid)
     options = {"uri": milvus_uri} if backend == "milvus" else None
     started = time.perf_counter()
