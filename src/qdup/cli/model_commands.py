@@ -54,3 +54,29 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     chosen = f"validation AUC {best['validation_auc']:.4f}" if "validation_auc" in best and config.select == "auc" \
         else f"validation loss {best['validation_loss']:.4f}"
     click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {chosen})")
+
+
+@cli.command("import-keras")
+@click.argument("keras_file", metavar="MODEL.keras", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--force", is_flag=True, help="Replace an existing model folder.")
+def import_keras(keras_file, out, force):
+    """Import the reference Keras model (SPEC §3) as a qdup model folder.
+
+    Maps the TextVectorization vocabulary, the embedding and the LSTM weights of a Keras 3
+    .keras file onto `--recipe reference`'s network; nothing in the file is run. qdup
+    masks padding where the reference does not, so vectors match Keras's for questions
+    encoded without padding. Threshold 0.7 (SPEC §6) until `qdup calibrate` sets one.
+
+    \b
+    Example:
+      qdup import-keras siamese.keras --out models/from-keras
+    """
+    from .. import model
+    from ..keras_import import import_keras as read_keras
+
+    model.check_output(out, force)
+    imported = read_keras(keras_file)
+    imported.save(out, force=force)
+    click.echo(f"imported {keras_file} into {out} (vocabulary {len(imported.encoder.vocabulary)}, "
+               f"dim {imported.dim})")
