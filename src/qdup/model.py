@@ -27,6 +27,9 @@ from .encoders import DEFAULT_ENCODER, TextEncoder, architecture, load_encoder, 
 from .errors import ConfigError, ModelLoadError, OutputError
 from .scorer import CosineScorer, Scorer, load_scorer
 from .thresholds import check_threshold
+from .threads import torch_loaded
+
+torch_loaded()  # a --threads count given before torch was loaded takes effect now (any encoder)
 
 FORMAT = "qdup-model"
 FORMAT_VERSION = 1
