@@ -82,3 +82,15 @@ def test_distill_refuses_an_existing_output_before_any_work(capsys, teacher, tmp
                        "--out", tmp_path / "out")
     assert code == 1 and err.startswith("Error: ") and err.count("\n") == 1
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+def test_nearest_neighbours_in_chunks_match_brute_force(monkeypatch):
+    from qdup import distillation
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = vectors @ vectors.T
+    np.fill_diagonal(scores, -np.inf)
+    monkeypatch.setattr(distillation, "NEIGHBOUR_CHUNK", 7)  # does not divide 50
+    assert distillation._nearest(vectors).tolist() == scores.argmax(axis=1).tolist()

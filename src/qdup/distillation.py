@@ -117,9 +117,13 @@ def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tenso
     return ((student @ student.T - teacher @ teacher.T) ** 2).mean()
 
 
+NEIGHBOUR_CHUNK = 1024  # queries per exact search: a (1024, n) score block, not (n, n)
+
+
 def _nearest(vectors: np.ndarray) -> np.ndarray:
     """Each question's nearest other question by the teacher's vectors."""
-    _, top = exact_topk(vectors, vectors, 2)
+    top = np.concatenate([exact_topk(vectors[s : s + NEIGHBOUR_CHUNK], vectors, 2)[1]
+                          for s in range(0, len(vectors), NEIGHBOUR_CHUNK)])
     self_first = top[:, 0] == np.arange(len(vectors))
     return np.where(self_first, top[:, 1], top[:, 0])
 
