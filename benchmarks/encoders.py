@@ -38,11 +38,12 @@ def pair_figures(split, score) -> dict:
             "test_auc": round(report.roc_auc, 4)}
 
 
-def measure(name: str, path: str | None, split, questions, queries, quality: bool = True) -> dict:
+def measure(name: str, path: str | None, split, questions, queries, quality: bool = True,
+            retrieval: bool = True) -> dict:
     model = qdup.load(path or None)
     row = {"system": name, "path": path or "built-in", "encoder": model.encoder.name}
     if quality:
-        row.update(quality_figures(model, split, questions, queries))
+        row.update(quality_figures(model, split, questions if retrieval else [], queries))
     speed_texts = (split.test.question1 + split.test.question2)[:SPEED_QUESTIONS]
     restore = use_threads(2)
     try:
@@ -68,8 +69,9 @@ def quality_figures(model, split, questions, queries) -> dict:
     row = {"cosine": pair_figures(split, cosine)}
     if model.scorer.name != "cosine":
         row[f"{model.scorer.name} scorer"] = pair_figures(split, lambda p: model.score(p.question1, p.question2))
-    corpus = np.stack([vectors[q] for q in questions])
-    row["retrieval_cosine"] = figures(ranks(cosine_top(corpus, queries[:, 0]), queries))
+    if questions:  # empty: pairs only (no 51k-question corpus to encode)
+        corpus = np.stack([vectors[q] for q in questions])
+        row["retrieval_cosine"] = figures(ranks(cosine_top(corpus, queries[:, 0]), queries))
     row["encode_all_seconds"] = round(encode_seconds, 1)
     return row
 
@@ -81,14 +83,15 @@ def main() -> None:
     parser.add_argument("--data", help="pairs file (default: ../shared/data/qqp-partial/pairs.tsv)")
     parser.add_argument("--name", default="encoders", help="results file name")
     parser.add_argument("--speed-only", action="store_true", help="questions/s only (side by side, one run)")
+    parser.add_argument("--pairs-only", action="store_true", help="no retrieval figures (saves encoding the corpus)")
     args = parser.parse_args()
     pairs = qdup.read_pairs(data_path(args.data))
     split = qdup.reference_split(pairs)
     questions, queries = corpus_and_queries(pairs, split)
-    rows = [measure(*spec.split("=", 1), split, questions, queries["test"], not args.speed_only)
-            for spec in args.model]
+    rows = [measure(*spec.split("=", 1), split, questions, queries["test"], not args.speed_only,
+                    not args.pairs_only) for spec in args.model]
     write_results(args.name, {"command": "python benchmarks/encoders.py " +
-                              " ".join(f"--model '{m}'" for m in args.model) + (" --speed-only" if args.speed_only else ""),
+                              " ".join(f"--model '{m}'" for m in args.model) + (" --speed-only" if args.speed_only else "") + (" --pairs-only" if args.pairs_only else ""),
                               "corpus": len(questions), "test_queries": len(queries["test"]),
                               "speed_questions": SPEED_QUESTIONS, "machine_now": machine(), "systems": rows})
     print("| system | test accuracy | test ROC AUC | recall@1 | recall@10 | MRR | questions/s (2 threads) |")
@@ -98,7 +101,7 @@ def main() -> None:
             print(f"| {row['system']} | | | | | | {row['questions_per_second_2_threads']:,} |")
             continue
         final = row.get("rerank scorer", row["cosine"])
-        r = row["retrieval_cosine"]
+        r = row.get("retrieval_cosine", {"recall@1": float("nan"), "recall@10": float("nan"), "mrr": float("nan")})
         print(f"| {row['system']} | {final['test_accuracy']:.3f} | {final['test_auc']:.3f} | {r['recall@1']:.3f} | "
               f"{r['recall@10']:.3f} | {r['mrr']:.3f} | {row['questions_per_second_2_threads']:,} |")
 
