@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 ENCODERS = {"lstm": "lstm_encoder", "transformer": "transformer_encoder"}
 DEFAULT_ENCODER = "lstm"
+PRETRAINED_ENCODER = "transformer"  # opens sentence-transformers / Hugging Face folders as they are
 # Files that unpickle (or may) when a library loads them; weights must be safetensors.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 REMOTE_CODE_KEYS = ("auto_map", "trust_remote_code")

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import __version__, atomic
-from .encoders import DEFAULT_ENCODER, TextEncoder, architecture, load_encoder, refuse_unsafe
+from .encoders import DEFAULT_ENCODER, PRETRAINED_ENCODER, TextEncoder, architecture, load_encoder, refuse_unsafe
 from .errors import ConfigError, ModelLoadError, OutputError
 from .scorer import CosineScorer, Scorer, load_scorer
 from .thresholds import check_threshold
@@ -171,7 +171,7 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
     refuse_unsafe(folder)
     config = _read_config(folder)
     if config.get("format") != FORMAT:  # a pretrained folder: qdup's settings live in qdup.json
-        encoder = load_encoder("transformer", folder, None)
+        encoder = load_encoder(PRETRAINED_ENCODER, folder, None)
         config = _read_sidecar(folder)
         return _model(folder, encoder, config, CosineScorer())
     name = config.get("encoder", DEFAULT_ENCODER)
