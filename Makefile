@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,milvus]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,milvus,transformers,keras]' torch==2.13.0
 	rm -f $(VENV)/.installed-*
 	touch $@
 

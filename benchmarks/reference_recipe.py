@@ -32,10 +32,10 @@ class UnmaskedEncoder(qdup.network.SiameseEncoder):
         return F.normalize(hidden.mean(dim=1), dim=1)
 
 
-def encode_sides_apart(encoder, featurizer, rows, chunk=None):
+def encode_sides_apart(encoder, rows, chunk=None):
     """Training's encoder call with question1s and question2s padded apart, as Keras does (unsorted)."""
     half = len(rows) // 2
-    return torch.cat([encoder(featurizer.collate(rows[:half])), encoder(featurizer.collate(rows[half:]))])
+    return torch.cat([encoder.forward(rows[:half]), encoder.forward(rows[half:])])
 
 
 @torch.no_grad()
@@ -43,7 +43,7 @@ def similarity_in_batches(model, pairs, batch_size: int = 256) -> np.ndarray:
     """Cosines scored like the reference: batches in file order, each side padded apart."""
     out = []
     for start in range(0, len(pairs), batch_size):
-        sides = [model.encoder(model.featurizer.batch(questions[start : start + batch_size]))
+        sides = [model.encoder.network(model.encoder.featurizer.batch(questions[start : start + batch_size]))
                  for questions in (pairs.question1, pairs.question2)]
         out.append((sides[0] * sides[1]).sum(dim=1).numpy())
     return np.concatenate(out)

@@ -72,8 +72,8 @@ def run(name: str, overrides: dict, data: str, threads: int, device: str) -> dic
         "best_epoch": model.info["best_epoch"], "epochs_run": len(model.info["history"]),
         "train_seconds": round(seconds, 1),
         "questions_per_second": round(len(questions) / (time.perf_counter() - encode_started)),
-        "parameters": sum(t.numel() for t in model.encoder.state_dict().values()),
-        "vocabulary": len(model.vocabulary),
+        "parameters": sum(t.numel() for t in model.encoder.network.state_dict().values()),
+        "vocabulary": len(model.encoder.vocabulary),
         **retrieval(model, pairs, split),
     }
 

@@ -66,7 +66,7 @@ def test_train_refuses_existing_output(capsys, toy_path, tmp_path):
     (["predict", "{model}", "a?", "b?", "c?"], "Error: expected [MODEL] QUESTION1 QUESTION2, got 4 arguments\n"),
     (["evaluate", "{model}", "{toy}", "x"], "Error: expected [MODEL] DATA, got 3 arguments\n"),
     (["train", "{toy}", "--out", "{tmp}/m", "--recipe", "magic"], "Error: Invalid value for '--recipe': "
-     "'magic' is not one of 'default', 'reference'.\n"),
+     "'magic' is not one of 'default', 'reference', 'transformer'.\n"),
 ])
 def test_errors_are_one_line_exit_1(capsys, toy_path, tiny_model_dir, tmp_path, args, message):
     fill = {"toy": toy_path, "tmp": tmp_path, "model": tiny_model_dir}

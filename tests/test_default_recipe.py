@@ -14,7 +14,7 @@ def default_model(toy_split):
 
 def test_same_seed_bit_identical_weights(toy_split, default_model):
     again = qdup.train(toy_split, qdup.TrainConfig.from_recipe("default", **SMALL))
-    first, second = default_model.encoder.state_dict(), again.encoder.state_dict()
+    first, second = default_model.encoder.network.state_dict(), again.encoder.network.state_dict()
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert default_model.threshold == again.threshold
@@ -43,7 +43,7 @@ def test_default_model_round_trips(default_model, tmp_path):
 
 
 def test_lowercase_and_ngrams_in_use(default_model):
-    assert default_model.featurizer.lowercase and default_model.config.ngram_buckets == 500
+    assert default_model.encoder.featurizer.lowercase and default_model.encoder.config.ngram_buckets == 500
     upper, lower = default_model.encode(["HOW DO I LEARN PYTHON", "how do i learn python"])
     assert torch.allclose(torch.from_numpy(upper), torch.from_numpy(lower))
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import qdup
-from qdup.model import _length_chunks
+from qdup.lstm_encoder import length_chunks as _length_chunks
 
 
 @pytest.fixture(scope="module")
@@ -19,20 +19,20 @@ def test_one_call_bidirectional_equals_two_calls(bidirectional_model, toy_split)
     model = bidirectional_model
     questions = toy_split.test.question1 + toy_split.test.question2
     fast = model.encode(questions, batch_size=7)
-    assert model.encoder._both  # the shortcut was built and (with equal-length chunks) used
-    rows = model.featurizer.rows(questions)
-    shortcut, model.encoder._both = model.encoder._both, ()
+    assert model.encoder.network._both  # the shortcut was built and (with equal-length chunks) used
+    rows = model.encoder.featurizer.rows(questions)
+    shortcut, model.encoder.network._both = model.encoder.network._both, ()
     try:
         with torch.inference_mode():  # one question per call: the plain two-call path
-            plain = np.concatenate([model.encoder(model.featurizer.collate([row])).numpy() for row in rows])
+            plain = np.concatenate([model.encoder.network(model.encoder.featurizer.collate([row])).numpy() for row in rows])
     finally:
-        model.encoder._both = shortcut
+        model.encoder.network._both = shortcut
     np.testing.assert_allclose(fast, plain, atol=1e-5, rtol=0)
 
 
 def test_shortcut_does_not_touch_the_random_seed(bidirectional_model):
     state = torch.get_rng_state()
-    bidirectional_model.encoder.fuse(bidirectional_model.featurizer.vocabulary_ngrams())
+    bidirectional_model.encoder.network.fuse(bidirectional_model.encoder.featurizer.vocabulary_ngrams())
     assert torch.equal(state, torch.get_rng_state())
 
 

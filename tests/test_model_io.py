@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import qdup
+from qdup.lstm_encoder import LstmEncoder
 from qdup.errors import ModelLoadError, OutputExistsError
 
 QUESTIONS = ["How do I learn Python?", "What is the best way to cook rice?", ""]
@@ -16,7 +17,7 @@ def test_load_gives_identical_vectors(tiny_model, tiny_model_dir):
     loaded = qdup.load(tiny_model_dir)
     assert np.array_equal(loaded.encode(QUESTIONS), tiny_model.encode(QUESTIONS))
     assert loaded.fingerprint == tiny_model.fingerprint
-    assert loaded.vocabulary.tokens == tiny_model.vocabulary.tokens
+    assert loaded.encoder.vocabulary.tokens == tiny_model.encoder.vocabulary.tokens
     assert loaded.info["best_epoch"] == tiny_model.info["best_epoch"]
 
 
@@ -41,7 +42,7 @@ def test_refuses_existing_folder_unless_forced(tiny_model, tmp_path):
 def test_failed_save_leaves_nothing_behind(tiny_model, tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise OSError("disk full")
-    monkeypatch.setattr(tiny_model.vocabulary, "save", explode)
+    monkeypatch.setattr(tiny_model.encoder.vocabulary, "save", explode)
     with pytest.raises(qdup.OutputError) as error:
         tiny_model.save(tmp_path / "m")
     assert str(error.value) == f"{tmp_path / 'm'}: cannot write the model (disk full)"  # not the temp folder
@@ -106,7 +107,7 @@ def test_changed_weights_refresh_vectors_and_fingerprint(default_like_model):
     model = default_like_model
     before, fingerprint = model.encode(["how do i learn python"]), model.fingerprint
     with torch.no_grad():
-        model.encoder.embedding.weight.mul_(3)
+        model.encoder.network.embedding.weight.mul_(3)
     assert not np.allclose(model.encode(["how do i learn python"]), before)
     assert model.fingerprint != fingerprint
 
@@ -129,10 +130,10 @@ def test_any_weight_change_gives_fresh_fused_table_and_fingerprint(default_like_
     model = default_like_model
     questions = ["how do i learn python", "what is python"]
     before, fingerprint = model.encode(questions), model.fingerprint
-    change(model.encoder)
+    change(model.encoder.network)
     after = model.encode(questions)
     # A model built afresh from the changed weights is the truth the cached table must match.
-    fresh = qdup.QdupModel(model.vocabulary, copy.deepcopy(model.encoder)).encode(questions)
+    fresh = qdup.QdupModel(LstmEncoder(model.encoder.vocabulary, copy.deepcopy(model.encoder.network))).encode(questions)
     assert not np.allclose(after, before)
     np.testing.assert_allclose(after, fresh, atol=1e-6)
     assert model.fingerprint != fingerprint

@@ -35,9 +35,9 @@ def test_vectors_are_unit_length_and_order_preserved(tiny_model):
 
 def test_huge_question_is_truncated_not_fatal(tiny_model):
     # Only the first max_length tokens count: the vector is that of the truncated question.
-    [huge, cut] = tiny_model.encode(["why how " * 20_000, "why how " * (tiny_model.config.max_length // 2)])
+    [huge, cut] = tiny_model.encode(["why how " * 20_000, "why how " * (tiny_model.encoder.config.max_length // 2)])
     assert torch.allclose(torch.from_numpy(huge), torch.from_numpy(cut), atol=1e-6)
-    [other] = tiny_model.encode(["why how " * (tiny_model.config.max_length // 4)])
+    [other] = tiny_model.encode(["why how " * (tiny_model.encoder.config.max_length // 4)])
     assert not torch.allclose(torch.from_numpy(huge), torch.from_numpy(other), atol=1e-6)
 
 

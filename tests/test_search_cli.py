@@ -115,8 +115,9 @@ def test_errors_are_one_line_exit_1(capsys, tmp_path, built, questions_csv, tiny
 
 
 def test_other_model_is_refused(capsys, tmp_path, built, tiny_model):
-    other = tiny_model.__class__(tiny_model.vocabulary, tiny_model.encoder, threshold=0.5)
-    other.encoder = type(tiny_model.encoder)(tiny_model.config)  # same shape, fresh weights
+    lstm = tiny_model.encoder
+    fresh = type(lstm)(lstm.vocabulary, type(lstm.network)(lstm.config))  # same shape, fresh weights
+    other = tiny_model.__class__(fresh, threshold=0.5)
     other.save(tmp_path / "other")
     code, _, err = run(capsys, "search", built, "a?", "--model", tmp_path / "other")
     assert code == 1

@@ -8,7 +8,7 @@ from conftest import TINY
 
 
 def weights(model):
-    return {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    return {k: v.clone() for k, v in model.encoder.network.state_dict().items()}
 
 
 def test_same_seed_same_model(toy_split, tiny_model):
@@ -72,7 +72,7 @@ def test_reference_defaults():
 def test_one_epoch_on_qqp_partial(qqp_partial):
     split = qdup.reference_split(qdup.read_pairs(qqp_partial))
     model = qdup.train(split, qdup.TrainConfig.from_recipe("reference", epochs=1))
-    assert len(model.vocabulary) == 12_836
+    assert len(model.encoder.vocabulary) == 12_836
     report = qdup.evaluate(model, split.test, threshold=0.7)
     assert report.pairs == 2713
     assert report.roc_auc > 0.6  # the masked reproduction learns; the Keras original does not

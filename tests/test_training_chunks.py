@@ -7,7 +7,7 @@ import torch
 import qdup
 from qdup import metrics, training
 from qdup.loss import triplet_loss
-from qdup.model import featurizer_for
+from qdup.lstm_encoder import LstmEncoder
 from qdup.network import SiameseEncoder
 
 
@@ -17,18 +17,18 @@ def parts(toy_split):
     texts = toy_split.train.question1 + toy_split.train.question2
     vocabulary = qdup.Vocabulary.build(texts, lowercase=True)
     torch.manual_seed(0)
-    encoder = SiameseEncoder(config.model_config(len(vocabulary)))
-    featurizer = featurizer_for(vocabulary, encoder.config)
-    return config, encoder, featurizer, toy_split
+    lstm = LstmEncoder(vocabulary, SiameseEncoder(config.model_config(len(vocabulary))))
+    return config, lstm, toy_split
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 10_000])
 def test_chunked_encoding_keeps_row_order_and_values(parts, chunk):
-    _, encoder, featurizer, split = parts
-    rows = featurizer.rows(split.train.question1[:23] + split.train.question2[:23])
+    _, lstm, split = parts
+    encoder, featurizer = lstm.network, lstm._train_featurizer
+    rows = lstm.rows(split.train.question1[:23] + split.train.question2[:23])
     encoder.train()  # dropout 0: training mode, gradients on, as in a training step
     whole = encoder(featurizer.collate(rows))
-    chunked = training._encode(encoder, featurizer, rows, chunk)
+    chunked = training._encode(lstm, rows, chunk)
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
     loss_whole = triplet_loss(whole[:23], whole[23:])
     loss_chunked = triplet_loss(chunked[:23], chunked[23:])
@@ -40,14 +40,15 @@ def test_chunked_encoding_keeps_row_order_and_values(parts, chunk):
 
 @torch.no_grad()
 def test_validation_encodes_each_question_once_with_the_same_figures(parts):
-    config, encoder, featurizer, split = parts
+    config, lstm, split = parts
+    encoder, featurizer = lstm.network, lstm._train_featurizer
     encoder.eval()
     validation = split.validation
-    data = {"validation": training._rows(featurizer, validation)}
+    data = {"validation": training._rows(lstm, validation)}
     calls = []
     hook = encoder.register_forward_hook(lambda module, args, out: calls.append(len(out)))
     try:
-        figures = training._validate(encoder, featurizer, data, config)
+        figures = training._validate(lstm, data, config)
     finally:
         hook.remove()
     assert sum(calls) == 2 * len(validation)  # every question once, duplicates included

@@ -83,3 +83,14 @@ def predict(model: QdupModel, question1: str, question2: str,
     question1, question2 = check_questions([question1, question2])  # the rule search and index follow
     score = float(model.score([question1], [question2])[0])
     return score > threshold, score
+
+
+def calibration(model: QdupModel, validation: Pairs) -> dict:
+    """The accuracy- and F1-maximising thresholds of the model's score on ``validation``
+    (as training records them in ``config.json``'s ``calibration``)."""
+    scores = model.score(validation.question1, validation.question2)
+    sweep = metrics.threshold_sweep(validation.is_duplicate, scores)
+    (acc_t, acc), (f1_t, f1) = sweep.best("accuracy"), sweep.best("f1")
+    return {"pairs": len(validation), "accuracy_threshold": acc_t, "validation_accuracy": acc,
+            "f1_threshold": f1_t, "validation_f1": f1,
+            "validation_auc": metrics.roc_auc(validation.is_duplicate, scores)}

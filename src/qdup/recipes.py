@@ -169,4 +169,13 @@ RECIPES: dict[str, dict] = {
         "dim": 128, "hidden": 0, "bidirectional": False, "pooling": "mean", "max_length": 256,
         "lowercase": False, "ngram_buckets": 0, "dropout": 0.0, "scorer": "cosine",
     },
+    # Fine-tuning a pretrained transformer (`qdup train --encoder PATH`): the default
+    # recipe's losses at a fine-tuning rate, with batches a CPU can take; the shape settings
+    # do not apply (the pretrained model has its own). Cosine scorer: the re-ranker's
+    # out-of-fold encoders would mean three fine-tunings.
+    "transformer": {
+        "epochs": 1, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_batch": 32, "patience": 0,
+        "scorer": "cosine",
+    },
 }
+ENCODER_RECIPE = "transformer"  # the recipe `qdup train --encoder` uses unless told otherwise

@@ -13,8 +13,10 @@ from torch.nn import functional as F
 from . import metrics, progress as progress_lines
 from .data import Pairs
 from .errors import ConfigError
+from .evaluation import calibration
 from .loss import triplet_loss
-from .model import DEFAULT_THRESHOLD, QdupModel, featurizer_for
+from .lstm_encoder import LstmEncoder
+from .model import DEFAULT_THRESHOLD, QdupModel
 from .network import SiameseEncoder
 from .recipes import DEFAULT_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
 from .scorer_training import train_rerank_scorer
@@ -23,11 +25,15 @@ from .vocabulary import Vocabulary
 
 
 def train(split: Split, config: TrainConfig | None = None, progress: bool = False,
-          device: str = "cpu") -> QdupModel:
+          device: str = "cpu", encoder: str | None = None) -> QdupModel:
     """Train an encoder on ``split.train``; keep the best epoch on the validation pairs.
 
     ``device`` ("cpu", "cuda") only changes where training runs; the model comes back on the
     CPU. Same seed on the CPU gives bit-identical weights.
+
+    ``encoder``: a pretrained model folder (sentence-transformers or Hugging Face) to
+    fine-tune with the same losses instead of a new LSTM; its shape settings are its own,
+    and its scorer is the cosine (the re-ranker needs out-of-fold LSTMs).
 
     With ``config.scorer == "rerank"`` (the default recipe) a re-ranker is then fitted on the
     training pool (:mod:`qdup.scorer_training`); the threshold is calibrated on the model's
@@ -38,32 +44,45 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
     >>> model.save("models/quora")                                                   # doctest: +SKIP
     """
     config = config or TrainConfig()
+    if encoder is not None:
+        if config.scorer != "cosine":
+            raise ConfigError("a pretrained encoder is fine-tuned with scorer=cosine (recipe transformer)")
+        from .model import load
+
+        base = load(encoder).encoder  # refuses pickles and remote code
+        model = _train_encoder(split, config, progress, device, base)
+        model.info["base_encoder"] = str(encoder)
+        return _calibrate(model, split.validation, config.calibrate)
     model = _train_encoder(split, config, progress, device)
     if config.scorer == "rerank":
         encoder_only = replace(config, scorer="cosine")
         scorer = train_rerank_scorer(split, config.scorer_folds,
                                      lambda part: _train_encoder(part, encoder_only, progress, device),
                                      log=progress_lines.log if progress else lambda line: None)
-        model = QdupModel(model.vocabulary, model.encoder, model.threshold, model.info, scorer)
+        model = QdupModel(model.encoder, model.threshold, model.info, scorer)
     return _calibrate(model, split.validation, config.calibrate)
 
 
-def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: str) -> QdupModel:
+def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: str,
+                   encoder=None) -> QdupModel:
+    """Train ``encoder`` (a :class:`qdup.encoders.TextEncoder`; None: a new LSTM) with the
+    triplet loss and, when ``pair_weight``, the logistic pair loss; keep the best epoch."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     valid_dups = split.validation_duplicates
     if len(valid_dups) < 2:
         raise ConfigError("the validation split needs at least 2 duplicate pairs")
     negatives = split.negatives if config.negatives_per_batch else split.negatives.subset([])
-    texts = [q for p in (split.train, valid_dups, negatives) for q in p.question1 + p.question2]
-    vocabulary = Vocabulary.build(texts, lowercase=config.model.lowercase, min_count=config.min_count)
-    encoder = SiameseEncoder(config.model_config(len(vocabulary))).to(device)
-    featurizer = featurizer_for(vocabulary, encoder.config, device)
+    if encoder is None:
+        texts = [q for p in (split.train, valid_dups, negatives) for q in p.question1 + p.question2]
+        vocabulary = Vocabulary.build(texts, lowercase=config.model.lowercase, min_count=config.min_count)
+        encoder = LstmEncoder(vocabulary, SiameseEncoder(config.model_config(len(vocabulary))))
+    encoder.to(device)
     # Logistic head on the cosine for the labelled-pair loss; used in training only.
     head = torch.nn.Parameter(torch.tensor([10.0, -7.0], device=device))  # scale, bias: threshold 0.7
-    parameters = [p for p in encoder.parameters() if p.requires_grad] + [head]
+    parameters = [p for p in encoder.network.parameters() if p.requires_grad] + [head]
     optimizer = torch.optim.Adam(parameters, lr=config.learning_rate, eps=1e-7)  # Keras' epsilon
-    data = {name: _rows(featurizer, pairs) for name, pairs in
+    data = {name: _rows(encoder, pairs) for name, pairs in
             (("train", split.train), ("negatives", negatives), ("validation", split.validation))}
     steps = config.epochs * max(1, math.ceil(len(split.train) / config.batch_size))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.schedule, steps))
@@ -71,10 +90,10 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
     history, best, best_state, stale = [], None, None, 0
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
-        train_loss = _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, rng,
+        train_loss = _train_epoch(encoder, data, config, optimizer, scheduler, head, rng,
                                   desc=f"epoch {epoch}/{config.epochs}", progress=progress)
         record = {"epoch": epoch, "train_loss": train_loss,
-                  **_validate(encoder, featurizer, data, config)}
+                  **_validate(encoder, data, config)}
         record["seconds"] = round(time.perf_counter() - started, 2)
         history.append(record)
         if progress:
@@ -84,27 +103,27 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
         score = -record["validation_loss"] if config.select == "loss" else record["validation_auc"]
         score = -math.inf if math.isnan(score) else score  # a diverged epoch is the worst one
         if best is None or score > best:
-            best, best_state, stale = score, copy.deepcopy(encoder.state_dict()), 0
+            best, best_state, stale = score, copy.deepcopy(encoder.network.state_dict()), 0
             best_epoch = epoch
         else:
             stale += 1
             if config.patience and stale >= config.patience:
                 break
-    encoder.load_state_dict(best_state)
-    encoder.cpu()
-    return QdupModel(vocabulary, encoder, info={
+    encoder.network.load_state_dict(best_state)
+    encoder.to("cpu").network.eval()
+    return QdupModel(encoder, info={
         "training": config.to_dict(), "history": history, "best_epoch": best_epoch, "data": split.summary()})
 
 
-def _rows(featurizer, pairs: Pairs) -> tuple[list, list, np.ndarray]:
-    return featurizer.rows(pairs.question1), featurizer.rows(pairs.question2), pairs.is_duplicate
+def _rows(encoder, pairs: Pairs) -> tuple[list, list, np.ndarray]:
+    return encoder.rows(pairs.question1), encoder.rows(pairs.question2), pairs.is_duplicate
 
 
 TRAIN_CHUNK = 128  # rows per encoder call in training: measured fastest of 64/128/256 (docs/benchmarks.md)
 EVAL_CHUNK = 512  # rows per call without gradients, as QdupModel.encode
 
 
-def _encode(encoder, featurizer, rows: list, chunk: int = TRAIN_CHUNK) -> torch.Tensor:
+def _encode(encoder, rows: list, chunk: int = TRAIN_CHUNK) -> torch.Tensor:
     """Vectors of ``rows`` in their order, encoded length-sorted in chunks of ``chunk`` rows.
 
     Random batches mix short and long questions; padded together, most LSTM steps would be
@@ -112,8 +131,8 @@ def _encode(encoder, featurizer, rows: list, chunk: int = TRAIN_CHUNK) -> torch.
     pooling), so the loss is the same up to float rounding; the sort is stable, so the same
     seed still gives the same weights.
     """
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
-    parts = [encoder(featurizer.collate([rows[i] for i in order[start : start + chunk]]))
+    order = sorted(range(len(rows)), key=lambda i: encoder.row_length(rows[i]))
+    parts = [encoder.forward([rows[i] for i in order[start : start + chunk]])
              for start in range(0, len(rows), chunk)]
     inverse = torch.empty(len(rows), dtype=torch.long)
     inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(rows))
@@ -126,13 +145,13 @@ def _pair_loss(v1: torch.Tensor, v2: torch.Tensor, labels: torch.Tensor, head: t
     return F.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
 
 
-def _batch_loss(encoder, featurizer, data, config: TrainConfig, batch, negatives, head) -> torch.Tensor:
+def _batch_loss(encoder, data, config: TrainConfig, batch, negatives, head) -> torch.Tensor:
     q1, q2, _ = data["train"]
     rows = [q1[i] for i in batch] + [q2[i] for i in batch]
     if len(negatives):
         n1, n2, _ = data["negatives"]
         rows += [n1[i] for i in negatives] + [n2[i] for i in negatives]
-    vectors = _encode(encoder, featurizer, rows)  # one pass: (2B + 2N, d)
+    vectors = _encode(encoder, rows)  # one pass: (2B + 2N, d)
     b, n = len(batch), len(negatives)
     v1, v2 = vectors[:b], vectors[b : 2 * b]
     loss = triplet_loss(v1, v2, config.margin)
@@ -145,9 +164,9 @@ def _batch_loss(encoder, featurizer, data, config: TrainConfig, batch, negatives
     return loss
 
 
-def _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, rng,
+def _train_epoch(encoder, data, config, optimizer, scheduler, head, rng,
                  desc: str, progress: bool) -> float:
-    encoder.train()
+    encoder.network.train()
     order = rng.permutation(len(data["train"][0]))
     negative_order = rng.permutation(len(data["negatives"][0]))
     starts = [s for s in range(0, len(order), config.batch_size)
@@ -160,27 +179,27 @@ def _train_epoch(encoder, featurizer, data, config, optimizer, scheduler, head, 
         # Walk the non-duplicates cyclically: every one is seen before any repeats.
         negatives = np.take(negative_order, range(step * k, step * k + k), mode="wrap") \
             if k and len(negative_order) else []
-        loss = _batch_loss(encoder, featurizer, data, config, batch, negatives, head)
+        loss = _batch_loss(encoder, data, config, batch, negatives, head)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         scheduler.step()
         total += loss.item()
         bar.set_postfix(loss=f"{total / (step + 1):.4f}")
-    encoder.eval()
+    encoder.network.eval()
     return total / max(len(starts), 1)
 
 
 @torch.no_grad()
-def _validate(encoder, featurizer, data, config: TrainConfig) -> dict:
+def _validate(encoder, data, config: TrainConfig) -> dict:
     """Validation triplet loss (the reference's criterion) and AUC over all validation pairs.
 
     Every validation question is encoded once; the loss takes the duplicate pairs' vectors
     in batches of ``batch_size`` (the reference's batches), the AUC every pair's cosine.
     """
-    encoder.eval()
+    encoder.network.eval()
     q1, q2, labels = data["validation"]
-    vectors = _encode(encoder, featurizer, q1 + q2, EVAL_CHUNK)
+    vectors = _encode(encoder, q1 + q2, EVAL_CHUNK)
     v1, v2 = vectors[: len(q1)], vectors[len(q1) :]
     dups = torch.from_numpy(np.flatnonzero(labels == 1)).to(vectors.device)
     losses = []
@@ -194,14 +213,8 @@ def _validate(encoder, featurizer, data, config: TrainConfig) -> dict:
 
 def _calibrate(model: QdupModel, validation: Pairs, store: bool) -> QdupModel:
     """Record the accuracy- and F1-maximising thresholds of the model's score on the validation pairs."""
-    scores = model.score(validation.question1, validation.question2)
-    sweep = metrics.threshold_sweep(validation.is_duplicate, scores)
-    (acc_t, acc), (f1_t, f1) = sweep.best("accuracy"), sweep.best("f1")
-    model.info["calibration"] = {
-        "pairs": len(validation), "accuracy_threshold": acc_t, "validation_accuracy": acc,
-        "f1_threshold": f1_t, "validation_f1": f1,
-        "validation_auc": metrics.roc_auc(validation.is_duplicate, scores)}
-    model.threshold = round(acc_t, 4) if store else DEFAULT_THRESHOLD
+    model.info["calibration"] = calibration(model, validation)
+    model.threshold = round(model.info["calibration"]["accuracy_threshold"], 4) if store else DEFAULT_THRESHOLD
     return model
 
 

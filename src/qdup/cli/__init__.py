@@ -37,6 +37,7 @@ def _register() -> None:
     from . import pairs_commands  # noqa: F401
     from . import search_commands  # noqa: F401
     from . import vector_commands  # noqa: F401
+    from . import model_commands  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

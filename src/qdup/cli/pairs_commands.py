@@ -23,7 +23,11 @@ SPLITS = ("all", "train", "validation", "test")
 @click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
 @click.option("--recipe", default=recipes.DEFAULT_RECIPE, show_default=True,
-              type=click.Choice(list(recipes.RECIPES)), help="Preset of training settings.")
+              type=click.Choice(list(recipes.RECIPES)),
+              help=f"Preset of training settings (with --encoder: {recipes.ENCODER_RECIPE} unless given).")
+@click.option("--encoder", "encoder_path", type=click.Path(file_okay=False),
+              help="Fine-tune this local sentence-transformers / Hugging Face model folder "
+                   "instead of training an LSTM (needs qdup[transformers]).")
 @click.option("--epochs", type=int, help="Passes over the training pairs.")
 @click.option("--batch-size", type=int, help="Pairs per batch (the in-batch negatives).")
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")
@@ -37,21 +41,24 @@ SPLITS = ("all", "train", "validation", "test")
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @threads_option()
-def train(data_file, out, recipe, extra, device, force, quiet, **settings):
+def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **settings):
     """Train a model on a Quora-style pairs file, using the reference split.
 
     \b
     Example:
       qdup train quora_duplicate_questions.tsv --out models/quora
       qdup train pairs.tsv --out models/ref --recipe reference --epochs 5 --set dropout=0.2
+      qdup train pairs.tsv --out models/minilm --encoder ~/all-MiniLM-L6-v2
     """
     from .. import model, training
 
+    if encoder_path and click.get_current_context().get_parameter_source("recipe").name == "DEFAULT":
+        recipe = recipes.ENCODER_RECIPE
     given = {key: value for key, value in settings.items() if value is not None}
     config = training.TrainConfig.from_recipe(recipe, **{**given, **recipes.parse_settings(extra)})
     model.check_output(out, force)  # fail before training, not after it
     trained = training.train(split.reference_split(data.read_pairs(data_file)), config,
-                             progress=not quiet, device=_device(device))
+                             progress=not quiet, device=_device(device), encoder=encoder_path)
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     chosen_by = ("validation AUC", best["validation_auc"]) if config.select == "auc" \
@@ -155,3 +162,34 @@ def predict(args, threshold, as_json):
     else:
         verdict = "duplicate" if is_duplicate else "not duplicate"
         click.echo(f"{similarity:.4f} {verdict} (threshold {used:.2f})")
+
+
+@cli.command()
+@click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
+@click.option("--model", "model_path", required=True, type=click.Path(file_okay=False),
+              help="Model folder; its config.json (a pretrained folder's qdup.json) gets the threshold.")
+@click.option("--dry-run", is_flag=True, help="Print the threshold without storing it.")
+@threads_option()
+def calibrate(data_file, model_path, dry_run):
+    """Choose the pair threshold on DATA's validation pairs (reference split) and store it.
+
+    The threshold that maximises accuracy of the model's score; what training stores, for
+    a model that was not trained here (a pretrained folder opened as it is) or on other data.
+
+    \b
+    Example:
+      qdup calibrate pairs.tsv --model ~/all-MiniLM-L6-v2
+    """
+    from .. import evaluation, model
+
+    validation = split.reference_split(data.read_pairs(data_file)).validation
+    if len(set(validation.is_duplicate.tolist())) < 2:
+        raise ConfigError(f"{data_file}: calibration needs validation pairs of both labels")
+    figures = evaluation.calibration(model.load(model_path), validation)
+    threshold = round(figures["accuracy_threshold"], 4)
+    if not dry_run:
+        model.write_config_entry(model_path, "threshold", threshold)
+        model.write_config_entry(model_path, "calibration", figures)
+    click.echo(f"threshold {threshold:.4f}: validation accuracy {figures['validation_accuracy']:.4f}, "
+               f"ROC AUC {figures['validation_auc']:.4f} on {figures['pairs']} pairs"
+               + ("" if dry_run else f"; stored in {model_path}"))

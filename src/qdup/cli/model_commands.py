@@ -1,0 +1,82 @@
+"""Commands that make a model from another one: ``qdup distill`` and ``qdup import-keras``."""
+
+from __future__ import annotations
+
+import click
+
+from .. import data, recipes, split
+from . import cli, threads_option
+from .pairs_commands import _device
+
+
+@cli.command()
+@click.argument("teacher", metavar="TEACHER", type=click.Path(file_okay=False))
+@click.option("--questions", "questions_file", required=True, type=click.Path(dir_okay=False),
+              help="Unlabelled questions to learn from (read as by `qdup index build`).")
+@click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False),
+              help="Labelled pairs too: their training pairs add the default losses, and the "
+                   "validation pairs choose the epoch and the threshold (reference split).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Student model folder to write.")
+@click.option("--epochs", type=int, help="Passes over the questions.")
+@click.option("--batch-size", type=int, help="Questions per batch (each with its nearest neighbour).")
+@click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")
+@click.option("--seed", type=int, help="Seed for initialisation and shuffling.")
+@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Any other setting of the student (the default recipe's LSTM).")
+@click.option("--device", default="cpu", show_default=True, help="Where to train: cpu, cuda, cuda:1...")
+@click.option("--force", is_flag=True, help="Replace an existing model folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@threads_option()
+def distill(teacher, questions_file, pairs_file, out, extra, device, force, quiet, **settings):
+    """Train a fast LSTM student to reproduce TEACHER's similarities.
+
+    TEACHER is any model folder qdup opens (a fine-tuned or pretrained transformer). The
+    student is an ordinary qdup model folder with the default recipe's encoder and the
+    cosine scorer; its threshold is the teacher's (with --pairs: calibrated on them).
+
+    \b
+    Example:
+      qdup distill models/minilm --questions questions.txt --pairs pairs.tsv --out models/student
+    """
+    from .. import distillation, model
+    from ..corpus import read_questions
+
+    given = {key: value for key, value in settings.items() if value is not None}
+    config = recipes.TrainConfig.from_recipe(
+        recipes.DEFAULT_RECIPE, **{"scorer": "cosine", **given, **recipes.parse_settings(extra)})
+    model.check_output(out, force)  # fail before the teacher's encoding and the training
+    labelled = split.reference_split(data.read_pairs(pairs_file)) if pairs_file else None
+    questions = read_questions(questions_file).questions
+    student = distillation.distill(model.load(teacher), questions, config, labelled, progress=not quiet,
+                                   device=_device(device))
+    student.save(out, force=force)
+    best = student.info["history"][student.info["best_epoch"] - 1]
+    chosen = f"validation AUC {best['validation_auc']:.4f}" if "validation_auc" in best and config.select == "auc" \
+        else f"validation loss {best['validation_loss']:.4f}"
+    click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {chosen})")
+
+
+@cli.command("import-keras")
+@click.argument("keras_file", metavar="MODEL.keras", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--force", is_flag=True, help="Replace an existing model folder.")
+def import_keras(keras_file, out, force):
+    """Import the reference Keras model (SPEC §3) as a qdup model folder.
+
+    Maps the TextVectorization vocabulary, the embedding and the LSTM weights of a Keras 3
+    .keras file onto `--recipe reference`'s network; nothing in the file is run. qdup
+    masks padding where the reference does not, so vectors match Keras's for questions
+    encoded without padding. Threshold 0.7 (SPEC §6) until `qdup calibrate` sets one.
+
+    \b
+    Example:
+      qdup import-keras siamese.keras --out models/from-keras
+    """
+    from .. import model
+    from ..keras_import import import_keras as read_keras
+
+    model.check_output(out, force)
+    imported = read_keras(keras_file)
+    imported.save(out, force=force)
+    click.echo(f"imported {keras_file} into {out} (vocabulary {len(imported.encoder.vocabulary)}, "
+               f"dim {imported.dim})")
