@@ -153,17 +153,62 @@ def test_scorer_registry_refuses_unknown_names_and_missing_files(tmp_path):
 
 def test_lexical_topk_equals_brute_force(stats):
     rows = stats.rows(POOL)
-    queries = stats.rows(["how to learn python", "best case for iphone 6", "rice"])
+    queries = stats.rows(["how to learn python", "best case for iphone 6", "rice", "zzz"])
     dead = np.zeros(len(POOL), bool)
     dead[1] = True
     scores, found = hybrid_search.lexical_topk(queries, rows.chars.T.tocsr(), 3, dead)
     brute = (queries.chars @ rows.chars.T).toarray()
     brute[:, dead] = -np.inf
-    for q in range(3):
-        order = np.lexsort((np.arange(len(POOL)), -brute[q]))[:3]
-        assert found[q].tolist() == order.tolist()
-        np.testing.assert_allclose(scores[q], brute[q, order], rtol=1e-5)
+    for q in range(len(queries)):
+        order = [r for r in np.lexsort((np.arange(len(POOL)), -brute[q])) if brute[q, r] > 0][:3]
+        assert found[q, : len(order)].tolist() == order and (found[q, len(order):] == -1).all()
+        np.testing.assert_allclose(scores[q, : len(order)], brute[q, order], rtol=1e-5)
     assert 1 not in found
+    assert (found[3] == -1).all()  # shares no n-gram with any row: no lexical candidate
+
+
+def test_take_equals_scipy_row_indexing(stats):
+    rows = stats.rows(POOL + ["", "42"])
+    picked = np.array([3, 8, 3, 0, 9, 7])  # repeats, an empty row, a numbers-only row
+    taken = rows.take(picked)
+    for name in ("chars", "words", "numbers"):
+        expected = getattr(rows, name)[picked]
+        assert (getattr(taken, name) != expected).nnz == 0
+    assert taken.first.tolist() == rows.first[picked].tolist()
+    assert len(rows.take(np.array([], dtype=np.int64))) == 0
+
+
+def test_pair_features_equal_their_definition(stats):
+    """Every word feature recomputed with Python sets, the char one with scipy, over all pairs."""
+    a_text, b_text = [p for p in POOL for _ in POOL], POOL * len(POOL)
+    got = features_of(stats, a_text, b_text)
+    idf = stats.word_idf
+    words = lambda t: set(stats.rows([t]).words.indices)  # noqa: E731
+    numbers = lambda t: set(stats.rows([t]).numbers.indices)  # noqa: E731
+    for n, (x, y) in enumerate(zip(a_text, b_text)):
+        wx, wy, nx, ny = words(x), words(y), numbers(x), numbers(y)
+        both = wx & wy
+        w = lambda s: float(sum(idf[i] for i in s))  # noqa: E731
+        missing = [max((idf[i] for i in s - both), default=0.0) for s in (wx, wy)]
+        char_dot = (stats.rows([x]).chars @ stats.rows([y]).chars.T).toarray()[0, 0]
+        word_cos = sum(idf[i] ** 2 for i in both) / np.sqrt(
+            sum(idf[i] ** 2 for i in wx) * sum(idf[i] ** 2 for i in wy))
+        expected = [0.0, char_dot, word_cos, len(both) / len(wx | wy), w(both) / w(wx | wy),
+                    max(missing), min(missing), min(len(wx), len(wy)), max(len(wx), len(wy)),
+                    len(nx ^ ny), bool(nx | ny), x.split()[0].lower() == y.split()[0].lower()]
+        np.testing.assert_allclose(got[n], expected, rtol=1e-5, atol=1e-6, err_msg=f"{x!r} vs {y!r}")
+
+
+def test_one_query_against_many_equals_copied_rows(stats, monkeypatch):
+    from qdup import pair_features as module
+
+    rows = stats.rows(POOL)
+    query_of = np.array([2, 2, 0, 2, 5, 0, 0, 7])
+    cosine = np.linspace(-1, 1, len(query_of)).astype(np.float32)
+    copied = pair_features(cosine, rows.take(query_of), rows, stats)
+    np.testing.assert_allclose(pair_features(cosine, rows, rows, stats, a_of=query_of), copied, rtol=1e-6)
+    monkeypatch.setattr(module, "CHUNK_PAIRS", 3)  # the chunked path of a large training pool
+    np.testing.assert_allclose(pair_features(cosine, rows, rows, stats, a_of=query_of), copied, rtol=1e-6)
 
 
 def test_candidate_union_keeps_dense_order_and_drops_padding():
@@ -175,7 +220,8 @@ def test_candidate_union_keeps_dense_order_and_drops_padding():
 
 def test_rerank_returns_the_best_k_by_score():
     class ByCosine:
-        def rank(self, cosine, a, b):
+        def rank(self, cosine, queries, candidates, query_of):
+            assert len(query_of) == len(cosine) == len(candidates)  # one query's row, not copies
             return cosine
 
     vectors = np.eye(4, dtype=np.float32)

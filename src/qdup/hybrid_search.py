@@ -19,7 +19,7 @@ from . import search_backends
 from .lexical import LexicalRows
 
 DEPTH = 30  # candidates per side; chosen on validation queries (docs/benchmarks.md)
-QUERY_CHUNK = 64  # bounds the dense (queries x rows) lexical score block
+QUERY_CHUNK = 64  # bounds the (queries x rows) lexical score block
 # Candidate generation skips n-grams found in more than this share of a segment's rows
 # ("th", "wh", " i"...): their posting lists are most of the work and barely move the
 # ranking (recall@30 of the duplicate 0.927 instead of 0.933 on validation queries, 6x
@@ -56,21 +56,23 @@ def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
     """Top-``k`` rows by char TF-IDF cosine; ``postings`` is a (buckets, rows) matrix (:func:`inverted`).
 
     Multiplying by the inverted (term -> rows) matrix touches only the posting lists of
-    the query's own n-grams.
+    the query's own n-grams, and the top ``k`` is taken among the rows that share one with
+    the query (a few thousand of 51k): rows sharing none are no candidates.
     """
-    blocks = []
+    scores, rows = search_backends._empty(len(queries), k)
     for start in range(0, len(queries), QUERY_CHUNK):
-        block = (queries.chars[start : start + QUERY_CHUNK] @ postings).toarray()  # (q, rows)
-        if dead is not None:
-            block[:, dead] = -np.inf
-        blocks.append(block)
-    block = np.concatenate(blocks) if blocks else np.zeros((0, postings.shape[1]), np.float32)
-    kk = min(k, block.shape[1])
-    scores, rows = search_backends._empty(len(block), k)
-    if kk:
-        part = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
-        scores, rows = search_backends.merge_topk(scores, rows, np.take_along_axis(block, part, 1), part, k)
-    rows[~np.isfinite(scores)] = -1
+        block = (queries.chars[start : start + QUERY_CHUNK] @ postings).tocsr()  # (q, rows), sparse
+        for n in range(block.shape[0]):
+            found = block.indices[block.indptr[n] : block.indptr[n + 1]]
+            value = block.data[block.indptr[n] : block.indptr[n + 1]]
+            if dead is not None:
+                alive = ~dead[found]
+                found, value = found[alive], value[alive]
+            if len(found) > k:
+                part = np.argpartition(-value, k - 1)[:k]
+                found, value = found[part], value[part]
+            order = np.lexsort((found, -value))  # best first; ties by row, so results are deterministic
+            scores[start + n, : len(order)], rows[start + n, : len(order)] = value[order], found[order]
     return scores, rows
 
 
@@ -95,7 +97,7 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
     which = np.repeat(np.arange(len(candidates)), sizes)  # query of each pair
     vectors, rows = gather(flat)
     cosine = np.einsum("nd,nd->n", query_vectors[which], vectors) if len(flat) else np.zeros(0, np.float32)
-    scores = scorer.rank(cosine, query_rows.take(which), rows) if len(flat) else np.zeros(0, np.float32)
+    scores = scorer.rank(cosine, query_rows, rows, which) if len(flat) else np.zeros(0, np.float32)
     best_scores, best_rows = search_backends._empty(len(candidates), k)
     for n, start in enumerate(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)):
         s, r = scores[start : start + sizes[n]], flat[start : start + sizes[n]]

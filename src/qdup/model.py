@@ -196,7 +196,7 @@ def write_config_entry(path: str | os.PathLike, key: str, value: Any) -> None:
     qdup.json), atomically; weights untouched."""
     folder = Path(path)
     config = _read_config(folder)
-    if key in ("format", "format_version", "encoder", "model", "versions", "checksums"):
+    if key in ("format", "format_version", "encoder", "model", "versions", "scorer", "checksums"):  # describe saved files
         raise ConfigError(f"config.json entry {key!r} is not writable")
     target = "config.json"
     if config.get("format") != FORMAT:  # never edit a pretrained folder's own files

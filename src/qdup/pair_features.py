@@ -32,20 +32,52 @@ MONOTONE = {"cosine": 1, "char_tfidf": 1, "word_tfidf": 1, "word_jaccard": 1, "i
             "max_missing_idf": -1, "min_missing_idf": -1, "number_mismatch": -1}
 
 
-def pair_features(cosine: np.ndarray, a: LexicalRows, b: LexicalRows, stats: LexicalStats) -> np.ndarray:
-    """``(n, len(FEATURES))`` float32 features of the aligned pairs ``a[i]``, ``b[i]``."""
-    idf = stats.word_idf
-    both = a.words.multiply(b.words).tocsr()  # (n, buckets): words on both sides
-    n_a, n_b, n_both = _counts(a.words), _counts(b.words), _counts(both)
-    w_a, w_b, w_both = a.words @ idf, b.words @ idf, both @ idf
-    missing_a, missing_b = _max_missing(a.words, both, idf), _max_missing(b.words, both, idf)
-    numbers_both = _counts(a.numbers.multiply(b.numbers).tocsr())
-    numbers_a, numbers_b = _counts(a.numbers), _counts(b.numbers)
-    idf2 = idf * idf  # binary words weighted by IDF, then unit rows: cosine = Σ idf² / norms
-    word_tfidf = (both @ idf2) / np.sqrt(np.maximum((a.words @ idf2) * (b.words @ idf2), 1e-12))
+CHUNK_PAIRS = 65_536  # bounds the per-entry arrays when featurising a training pool
+
+
+def pair_features(cosine: np.ndarray, a: LexicalRows, b: LexicalRows, stats: LexicalStats,
+                  a_of: np.ndarray | None = None) -> np.ndarray:
+    """``(n, len(FEATURES))`` float32 features of the pairs ``a[a_of[i]]``, ``b[i]``.
+
+    ``a_of`` defaults to ``0..n-1`` (aligned pairs). A search scores one query against many
+    candidates: ``a_of`` repeats the query's row instead of copying it. Everything is
+    computed on the stored entries of the sparse rows with numpy (sort, search, bincount),
+    so a search's few pairs cost microseconds rather than many small scipy calls.
+    """
+    a_of = np.arange(len(b)) if a_of is None else np.asarray(a_of, dtype=np.int64)
+    cosine = np.asarray(cosine, dtype=np.float32)
+    if len(b) <= CHUNK_PAIRS:
+        return _features(cosine, a, b, stats.word_idf, a_of)
+    return np.concatenate([
+        _features(cosine[s : s + CHUNK_PAIRS], a, b.take(np.arange(s, min(s + CHUNK_PAIRS, len(b)))),
+                  stats.word_idf, a_of[s : s + CHUNK_PAIRS])
+        for s in range(0, len(b), CHUNK_PAIRS)])
+
+
+def _features(cosine, a: LexicalRows, b: LexicalRows, idf: np.ndarray, a_of: np.ndarray) -> np.ndarray:
+    n = len(b)
+    # Char n-grams: the dot product of unit TF-IDF rows over the n-grams both sides have.
+    owner, hit, at = _lookup(a.chars, b.chars, a_of)
+    char_tfidf = np.bincount(owner[hit], b.chars.data[hit] * a.chars.data[at[hit]], minlength=n)
+    # Words, from b's side: shared ones, and b's rarest word that a lacks.
+    owner, hit, _ = _lookup(a.words, b.words, a_of)
+    idf_b = idf[b.words.indices]
+    n_a, n_b, n_both = _row_lengths(a.words)[a_of], _row_lengths(b.words), np.bincount(owner[hit], minlength=n)
+    w_a = np.bincount(_owners(a.words), idf[a.words.indices], minlength=len(a))[a_of]
+    w_b = np.bincount(owner, idf_b, minlength=n)
+    w_both = np.bincount(owner[hit], idf_b[hit], minlength=n)
+    sq_a = np.bincount(_owners(a.words), idf[a.words.indices] ** 2, minlength=len(a))[a_of]
+    sq_b, sq_both = np.bincount(owner, idf_b**2, minlength=n), np.bincount(owner[hit], idf_b[hit] ** 2, minlength=n)
+    missing_b = _row_max(owner[~hit], idf_b[~hit], n)
+    missing_a = _missing_in_b(a.words, b.words, a_of, idf)
+    # Binary words weighted by IDF, then unit rows: their cosine is sum(idf^2) / norms.
+    word_tfidf = sq_both / np.sqrt(np.maximum(sq_a * sq_b, 1e-12))
+    owner, hit, _ = _lookup(a.numbers, b.numbers, a_of)
+    numbers_a, numbers_b = _row_lengths(a.numbers)[a_of], _row_lengths(b.numbers)
+    numbers_both = np.bincount(owner[hit], minlength=n)
     columns = [
         cosine,
-        _row_dot(a.chars, b.chars),
+        char_tfidf,
         word_tfidf,
         n_both / np.maximum(n_a + n_b - n_both, 1),
         w_both / np.maximum(w_a + w_b - w_both, 1e-6),
@@ -55,25 +87,55 @@ def pair_features(cosine: np.ndarray, a: LexicalRows, b: LexicalRows, stats: Lex
         np.maximum(n_a, n_b),
         numbers_a + numbers_b - 2 * numbers_both,
         (numbers_a + numbers_b) > 0,
-        a.first == b.first,
+        a.first[a_of] == b.first,
     ]
     return np.column_stack([np.asarray(c, dtype=np.float32) for c in columns])
 
 
-def _counts(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.diff(matrix.indptr).astype(np.float32)
+def _row_lengths(matrix: sp.csr_matrix) -> np.ndarray:
+    return np.diff(matrix.indptr)
 
 
-def _row_dot(a: sp.csr_matrix, b: sp.csr_matrix) -> np.ndarray:
-    return np.asarray(a.multiply(b).sum(axis=1), dtype=np.float32).ravel()
+def _owners(matrix: sp.csr_matrix) -> np.ndarray:
+    """The row of each stored entry."""
+    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
 
 
-def _max_missing(words: sp.csr_matrix, both: sp.csr_matrix, idf: np.ndarray) -> np.ndarray:
-    """Per row, the largest IDF among words of ``words`` that are not in ``both`` (0 if none)."""
-    only = (words - both).tocsr()
-    only.eliminate_zeros()
-    if not only.nnz:
-        return np.zeros(words.shape[0], np.float32)
-    weighted = sp.csr_matrix((idf[only.indices], only.indices, only.indptr), shape=only.shape)
-    return np.asarray(weighted.max(axis=1).todense(), dtype=np.float32).ravel()
+def _lookup(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every stored entry of ``b`` (row i): its row ``i``, whether row ``a_of[i]`` of ``a``
+    has the same column, and where that entry sits in ``a.data`` (valid where it does)."""
+    keys = _owners(a).astype(np.int64) * a.shape[1] + a.indices
+    # Rows of a CSR matrix are in order and their columns usually sorted already: skip the sort.
+    order = np.arange(len(keys)) if np.all(keys[1:] > keys[:-1]) else np.argsort(keys, kind="stable")
+    owner = _owners(b)
+    wanted = a_of[owner].astype(np.int64) * a.shape[1] + b.indices
+    hit, at = _find(keys[order], wanted)
+    return owner, hit, order[at] if len(order) else at
 
+
+def _find(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each wanted key is in ``sorted_keys``, and its position there (0 where not)."""
+    if not len(sorted_keys):
+        return np.zeros(len(wanted), bool), np.zeros(len(wanted), np.int64)
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), len(sorted_keys) - 1)
+    hit = sorted_keys[at] == wanted
+    return hit, np.where(hit, at, 0)
+
+
+def _missing_in_b(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """Per pair, the largest IDF among the words of ``a[a_of[i]]`` that ``b[i]`` lacks (0 if none)."""
+    lengths = _row_lengths(a)[a_of]
+    owner = np.repeat(np.arange(len(a_of)), lengths)  # a's entries, copied once per pair
+    ends = np.cumsum(lengths)
+    position = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths) + np.repeat(a.indptr[a_of], lengths)
+    columns = a.indices[position]
+    b_keys = _owners(b).astype(np.int64) * b.shape[1] + b.indices
+    b_keys = b_keys if np.all(b_keys[1:] > b_keys[:-1]) else np.sort(b_keys)
+    hit, _ = _find(b_keys, owner.astype(np.int64) * b.shape[1] + columns)
+    return _row_max(owner[~hit], idf[columns[~hit]], len(a_of))
+
+
+def _row_max(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, np.float32)
+    np.maximum.at(out, owner, values)
+    return out

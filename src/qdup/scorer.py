@@ -34,8 +34,10 @@ class Scorer(Protocol):
     def score(self, cosine: np.ndarray, a: LexicalRows | None, b: LexicalRows | None) -> np.ndarray:
         """``(n,)`` scores of aligned pairs, higher = more likely duplicates."""
 
-    def rank(self, cosine: np.ndarray, a: LexicalRows | None, b: LexicalRows | None) -> np.ndarray:
-        """Search scores of (query, candidate) pairs: their order within a query is what counts."""
+    def rank(self, cosine: np.ndarray, queries: LexicalRows | None, candidates: LexicalRows | None,
+             query_of: np.ndarray | None = None) -> np.ndarray:
+        """Search scores of the pairs (``queries[query_of[i]]``, ``candidates[i]``): their order
+        within a query is what counts."""
 
     def save(self, folder: Path) -> dict:
         """Write the scorer's files into ``folder``; returns its ``config.json`` section."""
@@ -53,7 +55,7 @@ class CosineScorer:
     def score(self, cosine, a=None, b=None) -> np.ndarray:
         return np.asarray(cosine, dtype=np.float32)
 
-    def rank(self, cosine, a=None, b=None) -> np.ndarray:
+    def rank(self, cosine, queries=None, candidates=None, query_of=None) -> np.ndarray:
         return self.score(cosine)
 
     def save(self, folder: Path) -> dict:
@@ -87,8 +89,8 @@ class RerankScorer:
     def score(self, cosine, a, b) -> np.ndarray:
         return self.pair.predict(pair_features(cosine, a, b, self.lexical))
 
-    def rank(self, cosine, a, b) -> np.ndarray:
-        return self.search.predict(pair_features(cosine, a, b, self.lexical))
+    def rank(self, cosine, queries, candidates, query_of=None) -> np.ndarray:
+        return self.search.predict(pair_features(cosine, queries, candidates, self.lexical, a_of=query_of))
 
     def save(self, folder: Path) -> dict:
         atomic.write_bytes(folder / LEXICAL_FILE, safetensors.numpy.save(self.lexical.to_tensors()))

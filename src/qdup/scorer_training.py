@@ -122,8 +122,8 @@ def _candidate_rows(queries: np.ndarray, vectors: np.ndarray, rows: LexicalRows,
     _, lexical = hybrid_search.lexical_topk(query_rows, postings, depth, None)
     candidates = [c[c != q] for q, c in zip(queries, hybrid_search.candidate_union(dense, lexical))]
     sizes = np.array([len(c) for c in candidates])
-    which = np.repeat(queries, sizes)
-    flat = np.concatenate(candidates)
+    query_of = np.repeat(np.arange(len(queries)), sizes)
+    which, flat = queries[query_of], np.concatenate(candidates)
     cosine = np.einsum("nd,nd->n", vectors[which], vectors[flat])
     labels = np.array([c in duplicates_of.get(int(q), ()) for q, c in zip(which, flat)], dtype=np.float32)
-    return pair_features(cosine, rows.take(which), rows.take(flat), stats), labels, sizes
+    return pair_features(cosine, query_rows, rows.take(flat), stats, a_of=query_of), labels, sizes
