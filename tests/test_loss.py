@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -48,3 +50,33 @@ def test_gradient_pulls_duplicates_together():
 def test_needs_two_pairs():
     with pytest.raises(ValueError, match="at least 2 pairs"):
         qdup.triplet_loss(torch.ones(1, 3), torch.ones(1, 3))
+
+
+def test_ranking_loss_by_hand():
+    """Two pairs and one extra negative, scale 1: each row's softmax written out."""
+    from qdup.loss import ranking_loss
+
+    v1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    v2 = torch.tensor([[0.6, 0.8], [0.0, 1.0]], dtype=torch.float64)
+    extra = torch.tensor([[-1.0, 0.0]], dtype=torch.float64)
+
+    def nll(positive, others):
+        return -math.log(math.exp(positive) / (math.exp(positive) + sum(math.exp(o) for o in others)))
+
+    forward = nll(0.6, [0.0, -1.0]) + nll(1.0, [0.8, 0.0])   # v1[i] against v2 and extra
+    backward = nll(0.6, [0.8, -0.6]) + nll(1.0, [0.0, 0.0])  # v2[i] against v1 and extra
+    assert ranking_loss(v1, v2, extra, scale=1.0).item() == pytest.approx((forward + backward) / 2, abs=1e-12)
+
+
+def test_ranking_loss_pulls_duplicates_closer():
+    from qdup.loss import ranking_loss
+
+    v1 = torch.nn.functional.normalize(torch.randn(6, 4, generator=torch.Generator().manual_seed(1)), dim=1)
+    v2 = torch.nn.functional.normalize(v1 + 0.5 * torch.randn(6, 4, generator=torch.Generator().manual_seed(2)), dim=1)
+    v2.requires_grad_(True)
+    before = ranking_loss(v1, v2)
+    before.backward()
+    with torch.no_grad():
+        stepped = torch.nn.functional.normalize(v2 - 0.01 * v2.grad, dim=1)
+        assert ranking_loss(v1, stepped).item() < before.item()
+        assert (stepped * v1).sum(1).mean() > (v2 * v1).sum(1).mean()

@@ -1,8 +1,9 @@
-"""Triplet loss with in-batch hard negative mining (SPEC §4)."""
+"""Triplet loss with in-batch hard negative mining (SPEC §4), and an in-batch softmax ranking loss."""
 
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 
 def triplet_loss(v1: torch.Tensor, v2: torch.Tensor, margin: float = 0.25) -> torch.Tensor:
@@ -41,3 +42,24 @@ def triplet_loss(v1: torch.Tensor, v2: torch.Tensor, margin: float = 0.25) -> to
     loss_closest = torch.relu(margin - positive + closest_negative)
     loss_mean = torch.relu(margin - positive + mean_negative)
     return (loss_closest + loss_mean).sum()
+
+
+def ranking_loss(v1: torch.Tensor, v2: torch.Tensor, negatives: torch.Tensor | None = None,
+                 scale: float = 20.0) -> torch.Tensor:
+    """In-batch softmax ranking loss (multiple negatives ranking), summed over the batch and
+    averaged over both directions.
+
+    Each ``v1[i]`` must pick its duplicate ``v2[i]`` out of every ``v2`` of the batch and
+    the extra ``negatives`` rows (e.g. questions of labelled non-duplicate pairs), by
+    softmax over ``scale * cosine``; and each ``v2[i]`` must pick ``v1[i]`` the same way.
+    Unlike the triplet loss it pushes against every negative at once, as a search ranks.
+
+    >>> v1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> round(ranking_loss(v1, v1, scale=1.0).item(), 6)  # 2 pairs * -log(e / (e + 1))
+    0.626523
+    """
+    target = torch.arange(len(v1), device=v1.device)
+    extra = negatives if negatives is not None else v1[:0]
+    forward = F.cross_entropy(scale * v1 @ torch.cat([v2, extra]).T, target, reduction="sum")
+    backward = F.cross_entropy(scale * v2 @ torch.cat([v1, extra]).T, target, reduction="sum")
+    return (forward + backward) / 2

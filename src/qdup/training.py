@@ -14,7 +14,7 @@ from . import metrics, progress as progress_lines
 from .data import Pairs
 from .errors import ConfigError
 from .evaluation import calibration
-from .loss import triplet_loss
+from .loss import ranking_loss, triplet_loss
 from .lstm_encoder import LstmEncoder
 from .model import DEFAULT_THRESHOLD, QdupModel
 from .network import SiameseEncoder
@@ -157,10 +157,12 @@ def _batch_loss(encoder, data, config: TrainConfig, batch, negatives, head) -> t
     loss = triplet_loss(v1, v2, config.margin)
     if config.symmetric:
         loss = (loss + triplet_loss(v2, v1, config.margin)) / 2
+    a, c = vectors[2 * b : 2 * b + n], vectors[2 * b + n :]  # the labelled non-duplicates
     if config.pair_weight:
-        a, c = vectors[2 * b : 2 * b + n], vectors[2 * b + n :]
         labels = torch.cat([torch.ones(b), torch.zeros(n)]).to(vectors.device)
         loss = loss + config.pair_weight * _pair_loss(torch.cat([v1, a]), torch.cat([v2, c]), labels, head)
+    if config.ranking_weight:
+        loss = loss + config.ranking_weight * ranking_loss(v1, v2, torch.cat([a, c]))
     return loss
 
 
