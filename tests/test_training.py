@@ -117,6 +117,9 @@ def test_train_config_embeds_the_model_shape_and_round_trips():
                 "learning_rate": 0.01, "min_count": 1, "pair_weight": 0.0, "negatives_per_batch": 0, "select": "loss",
                 "patience": 0, "calibrate": False, "margin": 0.25, "seed": 0, "symmetric": False, "schedule": "constant"}
     assert qdup.TrainConfig.from_dict(old_flat) == qdup.TrainConfig.from_recipe("reference")  # older model folders
+    saved = {k: v for k, v in qdup.TrainConfig().to_dict().items() if k not in ("ranking_weight", "scorer")}
+    before = qdup.TrainConfig.from_dict(saved)  # a folder saved before the ranking loss and scorers
+    assert before.ranking_weight == 0.0 and before.scorer == "cosine" and qdup.TrainConfig().ranking_weight > 0
 
 
 @pytest.mark.parametrize("data, message", [
