@@ -180,7 +180,7 @@ RECIPES: dict[str, dict] = {
     # out-of-fold encoders would mean three fine-tunings.
     "transformer": {
         "epochs": 1, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_batch": 32, "patience": 0,
-        "scorer": "cosine",
+        "scorer": "cosine", "ranking_weight": 0.0,  # measured without it (docs/benchmarks.md, issue 8)
     },
 }
 ENCODER_RECIPE = "transformer"  # the recipe `qdup train --encoder` uses unless told otherwise
