@@ -3,8 +3,9 @@ over the qqp-partial corpus (51,369 questions), one thread as ``qdup search`` an
 
     python benchmarks/search_latency.py [--queries 300] [--rounds 3] [--baseline OLD_SRC] [--data PATH]
 
-The index is built once (default backend: HNSW at this size); each round loads it in a fresh
-process and times the first ``--queries`` test queries of the protocol. With ``--baseline
+Each side builds its index once with its own built-in model (default backend: HNSW at this
+size); each round loads it in a fresh process and times the first ``--queries`` test queries
+of the protocol after 20 warm-up searches. With ``--baseline
 OLD_SRC`` (a ``src`` folder of another checkout, e.g. ``git archive main src | tar -x -C
 /tmp/base``) rounds of the old and the current code alternate, so their ratio is measured
 under the same load. Writes benchmarks/results/search_latency.json.
@@ -39,9 +40,12 @@ def child(index_path: str, data: str | None, count: int) -> None:
     from qdup.index import Index
     from qdup.threads import use_threads
 
+    corpus, asked = queries(data)
+    model = qdup.load()  # each side's own built-in model, so each side builds its own index once
+    if not Path(index_path).exists():
+        Index.build(model, None, corpus, index_path)
     use_threads(1)
-    model, index = qdup.load(), Index.load(index_path)
-    asked = queries(data)[1][:count]
+    index, asked = Index.load(index_path), asked[:count]
     for question in asked[:20]:  # warm-up: caches, lazy imports
         index.search(model, [question], 10)
     times = np.empty(len(asked))
@@ -64,23 +68,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args.index, args.data, args.queries)
-    import qdup
-    from qdup.index import Index
-
     sides = {"current": str(ROOT / "src")} | ({"baseline": args.baseline} if args.baseline else {})
     rounds: dict[str, list] = {name: [] for name in sides}
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = queries(args.data)[0]
-        Index.build(qdup.load(), None, corpus, Path(tmp) / "index")
+        flags = [f"--queries={args.queries}"] + ([f"--data={args.data}"] if args.data else [])
+        for name, src in sides.items():  # build each side's index before any timing
+            run_child(__file__, [f"--index={Path(tmp) / name}", "--queries=1", *flags[1:]], src)
         before = machine_line()
-        flags = [f"--index={Path(tmp) / 'index'}", f"--queries={args.queries}"]
-        flags += [f"--data={args.data}"] if args.data else []
         for _ in range(args.rounds):
             for name, src in sides.items():
-                rounds[name].append(run_child(__file__, flags, src))
+                rounds[name].append(run_child(__file__, [f"--index={Path(tmp) / name}", *flags], src))
         after = machine_line()
-    figures = {"command": "python " + " ".join(["benchmarks/search_latency.py", *sys.argv[1:]]),
-               "questions_indexed": len(corpus), "threads": 1, "machine_before": before, "machine_after": after}
+    figures = {"command": "python " + " ".join(["benchmarks/search_latency.py", *sys.argv[1:]]), "threads": 1, "machine_before": before, "machine_after": after}
     for name, results in rounds.items():
         # The median round: one unlucky round on a shared box should not decide the figure.
         figures[name] = {key: round(float(np.median([r[key] for r in results])), 3) for key in ("p50_ms", "p99_ms")}
