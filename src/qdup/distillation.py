@@ -32,7 +32,7 @@ from .network import SiameseEncoder
 from .recipes import TrainConfig
 from .search_backends import exact_topk
 from .split import Split
-from .training import EVAL_CHUNK, _batch_loss, _calibrate, _encode, _rows, _validate
+from .training import EVAL_CHUNK, _batch_loss, _calibrate, _encode, _rows, _validate, step_negatives
 from .vocabulary import Vocabulary
 
 HELD_OUT = 0.05  # share of the questions kept for validation when no labelled pairs are given
@@ -144,9 +144,7 @@ def _epoch(student, rows, taught, partners, data, config, optimizer, head, rng, 
         if data is not None and len(labelled) >= 2:
             size = min(config.batch_size, len(labelled))
             batch = np.take(labelled, range(step * size, step * size + size), mode="wrap")
-            k = config.negatives_per_batch
-            negatives = np.take(negative_order, range(step * k, step * k + k), mode="wrap") \
-                if k and len(negative_order) else []
+            negatives = step_negatives(negative_order, step, config.negatives_per_batch)
             loss = loss + _batch_loss(student, data, config, batch, negatives, head) / size
         optimizer.zero_grad()
         loss.backward()

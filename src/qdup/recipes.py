@@ -4,7 +4,7 @@ recipes that preset it. ``TrainConfig()`` is the default recipe."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import ConfigError
 from .model_config import ModelConfig

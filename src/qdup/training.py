@@ -177,10 +177,7 @@ def _train_epoch(encoder, data, config, optimizer, scheduler, head, rng,
     total = 0.0
     for step, start in enumerate(bar):
         batch = order[start : start + config.batch_size]
-        k = config.negatives_per_batch
-        # Walk the non-duplicates cyclically: every one is seen before any repeats.
-        negatives = np.take(negative_order, range(step * k, step * k + k), mode="wrap") \
-            if k and len(negative_order) else []
+        negatives = step_negatives(negative_order, step, config.negatives_per_batch)
         loss = _batch_loss(encoder, data, config, batch, negatives, head)
         optimizer.zero_grad()
         loss.backward()
@@ -190,6 +187,12 @@ def _train_epoch(encoder, data, config, optimizer, scheduler, head, rng,
         bar.set_postfix(loss=f"{total / (step + 1):.4f}")
     encoder.network.eval()
     return total / max(len(starts), 1)
+
+
+def step_negatives(order: np.ndarray, step: int, k: int):
+    """The ``k`` labelled non-duplicates of a training step, walked cyclically through
+    ``order``: every one is seen before any repeats."""
+    return np.take(order, range(step * k, step * k + k), mode="wrap") if k and len(order) else []
 
 
 @torch.no_grad()
