@@ -63,10 +63,11 @@ def _features(cosine, a: LexicalRows, b: LexicalRows, idf: np.ndarray, a_of: np.
     owner, hit, _ = _lookup(a.words, b.words, a_of)
     idf_b = idf[b.words.indices]
     n_a, n_b, n_both = _row_lengths(a.words)[a_of], _row_lengths(b.words), np.bincount(owner[hit], minlength=n)
-    w_a = np.bincount(_owners(a.words), idf[a.words.indices], minlength=len(a))[a_of]
+    owner_a, idf_a = _owners(a.words), idf[a.words.indices]  # a's words, once per a row (not per pair)
+    w_a = np.bincount(owner_a, idf_a, minlength=len(a))[a_of]
     w_b = np.bincount(owner, idf_b, minlength=n)
     w_both = np.bincount(owner[hit], idf_b[hit], minlength=n)
-    sq_a = np.bincount(_owners(a.words), idf[a.words.indices] ** 2, minlength=len(a))[a_of]
+    sq_a = np.bincount(owner_a, idf_a**2, minlength=len(a))[a_of]
     sq_b, sq_both = np.bincount(owner, idf_b**2, minlength=n), np.bincount(owner[hit], idf_b[hit] ** 2, minlength=n)
     missing_b = _row_max(owner[~hit], idf_b[~hit], n)
     missing_a = _missing_in_b(a.words, b.words, a_of, idf)
