@@ -11,7 +11,7 @@ encoder cosine alone; hybrid candidates (cosine + char TF-IDF) fused by reciproc
 no re-ranker; the re-ranker over cosine candidates only; and ``qdup search`` as shipped
 (``Index.search``: hybrid candidates + the model's scorer), with its per-query latency.
 
-    python benchmarks/retrieval.py [--model DIR] [--baseline DIR] [--data PATH]
+    python benchmarks/retrieval.py [--model DIR] [--baseline DIR] [--data PATH] [--name NAME]
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ def main() -> None:
     parser.add_argument("--baseline", help="another model folder to compare (e.g. the previous built-in)")
     parser.add_argument("--data", help="pairs file (default: ../shared/data/qqp-partial/pairs.tsv)")
     parser.add_argument("--latency-queries", type=int, default=300)
+    parser.add_argument("--name", default="retrieval", help="results file name (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     pairs = qdup.read_pairs(data_path(args.data))
     questions, queries = corpus_and_queries(pairs, qdup.reference_split(pairs))
@@ -182,7 +183,7 @@ def main() -> None:
         timing = latency(index, model, questions, queries["test"][: args.latency_queries, 0])
     print(f"qdup search latency over {len(questions):,} questions: p50 {timing['p50_ms']} ms, "
           f"p99 {timing['p99_ms']} ms; index build {build_rate:,.0f} questions/s")
-    write_results("retrieval", {
+    write_results(args.name, {
         "command": "python benchmarks/retrieval.py " + " ".join(sys.argv[1:]), "questions_indexed": len(questions),
         "queries": {name: len(q) for name, q in queries.items()}, "model": args.model or "built-in",
         "model_fingerprint": model.fingerprint[:12], "systems": results, "search_latency": timing,

@@ -67,6 +67,7 @@ def test_cli_distills_with_pairs_then_indexes_and_searches(capsys, teacher, ques
     assert stdout.startswith(f"saved {out} (best epoch ") and "chosen by validation AUC" in stdout
     student = qdup.load(out)
     assert "calibration" in student.info and student.info["distillation"]["teacher_fingerprint"] == teacher.fingerprint
+    assert student.scorer.name == "rerank"  # with --pairs: the default recipe's re-ranker
     code, stdout, err = run(capsys, "index", "build", tmp_path / "q.txt", "--out", tmp_path / "idx", "--model", out)
     assert code == 0, err
     code, stdout, err = run(capsys, "search", tmp_path / "idx", questions[5], "-k", "1", "--json")
@@ -93,4 +94,49 @@ def test_nearest_neighbours_in_chunks_match_brute_force(monkeypatch):
     scores = vectors @ vectors.T
     np.fill_diagonal(scores, -np.inf)
     monkeypatch.setattr(distillation, "NEIGHBOUR_CHUNK", 7)  # does not divide 50
-    assert distillation._nearest(vectors).tolist() == scores.argmax(axis=1).tolist()
+    assert distillation._nearest(vectors, 1)[:, 0].tolist() == scores.argmax(axis=1).tolist()
+    top3 = np.argsort(-scores, axis=1, kind="stable")[:, :3]
+    assert distillation._nearest(vectors, 3).tolist() == top3.tolist()
+
+
+def test_nearest_leaves_out_the_question_itself_even_when_it_ties():
+    from qdup import distillation
+
+    vectors = np.array([[1, 0], [1, 0], [1, 0], [0, 1]], dtype=np.float32)  # 0, 1, 2 are the same
+    nearest = distillation._nearest(vectors, 2)
+    assert nearest.shape == (4, 2)
+    assert all(i not in row for i, row in enumerate(nearest.tolist()))
+    assert sorted(nearest[0].tolist()) == [1, 2]
+
+
+def test_ranking_kl_is_zero_for_the_same_order_and_positive_for_a_swapped_one():
+    import torch
+
+    from qdup.distillation import ranking_kl
+
+    teacher = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]), dim=1)
+    assert ranking_kl(teacher, teacher).item() < 1e-6
+    swapped = teacher[[0, 2, 1, 3]]  # question 0's nearest is now 2, not 1
+    assert ranking_kl(swapped, teacher).item() > 1.0
+
+
+def test_a_reranking_student_fits_the_re_ranker_on_out_of_fold_students(teacher, questions, fixture_pairs, tmp_path):
+    from dataclasses import replace
+
+    split = qdup.reference_split(fixture_pairs)
+    student = distill(teacher, questions, replace(STUDENT, scorer="rerank", epochs=1), split)
+    assert student.scorer.name == "rerank" and student.info["training"]["scorer"] == "rerank"
+    loaded = qdup.load(student.save(tmp_path / "student"))
+    pairs = split.validation
+    np.testing.assert_allclose(loaded.score(pairs.question1, pairs.question2),
+                               student.score(pairs.question1, pairs.question2), atol=1e-6)
+    # The re-ranker's score is not the cosine it started from.
+    cosine = np.einsum("nd,nd->n", student.encode(pairs.question1), student.encode(pairs.question2))
+    assert not np.allclose(student.score(pairs.question1, pairs.question2), cosine, atol=1e-3)
+
+
+def test_a_reranking_student_needs_labelled_pairs(teacher, questions):
+    from dataclasses import replace
+
+    with pytest.raises(qdup.ConfigError, match="needs labelled pairs"):
+        distill(teacher, questions, replace(STUDENT, scorer="rerank"))

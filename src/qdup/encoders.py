@@ -38,6 +38,7 @@ class TextEncoder(Protocol):
     name: str  # as config.json's "encoder" names it
     dim: int  # length of the vectors
     network: "torch.nn.Module"  # the trainable weights
+    train_chunk: int  # rows per forward call in training (the architecture's fastest)
 
     def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> "np.ndarray":
         """``(n, dim)`` float32 unit vectors; a vector does not depend on the other texts."""

@@ -30,6 +30,7 @@ class LstmEncoder:
     """A vocabulary and a :class:`SiameseEncoder`: questions to unit vectors."""
 
     name = "lstm"
+    train_chunk = 128  # rows per training call: measured fastest of 64/128/256 (docs/benchmarks.md)
 
     def __init__(self, vocabulary: Vocabulary, network: SiameseEncoder, device: str = "cpu"):
         self.vocabulary = vocabulary

@@ -179,7 +179,7 @@ RECIPES: dict[str, dict] = {
     # do not apply (the pretrained model has its own). Cosine scorer: the re-ranker's
     # out-of-fold encoders would mean three fine-tunings.
     "transformer": {
-        "epochs": 1, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_batch": 32, "patience": 0,
+        "epochs": 2, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_batch": 32, "patience": 0,
         "scorer": "cosine", "ranking_weight": 0.0,  # measured without it (docs/benchmarks.md, issue 8)
     },
 }

@@ -119,18 +119,19 @@ def _rows(encoder, pairs: Pairs) -> tuple[list, list, np.ndarray]:
     return encoder.rows(pairs.question1), encoder.rows(pairs.question2), pairs.is_duplicate
 
 
-TRAIN_CHUNK = 128  # rows per encoder call in training: measured fastest of 64/128/256 (docs/benchmarks.md)
 EVAL_CHUNK = 512  # rows per call without gradients, as QdupModel.encode
 
 
-def _encode(encoder, rows: list, chunk: int = TRAIN_CHUNK) -> torch.Tensor:
-    """Vectors of ``rows`` in their order, encoded length-sorted in chunks of ``chunk`` rows.
+def _encode(encoder, rows: list, chunk: int | None = None) -> torch.Tensor:
+    """Vectors of ``rows`` in their order, encoded length-sorted in chunks of ``chunk`` rows
+    (default: the encoder's ``train_chunk``).
 
     Random batches mix short and long questions; padded together, most LSTM steps would be
     padding. Sorted chunks skip that work. A vector does not depend on its chunk (masked
     pooling), so the loss is the same up to float rounding; the sort is stable, so the same
     seed still gives the same weights.
     """
+    chunk = chunk or encoder.train_chunk
     order = sorted(range(len(rows)), key=lambda i: encoder.row_length(rows[i]))
     parts = [encoder.forward([rows[i] for i in order[start : start + chunk]])
              for start in range(0, len(rows), chunk)]

@@ -14,11 +14,11 @@ from .pairs_commands import _device
 @click.option("--questions", "questions_file", required=True, type=click.Path(dir_okay=False),
               help="Unlabelled questions to learn from (read as by `qdup index build`).")
 @click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False),
-              help="Labelled pairs too: their training pairs add the default losses, and the "
-                   "validation pairs choose the epoch and the threshold (reference split).")
+              help="Labelled pairs too: their training pairs add the default losses and fit the "
+                   "re-ranker, and the validation pairs choose the epoch and the threshold (reference split).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Student model folder to write.")
 @click.option("--epochs", type=int, help="Passes over the questions.")
-@click.option("--batch-size", type=int, help="Questions per batch (each with its nearest neighbour).")
+@click.option("--batch-size", type=int, help="Questions per batch (each with its 3 nearest questions by the teacher).")
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")
 @click.option("--seed", type=int, help="Seed for initialisation and shuffling.")
 @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
@@ -31,8 +31,11 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     """Train a fast LSTM student to reproduce TEACHER's similarities.
 
     TEACHER is any model folder qdup opens (a fine-tuned or pretrained transformer). The
-    student is an ordinary qdup model folder with the default recipe's encoder and the
-    cosine scorer; its threshold is the teacher's (with --pairs: calibrated on them).
+    student is an ordinary qdup model folder with the default recipe's encoder. Without
+    --pairs it is scored by its cosine and keeps the teacher's threshold. With --pairs it
+    also gets the default recipe's re-ranker (word features + cosine; two more students,
+    each distilled without half of the pairs: three times the training time, or
+    `--set scorer=cosine` to skip it) and a threshold calibrated on the validation pairs.
 
     \b
     Example:
@@ -43,7 +46,8 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
 
     given = {key: value for key, value in settings.items() if value is not None}
     config = recipes.TrainConfig.from_recipe(
-        recipes.DEFAULT_RECIPE, **{"scorer": "cosine", **given, **recipes.parse_settings(extra)})
+        recipes.DEFAULT_RECIPE,
+        **{"scorer": "rerank" if pairs_file else "cosine", **given, **recipes.parse_settings(extra)})
     model.check_output(out, force)  # fail before the teacher's encoding and the training
     labelled = split.reference_split(data.read_pairs(pairs_file)) if pairs_file else None
     questions = read_questions(questions_file).questions
