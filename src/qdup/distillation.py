@@ -155,12 +155,12 @@ def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tenso
     return ((student @ student.T - teacher @ teacher.T) ** 2).mean()
 
 
-def ranking_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
+def ranking_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     """Mean over questions of KL(teacher ‖ student) between their softmaxes over the other
     questions' cosines / ``temperature`` (unit vectors ``(n, d)``, n >= 2).
 
     >>> t = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
-    >>> float(ranking_kl(t, t))  # the same vectors rank alike
+    >>> float(ranking_kl(t, t, 0.05))  # the same vectors rank alike
     0.0
     """
     # Each question's own cosine (1) is left out: a large negative, not -inf (0 * inf is nan).
@@ -183,7 +183,7 @@ def _nearest(vectors: np.ndarray, k: int) -> np.ndarray:
     return top[others].reshape(len(vectors), k)
 
 
-def _epoch(student, rows, taught, partners, data, config, optimizer, head, rng, desc, progress) -> float:
+def _epoch(student, rows, taught, neighbours, data, config, optimizer, head, rng, desc, progress) -> float:
     student.network.train()
     order = rng.permutation(len(rows))
     starts = [s for s in range(0, len(order), config.batch_size) if len(order[s : s + config.batch_size]) >= 2]
@@ -193,12 +193,12 @@ def _epoch(student, rows, taught, partners, data, config, optimizer, head, rng, 
     total = 0.0
     for step, start in enumerate(bar):
         anchors = order[start : start + config.batch_size]
-        picked = np.unique(np.concatenate([anchors, partners[anchors].ravel()]))
+        picked = np.unique(np.concatenate([anchors, neighbours[anchors].ravel()]))
         vectors = _encode(student, [rows[i] for i in picked])  # (n, d)
         teacher = taught[torch.from_numpy(picked).to(taught.device)]
         loss = SIMILARITY_WEIGHT * similarity_loss(vectors, teacher)
         if RANKING_WEIGHT:
-            loss = loss + RANKING_WEIGHT * ranking_kl(vectors, teacher)
+            loss = loss + RANKING_WEIGHT * ranking_kl(vectors, teacher, TEMPERATURE)
         if data is not None and len(labelled) >= 2:
             size = min(config.batch_size, len(labelled))
             batch = np.take(labelled, range(step * size, step * size + size), mode="wrap")
@@ -216,4 +216,5 @@ def _epoch(student, rows, taught, partners, data, config, optimizer, head, rng, 
 @torch.no_grad()
 def _held_out_loss(student, rows, taught) -> float:
     vectors = _encode(student, rows, EVAL_CHUNK)
-    return float(SIMILARITY_WEIGHT * similarity_loss(vectors, taught) + RANKING_WEIGHT * ranking_kl(vectors, taught))
+    return float(SIMILARITY_WEIGHT * similarity_loss(vectors, taught)
+                 + RANKING_WEIGHT * ranking_kl(vectors, taught, TEMPERATURE))
