@@ -22,8 +22,6 @@ through its similarities, so the re-ranker may trust the cosine a little too muc
 
 from __future__ import annotations
 
-import copy
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import Sequence
@@ -41,7 +39,7 @@ from .recipes import TrainConfig
 from .scorer_training import train_rerank_scorer
 from .search_backends import exact_topk
 from .split import Split
-from .training import EVAL_CHUNK, _batch_loss, _calibrate, _encode, _rows, _validate, step_negatives
+from .training import EVAL_CHUNK, BestEpoch, _batch_loss, _calibrate, _encode, _rows, _validate, step_negatives
 from .vocabulary import Vocabulary
 
 HELD_OUT = 0.05  # share of the questions kept for validation when no labelled pairs are given
@@ -121,7 +119,7 @@ def _student(taught: Taught, config: TrainConfig, split: Split | None, progress:
         data = {name: _rows(student, pairs) for name, pairs in
                 (("train", split.train), ("negatives", negatives), ("validation", split.validation))}
 
-    history, best, best_state, best_epoch, stale = [], None, None, 0, 0
+    history, best = [], BestEpoch(config.patience)
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         train_loss = _epoch(student, rows, taught.vectors.to(device), taught.neighbours, data, config, optimizer,
@@ -138,16 +136,11 @@ def _student(taught: Taught, config: TrainConfig, split: Split | None, progress:
             progress_lines.log(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss "
                                f"{record['validation_loss']:.4f}{auc} ({record['seconds']:.1f} s)")
         score = record["validation_auc"] if data is not None and config.select == "auc" else -record["validation_loss"]
-        score = -math.inf if math.isnan(score) else score
-        if best is None or score > best:
-            best, best_state, best_epoch, stale = score, copy.deepcopy(student.network.state_dict()), epoch, 0
-        else:
-            stale += 1
-            if config.patience and stale >= config.patience:
-                break
-    student.network.load_state_dict(best_state)
+        if best.stop_after(epoch, score, student.network):
+            break
+    student.network.load_state_dict(best.state)
     student.to("cpu").network.eval()
-    return student, {"history": history, "best_epoch": best_epoch}
+    return student, {"history": history, "best_epoch": best.epoch}
 
 
 def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

@@ -87,7 +87,7 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
     steps = config.epochs * max(1, math.ceil(len(split.train) / config.batch_size))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.schedule, steps))
 
-    history, best, best_state, stale = [], None, None, 0
+    history, best = [], BestEpoch(config.patience)
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         train_loss = _train_epoch(encoder, data, config, optimizer, scheduler, head, rng,
@@ -101,18 +101,34 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
                        f"{record['validation_loss']:.4f}, validation AUC {record['validation_auc']:.4f} "
                        f"({record['seconds']:.1f} s)")
         score = -record["validation_loss"] if config.select == "loss" else record["validation_auc"]
-        score = -math.inf if math.isnan(score) else score  # a diverged epoch is the worst one
-        if best is None or score > best:
-            best, best_state, stale = score, copy.deepcopy(encoder.network.state_dict()), 0
-            best_epoch = epoch
-        else:
-            stale += 1
-            if config.patience and stale >= config.patience:
-                break
-    encoder.network.load_state_dict(best_state)
+        if best.stop_after(epoch, score, encoder.network):
+            break
+    encoder.network.load_state_dict(best.state)
     encoder.to("cpu").network.eval()
     return QdupModel(encoder, info={
-        "training": config.to_dict(), "history": history, "best_epoch": best_epoch, "data": split.summary()})
+        "training": config.to_dict(), "history": history, "best_epoch": best.epoch, "data": split.summary()})
+
+
+class BestEpoch:
+    """The weights of the best epoch so far (higher score is better) and early stopping
+    after ``patience`` epochs without improvement (0: never)."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.score: float | None = None
+        self.state: dict | None = None
+        self.epoch = 0
+        self.stale = 0
+
+    def stop_after(self, epoch: int, score: float, network: torch.nn.Module) -> bool:
+        """Record ``epoch``'s score (keeping a copy of ``network``'s weights if it is the best);
+        True when patience has run out."""
+        score = -math.inf if math.isnan(score) else score  # a diverged epoch is the worst one
+        if self.score is None or score > self.score:
+            self.score, self.state, self.epoch, self.stale = score, copy.deepcopy(network.state_dict()), epoch, 0
+            return False
+        self.stale += 1
+        return bool(self.patience) and self.stale >= self.patience
 
 
 def _rows(encoder, pairs: Pairs) -> tuple[list, list, np.ndarray]:
