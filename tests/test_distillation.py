@@ -10,7 +10,7 @@ import torch
 
 import qdup
 from conftest import TOY_PAIRS, run
-from qdup.distillation import distill, similarity_loss
+from qdup.distillation import distill, regression_loss, similarity_loss
 from qdup.lstm_encoder import LstmEncoder
 from qdup.network import SiameseEncoder
 from tiny_transformer import make_tiny_transformer
@@ -39,6 +39,12 @@ def test_similarity_loss_on_a_hand_worked_case():
     b = torch.tensor([[1.0, 0.0], [0.6, 0.8]])  # off-diagonal cosines 0 and 0.6
     assert similarity_loss(a, a).item() == 0
     assert similarity_loss(a, b).item() == pytest.approx(2 * 0.36 / 4)
+
+
+def test_regression_loss_is_the_mean_cosine_distance_whatever_the_lengths():
+    projected = torch.tensor([[2.0, 0.0], [0.0, 3.0]])
+    teacher = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # the same direction, then a right angle
+    assert regression_loss(projected, teacher).item() == pytest.approx(0.5)
 
 
 def test_student_reproduces_teacher_similarities_better_than_untrained(teacher, questions, tmp_path):

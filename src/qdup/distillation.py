@@ -3,13 +3,16 @@
 The teacher (any model qdup loads: a fine-tuned or pretrained transformer) encodes every
 question once. Each batch holds anchor questions and, next to each, its ``NEIGHBOURS``
 nearest questions by the teacher's vectors (so that the batch holds the look-alikes a
-search must tell apart, not only unrelated questions). Two losses on the batch's cosine
-matrices (``s``, ``t``: the student's and the teacher's unit vectors):
+search must tell apart, not only unrelated questions). Three losses (``s``, ``t``: the
+student's and the teacher's unit vectors):
 
 - similarity: ``mean_ij (s_i·s_j − t_i·t_j)²`` -- every similarity, near or far;
 - ranking: for each question, the KL divergence from the teacher's softmax over the other
   questions of the batch (``t_i·t_j / TEMPERATURE``) to the student's -- the order of its
-  nearest questions, which a search returns.
+  nearest questions, which a search returns;
+- regression: ``1 − cos(P s_i, t_i)`` through a linear map ``P`` into the teacher's space,
+  trained beside the student and dropped (the saved student is unchanged): a target for
+  each question on its own, not only relative to its batch.
 
 With labelled pairs (a :class:`~qdup.split.Split`) the default recipe's losses on the
 training pairs are added (as :func:`qdup.train` computes them), and the epoch kept is the one
@@ -47,6 +50,7 @@ MAX_HELD_OUT = 2000  # its (n, n) cosine matrices stay small however many questi
 SIMILARITY_WEIGHT = 100.0  # the squared cosine errors (~0.01) on the scale of the pair losses
 RANKING_WEIGHT = 1.0  # 0: the similarity loss alone (docs/benchmarks.md)
 TEMPERATURE = 0.05  # sharp: the softmax weight sits on each question's few nearest questions
+REGRESSION_WEIGHT = 10.0  # 1 - cos(projection(student), teacher): each question's own target (0: off)
 NEIGHBOURS = 3  # the teacher's nearest questions brought into the batch with each anchor (1: see docs/benchmarks.md)
 
 
@@ -109,7 +113,10 @@ def _student(taught: Taught, config: TrainConfig, split: Split | None, progress:
     vocabulary = Vocabulary.build(taught.texts, lowercase=config.model.lowercase, min_count=config.min_count)
     student = LstmEncoder(vocabulary, SiameseEncoder(config.model_config(len(vocabulary)))).to(device)
     head = torch.nn.Parameter(torch.tensor([10.0, -7.0], device=device))  # the pair loss's logistic head
-    optimizer = torch.optim.Adam([p for p in student.network.parameters() if p.requires_grad] + [head],
+    # Maps the student's vectors into the teacher's space for the regression loss; not saved.
+    projection = torch.nn.Linear(student.network.config.output_dim, taught.vectors.shape[1], bias=False).to(device)
+    optimizer = torch.optim.Adam([p for p in student.network.parameters() if p.requires_grad] + [head]
+                                 + list(projection.parameters()),
                                  lr=config.learning_rate, eps=1e-7)
     rows = student.rows(taught.texts)
     held_rows = student.rows(taught.held_texts)
@@ -123,7 +130,7 @@ def _student(taught: Taught, config: TrainConfig, split: Split | None, progress:
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         train_loss = _epoch(student, rows, taught.vectors.to(device), taught.neighbours, data, config, optimizer,
-                            head, rng, f"epoch {epoch}/{config.epochs}", progress)
+                            head, projection, rng, f"epoch {epoch}/{config.epochs}", progress)
         record = {"epoch": epoch, "train_loss": train_loss}
         if data is not None:
             record.update(_validate(student, data, config))
@@ -146,6 +153,12 @@ def _student(taught: Taught, config: TrainConfig, split: Split | None, progress:
 def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of the two ``(n, n)`` cosine matrices of unit vectors ``(n, d)``."""
     return ((student @ student.T - teacher @ teacher.T) ** 2).mean()
+
+
+def regression_loss(projected: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean cosine distance between each question's projected student vector and its teacher
+    vector: a target per question, where the other losses only compare questions in a batch."""
+    return (1 - F.cosine_similarity(projected, teacher)).mean()
 
 
 def ranking_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -176,7 +189,7 @@ def _nearest(vectors: np.ndarray, k: int) -> np.ndarray:
     return top[others].reshape(len(vectors), k)
 
 
-def _epoch(student, rows, taught, neighbours, data, config, optimizer, head, rng, desc, progress) -> float:
+def _epoch(student, rows, taught, neighbours, data, config, optimizer, head, projection, rng, desc, progress) -> float:
     student.network.train()
     order = rng.permutation(len(rows))
     starts = [s for s in range(0, len(order), config.batch_size) if len(order[s : s + config.batch_size]) >= 2]
@@ -192,6 +205,8 @@ def _epoch(student, rows, taught, neighbours, data, config, optimizer, head, rng
         loss = SIMILARITY_WEIGHT * similarity_loss(vectors, teacher)
         if RANKING_WEIGHT:
             loss = loss + RANKING_WEIGHT * ranking_kl(vectors, teacher, TEMPERATURE)
+        if REGRESSION_WEIGHT:
+            loss = loss + REGRESSION_WEIGHT * regression_loss(projection(vectors), teacher)
         if data is not None and len(labelled) >= 2:
             size = min(config.batch_size, len(labelled))
             batch = np.take(labelled, range(step * size, step * size + size), mode="wrap")
@@ -208,6 +223,7 @@ def _epoch(student, rows, taught, neighbours, data, config, optimizer, head, rng
 
 @torch.no_grad()
 def _held_out_loss(student, rows, taught) -> float:
+    # The saved student's own losses: the regression's projection is a training aid only.
     vectors = _encode(student, rows, EVAL_CHUNK)
     return float(SIMILARITY_WEIGHT * similarity_loss(vectors, taught)
                  + RANKING_WEIGHT * ranking_kl(vectors, taught, TEMPERATURE))
