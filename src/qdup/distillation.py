@@ -202,9 +202,7 @@ def _epoch(student, rows, taught, neighbours, data, config, optimizer, head, pro
         picked = np.unique(np.concatenate([anchors, neighbours[anchors].ravel()]))
         vectors = _encode(student, [rows[i] for i in picked])  # (n, d)
         teacher = taught[torch.from_numpy(picked).to(taught.device)]
-        loss = SIMILARITY_WEIGHT * similarity_loss(vectors, teacher)
-        if RANKING_WEIGHT:
-            loss = loss + RANKING_WEIGHT * ranking_kl(vectors, teacher, TEMPERATURE)
+        loss = _batch_distillation_loss(vectors, teacher)
         if REGRESSION_WEIGHT:
             loss = loss + REGRESSION_WEIGHT * regression_loss(projection(vectors), teacher)
         if data is not None and len(labelled) >= 2:
@@ -221,9 +219,15 @@ def _epoch(student, rows, taught, neighbours, data, config, optimizer, head, pro
     return total / max(len(starts), 1)
 
 
+def _batch_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """The weighted similarity and ranking losses of one batch of unit vectors: the saved
+    student's own losses (the regression's projection is a training aid only)."""
+    loss = SIMILARITY_WEIGHT * similarity_loss(student, teacher)
+    if RANKING_WEIGHT:
+        loss = loss + RANKING_WEIGHT * ranking_kl(student, teacher, TEMPERATURE)
+    return loss
+
+
 @torch.no_grad()
 def _held_out_loss(student, rows, taught) -> float:
-    # The saved student's own losses: the regression's projection is a training aid only.
-    vectors = _encode(student, rows, EVAL_CHUNK)
-    return float(SIMILARITY_WEIGHT * similarity_loss(vectors, taught)
-                 + RANKING_WEIGHT * ranking_kl(vectors, taught, TEMPERATURE))
+    return float(_batch_distillation_loss(_encode(student, rows, EVAL_CHUNK), taught))
