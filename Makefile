@@ -34,7 +34,7 @@ test: $(STAMP) browser
 clean:
 	rm -rf $(VENV) runs
 
-# Debian's chromium for the web page test (tests/test_web_page.py drives it with Playwright;
+# Debian's chromium for the web page test (tests/service/test_web_page.py drives it with Playwright;
 # never `playwright install`). CI runs as root; the test also installs it when missing.
 .PHONY: browser
 browser:

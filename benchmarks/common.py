@@ -39,7 +39,7 @@ def machine() -> dict:
 
 
 def write_results(name: str, figures: dict) -> Path:
-    from qdup.atomic import write_text
+    from qdup.util.atomic import write_text
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     figures = {**figures, "machine": {"cpu_threads": torch.get_num_threads(),

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import data_path  # noqa: E402
 
 import qdup  # noqa: E402
-from qdup import atomic  # noqa: E402
+from qdup.util import atomic  # noqa: E402
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ from common import data_path, machine_line  # noqa: E402
 
 import qdup  # noqa: E402
 from qdup.model import QdupModel  # noqa: E402
-from qdup.scorer_training import train_rerank_scorer  # noqa: E402
-from qdup.training import _calibrate  # noqa: E402
+from qdup.training.scorer_fit import train_rerank_scorer  # noqa: E402
+from qdup.training.trainer import _calibrate  # noqa: E402
 
 
 def main() -> None:

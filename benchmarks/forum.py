@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import data_path, write_results  # noqa: E402
 
 import qdup  # noqa: E402
-from qdup.mining import mine_vectors  # noqa: E402
-from qdup.mining_groups import component_sizes, group_records, neighbours, top_k_records  # noqa: E402
-from qdup.search_threshold import SearchCalibration, _duplicate_classes, calibrate_on_pairs, likely_duplicates  # noqa: E402
+from qdup.mining.pairs import mine_vectors  # noqa: E402
+from qdup.mining.groups import component_sizes, group_records, neighbours, top_k_records  # noqa: E402
+from qdup.evaluation.search_calibration import SearchCalibration, _duplicate_classes, calibrate_on_pairs, likely_duplicates  # noqa: E402
 
 
 def flag_figures(model, index, pairs, test) -> dict:

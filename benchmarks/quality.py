@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 import qdup
-from qdup import metrics
-from qdup.evaluation import evaluate_scores
+from qdup.evaluation.pairs import metrics
+from qdup.evaluation.pairs import evaluate_scores
 from common import data_path, machine, questions_per_second, write_results
 
 

@@ -20,11 +20,11 @@ import torch
 from torch.nn import functional as F
 
 import qdup
-import qdup.training
+import qdup.training.trainer
 from common import data_path, questions_per_second, write_results
 
 
-class UnmaskedEncoder(qdup.network.SiameseEncoder):
+class UnmaskedEncoder(qdup.encoders.lstm.network.SiameseEncoder):
     """The reference's behaviour: padding goes through the LSTM and into the mean."""
 
     def forward(self, batch) -> torch.Tensor:
@@ -56,8 +56,8 @@ def main() -> None:
     parser.add_argument("--unmasked", action="store_true", help="reproduce the reference's padding defect")
     args = parser.parse_args()
     if args.unmasked:
-        qdup.training.SiameseEncoder = UnmaskedEncoder
-        qdup.training._encode = encode_sides_apart
+        qdup.training.trainer.SiameseEncoder = UnmaskedEncoder
+        qdup.training.trainer._encode = encode_sides_apart
 
     split = qdup.reference_split(qdup.read_pairs(data_path(args.data)))
     config = qdup.TrainConfig.from_recipe("reference", epochs=args.epochs)
@@ -73,7 +73,7 @@ def main() -> None:
     for name in ("validation", "test"):
         pairs = getattr(split, name)
         scores = similarity_in_batches(model, pairs)
-        report = qdup.evaluation.evaluate_scores(pairs.is_duplicate, scores, 0.7)
+        report = qdup.evaluation.pairs.evaluate_scores(pairs.is_duplicate, scores, 0.7)
         figures[name] = {"pairs": report.pairs, "accuracy_at_0.7": round(report.accuracy, 4),
                          "confusion_matrix": report.confusion_matrix, "roc_auc": round(report.roc_auc, 4),
                          "share_of_cosines_above_0.95": round(float((scores > 0.95).mean()), 4),

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import data_path, machine, write_results  # noqa: E402
 
 import qdup  # noqa: E402
-from qdup import hybrid_search, search_backends  # noqa: E402
-from qdup.index import Index  # noqa: E402
-from qdup.vocabulary import tokenize  # noqa: E402
+from qdup.search import hybrid as hybrid_search, topk as search_backends  # noqa: E402
+from qdup.search.index import Index  # noqa: E402
+from qdup.text.vocabulary import tokenize  # noqa: E402
 
 DEPTH = 100  # ranks searched per query: MRR counts 0 beyond this
 
@@ -128,7 +128,7 @@ def search_top(index, model, questions, rows):
 def latency(index, model, questions, rows, k: int = 10) -> dict:
     """Per-query wall time of ``Index.search`` (encode, both candidate lists, scoring), on one
     thread as ``qdup search`` and ``qdup serve`` run it."""
-    from qdup.threads import use_threads
+    from qdup.util.threads import use_threads
 
     restore = use_threads(1)
     try:

@@ -37,8 +37,8 @@ def queries(data: str | None) -> tuple[list[str], list[str]]:
 
 def child(index_path: str, data: str | None, count: int) -> None:
     import qdup  # first: it sets the OpenMP wait policy before torch loads
-    from qdup.index import Index
-    from qdup.threads import use_threads
+    from qdup.search.index import Index
+    from qdup.util.threads import use_threads
 
     corpus, asked = queries(data)
     model = qdup.load()  # each side's own built-in model, so each side builds its own index once

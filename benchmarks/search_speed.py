@@ -35,9 +35,9 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, write_results  # noqa: E402
 
-from qdup.index import Index  # noqa: E402
-from qdup.scorer import CosineScorer  # noqa: E402
-from qdup.search_backends import exact_topk  # noqa: E402
+from qdup.search.index import Index  # noqa: E402
+from qdup.scoring.base import CosineScorer  # noqa: E402
+from qdup.search.topk import exact_topk  # noqa: E402
 
 DIM = 192  # set from --dim in main()
 
@@ -88,7 +88,7 @@ def folder_bytes(path: Path) -> int:
 
 def resident_bytes_per_question(path: Path, n: int) -> float:
     probe = (
-        "import numpy as np; from qdup.index import Index\n"
+        "import numpy as np; from qdup.search.index import Index\n"
         "def rss(): return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) * 1024\n"
         # One search after loading: memory-mapped vectors count once a search has paged them in.
         f"before = rss(); index = Index.load({str(path)!r})\n"

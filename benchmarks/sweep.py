@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 import qdup
-from qdup import metrics
+from qdup.evaluation.pairs import metrics
 from common import data_path
 
 
@@ -67,7 +67,7 @@ def run(name: str, overrides: dict, data: str, threads: int, device: str) -> dic
         "validation_auc": round(model.info["calibration"]["validation_auc"], 4),
         "validation_accuracy": round(model.info["calibration"]["validation_accuracy"], 4),
         "test_accuracy": round(float(((scores > threshold) == test.is_duplicate).mean()), 4),
-        "test_f1": round(qdup.evaluation.evaluate_scores(test.is_duplicate, scores, threshold).f1, 4),
+        "test_f1": round(qdup.evaluation.pairs.evaluate_scores(test.is_duplicate, scores, threshold).f1, 4),
         "test_auc": round(metrics.roc_auc(test.is_duplicate, scores), 4),
         "best_epoch": model.info["best_epoch"], "epochs_run": len(model.info["history"]),
         "train_seconds": round(seconds, 1),

@@ -1,30 +1,16 @@
-"""Shared fixtures and helpers: the toy pairs shipped in examples/, a tiny model trained
-once, a fake model for search tests, and helpers to run the CLI and compare results.
-
-Bit-identical comparisons (same seed → same weights, save → load → same vectors) hold
-within one process and thread count; across machines, BLAS kernels and thread counts
-scores differ in the last bits, so results from different code paths (a batched and a
-one-row product, a memory-mapped and an in-memory matrix) are compared with
-:func:`assert_same_results`: ids and order exactly, scores to a tolerance.
-"""
+"""Shared fixtures: the toy pairs shipped in examples/, a tiny model trained once, a fake
+model for search tests, and the search backends (Milvus through a Lite file and a Lite server).
+Helpers that tests import live in helpers.py."""
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import qdup
 from fake_model import FakeModel
-
-ROOT = Path(__file__).resolve().parents[1]
-TOY_PAIRS = ROOT / "examples" / "toy_pairs.tsv"
-SHARED = Path(os.environ.get("QDUP_SHARED", ROOT.parent / "shared"))
-QQP_PARTIAL = SHARED / "data" / "qqp-partial" / "pairs.tsv"
-TINY = qdup.TrainConfig.from_recipe("reference", epochs=4, batch_size=32, dim=32, seed=1)
+from helpers import QQP_PARTIAL, TINY, TOY_PAIRS
 
 
 @pytest.fixture(scope="session")
@@ -65,29 +51,10 @@ def fake_model() -> FakeModel:
     return FakeModel()
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    """Run the ``qdup`` CLI in-process: ``(exit code, stdout, stderr)``."""
-    from qdup.cli import main
-
-    code = main(list(map(str, args)))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (another process may take it; rare enough)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def assert_same_results(got, expected, rtol: float = 1e-5) -> None:
-    """Search results equal up to float rounding: ids, questions and order exact."""
-    got, expected = list(got), list(expected)
-    assert len(got) == len(expected)
-    for a, b in zip(got, expected):
-        assert (a.ids, a.questions) == (b.ids, b.questions)
-        np.testing.assert_allclose(a.scores, b.scores, rtol=rtol, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

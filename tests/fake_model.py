@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from qdup.scorer import CosineScorer
+from qdup.scoring.base import CosineScorer
 
 
 class FakeModel:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import free_port
+from helpers import free_port
 
 _names = itertools.count()
 

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import qdup
 from qdup.errors import QuestionError
-from qdup.index import Index
+from qdup.search.index import Index
 
 # Ordinary characters, lone surrogates (what undecodable bytes become) and punctuation/space.
 SURROGATES = st.integers(0xD800, 0xDFFF).map(chr)

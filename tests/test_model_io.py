@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import qdup
-from qdup.lstm_encoder import LstmEncoder
+from qdup.encoders.lstm.encoder import LstmEncoder
 from qdup.errors import ModelLoadError, OutputExistsError
 
 QUESTIONS = ["How do I learn Python?", "What is the best way to cook rice?", ""]

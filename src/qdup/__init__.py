@@ -9,29 +9,29 @@
 
 __version__ = "0.1.0"
 
-from .threads import prefer_passive_waiting  # noqa: E402  (torch-free: only sets an environment variable)
+from .util.threads import prefer_passive_waiting  # noqa: E402  (torch-free: only sets an environment variable)
 
-prefer_passive_waiting()  # before anything imports torch: see qdup.threads
+prefer_passive_waiting()  # before anything imports torch: see qdup.util.threads
 
 # Names are loaded on first use (PEP 562), so `import qdup` and `qdup --help` do not
 # import torch; `qdup.load`, `qdup.train`... import it when first touched.
 _WHERE = {
-    "Corpus": "corpus", "read_questions": "corpus",
-    "Pairs": "data", "pairs_from_lists": "data", "read_pairs": "data",
+    "Corpus": "data.corpus", "read_questions": "data.corpus",
+    "Pairs": "data.pairs", "pairs_from_lists": "data.pairs", "read_pairs": "data.pairs",
     "ConfigError": "errors", "DataError": "errors", "ModelLoadError": "errors", "OutputError": "errors",
     "OutputExistsError": "errors", "QdupError": "errors", "QuestionError": "errors",
-    "Evaluation": "evaluation", "evaluate": "evaluation", "predict": "evaluation",
-    "Index": "index", "SearchResult": "index",
-    "triplet_loss": "loss",
-    "Pair": "mining", "mine_index": "mining",
+    "Evaluation": "evaluation.pairs", "evaluate": "evaluation.pairs", "predict": "evaluation.pairs",
+    "Index": "search.index", "SearchResult": "search.index",
+    "triplet_loss": "training.losses",
+    "Pair": "mining.pairs", "mine_index": "mining.pairs",
     "QdupModel": "model", "load": "model",
-    "ModelConfig": "model_config",
-    "Split": "split", "reference_split": "split",
-    "RECIPES": "recipes", "TrainConfig": "recipes",
-    "train": "training",
-    "Vocabulary": "vocabulary",
-    "SearchCalibration": "search_threshold", "calibrate_search_threshold": "search_threshold",
-    "StoredQuestion": "index", "UnknownIdError": "errors",
+    "ModelConfig": "encoders.lstm.config",
+    "Split": "data.split", "reference_split": "data.split",
+    "RECIPES": "training.recipes", "TrainConfig": "training.recipes",
+    "train": "training.trainer",
+    "Vocabulary": "text.vocabulary",
+    "SearchCalibration": "evaluation.search_calibration", "calibrate_search_threshold": "evaluation.search_calibration",
+    "StoredQuestion": "search.index", "UnknownIdError": "errors",
 }
 
 

@@ -3,7 +3,7 @@
 Folder layout: ``config.json`` (format, encoder architecture and shape, training settings,
 threshold, versions, sha256 of every other file), ``model.safetensors`` (weights; loading
 never runs code) and the encoder's vocabulary files (the LSTM's ``vocab.txt``, a
-transformer's ``tokenizer.json``; see :mod:`qdup.encoders`), plus the scorer's files.
+transformer's ``tokenizer.json``; see :mod:`qdup.encoders.base`), plus the scorer's files.
 
 A sentence-transformers / Hugging Face folder also loads as it is; qdup keeps its own
 settings for it (threshold, calibration) in a ``qdup.json`` next to the folder's files.
@@ -22,12 +22,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from . import __version__, atomic
-from .encoders import DEFAULT_ENCODER, PRETRAINED_ENCODER, TextEncoder, architecture, load_encoder, refuse_unsafe
+from . import __version__
+from .util import atomic
+from .encoders.base import DEFAULT_ENCODER, PRETRAINED_ENCODER, TextEncoder, architecture, load_encoder, refuse_unsafe
 from .errors import ConfigError, ModelLoadError, OutputError
-from .scorer import CosineScorer, Scorer, load_scorer
-from .thresholds import check_threshold
-from .threads import torch_loaded
+from .scoring.base import CosineScorer, Scorer, load_scorer
+from .scoring.thresholds import check_threshold
+from .util.threads import torch_loaded
 
 torch_loaded()  # a --threads count given before torch was loaded takes effect now (any encoder)
 
@@ -42,8 +43,8 @@ BUILTIN_PATH = Path(__file__).parent / "builtin_model"
 class QdupModel:
     """Turns questions into unit vectors; duplicates land close together.
 
-    ``encoder`` is one architecture behind :mod:`qdup.encoders` (the LSTM of
-    :mod:`qdup.lstm_encoder`, or a pretrained transformer); everything here and downstream
+    ``encoder`` is one architecture behind :mod:`qdup.encoders.base` (the LSTM of
+    :mod:`qdup.encoders.lstm.encoder`, or a pretrained transformer); everything here and downstream
     (index, search, mining, service) only uses :meth:`encode`, :attr:`fingerprint` and the scorer.
 
     >>> model = load()  # qdup.load(): the built-in model; qdup.load("models/quora") for another
@@ -64,7 +65,7 @@ class QdupModel:
     def search_threshold(self) -> float | None:
         """Score above which a search match is a likely duplicate (None: not calibrated).
 
-        Chosen on validation queries for a stated precision; see :mod:`qdup.search_threshold`.
+        Chosen on validation queries for a stated precision; see :mod:`qdup.evaluation.search_calibration`.
         """
         entry = self.info.get("search_threshold")
         return float(entry["threshold"]) if isinstance(entry, dict) and "threshold" in entry else None

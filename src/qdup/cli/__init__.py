@@ -11,7 +11,7 @@ import sys
 import click
 
 from ..errors import QdupError
-from ..threads import use_threads
+from ..util.threads import use_threads
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

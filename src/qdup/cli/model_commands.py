@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .. import data, recipes, split
+from ..data import pairs as data, split
+from ..training import recipes
 from . import cli, threads_option
 from .pairs_commands import _device
 
@@ -41,8 +42,9 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     Example:
       qdup distill models/minilm --questions questions.txt --pairs pairs.tsv --out models/student
     """
-    from .. import distillation, model
-    from ..corpus import read_questions
+    from ..training import distill as distillation
+    from .. import model
+    from ..data.corpus import read_questions
 
     given = {key: value for key, value in settings.items() if value is not None}
     config = recipes.TrainConfig.from_recipe(
@@ -77,7 +79,7 @@ def import_keras(keras_file, out, force):
       qdup import-keras siamese.keras --out models/from-keras
     """
     from .. import model
-    from ..keras_import import import_keras as read_keras
+    from ..training.keras_import import import_keras as read_keras
 
     model.check_output(out, force)
     imported = read_keras(keras_file)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from .. import data, recipes, split
+from ..data import pairs as data, split
+from ..training import recipes
 from ..errors import ConfigError
-from ..thresholds import check_threshold
+from ..scoring.thresholds import check_threshold
 from . import cli, threads_option
 
 # evaluation, model and training import torch: commands import them when they run, so that
@@ -50,7 +51,8 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
       qdup train pairs.tsv --out models/ref --recipe reference --epochs 5 --set dropout=0.2
       qdup train pairs.tsv --out models/minilm --encoder ~/all-MiniLM-L6-v2
     """
-    from .. import model, training
+    from .. import model
+    from ..training import trainer as training
 
     if encoder_path and click.get_current_context().get_parameter_source("recipe").name == "DEFAULT":
         recipe = recipes.ENCODER_RECIPE
@@ -104,8 +106,9 @@ def evaluate(args, threshold, subset, as_json, plots):
     """
     if len(args) not in (1, 2):
         raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
-    from .. import evaluation, model
-    from ..plots import FILES, save_plots
+    from ..evaluation import pairs as evaluation
+    from .. import model
+    from ..evaluation.plots import FILES, save_plots
 
     if threshold is not None:
         check_threshold(threshold)  # before reading the pairs and loading the model
@@ -150,7 +153,8 @@ def predict(args, threshold, as_json):
     """
     if len(args) not in (2, 3):
         raise ConfigError(f"expected [MODEL] QUESTION1 QUESTION2, got {len(args)} arguments")
-    from .. import evaluation, model
+    from ..evaluation import pairs as evaluation
+    from .. import model
 
     if threshold is not None:
         check_threshold(threshold)
@@ -180,7 +184,8 @@ def calibrate(data_file, model_path, dry_run):
     Example:
       qdup calibrate pairs.tsv --model ~/all-MiniLM-L6-v2
     """
-    from .. import evaluation, model
+    from ..evaluation import pairs as evaluation
+    from .. import model
 
     validation = split.reference_split(data.read_pairs(data_file)).validation
     if len(set(validation.is_duplicate.tolist())) < 2:

@@ -8,13 +8,13 @@ import os
 
 import click
 
-from ..corpus import iter_questions, read_questions
+from ..data.corpus import iter_questions, read_questions
 from ..errors import ConfigError
-from ..index import BACKENDS, Index
-from ..index_backend import check as check_backend, chunk_rows
-from ..mining import DEFAULT_MINE_THRESHOLD, check_output, mine_index, write_jsonl, write_pairs_csv, write_pairs_jsonl
-from ..mining_groups import group_records, neighbours, top_k_records
-from ..thresholds import check_threshold
+from ..search.index import BACKENDS, Index
+from ..search.backends import check as check_backend, chunk_rows
+from ..mining.pairs import DEFAULT_MINE_THRESHOLD, check_output, mine_index, write_jsonl, write_pairs_csv, write_pairs_jsonl
+from ..mining.groups import group_records, neighbours, top_k_records
+from ..scoring.thresholds import check_threshold
 from . import cli, threads_option
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
@@ -240,8 +240,8 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
       qdup serve --index my-index --port 8000
       QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
     """
-    from ..service import serve as run_server  # FastAPI and uvicorn load only for this command
-    from ..service_access import access_for, default_hosts, read_token
+    from ..service.app import serve as run_server  # FastAPI and uvicorn load only for this command
+    from ..service.access import access_for, default_hosts, read_token
 
     access = access_for(host, read_only, read_token(token_file))
     hosts = list(allowed_hosts) or default_hosts(host)

@@ -32,9 +32,10 @@ def encode(questions_file, out, model_path, force, quiet):
         raise ConfigError(f"--out must end in .npy, got {out!r}")
     if os.path.exists(out) and not force:
         raise OutputExistsError(f"{out} already exists (use --force to replace it)")
-    from .. import atomic, model
-    from ..corpus import read_questions
-    from ..index_store import npy_bytes
+    from ..util import atomic
+    from .. import model
+    from ..data.corpus import read_questions
+    from ..search.manifest import npy_bytes
 
     corpus = read_questions(questions_file)
     vectors = model.load(model_path).encode(corpus.questions, progress=not quiet)
@@ -65,8 +66,8 @@ def calibrate_search(data_file, model_path, precision, dry_run):
     import json
 
     from .. import model
-    from ..data import read_pairs
-    from ..search_threshold import calibrate_on_pairs
+    from ..data.pairs import read_pairs
+    from ..evaluation.search_calibration import calibrate_on_pairs
 
     loaded = model.load(model_path)
     calibration = calibrate_on_pairs(loaded, read_pairs(data_file), precision)

@@ -1,0 +1,41 @@
+"""One rule for a question that a user asks or stores (predict, search, index, service).
+
+A question must be text with at least one word once standardised (ASCII punctuation
+deleted, split on whitespace): "", "   " and "???" are all empty, and scoring them would
+only compare two [UNK] tokens. It must also be valid Unicode: a lone surrogate (undecodable
+bytes from a terminal, or "\\udc80" in JSON) cannot be stored or printed as UTF-8.
+Training and evaluation data keep their empty questions, as the reference does.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import ConfigError, QuestionError
+from ..text.vocabulary import tokenize
+
+
+def check_questions(questions: Sequence[str]) -> list[str]:
+    """The questions with surrounding whitespace removed, or a one-line :class:`QuestionError`.
+
+    >>> check_questions([" How do I learn Python? "])
+    ['How do I learn Python?']
+    >>> check_questions(["fine?", "???"])
+    Traceback (most recent call last):
+    ...
+    qdup.errors.QuestionError: question 2 is empty (no words once punctuation is removed)
+    """
+    if isinstance(questions, str):
+        raise ConfigError("questions must be a list of strings, not one string")
+    out = []
+    for n, question in enumerate(questions, start=1):
+        if not isinstance(question, str):
+            raise QuestionError(f"question {n} is not text (got {type(question).__name__})")
+        try:
+            question.encode("utf-8")
+        except UnicodeEncodeError:
+            raise QuestionError(f"question {n} is not valid Unicode text (undecodable bytes?); use UTF-8") from None
+        if not tokenize(question):
+            raise QuestionError(f"question {n} is empty (no words once punctuation is removed)")
+        out.append(question.strip())
+    return out

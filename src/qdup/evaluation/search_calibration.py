@@ -1,0 +1,157 @@
+"""The search threshold: when is a search's top match a "likely duplicate"?
+
+The pair threshold (``model.threshold``) answers "are these two questions duplicates?"
+at best accuracy on balanced labelled pairs. In search, every query has a best match,
+and against a large corpus many unrelated matches pass that threshold. The search
+threshold is chosen instead on validation *queries*: each query's top match either is a
+labelled duplicate of it or is not, and the threshold is the lowest score at which
+flagged top matches are true duplicates at a stated precision (say 0.9).
+
+It is stored in the model's ``config.json`` under ``search_threshold`` (see
+:attr:`qdup.QdupModel.search_threshold`); ``qdup calibrate-search`` computes and stores it.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+# Flagged top matches that are labelled duplicates, at least. On the Quora validation
+# queries 0.8 flags 37.4% of queries with the re-ranking built-in model (15% with the
+# previous cosine one, whose 0.9 flagged only texts equal up to case). docs/benchmarks.md.
+DEFAULT_PRECISION = 0.8
+
+
+@dataclass(frozen=True)
+class SearchCalibration:
+    """A calibrated search threshold and the figures behind it."""
+
+    threshold: float        # a top match is a likely duplicate when its score is above this
+    target_precision: float
+    precision: float        # of the flagged validation top matches
+    flagged_share: float    # share of validation queries whose top match is flagged
+    queries: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def calibrate_search_threshold(top_scores: Sequence[float], top_is_duplicate: Sequence[bool],
+                               precision: float = DEFAULT_PRECISION) -> SearchCalibration:
+    """The lowest threshold at which flagged top matches reach ``precision``.
+
+    ``top_scores[i]``: the score of validation query i's top match; ``top_is_duplicate[i]``:
+    whether that match is a true duplicate of the query. A query is flagged when its score
+    is strictly above the threshold. Among the cut points between distinct scores (best
+    first), the one flagging the most queries while the flagged precision is at least
+    ``precision`` wins. :class:`DataError` when no cut reaches it.
+
+    >>> c = calibrate_search_threshold([0.9, 0.8, 0.7, 0.6], [True, True, False, True], precision=0.9)
+    >>> c.threshold, c.precision, c.flagged_share
+    (0.7, 1.0, 0.5)
+    """
+    if not 0.0 < precision <= 1.0:
+        raise ConfigError(f"precision must be in (0, 1], got {precision!r}")
+    scores = np.asarray(top_scores, dtype=np.float64)
+    hits = np.asarray(top_is_duplicate, dtype=bool)
+    if scores.ndim != 1 or scores.shape != hits.shape or not len(scores):
+        raise DataError("calibration needs one score and one label per query, and at least one query")
+    order = np.argsort(-scores, kind="stable")
+    scores, hits = scores[order], hits[order]
+    flagged = np.arange(1, len(scores) + 1)
+    precisions = np.cumsum(hits) / flagged
+    # A cut after position k (flag the k best) exists only where the next score is lower.
+    separable = np.append(scores[1:] < scores[:-1], True)
+    ok = np.flatnonzero(separable & (precisions >= precision - 1e-12))
+    if not len(ok):
+        raise DataError(f"no threshold reaches precision {precision} on these {len(scores)} queries "
+                        f"(best: {precisions.max():.3f}); try a lower precision")
+    k = ok[-1]  # the most queries flagged: the lowest threshold
+    # Flag the k+1 best: the threshold is the next score down (matches must be strictly above).
+    threshold = float(scores[k + 1]) if k + 1 < len(scores) else max(-1.0, float(scores[-1]) - 1e-6)
+    return SearchCalibration(threshold, float(precision), float(precisions[k]), float((k + 1) / len(scores)), len(scores))
+
+
+def likely_duplicates(model, scores: Sequence[float]) -> list[bool]:
+    """Which matches of one search to flag: above the model's search threshold.
+
+    A model without one (not calibrated) flags at most its top match, and only above the
+    pair threshold: never a whole page of flags.
+    """
+    threshold = getattr(model, "search_threshold", None)
+    if threshold is None:
+        return [n == 0 and s > model.threshold for n, s in enumerate(scores)]
+    return [s > threshold for s in scores]
+
+
+def top_matches(model, corpus: Sequence[str], queries: Sequence[str],
+                index_backend: str = "exact") -> tuple[np.ndarray, list[str | None]]:
+    """Search ``corpus`` with each query through :meth:`qdup.Index.search` (so through
+    whatever scoring the index applies); return each query's best match other than
+    itself: its score (-inf when none) and its text.
+    """
+    from ..search.index import Index
+
+    with tempfile.TemporaryDirectory() as tmp:
+        index = Index.build(model, None, list(corpus), Path(tmp) / "index", backend=index_backend)
+        results = index.search(model, list(queries), k=2)
+    scores, matches = np.full(len(queries), -np.inf), [None] * len(queries)
+    for n, (query, result) in enumerate(zip(queries, results)):
+        for question, score in zip(result.questions, result.scores):
+            if question != query.strip():
+                scores[n], matches[n] = score, question
+                break
+    return scores, matches
+
+
+def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION) -> SearchCalibration:
+    """The benchmark protocol (benchmarks/retrieval.py) on validation queries.
+
+    Corpus: every distinct question of ``pairs``; queries: question1 of each validation
+    duplicate of the reference split. A top match counts as a true duplicate when the
+    file's duplicate labels link it to the query, directly or through other labelled
+    duplicates (duplicates of a duplicate), or when both texts are equal up to case and
+    punctuation. Quora labels are incomplete, so the precision measured is a lower bound.
+    """
+    from ..data.split import reference_split
+
+    from ..text.vocabulary import tokenize
+
+    # What an index accepts: questions with at least one word.
+    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if tokenize(q)})
+    same = _duplicate_classes(pairs)
+    validation = reference_split(pairs).validation_duplicates
+    queries = sorted({a.strip() for a, b in zip(validation.question1, validation.question2)
+                      if tokenize(a) and tokenize(b) and a.strip() != b.strip()})
+    if not queries:
+        raise DataError("no validation duplicates to calibrate on")
+    scores, matches = top_matches(model, corpus, queries)
+    hits = [same(q, m) for q, m in zip(queries, matches)]
+    return calibrate_search_threshold(scores, hits, precision)
+
+
+def _duplicate_classes(pairs):
+    """``same(a, b)``: labelled duplicates, transitively, or equal up to case and punctuation."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.get(x, x) != x:
+            parent[x] = parent.get(parent[x], parent[x])
+            x = parent[x]
+        return x
+
+    for a, b, dup in zip(pairs.question1, pairs.question2, pairs.is_duplicate):
+        if dup and root(a.strip()) != root(b.strip()):
+            parent[root(a.strip())] = root(b.strip())
+    return lambda a, b: root(a) == root(b) or _plain(a) == _plain(b)
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()

@@ -1,0 +1,1 @@
+"""Finding duplicate pairs and groups inside an index."""

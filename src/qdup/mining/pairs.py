@@ -1,0 +1,134 @@
+"""Mining: every pair of stored questions that scores above a threshold.
+
+Scores are computed block by block (``chunk_size`` x ``chunk_size``), so memory stays
+bounded however large the corpus is; only pairs above the threshold are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..util import atomic
+from ..errors import ConfigError
+from ..scoring.thresholds import check_threshold
+
+
+@dataclass(frozen=True)
+class Pair:
+    id1: str
+    id2: str
+    score: float
+    question1: str
+    question2: str
+
+
+# Default for `qdup mine` when the model has no calibrated search threshold: on the 51k
+# QQP corpus with the built-in model it keeps the output reviewable (docs/forum.md).
+DEFAULT_MINE_THRESHOLD = 0.9
+MAX_PAIRS = 10_000_000  # ~200 MB of results; more means the threshold is too low to be useful
+
+
+def mine_vectors(
+    vectors: np.ndarray, threshold: float, chunk_size: int = 2048, max_pairs: int = MAX_PAIRS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row pairs ``(i, j)`` with ``i < j`` and ``vectors[i] · vectors[j] > threshold``.
+
+    Returns ``(rows_i, rows_j, scores)`` sorted by score, best first (ties by i, then j).
+    Memory stays bounded: one ``chunk_size`` block of scores at a time, and more than
+    ``max_pairs`` results is refused rather than exhausting memory.
+
+    Example::
+
+        >>> v = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)
+        >>> [a.tolist() for a in mine_vectors(v, 0.5)]
+        [[0], [1], [1.0]]
+    """
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    threshold = check_threshold(threshold)
+    found_i, found_j, found_s = [], [], []
+    n, total = len(vectors), 0
+    for a in range(0, n, chunk_size):
+        for b in range(a, n, chunk_size):  # upper triangle of blocks only
+            block = vectors[a : a + chunk_size] @ vectors[b : b + chunk_size].T  # (ca, cb)
+            i, j = np.nonzero(block > threshold)
+            i, j = i + a, j + b
+            keep = i < j  # drops the diagonal and the lower half of diagonal blocks
+            found_i.append(i[keep])
+            found_j.append(j[keep])
+            found_s.append(block[i[keep] - a, j[keep] - b])
+            total += int(keep.sum())
+            if total > max_pairs:
+                raise ConfigError(f"more than {max_pairs:,} pairs score above {threshold}; use a higher threshold")
+    rows_i = np.concatenate(found_i) if found_i else np.zeros(0, np.int64)
+    rows_j = np.concatenate(found_j) if found_j else np.zeros(0, np.int64)
+    scores = np.concatenate(found_s) if found_s else np.zeros(0, np.float32)
+    order = np.lexsort((rows_j, rows_i, -scores))
+    return rows_i[order], rows_j[order], scores[order]
+
+
+PAIR_NEIGHBOURS = 20  # with a re-ranking model: pairs come from each question's 20 best matches
+
+
+def mine_index(index, threshold: float | None = None, chunk_size: int = 2048, model=None) -> list[Pair]:
+    """Every pair of live questions in ``index`` scoring above ``threshold``.
+
+    The default threshold is the one of the model that built the index. With a ``model``
+    whose scorer re-ranks, scores are its search scores (every pair of a large index cannot
+    be re-ranked): the pairs are found among each question's :data:`PAIR_NEIGHBOURS` best
+    matches, as ``qdup search`` finds them.
+
+    Example::
+
+        >>> pairs = mine_index(Index.load("my-index"), threshold=0.9)  # doctest: +SKIP
+        >>> pairs[0].id1, pairs[0].id2, round(pairs[0].score, 2)      # doctest: +SKIP
+        ('12', '845', 0.98)
+    """
+    threshold = index.threshold if threshold is None else threshold
+    if model is not None and model.scorer.lexical is not None:
+        from .groups import neighbours  # (it imports this module's neighbours' users)
+
+        found = neighbours(index, PAIR_NEIGHBOURS, threshold, model=model)
+        best: dict[tuple[int, int], float] = {}
+        for i, (rows, scores) in enumerate(zip(found.rows, found.scores)):
+            for j, score in zip(rows.tolist(), scores.tolist()):
+                key = (min(i, j), max(i, j))  # the search score is not symmetric: keep the higher
+                best[key] = max(best.get(key, -np.inf), score)
+        ordered = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+        ids, questions = found.ids, found.questions
+        return [Pair(ids[i], ids[j], float(s), questions[i], questions[j]) for (i, j), s in ordered]
+    vectors, ids, questions = index.live()
+    rows_i, rows_j, scores = mine_vectors(vectors, threshold, chunk_size)
+    return [Pair(ids[i], ids[j], float(s), questions[i], questions[j]) for i, j, s in zip(rows_i, rows_j, scores)]
+
+
+def check_output(path: str | os.PathLike, force: bool = False) -> None:
+    """Refuse an existing output file unless ``force``; call it before mining, not after."""
+    atomic.check_new(path, force)
+
+
+def write_pairs_csv(pairs: list[Pair], path: str | os.PathLike, force: bool = False) -> None:
+    """Write ``id1,id2,score,question1,question2`` rows atomically (all or nothing)."""
+    check_output(path, force)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id1", "id2", "score", "question1", "question2"])
+    for p in pairs:
+        writer.writerow([p.id1, p.id2, f"{p.score:.6f}", p.question1, p.question2])
+    atomic.write_text(path, buf.getvalue())
+
+
+def write_pairs_jsonl(pairs: list[Pair], path: str | os.PathLike) -> None:
+    """Write one ``{"id1", "id2", "score", "question1", "question2"}`` object a line, atomically."""
+    write_jsonl([{**p.__dict__, "score": round(p.score, 6)} for p in pairs], path)
+
+
+def write_jsonl(records: list[dict], path: str | os.PathLike) -> None:
+    """Write one JSON object a line, atomically (all or nothing)."""
+    atomic.write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

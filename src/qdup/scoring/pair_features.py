@@ -1,0 +1,142 @@
+"""Features of a question pair for the re-ranker: the encoder's cosine next to lexical evidence.
+
+Every feature is symmetric in the two questions (so ``score(a, b) == score(b, a)``) and
+depends on the pair alone: nothing comes from how often a question occurs in a data set or
+where it sits in a pair graph, which would not carry over to a user's forum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..text.lexical import LexicalRows, LexicalStats
+
+FEATURES = (
+    "cosine",          # the encoder's cosine similarity
+    "char_tfidf",      # cosine of char 2-4-gram TF-IDF rows
+    "word_tfidf",      # cosine of word TF-IDF rows
+    "word_jaccard",    # shared words / all words
+    "idf_jaccard",     # the same, each word weighted by its IDF
+    "max_missing_idf",  # rarest word that only one side has (the larger of both sides)
+    "min_missing_idf",  # (the smaller of both sides)
+    "min_words",
+    "max_words",
+    "number_mismatch",  # digit runs that only one side has
+    "has_numbers",
+    "same_first_word",
+)
+# More overlap never lowers the score and more missing evidence never raises it (LightGBM's
+# monotone constraints): the re-ranker cannot learn a quirk such as "identical is suspicious".
+MONOTONE = {"cosine": 1, "char_tfidf": 1, "word_tfidf": 1, "word_jaccard": 1, "idf_jaccard": 1,
+            "max_missing_idf": -1, "min_missing_idf": -1, "number_mismatch": -1}
+
+
+CHUNK_PAIRS = 65_536  # bounds the per-entry arrays when featurising a training pool
+
+
+def pair_features(cosine: np.ndarray, a: LexicalRows, b: LexicalRows, stats: LexicalStats,
+                  a_of: np.ndarray | None = None) -> np.ndarray:
+    """``(n, len(FEATURES))`` float32 features of the pairs ``a[a_of[i]]``, ``b[i]``.
+
+    ``a_of`` defaults to ``0..n-1`` (aligned pairs). A search scores one query against many
+    candidates: ``a_of`` repeats the query's row instead of copying it. Everything is
+    computed on the stored entries of the sparse rows with numpy (sort, search, bincount),
+    so a search's few pairs cost microseconds rather than many small scipy calls.
+    """
+    a_of = np.arange(len(b)) if a_of is None else np.asarray(a_of, dtype=np.int64)
+    cosine = np.asarray(cosine, dtype=np.float32)
+    if len(b) <= CHUNK_PAIRS:
+        return _features(cosine, a, b, stats.word_idf, a_of)
+    return np.concatenate([
+        _features(cosine[s : s + CHUNK_PAIRS], a, b.take(np.arange(s, min(s + CHUNK_PAIRS, len(b)))),
+                  stats.word_idf, a_of[s : s + CHUNK_PAIRS])
+        for s in range(0, len(b), CHUNK_PAIRS)])
+
+
+def _features(cosine, a: LexicalRows, b: LexicalRows, idf: np.ndarray, a_of: np.ndarray) -> np.ndarray:
+    n = len(b)
+    # Char n-grams: the dot product of unit TF-IDF rows over the n-grams both sides have.
+    owner, hit, at = _lookup(a.chars, b.chars, a_of)
+    char_tfidf = np.bincount(owner[hit], b.chars.data[hit] * a.chars.data[at[hit]], minlength=n)
+    # Words, from b's side: shared ones, and b's rarest word that a lacks.
+    owner, hit, _ = _lookup(a.words, b.words, a_of)
+    idf_b = idf[b.words.indices]
+    n_a, n_b, n_both = _row_lengths(a.words)[a_of], _row_lengths(b.words), np.bincount(owner[hit], minlength=n)
+    owner_a, idf_a = _owners(a.words), idf[a.words.indices]  # a's words, once per a row (not per pair)
+    w_a = np.bincount(owner_a, idf_a, minlength=len(a))[a_of]
+    w_b = np.bincount(owner, idf_b, minlength=n)
+    w_both = np.bincount(owner[hit], idf_b[hit], minlength=n)
+    sq_a = np.bincount(owner_a, idf_a**2, minlength=len(a))[a_of]
+    sq_b, sq_both = np.bincount(owner, idf_b**2, minlength=n), np.bincount(owner[hit], idf_b[hit] ** 2, minlength=n)
+    missing_b = _row_max(owner[~hit], idf_b[~hit], n)
+    missing_a = _missing_in_b(a.words, b.words, a_of, idf)
+    # Binary words weighted by IDF, then unit rows: their cosine is sum(idf^2) / norms.
+    word_tfidf = sq_both / np.sqrt(np.maximum(sq_a * sq_b, 1e-12))
+    owner, hit, _ = _lookup(a.numbers, b.numbers, a_of)
+    numbers_a, numbers_b = _row_lengths(a.numbers)[a_of], _row_lengths(b.numbers)
+    numbers_both = np.bincount(owner[hit], minlength=n)
+    columns = [
+        cosine,
+        char_tfidf,
+        word_tfidf,
+        n_both / np.maximum(n_a + n_b - n_both, 1),
+        w_both / np.maximum(w_a + w_b - w_both, 1e-6),
+        np.maximum(missing_a, missing_b),
+        np.minimum(missing_a, missing_b),
+        np.minimum(n_a, n_b),
+        np.maximum(n_a, n_b),
+        numbers_a + numbers_b - 2 * numbers_both,
+        (numbers_a + numbers_b) > 0,
+        a.first[a_of] == b.first,
+    ]
+    return np.column_stack([np.asarray(c, dtype=np.float32) for c in columns])
+
+
+def _row_lengths(matrix: sp.csr_matrix) -> np.ndarray:
+    return np.diff(matrix.indptr)
+
+
+def _owners(matrix: sp.csr_matrix) -> np.ndarray:
+    """The row of each stored entry."""
+    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+
+
+def _lookup(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every stored entry of ``b`` (row i): its row ``i``, whether row ``a_of[i]`` of ``a``
+    has the same column, and where that entry sits in ``a.data`` (valid where it does)."""
+    keys = _owners(a).astype(np.int64) * a.shape[1] + a.indices
+    # Rows of a CSR matrix are in order and their columns usually sorted already: skip the sort.
+    order = np.arange(len(keys)) if np.all(keys[1:] > keys[:-1]) else np.argsort(keys, kind="stable")
+    owner = _owners(b)
+    wanted = a_of[owner].astype(np.int64) * a.shape[1] + b.indices
+    hit, at = _find(keys[order], wanted)
+    return owner, hit, order[at] if len(order) else at
+
+
+def _find(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each wanted key is in ``sorted_keys``, and its position there (0 where not)."""
+    if not len(sorted_keys):
+        return np.zeros(len(wanted), bool), np.zeros(len(wanted), np.int64)
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), len(sorted_keys) - 1)
+    hit = sorted_keys[at] == wanted
+    return hit, np.where(hit, at, 0)
+
+
+def _missing_in_b(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """Per pair, the largest IDF among the words of ``a[a_of[i]]`` that ``b[i]`` lacks (0 if none)."""
+    lengths = _row_lengths(a)[a_of]
+    owner = np.repeat(np.arange(len(a_of)), lengths)  # a's entries, copied once per pair
+    ends = np.cumsum(lengths)
+    position = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths) + np.repeat(a.indptr[a_of], lengths)
+    columns = a.indices[position]
+    b_keys = _owners(b).astype(np.int64) * b.shape[1] + b.indices
+    b_keys = b_keys if np.all(b_keys[1:] > b_keys[:-1]) else np.sort(b_keys)
+    hit, _ = _find(b_keys, owner.astype(np.int64) * b.shape[1] + columns)
+    return _row_max(owner[~hit], idf[columns[~hit]], len(a_of))
+
+
+def _row_max(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, np.float32)
+    np.maximum.at(out, owner, values)
+    return out

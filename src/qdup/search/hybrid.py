@@ -1,0 +1,106 @@
+"""Hybrid search: candidates from the vectors and from the words, then one scorer ranks them.
+
+Each query takes its ``depth`` nearest stored questions by cosine and its ``depth`` nearest
+by character n-gram TF-IDF; the union (at most ``2 * depth``) is scored by the model's
+scorer, which sees both questions' words, and the best ``k`` are returned. On the Quora
+validation queries the union holds the known duplicate for 96% of queries at depth 30,
+where either side alone holds it for 89-91% (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import topk as search_backends
+from ..text.lexical import LexicalRows
+
+DEPTH = 30  # candidates per side; chosen on validation queries (docs/benchmarks.md)
+QUERY_CHUNK = 64  # bounds the (queries x rows) lexical score block
+# Candidate generation skips n-grams found in more than this share of a segment's rows
+# ("th", "wh", " i"...): their posting lists are most of the work and barely move the
+# ranking (recall@30 of the duplicate 0.927 instead of 0.933 on validation queries, 6x
+# faster). Scoring the candidates uses every n-gram.
+COMMON_NGRAM_SHARE = 0.10
+MIN_PRUNED_ROWS = 1000  # small segments keep every n-gram
+_INVERTED: "weakref.WeakKeyDictionary[LexicalRows, sp.csr_matrix]" = weakref.WeakKeyDictionary()
+
+
+def inverted(rows: LexicalRows) -> sp.csr_matrix:
+    """The (buckets, rows) char n-gram matrix of a segment without its common n-grams; cached."""
+    if rows not in _INVERTED:
+        matrix = rows.chars.T.tocsr()
+        lengths = np.diff(matrix.indptr)
+        common = lengths > max(COMMON_NGRAM_SHARE * matrix.shape[1], MIN_PRUNED_ROWS)
+        matrix.data[np.repeat(common, lengths)] = 0
+        matrix.eliminate_zeros()
+        _INVERTED[rows] = matrix
+    return _INVERTED[rows]
+
+
+def lexical_nearest(segments, offsets: np.ndarray, queries: LexicalRows, k: int) -> np.ndarray:
+    """``(q, k)`` global rows of the best char TF-IDF matches over every segment (-1: none)."""
+    scores, rows = search_backends._empty(len(queries), k)
+    for seg, offset in zip(segments, offsets):
+        s, r = lexical_topk(queries, inverted(seg.lexical), k, seg.dead if seg.dead.any() else None)
+        scores, rows = search_backends.merge_topk(scores, rows, s, np.where(r >= 0, r + offset, -1), k)
+    rows[~np.isfinite(scores)] = -1
+    return rows
+
+
+def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
+                 dead: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` rows by char TF-IDF cosine; ``postings`` is a (buckets, rows) matrix (:func:`inverted`).
+
+    Multiplying by the inverted (term -> rows) matrix touches only the posting lists of
+    the query's own n-grams, and the top ``k`` is taken among the rows that share one with
+    the query (a few thousand of 51k): rows sharing none are no candidates.
+    """
+    scores, rows = search_backends._empty(len(queries), k)
+    for start in range(0, len(queries), QUERY_CHUNK):
+        block = (queries.chars[start : start + QUERY_CHUNK] @ postings).tocsr()  # (q, rows), sparse
+        for n in range(block.shape[0]):
+            found = block.indices[block.indptr[n] : block.indptr[n + 1]]
+            value = block.data[block.indptr[n] : block.indptr[n + 1]]
+            if dead is not None:
+                alive = ~dead[found]
+                found, value = found[alive], value[alive]
+            if len(found) > k:
+                part = np.argpartition(-value, k - 1)[:k]
+                found, value = found[part], value[part]
+            order = np.lexsort((found, -value))  # best first; ties by row, so results are deterministic
+            scores[start + n, : len(order)], rows[start + n, : len(order)] = value[order], found[order]
+    return scores, rows
+
+
+def candidate_union(dense_rows: np.ndarray, lexical_rows: np.ndarray) -> list[np.ndarray]:
+    """Per query, the distinct candidate rows of both lists (dense first), without the -1 padding."""
+    out = []
+    for a, b in zip(dense_rows, lexical_rows):
+        both = np.concatenate([a[a >= 0], b[b >= 0]])
+        _, first = np.unique(both, return_index=True)
+        out.append(both[np.sort(first)])
+    return out
+
+
+def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Sequence[np.ndarray],
+           gather, scorer, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Score every (query, candidate) pair with ``scorer``; the best ``k`` per query, best first.
+
+    ``gather(rows) -> (vectors, LexicalRows)`` looks up stored candidates by row number.
+    """
+    sizes = np.array([len(c) for c in candidates])
+    flat = np.concatenate(candidates) if len(candidates) else np.zeros(0, np.int64)
+    which = np.repeat(np.arange(len(candidates)), sizes)  # query of each pair
+    vectors, rows = gather(flat)
+    cosine = np.einsum("nd,nd->n", query_vectors[which], vectors) if len(flat) else np.zeros(0, np.float32)
+    scores = scorer.rank(cosine, query_rows, rows, which) if len(flat) else np.zeros(0, np.float32)
+    best_scores, best_rows = search_backends._empty(len(candidates), k)
+    for n, start in enumerate(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)):
+        s, r = scores[start : start + sizes[n]], flat[start : start + sizes[n]]
+        order = np.lexsort((r, -s))[:k]  # best first; ties by row, so results are deterministic
+        best_scores[n, : len(order)], best_rows[n, : len(order)] = s[order], r[order]
+    return best_scores, best_rows

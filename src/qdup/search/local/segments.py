@@ -1,0 +1,133 @@
+"""Segments of an index: groups of rows written together, and when to merge them.
+
+Each ``add`` writes one new segment (cheap: only the new rows hit the disk); a ``remove``
+only marks rows in the manifest. Segments are merged into one (and the HNSW graph
+rebuilt) when there are too many, when removed rows pile up, or when the corpus crosses
+the size at which approximate search pays off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import manifest as index_store, topk as search_backends
+from ...text.lexical import LexicalRows
+
+AUTO_HNSW_ROWS = 50_000  # exact search over 50k x 128 floats takes ~1-2 ms of a core; above, HNSW
+MAX_SEGMENTS = 16         # each add writes one segment; merge them before scans get slow
+MAX_TAIL_ROWS = 50_000    # rows searched exactly next to an HNSW base segment
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One immutable group of rows: vectors, ids, questions and metadata, plus which rows are removed."""
+
+    name: str
+    vectors: np.ndarray  # (rows, dim) float32, unit rows
+    ids: list[str]
+    questions: list[str]
+    dead: np.ndarray     # (rows,) bool: removed rows
+    ann: Any = None      # search_backends.HnswSearch over `vectors`, or None (scanned exactly)
+    metadata: Any = None  # per row a dict (url, title, ...), or None: no row has any
+    lexical: Any = None  # LexicalRows of the questions when the model's scorer uses words, else None
+
+    def meta(self, row: int) -> dict:
+        return self.metadata[row] if self.metadata is not None else {}
+
+    @property
+    def search(self):
+        """The searcher of this segment: its graph, else an exact scan of its vectors."""
+        return self.ann if self.ann is not None else search_backends.ExactSearch(self.vectors)
+
+
+def segment_files(entry: dict) -> list[str]:
+    """The files of one manifest segment entry."""
+    names = [f"{entry['name']}.npy", f"{entry['name']}.jsonl"]
+    if entry["ann"]:
+        names.append(f"{entry['name']}{search_backends.HnswSearch.suffix}")
+    if entry.get("lexical"):
+        names.append(f"{entry['name']}{index_store.LEXICAL}")
+    return names
+
+
+def read_segments(path: Path, manifest: dict) -> list[Segment]:
+    segments = []
+    for entry in manifest["segments"]:
+        vectors, ids, questions, metadata = index_store.read_segment(path, entry["name"], entry["rows"], manifest["dim"])
+        dead = np.zeros(entry["rows"], bool)
+        dead[np.asarray(entry["deleted"], dtype=np.int64)] = True
+        ann = search_backends.HnswSearch.read(str(path / f"{entry['name']}{search_backends.HnswSearch.suffix}")) \
+            if entry["ann"] else None
+        lexical = index_store.read_lexical(path, entry["name"], entry["rows"]) if entry.get("lexical") else None
+        segments.append(Segment(entry["name"], vectors, ids, questions, dead, ann, metadata, lexical))
+    return segments
+
+
+def compacted(folder: Path, manifest: dict, segments: list[Segment]) -> tuple[dict, list[Segment]]:
+    """Write unsaved segments (name "") as a new generation, merging segments when due.
+
+    With an HNSW base segment, too many small segments are merged among themselves
+    (cheap); the graph is rebuilt only when the rows outside it or the removed rows pile up.
+    """
+    generation = manifest["generation"] + 1
+    name = f"seg-{generation:06d}"
+    live_rows = sum(int((~s.dead).sum()) for s in segments)
+    use_ann = manifest["backend"] == "hnsw" or (manifest["backend"] == "auto" and live_rows >= AUTO_HNSW_ROWS)
+    if _full_merge_due(segments, use_ann):
+        segments = [_merge(segments, name, manifest["dim"], use_ann)] if live_rows else []
+    elif len(segments) > MAX_SEGMENTS:  # here segments[0] carries the graph: keep it
+        segments = [segments[0], _merge(segments[1:], name, manifest["dim"], False)]
+    segments = [Segment(**{**s.__dict__, "name": name}) if not s.name else s for s in segments]
+    for s in segments:
+        if s.name == name:
+            index_store.write_segment(folder, name, s.vectors, s.ids, s.questions, s.metadata)
+            if s.ann is not None:
+                s.ann.write(str(folder / f"{name}{s.ann.suffix}"))
+            if s.lexical is not None:
+                index_store.write_lexical(folder, name, s.lexical)
+    manifest.update(generation=generation, count=live_rows, segments=[
+        {"name": s.name, "rows": len(s.ids), "deleted": np.flatnonzero(s.dead).tolist(), "ann": s.ann is not None,
+         "lexical": s.lexical is not None}
+        for s in segments
+    ])
+    return manifest, segments
+
+
+def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool) -> Segment:
+    keep = [~s.dead for s in segments]
+    vectors = np.concatenate([s.vectors[k] for s, k in zip(segments, keep)]).reshape(-1, dim)
+    return Segment(
+        name,
+        vectors,
+        [i for s, k in zip(segments, keep) for i, ok in zip(s.ids, k) if ok],
+        [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
+        np.zeros(len(vectors), bool),
+        search_backends.HnswSearch.build(vectors) if with_ann and len(vectors) else None,
+        _merged_metadata(segments, keep),
+        LexicalRows.stack([s.lexical.take(np.flatnonzero(k)) for s, k in zip(segments, keep)])
+        if segments and all(s.lexical is not None for s in segments) else None,
+    )
+
+
+def _merged_metadata(segments: list[Segment], keep: list[np.ndarray]) -> list[dict] | None:
+    if all(s.metadata is None for s in segments):
+        return None
+    return [s.meta(row) for s, k in zip(segments, keep) for row in np.flatnonzero(k)]
+
+
+def _full_merge_due(segments: list[Segment], use_ann: bool) -> bool:
+    rows = sum(len(s.ids) for s in segments)
+    dead = sum(int(s.dead.sum()) for s in segments)
+    has_ann = bool(segments) and segments[0].ann is not None
+    tail = rows - (len(segments[0].ids) if has_ann else 0)
+    return (
+        (len(segments) > MAX_SEGMENTS and not has_ann)
+        or dead * 5 > rows                        # removed rows still cost scan time and disk
+        or use_ann != has_ann                     # the corpus crossed the HNSW size, either way
+        or (has_ann and tail > MAX_TAIL_ROWS)
+        or any(not s.name for s in segments[:1])  # a fresh build is always one merged segment
+    )

@@ -1,0 +1,70 @@
+"""Reaching Milvus: one ``pymilvus`` client per URI, and every failure as one line.
+
+A URI is a Milvus Lite file (``./questions.db``: pymilvus runs the engine in this
+process) or a server (``http://host:19530``: Milvus Lite's ``milvus-lite server``, Milvus
+Standalone or Distributed). A server token is read from ``QDUP_MILVUS_TOKEN``, never from
+the command line or a file. pymilvus is imported here only, on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from typing import Iterator
+
+from ...errors import ConfigError, DataError
+
+TOKEN_ENV = "QDUP_MILVUS_TOKEN"
+CONNECT_TIMEOUT_S = 30.0  # a server that does not answer fails the command instead of hanging it
+_CLIENTS: dict[str, object] = {}
+
+
+def pymilvus():
+    try:
+        import pymilvus
+    except ImportError:
+        raise ConfigError("the milvus backend needs pymilvus: pip install 'qdup[milvus]'") from None
+    # Their own error logs would print tracebacks next to our one-line error.
+    for name in ("pymilvus", "milvus_lite"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    return pymilvus
+
+
+@contextlib.contextmanager
+def calls(uri: str) -> Iterator[None]:
+    """Any client or server failure becomes one line naming the server."""
+    module = pymilvus()
+    try:
+        yield
+    except module.exceptions.MilvusException as error:
+        message = getattr(error, "message", None) or str(error)
+        if "Open local milvus failed" in str(message) and os.path.isdir(uri):
+            message += " (a Milvus Lite file is open in another process? Several processes need `milvus-lite server`)"
+        raise DataError(f"Milvus at {uri}: {' '.join(str(message).split())}") from None
+    except Exception as error:  # grpc errors and the like from a server that went away
+        if type(error).__module__.split(".")[0] not in ("grpc", "pymilvus"):
+            raise
+        code = getattr(error, "code", None)
+        what = f"{code().name}: {error.details()}" if callable(code) and hasattr(error, "details") else type(error).__name__
+        raise DataError(f"Milvus at {uri}: {' '.join(str(what).split())}") from None
+
+
+def check_uri(uri: str | None) -> str:
+    """A server address as given, or a Milvus Lite file as an absolute path."""
+    if not uri:
+        raise ConfigError("the milvus backend needs a uri: a Milvus Lite file (./questions.db) or http://host:19530")
+    if re.match(r"^(https?|tcp|unix)://", uri):
+        return uri
+    if not uri.endswith(".db"):
+        raise ConfigError(f"milvus uri must be http(s)://host:port or a Milvus Lite file ending in .db, got {uri!r}")
+    return os.path.abspath(uri)
+
+
+def client(uri: str):
+    if uri not in _CLIENTS:
+        module = pymilvus()
+        with calls(uri):
+            _CLIENTS[uri] = module.MilvusClient(uri=uri, token=os.environ.get(TOKEN_ENV, ""), timeout=CONNECT_TIMEOUT_S)
+    return _CLIENTS[uri]

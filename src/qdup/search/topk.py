@@ -1,0 +1,138 @@
+"""Top-k inner-product search over unit vectors: exact (numpy) and approximate (FAISS HNSW).
+
+These search one segment of a local index (:mod:`qdup.search.local.store`); each segment holds
+an :class:`ExactSearch` or an :class:`HnswSearch`, which own their parameters and files.
+
+Both return ``(scores, rows)`` arrays of shape (q, k), best first; missing entries
+(fewer live rows than k) have row -1 and score -inf. Rows are positions in the searched
+matrix; the caller maps them to ids.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EXACT_CHUNK_ROWS = 65_536  # bounds the (q, chunk) score block: 64 queries x 64k rows = 16 MiB
+HNSW_M = 32                # graph degree: recall >= 0.99 at k=10 with a modest efSearch
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 256    # recall@10 0.999 on clustered synthetic data (benchmarks/search_speed.py)
+
+
+def _empty(q: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((q, k), -np.inf, dtype=np.float32), np.full((q, k), -1, dtype=np.int64)
+
+
+def merge_topk(
+    scores_a: np.ndarray, rows_a: np.ndarray, scores_b: np.ndarray, rows_b: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge two (q, *) candidate lists into the best ``k`` per query, best first."""
+    scores = np.concatenate([scores_a, scores_b], axis=1)
+    rows = np.concatenate([rows_a, rows_b], axis=1)
+    # Stable sort on -score: ties keep the earlier (lower) row, so results are deterministic.
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(rows, order, 1)
+
+
+def exact_topk(
+    queries: np.ndarray,
+    vectors: np.ndarray,
+    k: int,
+    dead: np.ndarray | None = None,
+    chunk_rows: int = EXACT_CHUNK_ROWS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` by inner product, scanning ``vectors`` in chunks of rows.
+
+    ``dead`` is an optional boolean mask of rows to skip (removed questions).
+
+    Example::
+
+        >>> v = np.eye(3, dtype=np.float32)
+        >>> exact_topk(v[:1], v, k=2)[1].tolist()
+        [[0, 1]]
+    """
+    best_scores, best_rows = _empty(len(queries), k)
+    for start in range(0, len(vectors), chunk_rows):
+        block = queries @ vectors[start : start + chunk_rows].T  # (q, c)
+        if dead is not None:
+            block[:, dead[start : start + chunk_rows]] = -np.inf
+        kk = min(k, block.shape[1])
+        part = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
+        part_scores = np.take_along_axis(block, part, 1)
+        best_scores, best_rows = merge_topk(best_scores, best_rows, part_scores, part + start, k)
+    best_rows[~np.isfinite(best_scores)] = -1
+    return best_scores, best_rows
+
+
+def build_hnsw(vectors: np.ndarray):
+    """An HNSW graph over ``vectors`` (inner product), rows numbered 0..n-1."""
+    import faiss  # imported lazily: small indexes never need it
+
+    index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def hnsw_topk(
+    index, queries: np.ndarray, k: int, dead_rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate top-``k`` from an HNSW graph, skipping ``dead_rows`` (int64 row numbers)."""
+    import faiss
+
+    params = faiss.SearchParametersHNSW()
+    params.efSearch = max(HNSW_EF_SEARCH, k)
+    if dead_rows is not None and len(dead_rows):
+        batch = faiss.IDSelectorBatch(np.ascontiguousarray(dead_rows, dtype=np.int64))
+        selector = faiss.IDSelectorNot(batch)
+        params.sel = selector
+    scores, rows = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+    scores[rows < 0] = -np.inf
+    return scores, rows.astype(np.int64)
+
+
+def write_hnsw(index, path: str) -> None:
+    """Write with FAISS's own binary format (plain arrays; reading it runs no code)."""
+    import faiss
+
+    faiss.write_index(index, path)
+
+
+def read_hnsw(path: str):
+    import faiss
+
+    return faiss.read_index(path)
+
+
+class ExactSearch:
+    """Scans a segment's vectors; nothing to save (the vectors are the segment's own file)."""
+
+    suffix = None
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = vectors
+
+    def topk(self, queries: np.ndarray, k: int, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return exact_topk(queries, self.vectors, k, dead if dead.any() else None)
+
+
+class HnswSearch:
+    """A FAISS HNSW graph over a segment's vectors, saved next to it as ``<segment>.faiss``."""
+
+    suffix = ".faiss"
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+
+    @classmethod
+    def build(cls, vectors: np.ndarray) -> "HnswSearch":
+        return cls(build_hnsw(vectors))
+
+    @classmethod
+    def read(cls, path: str) -> "HnswSearch":
+        return cls(read_hnsw(path))
+
+    def write(self, path: str) -> None:
+        write_hnsw(self.graph, path)
+
+    def topk(self, queries: np.ndarray, k: int, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return hnsw_topk(self.graph, queries, k, np.flatnonzero(dead))

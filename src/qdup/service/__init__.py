@@ -1,0 +1,1 @@
+"""The HTTP service: the FastAPI app, its access rules (token, read-only, hosts) and the search page."""

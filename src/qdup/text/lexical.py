@@ -1,0 +1,156 @@
+"""The lexical side of a question: hashed character n-grams and words, weighted by IDF.
+
+An encoder's cosine blurs what a reader sees at once: a shared rare word, a different
+number, another product name. These sparse rows keep it. Hashing (scikit-learn's
+``HashingVectorizer``) needs no vocabulary, so a word never seen in training still
+counts; IDF is learned once from the training questions and stored with the model, so a
+question's row never changes when an index grows or shrinks.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from ..errors import ModelLoadError
+
+BUCKETS = 2**20  # hashed features per vectorizer; collisions are rare at this size
+NUMBER_BUCKETS = 2**16
+CHAR_NGRAMS = (2, 4)
+
+# Stateless: the same text always hashes to the same columns, in any process.
+_CHARS = HashingVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, n_features=BUCKETS,
+                           alternate_sign=False, norm=None, lowercase=True, dtype=np.float32)
+_WORDS = HashingVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", n_features=BUCKETS,
+                           alternate_sign=False, norm=None, binary=True, lowercase=True, dtype=np.float32)
+_NUMBERS = HashingVectorizer(analyzer="word", token_pattern=r"\d+", n_features=NUMBER_BUCKETS,
+                             alternate_sign=False, norm=None, binary=True, dtype=np.float32)
+
+
+@dataclass(frozen=True, eq=False)  # compared and cached by identity: its matrices are large
+class LexicalRows:
+    """Sparse lexical rows of ``n`` questions (CSR, one row per question)."""
+
+    chars: sp.csr_matrix    # (n, BUCKETS) log(1 + tf) * idf of char 2-4-grams, unit rows
+    words: sp.csr_matrix    # (n, BUCKETS) 1 where the question has the (hashed, lower-cased) word
+    numbers: sp.csr_matrix  # (n, NUMBER_BUCKETS) 1 where it has the digit run
+    first: np.ndarray       # (n,) int64 hash of the first word ("how", "what", ...)
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def take(self, rows: np.ndarray) -> "LexicalRows":
+        rows = np.asarray(rows, dtype=np.int64)
+        return LexicalRows(_take_rows(self.chars, rows), _take_rows(self.words, rows),
+                           _take_rows(self.numbers, rows), self.first[rows])
+
+    @staticmethod
+    def stack(parts: Sequence["LexicalRows"]) -> "LexicalRows":
+        return LexicalRows(sp.vstack([p.chars for p in parts], format="csr"),
+                           sp.vstack([p.words for p in parts], format="csr"),
+                           sp.vstack([p.numbers for p in parts], format="csr"),
+                           np.concatenate([p.first for p in parts]))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for ``np.savez`` (loading them never runs code)."""
+        out = {"first": self.first}
+        for name in ("chars", "words", "numbers"):
+            matrix = getattr(self, name)
+            out[f"{name}_indptr"], out[f"{name}_indices"] = matrix.indptr, matrix.indices
+            if name == "chars":  # words and numbers are binary: their values are all 1
+                out["chars_data"] = matrix.data
+        return out
+
+    @staticmethod
+    def from_arrays(arrays) -> "LexicalRows":
+        n = len(arrays["first"])
+
+        def csr(name: str, columns: int) -> sp.csr_matrix:
+            indices, indptr = arrays[f"{name}_indices"], arrays[f"{name}_indptr"]
+            data = arrays["chars_data"] if name == "chars" else np.ones(len(indices), np.float32)
+            return sp.csr_matrix((data, indices, indptr), shape=(n, columns))
+
+        return LexicalRows(csr("chars", BUCKETS), csr("words", BUCKETS), csr("numbers", NUMBER_BUCKETS),
+                           np.asarray(arrays["first"], dtype=np.int64))
+
+
+class LexicalStats:
+    """IDF of hashed char n-grams and words, learned from a set of questions."""
+
+    def __init__(self, char_idf: np.ndarray, word_idf: np.ndarray) -> None:
+        for name, idf in (("char_idf", char_idf), ("word_idf", word_idf)):
+            if idf.shape != (BUCKETS,) or not np.isfinite(idf).all():
+                raise ModelLoadError(f"lexical {name} must hold {BUCKETS} finite values")
+        self.char_idf = np.asarray(char_idf, dtype=np.float32)
+        self.word_idf = np.asarray(word_idf, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, questions: Sequence[str]) -> "LexicalStats":
+        """Smoothed IDF, ``log((1 + n) / (1 + df)) + 1``, as scikit-learn's TfidfTransformer."""
+        return cls(_idf(_CHARS.transform(questions)), _idf(_WORDS.transform(questions)))
+
+    def rows(self, questions: Sequence[str]) -> LexicalRows:
+        chars = _CHARS.transform(questions).tocsr()
+        np.log1p(chars.data, out=chars.data)
+        chars.data *= self.char_idf[chars.indices]
+        chars = _unit_rows(chars)
+        first = np.array([_first_word_hash(q) for q in questions], dtype=np.int64)
+        return LexicalRows(chars, _WORDS.transform(questions).tocsr(), _NUMBERS.transform(questions).tocsr(), first)
+
+    def to_tensors(self) -> dict[str, np.ndarray]:
+        """Only the buckets seen in training; every other bucket has the largest IDF."""
+        out = {}
+        for name in ("char_idf", "word_idf"):
+            idf = getattr(self, name)
+            unseen = idf.max()
+            seen = np.flatnonzero(idf != unseen).astype(np.int32)  # BUCKETS < 2**31
+            out[f"{name}.buckets"], out[f"{name}.values"] = seen, idf[seen]
+            out[f"{name}.unseen"] = np.array([unseen], dtype=np.float32)
+        return out
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, np.ndarray]) -> "LexicalStats":
+        arrays = {}
+        try:
+            for name in ("char_idf", "word_idf"):
+                idf = np.full(BUCKETS, float(tensors[f"{name}.unseen"][0]), dtype=np.float32)
+                buckets = tensors[f"{name}.buckets"]
+                if buckets.size and (buckets.min() < 0 or buckets.max() >= BUCKETS):
+                    raise ValueError(f"{name} bucket out of range")
+                idf[buckets] = tensors[f"{name}.values"]
+                arrays[name] = idf
+        except (KeyError, IndexError, ValueError) as error:
+            raise ModelLoadError(f"lexical statistics are incomplete or corrupt ({error})") from None
+        return cls(**arrays)
+
+
+def _take_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``matrix[rows]`` by plain numpy: scipy's fancy indexing costs more than a search's few rows."""
+    lengths = matrix.indptr[rows + 1] - matrix.indptr[rows]
+    indptr = np.zeros(len(rows) + 1, dtype=matrix.indptr.dtype)
+    np.cumsum(lengths, out=indptr[1:])
+    entries = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - matrix.indptr[rows], lengths)
+    return sp.csr_matrix((matrix.data[entries], matrix.indices[entries], indptr), shape=(len(rows), matrix.shape[1]))
+
+
+def _idf(counts: sp.spmatrix) -> np.ndarray:
+    df = np.bincount(counts.tocsr().indices, minlength=counts.shape[1])
+    return (np.log((1 + counts.shape[0]) / (1 + df)) + 1).astype(np.float32)
+
+
+def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    lengths = np.diff(matrix.indptr)
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(len(lengths)), lengths), matrix.data.astype(np.float64) ** 2,
+                                minlength=len(lengths)))
+    matrix.data /= np.repeat(np.maximum(norms, 1e-12), lengths).astype(matrix.data.dtype)
+    return matrix
+
+
+def _first_word_hash(question: str) -> int:
+    words = question.lower().split(maxsplit=1)
+    return zlib.crc32(words[0].encode("utf-8", "replace")) if words else 0

@@ -1,0 +1,186 @@
+"""Training settings: one validated dataclass that embeds the encoder's shape, and named
+recipes that preset it. ``TrainConfig()`` is the default recipe."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..errors import ConfigError
+from ..encoders.lstm.config import ModelConfig
+
+SCHEDULES = ("constant", "cosine")
+SELECTIONS = ("loss", "auc")
+SCORERS = ("cosine", "rerank")  # see qdup.scoring.base
+DEFAULT_RECIPE = "default"
+# The default recipe's encoder; vocab_size 0: set from the training vocabulary.
+DEFAULT_SHAPE = ModelConfig(vocab_size=0, dim=64, hidden=64, bidirectional=True, pooling="mean_skip",
+                            max_length=64, lowercase=True, ngram_buckets=20000, dropout=0.3)
+SHAPE = tuple(f.name for f in fields(ModelConfig) if f.name != "vocab_size")  # settable shape fields
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run: the encoder's shape (``model``) and how to train it.
+
+    The defaults are the default recipe (chosen on the validation pairs of the
+    qqp-partial protocol, docs/benchmarks.md). :attr:`recipe` is derived from the values,
+    so it cannot disagree with them.
+
+    >>> TrainConfig().recipe, TrainConfig(epochs=3).recipe
+    ('default', 'default + epochs=3')
+    """
+
+    model: ModelConfig = DEFAULT_SHAPE
+    epochs: int = 20
+    batch_size: int = 512
+    learning_rate: float = 0.001
+    margin: float = 0.25
+    seed: int = 0
+    min_count: int = 2  # words seen fewer times are [UNK] (their n-grams still carry meaning)
+    symmetric: bool = False  # triplet loss in both directions (q1→q2 and q2→q1)
+    pair_weight: float = 0.5  # weight of a logistic loss on labelled pairs, non-duplicates included
+    # Weight of an in-batch softmax ranking loss (qdup.training.losses.ranking_loss). 0.3 lifts every
+    # validation search figure of the final model at a small cost in pair AUC (1.0: more
+    # recall@10, twice the AUC cost; docs/benchmarks.md).
+    ranking_weight: float = 0.3
+    negatives_per_batch: int = 512  # labelled non-duplicate pairs mixed into each batch
+    schedule: str = "constant"  # learning-rate schedule
+    select: str = "auc"  # keep the epoch with the lowest validation loss or highest validation AUC
+    patience: int = 5  # stop after this many epochs without improvement; 0 = never
+    calibrate: bool = True  # store the validation accuracy-maximising threshold in the model
+    scorer: str = "rerank"  # a re-ranker over the cosine and both questions' words; "cosine": the cosine alone
+    scorer_folds: int = 2  # out-of-fold encoders that give the re-ranker honest cosines (qdup.training.scorer_fit)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, ModelConfig):
+            raise ConfigError(f"model must be a ModelConfig, got {type(self.model).__name__}")
+        for name in ("epochs", "batch_size", "min_count", "scorer_folds"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        for name in ("learning_rate", "margin", "pair_weight", "ranking_weight"):
+            if not isinstance(getattr(self, name), (int, float)) or not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)!r}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not 0 <= self.margin <= 2:
+            raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
+        if min(self.pair_weight, self.ranking_weight, self.negatives_per_batch, self.patience) < 0:
+            raise ConfigError("pair_weight, ranking_weight, negatives_per_batch and patience must not be negative")
+        if self.scorer_folds < 2:
+            raise ConfigError(f"scorer_folds must be at least 2, got {self.scorer_folds}")
+        for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("scorer", SCORERS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The encoder's shape once the vocabulary is known."""
+        return replace(self.model, vocab_size=vocab_size)
+
+    def settings(self) -> dict:
+        """Every setting by its flat name (``dim``, ``epochs``...), as ``--set`` names them."""
+        shape = {name: getattr(self.model, name) for name in SHAPE}
+        return {**shape, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}}
+
+    @property
+    def recipe(self) -> str:
+        """The recipe these values are, e.g. ``"reference"``, or the nearest recipe and what
+        differs from it, e.g. ``"reference + epochs=5"``."""
+        mine = self.settings()
+        changes = {name: [f"{k}={v!r}" for k, v in mine.items() if v != preset[k]]
+                   for name, preset in ((n, TrainConfig.from_recipe(n).settings()) for n in RECIPES)}
+        name = min(RECIPES, key=lambda n: (len(changes[n]), n != DEFAULT_RECIPE))
+        return " + ".join([name, ", ".join(changes[name])]) if changes[name] else name
+
+    @classmethod
+    def from_recipe(cls, recipe: str = DEFAULT_RECIPE, **overrides) -> "TrainConfig":
+        """The recipe's preset with ``overrides`` by flat name (None values are ignored).
+
+        >>> TrainConfig.from_recipe("reference", epochs=5).batch_size
+        256
+        """
+        if recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {recipe!r} (choose from {', '.join(RECIPES)})")
+        return cls.from_dict({**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}})
+
+    def to_dict(self) -> dict:
+        return {"recipe": self.recipe, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """From :meth:`to_dict` or flat settings (as ``training`` in older model folders).
+
+        Unknown keys are refused; shape settings not given keep the default recipe's.
+        """
+        data = dict(data)
+        if "recipe" in data:  # a saved section: settings that did not exist yet were off
+            data.setdefault("scorer", "cosine")
+            data.setdefault("ranking_weight", 0.0)
+        data.pop("recipe", None)  # derived from the values; older folders stored a label
+        nested = data.pop("model", None) or {}
+        if not isinstance(nested, dict):
+            raise ConfigError(f"model must be an object of shape settings, got {nested!r}")
+        shape = {name: data.pop(name) for name in SHAPE if name in data}
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}")
+        model = ModelConfig.from_dict({**DEFAULT_SHAPE.to_dict(), **nested, **shape})
+        return cls(model=model, **data)
+
+
+SETTINGS = tuple(TrainConfig().settings())
+
+
+def parse_settings(pairs: tuple[str, ...] | list[str]) -> dict:
+    """``["dropout=0.2", "bidirectional=true"]`` → typed overrides for :class:`TrainConfig`.
+
+    >>> parse_settings(["dropout=0.2", "bidirectional=yes", "epochs=3"])
+    {'dropout': 0.2, 'bidirectional': True, 'epochs': 3}
+    """
+    types = {f.name: f.type for f in (*fields(ModelConfig), *fields(TrainConfig))}
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in SETTINGS:
+            raise ConfigError(f"--set takes KEY=VALUE with KEY one of {', '.join(SETTINGS)}; got {pair!r}")
+        parsed[key] = _convert(key, value.strip(), types[key])
+    return parsed
+
+
+def _convert(key: str, value: str, kind: str):
+    try:
+        if kind == "bool":
+            if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError
+            return value.lower() in ("true", "yes", "1")
+        return {"int": int, "float": float}.get(kind, str)(value)
+    except ValueError:
+        raise ConfigError(f"--set {key}: expected {kind}, got {value!r}") from None
+
+
+RECIPES: dict[str, dict] = {
+    # The dataclass defaults above (docs/benchmarks.md).
+    "default": {},
+    # The faithful reproduction of SPEC §5 (with padding masked). Never change it.
+    "reference": {
+        "epochs": 2, "batch_size": 256, "learning_rate": 0.01, "min_count": 1, "pair_weight": 0.0,
+        "ranking_weight": 0.0, "negatives_per_batch": 0, "select": "loss", "patience": 0, "calibrate": False,
+        "dim": 128, "hidden": 0, "bidirectional": False, "pooling": "mean", "max_length": 256,
+        "lowercase": False, "ngram_buckets": 0, "dropout": 0.0, "scorer": "cosine",
+    },
+    # Fine-tuning a pretrained transformer (`qdup train --encoder PATH`): the default
+    # recipe's losses at a fine-tuning rate, with batches a CPU can take; the shape settings
+    # do not apply (the pretrained model has its own). Cosine scorer: the re-ranker's
+    # out-of-fold encoders would mean three fine-tunings.
+    "transformer": {
+        "epochs": 2, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_batch": 32, "patience": 0,
+        "scorer": "cosine", "ranking_weight": 0.0,  # measured without it (docs/benchmarks.md, issue 8)
+    },
+}
+ENCODER_RECIPE = "transformer"  # the recipe `qdup train --encoder` uses unless told otherwise

@@ -1,0 +1,202 @@
+import json
+
+import pytest
+
+import qdup
+
+from helpers import run
+from qdup.cli import _register, cli
+
+TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--dim", "16", "--quiet"]
+
+
+def test_train_evaluate_predict(capsys, toy_path, tmp_path):
+    out_dir = tmp_path / "model"
+    code, out, err = run(capsys, "train", toy_path, "--out", out_dir, *TINY_ARGS)
+    assert code == 0, err
+    history = qdup.load(out_dir).info["history"]
+    aucs = [h["validation_auc"] for h in history]
+    best = aucs.index(max(aucs))  # the default recipe selects by validation AUC
+    assert out == f"saved {out_dir} (best epoch {best + 1}, chosen by validation AUC {aucs[best]:.4f})\n"
+
+    code, out, _ = run(capsys, "evaluate", out_dir, toy_path, "--split", "test", "--threshold", "0.7")
+    assert code == 0
+    assert "pairs:      160 (test)" in out and "threshold:  0.7000" in out
+    assert "confusion:  [[TN " in out and "ROC AUC:" in out
+
+    code, out, _ = run(capsys, "evaluate", out_dir, toy_path, "--json")
+    report = json.loads(out)
+    assert report["pairs"] == 720 and report["split"] == "all"
+    (tn, fp), (fn, tp) = report["confusion_matrix"]
+    assert tn + fp + fn + tp == 720
+    assert report["accuracy"] == pytest.approx((tn + tp) / 720)
+
+    code, out, _ = run(capsys, "predict", out_dir, "How do I learn Python?", "How can I learn Python?")
+    assert code == 0
+    similarity, verdict = out.split(" ", 1)
+    threshold = qdup.load(out_dir).threshold  # calibrated on the validation pairs by the default recipe
+    assert threshold != 0.7 and qdup.load(out_dir).info["calibration"]["accuracy_threshold"] == \
+        pytest.approx(threshold, abs=1e-4)
+    expected = "duplicate" if float(similarity) > threshold else "not duplicate"
+    assert verdict == f"{expected} (threshold {threshold:.2f})\n"
+
+    code, out, _ = run(capsys, "predict", out_dir, "A?", "A?", "--json", "--threshold", "0.5")
+    result = json.loads(out)
+    [score] = qdup.load(out_dir).score(["A?"], ["A?"])  # the default recipe's re-ranker: P(duplicate)
+    assert result["is_duplicate"] is True and result["similarity"] == pytest.approx(float(score), abs=1e-6)
+
+
+def test_train_refuses_existing_output(capsys, toy_path, tmp_path):
+    assert run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS)[0] == 0
+    (tmp_path / "m" / "keep.txt").write_text("precious")
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS)
+    assert code == 1
+    assert err == f"Error: {tmp_path / 'm'} already exists (use --force to replace it)\n"
+    assert (tmp_path / "m" / "keep.txt").read_text() == "precious"
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--force", *TINY_ARGS)
+    assert code == 0 and not (tmp_path / "m" / "keep.txt").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "missing.tsv", "--out", "x"], "Error: missing.tsv: no such file\n"),
+    (["train", "{toy}", "--out", "{tmp}/m", "--epochs", "0"], "Error: epochs must be a positive integer, got 0\n"),
+    (["evaluate", "{tmp}/nothing", "{toy}"], "Error: {tmp}/nothing: no such model folder\n"),
+    (["evaluate", "{model}", "{toy}", "--threshold", "1.5"], "Error: threshold must be in [-1, 1], got 1.5\n"),
+    (["predict", "{model}", "a?", "b?", "--threshold", "-2"], "Error: threshold must be in [-1, 1], got -2.0\n"),
+    (["predict", "{model}", "a?", "b?", "c?"], "Error: expected [MODEL] QUESTION1 QUESTION2, got 4 arguments\n"),
+    (["evaluate", "{model}", "{toy}", "x"], "Error: expected [MODEL] DATA, got 3 arguments\n"),
+    (["train", "{toy}", "--out", "{tmp}/m", "--recipe", "magic"], "Error: Invalid value for '--recipe': "
+     "'magic' is not one of 'default', 'reference', 'transformer'.\n"),
+])
+def test_errors_are_one_line_exit_1(capsys, toy_path, tiny_model_dir, tmp_path, args, message):
+    fill = {"toy": toy_path, "tmp": tmp_path, "model": tiny_model_dir}
+    code, out, err = run(capsys, *[a.format(**fill) for a in args])
+    assert code == 1
+    assert err == message.format(**fill)
+    assert not (tmp_path / "m").exists()
+
+
+def test_bad_data_file_is_one_line(capsys, tmp_path, tiny_model_dir):
+    bad = tmp_path / "bad.tsv"
+    bad.write_bytes(b"id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t1\t2\t\xff?\tb\t1\n")
+    code, _, err = run(capsys, "evaluate", tiny_model_dir, bad)
+    assert code == 1
+    assert err == f"Error: {bad}: line 2 is not valid UTF-8 (byte 0xff); re-save the file as UTF-8\n"
+
+
+@pytest.mark.parametrize("q1, q2, message", [
+    ("", "x", "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    ("???", "!!!", "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    ("A real question?", "  ?  ", "Error: question 2 is empty (no words once punctuation is removed)\n"),
+    ("caf\udce9?", "x", "Error: question 1 is not valid Unicode text (undecodable bytes?); use UTF-8\n"),
+])
+def test_empty_or_invalid_questions_are_refused_like_search_does(capsys, tiny_model_dir, q1, q2, message):
+    code, out, err = run(capsys, "predict", tiny_model_dir, q1, q2)
+    assert (code, out, err) == (1, "", message)
+
+
+def test_undecodable_argv_bytes_are_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    qdup_script = Path(sys.executable).parent / "qdup"
+    for args in ([b"predict", b"caf\xe9 au lait?", b"coffee?"], [b"search", b"no-index-\xff", b"caf\xe9?"]):
+        done = subprocess.run([str(qdup_script), *args], capture_output=True, cwd=tmp_path)
+        assert done.returncode == 1 and done.stderr.count(b"\n") == 1 and done.stderr.startswith(b"Error: ")
+        assert b"Traceback" not in done.stderr
+
+
+def test_every_command_is_documented_with_an_example():
+    _register()
+    commands = dict(cli.commands)
+    for group in [c for c in commands.values() if hasattr(c, "commands")]:
+        commands.update({f"{group.name} {n}": c for n, c in group.commands.items()})
+    for name, command in commands.items():
+        if hasattr(command, "commands"):
+            continue
+        assert command.help and "Example:" in command.help, f"qdup {name} has no example in its help"
+
+
+def test_train_set_passes_any_setting(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference", *TINY_ARGS,
+                       "--set", "dropout=0.2", "--set", "lowercase=yes", "--set", "select=auc")
+    assert code == 0, err
+    training = qdup.TrainConfig.from_dict(qdup.load(tmp_path / "m").info["training"])
+    assert (training.model.dropout, training.model.lowercase, training.select) == (0.2, True, "auc")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("colour=red", "Error: --set takes KEY=VALUE with KEY one of "),
+    ("dropout", "Error: --set takes KEY=VALUE with KEY one of "),
+    ("epochs=many", "Error: --set epochs: expected int, got 'many'\n"),
+    ("bidirectional=maybe", "Error: --set bidirectional: expected bool, got 'maybe'\n"),
+])
+def test_train_set_rejects_bad_settings(capsys, toy_path, tmp_path, setting, message):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--set", setting)
+    assert code == 1 and err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_device_is_checked(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--device", "toaster")
+    assert code == 1 and err == "Error: unknown device 'toaster' (use cpu or cuda)\n"
+
+
+def test_set_may_name_a_setting_that_has_its_own_option(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference",
+                       "--batch-size", "32", "--quiet", "--set", "dim=8", "--set", "epochs=1")
+    assert code == 0, err
+    assert qdup.load(tmp_path / "m").dim == 8
+
+
+def test_force_never_replaces_a_folder_that_is_not_a_model(capsys, toy_path, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.py").write_text("precious")
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "src", "--force", *TINY_ARGS)
+    assert code == 1
+    assert err == f"Error: {tmp_path / 'src'} exists and is not a qdup-model folder; refusing to replace it\n"
+    assert (tmp_path / "src" / "main.py").read_text() == "precious"
+
+
+def test_unwritable_output_is_one_line(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "evaluate", toy_path, "--plots", toy_path / "x")  # a file as a folder
+    assert code == 1 and err.startswith("Error: ") and err.count("\n") == 1
+
+
+def test_json_has_no_nan(capsys, toy_path):
+    code, out, _ = run(capsys, "evaluate", toy_path, "--split", "train", "--json")  # duplicates only
+    assert code == 0 and "NaN" not in out and json.loads(out)["roc_auc"] is None
+
+
+def test_negative_seed_is_refused(capsys, toy_path, tmp_path):
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--seed", "-1")
+    assert code == 1 and err == "Error: seed must be an integer in [0, 2**32), got -1\n"
+
+
+def test_reference_recipe_says_the_epoch_was_chosen_by_loss(capsys, toy_path, tmp_path):
+    code, out, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference", *TINY_ARGS)
+    assert code == 0, err
+    losses = [h["validation_loss"] for h in qdup.load(tmp_path / "m").info["history"]]
+    best = losses.index(min(losses))
+    assert out == f"saved {tmp_path / 'm'} (best epoch {best + 1}, chosen by validation loss {losses[best]:.4f})\n"
+
+
+def test_train_into_an_unwritable_place_fails_before_training(capsys, toy_path, tmp_path, monkeypatch):
+    from qdup.training import trainer as training
+
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("trained before checking the output"))
+    (tmp_path / "file").write_text("in the way")
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "file" / "m", *TINY_ARGS)
+    assert (code, err) == (1, f"Error: {tmp_path / 'file' / 'm'}: cannot write there (Not a directory)\n")
+
+
+def test_progress_without_a_terminal_is_a_few_plain_lines(capsys, toy_path, tmp_path):
+    # capsys's stderr is not a TTY, as in a CI log: no carriage-return bar, one line per epoch.
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--epochs", "2", "--batch-size", "32",
+                       "--dim", "8", "--recipe", "reference")
+    assert code == 0 and "\r" not in err
+    assert [line.split(":")[0] for line in err.splitlines()] == ["epoch 1", "epoch 2"]
+    (tmp_path / "q.txt").write_text("".join(f"question {n}?\n" for n in range(1200)))
+    code, _, err = run(capsys, "index", "build", tmp_path / "q.txt", "--model", tmp_path / "m", "--out", tmp_path / "idx")
+    assert (code, err) == (0, "encoding: batch 1/3\nencoding: batch 2/3\nencoding: batch 3/3\n")

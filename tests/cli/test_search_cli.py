@@ -1,0 +1,177 @@
+"""The search commands end to end with a real (tiny) trained model."""
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import free_port, run
+from qdup.search.index import Index
+
+QUESTIONS = [
+    ("q1", "How do I learn Python?"),
+    ("q2", "What is the best way to learn Python?"),
+    ("q3", "How can I lose weight fast?"),
+    ("q4", "How do I lose weight quickly?"),
+    ("q5", "What is the capital of France?"),
+]
+
+
+@pytest.fixture
+def questions_csv(tmp_path):
+    path = tmp_path / "questions.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "question"])
+        writer.writerows(QUESTIONS)
+    return path
+
+
+@pytest.fixture
+def built(capsys, tmp_path, questions_csv, tiny_model_dir):
+    code, out, err = run(capsys, "index", "build", questions_csv, "--model", tiny_model_dir, "--out", tmp_path / "idx", "-q")
+    assert (code, out, err) == (0, f"indexed 5 questions into {tmp_path / 'idx'}\n", "")
+    return tmp_path / "idx"
+
+
+def test_search_ranks_like_the_model(capsys, built, tiny_model):
+    # No --model: the index remembers the model that built it.
+    code, out, err = run(capsys, "search", built, "How do I learn Python?", "-k", "3", "--json")
+    assert code == 0, err
+    matches = json.loads(out)
+    vectors = tiny_model.encode([q for _, q in QUESTIONS])
+    scores = vectors @ tiny_model.encode(["How do I learn Python?"])[0]
+    expected = np.argsort(-scores, kind="stable")[:3]
+    assert [m["id"] for m in matches] == [QUESTIONS[i][0] for i in expected]
+    assert matches[0]["id"] == "q1" and matches[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose([m["score"] for m in matches], scores[expected], rtol=1e-5)
+
+    code, out, _ = run(capsys, "search", built, "How do I learn Python?", "-k", "1")
+    assert code == 0 and out.startswith("1.0000  q1  How do I learn Python?")
+    code, out, _ = run(capsys, "search", built, "How do I learn Python?", "--threshold", "1")
+    assert (code, out) == (0, "no matches\n")
+
+
+def test_search_many_queries_prints_one_json_line_each_in_order(capsys, tmp_path, built):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("How do I lose weight quickly?\nHow do I learn Python?\nCapital of France?\n")
+    code, out, err = run(capsys, "search", built, "--queries", queries, "-k", "2")
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["question"] for line in lines] == queries.read_text().splitlines()
+    for line in lines:  # each line equals the single-question search
+        code, single, _ = run(capsys, "search", built, line["question"], "-k", "2", "--json")
+        assert [m["id"] for m in line["matches"]] == [m["id"] for m in json.loads(single)]
+        np.testing.assert_allclose([m["score"] for m in line["matches"]],
+                                   [m["score"] for m in json.loads(single)], rtol=1e-5)
+    assert lines[1]["matches"][0]["id"] == "q1"
+    code, _, err = run(capsys, "search", built)
+    assert (code, err) == (1, "Error: give one QUESTION or --queries FILE\n")
+    code, _, err = run(capsys, "search", built, "x", "--queries", queries)
+    assert (code, err) == (1, "Error: give one QUESTION or --queries FILE\n")
+
+
+def test_add_remove_mine(capsys, tmp_path, built):
+    more = tmp_path / "more.txt"
+    more.write_text("How do I learn Python?\nWhat is a Siamese network?\n")
+    assert run(capsys, "index", "add", built, more)[1] == f"added 2 questions to {built} (7 in all)\n"
+    assert run(capsys, "index", "remove", built, "q5", "q3")[1] == f"removed 2 questions from {built} (5 left)\n"
+    assert Index.load(built).live()[1] == ["q1", "q2", "q4", "1", "2"]
+
+    code, out, err = run(capsys, "mine", built, "--threshold", "0.99", "--out", tmp_path / "pairs.csv")
+    assert (code, out) == (0, f"wrote 1 pairs (threshold 0.9900) to {tmp_path / 'pairs.csv'}\n"), err
+    rows = list(csv.reader(open(tmp_path / "pairs.csv", newline="")))
+    assert rows[0] == ["id1", "id2", "score", "question1", "question2"]
+    assert rows[1][:2] == ["q1", "1"] and rows[1][3:] == ["How do I learn Python?"] * 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["index", "build", "{tmp}/none.csv", "--model", "{model}", "--out", "{tmp}/x"], "Error: {tmp}/none.csv: no such file\n"),
+    (["index", "build", "{csv}", "--model", "{tmp}/nomodel", "--out", "{tmp}/x"], "Error: {tmp}/nomodel: no such model folder\n"),
+    (["index", "build", "{csv}", "--model", "{model}", "--out", "{idx}"], "Error: {idx} already exists (use --force to replace it)\n"),
+    (["index", "remove", "{idx}", "q1", "zz"], "Error: id 'zz' is not in the index\n"),
+    (["index", "add", "{idx}", "{csv}"], "Error: id 'q1' is already in the index\n"),
+    (["index", "add", "{tmp}/noindex", "{csv}"], "Error: {tmp}/noindex: no such index folder\n"),
+    (["search", "{idx}", "a?", "-k", "0"], "Error: Invalid value for '-k': 0 is not in the range x>=1.\n"),
+    (["search", "{idx}", "a?", "--threshold", "3"], "Error: threshold must be in [-1, 1], got 3.0\n"),
+    (["search", "{idx}", "   "], "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    (["search", "{idx}", "?!"], "Error: question 1 is empty (no words once punctuation is removed)\n"),
+    (["search", "{idx}", "caf\udce9"], "Error: question 1 is not valid Unicode text (undecodable bytes?); use UTF-8\n"),
+    (["search", "{tmp}", "a?"], "Error: {tmp} is not a qdup index (no manifest.json)\n"),
+    (["serve", "--index", "{tmp}/noindex"], "Error: {tmp}/noindex: no such index folder\n"),
+    (["mine", "{idx}", "--out", "{csv}"], "Error: {csv} already exists (use --force to replace it)\n"),
+])
+def test_errors_are_one_line_exit_1(capsys, tmp_path, built, questions_csv, tiny_model_dir, args, message):
+    fill = {"tmp": tmp_path, "model": tiny_model_dir, "csv": questions_csv, "idx": built}
+    before = (built / "manifest.json").read_bytes()
+    code, out, err = run(capsys, *[a.format(**fill) for a in args])
+    assert (code, err) == (1, message.format(**fill))
+    assert (built / "manifest.json").read_bytes() == before  # a refused command changes nothing
+
+
+def test_other_model_is_refused(capsys, tmp_path, built, tiny_model):
+    lstm = tiny_model.encoder
+    fresh = type(lstm)(lstm.vocabulary, type(lstm.network)(lstm.config))  # same shape, fresh weights
+    other = tiny_model.__class__(fresh, threshold=0.5)
+    other.save(tmp_path / "other")
+    code, _, err = run(capsys, "search", built, "a?", "--model", tmp_path / "other")
+    assert code == 1
+    assert err.startswith(f"Error: index {built} was built with model ") and err.endswith("use the model that built it, or rebuild the index\n")
+
+
+def test_serve_answers_on_loopback(built):
+    port = free_port()
+    qdup_script = Path(sys.executable).parent / "qdup"
+    server = subprocess.Popen([str(qdup_script), "serve", "--index", str(built), "--port", str(port)])
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, "qdup serve did not start"
+                time.sleep(0.1)
+        assert health.json()["questions"] == 5
+        found = httpx.post(f"http://127.0.0.1:{port}/search", json={"question": "How do I learn Python?", "k": 1})
+        assert found.json()["matches"][0]["id"] == "q1"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_index_build_force_never_replaces_a_folder_that_is_not_an_index(capsys, tmp_path, tiny_model_dir):
+    (tmp_path / "questions.txt").write_text("How do I learn Python?\nHow can I cook rice?\n")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("precious")
+    code, _, err = run(capsys, "index", "build", tmp_path / "questions.txt", "--model", tiny_model_dir,
+                       "--out", tmp_path / "notes", "--force")
+    assert (code, err) == (1, f"Error: {tmp_path / 'notes'} exists and is not a qdup-index folder; refusing to replace it\n")
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "precious"
+
+
+def test_huge_k_is_clipped_not_allocated(capsys, built):
+    for k in ("1000000000", str(2**62)):
+        code, out, err = run(capsys, "search", built, "How do I learn Python?", "-k", k, "--json")
+        assert code == 0, err
+        assert len(json.loads(out)) == 5
+
+
+def test_serve_on_a_busy_port_is_one_line(capsys, built):
+    import socket
+
+    import torch
+
+    threads = torch.get_num_threads()
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--index", built, "--port", port)
+    assert (code, err) == (1, f"Error: cannot listen on 127.0.0.1:{port} (Address already in use)\n")
+    assert torch.get_num_threads() == threads  # refused before the service's one-thread setting

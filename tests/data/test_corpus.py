@@ -1,0 +1,65 @@
+import pytest
+
+from qdup.data.corpus import read_questions
+from qdup.errors import DataError
+
+
+def write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+def test_csv_with_ids_and_quoted_newline(tmp_path):
+    path = write(tmp_path, "q.csv", 'id,question\n7,"How do I\nlearn Python?"\n9, What is an LSTM? \n')
+    corpus = read_questions(path)
+    assert corpus.ids == ["7", "9"]
+    assert corpus.questions == ["How do I\nlearn Python?", "What is an LSTM?"]
+
+
+def test_tsv_without_id_column_generates_no_ids(tmp_path):
+    corpus = read_questions(write(tmp_path, "q.tsv", "\ufeffquestion\textra\nA?\tx\nB?\ty\n"))
+    assert corpus.ids is None and corpus.questions == ["A?", "B?"]
+
+
+def test_tsv_has_no_quoting(tmp_path):
+    corpus = read_questions(write(tmp_path, "q.tsv", 'id\tquestion\n1\t"Hello" in French?\n2\tWhat is "x?\n'))
+    assert corpus.questions == ['"Hello" in French?', 'What is "x?']
+
+
+def test_jsonl_numeric_ids_become_strings(tmp_path):
+    corpus = read_questions(write(tmp_path, "q.jsonl", '{"id": 3, "question": "A?"}\n\n{"id": "x", "question": "B?"}\n'))
+    assert corpus.ids == ["3", "x"] and corpus.questions == ["A?", "B?"]
+
+
+def test_plain_text_ignores_trailing_blank_lines(tmp_path):
+    corpus = read_questions(write(tmp_path, "q.txt", "A?\r\nB?\n\n"))
+    assert corpus.ids is None and corpus.questions == ["A?", "B?"]
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("q.csv", "id,text\n1,A?\n", "no 'question' column in the header (found: id, text)"),
+        ("q.csv", "id,question\n1,A?\n1,B?\n", "line 3: duplicate id '1' (first on line 2)"),
+        ("q.csv", "id,question\n1,A?\n2,  \n", "line 3: empty question"),
+        ("q.csv", "id,question\n1,A?,extra\n", "line 2: 3 fields, the header has 2"),
+        ("q.csv", "", "is empty"),
+        ("q.txt", "A?\n\nB?\n", "line 2: empty question"),
+        ("q.txt", b"A?\nB\xff?\n", "q.txt: line 2 is not valid UTF-8 (byte 0xff); re-save the file as UTF-8"),
+        ("q.jsonl", '{"question": "A?"}\n{bad\n', "line 2: invalid JSON"),
+        ("q.jsonl", '{"id": 1}\n', "line 1: expected an object with a 'question' field"),
+        ("q.jsonl", '{"id": 1, "question": "A?"}\n{"question": "B?"}\n', "line 2: missing id"),
+        ("q.txt", "\n\n", "contains no questions"),
+    ],
+)
+def test_bad_files_name_the_problem(tmp_path, name, content, message):
+    with pytest.raises(DataError) as info:
+        read_questions(write(tmp_path, name, content))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_questions(tmp_path / "nope.csv")

@@ -1,0 +1,47 @@
+"""Inference shortcuts (one-call bidirectional LSTM, length chunks) give the plain path's vectors."""
+
+import numpy as np
+import pytest
+import torch
+
+import qdup
+from qdup.encoders.lstm.encoder import length_chunks as _length_chunks
+
+
+@pytest.fixture(scope="module")
+def bidirectional_model(toy_split):
+    config = qdup.TrainConfig.from_recipe("default", epochs=1, batch_size=32, negatives_per_batch=32,
+                                          dim=8, hidden=4, ngram_buckets=64)
+    return qdup.train(toy_split, config)
+
+
+def test_one_call_bidirectional_equals_two_calls(bidirectional_model, toy_split):
+    model = bidirectional_model
+    questions = toy_split.test.question1 + toy_split.test.question2
+    fast = model.encode(questions, batch_size=7)
+    assert model.encoder.network._both  # the shortcut was built and (with equal-length chunks) used
+    rows = model.encoder.featurizer.rows(questions)
+    shortcut, model.encoder.network._both = model.encoder.network._both, ()
+    try:
+        with torch.inference_mode():  # one question per call: the plain two-call path
+            plain = np.concatenate([model.encoder.network(model.encoder.featurizer.collate([row])).numpy() for row in rows])
+    finally:
+        model.encoder.network._both = shortcut
+    np.testing.assert_allclose(fast, plain, atol=1e-5, rtol=0)
+
+
+def test_shortcut_does_not_touch_the_random_seed(bidirectional_model):
+    state = torch.get_rng_state()
+    bidirectional_model.encoder.network.fuse(bidirectional_model.encoder.featurizer.vocabulary_ngrams())
+    assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 5, 100])
+def test_length_chunks_cover_every_row_once(batch_size):
+    lengths = [5] * 40 + [2] * 3 + [7] * 33 + [1] + [5] * 2
+    chunks = _length_chunks(lengths, batch_size)
+    assert sorted(i for chunk in chunks for i in chunk) == list(range(len(lengths)))
+    assert all(1 <= len(chunk) <= batch_size for chunk in chunks)
+    if batch_size >= 32:  # the 42 fives and 33 sevens each fill chunks of their own
+        assert sum(len(c) for c in chunks if {lengths[i] for i in c} == {5}) == 42
+        assert sum(len(c) for c in chunks if {lengths[i] for i in c} == {7}) == 33

@@ -1,0 +1,41 @@
+"""qdup calibrate: the pair threshold chosen on the validation pairs, stored in the model folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import qdup
+from helpers import TOY_PAIRS, run
+from qdup.evaluation.pairs import metrics
+
+
+def test_calibrate_stores_the_validation_accuracy_threshold(capsys, tiny_model_dir, toy_split, tmp_path):
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    code, out, err = run(capsys, "calibrate", TOY_PAIRS, "--model", folder)
+    assert code == 0 and err == ""
+    model = qdup.load(folder)  # the checksums still hold: config.json is not checksummed
+    valid = toy_split.validation
+    expected, accuracy = metrics.threshold_sweep(
+        valid.is_duplicate, model.score(valid.question1, valid.question2)).best("accuracy")
+    assert model.threshold == pytest.approx(round(expected, 4), abs=1e-4)
+    assert model.info["calibration"]["validation_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert out.startswith(f"threshold {model.threshold:.4f}: validation accuracy {accuracy:.4f}")
+
+
+def test_dry_run_changes_nothing(capsys, tiny_model_dir, tmp_path):
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    before = (folder / "config.json").read_bytes()
+    code, out, _ = run(capsys, "calibrate", TOY_PAIRS, "--model", folder, "--dry-run")
+    assert code == 0 and "stored" not in out
+    assert (folder / "config.json").read_bytes() == before
+
+
+def test_protected_entries_stay_protected(tiny_model_dir, tmp_path):
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    for key in ("encoder", "model", "checksums"):
+        with pytest.raises(qdup.ConfigError, match=f"config.json entry '{key}' is not writable"):
+            qdup.model.write_config_entry(folder, key, "x")
+    assert json.loads((folder / "config.json").read_text())["encoder"] == "lstm"

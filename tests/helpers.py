@@ -1,0 +1,52 @@
+"""Helpers the tests import: paths of the shipped fixtures, the CLI run in-process, and
+result comparison.
+
+Bit-identical comparisons (same seed → same weights, save → load → same vectors) hold
+within one process and thread count; across machines, BLAS kernels and thread counts
+scores differ in the last bits, so results from different code paths (a batched and a
+one-row product, a memory-mapped and an in-memory matrix) are compared with
+:func:`assert_same_results`: ids and order exactly, scores to a tolerance.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+
+import qdup
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent  # on sys.path (pytest's pythonpath): helpers import from here
+TOY_PAIRS = ROOT / "examples" / "toy_pairs.tsv"
+SHARED = Path(os.environ.get("QDUP_SHARED", ROOT.parent / "shared"))
+QQP_PARTIAL = SHARED / "data" / "qqp-partial" / "pairs.tsv"
+# The tiny model of the `tiny_model` fixture: trains on the toy pairs in well under a second.
+TINY = qdup.TrainConfig.from_recipe("reference", epochs=4, batch_size=32, dim=32, seed=1)
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    """Run the ``qdup`` CLI in-process: ``(exit code, stdout, stderr)``."""
+    from qdup.cli import main
+
+    code = main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (another process may take it; rare enough)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assert_same_results(got, expected, rtol: float = 1e-5) -> None:
+    """Search results equal up to float rounding: ids, questions and order exact."""
+    got, expected = list(got), list(expected)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert (a.ids, a.questions) == (b.ids, b.questions)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=rtol, atol=1e-6)

@@ -1,0 +1,242 @@
+"""The scorer seam: lexical rows, pair features, the re-ranker and hybrid candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qdup.search import hybrid as hybrid_search, topk as search_backends
+from qdup.errors import ModelLoadError
+from qdup.text.lexical import LexicalRows, LexicalStats
+from qdup.scoring.pair_features import FEATURES, pair_features
+from qdup.scoring.booster import BoosterSettings, Reranker
+from qdup.scoring.base import CosineScorer, RerankScorer, load_scorer
+
+POOL = [
+    "How do I learn Python?", "How can I learn Python fast?", "What is the best iPhone 6 case?",
+    "What is the best iPhone 7 case?", "Why is the sky blue?", "How do I cook rice?",
+    "What is machine learning?", "How does a rice cooker work?",
+]
+
+
+@pytest.fixture(scope="module")
+def stats() -> LexicalStats:
+    return LexicalStats.fit(POOL)
+
+
+def features_of(stats, a: list[str], b: list[str], cosine=None) -> np.ndarray:
+    cosine = np.zeros(len(a), np.float32) if cosine is None else cosine
+    return pair_features(cosine, stats.rows(a), stats.rows(b), stats)
+
+
+def column(name: str) -> int:
+    return FEATURES.index(name)
+
+
+def test_word_features_by_hand(stats):
+    [row] = features_of(stats, ["How do I learn Python?"], ["How can I learn Python fast?"])
+    # shared {how, i, learn, python}; all {how, do, i, learn, python, can, fast}
+    assert row[column("word_jaccard")] == pytest.approx(4 / 7)
+    assert row[column("min_words")] == 5 and row[column("max_words")] == 6
+    assert row[column("same_first_word")] == 1
+    assert row[column("number_mismatch")] == 0 and row[column("has_numbers")] == 0
+    idf = {w: stats.word_idf[stats.rows([w]).words.indices[0]] for w in ("how", "do", "i", "learn", "python", "can", "fast")}
+    shared = idf["how"] + idf["i"] + idf["learn"] + idf["python"]
+    assert row[column("idf_jaccard")] == pytest.approx(shared / sum(idf.values()), rel=1e-5)
+    # "fast" and "can" were seen once, "do" twice in POOL: the rarest missing word is on the longer side
+    assert row[column("max_missing_idf")] == pytest.approx(max(idf["can"], idf["fast"]), rel=1e-6)
+    assert row[column("min_missing_idf")] == pytest.approx(idf["do"], rel=1e-6)
+
+
+def test_numbers_and_first_word(stats):
+    [row] = features_of(stats, ["What is the best iPhone 6 case?"], ["Which is the best iPhone 7 case?"])
+    assert row[column("number_mismatch")] == 2 and row[column("has_numbers")] == 1
+    assert row[column("same_first_word")] == 0
+
+
+def test_features_are_symmetric(stats):
+    a, b = POOL[:4], POOL[4:]
+    cosine = np.array([0.1, 0.5, 0.9, -0.2], np.float32)
+    np.testing.assert_allclose(features_of(stats, a, b, cosine), features_of(stats, b, a, cosine), rtol=1e-6)
+
+
+def test_char_tfidf_is_a_cosine(stats):
+    rows = stats.rows(POOL)
+    norms = np.asarray(rows.chars.multiply(rows.chars).sum(axis=1)).ravel()
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
+    [same] = features_of(stats, [POOL[0]], [POOL[0]])
+    assert same[column("char_tfidf")] == pytest.approx(1.0, rel=1e-5)
+    assert same[column("word_tfidf")] == pytest.approx(1.0, rel=1e-5)
+
+
+def test_unseen_words_get_the_largest_idf(stats):
+    seen, unseen = stats.rows(["python"]).words.indices[0], stats.rows(["zyzzyva"]).words.indices[0]
+    assert stats.word_idf[unseen] > stats.word_idf[seen]
+
+
+def test_stats_and_rows_survive_save_and_load(stats):
+    again = LexicalStats.from_tensors(stats.to_tensors())
+    np.testing.assert_array_equal(again.char_idf, stats.char_idf)
+    np.testing.assert_array_equal(again.word_idf, stats.word_idf)
+    rows = stats.rows(POOL)
+    back = LexicalRows.from_arrays(rows.to_arrays())
+    for name in ("chars", "words", "numbers"):
+        assert (getattr(back, name) != getattr(rows, name)).nnz == 0
+    np.testing.assert_array_equal(back.first, rows.first)
+
+
+def test_corrupt_stats_are_one_line_errors(stats):
+    tensors = stats.to_tensors()
+    del tensors["word_idf.unseen"]
+    with pytest.raises(ModelLoadError, match="lexical statistics are incomplete"):
+        LexicalStats.from_tensors(tensors)
+
+
+def small_reranker(stats, objective: str = "binary") -> Reranker:
+    rng = np.random.default_rng(0)
+    a = [POOL[i] for i in rng.integers(0, len(POOL), 200)]
+    b = [POOL[i] for i in rng.integers(0, len(POOL), 200)]
+    x = features_of(stats, a, b, rng.uniform(-1, 1, 200).astype(np.float32))
+    y = (x[:, column("word_jaccard")] > 0.5).astype(np.float32)
+    groups = np.full(20, 10) if objective == "lambdarank" else None  # 20 "queries" of 10 candidates
+    return Reranker.fit(x, y, FEATURES, BoosterSettings(objective=objective, rounds=20, min_rows_per_leaf=5),
+                        groups=groups)
+
+
+def test_a_ranking_reranker_scores_in_the_unit_interval_and_orders_by_overlap(stats):
+    ranker = small_reranker(stats, "lambdarank")
+    x = features_of(stats, ["How do I learn Python?"] * 3,
+                    ["How do I learn Python?", "How can I learn Python fast?", "Why is the sky blue?"])
+    scores = ranker.predict(x)
+    assert ((scores > 0) & (scores < 1)).all()
+    assert scores[0] >= scores[1] >= scores[2]  # monotone in overlap: identical first, unrelated last
+    again = Reranker.from_text(ranker.to_text(), FEATURES)
+    np.testing.assert_allclose(again.predict(x), scores, rtol=1e-6)
+
+
+def test_reranker_round_trips_through_its_text_format(stats):
+    reranker = small_reranker(stats)
+    x = features_of(stats, POOL, POOL[::-1])
+    again = Reranker.from_text(reranker.to_text(), FEATURES)
+    np.testing.assert_allclose(again.predict(x), reranker.predict(x), rtol=1e-6)
+    assert reranker.predict(x[:0]).shape == (0,)
+    with pytest.raises(ModelLoadError, match="a re-ranker file is corrupt"):
+        Reranker.from_text("not a model", FEATURES)
+
+
+def test_rerank_scorer_is_its_definition_and_saves_without_pickles(stats, tmp_path):
+    scorer = RerankScorer(stats, small_reranker(stats), small_reranker(stats, "lambdarank"))
+    a, b = stats.rows(POOL), stats.rows(POOL[::-1])
+    cosine = np.linspace(-1, 1, len(POOL)).astype(np.float32)
+    features = pair_features(cosine, a, b, stats)
+    expected_pair, expected_search = scorer.pair.predict(features), scorer.search.predict(features)
+    np.testing.assert_allclose(scorer.score(cosine, a, b), expected_pair, rtol=1e-6)
+    np.testing.assert_allclose(scorer.rank(cosine, a, b), expected_search, rtol=1e-6)
+    section = scorer.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "lexical.safetensors", "reranker-pairs.txt", "reranker-search.txt"]
+    loaded = load_scorer(tmp_path, section)
+    np.testing.assert_allclose(loaded.score(cosine, a, b), expected_pair, rtol=1e-6)
+    np.testing.assert_allclose(loaded.rank(cosine, a, b), expected_search, rtol=1e-6)
+    assert loaded.digest() == scorer.digest()
+
+
+def test_scorer_registry_refuses_unknown_names_and_missing_files(tmp_path):
+    assert isinstance(load_scorer(tmp_path, None), CosineScorer)
+    with pytest.raises(ModelLoadError, match="unknown scorer"):
+        load_scorer(tmp_path, {"name": "magic"})
+    with pytest.raises(ModelLoadError, match="lexical.safetensors is missing"):
+        load_scorer(tmp_path, {"name": "rerank", "features": list(FEATURES)})
+    with pytest.raises(ModelLoadError, match="other features"):
+        load_scorer(tmp_path, {"name": "rerank", "features": ["cosine"]})
+
+
+def test_lexical_topk_equals_brute_force(stats):
+    rows = stats.rows(POOL)
+    queries = stats.rows(["how to learn python", "best case for iphone 6", "rice", "zzz"])
+    dead = np.zeros(len(POOL), bool)
+    dead[1] = True
+    scores, found = hybrid_search.lexical_topk(queries, rows.chars.T.tocsr(), 3, dead)
+    brute = (queries.chars @ rows.chars.T).toarray()
+    brute[:, dead] = -np.inf
+    for q in range(len(queries)):
+        order = [r for r in np.lexsort((np.arange(len(POOL)), -brute[q])) if brute[q, r] > 0][:3]
+        assert found[q, : len(order)].tolist() == order and (found[q, len(order):] == -1).all()
+        np.testing.assert_allclose(scores[q, : len(order)], brute[q, order], rtol=1e-5)
+    assert 1 not in found
+    assert (found[3] == -1).all()  # shares no n-gram with any row: no lexical candidate
+
+
+def test_take_equals_scipy_row_indexing(stats):
+    rows = stats.rows(POOL + ["", "42"])
+    picked = np.array([3, 8, 3, 0, 9, 7])  # repeats, an empty row, a numbers-only row
+    taken = rows.take(picked)
+    for name in ("chars", "words", "numbers"):
+        expected = getattr(rows, name)[picked]
+        assert (getattr(taken, name) != expected).nnz == 0
+    assert taken.first.tolist() == rows.first[picked].tolist()
+    assert len(rows.take(np.array([], dtype=np.int64))) == 0
+
+
+def test_pair_features_equal_their_definition(stats):
+    """Every word feature recomputed with Python sets, the char one with scipy, over all pairs."""
+    a_text, b_text = [p for p in POOL for _ in POOL], POOL * len(POOL)
+    got = features_of(stats, a_text, b_text)
+    idf = stats.word_idf
+    words = lambda t: set(stats.rows([t]).words.indices)  # noqa: E731
+    numbers = lambda t: set(stats.rows([t]).numbers.indices)  # noqa: E731
+    for n, (x, y) in enumerate(zip(a_text, b_text)):
+        wx, wy, nx, ny = words(x), words(y), numbers(x), numbers(y)
+        both = wx & wy
+        w = lambda s: float(sum(idf[i] for i in s))  # noqa: E731
+        missing = [max((idf[i] for i in s - both), default=0.0) for s in (wx, wy)]
+        char_dot = (stats.rows([x]).chars @ stats.rows([y]).chars.T).toarray()[0, 0]
+        word_cos = sum(idf[i] ** 2 for i in both) / np.sqrt(
+            sum(idf[i] ** 2 for i in wx) * sum(idf[i] ** 2 for i in wy))
+        expected = [0.0, char_dot, word_cos, len(both) / len(wx | wy), w(both) / w(wx | wy),
+                    max(missing), min(missing), min(len(wx), len(wy)), max(len(wx), len(wy)),
+                    len(nx ^ ny), bool(nx | ny), x.split()[0].lower() == y.split()[0].lower()]
+        np.testing.assert_allclose(got[n], expected, rtol=1e-5, atol=1e-6, err_msg=f"{x!r} vs {y!r}")
+
+
+def test_one_query_against_many_equals_copied_rows(stats, monkeypatch):
+    from qdup.scoring import pair_features as module
+
+    rows = stats.rows(POOL)
+    query_of = np.array([2, 2, 0, 2, 5, 0, 0, 7])
+    cosine = np.linspace(-1, 1, len(query_of)).astype(np.float32)
+    copied = pair_features(cosine, rows.take(query_of), rows, stats)
+    np.testing.assert_allclose(pair_features(cosine, rows, rows, stats, a_of=query_of), copied, rtol=1e-6)
+    monkeypatch.setattr(module, "CHUNK_PAIRS", 3)  # the chunked path of a large training pool
+    np.testing.assert_allclose(pair_features(cosine, rows, rows, stats, a_of=query_of), copied, rtol=1e-6)
+
+
+def test_candidate_union_keeps_dense_order_and_drops_padding():
+    dense = np.array([[3, 1, -1]])
+    lexical = np.array([[1, 4, 3]])
+    [union] = hybrid_search.candidate_union(dense, lexical)
+    assert union.tolist() == [3, 1, 4]
+
+
+def test_rerank_returns_the_best_k_by_score():
+    class ByCosine:
+        def rank(self, cosine, queries, candidates, query_of):
+            assert len(query_of) == len(cosine) == len(candidates)  # one query's row, not copies
+            return cosine
+
+    vectors = np.eye(4, dtype=np.float32)
+    query = np.array([[0.1, 0.9, 0.3, 0.0]], np.float32)
+    rows = LexicalStats.fit(POOL).rows(["a", "b", "c", "d"])
+    gather = lambda picked: (vectors[picked], rows.take(picked))  # noqa: E731
+    scores, found = hybrid_search.rerank(query, rows.take(np.array([0])), [np.array([0, 1, 2, 3])],
+                                         gather, ByCosine(), k=2)
+    assert found.tolist() == [[1, 2]]
+    np.testing.assert_allclose(scores, [[0.9, 0.3]], rtol=1e-6)
+    _, padded = hybrid_search.rerank(query, rows.take(np.array([0])), [np.array([2])], gather, ByCosine(), k=3)
+    assert padded.tolist() == [[2, -1, -1]]
+
+
+def test_exact_candidates_feed_the_union():
+    v = np.eye(3, dtype=np.float32)
+    _, rows = search_backends.exact_topk(v[:1], v, 2)
+    assert rows[0, 0] == 0

@@ -1,0 +1,111 @@
+"""An index whose model re-ranks: lexical rows stored next to the vectors, hybrid search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import qdup
+from qdup import Index
+from qdup.errors import DataError
+
+# The default recipe (re-ranking scorer) at toy size: three small encoders, a few seconds.
+TINY_RERANK = qdup.TrainConfig.from_recipe("default", epochs=2, batch_size=32, dim=16, hidden=16,
+                                           ngram_buckets=500, negatives_per_batch=32, seed=3)
+QUESTIONS = [
+    "How do I learn Python?", "What is the best way to learn Python?", "How do I cook rice?",
+    "Why is the sky blue?", "What is the best iPhone 6 case?", "What is the best iPhone 7 case?",
+    "How can I lose weight fast?", "What is machine learning?", "How do I learn Java?",
+    "Is Python good for beginners?",
+]
+
+
+@pytest.fixture(scope="module")
+def model(toy_split) -> qdup.QdupModel:
+    trained = qdup.train(toy_split, TINY_RERANK)
+    assert trained.scorer.name == "rerank"
+    return trained
+
+
+@pytest.fixture()
+def index(model, tmp_path) -> Index:
+    return Index.build(model, None, QUESTIONS, tmp_path / "idx", backend="exact")
+
+
+def search_scores(model, query: str, questions: list[str]) -> np.ndarray:
+    """The search score by its definition: the scorer's ranking re-ranker on the pair."""
+    cosine = model.similarity([query] * len(questions), questions)
+    rows = model.scorer.lexical.rows([query] + list(questions))
+    n = np.arange(1, len(questions) + 1)
+    return model.scorer.rank(cosine, rows, rows.take(n), np.zeros(len(n), dtype=np.int64))
+
+
+def test_scores_are_the_scorers_search_scores(model, index):
+    queries = ["how to learn python", "best case for an iphone 6", "rice cooking"]
+    for query, result in zip(queries, index.search(model, queries, k=4)):
+        assert len(result.ids) == 4 and result.scores == sorted(result.scores, reverse=True)
+        expected = search_scores(model, query, result.questions)
+        np.testing.assert_allclose(result.scores, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_every_candidate_is_ranked_when_the_index_is_small(model, index):
+    # Fewer rows than either candidate list: the search must score every stored question.
+    [result] = index.search(model, ["How do I learn Python?"], k=len(QUESTIONS))
+    assert sorted(result.ids, key=int) == [str(n) for n in range(1, len(QUESTIONS) + 1)]
+    all_scores = search_scores(model, "How do I learn Python?", QUESTIONS)
+    assert result.ids[0] == str(int(np.argmax(all_scores)) + 1)
+
+
+def test_lexical_side_survives_reload_add_and_remove(model, index):
+    [before] = index.search(model, ["best iphone case"], k=3)
+    reloaded = Index.load(index.path)
+    [again] = reloaded.search(model, ["best iphone case"], k=3)
+    assert again.ids == before.ids
+    np.testing.assert_allclose(again.scores, before.scores, rtol=1e-5)
+
+    [new_id] = reloaded.add(model, ["Which case fits the iPhone 6 best?"])
+    [found] = Index.load(index.path).search(model, ["Which case fits the iPhone 6 best?"], k=1)
+    assert found.ids == [new_id]
+    reloaded.remove([new_id, "5"])
+    [after] = Index.load(index.path).search(model, ["Which case fits the iPhone 6 best?"], k=len(QUESTIONS))
+    assert new_id not in after.ids and "5" not in after.ids and len(after.ids) == len(QUESTIONS) - 1
+
+
+def test_index_files_hold_no_pickles(model, index):
+    names = sorted(p.name for p in index.path.iterdir() if not p.name.startswith("."))
+    assert any(n.endswith(".lexical.npz") for n in names)
+    for name in names:
+        if name.endswith((".npy", ".npz")):
+            loaded = np.load(index.path / name, allow_pickle=False)  # raises on any object array
+            assert all(loaded[k].dtype != object for k in getattr(loaded, "files", []))
+
+
+def test_a_missing_lexical_file_is_one_line(model, index):
+    next(index.path.glob("*.lexical.npz")).unlink()
+    with pytest.raises(DataError, match=r"is damaged: seg-\d+\.lexical\.npz is missing"):
+        Index.load(index.path)
+
+
+def test_predict_uses_the_scorer(model):
+    is_duplicate, score = qdup.predict(model, "How do I learn Python?", "What is the best way to learn Python?")
+    [expected] = model.score(["How do I learn Python?"], ["What is the best way to learn Python?"])
+    assert score == pytest.approx(float(expected), abs=1e-6) and is_duplicate == (score > model.threshold)
+    assert 0.0 <= score <= 1.0  # a re-ranker's score is a probability
+
+
+def test_mining_uses_the_search_scores(model, index):
+    from qdup.mining.pairs import mine_index
+
+    pairs = mine_index(index, threshold=0.0, model=model)
+    assert pairs and [p.score for p in pairs] == sorted((p.score for p in pairs), reverse=True)
+    assert len({(p.id1, p.id2) for p in pairs} | {(p.id2, p.id1) for p in pairs}) == 2 * len(pairs)
+    by_id = dict(zip((str(n) for n in range(1, len(QUESTIONS) + 1)), QUESTIONS))
+    for p in pairs[:5]:
+        found = [r for q in (p.id1, p.id2) for r in index.search(model, [by_id[q]], k=len(QUESTIONS))]
+        directional = [s for r, other in zip(found, (p.id2, p.id1)) for i, s in zip(r.ids, r.scores) if i == other]
+        assert p.score == pytest.approx(max(directional), rel=1e-5)
+
+
+def test_a_huge_k_is_clipped_to_the_stored_questions(model, index):
+    [result] = index.search(model, ["learn python"], k=10**9)
+    assert len(result.ids) == len(QUESTIONS)

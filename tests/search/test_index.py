@@ -1,0 +1,332 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from helpers import assert_same_results
+from fake_model import FakeModel
+from qdup.search.local import segments as index_segments
+from qdup.errors import ConfigError, DataError, OutputExistsError
+from qdup.search.index import Index
+from qdup.search.topk import build_hnsw, exact_topk, hnsw_topk
+
+QUESTIONS = [
+    "How do I learn Python?",
+    "What is the best way to learn Python?",
+    "How can I lose weight fast?",
+    "What is an LSTM network?",
+    "How do I cook rice?",
+    "Is Python good for beginners?",
+]
+
+
+@pytest.fixture
+def index(tmp_path, fake_model):
+    return Index.build(fake_model, None, QUESTIONS, tmp_path / "idx")
+
+
+def brute_force(fake_model, stored, query, k):
+    scores = fake_model.encode(stored) @ fake_model.encode([query])[0]
+    order = sorted(range(len(stored)), key=lambda i: (-scores[i], i))[:k]
+    return order, scores[order]
+
+
+def test_search_matches_brute_force_and_survives_reload(tmp_path, fake_model, index):
+    [result] = index.search(fake_model, ["how to learn python"], k=3)
+    order, scores = brute_force(fake_model, QUESTIONS, "how to learn python", 3)
+    assert result.ids == [str(i + 1) for i in order]
+    assert result.questions == [QUESTIONS[i] for i in order]
+    np.testing.assert_allclose(result.scores, scores, rtol=1e-5)
+    assert result.scores == sorted(result.scores, reverse=True)
+    again = Index.load(tmp_path / "idx").search(fake_model, ["how to learn python"], k=3)
+    assert_same_results(again, [result])  # memory-mapped vectors may take another BLAS path
+
+
+def test_threshold_and_k_larger_than_index(fake_model, index):
+    [everything] = index.search(fake_model, ["How do I learn Python?"], k=50)
+    assert len(everything.ids) == len(QUESTIONS)
+    [top] = index.search(fake_model, ["How do I learn Python?"], k=50, threshold=0.99)
+    assert top.ids == ["1"] and top.scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_batched_search_equals_one_by_one(fake_model, index):
+    queries = ["learn python", "cook rice", "lstm"]
+    # A batched and a one-row matrix product may differ in the last bit: ids exact, scores close.
+    batched = index.search(fake_model, queries, k=2)
+    assert_same_results(batched, [index.search(fake_model, [q], k=2)[0] for q in queries])
+    assert [r.ids[0] for r in batched] == ["1", "5", "4"]
+
+
+def test_add_remove_and_generated_ids(tmp_path, fake_model, index):
+    assert index.add(fake_model, ["How do I learn Rust?"]) == ["7"]
+    assert index.add(fake_model, ["Why is the sky blue?"], ids=["sky"]) == ["sky"]
+    index.remove(["1", "sky"])
+    reloaded = Index.load(tmp_path / "idx")
+    assert len(reloaded) == len(QUESTIONS)
+    vectors, ids, questions = reloaded.live()
+    assert ids == ["2", "3", "4", "5", "6", "7"] and questions[-1] == "How do I learn Rust?"
+    [result] = reloaded.search(fake_model, ["How do I learn Python?"], k=10)
+    assert "1" not in result.ids and "sky" not in result.ids and len(result.ids) == 6
+    # removed ids never come back as generated ids, and only the live generation's files remain
+    assert reloaded.add(fake_model, ["Another?"]) == ["8"]
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    names = {p.name for p in (tmp_path / "idx").iterdir()} - {"manifest.json", ".lock"}
+    assert names == {f"{s['name']}{ext}" for s in manifest["segments"] for ext in (".npy", ".jsonl")}
+
+
+def test_bad_writes_change_nothing(tmp_path, fake_model, index):
+    with pytest.raises(DataError, match="id 'nope' is not in the index"):
+        index.remove(["1", "nope"])
+    with pytest.raises(DataError, match="id '2' is already in the index"):
+        index.add(fake_model, ["dup?"], ids=["2"])
+    with pytest.raises(DataError, match="question 2 is empty"):
+        index.add(fake_model, ["fine?", "   "])
+    assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS)
+
+
+def test_other_model_is_refused(fake_model, index):
+    with pytest.raises(DataError, match=r"was built with model [0-9a-f]{12}, not [0-9a-f]{12}; use the model that built it"):
+        index.search(FakeModel(salt="b"), ["q"], k=1)
+    with pytest.raises(DataError, match="was built with model"):
+        index.add(FakeModel(salt="b"), ["q"])
+
+
+def test_build_refuses_existing_folder_and_bad_arguments(tmp_path, fake_model, index):
+    with pytest.raises(OutputExistsError, match="already exists \\(use --force to replace it\\)"):
+        Index.build(fake_model, None, ["a?"], tmp_path / "idx")
+    Index.build(fake_model, None, ["a?"], tmp_path / "idx", force=True)
+    assert len(Index.load(tmp_path / "idx")) == 1
+    with pytest.raises(ConfigError, match="k must be a positive integer, got 0"):
+        index.search(fake_model, ["a"], k=0)
+    with pytest.raises(ConfigError, match="backend must be one of"):
+        Index.build(fake_model, None, ["a?"], tmp_path / "x", backend="annoy")
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "is not a qdup index (no manifest.json)"),
+    ("{not json", "is corrupt (not JSON)"),
+    ('{"format": "qdup-index", "version": 99}', "index format version 99 is not supported"),
+])
+def test_load_reports_damaged_folders(tmp_path, content, message):
+    (tmp_path / "bad").mkdir()
+    if content is not None:
+        (tmp_path / "bad" / "manifest.json").write_text(content)
+    with pytest.raises(DataError) as info:
+        Index.load(tmp_path / "bad")
+    assert message in str(info.value)
+
+
+def test_writer_picks_up_another_process_commit(tmp_path, fake_model, index):
+    other = Index.load(tmp_path / "idx")
+    other.add(fake_model, ["From the other writer?"], ids=["w"])
+    index.add(fake_model, ["From this writer?"], ids=["x"])  # must not drop "w"
+    assert Index.load(tmp_path / "idx").live()[1][-2:] == ["w", "x"]
+
+
+def test_many_adds_are_merged_into_few_segments(tmp_path, fake_model, index, monkeypatch):
+    monkeypatch.setattr(index_segments, "MAX_SEGMENTS", 3)
+    for n in range(7):
+        index.add(fake_model, [f"question number {n}?"])
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert len(manifest["segments"]) <= 3 and manifest["count"] == len(QUESTIONS) + 7
+    assert Index.load(tmp_path / "idx").live()[1] == index.live()[1]
+
+
+def test_exact_topk_chunks_agree_with_brute_force():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((1003, 16)).astype(np.float32)
+    queries = rng.standard_normal((5, 16)).astype(np.float32)
+    dead = rng.random(1003) < 0.1
+    full = queries @ vectors.T
+    full[:, dead] = -np.inf
+    expected = np.argsort(-full, axis=1, kind="stable")[:, :7]
+    for chunk in (1, 7, 100, 1003, 5000):
+        scores, rows = exact_topk(queries, vectors, 7, dead, chunk_rows=chunk)
+        np.testing.assert_array_equal(rows, expected)
+        np.testing.assert_allclose(scores, np.take_along_axis(full, expected, 1), rtol=1e-6)
+
+
+def clustered_unit_vectors(n, dim, seed):
+    # Real sentence embeddings are clustered; uniform random vectors are a worst case no model produces.
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(n // 50, 1), dim)).astype(np.float32)
+    v = centres[rng.integers(0, len(centres), n)] + 0.09 * rng.standard_normal((n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_hnsw_recall_at_10_against_exact():
+    vectors = clustered_unit_vectors(20_000, 64, seed=1)
+    queries = clustered_unit_vectors(200, 64, seed=1)[:200] + 0.02
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    dead = np.arange(0, 20_000, 97)
+    mask = np.zeros(20_000, bool)
+    mask[dead] = True
+    _, exact = exact_topk(queries, vectors, 10, mask)
+    _, approx = hnsw_topk(build_hnsw(vectors), queries, 10, dead)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
+    assert recall >= 0.99
+    assert not set(approx.ravel()) & set(dead)
+
+
+def test_hnsw_index_round_trip(tmp_path, fake_model, monkeypatch):
+    questions = [f"question {n} about topic {n % 17}?" for n in range(300)]
+    index = Index.build(fake_model, None, questions, tmp_path / "h", backend="hnsw")
+    index.add(fake_model, ["a late question about topic 3?"])
+    index.remove(["5"])
+    assert (tmp_path / "h" / "seg-000001.faiss").exists()
+    reloaded = Index.load(tmp_path / "h")
+    exact = Index.build(fake_model, None, questions, tmp_path / "e", backend="exact")
+    exact.add(fake_model, ["a late question about topic 3?"])
+    exact.remove(["5"])
+    queries = ["question 5 about topic 5?", "late question topic 3"]
+    for a, b in zip(reloaded.search(fake_model, queries, k=5), exact.search(fake_model, queries, k=5)):
+        assert a.ids == b.ids
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+
+
+def test_failed_write_is_one_line_and_changes_nothing(tmp_path, fake_model, index, monkeypatch):
+    from qdup.util import atomic
+
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic, "write_bytes", disk_full)
+    with pytest.raises(DataError) as info:
+        index.add(fake_model, ["One more?"])
+    assert str(info.value) == f"{tmp_path / 'idx'}: cannot write the index (No space left on device)"
+    monkeypatch.undo()
+    assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS) == len(index)
+
+
+def test_concurrent_writers_and_readers_lose_nothing(tmp_path, fake_model, index):
+    import threading
+
+    other = Index.load(tmp_path / "idx")
+    errors = []
+
+    def writer(target, prefix):
+        try:
+            for n in range(10):
+                target.add(fake_model, [f"{prefix} question {n}?"], ids=[f"{prefix}{n}"])
+        except Exception as error:  # surfaced below; a thread would swallow it
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(index, "a")), threading.Thread(target=writer, args=(other, "b"))]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):  # searches run while the writers commit
+        [result] = index.search(fake_model, ["question 3"], k=5)
+        assert len(result.ids) == 5 and result.scores == sorted(result.scores, reverse=True)
+    for t in threads:
+        t.join()
+    assert not errors
+    ids = set(Index.load(tmp_path / "idx").live()[1])
+    assert {f"a{n}" for n in range(10)} | {f"b{n}" for n in range(10)} <= ids and len(ids) == len(QUESTIONS) + 20
+
+
+def test_hnsw_graph_is_kept_while_small_adds_are_merged(tmp_path, fake_model, monkeypatch):
+    monkeypatch.setattr(index_segments, "MAX_SEGMENTS", 3)
+    questions = [f"question {n} about topic {n % 17}?" for n in range(200)]
+    index = Index.build(fake_model, None, questions, tmp_path / "h", backend="hnsw")
+    for n in range(5):
+        index.add(fake_model, [f"late question {n}?"])
+    manifest = json.loads((tmp_path / "h" / "manifest.json").read_text())
+    assert manifest["segments"][0]["name"] == "seg-000001" and manifest["segments"][0]["ann"]  # graph not rebuilt
+    assert len(manifest["segments"]) <= 3 and manifest["count"] == 205
+    [result] = Index.load(tmp_path / "h").search(fake_model, ["late question 0?"], k=1)
+    assert result.questions == ["late question 0?"]
+
+
+def test_stale_handle_never_writes_into_a_rebuilt_folder(tmp_path, fake_model, index):
+    # A server loaded the index (generation 1); meanwhile `index build --force` replaced the
+    # folder with a new one, also at generation 1.
+    Index.build(fake_model, None, ["New question one?", "New question two?"], tmp_path / "idx", force=True)
+    assert index.add(fake_model, ["Added by the stale handle?"]) == ["3"]
+    reloaded = Index.load(tmp_path / "idx")
+    assert reloaded.live()[2] == ["New question one?", "New question two?", "Added by the stale handle?"]
+    [result] = reloaded.search(fake_model, ["New question one?"], k=1)
+    assert result.questions == ["New question one?"]
+
+
+def test_rebuild_gets_a_new_identity(tmp_path, fake_model, index):
+    first = json.loads((tmp_path / "idx" / "manifest.json").read_text())["uid"]
+    Index.build(fake_model, None, ["a?"], tmp_path / "idx", force=True)
+    second = json.loads((tmp_path / "idx" / "manifest.json").read_text())["uid"]
+    assert len(first) == len(second) == 32 and first != second
+
+
+def test_build_force_waits_for_a_writer_of_the_old_folder(tmp_path, fake_model, index):
+    from qdup.search import manifest as index_store
+    import threading
+
+    rebuilt = threading.Event()
+    with index_store.write_lock(tmp_path / "idx"):  # a writer of the old folder is committing
+        thread = threading.Thread(target=lambda: (Index.build(
+            fake_model, None, ["b?"], tmp_path / "idx", force=True), rebuilt.set()))
+        thread.start()
+        assert not rebuilt.wait(0.5)  # the rebuild waits for the lock
+        assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS)
+    thread.join(timeout=30)
+    assert rebuilt.is_set() and Index.load(tmp_path / "idx").live()[2] == ["b?"]
+
+
+def test_writer_granted_the_lock_of_a_replaced_folder_takes_the_new_ones(tmp_path, monkeypatch):
+    from qdup.search import manifest as index_store
+    import subprocess
+    import sys
+
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    real = index_store.FileLock
+
+    class SwappedWhileWaiting(real):
+        def acquire(self, *args, **kwargs):  # the lock file is opened, then build --force swaps the folder
+            granted = super().acquire(*args, **kwargs)
+            if not (tmp_path / "old").exists():
+                os.rename(folder, tmp_path / "old")
+                folder.mkdir()
+            return granted
+
+    monkeypatch.setattr(index_store, "FileLock", SwappedWhileWaiting)
+    with index_store.write_lock(folder):
+        other = subprocess.run([sys.executable, "-c", "import sys; from filelock import FileLock, Timeout\n"
+                                "try: FileLock(sys.argv[1], timeout=0.5).acquire()\nexcept Timeout: print('busy')",
+                                str(folder / ".lock")], capture_output=True, text=True)
+    assert other.stdout.strip() == "busy"  # the writer holds the new folder's lock, not only the old one's
+
+
+def test_huge_k_is_clipped_to_the_stored_count(fake_model, index):
+    [result] = index.search(fake_model, ["learn python"], k=10**12)
+    assert len(result.ids) == len(QUESTIONS)
+    with pytest.raises(ConfigError, match=r"k must be a positive integer, got True"):
+        index.search(fake_model, ["a?"], k=True)
+
+
+@pytest.mark.parametrize("threshold, message", [
+    (5, "threshold must be in [-1, 1], got 5"),
+    (True, "threshold must be a number in [-1, 1], got True"),
+    ("0.5", "threshold must be a number in [-1, 1], got '0.5'"),
+])
+def test_search_threshold_is_checked(fake_model, index, threshold, message):
+    with pytest.raises(ConfigError) as error:
+        index.search(fake_model, ["a?"], k=1, threshold=threshold)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("question", ["???", "  !!  ", "", "\udcff invalid"])
+def test_empty_or_invalid_questions_are_refused_everywhere(tmp_path, fake_model, index, question):
+    from qdup.errors import QuestionError
+
+    for call in (lambda: index.search(fake_model, [question]), lambda: index.add(fake_model, ["ok?", question]),
+                 lambda: Index.build(fake_model, None, [question], tmp_path / "new")):
+        with pytest.raises(QuestionError, match=r"^question \d is (empty|not valid Unicode)"):
+            call()
+    assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS) and not (tmp_path / "new").exists()
+
+
+def test_deeply_nested_manifest_is_one_line(tmp_path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataError, match="is corrupt"):
+        Index.load(tmp_path / "bad")

@@ -1,0 +1,186 @@
+import pytest
+from fastapi.testclient import TestClient
+
+from fake_model import FakeModel
+from qdup.search.index import Index
+from qdup.service.app import MAX_QUESTION_CHARS, create_app
+
+QUESTIONS = ["How do I learn Python?", "What is an LSTM?", "How do I cook rice?"]
+
+
+@pytest.fixture
+def client(tmp_path, fake_model):
+    index = Index.build(fake_model, None, QUESTIONS, tmp_path / "idx")
+    with TestClient(create_app(fake_model, index, max_body_bytes=4096), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_health_and_docs(client, fake_model):
+    assert client.get("/health").json() == {"status": "ok", "model": fake_model.fingerprint[:12], "threshold": 0.7,
+                                            "search_threshold": None, "questions": 3, "writes": "open"}
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # offline: assets come from the package
+    script = [part.split('"')[0] for part in docs.text.split('src="')[1:]]
+    assert script and all(client.get(src).status_code == 200 for src in script)
+    assert client.get("/redoc").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/similarity", "/search", "/questions", "/questions/{question_id}", "/health"} <= set(paths)
+    page = client.get("/")
+    assert page.status_code == 200 and "Has this question been asked before?" in page.text
+
+
+def test_similarity(client, fake_model):
+    body = client.post("/similarity", json={"question1": "How do I learn Python?", "question2": "How do I learn Python"}).json()
+    expected = float(fake_model.encode(["How do I learn Python?"])[0] @ fake_model.encode(["How do I learn Python"])[0])
+    assert body["similarity"] == pytest.approx(expected, abs=1e-5)
+    assert body["is_duplicate"] is (expected > 0.7) and body["threshold"] == 0.7
+
+
+def test_search_and_add_persist(client, tmp_path, fake_model):
+    first = client.post("/search", json={"question": "learn python", "k": 2}).json()["matches"]
+    scores = fake_model.encode(QUESTIONS) @ fake_model.encode(["learn python"])[0]
+    best = sorted(range(len(QUESTIONS)), key=lambda i: (-scores[i], i))[:2]
+    assert [m["id"] for m in first] == [str(i + 1) for i in best] and best[0] == 0
+    assert [m["score"] for m in first] == pytest.approx(scores[best].tolist(), abs=1e-5)
+    added = client.post("/questions", json={"question": "  How can I learn Python fast?  "})
+    assert added.status_code == 201 and added.json() == {"id": "4", "question": "How can I learn Python fast?", "questions": 4}
+    assert client.post("/questions", json={"question": "Mine?", "id": "custom"}).json()["id"] == "custom"
+    conflict = client.post("/questions", json={"question": "Again?", "id": "custom"})
+    assert conflict.status_code == 409 and conflict.json() == {"error": "id 'custom' is already in the index"}
+    assert Index.load(tmp_path / "idx").live()[1] == ["1", "2", "3", "4", "custom"]
+    ids = [m["id"] for m in client.post("/search", json={"question": "How can I learn Python fast?"}).json()["matches"]]
+    assert ids[0] == "4" and len(ids) == 5
+
+
+@pytest.mark.parametrize("path, body, status, error", [
+    ("/similarity", {"question1": "a"}, 422, "question2: Field required"),
+    ("/similarity", {"question1": "a", "question2": "   "}, 422, "question2: should have at least 1 character"),
+    ("/search", {"question": "a", "k": 0}, 422, "k: Input should be greater than or equal to 1"),
+    ("/search", {"question": "a", "k": 101}, 422, "k: Input should be less than or equal to 100"),
+    ("/search", {"question": "a", "k": "many"}, 422, "k: Input should be a valid integer, unable to parse string as an integer"),
+    ("/search", {"question": 5}, 422, "question: Input should be a valid string"),
+    ("/search", {"question": "a" * (MAX_QUESTION_CHARS + 1)}, 422, f"question: should have at most {MAX_QUESTION_CHARS} characters"),
+    ("/search", {"question": "a", "threshold": 2}, 422, "threshold must be in [-1, 1], got 2.0"),
+    ("/search", {"question": "???"}, 422, "question 1 is empty (no words once punctuation is removed)"),
+    ("/similarity", {"question1": "a", "question2": "!!!"}, 422, "question 2 is empty (no words once punctuation is removed)"),
+    ("/questions", {"question": "?"}, 422, "question 1 is empty (no words once punctuation is removed)"),
+    ("/search", {"question": "a", "kk": 3}, 422, "kk: Extra inputs are not permitted"),
+    ("/search", [1, 2], 422, "Input should be a valid dictionary or object to extract fields from"),
+    ("/questions", {"question": ""}, 422, "question: should have at least 1 character"),
+    ("/questions", {"question": "a" * 5000}, 413, "request body larger than 4096 bytes"),
+])
+def test_bad_requests_get_one_line_json_errors(client, path, body, status, error):
+    response = client.post(path, json=body)
+    assert (response.status_code, response.json()) == (status, {"error": error})
+
+
+def test_malformed_and_oversized_raw_bodies(client):
+    bad_json = client.post("/search", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert (bad_json.status_code, bad_json.json()) == (422, {"error": "the request body is not valid JSON"})
+
+    def chunks():  # no Content-Length: the limit must hold for streamed bodies too
+        for _ in range(10):
+            yield b"x" * 1000
+
+    streamed = client.post("/search", content=chunks(), headers={"Content-Type": "application/json"})
+    assert (streamed.status_code, streamed.json()) == (413, {"error": "request body larger than 4096 bytes"})
+    assert client.get("/nope").json() == {"error": "Not Found"}
+    assert client.get("/search").status_code == 405
+    assert client.get("/health").status_code == 200  # and the server is still up
+
+
+def test_without_index_search_is_refused(fake_model):
+    with TestClient(create_app(fake_model)) as c:
+        response = c.post("/search", json={"question": "a"})
+        assert (response.status_code, response.json()) == (409, {"error": "this server has no index (start it with --index)"})
+        assert c.post("/similarity", json={"question1": "a", "question2": "b"}).status_code == 200
+
+
+def test_get_delete_and_metadata(client):
+    added = client.post("/questions", json={"question": "Where can I learn Rust?", "id": "r",
+                                            "metadata": {"url": "https://forum.example/t/r", "title": "Rust"}})
+    assert added.status_code == 201
+    assert client.get("/questions/r").json() == {"id": "r", "question": "Where can I learn Rust?",
+                                                 "metadata": {"url": "https://forum.example/t/r", "title": "Rust"}}
+    [top] = client.post("/search", json={"question": "Where can I learn Rust?", "k": 1}).json()["matches"]
+    assert top["id"] == "r" and top["metadata"]["url"] == "https://forum.example/t/r"
+    assert client.delete("/questions/r").json() == {"id": "r", "questions": 3}
+    for response in (client.get("/questions/r"), client.delete("/questions/r")):
+        assert (response.status_code, response.json()) == (404, {"error": "id 'r' is not in the index"})
+
+
+def test_flags_are_bounded(tmp_path):
+    from qdup.evaluation.search_calibration import likely_duplicates
+
+    uncalibrated = FakeModel(threshold=-1.0)  # every score passes the pair threshold...
+    assert likely_duplicates(uncalibrated, [0.9, 0.8, 0.7]) == [True, False, False]  # ...only the top is flagged
+    calibrated = FakeModel()
+    calibrated.search_threshold = 0.75
+    assert likely_duplicates(calibrated, [0.9, 0.8, 0.7]) == [True, True, False]
+
+
+@pytest.fixture
+def index(tmp_path, fake_model):
+    return Index.build(fake_model, None, QUESTIONS, tmp_path / "idx")
+
+
+def test_read_only_and_token(fake_model, index):
+    from qdup.service.access import Access
+
+    with TestClient(create_app(fake_model, index, access=Access("read-only", None, "started with --read-only"))) as c:
+        refused = c.post("/questions", json={"question": "New?"})
+        assert (refused.status_code, refused.json()) == (403, {"error": "this server is read-only (started with --read-only)"})
+        assert c.delete("/questions/1").status_code == 403
+        assert c.post("/search", json={"question": "rice"}).status_code == 200
+    with TestClient(create_app(fake_model, index, access=Access("token", "s3cret"))) as c:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
+            response = c.post("/questions", json={"question": "New?"}, headers=headers)
+            assert (response.status_code, response.json()["error"]) == (401, "writes need the header 'Authorization: Bearer <token>'")
+        ok = c.post("/questions", json={"question": "New?"}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 201
+        assert c.delete(f"/questions/{ok.json()['id']}", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/health").json()["writes"] == "token"
+
+
+def test_host_allow_list_and_cors(fake_model, index):
+    app = create_app(fake_model, index, allowed_hosts=["127.0.0.1", "localhost"], cors_origins=("https://forum.example",))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/health", headers={"Host": "evil.example"}).status_code == 400
+        assert c.post("/questions", json={"question": "x?"}, headers={"Host": "evil.example"}).status_code == 400
+        preflight = c.options("/search", headers={"Origin": "https://forum.example", "Access-Control-Request-Method": "POST"})
+        assert preflight.headers["access-control-allow-origin"] == "https://forum.example"
+        other = c.get("/health", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("host, read_only, token, mode", [
+    ("127.0.0.1", False, None, "open"), ("localhost", False, None, "open"), ("::1", False, None, "open"),
+    ("0.0.0.0", False, None, "read-only"), ("10.0.0.5", False, None, "read-only"),
+    ("0.0.0.0", False, "t", "token"), ("127.0.0.1", True, "t", "read-only"),
+])
+def test_write_policy_of_qdup_serve(host, read_only, token, mode):
+    from qdup.service.access import access_for
+
+    assert access_for(host, read_only, token).mode == mode
+
+
+def test_token_comes_from_env_or_file(tmp_path, monkeypatch):
+    from qdup.errors import ConfigError
+    from qdup.service.access import read_token
+
+    monkeypatch.delenv("QDUP_TOKEN", raising=False)
+    assert read_token(None) is None
+    monkeypatch.setenv("QDUP_TOKEN", " env-token\n")
+    assert read_token(None) == "env-token"
+    (tmp_path / "t").write_text("file-token\n")
+    assert read_token(tmp_path / "t") == "file-token"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        read_token(tmp_path / "empty")
+def test_lone_surrogate_in_json_is_a_422(client):
+    # JSON may escape a lone surrogate; pydantic refuses it before the library sees it.
+    for path, body in (("/search", rb'{"question": "a\udc80"}'), ("/questions", rb'{"question": "b\ud800"}')):
+        response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert (response.status_code, response.json()) == (
+            422, {"error": "question: Input should be a valid string, unable to parse raw data as a unicode string"})

@@ -1,0 +1,133 @@
+import pytest
+import torch
+
+import qdup
+from qdup.errors import ConfigError
+
+from helpers import TINY
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.encoder.network.state_dict().items()}
+
+
+def test_same_seed_same_model(toy_split, tiny_model):
+    again = qdup.train(toy_split, TINY)
+    first, second = weights(tiny_model), weights(again)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_other_seed_other_model(toy_split, tiny_model):
+    other = qdup.train(toy_split, qdup.TrainConfig.from_recipe("reference", epochs=1, batch_size=32, dim=32, seed=2))
+    assert not torch.equal(weights(tiny_model)["embedding.weight"], weights(other)["embedding.weight"])
+
+
+def test_history_and_best_epoch(tiny_model):
+    history = tiny_model.info["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    losses = [h["validation_loss"] for h in history]
+    assert tiny_model.info["best_epoch"] == losses.index(min(losses)) + 1
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_trained_model_separates_duplicates(tiny_model, toy_split):
+    report = qdup.evaluate(tiny_model, toy_split.test)
+    assert report.roc_auc > 0.75
+
+
+def test_keeps_best_epoch_weights(toy_split):
+    # With a huge learning rate later epochs get worse; the saved weights must be the best epoch's.
+    config = qdup.TrainConfig.from_recipe("reference", epochs=3, batch_size=32, dim=16, learning_rate=0.5, seed=3)
+    model = qdup.train(toy_split, config)
+    best = model.info["best_epoch"]
+    replay = qdup.train(toy_split, qdup.TrainConfig.from_recipe(
+        "reference", epochs=best, batch_size=32, dim=16, learning_rate=0.5, seed=3))
+    assert replay.info["best_epoch"] == best  # same seed: the same first `best` epochs
+    assert torch.equal(weights(model)["embedding.weight"], weights(replay)["embedding.weight"])
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"epochs": 0}, "epochs must be a positive integer, got 0"),
+    ({"batch_size": 1}, "batch_size must be at least 2"),
+    ({"learning_rate": -1.0}, "learning_rate must be positive, got -1.0"),
+    ({"margin": 3.0}, "margin must be in [0, 2], got 3.0"),
+])
+def test_config_names_the_bad_value(bad, message):
+    with pytest.raises(ConfigError) as error:
+        qdup.TrainConfig.from_recipe("reference", **bad)
+    assert message in str(error.value)
+
+
+def test_unknown_recipe():
+    with pytest.raises(ConfigError, match="unknown recipe 'fancy'"):
+        qdup.TrainConfig.from_recipe("fancy")
+
+
+def test_reference_defaults():
+    config = qdup.TrainConfig.from_recipe("reference")
+    assert (config.batch_size, config.learning_rate, config.margin, config.model.dim) == (256, 0.01, 0.25, 128)
+    assert qdup.TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_one_epoch_on_qqp_partial(qqp_partial):
+    split = qdup.reference_split(qdup.read_pairs(qqp_partial))
+    model = qdup.train(split, qdup.TrainConfig.from_recipe("reference", epochs=1))
+    assert len(model.encoder.vocabulary) == 12_836
+    report = qdup.evaluate(model, split.test, threshold=0.7)
+    assert report.pairs == 2713
+    assert report.roc_auc > 0.6  # the masked reproduction learns; the Keras original does not
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"seed": -1}, "seed must be an integer in [0, 2**32), got -1"),
+    ({"learning_rate": float("inf")}, "learning_rate must be a finite number, got inf"),
+    ({"pair_weight": float("nan")}, "pair_weight must be a finite number, got nan"),
+])
+def test_unbounded_settings_are_refused(bad, message):
+    with pytest.raises(ConfigError) as error:
+        qdup.TrainConfig.from_recipe("reference", **bad)
+    assert message in str(error.value)
+
+
+def test_one_default_recipe_everywhere():
+    import inspect
+
+    from qdup.cli import _register, cli
+
+    assert qdup.TrainConfig() == qdup.TrainConfig.from_recipe() == qdup.TrainConfig.from_recipe("default")
+    assert qdup.TrainConfig().recipe == "default"
+    _register()
+    assert [p.default for p in cli.commands["train"].params if p.name == "recipe"] == ["default"]
+    assert "config or TrainConfig()" in inspect.getsource(qdup.train)
+
+
+def test_recipe_name_follows_the_values():
+    assert qdup.TrainConfig.from_recipe("reference").recipe == "reference"
+    assert qdup.TrainConfig.from_recipe("reference", epochs=5).recipe == "reference + epochs=5"
+    with pytest.raises(TypeError):
+        qdup.TrainConfig(recipe="default")  # a label that could disagree with the values is gone
+
+
+def test_train_config_embeds_the_model_shape_and_round_trips():
+    config = qdup.TrainConfig.from_recipe("default", dim=16, epochs=3)
+    assert config.model.dim == 16 and config.model.lowercase and config.model_config(100).vocab_size == 100
+    assert qdup.TrainConfig.from_dict(config.to_dict()) == config
+    old_flat = {"recipe": "reference", "epochs": 2, "dim": 128, "hidden": 0, "lowercase": False, "ngram_buckets": 0,
+                "bidirectional": False, "pooling": "mean", "max_length": 256, "dropout": 0.0, "batch_size": 256,
+                "learning_rate": 0.01, "min_count": 1, "pair_weight": 0.0, "negatives_per_batch": 0, "select": "loss",
+                "patience": 0, "calibrate": False, "margin": 0.25, "seed": 0, "symmetric": False, "schedule": "constant"}
+    assert qdup.TrainConfig.from_dict(old_flat) == qdup.TrainConfig.from_recipe("reference")  # older model folders
+    saved = {k: v for k, v in qdup.TrainConfig().to_dict().items() if k not in ("ranking_weight", "scorer")}
+    before = qdup.TrainConfig.from_dict(saved)  # a folder saved before the ranking loss and scorers
+    assert before.ranking_weight == 0.0 and before.scorer == "cosine" and qdup.TrainConfig().ranking_weight > 0
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"epochs": 2, "colour": "red"}, "unknown training setting(s): colour"),
+    ({"model": {"dim": 8, "shape": "round"}}, "unknown model setting(s): shape"),
+    ({"model": "big"}, "model must be an object of shape settings, got 'big'"),
+])
+def test_train_config_from_dict_refuses_unknown_keys(data, message):
+    with pytest.raises(ConfigError) as error:
+        qdup.TrainConfig.from_dict(data)
+    assert str(error.value) == message
