@@ -240,7 +240,7 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
       qdup serve --index my-index --port 8000
       QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
     """
-    from ..service.app import serve as run_server  # FastAPI and uvicorn load only for this command
+    from ..service import server  # FastAPI and uvicorn load only for this command
     from ..service.access import access_for, default_hosts, read_token
 
     access = access_for(host, read_only, read_token(token_file))
@@ -255,8 +255,8 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
         click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
                    + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else ""))
 
-    run_server(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
-               allowed_hosts=hosts, on_listening=announce)
+    server.serve(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
+                 allowed_hosts=hosts, on_listening=announce)
 
 
 def _model_name(index: Index, model_path: str | None) -> str:
