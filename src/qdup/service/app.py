@@ -50,7 +50,8 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: 
     # FastAPIOffline: /docs and /redoc load Swagger UI / ReDoc from the package, not a CDN.
     app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", responses=ERRORS)
     _add_error_handlers(app)
-    _add_routes(app, model, index, access)
+    _add_read_routes(app, model, index, access)
+    _add_write_routes(app, model, index, access)
     add_request_checks(app, max_body_bytes, cors_origins, allowed_hosts)
     return app
 
@@ -86,18 +87,20 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal error")
 
 
-def _add_routes(app: FastAPI, model, index, access: Access) -> None:
-    def need_index():
-        if index is None:
-            raise HTTPException(409, "this server has no index (start it with --index)")
-        return index
+def _need_index(index):  # the /similarity-only server (no --index) refuses the rest
+    if index is None:
+        raise HTTPException(409, "this server has no index (start it with --index)")
+    return index
 
-    def may_write(authorization: str | None):
-        refused = access.check_write(authorization)
-        if refused:
-            raise HTTPException(*refused)
-        return need_index()
 
+def _writable(index, access: Access, authorization: str | None):
+    refused = access.check_write(authorization)
+    if refused:
+        raise HTTPException(*refused)
+    return _need_index(index)
+
+
+def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(resources.files(__package__).joinpath("static/index.html").read_text("utf-8"))
@@ -118,7 +121,7 @@ def _add_routes(app: FastAPI, model, index, access: Access) -> None:
     @app.post("/search", response_model=SearchOut)
     def search(body: SearchIn) -> dict:
         """The k stored questions most similar to `question`, best first, with their metadata."""
-        [result] = need_index().search(model, [body.question], body.k, body.threshold)
+        [result] = _need_index(index).search(model, [body.question], body.k, body.threshold)
         likely = likely_duplicates(model, result.scores)
         return {"matches": [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
                             for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely,
@@ -127,13 +130,15 @@ def _add_routes(app: FastAPI, model, index, access: Access) -> None:
     @app.get("/questions/{question_id}", response_model=StoredOut, responses={404: ERRORS[404]})
     def get_question(question_id: str) -> dict:
         """One stored question with its metadata; 404 when the id is unknown."""
-        stored = need_index().get(question_id)
+        stored = _need_index(index).get(question_id)
         return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
 
+
+def _add_write_routes(app: FastAPI, model, index, access: Access) -> None:
     @app.post("/questions", status_code=201, response_model=AddedOut)
     def add_question(body: QuestionIn, authorization: Annotated[Optional[str], Header()] = None) -> dict:
         """Store a question (persisted atomically); 409 when the id is already taken."""
-        writable = may_write(authorization)
+        writable = _writable(index, access, authorization)
         [new_id] = writable.add(model, [body.question], None if body.id is None else [body.id],
                                 None if body.metadata is None else [body.metadata])
         return {"id": new_id, "question": body.question, "questions": len(writable)}
@@ -141,6 +146,6 @@ def _add_routes(app: FastAPI, model, index, access: Access) -> None:
     @app.delete("/questions/{question_id}", response_model=DeletedOut, responses={404: ERRORS[404]})
     def delete_question(question_id: str, authorization: Annotated[Optional[str], Header()] = None) -> dict:
         """Remove a stored question (persisted atomically); 404 when the id is unknown."""
-        writable = may_write(authorization)
+        writable = _writable(index, access, authorization)
         writable.remove([question_id])
         return {"id": question_id, "questions": len(writable)}
