@@ -61,7 +61,7 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
     config = trainer.TrainConfig.from_recipe(recipe, **{**given, **recipes.parse_settings(extra)})
     model.check_output(out, force)  # fail before training, not after it
     trained = trainer.train(reference_split(read_pairs(data_file)), config,
-                             progress=not quiet, device=_device(device), encoder=encoder_path)
+                            progress=not quiet, device=_device(device), encoder=encoder_path)
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     chosen_by = ("validation AUC", best["validation_auc"]) if config.select == "auc" \

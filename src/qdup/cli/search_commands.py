@@ -192,8 +192,8 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet
     if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
         raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
     check_output(out, force)  # before the slow part
-    mined = mine_to_file(Index.load(index_path), out, threshold, top_k, groups, max_group_size, force,
-                         progress=not quiet)
+    mined = mine_to_file(Index.load(index_path), out, threshold, top_k=top_k, groups=groups,
+                         max_group_size=max_group_size, force=force, progress=not quiet)
     what = {"pairs": f"{mined.count} pairs", "top_k": f"top matches of {mined.count} questions",
             "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]
     click.echo(f"wrote {what} (threshold {mined.threshold:.4f}) to {out}")
