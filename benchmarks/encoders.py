@@ -23,7 +23,7 @@ from common import data_path, machine, machine_line, questions_per_second, write
 from retrieval import corpus_and_queries, cosine_top, figures, ranks  # noqa: E402
 
 import qdup  # noqa: E402
-from qdup.evaluation.pairs import metrics  # noqa: E402
+from qdup.evaluation import metrics  # noqa: E402
 from qdup.evaluation.pairs import evaluate_scores  # noqa: E402
 from qdup.util.threads import use_threads  # noqa: E402
 

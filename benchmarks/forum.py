@@ -27,7 +27,8 @@ from common import data_path, write_results  # noqa: E402
 import qdup  # noqa: E402
 from qdup.mining.pairs import mine_vectors  # noqa: E402
 from qdup.mining.groups import component_sizes, group_records, neighbours, top_k_records  # noqa: E402
-from qdup.evaluation.search_calibration import SearchCalibration, _duplicate_classes, calibrate_on_pairs, likely_duplicates  # noqa: E402
+from qdup.evaluation.search_calibration import SearchCalibration, calibrate_on_pairs, duplicate_classes  # noqa: E402
+from qdup.scoring.thresholds import likely_duplicates  # noqa: E402
 
 
 def flag_figures(model, index, pairs, test) -> dict:
@@ -40,7 +41,7 @@ def flag_figures(model, index, pairs, test) -> dict:
             labelled.setdefault(b.strip(), set()).add(a.strip())
     queries = sorted({a.strip() for a, b in zip(dup.question1, dup.question2) if a.strip() and a.strip() != b.strip()})
     results = index.search(model, queries, k=11)
-    same = _duplicate_classes(pairs)  # the calibration's notion of a true duplicate
+    same = duplicate_classes(pairs)  # the calibration's notion of a true duplicate
     out = {"queries": len(queries)}
     pair_model = type("Uncalibrated", (), {"threshold": float("inf"), "search_threshold": model.threshold})()
     for name, judge in (("before_pair_threshold", pair_model), ("after_search_threshold", model)):

@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 import qdup
-from qdup.evaluation.pairs import metrics
+from qdup.evaluation import metrics
 from qdup.evaluation.pairs import evaluate_scores
 from common import data_path, machine, questions_per_second, write_results
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 import qdup
-from qdup.evaluation.pairs import metrics
+from qdup.evaluation import metrics
 from common import data_path
 
 

@@ -5,7 +5,7 @@ import pytest
 import qdup
 
 from helpers import run
-from qdup.cli import _register, cli
+from qdup.cli import cli
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--dim", "16", "--quiet"]
 
@@ -108,7 +108,6 @@ def test_undecodable_argv_bytes_are_one_line(tmp_path):
 
 
 def test_every_command_is_documented_with_an_example():
-    _register()
     commands = dict(cli.commands)
     for group in [c for c in commands.values() if hasattr(c, "commands")]:
         commands.update({f"{group.name} {n}": c for n, c in group.commands.items()})

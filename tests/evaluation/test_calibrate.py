@@ -9,7 +9,7 @@ import pytest
 
 import qdup
 from helpers import TOY_PAIRS, run
-from qdup.evaluation.pairs import metrics
+from qdup.evaluation import metrics
 
 
 def test_calibrate_stores_the_validation_accuracy_threshold(capsys, tiny_model_dir, toy_split, tmp_path):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from qdup.evaluation.pairs import metrics
+from qdup.evaluation import metrics
 
 
 def test_confusion_matrix_hand_worked():

@@ -62,10 +62,10 @@ def test_cli_stores_it_in_the_model_folder(tmp_path, tiny_model_dir, toy_path, c
 
 
 def test_true_duplicates_are_transitive_or_same_text():
-    from qdup.evaluation.search_calibration import _duplicate_classes
+    from qdup.evaluation.search_calibration import duplicate_classes
 
     pairs = qdup.pairs_from_lists(["A one?", "B two?", "X?"], ["B two?", "C three?", "Y?"], [1, 1, 0])
-    same = _duplicate_classes(pairs)
+    same = duplicate_classes(pairs)
     assert same("A one?", "C three?") and same("How do I lose weight?", "how do i lose  weight ?")
     assert not same("A one?", "X?") and not same("X?", "Y?")
 

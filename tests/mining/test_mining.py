@@ -6,7 +6,8 @@ import pytest
 from fake_model import FakeModel
 from qdup.errors import ConfigError
 from qdup.search.index import Index
-from qdup.mining.pairs import mine_index, mine_vectors, write_pairs_csv
+from qdup.mining.output import write_pairs_csv
+from qdup.mining.pairs import mine_index, mine_vectors
 
 
 def brute_force(vectors, threshold):

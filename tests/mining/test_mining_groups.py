@@ -78,6 +78,10 @@ def test_cli_mine_groups_and_top_k(tmp_path, tiny_model, tiny_model_dir, capsys)
     assert all(g["size"] == len(g["members"]) + 1 for g in groups)
     assert main(["mine", str(tmp_path / "idx"), "--top-k", "1", "-t", "-1", "--out", str(tmp_path / "t.jsonl"), "-q"]) == 0
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 4
+    covered = sum(g["size"] for g in groups)
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote {len(groups)} groups covering {covered} questions (threshold 0.5000) to {tmp_path / 'g.jsonl'}",
+        f"wrote top matches of 4 questions (threshold -1.0000) to {tmp_path / 't.jsonl'}"]
     assert main(["mine", str(tmp_path / "idx"), "--top-k", "1", "--groups", "--out", str(tmp_path / "x.jsonl")]) == 1
     assert main(["mine", str(tmp_path / "idx"), "--top-k", "1", "--out", str(tmp_path / "x.csv")]) == 1
     err = capsys.readouterr().err.splitlines()

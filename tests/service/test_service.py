@@ -1,9 +1,9 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from fake_model import FakeModel
 from qdup.search.index import Index
-from qdup.service.app import MAX_QUESTION_CHARS, create_app
+from qdup.service.app import create_app
+from qdup.service.schemas import MAX_QUESTION_CHARS
 
 QUESTIONS = ["How do I learn Python?", "What is an LSTM?", "How do I cook rice?"]
 
@@ -109,16 +109,6 @@ def test_get_delete_and_metadata(client):
         assert (response.status_code, response.json()) == (404, {"error": "id 'r' is not in the index"})
 
 
-def test_flags_are_bounded(tmp_path):
-    from qdup.evaluation.search_calibration import likely_duplicates
-
-    uncalibrated = FakeModel(threshold=-1.0)  # every score passes the pair threshold...
-    assert likely_duplicates(uncalibrated, [0.9, 0.8, 0.7]) == [True, False, False]  # ...only the top is flagged
-    calibrated = FakeModel()
-    calibrated.search_threshold = 0.75
-    assert likely_duplicates(calibrated, [0.9, 0.8, 0.7]) == [True, True, False]
-
-
 @pytest.fixture
 def index(tmp_path, fake_model):
     return Index.build(fake_model, None, QUESTIONS, tmp_path / "idx")
@@ -184,3 +174,12 @@ def test_lone_surrogate_in_json_is_a_422(client):
         response = client.post(path, content=body, headers={"Content-Type": "application/json"})
         assert (response.status_code, response.json()) == (
             422, {"error": "question: Input should be a valid string, unable to parse raw data as a unicode string"})
+
+
+def test_search_flags_likely_duplicates_at_the_search_threshold(tmp_path, fake_model):
+    index = Index.build(fake_model, None, QUESTIONS, tmp_path / "flagged")
+    fake_model.search_threshold = 0.5
+    with TestClient(create_app(fake_model, index)) as c:
+        matches = c.post("/search", json={"question": "How do I learn Python?", "k": 3}).json()["matches"]
+    assert [m["likely_duplicate"] for m in matches] == [m["score"] > 0.5 for m in matches]
+    assert matches[0]["likely_duplicate"] and not matches[-1]["likely_duplicate"]

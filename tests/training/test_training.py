@@ -92,11 +92,10 @@ def test_unbounded_settings_are_refused(bad, message):
 def test_one_default_recipe_everywhere():
     import inspect
 
-    from qdup.cli import _register, cli
+    from qdup.cli import cli
 
     assert qdup.TrainConfig() == qdup.TrainConfig.from_recipe() == qdup.TrainConfig.from_recipe("default")
     assert qdup.TrainConfig().recipe == "default"
-    _register()
     assert [p.default for p in cli.commands["train"].params if p.name == "recipe"] == ["default"]
     assert "config or TrainConfig()" in inspect.getsource(qdup.train)
 

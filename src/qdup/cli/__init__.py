@@ -32,17 +32,8 @@ def threads_option(default: int | None = None):
                         help=f"CPU threads to use {shown}.")
 
 
-def _register() -> None:
-    # Command modules register themselves on `cli` when imported.
-    from . import pairs_commands  # noqa: F401
-    from . import search_commands  # noqa: F401
-    from . import vector_commands  # noqa: F401
-    from . import model_commands  # noqa: F401
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``qdup`` script; returns the exit code."""
-    _register()
     try:
         cli.main(args=argv, prog_name="qdup", standalone_mode=False)
     except QdupError as error:
@@ -63,6 +54,11 @@ def _fail(message: str) -> int:
     message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     click.echo(f"Error: {message}", err=True)
     return 1
+
+
+# The command modules register their commands on `cli` when imported (they import `cli` and
+# `threads_option` from here, hence last); none of them imports torch at import time.
+from . import pairs_commands, search_commands, vector_commands, model_commands  # noqa: E402, F401
 
 
 if __name__ == "__main__":  # pragma: no cover

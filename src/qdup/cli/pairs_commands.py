@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..data import pairs as data, split
+from ..data.pairs import read_pairs
+from ..data.split import reference_split
 from ..training import recipes
 from ..errors import ConfigError
 from ..scoring.thresholds import check_threshold
@@ -52,15 +53,15 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
       qdup train pairs.tsv --out models/minilm --encoder ~/all-MiniLM-L6-v2
     """
     from .. import model
-    from ..training import trainer as training
+    from ..training import trainer
 
     if encoder_path and click.get_current_context().get_parameter_source("recipe").name == "DEFAULT":
         recipe = recipes.ENCODER_RECIPE
     given = {key: value for key, value in settings.items() if value is not None}
-    config = training.TrainConfig.from_recipe(recipe, **{**given, **recipes.parse_settings(extra)})
+    config = trainer.TrainConfig.from_recipe(recipe, **{**given, **recipes.parse_settings(extra)})
     model.check_output(out, force)  # fail before training, not after it
-    trained = training.train(split.reference_split(data.read_pairs(data_file)), config,
-                             progress=not quiet, device=_device(device), encoder=encoder_path)
+    trained = trainer.train(reference_split(read_pairs(data_file)), config,
+                            progress=not quiet, device=_device(device), encoder=encoder_path)
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     chosen_by = ("validation AUC", best["validation_auc"]) if config.select == "auc" \
@@ -106,16 +107,16 @@ def evaluate(args, threshold, subset, as_json, plots):
     """
     if len(args) not in (1, 2):
         raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
-    from ..evaluation import pairs as evaluation
     from .. import model
+    from ..evaluation import pairs
     from ..evaluation.plots import FILES, save_plots
 
     if threshold is not None:
         check_threshold(threshold)  # before reading the pairs and loading the model
-    pairs = data.read_pairs(args[-1])
+    labelled = read_pairs(args[-1])
     if subset != "all":
-        pairs = getattr(split.reference_split(pairs), subset)
-    report = evaluation.evaluate(model.load(args[0] if len(args) == 2 else None), pairs, threshold)
+        labelled = getattr(reference_split(labelled), subset)
+    report = pairs.evaluate(model.load(args[0] if len(args) == 2 else None), labelled, threshold)
     if plots:
         save_plots(report.labels, report.scores, report.threshold, plots, title=f"{subset} pairs")
     if as_json:
@@ -153,13 +154,13 @@ def predict(args, threshold, as_json):
     """
     if len(args) not in (2, 3):
         raise ConfigError(f"expected [MODEL] QUESTION1 QUESTION2, got {len(args)} arguments")
-    from ..evaluation import pairs as evaluation
     from .. import model
+    from ..evaluation import pairs
 
     if threshold is not None:
         check_threshold(threshold)
     loaded = model.load(args[0] if len(args) == 3 else None)
-    is_duplicate, similarity = evaluation.predict(loaded, args[-2], args[-1], threshold)
+    is_duplicate, similarity = pairs.predict(loaded, args[-2], args[-1], threshold)
     used = loaded.threshold if threshold is None else threshold
     if as_json:
         click.echo(json.dumps({"is_duplicate": is_duplicate, "similarity": similarity, "threshold": used}))
@@ -184,13 +185,13 @@ def calibrate(data_file, model_path, dry_run):
     Example:
       qdup calibrate pairs.tsv --model ~/all-MiniLM-L6-v2
     """
-    from ..evaluation import pairs as evaluation
     from .. import model
+    from ..evaluation import pairs
 
-    validation = split.reference_split(data.read_pairs(data_file)).validation
+    validation = reference_split(read_pairs(data_file)).validation
     if len(set(validation.is_duplicate.tolist())) < 2:
         raise ConfigError(f"{data_file}: calibration needs validation pairs of both labels")
-    figures = evaluation.calibration(model.load(model_path), validation)
+    figures = pairs.calibration(model.load(model_path), validation)
     threshold = round(figures["accuracy_threshold"], 4)
     if not dry_run:
         model.write_config_entry(model_path, "threshold", threshold)

@@ -10,18 +10,13 @@ import click
 
 from ..data.corpus import iter_questions, read_questions
 from ..errors import ConfigError
-from ..search.index import BACKENDS, Index
-from ..search.backends import check as check_backend, chunk_rows
-from ..mining.pairs import DEFAULT_MINE_THRESHOLD, check_output, mine_index, write_jsonl, write_pairs_csv, write_pairs_jsonl
-from ..mining.groups import group_records, neighbours, top_k_records
+from ..mining.output import DEFAULT_MINE_THRESHOLD, check_output, mine_to_file
 from ..scoring.thresholds import check_threshold
+from ..search import backends
+from ..search.index import BACKENDS, Index
 from . import cli, threads_option
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
-
-
-def _threshold(value: float | None) -> float | None:
-    return None if value is None else check_threshold(value)  # before loading a model, not after
 
 
 @cli.group()
@@ -62,13 +57,13 @@ def build(questions_file, out, model_path, backend, uri, collection, force, quie
       qdup index build questions.csv --out my-index --backend milvus --uri ./questions.db
     """
     options = {"uri": uri, "collection": collection}
-    check_backend(backend, options)  # before the slow encoding, not after
+    backends.check(backend, options)  # before the slow encoding, not after
     Index.check_output(out, force)
-    from .. import model as model_module  # torch: only for commands that encode
+    from .. import model  # torch: only for commands that encode
 
-    chunks = iter_questions(questions_file, chunk_rows(backend))
+    chunks = iter_questions(questions_file, backends.chunk_rows(backend))
     first = next(chunks)  # errors at the top of the file come before the slow model load
-    loaded = model_module.load(model_path)
+    loaded = model.load(model_path)
     built = Index.build_chunks(
         loaded, itertools.chain([first], chunks), out, backend=backend, force=force, progress=not quiet,
         model_path=model_path, options=options, resume_key=_input_key(questions_file),
@@ -95,7 +90,7 @@ def add(index_path, questions_file, model_path):
       qdup index add my-index new-questions.jsonl
     """
     opened = Index.load(index_path)
-    chunks = iter_questions(questions_file, chunk_rows(opened.backend["backend"]))
+    chunks = iter_questions(questions_file, backends.chunk_rows(opened.backend["backend"]))
     first = next(chunks)  # errors at the top of the file come before the slow model load
     ids = opened.add_chunks(opened.model(model_path), itertools.chain([first], chunks))
     click.echo(f"added {len(ids)} questions to {index_path} ({len(opened)} in all)")
@@ -140,7 +135,8 @@ def search(index_path, question, queries_file, k, threshold, model_path, as_json
     """
     if (question is None) == (queries_file is None):
         raise ConfigError("give one QUESTION or --queries FILE")
-    threshold = _threshold(threshold)
+    if threshold is not None:
+        check_threshold(threshold)  # before loading a model, not after
     opened = Index.load(index_path)
     searcher = opened.model(model_path)
     if queries_file is not None:
@@ -196,25 +192,11 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet
     if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
         raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
     check_output(out, force)  # before the slow part
-    opened = Index.load(index_path)
-    scorer_model = opened.model()
-    if threshold is None:
-        threshold = getattr(scorer_model, "search_threshold", None) or DEFAULT_MINE_THRESHOLD
-    threshold = _threshold(threshold)
-    if top_k or groups:
-        found = neighbours(opened, top_k or max_group_size - 1, threshold, progress=not quiet, model=scorer_model)
-        records = group_records(found) if groups else top_k_records(found)
-        write_jsonl(records, out)
-        what = f"{len(records)} groups covering {sum(g['size'] for g in records)} questions" if groups \
-            else f"top matches of {len(records)} questions"
-    else:
-        pairs = mine_index(opened, threshold, model=scorer_model)
-        if out.lower().endswith(".csv"):
-            write_pairs_csv(pairs, out, force)
-        else:
-            write_pairs_jsonl(pairs, out)
-        what = f"{len(pairs)} pairs"
-    click.echo(f"wrote {what} (threshold {threshold:.4f}) to {out}")
+    mined = mine_to_file(Index.load(index_path), out, threshold, top_k=top_k, groups=groups,
+                         max_group_size=max_group_size, force=force, progress=not quiet)
+    what = {"pairs": f"{mined.count} pairs", "top_k": f"top matches of {mined.count} questions",
+            "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]
+    click.echo(f"wrote {what} (threshold {mined.threshold:.4f}) to {out}")
 
 
 @cli.command()
@@ -240,7 +222,7 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
       qdup serve --index my-index --port 8000
       QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
     """
-    from ..service.app import serve as run_server  # FastAPI and uvicorn load only for this command
+    from ..service import server  # FastAPI and uvicorn load only for this command
     from ..service.access import access_for, default_hosts, read_token
 
     access = access_for(host, read_only, read_token(token_file))
@@ -255,8 +237,8 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
         click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
                    + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else ""))
 
-    run_server(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
-               allowed_hosts=hosts, on_listening=announce)
+    server.serve(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
+                 allowed_hosts=hosts, on_listening=announce)
 
 
 def _model_name(index: Index, model_path: str | None) -> str:

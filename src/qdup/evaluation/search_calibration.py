@@ -17,7 +17,7 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -79,18 +79,6 @@ def calibrate_search_threshold(top_scores: Sequence[float], top_is_duplicate: Se
     return SearchCalibration(threshold, float(precision), float(precisions[k]), float((k + 1) / len(scores)), len(scores))
 
 
-def likely_duplicates(model, scores: Sequence[float]) -> list[bool]:
-    """Which matches of one search to flag: above the model's search threshold.
-
-    A model without one (not calibrated) flags at most its top match, and only above the
-    pair threshold: never a whole page of flags.
-    """
-    threshold = getattr(model, "search_threshold", None)
-    if threshold is None:
-        return [n == 0 and s > model.threshold for n, s in enumerate(scores)]
-    return [s > threshold for s in scores]
-
-
 def top_matches(model, corpus: Sequence[str], queries: Sequence[str],
                 index_backend: str = "exact") -> tuple[np.ndarray, list[str | None]]:
     """Search ``corpus`` with each query through :meth:`qdup.Index.search` (so through
@@ -121,12 +109,11 @@ def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION) -> Se
     punctuation. Quora labels are incomplete, so the precision measured is a lower bound.
     """
     from ..data.split import reference_split
-
     from ..text.vocabulary import tokenize
 
     # What an index accepts: questions with at least one word.
     corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if tokenize(q)})
-    same = _duplicate_classes(pairs)
+    same = duplicate_classes(pairs)
     validation = reference_split(pairs).validation_duplicates
     queries = sorted({a.strip() for a, b in zip(validation.question1, validation.question2)
                       if tokenize(a) and tokenize(b) and a.strip() != b.strip()})
@@ -137,8 +124,14 @@ def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION) -> Se
     return calibrate_search_threshold(scores, hits, precision)
 
 
-def _duplicate_classes(pairs):
-    """``same(a, b)``: labelled duplicates, transitively, or equal up to case and punctuation."""
+def duplicate_classes(pairs) -> Callable[[str, str], bool]:
+    """``same(a, b)``: whether two questions are true duplicates by ``pairs``' labels: labelled
+    duplicates, transitively (the classes of the labels), or equal up to case and punctuation.
+
+    >>> same = duplicate_classes(qdup.pairs_from_lists(["A one?", "B two?"], ["B two?", "C three?"], [1, 1]))
+    >>> same("A one?", "C three?"), same("a one", "A one?"), same("A one?", "D four?")
+    (True, True, False)
+    """
     parent: dict[str, str] = {}
 
     def root(x: str) -> str:

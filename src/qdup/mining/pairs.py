@@ -6,17 +6,13 @@ bounded however large the corpus is; only pairs above the threshold are kept.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..util import atomic
 from ..errors import ConfigError
 from ..scoring.thresholds import check_threshold
+from .groups import neighbours
 
 
 @dataclass(frozen=True)
@@ -28,9 +24,6 @@ class Pair:
     question2: str
 
 
-# Default for `qdup mine` when the model has no calibrated search threshold: on the 51k
-# QQP corpus with the built-in model it keeps the output reviewable (docs/forum.md).
-DEFAULT_MINE_THRESHOLD = 0.9
 MAX_PAIRS = 10_000_000  # ~200 MB of results; more means the threshold is too low to be useful
 
 
@@ -92,8 +85,6 @@ def mine_index(index, threshold: float | None = None, chunk_size: int = 2048, mo
     """
     threshold = index.threshold if threshold is None else threshold
     if model is not None and model.scorer.lexical is not None:
-        from .groups import neighbours  # (it imports this module's neighbours' users)
-
         found = neighbours(index, PAIR_NEIGHBOURS, threshold, model=model)
         best: dict[tuple[int, int], float] = {}
         for i, (rows, scores) in enumerate(zip(found.rows, found.scores)):
@@ -106,29 +97,3 @@ def mine_index(index, threshold: float | None = None, chunk_size: int = 2048, mo
     vectors, ids, questions = index.live()
     rows_i, rows_j, scores = mine_vectors(vectors, threshold, chunk_size)
     return [Pair(ids[i], ids[j], float(s), questions[i], questions[j]) for i, j, s in zip(rows_i, rows_j, scores)]
-
-
-def check_output(path: str | os.PathLike, force: bool = False) -> None:
-    """Refuse an existing output file unless ``force``; call it before mining, not after."""
-    atomic.check_new(path, force)
-
-
-def write_pairs_csv(pairs: list[Pair], path: str | os.PathLike, force: bool = False) -> None:
-    """Write ``id1,id2,score,question1,question2`` rows atomically (all or nothing)."""
-    check_output(path, force)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id1", "id2", "score", "question1", "question2"])
-    for p in pairs:
-        writer.writerow([p.id1, p.id2, f"{p.score:.6f}", p.question1, p.question2])
-    atomic.write_text(path, buf.getvalue())
-
-
-def write_pairs_jsonl(pairs: list[Pair], path: str | os.PathLike) -> None:
-    """Write one ``{"id1", "id2", "score", "question1", "question2"}`` object a line, atomically."""
-    write_jsonl([{**p.__dict__, "score": round(p.score, 6)} for p in pairs], path)
-
-
-def write_jsonl(records: list[dict], path: str | os.PathLike) -> None:
-    """Write one JSON object a line, atomically (all or nothing)."""
-    atomic.write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

@@ -1,7 +1,10 @@
-"""The cosine decision threshold: one check, with one message, for every caller
-(model folders, evaluate, predict, search, mining, the service)."""
+"""Thresholds on the model's score: the one check of a threshold, with one message, for every
+caller (model folders, evaluate, predict, search, mining, the service), and the rule that
+flags a search's matches as likely duplicates."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
@@ -24,3 +27,15 @@ def check_threshold(threshold) -> float:
     if not -1.0 <= value <= 1.0:
         raise ConfigError(f"threshold must be in [-1, 1], got {threshold!r}")
     return value
+
+
+def likely_duplicates(model, scores: Sequence[float]) -> list[bool]:
+    """Which matches of one search to flag: above the model's search threshold.
+
+    A model without one (not calibrated, see :mod:`qdup.evaluation.search_calibration`)
+    flags at most its top match, and only above the pair threshold: never a whole page of flags.
+    """
+    threshold = getattr(model, "search_threshold", None)
+    if threshold is None:
+        return [n == 0 and s > model.threshold for n, s in enumerate(scores)]
+    return [s > threshold for s in scores]

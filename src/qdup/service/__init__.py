@@ -1,1 +1,2 @@
-"""The HTTP service: the FastAPI app, its access rules (token, read-only, hosts) and the search page."""
+"""The HTTP service: the routes (app), request and response bodies (schemas), the checks every
+request passes first (middleware), who may write (access), start-up (server) and the search page."""

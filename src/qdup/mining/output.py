@@ -1,0 +1,91 @@
+"""Mining an index into a file, as ``qdup mine`` does: pairs (CSV or JSON Lines), each
+question's top matches, or groups of duplicates (JSON Lines). Every write is atomic.
+
+Example::
+
+    >>> check_output("groups.jsonl")                                              # doctest: +SKIP
+    >>> mined = mine_to_file(Index.load("my-index"), "groups.jsonl", groups=True)  # doctest: +SKIP
+    >>> mined.kind, mined.count, mined.grouped_questions                           # doctest: +SKIP
+    ('groups', 120, 310)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+
+from ..scoring.thresholds import check_threshold
+from ..util import atomic
+from .groups import group_records, neighbours, top_k_records
+from .pairs import Pair, mine_index
+
+# Default for `qdup mine` when the model has no calibrated search threshold: on the 51k
+# QQP corpus with the built-in model it keeps the output reviewable (docs/forum.md).
+DEFAULT_MINE_THRESHOLD = 0.9
+
+
+@dataclass(frozen=True)
+class Mined:
+    """What :func:`mine_to_file` wrote."""
+
+    kind: str                  # "pairs", "top_k" or "groups"
+    count: int                 # pairs, questions with matches, or groups
+    threshold: float           # the score above which two questions matched
+    grouped_questions: int = 0  # groups only: the questions they hold
+
+
+def mine_to_file(index, out: str | os.PathLike, threshold: float | None = None, top_k: int | None = None,
+                 groups: bool = False, max_group_size: int = 20, force: bool = False,
+                 progress: bool = False) -> Mined:
+    """Mine ``index`` with the model that built it and write ``out``: with ``top_k``, each
+    question's ``top_k`` best matches; with ``groups``, groups of at most ``max_group_size``
+    questions (:func:`qdup.mining.groups.group_records`); else every pair, as CSV when
+    ``out`` ends in ``.csv``. ``threshold`` defaults to the model's search threshold, else
+    :data:`DEFAULT_MINE_THRESHOLD`.
+    """
+    model = index.model()
+    if threshold is None:
+        threshold = getattr(model, "search_threshold", None) or DEFAULT_MINE_THRESHOLD
+    threshold = check_threshold(threshold)
+    if top_k or groups:
+        found = neighbours(index, top_k or max_group_size - 1, threshold, progress=progress, model=model)
+        records = group_records(found) if groups else top_k_records(found)
+        write_jsonl(records, out)
+        if groups:
+            return Mined("groups", len(records), threshold, sum(g["size"] for g in records))
+        return Mined("top_k", len(records), threshold)
+    pairs = mine_index(index, threshold, model=model)
+    if str(out).lower().endswith(".csv"):
+        write_pairs_csv(pairs, out, force)
+    else:
+        write_pairs_jsonl(pairs, out)
+    return Mined("pairs", len(pairs), threshold)
+
+
+def check_output(path: str | os.PathLike, force: bool = False) -> None:
+    """Refuse an existing output file unless ``force``; call it before mining, not after."""
+    atomic.check_new(path, force)
+
+
+def write_pairs_csv(pairs: list[Pair], path: str | os.PathLike, force: bool = False) -> None:
+    """Write ``id1,id2,score,question1,question2`` rows atomically (all or nothing)."""
+    check_output(path, force)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id1", "id2", "score", "question1", "question2"])
+    for p in pairs:
+        writer.writerow([p.id1, p.id2, f"{p.score:.6f}", p.question1, p.question2])
+    atomic.write_text(path, buf.getvalue())
+
+
+def write_pairs_jsonl(pairs: list[Pair], path: str | os.PathLike) -> None:
+    """Write one ``{"id1", "id2", "score", "question1", "question2"}`` object a line, atomically."""
+    write_jsonl([{**p.__dict__, "score": round(p.score, 6)} for p in pairs], path)
+
+
+def write_jsonl(records: list[dict], path: str | os.PathLike) -> None:
+    """Write one JSON object a line, atomically (all or nothing)."""
+    atomic.write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

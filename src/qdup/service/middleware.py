@@ -1,0 +1,64 @@
+"""Checks on every request before a route sees it: the body size, the Host header, CORS.
+
+The Host check defeats DNS rebinding; which hosts and origins to accept is decided by
+:mod:`qdup.service.access` (``qdup serve``) or the caller of :func:`qdup.service.app.create_app`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from .schemas import error_response
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over ``max_bytes`` (declared or streamed) with 413."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_large = f"request body larger than {self.max_bytes} bytes"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and not length.isdigit():
+            return await error_response(400, "bad Content-Length header")(scope, receive, send)
+        if length is not None and int(length) > self.max_bytes:
+            return await error_response(413, too_large)(scope, receive, send)
+        # Read the whole (bounded) body first, so a chunked upload cannot exceed the limit.
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await error_response(413, too_large)(scope, receive, send)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+
+def add_request_checks(app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES, cors_origins: tuple[str, ...] = (),
+                       allowed_hosts: list[str] | None = None) -> None:
+    """Wrap ``app`` in the body limit, CORS for ``cors_origins`` (none: no cross-origin
+    calls) and, with ``allowed_hosts`` (None: any Host), the Host check, outermost."""
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+    if allowed_hosts is not None:  # outermost: a foreign Host header never reaches a route
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))

@@ -1,0 +1,90 @@
+"""What the HTTP service reads and answers: request and response bodies, and the one error body.
+
+Every bad request gets a 4xx answer with a JSON body ``{"error": "<one line>"}``
+(:func:`error_response`); :data:`ERRORS` documents those answers in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_QUESTION_CHARS = 1000  # a forum question, not a document; also bounds encoding time
+MAX_K = 100
+
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+
+class PairIn(_Body):
+    question1: Question
+    question2: Question
+
+
+class SearchIn(_Body):
+    question: Question
+    k: int = Field(10, ge=1, le=MAX_K)
+    threshold: Optional[float] = None  # checked by the library, as everywhere
+
+
+class QuestionIn(_Body):
+    question: Question
+    id: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]] = None
+    metadata: Optional[dict] = None
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+ERRORS = {code: {"model": ErrorOut, "description": text} for code, text in [
+    (401, "Write without the right bearer token"), (403, "Write to a read-only server"),
+    (404, "No question with this id"),
+    (409, "Conflict: id already taken, or no index loaded"), (413, "Request body too large"),
+    (422, "Invalid request: the one-line reason is in `error`"),
+]}
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    """The answer to a bad request: ``{"error": message}`` with ``status``."""
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class Match(BaseModel):
+    id: str
+    question: str
+    score: float
+    likely_duplicate: bool = Field(description="score passes the model's calibrated search threshold")
+    metadata: dict = Field(default_factory=dict, description="stored with the question: url, title...")
+
+
+class SearchOut(BaseModel):
+    matches: list[Match]
+
+
+class StoredOut(BaseModel):
+    id: str
+    question: str
+    metadata: dict
+
+
+class DeletedOut(BaseModel):
+    id: str
+    questions: int
+
+
+class SimilarityOut(BaseModel):
+    similarity: float
+    is_duplicate: bool
+    threshold: float
+
+
+class AddedOut(BaseModel):
+    id: str
+    question: str
+    questions: int
