@@ -154,7 +154,7 @@ def judge(name: str, score, threshold: float | None, split, sets: dict) -> dict:
 
 def search_flags(model, corpus: list[str], pairs: list[tuple[str, str, str]], mine: bool) -> dict:
     """Search each swapped question over the corpus: is its original sibling flagged?"""
-    from qdup.evaluation.search_calibration import likely_duplicates
+    from qdup.scoring.thresholds import likely_duplicates
     from qdup.search.index import Index
 
     stored = set(corpus)
@@ -179,7 +179,7 @@ def search_flags(model, corpus: list[str], pairs: list[tuple[str, str, str]], mi
 def mined_siblings(index, model) -> dict:
     """Groups as ``qdup mine --groups`` makes them, and the template siblings inside them."""
     from qdup.mining.groups import group_records, neighbours
-    from qdup.mining.pairs import DEFAULT_MINE_THRESHOLD
+    from qdup.mining.output import DEFAULT_MINE_THRESHOLD
 
     threshold = model.search_threshold or DEFAULT_MINE_THRESHOLD
     groups = group_records(neighbours(index, 19, threshold, model=model))  # --max-group-size 20
