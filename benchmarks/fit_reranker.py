@@ -21,7 +21,7 @@ from common import data_path, machine_line  # noqa: E402
 import qdup  # noqa: E402
 from qdup.model import QdupModel  # noqa: E402
 from qdup.training.scorer_fit import train_rerank_scorer  # noqa: E402
-from qdup.training.trainer import _calibrate  # noqa: E402
+from qdup.training.steps import calibrate  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     started = time.perf_counter()
     scorer = train_rerank_scorer(split, 1, lambda part: base, log=print)
     model = QdupModel(base.encoder, info={"base_encoder": args.model, "data": split.summary()}, scorer=scorer)
-    _calibrate(model, split.validation, store=True).save(args.out, force=True)
+    calibrate(model, split.validation, store=True).save(args.out, force=True)
     print(f"saved {args.out} after {time.perf_counter() - started:.0f} s; {machine_line()}")
 
 

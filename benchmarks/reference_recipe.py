@@ -20,6 +20,7 @@ import torch
 from torch.nn import functional as F
 
 import qdup
+import qdup.training.steps
 import qdup.training.trainer
 from common import data_path, questions_per_second, write_results
 
@@ -57,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.unmasked:
         qdup.training.trainer.SiameseEncoder = UnmaskedEncoder
-        qdup.training.trainer._encode = encode_sides_apart
+        qdup.training.steps.encode = encode_sides_apart
 
     split = qdup.reference_split(qdup.read_pairs(data_path(args.data)))
     config = qdup.TrainConfig.from_recipe("reference", epochs=args.epochs)

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, write_results  # noqa: E402
 
 from qdup.search.index import Index  # noqa: E402
-from qdup.scoring.base import CosineScorer  # noqa: E402
+from qdup.scoring.cosine import CosineScorer  # noqa: E402
 from qdup.search.topk import exact_topk  # noqa: E402
 
 DIM = 192  # set from --dim in main()

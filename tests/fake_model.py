@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from qdup.scoring.base import CosineScorer
+from qdup.scoring.cosine import CosineScorer
 
 
 class FakeModel:

@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from . import __version__
-from .util import atomic
-from .encoders.base import DEFAULT_ENCODER, PRETRAINED_ENCODER, TextEncoder, architecture, load_encoder, refuse_unsafe
+from .encoders.base import TextEncoder, architecture, open_pretrained, refuse_unsafe
 from .errors import ConfigError, ModelLoadError, OutputError
-from .scoring.base import CosineScorer, Scorer, load_scorer
+from .scoring.base import Scorer, load_scorer
+from .scoring.cosine import CosineScorer
 from .scoring.thresholds import check_threshold
+from .util import atomic
 from .util.threads import torch_loaded
 
 torch_loaded()  # a --threads count given before torch was loaded takes effect now (any encoder)
@@ -172,13 +173,12 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
     refuse_unsafe(folder)
     config = _read_config(folder)
     if config.get("format") != FORMAT:  # a pretrained folder: qdup's settings live in qdup.json
-        encoder = load_encoder(PRETRAINED_ENCODER, folder, None)
+        encoder = open_pretrained(folder)
         config = _read_sidecar(folder)
         return _model(folder, encoder, config, CosineScorer())
-    name = config.get("encoder", DEFAULT_ENCODER)
-    required = architecture(name, folder).REQUIRED_FILES
-    _verify_checksums(folder, config.get("checksums"), required)
-    encoder = load_encoder(name, folder, config.get("model"))
+    encoder_module = architecture(config, folder)
+    _verify_checksums(folder, config.get("checksums"), encoder_module.REQUIRED_FILES)
+    encoder = encoder_module.load(folder, config.get("model"))
     return _model(folder, encoder, config, load_scorer(folder, config.get("scorer")))
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import qdup
-from qdup.encoders.lstm.encoder import length_chunks as _length_chunks
+from qdup.encoders.lstm.encoder import length_chunks
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_shortcut_does_not_touch_the_random_seed(bidirectional_model):
 @pytest.mark.parametrize("batch_size", [1, 3, 5, 100])
 def test_length_chunks_cover_every_row_once(batch_size):
     lengths = [5] * 40 + [2] * 3 + [7] * 33 + [1] + [5] * 2
-    chunks = _length_chunks(lengths, batch_size)
+    chunks = length_chunks(lengths, batch_size)
     assert sorted(i for chunk in chunks for i in chunk) == list(range(len(lengths)))
     assert all(1 <= len(chunk) <= batch_size for chunk in chunks)
     if batch_size >= 32:  # the 42 fives and 33 sevens each fill chunks of their own

@@ -1,9 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
 from qdup.encoders.lstm.network import ModelConfig, SiameseEncoder
 from qdup.errors import ConfigError
-import pytest
 
 
 def test_reference_parameter_count():

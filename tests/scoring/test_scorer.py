@@ -7,10 +7,12 @@ import pytest
 
 from qdup.search import hybrid as hybrid_search, topk as search_backends
 from qdup.errors import ModelLoadError
-from qdup.text.lexical import LexicalRows, LexicalStats
-from qdup.scoring.pair_features import FEATURES, pair_features
+from qdup.scoring.base import SCORERS, load_scorer
 from qdup.scoring.booster import BoosterSettings, Reranker
-from qdup.scoring.base import CosineScorer, RerankScorer, load_scorer
+from qdup.scoring.cosine import CosineScorer
+from qdup.scoring.pair_features import FEATURES, pair_features
+from qdup.scoring.rerank import RerankScorer
+from qdup.text.lexical import LexicalRows, LexicalStats
 
 POOL = [
     "How do I learn Python?", "How can I learn Python fast?", "What is the best iPhone 6 case?",
@@ -142,9 +144,14 @@ def test_rerank_scorer_is_its_definition_and_saves_without_pickles(stats, tmp_pa
 
 
 def test_scorer_registry_refuses_unknown_names_and_missing_files(tmp_path):
-    assert isinstance(load_scorer(tmp_path, None), CosineScorer)
-    with pytest.raises(ModelLoadError, match="unknown scorer"):
+    assert SCORERS.names == ("cosine", "rerank")
+    assert isinstance(load_scorer(tmp_path, None), CosineScorer)  # saved before scorers: the cosine
+    assert isinstance(load_scorer(tmp_path, {"name": "cosine"}), CosineScorer)
+    with pytest.raises(ModelLoadError) as caught:
         load_scorer(tmp_path, {"name": "magic"})
+    assert str(caught.value) == f"{tmp_path}: unknown scorer 'magic' (known: cosine, rerank)"
+    with pytest.raises(ModelLoadError, match="unknown scorer 'rerank'"):
+        load_scorer(tmp_path, "rerank")  # not a section
     with pytest.raises(ModelLoadError, match="lexical.safetensors is missing"):
         load_scorer(tmp_path, {"name": "rerank", "features": list(FEATURES)})
     with pytest.raises(ModelLoadError, match="other features"):

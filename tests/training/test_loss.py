@@ -80,3 +80,48 @@ def test_ranking_loss_pulls_duplicates_closer():
         stepped = torch.nn.functional.normalize(v2 - 0.01 * v2.grad, dim=1)
         assert ranking_loss(v1, stepped).item() < before.item()
         assert (stepped * v1).sum(1).mean() > (v2 * v1).sum(1).mean()
+
+
+# The distillation losses (qdup.training.distill): a student's vectors against its teacher's.
+
+def test_similarity_loss_on_a_hand_worked_case():
+    from qdup.training.losses import similarity_loss
+
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    b = torch.tensor([[1.0, 0.0], [0.6, 0.8]])  # off-diagonal cosines 0 and 0.6
+    assert similarity_loss(a, a).item() == 0
+    assert similarity_loss(a, b).item() == pytest.approx(2 * 0.36 / 4)
+
+
+def test_regression_loss_is_the_mean_cosine_distance_whatever_the_lengths():
+    from qdup.training.losses import regression_loss
+
+    projected = torch.tensor([[2.0, 0.0], [0.0, 3.0]])
+    teacher = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # the same direction, then a right angle
+    assert regression_loss(projected, teacher).item() == pytest.approx(0.5)
+
+
+def test_ranking_kl_by_hand():
+    """Three questions, temperature 1: each question's two-way softmax written out."""
+    from qdup.training.losses import ranking_kl
+
+    teacher = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=torch.float64)
+    student = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6]], dtype=torch.float64)
+
+    def kl(p_logits, q_logits):
+        p = [math.exp(x) / sum(math.exp(y) for y in p_logits) for x in p_logits]
+        q = [math.exp(x) / sum(math.exp(y) for y in q_logits) for x in q_logits]
+        return sum(a * math.log(a / b) for a, b in zip(p, q))
+
+    # Each question's cosines to the two others, by the teacher then by the student.
+    expected = (kl([0.0, 0.6], [0.0, 0.8]) + kl([0.0, 0.8], [0.0, 0.6]) + kl([0.6, 0.8], [0.8, 0.6])) / 3
+    assert ranking_kl(student, teacher, 1.0).item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_ranking_kl_is_zero_for_the_same_order_and_positive_for_a_swapped_one():
+    from qdup.training.losses import ranking_kl
+
+    teacher = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]), dim=1)
+    assert ranking_kl(teacher, teacher, 0.05).item() < 1e-6
+    swapped = teacher[[0, 2, 1, 3]]  # question 0's nearest is now 2, not 1
+    assert ranking_kl(swapped, teacher, 0.05).item() > 1.0

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 import qdup
-from qdup.evaluation.pairs import metrics
-from qdup.training import trainer as training
-from qdup.training.losses import triplet_loss
 from qdup.encoders.lstm.encoder import LstmEncoder
 from qdup.encoders.lstm.network import SiameseEncoder
+from qdup.evaluation import metrics
+from qdup.training import steps
+from qdup.training.losses import triplet_loss
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_chunked_encoding_keeps_row_order_and_values(parts, chunk):
     rows = lstm.rows(split.train.question1[:23] + split.train.question2[:23])
     encoder.train()  # dropout 0: training mode, gradients on, as in a training step
     whole = encoder(featurizer.collate(rows))
-    chunked = training._encode(lstm, rows, chunk)
+    chunked = steps.encode(lstm, rows, chunk)
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
     loss_whole = triplet_loss(whole[:23], whole[23:])
     loss_chunked = triplet_loss(chunked[:23], chunked[23:])
@@ -45,11 +45,11 @@ def test_validation_encodes_each_question_once_with_the_same_figures(parts):
     encoder, featurizer = lstm.network, lstm._train_featurizer
     encoder.eval()
     validation = split.validation
-    data = {"validation": training._rows(lstm, validation)}
+    rows = steps.pair_rows(lstm, validation)
     calls = []
     hook = encoder.register_forward_hook(lambda module, args, out: calls.append(len(out)))
     try:
-        figures = training._validate(lstm, data, config)
+        figures = steps.validate(lstm, rows, config)
     finally:
         hook.remove()
     assert sum(calls) == 2 * len(validation)  # every question once, duplicates included

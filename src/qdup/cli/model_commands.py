@@ -19,11 +19,13 @@ from .pairs_commands import _device
                    "re-ranker, and the validation pairs choose the epoch and the threshold (reference split).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Student model folder to write.")
 @click.option("--epochs", type=int, help="Passes over the questions.")
-@click.option("--batch-size", type=int, help="Questions per batch (each with its 3 nearest questions by the teacher).")
+@click.option("--batch-size", type=int,
+              help="Questions per batch (each with its nearest questions by the teacher: 3, or --set neighbours).")
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")
 @click.option("--seed", type=int, help="Seed for initialisation and shuffling.")
 @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
-              help="Any other setting of the student (the default recipe's LSTM).")
+              help="Any other setting of the student (the default recipe's LSTM) or of the distillation: "
+                   f"{', '.join(recipes.DISTILL_SETTINGS)}.")
 @click.option("--device", default="cpu", show_default=True, help="Where to train: cpu, cuda, cuda:1...")
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -47,14 +49,14 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     from ..data.corpus import read_questions
 
     given = {key: value for key, value in settings.items() if value is not None}
+    overrides, distill_config = recipes.parse_distill_settings(extra)
     config = recipes.TrainConfig.from_recipe(
-        recipes.DEFAULT_RECIPE,
-        **{"scorer": "rerank" if pairs_file else "cosine", **given, **recipes.parse_settings(extra)})
+        recipes.DEFAULT_RECIPE, **{"scorer": "rerank" if pairs_file else "cosine", **given, **overrides})
     model.check_output(out, force)  # fail before the teacher's encoding and the training
     labelled = split.reference_split(data.read_pairs(pairs_file)) if pairs_file else None
     questions = read_questions(questions_file).questions
     student = distillation.distill(model.load(teacher), questions, config, labelled, progress=not quiet,
-                                   device=_device(device))
+                                   device=_device(device), distill_config=distill_config)
     student.save(out, force=force)
     best = student.info["history"][student.info["best_epoch"] - 1]
     chosen = f"validation AUC {best['validation_auc']:.4f}" if "validation_auc" in best and config.select == "auc" \

@@ -13,19 +13,22 @@ An architecture module provides ``REQUIRED_FILES`` (always checksummed) and
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from ..errors import ModelLoadError
+from ..util.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-ENCODERS = {"lstm": "qdup.encoders.lstm.encoder", "transformer": "qdup.encoders.transformer"}
-DEFAULT_ENCODER = "lstm"
+ENCODERS = Registry("encoder", {
+    "lstm": "qdup.encoders.lstm.encoder",
+    "transformer": "qdup.encoders.transformer",
+}, ModelLoadError, extras={"transformer": "transformers"})
+UNNAMED_ENCODER = "lstm"  # what a config.json saved before the seam holds
 PRETRAINED_ENCODER = "transformer"  # opens sentence-transformers / Hugging Face folders as they are
 # Files that unpickle (or may) when a library loads them; weights must be safetensors.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
@@ -33,7 +36,7 @@ REMOTE_CODE_KEYS = ("auto_map", "trust_remote_code")
 
 
 class TextEncoder(Protocol):
-    """One architecture's encoder: questions in, unit vectors out; trainable by qdup.training.train."""
+    """One architecture's encoder: questions in, unit vectors out; trainable by qdup.train (qdup.training.trainer)."""
 
     name: str  # as config.json's "encoder" names it
     dim: int  # length of the vectors
@@ -65,19 +68,15 @@ class TextEncoder(Protocol):
         """Move the network (and its input tensors) to ``device``; returns self."""
 
 
-def architecture(name: Any, folder: Path | str = "model"):
-    """The module of the architecture ``name`` (from config.json); a one-line error if unknown."""
-    if not isinstance(name, str) or name not in ENCODERS:
-        raise ModelLoadError(f"{folder}: unknown encoder {name!r} (known: {', '.join(ENCODERS)})")
-    try:
-        return importlib.import_module(ENCODERS[name])
-    except ImportError as error:  # the optional group is not installed
-        raise ModelLoadError(f"{folder}: the {name} encoder needs {error.name or error}; "
-                             "install it with: pip install 'qdup[transformers]'") from None
+def architecture(config: dict, folder: Path | str = "model"):
+    """The module of the architecture a qdup ``config.json`` names (none: an LSTM, saved before
+    the seam); a one-line error for an unknown name or a missing optional dependency."""
+    return ENCODERS.get(config.get("encoder", UNNAMED_ENCODER), where=str(folder))
 
 
-def load_encoder(name: Any, folder: Path, section: Any) -> TextEncoder:
-    return architecture(name, folder).load(folder, section)
+def open_pretrained(folder: Path) -> TextEncoder:
+    """A sentence-transformers / Hugging Face folder opened as it is (no qdup config.json)."""
+    return ENCODERS.get(PRETRAINED_ENCODER, where=str(folder)).load(folder, None)
 
 
 def refuse_unsafe(folder: Path) -> None:

@@ -31,10 +31,10 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from ..util import atomic  # noqa: E402
 from ..errors import ConfigError, ModelLoadError  # noqa: E402
-from .lstm.encoder import length_chunks  # noqa: E402
+from ..util import atomic  # noqa: E402
 from ..util.progress import bar as progress_bar  # noqa: E402
+from .lstm.encoder import length_chunks  # noqa: E402
 from .weights import read_weights, weights_bytes  # noqa: E402
 
 REQUIRED_FILES = ("model.safetensors", "tokenizer.json", "transformer.json")

@@ -1,1 +1,1 @@
-"""Training models: the encoder training loop and its shared steps, losses, recipes, distillation, the scorer's fitting, Keras import."""
+"""Training models: an encoder (trainer) or a student of a teacher (distill), the steps both share (steps), losses, settings and recipes (recipes), how each scorer is fitted (scorers, scorer_fit), Keras import."""

@@ -1,14 +1,15 @@
 """Distillation: train the fast LSTM student to reproduce a teacher's similarities.
 
 The teacher (any model qdup loads: a fine-tuned or pretrained transformer) encodes every
-question once. Each batch holds anchor questions and, next to each, its ``NEIGHBOURS``
+question once. Each batch holds anchor questions and, next to each, its ``neighbours``
 nearest questions by the teacher's vectors (so that the batch holds the look-alikes a
-search must tell apart, not only unrelated questions). Three losses (``s``, ``t``: the
-student's and the teacher's unit vectors):
+search must tell apart, not only unrelated questions). Three losses
+(:mod:`qdup.training.losses`; ``s``, ``t``: the student's and the teacher's unit vectors),
+weighted by a :class:`~qdup.training.recipes.DistillConfig`:
 
 - similarity: ``mean_ij (s_i·s_j − t_i·t_j)²`` -- every similarity, near or far;
 - ranking: for each question, the KL divergence from the teacher's softmax over the other
-  questions of the batch (``t_i·t_j / TEMPERATURE``) to the student's -- the order of its
+  questions of the batch (``t_i·t_j / temperature``) to the student's -- the order of its
   nearest questions, which a search returns;
 - regression: ``1 − cos(P s_i, t_i)`` through a linear map ``P`` into the teacher's space,
   trained beside the student and dropped (the saved student is unchanged): a target for
@@ -25,74 +26,66 @@ through its similarities, so the re-ranker may trust the cosine a little too muc
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from ..util import progress as progress_lines
-from ..errors import ConfigError
-from ..encoders.lstm.encoder import LstmEncoder
-from ..model import QdupModel
-from ..encoders.lstm.network import SiameseEncoder
-from .recipes import TrainConfig
-from .scorer_fit import train_rerank_scorer
-from ..search.topk import exact_topk
 from ..data.split import Split
-from .trainer import EVAL_CHUNK, BestEpoch, _batch_loss, _calibrate, _encode, _rows, _validate, step_negatives
+from ..encoders.lstm.encoder import LstmEncoder
+from ..encoders.lstm.network import SiameseEncoder
+from ..errors import ConfigError
+from ..model import QdupModel
+from ..search.topk import exact_topk
 from ..text.vocabulary import Vocabulary
-
-HELD_OUT = 0.05  # share of the questions kept for validation when no labelled pairs are given
-MAX_HELD_OUT = 2000  # its (n, n) cosine matrices stay small however many questions there are
-SIMILARITY_WEIGHT = 100.0  # the squared cosine errors (~0.01) on the scale of the pair losses
-RANKING_WEIGHT = 1.0  # 0: the similarity loss alone (docs/benchmarks.md)
-TEMPERATURE = 0.05  # sharp: the softmax weight sits on each question's few nearest questions
-REGRESSION_WEIGHT = 10.0  # 1 - cos(projection(student), teacher): each question's own target (0: off)
-NEIGHBOURS = 3  # the teacher's nearest questions brought into the batch with each anchor (1: see docs/benchmarks.md)
+from ..util.progress import log as log_progress
+from .losses import ranking_kl, regression_loss, similarity_loss
+from .recipes import DistillConfig, TrainConfig
+from .scorers import fit_scorer, fitted_on_pairs
+from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, encode, labelled_rows, run_epoch,
+                    step_negatives, train_epochs, validate)
 
 
 def distill(teacher, questions: Sequence[str], config: TrainConfig, split: Split | None = None,
-            progress: bool = False, device: str = "cpu") -> QdupModel:
-    """An LSTM student (``config``'s shape and optimiser settings) of ``teacher``.
+            progress: bool = False, device: str = "cpu", distill_config: DistillConfig | None = None) -> QdupModel:
+    """An LSTM student (``config``'s shape and optimiser settings) of ``teacher``, learning as
+    ``distill_config`` says (default: :class:`DistillConfig`'s defaults).
 
-    With ``config.scorer == "rerank"`` (needs ``split``) the default recipe's re-ranker is
-    then fitted on the training pool as :func:`qdup.train` fits it, with out-of-fold students
-    distilled from the same teacher vectors.
+    With a scorer fitted on pairs (``config.scorer == "rerank"``, needs ``split``) the
+    default recipe's re-ranker is then fitted on the training pool as :func:`qdup.train`
+    fits it, with out-of-fold students distilled from the same teacher vectors.
 
     >>> student = qdup.training.distill.distill(qdup.load("models/minilm"), questions, qdup.TrainConfig())  # doctest: +SKIP
     """
-    if config.scorer == "rerank" and split is None:
-        raise ConfigError("a re-ranking student (scorer=rerank) needs labelled pairs (--pairs)")
+    settings = distill_config or DistillConfig()
+    if fitted_on_pairs(config.scorer) and split is None:
+        raise ConfigError(f"a student with scorer={config.scorer} needs labelled pairs (--pairs)")
     texts = sorted({q for q in questions if q.strip()})
     if split is not None:
         texts = sorted(set(texts) | {q for p in (split.train, split.negatives) for q in p.question1 + p.question2})
     if len(texts) < 4:
         raise ConfigError(f"distillation needs at least 4 distinct questions, got {len(texts)}")
     order = np.random.default_rng(config.seed).permutation(len(texts))
-    held = [] if split is not None else order[: min(MAX_HELD_OUT, max(2, int(len(texts) * HELD_OUT)))]
+    held_count = min(settings.max_held_out, max(2, int(len(texts) * settings.held_out_share)))
+    held = [] if split is not None else order[:held_count]
     train_texts = [texts[i] for i in sorted(set(order) - set(held))]
     held_texts = [texts[i] for i in held]
     if progress:
-        progress_lines.log(f"teacher: encoding {len(train_texts) + len(held_texts)} questions")
+        log_progress(f"teacher: encoding {len(train_texts) + len(held_texts)} questions")
     teacher_vectors = torch.from_numpy(teacher.encode(train_texts + held_texts, progress=progress))
     vectors, held_vectors = teacher_vectors[: len(train_texts)], teacher_vectors[len(train_texts):]
-    taught = Taught(train_texts, vectors, _nearest(vectors.numpy(), NEIGHBOURS), held_texts, held_vectors)
-    encoder_only = replace(config, scorer="cosine")
-    student, info = _student(taught, encoder_only, split, progress, device)
+    taught = Taught(train_texts, vectors, _nearest(vectors.numpy(), settings.neighbours), held_texts, held_vectors)
+    student, info = _student(taught, config, settings, split, progress, device)
     info.update(training=config.to_dict(), distillation={
-        "questions": len(train_texts), "held_out": len(held_texts), "teacher_fingerprint": teacher.fingerprint})
+        "questions": len(train_texts), "held_out": len(held_texts), "teacher_fingerprint": teacher.fingerprint,
+        "settings": settings.to_dict()})
     if split is None:
         return QdupModel(student, threshold=teacher.threshold, info=info)  # it mimics the teacher's scores
     info["data"] = split.summary()
-    scorer = None
-    if config.scorer == "rerank":
-        scorer = train_rerank_scorer(split, config.scorer_folds,
-                                     lambda part: _student(taught, encoder_only, part, progress, device)[0],
-                                     log=progress_lines.log if progress else lambda line: None)
-    return _calibrate(QdupModel(student, info=info, scorer=scorer), split.validation, config.calibrate)
+    scorer = fit_scorer(config, split, lambda part: _student(taught, config, settings, part, progress, device)[0],
+                        progress)
+    return calibrate(QdupModel(student, info=info, scorer=scorer), split.validation, config.calibrate)
 
 
 @dataclass(frozen=True)
@@ -101,12 +94,13 @@ class Taught:
 
     texts: list[str]
     vectors: torch.Tensor  # (n, d) unit
-    neighbours: np.ndarray  # (n, NEIGHBOURS) rows of each question's nearest questions
+    neighbours: np.ndarray  # (n, neighbours) rows of each question's nearest questions
     held_texts: list[str]  # held out for validation (no labelled pairs)
     held_vectors: torch.Tensor
 
 
-def _student(taught: Taught, config: TrainConfig, split: Split | None, progress: bool, device: str):
+def _student(taught: Taught, config: TrainConfig, settings: DistillConfig, split: Split | None, progress: bool,
+             device: str) -> tuple[LstmEncoder, dict]:
     """Train one student on ``taught`` (+ ``split``'s pairs); the best epoch's encoder and its info."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -118,62 +112,79 @@ def _student(taught: Taught, config: TrainConfig, split: Split | None, progress:
     optimizer = torch.optim.Adam([p for p in student.network.parameters() if p.requires_grad] + [head]
                                  + list(projection.parameters()),
                                  lr=config.learning_rate, eps=1e-7)
-    rows = student.rows(taught.texts)
-    held_rows = student.rows(taught.held_texts)
-    data = None
-    if split is not None:
-        negatives = split.negatives if config.negatives_per_batch else split.negatives.subset([])
-        data = {name: _rows(student, pairs) for name, pairs in
-                (("train", split.train), ("negatives", negatives), ("validation", split.validation))}
+    lessons = Lessons(student, student.rows(taught.texts), taught.vectors.to(device), taught.neighbours,
+                      labelled_rows(student, split, config) if split is not None else None,
+                      config, settings, head, projection)
+    held_rows, held_vectors = student.rows(taught.held_texts), taught.held_vectors.to(device)
 
-    history, best = [], BestEpoch(config.patience)
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
-        train_loss = _epoch(student, rows, taught.vectors.to(device), taught.neighbours, data, config, optimizer,
-                            head, projection, rng, f"epoch {epoch}/{config.epochs}", progress)
-        record = {"epoch": epoch, "train_loss": train_loss}
-        if data is not None:
-            record.update(_validate(student, data, config))
-        else:
-            record["validation_loss"] = _held_out_loss(student, held_rows, taught.held_vectors.to(device))
-        record["seconds"] = round(time.perf_counter() - started, 2)
-        history.append(record)
-        if progress:
-            auc = f", validation AUC {record['validation_auc']:.4f}" if "validation_auc" in record else ""
-            progress_lines.log(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss "
-                               f"{record['validation_loss']:.4f}{auc} ({record['seconds']:.1f} s)")
-        score = record["validation_auc"] if data is not None and config.select == "auc" else -record["validation_loss"]
-        if best.stop_after(epoch, score, student.network):
-            break
-    student.network.load_state_dict(best.state)
-    student.to("cpu").network.eval()
-    return student, {"history": history, "best_epoch": best.epoch}
+    def epoch_loss(desc: str) -> float:
+        return lessons.epoch(rng, optimizer, desc, progress)
+
+    def validation() -> dict:
+        if lessons.data is not None:
+            return validate(student, lessons.data["validation"], config)
+        return {"validation_loss": _held_out_loss(student, held_rows, held_vectors, settings)}
+
+    history, best_epoch = train_epochs(student, config, epoch_loss, validation, progress)
+    return student, {"history": history, "best_epoch": best_epoch}
 
 
-def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of the two ``(n, n)`` cosine matrices of unit vectors ``(n, d)``."""
-    return ((student @ student.T - teacher @ teacher.T) ** 2).mean()
+@dataclass(frozen=True)
+class Lessons:
+    """What a student's training steps draw on: its rows of the distillation questions, the
+    teacher's vectors and nearest questions, and (with labelled pairs) the default recipe's rows."""
+
+    student: LstmEncoder
+    rows: list  # the distillation questions, prepared by the student
+    teacher: torch.Tensor  # (n, d) their teacher vectors, on the training device
+    neighbours: np.ndarray  # (n, neighbours) rows of each question's nearest questions
+    data: dict[str, PairRows] | None  # labelled rows (steps.labelled_rows); None without pairs
+    config: TrainConfig
+    settings: DistillConfig
+    head: torch.nn.Parameter  # the pair loss's logistic head
+    projection: torch.nn.Linear  # student -> teacher space, for the regression loss
+
+    def epoch(self, rng: np.random.Generator, optimizer: torch.optim.Optimizer, desc: str, progress: bool) -> float:
+        """One pass over the questions, as anchors in batches of ``batch_size``; the mean loss."""
+        order = rng.permutation(len(self.rows))
+        pair_order = rng.permutation(len(self.data["train"][0])) if self.data is not None else None
+        negative_order = rng.permutation(len(self.data["negatives"][0])) if self.data is not None else None
+
+        def step_loss(step: int, anchors: np.ndarray) -> torch.Tensor:
+            return self.loss(step, anchors, pair_order, negative_order)
+
+        return run_epoch(self.student.network, batches(order, self.config.batch_size), step_loss, optimizer, None,
+                         desc, progress)
+
+    def loss(self, step: int, anchors: np.ndarray, pair_order, negative_order) -> torch.Tensor:
+        """The loss of one step: ``anchors`` and their nearest questions against the teacher,
+        plus the default recipe's loss on the step's labelled pairs."""
+        picked = np.unique(np.concatenate([anchors, self.neighbours[anchors].ravel()]))
+        vectors = encode(self.student, [self.rows[i] for i in picked])  # (n, d)
+        teacher = self.teacher[torch.from_numpy(picked).to(self.teacher.device)]
+        loss = _distillation_loss(vectors, teacher, self.settings)
+        if self.settings.regression_weight:
+            loss = loss + self.settings.regression_weight * regression_loss(self.projection(vectors), teacher)
+        if self.data is not None and len(pair_order) >= 2:
+            size = min(self.config.batch_size, len(pair_order))
+            batch = np.take(pair_order, range(step * size, step * size + size), mode="wrap")
+            negatives = step_negatives(negative_order, step, self.config.negatives_per_batch)
+            loss = loss + batch_loss(self.student, self.data, self.config, batch, negatives, self.head) / size
+        return loss
 
 
-def regression_loss(projected: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Mean cosine distance between each question's projected student vector and its teacher
-    vector: a target per question, where the other losses only compare questions in a batch."""
-    return (1 - F.cosine_similarity(projected, teacher)).mean()
+def _distillation_loss(student: torch.Tensor, teacher: torch.Tensor, settings: DistillConfig) -> torch.Tensor:
+    """The weighted similarity and ranking losses of one batch of unit vectors: the saved
+    student's own losses (the regression's projection is a training aid only)."""
+    loss = settings.similarity_weight * similarity_loss(student, teacher)
+    if settings.ranking_kl_weight:
+        loss = loss + settings.ranking_kl_weight * ranking_kl(student, teacher, settings.temperature)
+    return loss
 
 
-def ranking_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Mean over questions of KL(teacher ‖ student) between their softmaxes over the other
-    questions' cosines / ``temperature`` (unit vectors ``(n, d)``, n >= 2).
-
-    >>> t = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
-    >>> float(ranking_kl(t, t, 0.05))  # the same vectors rank alike
-    0.0
-    """
-    # Each question's own cosine (1) is left out: a large negative, not -inf (0 * inf is nan).
-    own = torch.eye(len(student), dtype=torch.bool, device=student.device) * 1e4
-    s = F.log_softmax((student @ student.T) / temperature - own, dim=1)
-    t = F.log_softmax((teacher @ teacher.T) / temperature - own, dim=1)
-    return F.kl_div(s, t, log_target=True, reduction="batchmean")
+@torch.no_grad()
+def _held_out_loss(student: LstmEncoder, rows: list, teacher: torch.Tensor, settings: DistillConfig) -> float:
+    return float(_distillation_loss(encode(student, rows, EVAL_CHUNK), teacher, settings))
 
 
 NEIGHBOUR_CHUNK = 1024  # queries per exact search: a (1024, n) score block, not (n, n)
@@ -187,47 +198,3 @@ def _nearest(vectors: np.ndarray, k: int) -> np.ndarray:
     others = top != np.arange(len(vectors))[:, None]
     others[others.sum(axis=1) > k, -1] = False  # itself not among its top k + 1 (ties): drop the last
     return top[others].reshape(len(vectors), k)
-
-
-def _epoch(student, rows, taught, neighbours, data, config, optimizer, head, projection, rng, desc, progress) -> float:
-    student.network.train()
-    order = rng.permutation(len(rows))
-    starts = [s for s in range(0, len(order), config.batch_size) if len(order[s : s + config.batch_size]) >= 2]
-    labelled = rng.permutation(len(data["train"][0])) if data is not None else None
-    negative_order = rng.permutation(len(data["negatives"][0])) if data is not None else None
-    bar = progress_lines.bar(starts, desc, "batch", enabled=progress, leave=False, lines=0)
-    total = 0.0
-    for step, start in enumerate(bar):
-        anchors = order[start : start + config.batch_size]
-        picked = np.unique(np.concatenate([anchors, neighbours[anchors].ravel()]))
-        vectors = _encode(student, [rows[i] for i in picked])  # (n, d)
-        teacher = taught[torch.from_numpy(picked).to(taught.device)]
-        loss = _batch_distillation_loss(vectors, teacher)
-        if REGRESSION_WEIGHT:
-            loss = loss + REGRESSION_WEIGHT * regression_loss(projection(vectors), teacher)
-        if data is not None and len(labelled) >= 2:
-            size = min(config.batch_size, len(labelled))
-            batch = np.take(labelled, range(step * size, step * size + size), mode="wrap")
-            negatives = step_negatives(negative_order, step, config.negatives_per_batch)
-            loss = loss + _batch_loss(student, data, config, batch, negatives, head) / size
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item()
-        bar.set_postfix(loss=f"{total / (step + 1):.4f}")
-    student.network.eval()
-    return total / max(len(starts), 1)
-
-
-def _batch_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """The weighted similarity and ranking losses of one batch of unit vectors: the saved
-    student's own losses (the regression's projection is a training aid only)."""
-    loss = SIMILARITY_WEIGHT * similarity_loss(student, teacher)
-    if RANKING_WEIGHT:
-        loss = loss + RANKING_WEIGHT * ranking_kl(student, teacher, TEMPERATURE)
-    return loss
-
-
-@torch.no_grad()
-def _held_out_loss(student, rows, taught) -> float:
-    return float(_batch_distillation_loss(_encode(student, rows, EVAL_CHUNK), taught))

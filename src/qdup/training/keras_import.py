@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
 from ..encoders.lstm.encoder import LstmEncoder
-from ..model import DEFAULT_THRESHOLD, QdupModel
 from ..encoders.lstm.network import SiameseEncoder
-from .recipes import TrainConfig
+from ..errors import DataError
+from ..model import DEFAULT_THRESHOLD, QdupModel
 from ..text.vocabulary import Vocabulary
+from .recipes import TrainConfig
 
 MAX_MEMBER = 2 << 30  # bytes: refuse larger zip members (a damaged or hostile file)
 # TextVectorization standardisations qdup reproduces: (lower-case?) + delete ASCII punctuation.

@@ -1,4 +1,10 @@
-"""Triplet loss with in-batch hard negative mining (SPEC §4), and an in-batch softmax ranking loss."""
+"""The losses training and distillation minimise; each works on unit vectors, not on a model.
+
+Training (:mod:`qdup.training.trainer`): the triplet loss with in-batch hard negative
+mining (SPEC §4) and an in-batch softmax ranking loss. Distillation
+(:mod:`qdup.training.distill`): a student's similarities, nearest-question order and own
+vectors against its teacher's.
+"""
 
 from __future__ import annotations
 
@@ -63,3 +69,52 @@ def ranking_loss(v1: torch.Tensor, v2: torch.Tensor, negatives: torch.Tensor | N
     forward = F.cross_entropy(scale * v1 @ torch.cat([v2, extra]).T, target, reduction="sum")
     backward = F.cross_entropy(scale * v2 @ torch.cat([v1, extra]).T, target, reduction="sum")
     return (forward + backward) / 2
+
+
+def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of the two ``(n, n)`` cosine matrices of unit vectors ``(n, d)``:
+    ``mean_ij (s_i·s_j − t_i·t_j)²``, every similarity, near or far.
+
+    >>> s = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> t = torch.tensor([[1.0, 0.0], [0.6, 0.8]])  # off-diagonal cosines 0 and 0.6
+    >>> round(similarity_loss(s, t).item(), 6)  # (0.6² + 0.6²) / 4
+    0.18
+    """
+    return ((student @ student.T - teacher @ teacher.T) ** 2).mean()
+
+
+def ranking_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean over questions of KL(teacher ‖ student) between their softmaxes over the other
+    questions' cosines / ``temperature`` (unit vectors ``(n, d)``, n >= 2): the order of each
+    question's nearest questions, which a search returns.
+
+    ``p_i(j) = softmax_{j≠i}(t_i·t_j / T)``, ``q_i(j)`` the same of the student's vectors,
+    ``loss = (1/n) Σ_i Σ_{j≠i} p_i(j) log(p_i(j) / q_i(j))``.
+
+    >>> t = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=torch.float64)
+    >>> float(ranking_kl(t, t, 0.05))  # the same vectors rank alike
+    0.0
+    >>> s = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6]], dtype=torch.float64)
+    >>> # Question 0's cosines (0, 0.6) by the teacher, (0, 0.8) by the student: KL 0.004481;
+    >>> # question 1's 0.004382, question 2's 0.019934; their mean:
+    >>> round(ranking_kl(s, t, 1.0).item(), 6)
+    0.009599
+    """
+    # Each question's own cosine (1) is left out: a large negative, not -inf (0 * inf is nan).
+    own = torch.eye(len(student), dtype=torch.bool, device=student.device) * 1e4
+    s = F.log_softmax((student @ student.T) / temperature - own, dim=1)
+    t = F.log_softmax((teacher @ teacher.T) / temperature - own, dim=1)
+    return F.kl_div(s, t, log_target=True, reduction="batchmean")
+
+
+def regression_loss(projected: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean cosine distance ``mean_i (1 − cos(p_i, t_i))`` between each question's projected
+    student vector ``(n, d_teacher)`` (any length) and its teacher vector: a target per
+    question, where the other distillation losses only compare questions in a batch.
+
+    >>> projected = torch.tensor([[2.0, 0.0], [0.0, 3.0]])
+    >>> teacher = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # the same direction, then a right angle
+    >>> round(regression_loss(projected, teacher).item(), 6)  # (0 + 1) / 2
+    0.5
+    """
+    return (1 - F.cosine_similarity(projected, teacher)).mean()

@@ -1,17 +1,18 @@
-"""Training settings: one validated dataclass that embeds the encoder's shape, and named
-recipes that preset it. ``TrainConfig()`` is the default recipe."""
+"""Training settings: one validated dataclass that embeds the encoder's shape, named
+recipes that preset it (``TrainConfig()`` is the default recipe), and the settings of
+distillation (:class:`DistillConfig`)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-from ..errors import ConfigError
 from ..encoders.lstm.config import ModelConfig
+from ..errors import ConfigError
+from .scorers import FITTERS
 
 SCHEDULES = ("constant", "cosine")
 SELECTIONS = ("loss", "auc")
-SCORERS = ("cosine", "rerank")  # see qdup.scoring.base
 DEFAULT_RECIPE = "default"
 # The default recipe's encoder; vocab_size 0: set from the training vocabulary.
 DEFAULT_SHAPE = ModelConfig(vocab_size=0, dim=64, hidden=64, bidirectional=True, pooling="mean_skip",
@@ -74,7 +75,7 @@ class TrainConfig:
             raise ConfigError("pair_weight, ranking_weight, negatives_per_batch and patience must not be negative")
         if self.scorer_folds < 2:
             raise ConfigError(f"scorer_folds must be at least 2, got {self.scorer_folds}")
-        for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("scorer", SCORERS)):
+        for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("scorer", FITTERS.names)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
@@ -133,24 +134,85 @@ class TrainConfig:
         return cls(model=model, **data)
 
 
-SETTINGS = tuple(TrainConfig().settings())
+@dataclass(frozen=True)
+class DistillConfig:
+    """How a student learns from its teacher (:mod:`qdup.training.distill`); the student's
+    shape and optimiser are a :class:`TrainConfig`'s. Recorded in the student's config.json
+    (``distillation.settings``).
+
+    The defaults are the settings measured in docs/benchmarks.md (distillation).
+
+    >>> DistillConfig(temperature=0)
+    Traceback (most recent call last):
+    ...
+    qdup.errors.ConfigError: temperature must be a positive number, got 0
+    """
+
+    similarity_weight: float = 100.0  # the squared cosine errors (~0.01) on the scale of the pair losses
+    ranking_kl_weight: float = 1.0  # the nearest-question order (losses.ranking_kl); 0: the similarity loss alone
+    temperature: float = 0.05  # sharp: the softmax weight sits on each question's few nearest questions
+    regression_weight: float = 10.0  # 1 - cos(projection(student), teacher): each question's own target (0: off)
+    neighbours: int = 3  # the teacher's nearest questions brought into the batch with each anchor
+    held_out_share: float = 0.05  # of the questions, kept for validation when no labelled pairs are given
+    max_held_out: int = 2000  # its (n, n) cosine matrices stay small however many questions there are
+
+    def __post_init__(self) -> None:
+        for name in ("similarity_weight", "ranking_kl_weight", "temperature", "regression_weight", "held_out_share"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be a positive number, got {self.temperature!r}")
+        if not 0 < self.held_out_share < 1:
+            raise ConfigError(f"held_out_share must be between 0 and 1, got {self.held_out_share!r}")
+        for name, least in (("neighbours", 1), ("max_held_out", 2)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(f"{name} must be an integer of at least {least}, got {value!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DistillConfig":
+        unknown = sorted(set(data) - set(DISTILL_SETTINGS))
+        if unknown:
+            raise ConfigError(f"unknown distillation setting(s): {', '.join(unknown)}")
+        return cls(**data)
 
 
-def parse_settings(pairs: tuple[str, ...] | list[str]) -> dict:
-    """``["dropout=0.2", "bidirectional=true"]`` → typed overrides for :class:`TrainConfig`.
+SETTINGS = tuple(TrainConfig().settings())  # what `qdup train --set` takes
+DISTILL_SETTINGS = tuple(f.name for f in fields(DistillConfig))
+
+
+def parse_settings(pairs: tuple[str, ...] | list[str], known: tuple[str, ...] = SETTINGS) -> dict:
+    """``["dropout=0.2", "bidirectional=true"]`` → typed overrides of the settings ``known``
+    (default: :class:`TrainConfig`'s, by flat name).
 
     >>> parse_settings(["dropout=0.2", "bidirectional=yes", "epochs=3"])
     {'dropout': 0.2, 'bidirectional': True, 'epochs': 3}
     """
-    types = {f.name: f.type for f in (*fields(ModelConfig), *fields(TrainConfig))}
+    types = {f.name: f.type for f in (*fields(ModelConfig), *fields(TrainConfig), *fields(DistillConfig))}
     parsed = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in SETTINGS:
-            raise ConfigError(f"--set takes KEY=VALUE with KEY one of {', '.join(SETTINGS)}; got {pair!r}")
+        if not sep or key not in known:
+            raise ConfigError(f"--set takes KEY=VALUE with KEY one of {', '.join(known)}; got {pair!r}")
         parsed[key] = _convert(key, value.strip(), types[key])
     return parsed
+
+
+def parse_distill_settings(pairs: tuple[str, ...] | list[str]) -> tuple[dict, DistillConfig]:
+    """``qdup distill --set`` pairs → the student's training overrides and the distillation settings.
+
+    >>> overrides, distillation = parse_distill_settings(["epochs=3", "temperature=0.1"])
+    >>> overrides, distillation.temperature
+    ({'epochs': 3}, 0.1)
+    """
+    parsed = parse_settings(pairs, SETTINGS + DISTILL_SETTINGS)
+    distillation = {key: parsed.pop(key) for key in DISTILL_SETTINGS if key in parsed}
+    return parsed, DistillConfig.from_dict(distillation)
 
 
 def _convert(key: str, value: str, kind: str):

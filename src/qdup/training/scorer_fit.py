@@ -27,7 +27,7 @@ from ..data.pairs import Pairs
 from ..text.lexical import LexicalRows, LexicalStats
 from ..scoring.pair_features import FEATURES, pair_features
 from ..scoring.booster import PAIR_SETTINGS, SEARCH_SETTINGS, Reranker
-from ..scoring.base import RerankScorer
+from ..scoring.rerank import RerankScorer
 from ..data.split import Split
 
 

@@ -13,14 +13,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ...util import atomic
 from ...errors import ConfigError, ModelLoadError
-from .inputs import Featurizer
-from .config import ModelConfig
-from .network import SiameseEncoder
-from ...util.progress import bar as progress_bar
 from ...text.vocabulary import Vocabulary
+from ...util import atomic
+from ...util.progress import bar as progress_bar
 from ..weights import read_weights, weights_bytes
+from .config import ModelConfig
+from .inputs import Featurizer
+from .network import SiameseEncoder
 
 REQUIRED_FILES = ("model.safetensors", "vocab.txt")
 MIN_BUCKET = 32  # fewer rows of one length are not worth an encoder call of their own
@@ -79,7 +79,7 @@ class LstmEncoder:
             out[chunk] = self.network(self.featurizer.collate([rows[i] for i in chunk])).numpy()
         return out
 
-    # Training (qdup.training.train): rows prepared once, batches with gradients.
+    # Training (qdup.training.steps): rows prepared once, batches with gradients.
     def rows(self, texts: Sequence[str]) -> list:
         return self._train_featurizer.rows(texts)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from itertools import chain, repeat
 from functools import lru_cache
+from itertools import chain, repeat
 from typing import Sequence
 
 import numpy as np

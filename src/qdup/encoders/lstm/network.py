@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .inputs import Batch
 from .config import POOLINGS, ModelConfig  # noqa: F401  (re-exported: qdup.encoders.lstm.network.ModelConfig)
+from .inputs import Batch
 
 class SiameseEncoder(nn.Module):
     """One branch shared by both questions: ``Batch -> (B, output_dim)`` unit vectors."""

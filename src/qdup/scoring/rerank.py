@@ -1,0 +1,78 @@
+"""The re-ranking scorer: two LightGBM re-rankers over the cosine and both questions' words
+(:mod:`qdup.scoring.pair_features`), one for pairs and one for search, saved as data files
+(safetensors IDF statistics and LightGBM's text format; loading runs no code).
+
+Training fits it on out-of-fold cosines: :mod:`qdup.training.scorer_fit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import safetensors.numpy
+
+from ..errors import ModelLoadError
+from ..text.lexical import LexicalStats
+from ..util import atomic
+from .booster import Reranker
+from .pair_features import FEATURES, pair_features
+
+LEXICAL_FILE = "lexical.safetensors"
+PAIR_FILE = "reranker-pairs.txt"    # LightGBM's text format: numbers only, no code
+SEARCH_FILE = "reranker-search.txt"
+
+
+class RerankScorer:
+    """Two re-rankers that see both questions' words next to the cosine.
+
+    Pairs (``predict``, ``evaluate``, the threshold) and search ask different questions:
+    Quora's labelled non-duplicates share most of their words, a search's wrong candidates
+    mostly do not. One model fitted to both served neither (validation ROC AUC 0.845 vs
+    0.877 for pairs; docs/benchmarks.md), so each has its own, on the same features: a
+    binary one for pairs (a probability), a ranking one for search (its order is what counts).
+    """
+
+    name = "rerank"
+    fitted_on_pairs = True
+
+    def __init__(self, lexical: LexicalStats, pair: Reranker, search: Reranker) -> None:
+        self.lexical = lexical
+        self.pair = pair
+        self.search = search
+
+    def score(self, cosine, a, b) -> np.ndarray:
+        return self.pair.predict(pair_features(cosine, a, b, self.lexical))
+
+    def rank(self, cosine, queries, candidates, query_of=None) -> np.ndarray:
+        return self.search.predict(pair_features(cosine, queries, candidates, self.lexical, a_of=query_of))
+
+    def save(self, folder: Path) -> dict:
+        atomic.write_bytes(folder / LEXICAL_FILE, safetensors.numpy.save(self.lexical.to_tensors()))
+        atomic.write_text(folder / PAIR_FILE, self.pair.to_text())
+        atomic.write_text(folder / SEARCH_FILE, self.search.to_text())
+        return {"name": self.name, "features": list(FEATURES)}
+
+    def digest(self) -> bytes:
+        tensors = self.lexical.to_tensors()
+        lexical = hashlib.sha256(b"".join(tensors[k].tobytes() for k in sorted(tensors))).digest()
+        return lexical + (self.pair.to_text() + self.search.to_text()).encode("utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, section: dict) -> "RerankScorer":
+        if tuple(section.get("features", ())) != FEATURES:
+            raise ModelLoadError(f"{folder}: the re-rankers were trained on other features than this qdup computes")
+        for name in (LEXICAL_FILE, PAIR_FILE, SEARCH_FILE):
+            if not (folder / name).is_file():
+                raise ModelLoadError(f"{folder}: {name} is missing")
+        try:
+            tensors = safetensors.numpy.load_file(str(folder / LEXICAL_FILE))
+            pair, search = ((folder / name).read_text(encoding="utf-8") for name in (PAIR_FILE, SEARCH_FILE))
+        except Exception as error:  # safetensors raises its own types for corrupt headers
+            raise ModelLoadError(f"{folder}: corrupt scorer files ({type(error).__name__})") from None
+        try:
+            return cls(LexicalStats.from_tensors(tensors), Reranker.from_text(pair, FEATURES),
+                       Reranker.from_text(search, FEATURES))
+        except ModelLoadError as error:
+            raise ModelLoadError(f"{folder}: {error}") from None
