@@ -21,7 +21,7 @@ _WHERE = {
     "ConfigError": "errors", "DataError": "errors", "ModelLoadError": "errors", "OutputError": "errors",
     "OutputExistsError": "errors", "QdupError": "errors", "QuestionError": "errors",
     "Evaluation": "evaluation.pairs", "evaluate": "evaluation.pairs", "predict": "evaluation.pairs",
-    "Index": "search.index", "SearchResult": "search.index",
+    "Index": "search.index", "SearchResult": "search.results",
     "triplet_loss": "training.losses",
     "Pair": "mining.pairs", "mine_index": "mining.pairs",
     "QdupModel": "model", "load": "model",
@@ -31,7 +31,7 @@ _WHERE = {
     "train": "training.trainer",
     "Vocabulary": "text.vocabulary",
     "SearchCalibration": "evaluation.search_calibration", "calibrate_search_threshold": "evaluation.search_calibration",
-    "StoredQuestion": "search.index", "UnknownIdError": "errors",
+    "StoredQuestion": "search.results", "UnknownIdError": "errors",
 }
 
 

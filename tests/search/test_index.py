@@ -1,12 +1,13 @@
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
 
 from helpers import assert_same_results
 from fake_model import FakeModel
-from qdup.search.local import segments as index_segments
+from qdup.search.local import segments
 from qdup.errors import ConfigError, DataError, OutputExistsError
 from qdup.search.index import Index
 from qdup.search.topk import build_hnsw, exact_topk, hnsw_topk
@@ -99,8 +100,18 @@ def test_build_refuses_existing_folder_and_bad_arguments(tmp_path, fake_model, i
     assert len(Index.load(tmp_path / "idx")) == 1
     with pytest.raises(ConfigError, match="k must be a positive integer, got 0"):
         index.search(fake_model, ["a"], k=0)
-    with pytest.raises(ConfigError, match="backend must be one of"):
+    with pytest.raises(ConfigError, match="unknown backend 'annoy' \\(known: auto, exact, hnsw, milvus\\)"):
         Index.build(fake_model, None, ["a?"], tmp_path / "x", backend="annoy")
+
+
+def test_a_missing_pymilvus_names_what_to_install(tmp_path, fake_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pymilvus", None)  # as if it were not installed
+    for name in [m for m in sys.modules if m.startswith("qdup.search.milvus.")]:
+        monkeypatch.delitem(sys.modules, name)  # imported again, by the backend registry
+    with pytest.raises(ConfigError, match=r"^the milvus backend needs pymilvus; install it with: "
+                                          r"pip install 'qdup\[milvus\]'$"):
+        Index.build(fake_model, None, ["a?"], tmp_path / "m", backend="milvus", options={"uri": "q.db"})
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("content, message", [
@@ -125,7 +136,7 @@ def test_writer_picks_up_another_process_commit(tmp_path, fake_model, index):
 
 
 def test_many_adds_are_merged_into_few_segments(tmp_path, fake_model, index, monkeypatch):
-    monkeypatch.setattr(index_segments, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(segments, "MAX_SEGMENTS", 3)
     for n in range(7):
         index.add(fake_model, [f"question number {n}?"])
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
@@ -226,7 +237,7 @@ def test_concurrent_writers_and_readers_lose_nothing(tmp_path, fake_model, index
 
 
 def test_hnsw_graph_is_kept_while_small_adds_are_merged(tmp_path, fake_model, monkeypatch):
-    monkeypatch.setattr(index_segments, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(segments, "MAX_SEGMENTS", 3)
     questions = [f"question {n} about topic {n % 17}?" for n in range(200)]
     index = Index.build(fake_model, None, questions, tmp_path / "h", backend="hnsw")
     for n in range(5):
@@ -257,11 +268,11 @@ def test_rebuild_gets_a_new_identity(tmp_path, fake_model, index):
 
 
 def test_build_force_waits_for_a_writer_of_the_old_folder(tmp_path, fake_model, index):
-    from qdup.search import manifest as index_store
+    from qdup.search import manifest
     import threading
 
     rebuilt = threading.Event()
-    with index_store.write_lock(tmp_path / "idx"):  # a writer of the old folder is committing
+    with manifest.write_lock(tmp_path / "idx"):  # a writer of the old folder is committing
         thread = threading.Thread(target=lambda: (Index.build(
             fake_model, None, ["b?"], tmp_path / "idx", force=True), rebuilt.set()))
         thread.start()
@@ -272,13 +283,13 @@ def test_build_force_waits_for_a_writer_of_the_old_folder(tmp_path, fake_model, 
 
 
 def test_writer_granted_the_lock_of_a_replaced_folder_takes_the_new_ones(tmp_path, monkeypatch):
-    from qdup.search import manifest as index_store
+    from qdup.search import manifest
     import subprocess
     import sys
 
     folder = tmp_path / "idx"
     folder.mkdir()
-    real = index_store.FileLock
+    real = manifest.FileLock
 
     class SwappedWhileWaiting(real):
         def acquire(self, *args, **kwargs):  # the lock file is opened, then build --force swaps the folder
@@ -288,8 +299,8 @@ def test_writer_granted_the_lock_of_a_replaced_folder_takes_the_new_ones(tmp_pat
                 folder.mkdir()
             return granted
 
-    monkeypatch.setattr(index_store, "FileLock", SwappedWhileWaiting)
-    with index_store.write_lock(folder):
+    monkeypatch.setattr(manifest, "FileLock", SwappedWhileWaiting)
+    with manifest.write_lock(folder):
         other = subprocess.run([sys.executable, "-c", "import sys; from filelock import FileLock, Timeout\n"
                                 "try: FileLock(sys.argv[1], timeout=0.5).acquire()\nexcept Timeout: print('busy')",
                                 str(folder / ".lock")], capture_output=True, text=True)

@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -22,14 +21,14 @@ WRITER = textwrap.dedent(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {tests!r})
     from fake_model import FakeModel
-    from qdup.search import manifest as index_store
+    from qdup.search import manifest
     from qdup.search.index import Index
 
     if {pause}:
         def pause():
             print("ready", flush=True)   # data files are written, the manifest is not
             time.sleep(60)
-        index_store._before_commit = pause
+        manifest._before_commit = pause
     index = Index.load({path!r})
     print("loaded", flush=True)
     for n in range({rounds}):

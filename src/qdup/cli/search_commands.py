@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..mining.output import DEFAULT_MINE_THRESHOLD, check_output, mine_to_file
 from ..scoring.thresholds import check_threshold
 from ..search import backends
-from ..search.index import BACKENDS, Index
+from ..search.index import Index
 from . import cli, threads_option
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
@@ -33,7 +33,7 @@ def index() -> None:
 @click.argument("questions_file", metavar="QUESTIONS", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Index folder to write.")
 @click.option("--model", "model_path", type=click.Path(), help="Model folder [default: the built-in model].")
-@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+@click.option("--backend", type=click.Choice(backends.BACKENDS.names), default="auto", show_default=True,
               help="exact search, HNSW (FAISS), auto: HNSW from 50,000 questions, or milvus (needs --uri).")
 @click.option("--uri", help="milvus: a Milvus Lite file (./questions.db) or a server (http://host:19530); "
                             "a token is read from $QDUP_MILVUS_TOKEN.")

@@ -32,14 +32,13 @@ def encode(questions_file, out, model_path, force, quiet):
         raise ConfigError(f"--out must end in .npy, got {out!r}")
     if os.path.exists(out) and not force:
         raise OutputExistsError(f"{out} already exists (use --force to replace it)")
-    from ..util import atomic
     from .. import model
     from ..data.corpus import read_questions
-    from ..search.manifest import npy_bytes
+    from ..data.vectors import write_vectors
 
     corpus = read_questions(questions_file)
     vectors = model.load(model_path).encode(corpus.questions, progress=not quiet)
-    atomic.write_bytes(out, npy_bytes(vectors))
+    write_vectors(out, vectors)
     click.echo(f"wrote {vectors.shape[0]} vectors of {vectors.shape[1]} floats to {out}")
 
 

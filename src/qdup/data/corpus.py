@@ -39,6 +39,13 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.questions)
 
+    def skip(self, n: int) -> "Corpus":
+        """The corpus without its first ``n`` questions (and their ids and metadata)."""
+        if not n:
+            return self
+        return Corpus(self.questions[n:], None if self.ids is None else self.ids[n:],
+                      None if self.metadata is None else self.metadata[n:])
+
 
 def read_questions(path: str | os.PathLike) -> Corpus:
     """Read questions (and ids when present) from ``path``.

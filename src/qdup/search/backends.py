@@ -9,12 +9,11 @@ candidate union and the re-ranking of :mod:`qdup.search.hybrid` work the same on
 
 A new backend is one module with ``CHUNK_ROWS``, ``check_options(options)``,
 ``create(folder, manifest, options, force, resume_key) -> Store`` and
-``open(folder, manifest) -> Store``, plus one line in :data:`REGISTRY`.
+``open(folder, manifest) -> Store``, plus one line in :data:`BACKENDS`.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -22,16 +21,16 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..text.lexical import LexicalRows, LexicalStats
+from ..util.registry import Registry
 
 # Backend name (as stored in the manifest) -> module implementing it. Modules are
 # imported on first use, so `import qdup` never pays for FAISS or pymilvus.
-REGISTRY = {
+BACKENDS = Registry("backend", {
     "auto": "qdup.search.local.store",   # exact search, HNSW (FAISS) from AUTO_HNSW_ROWS questions
     "exact": "qdup.search.local.store",
     "hnsw": "qdup.search.local.store",
     "milvus": "qdup.search.milvus.store",  # Milvus Lite file, Milvus Lite server, Milvus Standalone/Distributed
-}
-BACKENDS = tuple(REGISTRY)
+}, ConfigError, extras={"milvus": "milvus"})
 
 
 class Store(Protocol):
@@ -82,25 +81,19 @@ class Store(Protocol):
         """Backend name and settings, for ``qdup index info`` style output and logs."""
 
 
-def _module(name: str):
-    if name not in REGISTRY:
-        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
-    return importlib.import_module(REGISTRY[name])
-
-
 def _options(options: dict | None) -> dict:
     return {k: v for k, v in (options or {}).items() if v is not None}
 
 
 def check(name: str, options: dict | None = None) -> None:
     """Refuse an unknown backend name or bad settings before any slow work."""
-    _module(name).check_options(_options(options))
+    BACKENDS.get(name).check_options(_options(options))
 
 
 def chunk_rows(name: str) -> int | None:
     """Questions a streamed build or add should hand over at a time (None: all at once,
     for backends that rebuild a graph over everything they hold)."""
-    return _module(name).CHUNK_ROWS
+    return BACKENDS.get(name).CHUNK_ROWS
 
 
 def create(folder: Path, manifest: dict, options: dict | None, force: bool, resume_key: str | None = None) -> Store:
@@ -109,9 +102,9 @@ def create(folder: Path, manifest: dict, options: dict | None, force: bool, resu
     ``options`` are backend settings (say ``uri``); ``force`` replaces what they name,
     except an interrupted build with the same ``resume_key``, which is continued.
     """
-    return _module(manifest["backend"]).create(folder, manifest, _options(options), force, resume_key)
+    return BACKENDS.get(manifest["backend"]).create(folder, manifest, _options(options), force, resume_key)
 
 
 def open_store(folder: Path, manifest: dict) -> Store:
     """The store one committed manifest describes."""
-    return _module(manifest["backend"]).open(folder, manifest)
+    return BACKENDS.get(manifest["backend"], where=str(folder)).open(folder, manifest)

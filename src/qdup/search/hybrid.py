@@ -5,18 +5,23 @@ by character n-gram TF-IDF; the union (at most ``2 * depth``) is scored by the m
 scorer, which sees both questions' words, and the best ``k`` are returned. On the Quora
 validation queries the union holds the known duplicate for 96% of queries at depth 30,
 where either side alone holds it for 89-91% (docs/benchmarks.md).
+
+:func:`candidates` is the one way candidates are made: over an index's store by
+:func:`hybrid_topk`, and over the training pool (:class:`InMemoryRows`) when the
+re-ranker learns from what a search would show it (:mod:`qdup.training.scorer_fit`).
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from . import topk as search_backends
 from ..text.lexical import LexicalRows
+from .backends import Store
+from .topk import empty_topk, exact_topk
 
 DEPTH = 30  # candidates per side; chosen on validation queries (docs/benchmarks.md)
 QUERY_CHUNK = 64  # bounds the (queries x rows) lexical score block
@@ -41,16 +46,6 @@ def inverted(rows: LexicalRows) -> sp.csr_matrix:
     return _INVERTED[rows]
 
 
-def lexical_nearest(segments, offsets: np.ndarray, queries: LexicalRows, k: int) -> np.ndarray:
-    """``(q, k)`` global rows of the best char TF-IDF matches over every segment (-1: none)."""
-    scores, rows = search_backends._empty(len(queries), k)
-    for seg, offset in zip(segments, offsets):
-        s, r = lexical_topk(queries, inverted(seg.lexical), k, seg.dead if seg.dead.any() else None)
-        scores, rows = search_backends.merge_topk(scores, rows, s, np.where(r >= 0, r + offset, -1), k)
-    rows[~np.isfinite(scores)] = -1
-    return rows
-
-
 def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
                  dead: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` rows by char TF-IDF cosine; ``postings`` is a (buckets, rows) matrix (:func:`inverted`).
@@ -59,7 +54,7 @@ def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
     the query's own n-grams, and the top ``k`` is taken among the rows that share one with
     the query (a few thousand of 51k): rows sharing none are no candidates.
     """
-    scores, rows = search_backends._empty(len(queries), k)
+    scores, rows = empty_topk(len(queries), k)
     for start in range(0, len(queries), QUERY_CHUNK):
         block = (queries.chars[start : start + QUERY_CHUNK] @ postings).tocsr()  # (q, rows), sparse
         for n in range(block.shape[0]):
@@ -74,6 +69,35 @@ def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
             order = np.lexsort((found, -value))  # best first; ties by row, so results are deterministic
             scores[start + n, : len(order)], rows[start + n, : len(order)] = value[order], found[order]
     return scores, rows
+
+
+class CandidateSource(Protocol):
+    """Where candidates come from: an index's :class:`~qdup.search.backends.Store`, or :class:`InMemoryRows`."""
+
+    def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray: ...
+
+
+class InMemoryRows:
+    """Rows held in memory (a training pool), every one live: exact cosine, char TF-IDF as an index searches it."""
+
+    def __init__(self, vectors: np.ndarray, lexical: LexicalRows) -> None:
+        self.vectors, self.lexical = vectors, lexical
+
+    def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return exact_topk(queries, self.vectors, k)
+
+    def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
+        return lexical_topk(queries, inverted(self.lexical), k, None)[1]
+
+
+def candidates(source: CandidateSource, query_vectors: np.ndarray, query_rows: LexicalRows,
+               depth: int) -> list[np.ndarray]:
+    """Per query, its ``depth`` nearest rows by cosine and its ``depth`` nearest by words:
+    the distinct rows the scorer ranks, the cosine's first."""
+    _, dense = source.dense_topk(query_vectors, depth)
+    return candidate_union(dense, source.lexical_topk(query_rows, depth))
 
 
 def candidate_union(dense_rows: np.ndarray, lexical_rows: np.ndarray) -> list[np.ndarray]:
@@ -98,9 +122,19 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
     vectors, rows = gather(flat)
     cosine = np.einsum("nd,nd->n", query_vectors[which], vectors) if len(flat) else np.zeros(0, np.float32)
     scores = scorer.rank(cosine, query_rows, rows, which) if len(flat) else np.zeros(0, np.float32)
-    best_scores, best_rows = search_backends._empty(len(candidates), k)
+    best_scores, best_rows = empty_topk(len(candidates), k)
     for n, start in enumerate(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)):
         s, r = scores[start : start + sizes[n]], flat[start : start + sizes[n]]
         order = np.lexsort((r, -s))[:k]  # best first; ties by row, so results are deterministic
         best_scores[n, : len(order)], best_rows[n, : len(order)] = s[order], r[order]
     return best_scores, best_rows
+
+
+def hybrid_topk(store: Store, stored: int, query_vectors: np.ndarray, query_rows: LexicalRows, scorer,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, rows)`` of shape (q, min(k, stored)), best first: the candidates of a
+    store holding ``stored`` live rows, ranked by ``scorer`` (whose lexical rows it stores)."""
+    stored = max(stored, 1)
+    k = min(k, stored)  # never allocate (q, k) for a k beyond the stored rows
+    found = candidates(store, query_vectors, query_rows, min(max(k, DEPTH), stored))
+    return rerank(query_vectors, query_rows, found, lambda picked: store.gather(picked, scorer.lexical), scorer, k)

@@ -1,12 +1,48 @@
-"""Checks of what is handed to an index: ids, metadata, and the next generated ids."""
+"""Checks of what is handed to an index: questions, ids and metadata of a chunk, the next
+generated ids, and the search arguments.
+
+Every write prepares its chunks with :func:`prepare_chunk` (``add`` in two steps, so that
+the slow encoding happens between them and outside the folder's lock).
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from dataclasses import replace
+from typing import Callable, Container, Sequence
 
-from ..errors import DataError
-from .backends import Store
+from ..data.corpus import Corpus
+from ..data.questions import check_questions
+from ..errors import ConfigError, DataError
+from ..scoring.thresholds import check_threshold
+
+# Which of these ids the index holds (say ``Store.find``); None: nothing is stored yet (a build).
+Taken = Callable[[list[str]], Container[str]]
+
+
+def prepare_chunk(chunk: Corpus, manifest: dict, taken: Taken | None) -> Corpus:
+    """``chunk`` ready to store: :func:`check_chunk`, then :func:`assign_ids`."""
+    return assign_ids(check_chunk(chunk), manifest, taken)
+
+
+def check_chunk(chunk: Corpus) -> Corpus:
+    """The chunk's questions stripped and checked, its ids (when given) and its metadata
+    checked: everything that needs no look-up in the index."""
+    questions = check_questions(chunk.questions)
+    ids = None if chunk.ids is None else check_ids(chunk.ids, questions)
+    return Corpus(questions, ids, check_metadata(chunk.metadata, questions))
+
+
+def assign_ids(chunk: Corpus, manifest: dict, taken: Taken | None) -> Corpus:
+    """A checked chunk with its ids: the given ones when none is ``taken``, else the next
+    free numbers (``manifest["next_auto_id"]`` moves past them)."""
+    if chunk.ids is None:
+        return replace(chunk, ids=auto_ids(manifest, taken, len(chunk)))
+    stored = taken(chunk.ids) if taken is not None else ()
+    for i in chunk.ids:
+        if i in stored:
+            raise DataError(f"id {i!r} is already in the index")
+    return chunk
 
 
 def check_metadata(metadata: Sequence[dict] | None, questions: list[str]) -> list[dict] | None:
@@ -25,7 +61,7 @@ def check_metadata(metadata: Sequence[dict] | None, questions: list[str]) -> lis
     return metadata if any(metadata) else None
 
 
-def check_ids(ids: Sequence[str], questions: list[str], taken: set[str]) -> list[str]:
+def check_ids(ids: Sequence[str], questions: list[str]) -> list[str]:
     ids = [str(i).strip() for i in ids]
     if len(ids) != len(questions):
         raise DataError(f"{len(ids)} ids for {len(questions)} questions")
@@ -33,21 +69,26 @@ def check_ids(ids: Sequence[str], questions: list[str], taken: set[str]) -> list
     for i in ids:
         if not i:
             raise DataError("empty id")
-        if i in taken:
-            raise DataError(f"id {i!r} is already in the index")
         if i in seen:
             raise DataError(f"duplicate id {i!r}")
         seen.add(i)
     return ids
 
 
-def auto_ids(manifest: dict, store: Store, n: int) -> list[str]:
-    """The next ``n`` numbers not taken by a stored id (a user may have chosen "7")."""
+def auto_ids(manifest: dict, taken: Taken | None, n: int) -> list[str]:
+    """The next ``n`` numbers not ``taken`` by a stored id (a user may have chosen "7")."""
     ids, next_id = [], int(manifest["next_auto_id"])
     while len(ids) < n:
         batch = [str(i) for i in range(next_id, next_id + n - len(ids))]
-        taken = store.find(batch)
-        ids += [i for i in batch if i not in taken]
+        stored = taken(batch) if taken is not None else ()
+        ids += [i for i in batch if i not in stored]
         next_id += len(batch)
     manifest["next_auto_id"] = next_id
     return ids
+
+
+def check_search_args(k, threshold) -> tuple[int, float | None]:
+    """``k`` and ``threshold`` of a search, checked before any encoding."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    return k, None if threshold is None else check_threshold(threshold)

@@ -1,16 +1,8 @@
-"""On-disk layout of an index folder, and its one commit point.
+"""An index folder's one commit point, ``manifest.json``, and the lock its writers take.
 
-An index folder holds::
-
-    manifest.json          the commit point: which files make up the index now
-    seg-000003.npy         float32 vectors of one segment (np.save, no pickles)
-    seg-000003.jsonl       {"id": ..., "question": ..., "metadata": {...}} per row, same order
-                           ("metadata" only on rows that have some: url, title, ...)
-    seg-000003.faiss       optional HNSW graph over that segment (FAISS binary format)
-    seg-000003.lexical.npz optional sparse lexical rows (plain arrays, np.load without pickles)
-
-(the segment files are those of the local backends; a Milvus index folder holds only the
-manifest, which names the server and collection).
+The manifest names the model, the backend and its settings, and the files that make up
+the index now: a local index's segment files (:mod:`qdup.search.local.files`); a Milvus
+index folder holds only the manifest, which names the server and collection.
 
 Data files are immutable and named by the generation that wrote them. A write creates
 its new files first, then replaces ``manifest.json`` in one atomic rename; files no
@@ -21,23 +13,20 @@ either the old manifest (and all its files) or the new one.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 from filelock import FileLock
 
-from ..util import atomic
 from ..errors import DataError
-from ..text.lexical import LexicalRows
+from ..util import atomic
 
 FORMAT = "qdup-index"
 VERSION = 1
 MANIFEST = "manifest.json"
-LEXICAL = ".lexical.npz"  # a segment's lexical rows, when the model's scorer uses them
 
 
 def _before_commit() -> None:
@@ -45,6 +34,17 @@ def _before_commit() -> None:
 
     Does nothing; tests replace it to kill or interrupt a write at its most fragile point.
     """
+
+
+def new_manifest(model, backend: str, model_path: str | None) -> dict:
+    """The manifest of a new, empty index of ``model``'s vectors (generation 0)."""
+    return {
+        "format": FORMAT, "version": VERSION, "uid": uuid.uuid4().hex,
+        "fingerprint": model.fingerprint, "dim": int(model.dim), "threshold": float(model.threshold),
+        "backend": backend, "generation": 0,
+        "model_path": None if model_path is None else os.path.abspath(model_path), "count": 0, "segments": [],
+        "next_auto_id": 1,
+    }
 
 
 def identity(manifest: dict) -> tuple:
@@ -140,54 +140,3 @@ def io_errors(folder: Path) -> Iterator[None]:
         yield
     except OSError as error:
         raise DataError(f"{folder}: cannot write the index ({error.strerror or error})") from None
-
-
-def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], questions: list[str],
-                  metadata: list[dict] | None = None) -> None:
-    buf = npy_bytes(vectors)
-    atomic.write_bytes(folder / f"{name}.npy", buf)
-    metadata = metadata or [{}] * len(ids)
-    lines = "".join(json.dumps({"id": i, "question": q, **({"metadata": m} if m else {})}, ensure_ascii=False) + "\n"
-                    for i, q, m in zip(ids, questions, metadata))
-    atomic.write_text(folder / f"{name}.jsonl", lines)
-
-
-def npy_bytes(vectors: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
-    return buf.getvalue()
-
-
-def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarray, list[str], list[str], list | None]:
-    try:
-        # Memory-mapped: segment files are immutable (a replaced one stays readable while
-        # mapped), and rows an HNSW graph already holds are then never paged in twice.
-        vectors = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-        records = [json.loads(line) for line in (folder / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
-    except FileNotFoundError as error:
-        raise DataError(f"{folder} is damaged: {Path(error.filename).name} is missing") from None
-    except (ValueError, UnicodeDecodeError):
-        raise DataError(f"{folder} is damaged: segment {name} cannot be read") from None
-    if vectors.dtype != np.float32 or vectors.shape != (rows, dim) or len(records) != rows:
-        raise DataError(f"{folder} is damaged: segment {name} does not match the manifest")
-    metadata = [r.get("metadata") or {} for r in records] if any("metadata" in r for r in records) else None
-    return vectors, [r["id"] for r in records], [r["question"] for r in records], metadata
-
-
-def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **rows.to_arrays())  # plain arrays; np.load(allow_pickle=False) reads them
-    atomic.write_bytes(folder / f"{name}{LEXICAL}", buf.getvalue())
-
-
-def read_lexical(folder: Path, name: str, rows: int) -> LexicalRows:
-    try:
-        with np.load(folder / f"{name}{LEXICAL}", allow_pickle=False) as arrays:
-            lexical = LexicalRows.from_arrays({key: arrays[key] for key in arrays.files})
-    except FileNotFoundError:
-        raise DataError(f"{folder} is damaged: {name}{LEXICAL} is missing") from None
-    except (ValueError, KeyError, OSError):
-        raise DataError(f"{folder} is damaged: {name}{LEXICAL} cannot be read") from None
-    if len(lexical) != rows:
-        raise DataError(f"{folder} is damaged: {name}{LEXICAL} does not match the manifest")
-    return lexical

@@ -18,7 +18,8 @@ HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256    # recall@10 0.999 on clustered synthetic data (benchmarks/search_speed.py)
 
 
-def _empty(q: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def empty_topk(q: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, rows)`` of shape (q, k) holding no match yet: score -inf, row -1."""
     return np.full((q, k), -np.inf, dtype=np.float32), np.full((q, k), -1, dtype=np.int64)
 
 
@@ -50,7 +51,7 @@ def exact_topk(
         >>> exact_topk(v[:1], v, k=2)[1].tolist()
         [[0, 1]]
     """
-    best_scores, best_rows = _empty(len(queries), k)
+    best_scores, best_rows = empty_topk(len(queries), k)
     for start in range(0, len(vectors), chunk_rows):
         block = queries @ vectors[start : start + chunk_rows].T  # (q, c)
         if dead is not None:

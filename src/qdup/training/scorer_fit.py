@@ -11,7 +11,7 @@ everything, is the one the model keeps.
 The re-ranker learns from two kinds of rows, both from the training pool only:
 - every labelled pair (duplicates and non-duplicates), as ``predict`` sees pairs;
 - for each question of a training duplicate pair, the candidates a search for it returns
-  over all pool questions (``hybrid_search.DEPTH`` by cosine, as many by words), labelled 1
+  over all pool questions (``hybrid.DEPTH`` by cosine, as many by words), labelled 1
   when the candidate is a known duplicate of it, as ``search`` sees them.
 """
 
@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..search import hybrid as hybrid_search, topk as search_backends
+from ..search import hybrid
 from ..data.pairs import Pairs
 from ..text.lexical import LexicalRows, LexicalStats
 from ..scoring.pair_features import FEATURES, pair_features
@@ -61,7 +61,6 @@ def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], objec
     pool = _pool(split)
     row_of = {q: n for n, q in enumerate(pool)}
     rows = stats.rows(pool)
-    postings = hybrid_search.inverted(rows)  # as a search over these questions would use them
     duplicates_of = _duplicate_sets(split.train, row_of)
     parts: dict[str, list] = {"px": [], "py": [], "sx": [], "sy": [], "sg": []}
     for fold in range(folds):
@@ -72,7 +71,7 @@ def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], objec
                                         negatives=split.negatives.subset(~held_negatives)))
         vectors = encoder.encode(pool)
         queries = _query_rows(split.train.subset(held_train), row_of)
-        x, y, groups = _candidate_rows(queries, vectors, rows, postings, duplicates_of, stats)
+        x, y, groups = _candidate_rows(queries, vectors, rows, duplicates_of, stats)
         parts["sx"].append(x), parts["sy"].append(y), parts["sg"].append(groups)
         for pairs, label in ((split.train.subset(held_train), 1.0), (split.negatives.subset(held_negatives), 0.0)):
             a, b = _pair_rows(pairs, row_of)
@@ -114,15 +113,14 @@ def _duplicate_sets(duplicates: Pairs, row_of: dict[str, int]) -> dict[int, set[
     return out
 
 
-def _candidate_rows(queries: np.ndarray, vectors: np.ndarray, rows: LexicalRows, postings,
+def _candidate_rows(queries: np.ndarray, vectors: np.ndarray, rows: LexicalRows,
                     duplicates_of: dict[int, set[int]], stats: LexicalStats
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features and labels of every (query, candidate) pair a hybrid search would score."""
-    depth = hybrid_search.DEPTH + 1  # +1: the query finds itself, dropped below
+    """Features and labels of every (query, candidate) pair a hybrid search over the pool would score."""
+    depth = hybrid.DEPTH + 1  # +1: the query finds itself, dropped below
     query_rows = rows.take(queries)
-    _, dense = search_backends.exact_topk(vectors[queries], vectors, depth)
-    _, lexical = hybrid_search.lexical_topk(query_rows, postings, depth, None)
-    candidates = [c[c != q] for q, c in zip(queries, hybrid_search.candidate_union(dense, lexical))]
+    found = hybrid.candidates(hybrid.InMemoryRows(vectors, rows), vectors[queries], query_rows, depth)
+    candidates = [c[c != q] for q, c in zip(queries, found)]
     sizes = np.array([len(c) for c in candidates])
     query_of = np.repeat(np.arange(len(queries)), sizes)
     which, flat = queries[query_of], np.concatenate(candidates)

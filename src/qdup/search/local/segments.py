@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from .. import manifest as index_store, topk as search_backends
 from ...text.lexical import LexicalRows
+from ..topk import ExactSearch, HnswSearch
+from .files import LEXICAL, read_lexical, read_segment, write_lexical, write_segment
 
-AUTO_HNSW_ROWS = 50_000  # exact search over 50k x 128 floats takes ~1-2 ms of a core; above, HNSW
 MAX_SEGMENTS = 16         # each add writes one segment; merge them before scans get slow
 MAX_TAIL_ROWS = 50_000    # rows searched exactly next to an HNSW base segment
 
@@ -31,7 +31,7 @@ class Segment:
     ids: list[str]
     questions: list[str]
     dead: np.ndarray     # (rows,) bool: removed rows
-    ann: Any = None      # search_backends.HnswSearch over `vectors`, or None (scanned exactly)
+    ann: Any = None      # HnswSearch over `vectors`, or None (scanned exactly)
     metadata: Any = None  # per row a dict (url, title, ...), or None: no row has any
     lexical: Any = None  # LexicalRows of the questions when the model's scorer uses words, else None
 
@@ -41,42 +41,44 @@ class Segment:
     @property
     def search(self):
         """The searcher of this segment: its graph, else an exact scan of its vectors."""
-        return self.ann if self.ann is not None else search_backends.ExactSearch(self.vectors)
+        return self.ann if self.ann is not None else ExactSearch(self.vectors)
 
 
 def segment_files(entry: dict) -> list[str]:
     """The files of one manifest segment entry."""
     names = [f"{entry['name']}.npy", f"{entry['name']}.jsonl"]
     if entry["ann"]:
-        names.append(f"{entry['name']}{search_backends.HnswSearch.suffix}")
+        names.append(f"{entry['name']}{HnswSearch.suffix}")
     if entry.get("lexical"):
-        names.append(f"{entry['name']}{index_store.LEXICAL}")
+        names.append(f"{entry['name']}{LEXICAL}")
     return names
 
 
 def read_segments(path: Path, manifest: dict) -> list[Segment]:
     segments = []
     for entry in manifest["segments"]:
-        vectors, ids, questions, metadata = index_store.read_segment(path, entry["name"], entry["rows"], manifest["dim"])
+        vectors, ids, questions, metadata = read_segment(path, entry["name"], entry["rows"], manifest["dim"])
         dead = np.zeros(entry["rows"], bool)
         dead[np.asarray(entry["deleted"], dtype=np.int64)] = True
-        ann = search_backends.HnswSearch.read(str(path / f"{entry['name']}{search_backends.HnswSearch.suffix}")) \
+        ann = HnswSearch.read(str(path / f"{entry['name']}{HnswSearch.suffix}")) \
             if entry["ann"] else None
-        lexical = index_store.read_lexical(path, entry["name"], entry["rows"]) if entry.get("lexical") else None
+        lexical = read_lexical(path, entry["name"], entry["rows"]) if entry.get("lexical") else None
         segments.append(Segment(entry["name"], vectors, ids, questions, dead, ann, metadata, lexical))
     return segments
 
 
-def compacted(folder: Path, manifest: dict, segments: list[Segment]) -> tuple[dict, list[Segment]]:
+def compacted(folder: Path, manifest: dict, segments: list[Segment],
+              use_graph: Callable[[int], bool]) -> tuple[dict, list[Segment]]:
     """Write unsaved segments (name "") as a new generation, merging segments when due.
 
-    With an HNSW base segment, too many small segments are merged among themselves
-    (cheap); the graph is rebuilt only when the rows outside it or the removed rows pile up.
+    ``use_graph(live_rows)``: whether the merged base segment carries an HNSW graph. With
+    one, too many small segments are merged among themselves (cheap); the graph is
+    rebuilt only when the rows outside it or the removed rows pile up.
     """
     generation = manifest["generation"] + 1
     name = f"seg-{generation:06d}"
     live_rows = sum(int((~s.dead).sum()) for s in segments)
-    use_ann = manifest["backend"] == "hnsw" or (manifest["backend"] == "auto" and live_rows >= AUTO_HNSW_ROWS)
+    use_ann = use_graph(live_rows)
     if _full_merge_due(segments, use_ann):
         segments = [_merge(segments, name, manifest["dim"], use_ann)] if live_rows else []
     elif len(segments) > MAX_SEGMENTS:  # here segments[0] carries the graph: keep it
@@ -84,11 +86,11 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment]) -> tuple[di
     segments = [Segment(**{**s.__dict__, "name": name}) if not s.name else s for s in segments]
     for s in segments:
         if s.name == name:
-            index_store.write_segment(folder, name, s.vectors, s.ids, s.questions, s.metadata)
+            write_segment(folder, name, s.vectors, s.ids, s.questions, s.metadata)
             if s.ann is not None:
                 s.ann.write(str(folder / f"{name}{s.ann.suffix}"))
             if s.lexical is not None:
-                index_store.write_lexical(folder, name, s.lexical)
+                write_lexical(folder, name, s.lexical)
     manifest.update(generation=generation, count=live_rows, segments=[
         {"name": s.name, "rows": len(s.ids), "deleted": np.flatnonzero(s.dead).tolist(), "ann": s.ann is not None,
          "lexical": s.lexical is not None}
@@ -106,7 +108,7 @@ def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool) -> Segm
         [i for s, k in zip(segments, keep) for i, ok in zip(s.ids, k) if ok],
         [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
         np.zeros(len(vectors), bool),
-        search_backends.HnswSearch.build(vectors) if with_ann and len(vectors) else None,
+        HnswSearch.build(vectors) if with_ann and len(vectors) else None,
         _merged_metadata(segments, keep),
         LexicalRows.stack([s.lexical.take(np.flatnonzero(k)) for s, k in zip(segments, keep)])
         if segments and all(s.lexical is not None for s in segments) else None,

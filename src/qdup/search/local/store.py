@@ -3,6 +3,10 @@
 Rows are positions in the concatenation of the segments. Each segment is searched by its
 own searcher (exact numpy scan or FAISS HNSW graph, see :mod:`qdup.search.local.segments`) and
 the per-segment top-k lists are merged.
+
+The three names differ only in when a merged segment gets an HNSW graph
+(:data:`GRAPH_RULES`); a store reads its name from the manifest in one place, when it is
+created or opened.
 """
 
 from __future__ import annotations
@@ -10,17 +14,24 @@ from __future__ import annotations
 import bisect
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from .. import hybrid as hybrid_search, topk as search_backends
 from ...errors import ConfigError
-from .segments import Segment, compacted, read_segments, segment_files
 from ...text.lexical import LexicalRows, LexicalStats
-
+from ..hybrid import inverted, lexical_topk
+from ..topk import empty_topk, merge_topk
+from .segments import Segment, compacted, read_segments, segment_files
 
 CHUNK_ROWS = None  # a fresh build is one merged segment (and one HNSW graph): hand over everything at once
+AUTO_HNSW_ROWS = 50_000  # exact search over 50k x 128 floats takes ~1-2 ms of a core; above, HNSW
+# Backend name -> whether a merged segment of that many live rows gets an HNSW graph.
+GRAPH_RULES: dict[str, Callable[[int], bool]] = {
+    "exact": lambda live_rows: False,
+    "hnsw": lambda live_rows: True,
+    "auto": lambda live_rows: live_rows >= AUTO_HNSW_ROWS,
+}
 
 
 def check_options(options: dict) -> None:
@@ -31,33 +42,47 @@ def check_options(options: dict) -> None:
 
 def create(folder: Path, manifest: dict, options: dict, force: bool, resume_key: str | None) -> "LocalStore":
     check_options(options)
-    return LocalStore(())
+    return LocalStore((), _graph_rule(manifest))
 
 
 def open(folder: Path, manifest: dict) -> "LocalStore":  # noqa: A001 (the seam's verb)
-    return LocalStore(tuple(read_segments(folder, manifest)))
+    return LocalStore(tuple(read_segments(folder, manifest)), _graph_rule(manifest))
+
+
+def _graph_rule(manifest: dict) -> Callable[[int], bool]:
+    """The one place this backend reads its name ("exact", "hnsw" or "auto") from the manifest."""
+    return GRAPH_RULES[manifest["backend"]]
 
 
 class LocalStore:
     """Immutable view of the segments one manifest names."""
 
-    def __init__(self, segments: tuple[Segment, ...]) -> None:
+    def __init__(self, segments: tuple[Segment, ...], use_graph: Callable[[int], bool]) -> None:
         self.segments = segments
         self.offsets = np.cumsum([0] + [len(s.ids) for s in segments])
+        self.use_graph = use_graph  # one of GRAPH_RULES
 
     def _stored(self) -> int:
         return int(self.offsets[-1])
 
     def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, max(self._stored(), 1))  # never allocate (q, k) for a k beyond the stored rows
-        scores, rows = search_backends._empty(len(queries), k)
-        for seg, offset in zip(self.segments, self.offsets):
-            s, r = seg.search.topk(queries, k, seg.dead)
-            scores, rows = search_backends.merge_topk(scores, rows, s, np.where(r >= 0, r + offset, -1), k)
-        return scores, rows
+        return self._merged(len(queries), k, lambda seg: seg.search.topk(queries, k, seg.dead))
 
     def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
-        return hybrid_search.lexical_nearest(self.segments, self.offsets, queries, min(k, max(self._stored(), 1)))
+        k = min(k, max(self._stored(), 1))
+        scores, rows = self._merged(len(queries), k, lambda seg: lexical_topk(
+            queries, inverted(seg.lexical), k, seg.dead if seg.dead.any() else None))
+        rows[~np.isfinite(scores)] = -1
+        return rows
+
+    def _merged(self, q: int, k: int, segment_topk) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``k`` of each segment's ``segment_topk(segment) -> (scores, rows)``, as global rows."""
+        scores, rows = empty_topk(q, k)
+        for seg, offset in zip(self.segments, self.offsets):
+            s, r = segment_topk(seg)
+            scores, rows = merge_topk(scores, rows, s, np.where(r >= 0, r + offset, -1), k)
+        return scores, rows
 
     def gather(self, rows: np.ndarray, stats: LexicalStats) -> tuple[np.ndarray, LexicalRows]:
         segments, offsets = self.segments, self.offsets
@@ -104,8 +129,8 @@ class LocalStore:
 
     def added(self, folder, manifest, ids, questions, vectors, lexical, metadata):
         new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool), None, metadata, lexical)
-        manifest, segments = compacted(folder, manifest, [*self.segments, new])
-        return manifest, LocalStore(tuple(segments))
+        manifest, segments = compacted(folder, manifest, [*self.segments, new], self.use_graph)
+        return manifest, LocalStore(tuple(segments), self.use_graph)
 
     def removed(self, folder, manifest, rows):
         dead = [s.dead.copy() for s in self.segments]
@@ -113,8 +138,8 @@ class LocalStore:
             s = bisect.bisect_right(self.offsets, row) - 1
             dead[s][row - self.offsets[s]] = True
         segments = [replace(s, dead=d) for s, d in zip(self.segments, dead)]
-        manifest, segments = compacted(folder, manifest, segments)
-        return manifest, LocalStore(tuple(segments))
+        manifest, segments = compacted(folder, manifest, segments, self.use_graph)
+        return manifest, LocalStore(tuple(segments), self.use_graph)
 
     def resumed(self, manifest: dict) -> int:
         return 0  # a build writes into a temporary folder that a killed run leaves to be swept
@@ -131,6 +156,3 @@ class LocalStore:
     def describe(self) -> dict:
         return {"segments": len(self.segments),
                 "searchers": sorted({type(s.search).__name__ for s in self.segments})}
-
-
-

@@ -3,7 +3,8 @@
 A URI is a Milvus Lite file (``./questions.db``: pymilvus runs the engine in this
 process) or a server (``http://host:19530``: Milvus Lite's ``milvus-lite server``, Milvus
 Standalone or Distributed). A server token is read from ``QDUP_MILVUS_TOKEN``, never from
-the command line or a file. pymilvus is imported here only, on first use.
+the command line or a file. This module imports pymilvus: the backend registry imports it
+only for a Milvus index, and turns a missing pymilvus into an install hint (``qdup[milvus]``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import re
 from typing import Iterator
 
+import pymilvus
+
 from ...errors import ConfigError, DataError
 
 TOKEN_ENV = "QDUP_MILVUS_TOKEN"
@@ -21,24 +24,17 @@ CONNECT_TIMEOUT_S = 30.0  # a server that does not answer fails the command inst
 _CLIENTS: dict[str, object] = {}
 
 
-def pymilvus():
-    try:
-        import pymilvus
-    except ImportError:
-        raise ConfigError("the milvus backend needs pymilvus: pip install 'qdup[milvus]'") from None
-    # Their own error logs would print tracebacks next to our one-line error.
-    for name in ("pymilvus", "milvus_lite"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    return pymilvus
+# Their own error logs would print tracebacks next to our one-line error.
+for _logger in ("pymilvus", "milvus_lite"):
+    logging.getLogger(_logger).setLevel(logging.CRITICAL)
 
 
 @contextlib.contextmanager
 def calls(uri: str) -> Iterator[None]:
     """Any client or server failure becomes one line naming the server."""
-    module = pymilvus()
     try:
         yield
-    except module.exceptions.MilvusException as error:
+    except pymilvus.exceptions.MilvusException as error:
         message = getattr(error, "message", None) or str(error)
         if "Open local milvus failed" in str(message) and os.path.isdir(uri):
             message += " (a Milvus Lite file is open in another process? Several processes need `milvus-lite server`)"
@@ -62,9 +58,9 @@ def check_uri(uri: str | None) -> str:
     return os.path.abspath(uri)
 
 
-def client(uri: str):
+def connect(uri: str):
+    """The client of ``uri``, made on first use (one per process and URI)."""
     if uri not in _CLIENTS:
-        module = pymilvus()
         with calls(uri):
-            _CLIENTS[uri] = module.MilvusClient(uri=uri, token=os.environ.get(TOKEN_ENV, ""), timeout=CONNECT_TIMEOUT_S)
+            _CLIENTS[uri] = pymilvus.MilvusClient(uri=uri, token=os.environ.get(TOKEN_ENV, ""), timeout=CONNECT_TIMEOUT_S)
     return _CLIENTS[uri]

@@ -2,7 +2,8 @@
 
 The same client code talks to Milvus Lite (``./questions.db``, a local engine for
 development), to Milvus Lite's gRPC server (``milvus-lite server``) and to Milvus
-Standalone or Distributed (``http://host:19530``); connecting is :mod:`qdup.search.milvus.client`.
+Standalone or Distributed (``http://host:19530``); connecting is :mod:`qdup.search.milvus.client`,
+the collection's schema and properties :mod:`qdup.search.milvus.collection`.
 
 One collection row per question::
 
@@ -31,30 +32,26 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
-from .. import topk as search_backends
 from ...errors import ConfigError, DataError
-from .client import calls, check_uri, client as connect, pymilvus
 from ...text.lexical import LexicalRows, LexicalStats
+from ..topk import HNSW_EF_SEARCH, empty_topk
+from .client import calls, check_uri, connect
+from .collection import (BUILDING, CHECKPOINT, FINGERPRINT, check_text, create_collection, has_chars, literal, owner,
+                         properties, sparse)
 
 DEFAULT_COLLECTION = "questions"
-FINGERPRINT = "qdup.fingerprint"  # collection property: the model that owns the collection
-BUILDING = "qdup.building"        # collection property: the input of a build not finished yet ("" when done)
-CHECKPOINT = "qdup.checkpoint"    # collection property: JSON, how far that build got
 CHUNK_ROWS = 10_000      # questions a streamed build encodes and stores at a time
 INDEX_WAIT_S = 600.0     # a build waits this long at most for Milvus to index what it stored
 TIMEOUT_S = 30.0         # per call: a server that went away fails a search instead of hanging it
 FLUSH_TIMEOUT_S = 600.0  # a flush seals and indexes what was inserted: a minute for 100,000 rows on Lite
 INSERT_ROWS = 2_000      # rows per insert call: bounded request size (gRPC's limit is 64 MB)
 FILTER_VALUES = 1_000    # values per "in [...]" filter
-MAX_TEXT_BYTES = 65_535  # Milvus VARCHAR limit
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")  # Milvus collection names
 
 
 def check_options(options: dict) -> tuple[str, str]:
     """``(uri, collection)`` from the build options, checked."""
-    pymilvus()
     unknown = set(options) - {"uri", "collection"}
     if unknown:
         raise ConfigError(f"the milvus backend takes no {', '.join(sorted(unknown))}")
@@ -71,15 +68,14 @@ def create(folder: Path, manifest: dict, options: dict, force: bool, resume_key:
     client = connect(uri)
     with calls(uri):
         if client.has_collection(collection):
-            properties = _properties(client, collection)
-            if resume_key and properties.get(BUILDING) == resume_key:  # the same build, killed half way
-                fields = {f["name"] for f in client.describe_collection(collection)["fields"]}
+            found = properties(client, collection)
+            if resume_key and found.get(BUILDING) == resume_key:  # the same build, killed half way
+                lexical = has_chars(client, collection)
                 client.load_collection(collection)
-                return MilvusStore(client, manifest, "chars" in fields, resume_key,
-                                   json.loads(properties.get(CHECKPOINT) or "null"))
+                return MilvusStore(client, manifest, lexical, resume_key, json.loads(found.get(CHECKPOINT) or "null"))
             if not force:
-                what = "an unfinished build of other input" if properties.get(BUILDING) else \
-                    f"model {str(properties.get(FINGERPRINT))[:12]}"
+                what = "an unfinished build of other input" if found.get(BUILDING) else \
+                    f"model {str(found.get(FINGERPRINT))[:12]}"
                 raise DataError(f"Milvus collection {collection!r} at {uri} already exists ({what}); "
                                 "use --force to replace it")
             client.drop_collection(collection)
@@ -95,57 +91,13 @@ def open(folder: Path, manifest: dict) -> "MilvusStore":  # noqa: A001 (the seam
     with calls(uri):
         if not client.has_collection(collection):
             raise DataError(f"Milvus collection {collection!r} does not exist at {uri}; rebuild the index")
-        owner = _owner(client, collection)
-        if owner != manifest["fingerprint"]:
-            raise DataError(f"Milvus collection {collection!r} at {uri} holds model {owner[:12]}, "
+        holder = owner(client, collection)
+        if holder != manifest["fingerprint"]:
+            raise DataError(f"Milvus collection {collection!r} at {uri} holds model {holder[:12]}, "
                             f"not {manifest['fingerprint'][:12]} of index {folder}; rebuild the index")
-        fields = {f["name"] for f in client.describe_collection(collection)["fields"]}
+        lexical = has_chars(client, collection)
         client.load_collection(collection)
-    return MilvusStore(client, manifest, "chars" in fields)
-
-
-def _properties(client, collection: str) -> dict:
-    return dict(client.describe_collection(collection).get("properties") or {})
-
-
-def _owner(client, collection: str) -> str:
-    return str(_properties(client, collection).get(FINGERPRINT, "unknown"))
-
-
-def _create_collection(client, collection: str, manifest: dict, lexical: bool, building: str | None) -> None:
-    from pymilvus import DataType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("row", DataType.INT64, is_primary=True)
-    schema.add_field("gen", DataType.INT64)
-    schema.add_field("qid", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
-    schema.add_field("question", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
-    schema.add_field("metadata", DataType.JSON)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(manifest["dim"]))
-    index = client.prepare_index_params()
-    index.add_index("vector", index_type="HNSW", metric_type="IP",
-                    params={"M": search_backends.HNSW_M, "efConstruction": search_backends.HNSW_EF_CONSTRUCTION})
-    # Scalar indexes: every read filters on gen (7 ms a search without it, on Milvus Lite), find on qid.
-    index.add_index("gen", index_type="INVERTED")
-    index.add_index("qid", index_type="INVERTED")
-    if lexical:  # Milvus refuses empty sparse rows: no field at all for a cosine-only model
-        schema.add_field("chars", DataType.SPARSE_FLOAT_VECTOR)
-        index.add_index("chars", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-    client.create_collection(collection, schema=schema, index_params=index,
-                             properties={FINGERPRINT: manifest["fingerprint"], BUILDING: building or ""})
-    client.load_collection(collection)
-
-
-def _literal(text: str) -> str:
-    """A string literal of Milvus's filter language (C-style escapes)."""
-    for a, b in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-        text = text.replace(a, b)
-    return f'"{text}"'
-
-
-def _sparse(rows: sp.csr_matrix) -> list[dict[int, float]]:
-    return [dict(zip(rows.indices[a:b].tolist(), rows.data[a:b].tolist()))
-            for a, b in zip(rows.indptr[:-1], rows.indptr[1:])]
+    return MilvusStore(client, manifest, lexical)
 
 
 class MilvusStore:
@@ -162,7 +114,7 @@ class MilvusStore:
         self.visible = f"gen <= {self.generation}"  # rows of uncommitted adds stay hidden
 
     def _search(self, data, field: str, k: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
-        scores, rows = search_backends._empty(len(data), k)
+        scores, rows = empty_topk(len(data), k)
         if not len(data):
             return scores, rows
         with calls(self.uri):
@@ -174,11 +126,11 @@ class MilvusStore:
         return scores, rows
 
     def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        params = {"ef": max(search_backends.HNSW_EF_SEARCH, k)}
+        params = {"ef": max(HNSW_EF_SEARCH, k)}
         return self._search(np.asarray(queries, np.float32).tolist(), "vector", k, params)
 
     def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
-        return self._search(_sparse(queries.chars), "chars", k, {})[1]
+        return self._search(sparse(queries.chars), "chars", k, {})[1]
 
     def _query(self, rows: np.ndarray, fields: list[str]) -> list[dict]:
         """Records of ``rows`` (repeats allowed), in that order."""
@@ -209,7 +161,7 @@ class MilvusStore:
         ids = list(dict.fromkeys(ids))
         with calls(self.uri):
             for start in range(0, len(ids), FILTER_VALUES):
-                values = ", ".join(_literal(i) for i in ids[start : start + FILTER_VALUES])
+                values = ", ".join(literal(i) for i in ids[start : start + FILTER_VALUES])
                 for r in self.client.query(self.collection, filter=f"qid in [{values}] and {self.visible}",
                                            output_fields=["row", "qid"], timeout=TIMEOUT_S):
                     found[r["qid"]] = int(r["row"])
@@ -231,17 +183,13 @@ class MilvusStore:
         return bool(self.lexical)
 
     def added(self, folder, manifest, ids, questions, vectors, lexical, metadata):
-        for n, text in enumerate([*ids, *questions]):
-            if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
-                what = "id" if n < len(ids) else "question"
-                raise DataError(f"{what} {text[:40]!r}... is longer than {MAX_TEXT_BYTES} bytes, "
-                                "the most a Milvus VARCHAR holds")
+        check_text(ids, questions)
         manifest = {**manifest, "milvus": dict(manifest["milvus"])}
         gen, first = int(manifest["generation"]) + 1, int(manifest["next_row"])
-        chars = _sparse(lexical.chars) if lexical is not None else None
+        chars = sparse(lexical.chars) if lexical is not None else None
         with calls(self.uri):
             if self.lexical is None:
-                _create_collection(self.client, self.collection, manifest, lexical is not None, self.building)
+                create_collection(self.client, self.collection, manifest, lexical is not None, self.building)
             self.client.delete(self.collection, filter=f"gen >= {gen}", timeout=TIMEOUT_S)  # a failed add's rows
             for start in range(0, len(ids), INSERT_ROWS):
                 stop = min(start + INSERT_ROWS, len(ids))

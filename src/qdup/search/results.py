@@ -1,0 +1,44 @@
+"""What a search returns: the matches of each query, best first, with their stored text and metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backends import Store
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Matches for one query, best first."""
+
+    ids: list[str]
+    questions: list[str]
+    scores: list[float]
+    metadata: list[dict] = field(default_factory=list)  # per match: url, title... ({} when none)
+
+
+@dataclass(frozen=True)
+class StoredQuestion:
+    """One stored question, as :meth:`qdup.Index.get` returns it."""
+
+    id: str
+    question: str
+    metadata: dict
+
+
+def search_results(store: Store, scores: np.ndarray, rows: np.ndarray, threshold: float | None) -> list[SearchResult]:
+    """One :class:`SearchResult` per row of the ``(q, k)`` top-k arrays, without the padding
+    (row -1) and, with ``threshold``, without the matches scoring at or below it."""
+    keep = np.isfinite(scores) & (rows >= 0)
+    if threshold is not None:
+        keep &= scores > threshold
+    records = store.records(rows[keep])  # one look-up for the whole batch
+    out, start = [], 0
+    for s, mask in zip(scores, keep):
+        mine = records[start : start + int(mask.sum())]
+        start += len(mine)
+        out.append(SearchResult([r[0] for r in mine], [r[1] for r in mine], [float(x) for x in s[mask]],
+                                [r[2] for r in mine]))
+    return out

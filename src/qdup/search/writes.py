@@ -1,0 +1,75 @@
+"""How rows get into an index folder: a :class:`Change` (the next manifest and store, made
+while the folder's lock is held, then committed) and :func:`build_folder`, which writes a
+new folder a piece of the corpus at a time and continues an interrupted build where the
+backend can.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ..data.corpus import Corpus
+from ..errors import DataError
+from ..util import atomic
+from ..util.progress import log
+from . import backends
+from .backends import Store
+from .inputs import prepare_chunk
+from .manifest import FORMAT, MANIFEST, commit, io_errors, new_manifest, write_lock
+
+
+@dataclass
+class Change:
+    """A write in progress: the next manifest and the store that goes with it."""
+
+    folder: Path
+    manifest: dict
+    store: Store
+
+    def add(self, chunk: Corpus, vectors: np.ndarray, model) -> None:
+        """Store a prepared chunk, its vectors and (for a scorer that reads words) its lexical rows."""
+        lexical = None if model.scorer.lexical is None else model.scorer.lexical.rows(chunk.questions)
+        self.manifest, self.store = self.store.added(self.folder, self.manifest, list(chunk.ids),
+                                                     list(chunk.questions), vectors, lexical, chunk.metadata)
+
+    def commit(self) -> None:
+        """Make the change visible: replace the folder's manifest (:func:`qdup.search.manifest.commit`)."""
+        commit(self.folder, self.manifest, self.store.files(self.manifest))
+
+
+def check_output(path, force: bool = False) -> None:
+    """Refuse an existing ``path`` (with ``force``: anything but an index folder), before any slow work."""
+    atomic.check_replaceable(path, force, (MANIFEST, FORMAT))
+
+
+def build_folder(model, chunks: Iterable[Corpus], path, *, backend: str, force: bool, progress: bool,
+                 model_path: str | None, options: dict | None, resume_key: str | None) -> Change:
+    """Write a new index folder at ``path`` (see :meth:`qdup.Index.build_chunks`); its committed change."""
+    backends.check(backend, options)
+    check_output(path, force)
+    manifest = new_manifest(model, backend, model_path)
+    key = None if resume_key is None else f"{model.fingerprint}:{resume_key}"
+    # Writers of the folder being replaced wait, then see the new uid and reload.
+    replacing = write_lock(Path(path)) if Path(path).is_dir() else contextlib.nullcontext()
+    with io_errors(Path(path)), replacing, atomic.directory(path, force=force, stamp=(MANIFEST, FORMAT)) as tmp:
+        store = backends.create(tmp, manifest, options, force, key)
+        done = store.resumed(manifest)  # questions stored by an interrupted build of the same input
+        if done and progress:
+            log(f"continuing an interrupted build: {done} questions already stored")
+        change, seen = Change(tmp, manifest, store), 0
+        for chunk in chunks:
+            skip, seen = min(max(done - seen, 0), len(chunk)), seen + len(chunk)
+            piece = prepare_chunk(chunk.skip(skip), change.manifest, None)  # nothing stored before the build
+            if piece.questions:
+                change.add(piece, model.encode(piece.questions, progress=progress), model)
+                change.store.checkpoint(change.manifest, seen)
+        if not change.manifest["count"]:
+            raise DataError("no questions to index")
+        change.store.finished()
+        change.commit()
+    return change
