@@ -25,6 +25,12 @@ SHARED = Path(os.environ.get("QDUP_SHARED", ROOT.parent / "shared"))
 QQP_PARTIAL = SHARED / "data" / "qqp-partial" / "pairs.tsv"
 # The tiny model of the `tiny_model` fixture: trains on the toy pairs in well under a second.
 TINY = qdup.TrainConfig.from_recipe("reference", epochs=4, batch_size=32, dim=32, seed=1)
+# Eight questions with near-duplicates among them: the pool of the lexical and re-ranking tests.
+POOL = [
+    "How do I learn Python?", "How can I learn Python fast?", "What is the best iPhone 6 case?",
+    "What is the best iPhone 7 case?", "Why is the sky blue?", "How do I cook rice?",
+    "What is machine learning?", "How does a rice cooker work?",
+]
 
 
 def run(capsys, *args) -> tuple[int, str, str]:

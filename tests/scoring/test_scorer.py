@@ -1,11 +1,11 @@
-"""The scorer seam: lexical rows, pair features, the re-ranker and hybrid candidates."""
+"""The scorer seam: lexical rows, pair features and the re-ranker (hybrid candidates: tests/search/test_hybrid.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from qdup.search import hybrid as hybrid_search, topk as search_backends
+from helpers import POOL
 from qdup.errors import ModelLoadError
 from qdup.scoring.base import SCORERS, load_scorer
 from qdup.scoring.booster import BoosterSettings, Reranker
@@ -13,12 +13,6 @@ from qdup.scoring.cosine import CosineScorer
 from qdup.scoring.pair_features import FEATURES, pair_features
 from qdup.scoring.rerank import RerankScorer
 from qdup.text.lexical import LexicalRows, LexicalStats
-
-POOL = [
-    "How do I learn Python?", "How can I learn Python fast?", "What is the best iPhone 6 case?",
-    "What is the best iPhone 7 case?", "Why is the sky blue?", "How do I cook rice?",
-    "What is machine learning?", "How does a rice cooker work?",
-]
 
 
 @pytest.fixture(scope="module")
@@ -158,22 +152,6 @@ def test_scorer_registry_refuses_unknown_names_and_missing_files(tmp_path):
         load_scorer(tmp_path, {"name": "rerank", "features": ["cosine"]})
 
 
-def test_lexical_topk_equals_brute_force(stats):
-    rows = stats.rows(POOL)
-    queries = stats.rows(["how to learn python", "best case for iphone 6", "rice", "zzz"])
-    dead = np.zeros(len(POOL), bool)
-    dead[1] = True
-    scores, found = hybrid_search.lexical_topk(queries, rows.chars.T.tocsr(), 3, dead)
-    brute = (queries.chars @ rows.chars.T).toarray()
-    brute[:, dead] = -np.inf
-    for q in range(len(queries)):
-        order = [r for r in np.lexsort((np.arange(len(POOL)), -brute[q])) if brute[q, r] > 0][:3]
-        assert found[q, : len(order)].tolist() == order and (found[q, len(order):] == -1).all()
-        np.testing.assert_allclose(scores[q, : len(order)], brute[q, order], rtol=1e-5)
-    assert 1 not in found
-    assert (found[3] == -1).all()  # shares no n-gram with any row: no lexical candidate
-
-
 def test_take_equals_scipy_row_indexing(stats):
     rows = stats.rows(POOL + ["", "42"])
     picked = np.array([3, 8, 3, 0, 9, 7])  # repeats, an empty row, a numbers-only row
@@ -216,34 +194,3 @@ def test_one_query_against_many_equals_copied_rows(stats, monkeypatch):
     np.testing.assert_allclose(pair_features(cosine, rows, rows, stats, a_of=query_of), copied, rtol=1e-6)
     monkeypatch.setattr(module, "CHUNK_PAIRS", 3)  # the chunked path of a large training pool
     np.testing.assert_allclose(pair_features(cosine, rows, rows, stats, a_of=query_of), copied, rtol=1e-6)
-
-
-def test_candidate_union_keeps_dense_order_and_drops_padding():
-    dense = np.array([[3, 1, -1]])
-    lexical = np.array([[1, 4, 3]])
-    [union] = hybrid_search.candidate_union(dense, lexical)
-    assert union.tolist() == [3, 1, 4]
-
-
-def test_rerank_returns_the_best_k_by_score():
-    class ByCosine:
-        def rank(self, cosine, queries, candidates, query_of):
-            assert len(query_of) == len(cosine) == len(candidates)  # one query's row, not copies
-            return cosine
-
-    vectors = np.eye(4, dtype=np.float32)
-    query = np.array([[0.1, 0.9, 0.3, 0.0]], np.float32)
-    rows = LexicalStats.fit(POOL).rows(["a", "b", "c", "d"])
-    gather = lambda picked: (vectors[picked], rows.take(picked))  # noqa: E731
-    scores, found = hybrid_search.rerank(query, rows.take(np.array([0])), [np.array([0, 1, 2, 3])],
-                                         gather, ByCosine(), k=2)
-    assert found.tolist() == [[1, 2]]
-    np.testing.assert_allclose(scores, [[0.9, 0.3]], rtol=1e-6)
-    _, padded = hybrid_search.rerank(query, rows.take(np.array([0])), [np.array([2])], gather, ByCosine(), k=3)
-    assert padded.tolist() == [[2, -1, -1]]
-
-
-def test_exact_candidates_feed_the_union():
-    v = np.eye(3, dtype=np.float32)
-    _, rows = search_backends.exact_topk(v[:1], v, 2)
-    assert rows[0, 0] == 0

@@ -1,0 +1,81 @@
+"""Hybrid search: candidates by cosine and by words, their union, and the re-ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import POOL
+from qdup.search import hybrid
+from qdup.search.local.segments import Segment
+from qdup.search.local.store import GRAPH_RULES, LocalStore
+from qdup.search.topk import exact_topk
+from qdup.text.lexical import LexicalStats
+
+
+@pytest.fixture(scope="module")
+def stats() -> LexicalStats:
+    return LexicalStats.fit(POOL)
+
+
+def test_lexical_topk_equals_brute_force(stats):
+    rows = stats.rows(POOL)
+    queries = stats.rows(["how to learn python", "best case for iphone 6", "rice", "zzz"])
+    dead = np.zeros(len(POOL), bool)
+    dead[1] = True
+    scores, found = hybrid.lexical_topk(queries, rows.chars.T.tocsr(), 3, dead)
+    brute = (queries.chars @ rows.chars.T).toarray()
+    brute[:, dead] = -np.inf
+    for q in range(len(queries)):
+        order = [r for r in np.lexsort((np.arange(len(POOL)), -brute[q])) if brute[q, r] > 0][:3]
+        assert found[q, : len(order)].tolist() == order and (found[q, len(order):] == -1).all()
+        np.testing.assert_allclose(scores[q, : len(order)], brute[q, order], rtol=1e-5)
+    assert 1 not in found
+    assert (found[3] == -1).all()  # shares no n-gram with any row: no lexical candidate
+
+
+def test_candidate_union_keeps_dense_order_and_drops_padding():
+    dense = np.array([[3, 1, -1]])
+    lexical = np.array([[1, 4, 3]])
+    [union] = hybrid.candidate_union(dense, lexical)
+    assert union.tolist() == [3, 1, 4]
+
+
+def test_rerank_returns_the_best_k_by_score():
+    class ByCosine:
+        def rank(self, cosine, queries, candidates, query_of):
+            assert len(query_of) == len(cosine) == len(candidates)  # one query's row, not copies
+            return cosine
+
+    vectors = np.eye(4, dtype=np.float32)
+    query = np.array([[0.1, 0.9, 0.3, 0.0]], np.float32)
+    rows = LexicalStats.fit(POOL).rows(["a", "b", "c", "d"])
+    gather = lambda picked: (vectors[picked], rows.take(picked))  # noqa: E731
+    scores, found = hybrid.rerank(query, rows.take(np.array([0])), [np.array([0, 1, 2, 3])],
+                                  gather, ByCosine(), k=2)
+    assert found.tolist() == [[1, 2]]
+    np.testing.assert_allclose(scores, [[0.9, 0.3]], rtol=1e-6)
+    _, padded = hybrid.rerank(query, rows.take(np.array([0])), [np.array([2])], gather, ByCosine(), k=3)
+    assert padded.tolist() == [[2, -1, -1]]
+
+
+def test_exact_candidates_feed_the_union():
+    v = np.eye(3, dtype=np.float32)
+    _, rows = exact_topk(v[:1], v, 2)
+    assert rows[0, 0] == 0
+
+
+@pytest.mark.parametrize("depth", [3, 20])  # 20: more than the stored rows
+def test_the_training_pool_and_an_index_make_the_same_candidates(stats, depth):
+    """The re-ranker trains on the candidates a search over its pool would show it."""
+    rows = stats.rows(POOL)
+    vectors = np.random.default_rng(0).normal(size=(len(POOL), 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    segment = Segment("seg-000001", vectors, [str(n) for n in range(len(POOL))], POOL, np.zeros(len(POOL), bool),
+                      lexical=rows)
+    store = LocalStore((segment,), GRAPH_RULES["exact"])
+    queries = np.array([0, 2, 5])
+    pool = hybrid.candidates(hybrid.InMemoryRows(vectors, rows), vectors[queries], rows.take(queries), depth)
+    index = hybrid.candidates(store, vectors[queries], rows.take(queries), depth)
+    assert [c.tolist() for c in pool] == [c.tolist() for c in index]
+    assert all(len(c) >= min(depth, len(POOL)) and c[0] == q for c, q in zip(pool, queries))  # itself first
