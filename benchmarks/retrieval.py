@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import data_path, machine, write_results  # noqa: E402
 
 import qdup  # noqa: E402
-from qdup.search import hybrid as hybrid_search, topk as search_backends  # noqa: E402
+from qdup.search import hybrid  # noqa: E402
+from qdup.search.topk import exact_topk  # noqa: E402
 from qdup.search.index import Index  # noqa: E402
 from qdup.text.vocabulary import tokenize  # noqa: E402
 
@@ -91,14 +92,14 @@ def bm25_top(questions, rows):
 
 
 def cosine_top(vectors, rows):
-    return search_backends.exact_topk(vectors[rows], vectors, DEPTH + 1)[1]
+    return exact_topk(vectors[rows], vectors, DEPTH + 1)[1]
 
 
 def fused_top(vectors, lexical, inverted, rows):
     """Hybrid candidates ordered by reciprocal rank fusion of the two lists (no re-ranker)."""
-    depth = hybrid_search.DEPTH + 1
-    dense = search_backends.exact_topk(vectors[rows], vectors, depth)[1]
-    words = hybrid_search.lexical_topk(lexical.take(rows), inverted, depth, None)[1]
+    depth = hybrid.DEPTH + 1
+    dense = exact_topk(vectors[rows], vectors, depth)[1]
+    words = hybrid.lexical_topk(lexical.take(rows), inverted, depth, None)[1]
     out = []
     for a, b in zip(dense, words):
         fused: dict[int, float] = {}
@@ -111,11 +112,11 @@ def fused_top(vectors, lexical, inverted, rows):
 
 def reranked_dense_top(model, vectors, lexical, rows):
     """The re-ranker over the cosine's candidates only (as many as the hybrid search scores)."""
-    dense = search_backends.exact_topk(vectors[rows], vectors, 2 * hybrid_search.DEPTH + 1)[1]
+    dense = exact_topk(vectors[rows], vectors, 2 * hybrid.DEPTH + 1)[1]
     candidates = [c[c >= 0] for c in dense]
     gather = lambda picked: (vectors[picked], lexical.take(picked))  # noqa: E731
-    return hybrid_search.rerank(vectors[rows], lexical.take(rows), candidates, gather, model.scorer,
-                                2 * hybrid_search.DEPTH + 1)[1]
+    return hybrid.rerank(vectors[rows], lexical.take(rows), candidates, gather, model.scorer,
+                         2 * hybrid.DEPTH + 1)[1]
 
 
 def search_top(index, model, questions, rows):
