@@ -341,3 +341,16 @@ def test_deeply_nested_manifest_is_one_line(tmp_path):
     (tmp_path / "bad" / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(DataError, match="is corrupt"):
         Index.load(tmp_path / "bad")
+
+
+def test_exact_topk_in_query_chunks_agrees_with_one_block(monkeypatch):
+    import qdup.search.topk as topk
+
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((300, 8)).astype(np.float32)
+    queries = rng.standard_normal((23, 8)).astype(np.float32)
+    whole = exact_topk(queries, vectors, 5)
+    monkeypatch.setattr(topk, "EXACT_CHUNK_QUERIES", 4)  # does not divide 23
+    chunked = exact_topk(queries, vectors, 5)
+    np.testing.assert_array_equal(chunked[1], whole[1])
+    np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-6)

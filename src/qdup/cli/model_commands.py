@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..data import pairs as data, split
+from ..data.pairs import read_pairs
+from ..data.split import reference_split
 from ..training import recipes
+from ..training.devices import check_device
 from . import cli, threads_option
-from .pairs_commands import _device
 
 
 @cli.command()
@@ -44,7 +45,7 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     Example:
       qdup distill models/minilm --questions questions.txt --pairs pairs.tsv --out models/student
     """
-    from ..training import distill as distillation
+    from ..training.distill import distill as distill_student  # this command is named distill
     from .. import model
     from ..data.corpus import read_questions
 
@@ -53,10 +54,10 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     config = recipes.TrainConfig.from_recipe(
         recipes.DEFAULT_RECIPE, **{"scorer": "rerank" if pairs_file else "cosine", **given, **overrides})
     model.check_output(out, force)  # fail before the teacher's encoding and the training
-    labelled = split.reference_split(data.read_pairs(pairs_file)) if pairs_file else None
+    labelled = reference_split(read_pairs(pairs_file)) if pairs_file else None
     questions = read_questions(questions_file).questions
-    student = distillation.distill(model.load(teacher), questions, config, labelled, progress=not quiet,
-                                   device=_device(device), distill_config=distill_config)
+    student = distill_student(model.load(teacher), questions, config, labelled, progress=not quiet,
+                              device=check_device(device), distill_config=distill_config)
     student.save(out, force=force)
     best = student.info["history"][student.info["best_epoch"] - 1]
     chosen = f"validation AUC {best['validation_auc']:.4f}" if "validation_auc" in best and config.select == "auc" \
@@ -81,7 +82,7 @@ def import_keras(keras_file, out, force):
       qdup import-keras siamese.keras --out models/from-keras
     """
     from .. import model
-    from ..training.keras_import import import_keras as read_keras
+    from ..training.keras_import import import_keras as read_keras  # this command is named import_keras
 
     model.check_output(out, force)
     imported = read_keras(keras_file)

@@ -11,6 +11,7 @@ import click
 from ..data.pairs import read_pairs
 from ..data.split import reference_split
 from ..training import recipes
+from ..training.devices import check_device
 from ..errors import ConfigError
 from ..scoring.thresholds import check_threshold
 from . import cli, threads_option
@@ -61,7 +62,7 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
     config = trainer.TrainConfig.from_recipe(recipe, **{**given, **recipes.parse_settings(extra)})
     model.check_output(out, force)  # fail before training, not after it
     trained = trainer.train(reference_split(read_pairs(data_file)), config,
-                            progress=not quiet, device=_device(device), encoder=encoder_path)
+                            progress=not quiet, device=check_device(device), encoder=encoder_path)
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     chosen_by = ("validation AUC", best["validation_auc"]) if config.select == "auc" \
@@ -73,17 +74,6 @@ def _finite(figures: dict) -> dict:
     """JSON has no NaN: an undefined figure (ROC AUC of a single class) becomes null."""
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in figures.items()}
 
-
-def _device(name: str) -> str:
-    import torch
-
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r} (use cpu or cuda)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} is not available here (no CUDA GPU); use --device cpu")
-    return name
 
 
 @cli.command()

@@ -13,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 EXACT_CHUNK_ROWS = 65_536  # bounds the (q, chunk) score block: 64 queries x 64k rows = 16 MiB
+# Queries scored at once: with the rows' chunk it bounds the score block (256 x 64k = 64 MiB).
+# Training asks for the neighbours of ~9k questions at once (3.3 GB unchunked: issue 20).
+EXACT_CHUNK_QUERIES = 256
 HNSW_M = 32                # graph degree: recall >= 0.99 at k=10 with a modest efSearch
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256    # recall@10 0.999 on clustered synthetic data (benchmarks/search_speed.py)
@@ -41,7 +44,8 @@ def exact_topk(
     dead: np.ndarray | None = None,
     chunk_rows: int = EXACT_CHUNK_ROWS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` by inner product, scanning ``vectors`` in chunks of rows.
+    """Exact top-``k`` by inner product, scanning ``vectors`` in chunks of rows (and the
+    queries in chunks of :data:`EXACT_CHUNK_QUERIES`, so memory is bounded for any number).
 
     ``dead`` is an optional boolean mask of rows to skip (removed questions).
 
@@ -51,6 +55,10 @@ def exact_topk(
         >>> exact_topk(v[:1], v, k=2)[1].tolist()
         [[0, 1]]
     """
+    if len(queries) > EXACT_CHUNK_QUERIES:
+        parts = [exact_topk(queries[s : s + EXACT_CHUNK_QUERIES], vectors, k, dead, chunk_rows)
+                 for s in range(0, len(queries), EXACT_CHUNK_QUERIES)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     best_scores, best_rows = empty_topk(len(queries), k)
     for start in range(0, len(vectors), chunk_rows):
         block = queries @ vectors[start : start + chunk_rows].T  # (q, c)
