@@ -61,6 +61,7 @@ class QdupModel:
         self.threshold = check_threshold(threshold)
         self.info = dict(info or {})  # training settings, history, calibration: kept in config.json
         self._fingerprint: tuple | None = None  # (weights version, sha256)
+        self._data_fingerprint: tuple | None = None  # (weights version and scorer, sha256)
 
     @property
     def search_threshold(self) -> float | None:
@@ -85,6 +86,19 @@ class QdupModel:
             digest.update(self.scorer.digest())
             self._fingerprint = (version, digest.hexdigest())
         return self._fingerprint[1]
+
+    @property
+    def data_fingerprint(self) -> str:
+        """sha256 of what an index stores for a question: the encoder's weights and vocabulary
+        (its vectors) and the scorer's lexical statistics (its lexical rows), not the
+        re-rankers. A model refit on moderator decisions (:mod:`qdup.training.refit`) keeps
+        it, so it searches the indexes of the model it was refit from."""
+        version = (self.encoder, self.encoder.version(), self.scorer)
+        if self._data_fingerprint is None or self._data_fingerprint[0] != version:
+            digest = hashlib.sha256(self.encoder.digest())
+            digest.update(b"lexical:" + (self.scorer.lexical.digest() if self.scorer.lexical is not None else b"none"))
+            self._data_fingerprint = (version, digest.hexdigest())
+        return self._data_fingerprint[1]
 
     def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> np.ndarray:
         """Encode questions to an ``(n, dim)`` float32 array of unit vectors.

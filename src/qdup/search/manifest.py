@@ -27,6 +27,7 @@ from ..util import atomic
 FORMAT = "qdup-index"
 VERSION = 1
 MANIFEST = "manifest.json"
+DECISIONS = "decisions.jsonl"  # moderator decisions (qdup.search.decisions): folder data no manifest names
 
 
 def _before_commit() -> None:
@@ -41,10 +42,23 @@ def new_manifest(model, backend: str, model_path: str | None) -> dict:
     return {
         "format": FORMAT, "version": VERSION, "uid": uuid.uuid4().hex,
         "fingerprint": model.fingerprint, "dim": int(model.dim), "threshold": float(model.threshold),
+        "data_fingerprint": getattr(model, "data_fingerprint", None),
         "backend": backend, "generation": 0,
         "model_path": None if model_path is None else os.path.abspath(model_path), "count": 0, "segments": [],
         "next_auto_id": 1,
     }
+
+
+def check_model(folder: Path, manifest: dict, model) -> None:
+    """Refuse a model other than the one that built the index. A model refit on moderator
+    decisions (:mod:`qdup.training.refit`) keeps the vectors and lexical rows an index
+    stores (its ``data_fingerprint``), so it searches and writes the index too."""
+    data = manifest.get("data_fingerprint")
+    if model.fingerprint == manifest["fingerprint"] or data is not None and data == getattr(
+            model, "data_fingerprint", None):
+        return
+    raise DataError(f"index {folder} was built with model {manifest['fingerprint'][:12]}, "
+                    f"not {model.fingerprint[:12]}; use the model that built it, or rebuild the index")
 
 
 def identity(manifest: dict) -> tuple:
@@ -89,7 +103,7 @@ def commit(folder: Path, manifest: dict, files: set[str]) -> None:
     _before_commit()
     atomic.write_text(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     _fsync_dir(folder)
-    keep = {MANIFEST, ".lock"} | files
+    keep = {MANIFEST, ".lock", DECISIONS} | files
     for entry in folder.iterdir():
         if entry.name not in keep and entry.is_file():
             with contextlib.suppress(OSError):

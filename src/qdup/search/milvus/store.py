@@ -35,6 +35,7 @@ import numpy as np
 
 from ...errors import ConfigError, DataError
 from ...text.lexical import LexicalRows, LexicalStats
+from ..filters import Filter
 from ..topk import HNSW_EF_SEARCH, empty_topk
 from .client import calls, check_uri, connect
 from .collection import (BUILDING, CHECKPOINT, FINGERPRINT, check_text, create_collection, has_chars, literal, owner,
@@ -113,24 +114,25 @@ class MilvusStore:
         self.next_row = int(manifest.get("next_row", 0))  # row keys are below it
         self.visible = f"gen <= {self.generation}"  # rows of uncommitted adds stay hidden
 
-    def _search(self, data, field: str, k: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _search(self, data, field: str, k: int, params: dict, where: Filter | None) -> tuple[np.ndarray, np.ndarray]:
         scores, rows = empty_topk(len(data), k)
         if not len(data):
             return scores, rows
+        visible = self.visible if where is None else f"{self.visible} and ({where.milvus()})"
         with calls(self.uri):
-            hits = self.client.search(self.collection, data=data, anns_field=field, limit=k, filter=self.visible,
+            hits = self.client.search(self.collection, data=data, anns_field=field, limit=k, filter=visible,
                                       search_params={"metric_type": "IP", "params": params}, timeout=TIMEOUT_S)
         for n, found in enumerate(hits):
             for j, hit in enumerate(found):
                 scores[n, j], rows[n, j] = hit["distance"], hit["row"]
         return scores, rows
 
-    def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
         params = {"ef": max(HNSW_EF_SEARCH, k)}
-        return self._search(np.asarray(queries, np.float32).tolist(), "vector", k, params)
+        return self._search(np.asarray(queries, np.float32).tolist(), "vector", k, params, where)
 
-    def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
-        return self._search(sparse(queries.chars), "chars", k, {})[1]
+    def lexical_topk(self, queries: LexicalRows, k: int, where: Filter | None = None) -> np.ndarray:
+        return self._search(sparse(queries.chars), "chars", k, {}, where)[1]
 
     def _query(self, rows: np.ndarray, fields: list[str]) -> list[dict]:
         """Records of ``rows`` (repeats allowed), in that order."""
