@@ -73,6 +73,14 @@ class QdupModel:
         return float(entry["threshold"]) if isinstance(entry, dict) and "threshold" in entry else None
 
     @property
+    def search_floor(self) -> float | None:
+        """Score below which a search match is noise, hidden by the service and the page (None:
+        not calibrated). Calibrated with the search threshold, see :func:`~qdup.evaluation.search_calibration.search_floor`."""
+        entry = self.info.get("search_threshold")
+        floor = entry.get("floor") if isinstance(entry, dict) else None
+        return float(floor) if floor is not None else None
+
+    @property
     def dim(self) -> int:
         """Length of the vectors ``encode`` returns."""
         return self.encoder.dim

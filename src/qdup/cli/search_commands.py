@@ -14,7 +14,7 @@ from ..mining.output import DEFAULT_MINE_THRESHOLD, check_output, mine_to_file
 from ..scoring.thresholds import check_threshold
 from ..search import backends
 from ..search.index import Index
-from . import cli, threads_option
+from . import cli, threads_option, where_option
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
 
@@ -114,6 +114,21 @@ def remove(index_path, ids):
 QUERY_BLOCK = 256  # queries searched at once with --queries
 
 
+class MinScore(click.ParamType):
+    """A score, or ``floor``: the model's search floor."""
+
+    name = "SCORE|floor"
+
+    def convert(self, value, param, ctx):
+        if value == "floor" or isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"expected a number or 'floor', got {value!r}", param, ctx)
+        return check_threshold(number)
+
+
 @cli.command()
 @click.argument("index_path", metavar="INDEX", type=click.Path())
 @click.argument("question", required=False)
@@ -122,15 +137,19 @@ QUERY_BLOCK = 256  # queries searched at once with --queries
                    "prints one JSON line per query, in input order.")
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Matches to show.")
 @click.option("--threshold", "-t", type=float, help="Only show matches scoring above this score.")
+@click.option("--min-score", type=MinScore(), help="Only show matches scoring at least this "
+              "(`floor`: the model's search floor, as the service and page use).")
+@where_option()
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON.")
 @threads_option(default=1)
-def search(index_path, question, queries_file, k, threshold, model_path, as_json):
+def search(index_path, question, queries_file, k, threshold, min_score, where, model_path, as_json):
     """Find the stored questions most similar to QUESTION, best first.
 
     \b
     Example:
       qdup search my-index "How can I learn Python quickly?" -k 5
+      qdup search my-index "pandas merge" --where status!=deleted --where tags=pandas
       qdup search my-index --queries new-questions.txt -k 3 > matches.jsonl
     """
     if (question is None) == (queries_file is None):
@@ -139,14 +158,16 @@ def search(index_path, question, queries_file, k, threshold, model_path, as_json
         check_threshold(threshold)  # before loading a model, not after
     opened = Index.load(index_path)
     searcher = opened.model(model_path)
+    floor = searcher.search_floor if min_score == "floor" else min_score
+    options = {"where": where, "min_score": floor}
     if queries_file is not None:
         queries = read_questions(queries_file).questions
         for start in range(0, len(queries), QUERY_BLOCK):
             block = queries[start : start + QUERY_BLOCK]
-            for query, result in zip(block, opened.search(searcher, block, k, threshold)):
+            for query, result in zip(block, opened.search(searcher, block, k, threshold, **options)):
                 click.echo(json.dumps({"question": query, "matches": _matches(result)}, ensure_ascii=False))
         return
-    [result] = opened.search(searcher, [question], k, threshold)
+    [result] = opened.search(searcher, [question], k, threshold, **options)
     matches = _matches(result)
     if as_json:
         click.echo(json.dumps(matches, ensure_ascii=False))
@@ -173,27 +194,44 @@ def _matches(result) -> list[dict]:
 @click.option("--max-group-size", type=click.IntRange(min=2), default=20, show_default=True,
               help="With --groups: most questions in one group.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
+@where_option("Only mine questions")
+@click.option("--new-since", metavar="DATE", help="Only look for duplicates of the questions created on or after "
+              "DATE (their `created` field), among all stored ones.")
+@click.option("--ids", "ids_file", type=click.Path(dir_okay=False),
+              help="Only look for duplicates of the questions whose ids this file lists (one a line).")
+@click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @threads_option()
-def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet):
+def mine(index_path, out, threshold, top_k, groups, max_group_size, force, where, new_since, ids_file, model_path,
+         quiet):
     """Find duplicates among the stored questions: pairs, top matches per question, or groups.
 
     Groups never chain: every member scores above the threshold against its group's
-    canonical question (the one with the most matches).
+    canonical question: the oldest (then the most answered) when questions have the
+    forum fields `created` and `answers`, else the one with the most matches. With
+    --new-since or --ids only new questions are searched, against the whole archive.
 
     \b
     Example:
       qdup mine my-index --groups --out groups.jsonl
       qdup mine my-index --top-k 3 --out top3.jsonl
       qdup mine my-index --threshold 0.9 --out pairs.csv
+      qdup mine my-index --groups --new-since 2024-06-01 --where status!=deleted --out new-groups.jsonl
     """
+    from ..mining.incremental import created_since, read_ids
+
     if top_k and groups:
         raise ConfigError("use --top-k or --groups, not both")
+    if new_since and ids_file:
+        raise ConfigError("use --new-since or --ids, not both")
     if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
         raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
     check_output(out, force)  # before the slow part
-    mined = mine_to_file(Index.load(index_path), out, threshold, top_k=top_k, groups=groups,
-                         max_group_size=max_group_size, force=force, progress=not quiet)
+    opened = Index.load(index_path)
+    new = created_since(opened, new_since) if new_since else read_ids(opened, ids_file) if ids_file else None
+    mined = mine_to_file(opened, out, threshold, top_k=top_k, groups=groups, max_group_size=max_group_size,
+                         force=force, progress=not quiet, where=where, new=new,
+                         model=opened.model(model_path) if model_path else None)
     what = {"pairs": f"{mined.count} pairs", "top_k": f"top matches of {mined.count} questions",
             "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]
     click.echo(f"wrote {what} (threshold {mined.threshold:.4f}) to {out}")
@@ -211,7 +249,8 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet
               help="Web origin allowed to call the API from a browser (repeatable), e.g. https://forum.example.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Host header to accept (repeatable) [default: the --host address and localhost names].")
-def serve(index_path, model_path, host, port, read_only, token_file, cors_origins, allowed_hosts):
+@where_option("Every search shows only questions")
+def serve(index_path, model_path, host, port, read_only, token_file, cors_origins, allowed_hosts, where):
     """Serve the HTTP API and the search-as-you-type page at http://HOST:PORT/.
 
     Writes need the bearer token from $QDUP_TOKEN or --token-file; with no token they are
@@ -221,6 +260,7 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
     Example:
       qdup serve --index my-index --port 8000
       QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
+      qdup serve --index my-index --read-only --where status!=deleted
     """
     from ..service import server  # FastAPI and uvicorn load only for this command
     from ..service.access import access_for, default_hosts, read_token
@@ -235,10 +275,11 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
         click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
                    f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
         click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
-                   + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else ""))
+                   + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else "")
+                   + (f"; every search: {where}" if where else ""))
 
     server.serve(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
-                 allowed_hosts=hosts, on_listening=announce)
+                 allowed_hosts=hosts, on_listening=announce, where=where)
 
 
 def _model_name(index: Index, model_path: str | None) -> str:

@@ -137,8 +137,7 @@ def record(folder, decisions: Sequence[Decision]) -> int:
     folder = Path(folder)
     read_manifest(folder)  # an index folder, not any folder
     with write_lock(folder):
-        journal.append(folder / DECISIONS, [d.to_json() for d in decisions])
-        return len(journal.read(folder / DECISIONS))
+        return journal.append(folder / DECISIONS, [d.to_json() for d in decisions])
 
 
 def read_decisions(folder) -> list[Decision]:

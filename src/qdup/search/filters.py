@@ -117,6 +117,12 @@ def parse_filter(where: str | Sequence[str] | None) -> Filter | None:
     return Filter(conditions) if conditions else None
 
 
+def combine(*filters: Filter | None) -> Filter | None:
+    """One filter that passes what all of ``filters`` pass (None ones ignored)."""
+    conditions = tuple(c for f in filters if f is not None for c in f.conditions)
+    return Filter(conditions) if conditions else None
+
+
 def as_filter(where: Filter | str | Sequence[str] | None) -> Filter | None:
     """``where`` as a :class:`Filter`: one already parsed, or conditions to parse."""
     return where if isinstance(where, Filter) or where is None else parse_filter(where)

@@ -52,10 +52,12 @@ def new_manifest(model, backend: str, model_path: str | None) -> dict:
 def check_model(folder: Path, manifest: dict, model) -> None:
     """Refuse a model other than the one that built the index. A model refit on moderator
     decisions (:mod:`qdup.training.refit`) keeps the vectors and lexical rows an index
-    stores (its ``data_fingerprint``), so it searches and writes the index too."""
+    stores (its ``data_fingerprint``; indexes older than that field know its ``lineage``,
+    the models it was refit from), so it searches and writes the index too."""
     data = manifest.get("data_fingerprint")
-    if model.fingerprint == manifest["fingerprint"] or data is not None and data == getattr(
-            model, "data_fingerprint", None):
+    refit_from = ((getattr(model, "info", None) or {}).get("refit") or {}).get("lineage") or ()
+    if model.fingerprint == manifest["fingerprint"] or manifest["fingerprint"] in refit_from or (
+            data is not None and data == getattr(model, "data_fingerprint", None)):
         return
     raise DataError(f"index {folder} was built with model {manifest['fingerprint'][:12]}, "
                     f"not {model.fingerprint[:12]}; use the model that built it, or rebuild the index")

@@ -18,7 +18,7 @@ import logging
 from importlib import resources
 from typing import Annotated, Optional
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi_offline import FastAPIOffline
@@ -27,19 +27,24 @@ from starlette.exceptions import HTTPException
 from ..errors import ConfigError, DataError, QdupError, QuestionError, UnknownIdError
 from ..evaluation.pairs import predict
 from ..scoring.thresholds import likely_duplicates
+from ..search.decisions import decide, record
+from ..search.filters import Filter, combine, parse_filter
 from .access import Access
 from .middleware import MAX_BODY_BYTES, add_request_checks
-from .schemas import (ERRORS, AddedOut, DeletedOut, PairIn, QuestionIn, SearchIn, SearchOut, SimilarityOut,
-                      StoredOut, error_response)
+from .schemas import (ERRORS, AddedOut, DecisionIn, DecisionOut, DeletedOut, PairIn, QuestionIn, QuestionPut,
+                      SearchIn, SearchOut, SimilarityOut, StoredOut, UpdatedOut, error_response)
 
 
 def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: Access = Access(),
-               cors_origins: tuple[str, ...] = (), allowed_hosts: list[str] | None = None) -> FastAPI:
+               cors_origins: tuple[str, ...] = (), allowed_hosts: list[str] | None = None,
+               where: Filter | None = None) -> FastAPI:
     """The FastAPI application; ``index`` None serves /similarity only.
 
     ``access``: the write policy (default: open). ``allowed_hosts``: Host headers to accept
     (None: any; ``qdup serve`` passes the bind address and the loopback names).
-    ``cors_origins``: web origins whose pages may call the API from a browser.
+    ``cors_origins``: web origins whose pages may call the API from a browser. ``where``:
+    a filter every search applies (say ``status!=deleted`` on a public server), besides
+    the request's own ``filter``.
 
     Example::
 
@@ -50,7 +55,7 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: 
     # FastAPIOffline: /docs and /redoc load Swagger UI / ReDoc from the package, not a CDN.
     app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", responses=ERRORS)
     _add_error_handlers(app)
-    _add_read_routes(app, model, index, access)
+    _add_read_routes(app, model, index, access, where)
     _add_write_routes(app, model, index, access)
     add_request_checks(app, max_body_bytes, cors_origins, allowed_hosts)
     return app
@@ -100,7 +105,19 @@ def _writable(index, access: Access, authorization: str | None):
     return _need_index(index)
 
 
-def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
+def _canonical(index, metadata: dict) -> dict | None:
+    """The stored question a closed duplicate points at (its ``duplicate_of``), if any."""
+    target = metadata.get("duplicate_of")
+    if target is None:
+        return None
+    try:
+        stored = index.get(str(target))
+    except UnknownIdError:
+        return None
+    return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
+
+
+def _add_read_routes(app: FastAPI, model, index, access: Access, where: Filter | None) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(resources.files(__package__).joinpath("static/index.html").read_text("utf-8"))
@@ -110,6 +127,7 @@ def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
         """Liveness, the model fingerprint and thresholds, the number of stored questions, the write mode."""
         return {"status": "ok", "model": model.fingerprint[:12], "threshold": model.threshold,
                 "search_threshold": getattr(model, "search_threshold", None),
+                "search_floor": getattr(model, "search_floor", None),
                 "questions": None if index is None else len(index), "writes": access.mode}
 
     @app.post("/similarity", response_model=SimilarityOut)
@@ -120,12 +138,17 @@ def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
 
     @app.post("/search", response_model=SearchOut)
     def search(body: SearchIn) -> dict:
-        """The k stored questions most similar to `question`, best first, with their metadata."""
-        [result] = _need_index(index).search(model, [body.question], body.k, body.threshold)
+        """The k stored questions most similar to `question`, best first, with their metadata;
+        only those passing `filter` and scoring at least `min_score` (default: the model's floor)."""
+        searched = _need_index(index)
+        floor = body.min_score if "min_score" in body.model_fields_set else getattr(model, "search_floor", None)
+        [result] = searched.search(model, [body.question], body.k, body.threshold,
+                                   where=combine(where, parse_filter(body.filter)), min_score=floor)
         likely = likely_duplicates(model, result.scores)
-        return {"matches": [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
-                            for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely,
-                                                     result.metadata)]}
+        return {"min_score": floor, "matches": [
+            {"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m,
+             "canonical": _canonical(searched, m)}
+            for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely, result.metadata)]}
 
     @app.get("/questions/{question_id}", response_model=StoredOut, responses={404: ERRORS[404]})
     def get_question(question_id: str) -> dict:
@@ -142,6 +165,25 @@ def _add_write_routes(app: FastAPI, model, index, access: Access) -> None:
         [new_id] = writable.add(model, [body.question], None if body.id is None else [body.id],
                                 None if body.metadata is None else [body.metadata])
         return {"id": new_id, "question": body.question, "questions": len(writable)}
+
+    @app.put("/questions/{question_id}", response_model=UpdatedOut)
+    def put_question(question_id: str, body: QuestionPut, response: Response,
+                     authorization: Annotated[Optional[str], Header()] = None) -> dict:
+        """Replace a stored question's text and metadata (persisted atomically); a new id is added (201)."""
+        writable = _writable(index, access, authorization)
+        [replaced] = writable.update(model, [question_id], [body.question],
+                                     None if body.metadata is None else [body.metadata])
+        response.status_code = 200 if replaced else 201
+        return {"id": question_id.strip(), "question": body.question, "replaced": replaced, "questions": len(writable)}
+
+    @app.post("/decisions", status_code=201, response_model=DecisionOut, responses={404: ERRORS[404]})
+    def add_decision(body: DecisionIn, authorization: Annotated[Optional[str], Header()] = None) -> dict:
+        """Record a moderator's verdict: is stored question `match_id` a duplicate of `query_id`
+        (a stored question) or of the text `query`? Kept in the index folder (qdup refit learns from it)."""
+        writable = _writable(index, access, authorization)
+        decision = decide(writable, body.match_id, body.duplicate, query=body.query, query_id=body.query_id,
+                          moderator=body.moderator)
+        return {**decision.to_json(), "decisions": record(writable.path, [decision])}
 
     @app.delete("/questions/{question_id}", response_model=DeletedOut, responses={404: ERRORS[404]})
     def delete_question(question_id: str, authorization: Annotated[Optional[str], Header()] = None) -> dict:

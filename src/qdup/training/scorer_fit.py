@@ -17,7 +17,7 @@ The re-ranker learns from two kinds of rows, both from the training pool only:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 
 import numpy as np
@@ -42,11 +42,24 @@ class ScorerRows:
     search_groups: np.ndarray      # (queries,) candidates per query, in row order
 
 
+    def joined(self, other: "ScorerRows") -> "ScorerRows":
+        """These rows, then ``other``'s (search groups stay whole)."""
+        return ScorerRows(*(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)))
+
+
 def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split], object],
-                        log: Callable[[str], None] = lambda s: None) -> RerankScorer:
-    """Fit IDF on the pool questions, then both re-rankers on out-of-fold features."""
-    stats = LexicalStats.fit(_pool(split))
+                        log: Callable[[str], None] = lambda s: None, *, stats: LexicalStats | None = None,
+                        extra: ScorerRows | None = None) -> RerankScorer:
+    """Fit IDF on the pool questions, then both re-rankers on out-of-fold features.
+
+    ``stats``: keep these lexical statistics instead (a refit keeps its model's, so the
+    lexical rows its indexes store stay valid). ``extra``: more labelled rows learnt next
+    to the pool's, say moderator decisions (:func:`labelled_rows`, with ``stats``).
+    """
+    stats = stats or LexicalStats.fit(_pool(split))
     data = scorer_rows(split, folds, train_encoder, stats, log)
+    if extra is not None:
+        data = data.joined(extra)
     log("scorer: fitting the re-rankers")
     pair = Reranker.fit(data.pair_features, data.pair_labels, FEATURES, PAIR_SETTINGS)
     search = Reranker.fit(data.search_features, data.search_labels, FEATURES, SEARCH_SETTINGS,
@@ -80,6 +93,25 @@ def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], objec
             parts["py"].append(np.full(len(a), label, np.float32))
     px, py, sx, sy, sg = (np.concatenate(parts[k]) for k in ("px", "py", "sx", "sy", "sg"))
     return ScorerRows(px, py, sx, sy, sg)
+
+
+def labelled_rows(encoder, pairs: Pairs, stats: LexicalStats) -> ScorerRows:
+    """Rows of labelled pairs that ``encoder`` did not train on (moderator decisions on a
+    model's own encoder): each pair as ``predict`` sees it, and the pairs of each
+    question1 as one search group (its judged candidates), as ``search`` sees them."""
+    first = [q.strip() for q in pairs.question1]
+    order = np.argsort(np.array(first, dtype=object), kind="stable")  # a query's pairs together
+    a = [first[i] for i in order]
+    b = [pairs.question2[i].strip() for i in order]
+    texts = sorted(set(a) | set(b))
+    row_of = {q: n for n, q in enumerate(texts)}
+    vectors, rows = encoder.encode(texts), stats.rows(texts)
+    ia, ib = (np.array([row_of[q] for q in side], dtype=np.int64) for side in (a, b))
+    cosine = np.einsum("nd,nd->n", vectors[ia], vectors[ib])
+    features = pair_features(cosine, rows.take(ia), rows.take(ib), stats)
+    labels = pairs.is_duplicate[order].astype(np.float32)
+    _, groups = np.unique(np.array(a, dtype=object), return_counts=True)  # sorted, as the rows
+    return ScorerRows(features, labels, features, labels, groups)
 
 
 def _pool(split: Split) -> list[str]:

@@ -44,9 +44,10 @@ def read(path: Path) -> list[dict]:
     return records
 
 
-def append(path: Path, records: Sequence[dict]) -> None:
-    """Append ``records`` as one JSON line each, durably. Hold the folder's write lock:
-    appends must not interleave, and a torn last line is cut off first."""
+def append(path: Path, records: Sequence[dict]) -> int:
+    """Append ``records`` as one JSON line each, durably; returns the number of records
+    the file holds now. Hold the folder's write lock: appends must not interleave, and a
+    torn last line is cut off first."""
     data = b"".join(json.dumps(r, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n" for r in records)
     created = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -58,6 +59,7 @@ def append(path: Path, records: Sequence[dict]) -> None:
         os.lseek(fd, end, os.SEEK_SET)
         write(fd, data)
         os.fsync(fd)
+        count = _count_lines(fd, end + len(data))
     finally:
         os.close(fd)
     if created:  # the new name itself must survive a power cut
@@ -66,6 +68,14 @@ def append(path: Path, records: Sequence[dict]) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
+    return count
+
+
+def _count_lines(fd: int, size: int) -> int:
+    count = 0
+    for start in range(0, size, BLOCK):
+        count += os.pread(fd, min(BLOCK, size - start), start).count(b"\n")
+    return count
 
 
 def write(fd: int, data: bytes) -> None:
