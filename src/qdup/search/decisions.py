@@ -104,7 +104,7 @@ def read_decision_file(index, path) -> list[Decision]:
             out.append(decide(index, _text(row.get("match_id")), verdict, query=_text(row.get("query")),
                               query_id=_text(row.get("query_id")), moderator=_text(row.get("moderator")), time=time))
         except DataError as error:
-            raise DataError(f"{path}, line {line}: {error}") from None
+            raise type(error)(f"{path}, line {line}: {error}") from None
     return out
 
 
