@@ -11,7 +11,7 @@ import pytest
 from fake_model import FakeModel
 from helpers import TESTS
 from qdup.data.pairs import read_pairs
-from qdup.errors import DataError, OutputExistsError, UnknownIdError
+from qdup.errors import ConfigError, DataError, OutputExistsError, UnknownIdError
 from qdup.search.decisions import (decide, export_pairs, latest, read_decision_file, read_decisions, record)
 from qdup.search.index import Index
 from qdup.search.manifest import DECISIONS
@@ -40,9 +40,9 @@ def test_decisions_keep_both_texts_time_and_moderator(index):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"match_id": "9", "query": "x?"}, UnknownIdError, "id '9' is not in the index"),
     ({"match_id": "2", "query_id": "9"}, UnknownIdError, "id '9' is not in the index"),
-    ({"match_id": "2"}, DataError, "a decision needs a query: a stored question's id or a text, not both"),
-    ({"match_id": "2", "query": "x?", "query_id": "1"}, DataError, "a decision needs a query"),
-    ({"match_id": "1", "query_id": "1"}, DataError, "question '1' cannot be a duplicate of itself"),
+    ({"match_id": "2"}, ConfigError, "a decision needs a query: a stored question's id or a text, not both"),
+    ({"match_id": "2", "query": "x?", "query_id": "1"}, ConfigError, "a decision needs a query"),
+    ({"match_id": "1", "query_id": "1"}, ConfigError, "question '1' cannot be a duplicate of itself"),
     ({"match_id": "2", "query": "???"}, DataError, "question 1 is empty"),
 ])
 def test_bad_decisions_are_refused(index, kwargs, error, message):

@@ -28,7 +28,7 @@ from typing import Sequence
 from ..data.forum import check_created
 from ..data.questions import check_questions
 from ..data.textfiles import read_text
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..util import atomic, journal
 from .manifest import DECISIONS, read_manifest, write_lock
 
@@ -66,18 +66,18 @@ def decide(index, match_id: str, duplicate: bool, *, query: str | None = None, q
     question) or of the text ``query``; texts are taken from ``index``. Not recorded yet:
     see :func:`record`. :class:`UnknownIdError` for an id the index does not hold."""
     if (query is None) == (query_id is None):
-        raise DataError("a decision needs a query: a stored question's id or a text, not both")
+        raise ConfigError("a decision needs a query: a stored question's id or a text, not both")
     if match_id is None:
-        raise DataError("a decision needs the match's id")
+        raise ConfigError("a decision needs the match's id")
     if not isinstance(duplicate, bool):
-        raise DataError(f"duplicate must be true or false, got {duplicate!r}")
+        raise ConfigError(f"duplicate must be true or false, got {duplicate!r}")
     match = index.get(str(match_id))
     if query_id is not None:
         query_id, query = str(query_id), index.get(str(query_id)).question
     else:
         [query] = check_questions([query])
     if query_id is not None and query_id == match.id:
-        raise DataError(f"question {match.id!r} cannot be a duplicate of itself")
+        raise ConfigError(f"question {match.id!r} cannot be a duplicate of itself")
     moderator = moderator.strip() if isinstance(moderator, str) and moderator.strip() else None
     return Decision(query, match.question, duplicate, time or now(), query_id, match.id, moderator)
 
@@ -103,7 +103,7 @@ def read_decision_file(index, path) -> list[Decision]:
             time = None if not row.get("time") else check_created(str(row["time"]), "time")
             out.append(decide(index, _text(row.get("match_id")), verdict, query=_text(row.get("query")),
                               query_id=_text(row.get("query_id")), moderator=_text(row.get("moderator")), time=time))
-        except DataError as error:
+        except (DataError, ConfigError) as error:
             raise type(error)(f"{path}, line {line}: {error}") from None
     return out
 
