@@ -25,6 +25,8 @@ SHARED = Path(os.environ.get("QDUP_SHARED", ROOT.parent / "shared"))
 QQP_PARTIAL = SHARED / "data" / "qqp-partial" / "pairs.tsv"
 # The tiny model of the `tiny_model` fixture: trains on the toy pairs in well under a second.
 TINY = qdup.TrainConfig.from_recipe("reference", epochs=4, batch_size=32, dim=32, seed=1)
+# A default-recipe (re-ranking) model small enough for the toy pairs: the `rerank_model` fixture.
+SMALL_DEFAULT = dict(epochs=2, batch_size=32, negatives_per_batch=32, dim=16, hidden=8, ngram_buckets=500, seed=4)
 # Eight questions with near-duplicates among them: the pool of the lexical and re-ranking tests.
 POOL = [
     "How do I learn Python?", "How can I learn Python fast?", "What is the best iPhone 6 case?",

@@ -4,19 +4,15 @@ import json
 
 import pytest
 
-import qdup
 from fake_model import FakeModel
 from qdup.errors import ConfigError, DataError
 from qdup.search.decisions import latest
 from qdup.search.index import Index
 from qdup.training.refit import decisions_from_pairs, held_out, refit
 
-SMALL = dict(epochs=2, batch_size=32, negatives_per_batch=32, dim=16, hidden=8, ngram_buckets=500, seed=4)
-
-
 @pytest.fixture(scope="module")
-def base(toy_split):
-    return qdup.train(toy_split, qdup.TrainConfig.from_recipe("default", **SMALL))
+def base(rerank_model):
+    return rerank_model
 
 
 @pytest.fixture(scope="module")
