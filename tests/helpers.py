@@ -58,3 +58,22 @@ def assert_same_results(got, expected, rtol: float = 1e-5) -> None:
     for a, b in zip(got, expected):
         assert (a.ids, a.questions) == (b.ids, b.questions)
         np.testing.assert_allclose(a.scores, b.scores, rtol=rtol, atol=1e-6)
+
+
+def kill_at_random_moments(start_writer, seed: int, times: int = 4):
+    """Start a writer process ``times`` times and SIGKILL it after a random 0.05-0.4 s once it
+    says "loaded"; yields after each kill, for the caller to check what the kill left."""
+    import random
+    import subprocess
+
+    rng = random.Random(seed)
+    for _ in range(times):
+        writer = start_writer()
+        assert writer.stdout.readline() == "loaded\n"
+        try:
+            writer.wait(timeout=rng.uniform(0.05, 0.4))
+        except subprocess.TimeoutExpired:
+            pass
+        writer.kill()
+        writer.wait()
+        yield

@@ -3,23 +3,12 @@
 import numpy as np
 import pytest
 
-from fake_model import FakeModel
+from fake_model import FakeModel, VectorModel
 from qdup.errors import DataError, UnknownIdError
 from qdup.mining.groups import group_records, neighbours
 from qdup.mining.incremental import created_since, read_ids, symmetric
 from qdup.mining.output import mine_to_file
 from qdup.search.index import Index
-
-
-class VectorModel(FakeModel):
-    """Encodes 'q<n>' as row n of a fixed matrix: hand-made geometry."""
-
-    def __init__(self, vectors):
-        super().__init__(dim=vectors.shape[1], salt="v")
-        self.vectors = vectors
-
-    def encode(self, texts, batch_size=512, progress=False):
-        return self.vectors[[int(t[1:]) for t in texts]]
 
 
 def cluster():

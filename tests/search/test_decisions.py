@@ -1,6 +1,5 @@
 """Moderator decisions: recorded with both texts, kept by every index write, survive a kill mid-write."""
 
-import random
 import signal
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import textwrap
 import pytest
 
 from fake_model import FakeModel
-from helpers import TESTS
+from helpers import TESTS, kill_at_random_moments
 from qdup.data.pairs import read_pairs
 from qdup.errors import ConfigError, DataError, OutputExistsError, UnknownIdError
 from qdup.search.decisions import (decide, export_pairs, latest, read_decision_file, read_decisions, record)
@@ -140,16 +139,7 @@ def test_a_decision_killed_mid_write_is_not_recorded_and_harms_nothing(index):
 
 
 def test_decisions_killed_at_random_moments(index):
-    rng = random.Random(7)
-    for _ in range(4):
-        writer = start_writer(index.path, pause=False, rounds=10_000)
-        assert writer.stdout.readline() == "loaded\n"
-        try:
-            writer.wait(timeout=rng.uniform(0.05, 0.4))
-        except subprocess.TimeoutExpired:
-            pass
-        writer.kill()
-        writer.wait()
+    for _ in kill_at_random_moments(lambda: start_writer(index.path, pause=False, rounds=10_000), seed=7):
         recorded = read_decisions(index.path)  # never a damaged line, whatever the moment
         assert all(d.match_id == "2" and d.query.startswith("question number") for d in recorded)
     count = len(read_decisions(index.path))

@@ -34,6 +34,19 @@ def ensure_chromium() -> str:
 
 
 @contextlib.contextmanager
+def chromium():
+    """A headless Chromium browser (Debian's, through Playwright), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=ensure_chromium(), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
 def running(app):
     """``app`` served by uvicorn in a thread; yields its base URL."""
     port = free_port()
@@ -127,37 +140,33 @@ def moderated(tmp_path, tiny_model):
 
 
 def test_decision_buttons_only_with_the_token_and_no_similar_questions(moderated):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, index_path = moderated
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=ensure_chromium(), args=CHROMIUM_ARGS)
-        try:
-            public = browser.new_page()
-            public.goto(url + "/")
-            public.locator("#question").fill("How do I learn Python?")
-            expect(public.locator("#matches li").first).to_contain_text("How do I learn Python?", timeout=10_000)
-            expect(public.locator("#add")).to_be_hidden()
-            assert public.locator(".decide button").count() == 0
-            # Below the model's floor nothing is listed: the page says so instead of showing weak matches
-            public.locator("#question").fill(NONSENSE)
-            expect(public.locator("#status")).to_have_text("no similar questions", timeout=10_000)
-            expect(public.locator("#matches li")).to_have_count(0)
+    with chromium() as browser:
+        public = browser.new_page()
+        public.goto(url + "/")
+        public.locator("#question").fill("How do I learn Python?")
+        expect(public.locator("#matches li").first).to_contain_text("How do I learn Python?", timeout=10_000)
+        expect(public.locator("#add")).to_be_hidden()
+        assert public.locator(".decide button").count() == 0
+        # Below the model's floor nothing is listed: the page says so instead of showing weak matches
+        public.locator("#question").fill(NONSENSE)
+        expect(public.locator("#status")).to_have_text("no similar questions", timeout=10_000)
+        expect(public.locator("#matches li")).to_have_count(0)
 
-            moderator = browser.new_page()
-            moderator.goto(url + f"/#token={TOKEN}&moderator=ann")
-            assert "token" not in moderator.url  # the secret leaves the address bar
-            moderator.locator("#question").fill("How do I learn Python?")
-            first = moderator.locator("#matches li").first
-            expect(first).to_contain_text("How do I learn Python?", timeout=10_000)
-            expect(first.locator(".decide button")).to_have_count(2)
-            second = moderator.locator("#matches li").nth(1)
-            judged = second.locator(".id").inner_text().lstrip("#")
-            second.locator("button[data-verdict=duplicate]").click()
-            expect(moderator.locator("#status")).to_have_text("decision recorded (1 in all)", timeout=10_000)
-            expect(moderator.locator("#matches li").nth(1).locator(".verdict")).to_have_text("marked duplicate")
-        finally:
-            browser.close()
+        moderator = browser.new_page()
+        moderator.goto(url + f"/#token={TOKEN}&moderator=ann")
+        assert "token" not in moderator.url  # the secret leaves the address bar
+        moderator.locator("#question").fill("How do I learn Python?")
+        first = moderator.locator("#matches li").first
+        expect(first).to_contain_text("How do I learn Python?", timeout=10_000)
+        expect(first.locator(".decide button")).to_have_count(2)
+        second = moderator.locator("#matches li").nth(1)
+        judged = second.locator(".id").inner_text().lstrip("#")
+        second.locator("button[data-verdict=duplicate]").click()
+        expect(moderator.locator("#status")).to_have_text("decision recorded (1 in all)", timeout=10_000)
+        expect(moderator.locator("#matches li").nth(1).locator(".verdict")).to_have_text("marked duplicate")
     [decision] = read_decisions(index_path)
     assert (decision.query, decision.duplicate, decision.moderator) == ("How do I learn Python?", True, "ann")
     assert decision.match_id == judged and decision.match == QUESTIONS[int(judged) - 1]
