@@ -82,6 +82,7 @@ def calibrate_search_threshold(top_scores: Sequence[float], top_is_duplicate: Se
     # Flag the k+1 best: the threshold is the next score down (matches must be strictly above).
     threshold = float(scores[k + 1]) if k + 1 < len(scores) else max(-1.0, float(scores[-1]) - 1e-6)
     floor = search_floor(scores[hits])
+    floor = None if floor is None else min(floor, threshold)  # a flagged match is never hidden
     recall = None if floor is None else float(np.mean(scores[hits] >= floor))
     return SearchCalibration(threshold, float(precision), float(precisions[k]), float((k + 1) / len(scores)),
                              len(scores), floor, recall)

@@ -60,14 +60,16 @@ def held_out(query: str, holdout: float = HOLDOUT) -> bool:
 
 
 def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, holdout: float = HOLDOUT,
-          cache: str | Path | None = None, progress: bool = False) -> QdupModel:
+          cache: str | Path | None = None, progress: bool = False, split: Split | None = None) -> QdupModel:
     """A copy of ``model`` whose re-rankers learnt from ``pairs``' training pool (the file it
     was trained on) plus ``decisions``, and whose thresholds were chosen again without them
     (see the module docstring). ``cache``: a folder keeping the out-of-fold vectors.
+    ``split``: the split the model was trained on, when not ``pairs``' reference split (a
+    part of its training pool, as benchmarks/learning_curve.py trains on).
 
     >>> new = refit(qdup.load("models/quora"), qdup.read_pairs("pairs.tsv"), read_decisions("my-index"))  # doctest: +SKIP
     """
-    config, split = _base(model, pairs)
+    config, split = _base(model, split or reference_split(pairs))
     if not 0.0 <= holdout < 1.0:
         raise ConfigError(f"holdout must be in [0, 1), got {holdout!r}")
     decided = latest(decisions)
@@ -105,14 +107,13 @@ def decisions_from_pairs(pairs: Pairs) -> list[Decision]:
             in zip(pairs.question1, pairs.question2, pairs.is_duplicate) if a.strip() and b.strip()]
 
 
-def _base(model: QdupModel, pairs: Pairs) -> tuple[TrainConfig, Split]:
-    """The model's recipe and the split of the pairs it was trained on, checked."""
+def _base(model: QdupModel, split: Split) -> tuple[TrainConfig, Split]:
+    """The model's recipe, and the split it was trained on, checked."""
     if not getattr(model.scorer, "fitted_on_pairs", False) or model.scorer.lexical is None:
         raise ConfigError("refit needs a model whose scorer learns from pairs (recipe default, scorer rerank)")
     if not isinstance(model.info.get("training"), dict):
         raise ConfigError("the model records no training recipe: refit needs a model made by `qdup train`")
     config = TrainConfig.from_dict(model.info["training"])
-    split = reference_split(pairs)
     if model.info.get("data") not in (None, split.summary()):
         raise DataError("these pairs are not the ones the model was trained on (its reference split differs: "
                         f"{model.info['data']} vs {split.summary()})")
