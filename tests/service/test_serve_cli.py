@@ -63,3 +63,12 @@ def test_read_only(served):
     assert lines[1].startswith("writes: read-only (started with --read-only)")
     assert httpx.post(url + "/questions", json={"question": "New?"}).status_code == 403
     assert httpx.post(url + "/search", json={"question": "rice"}).status_code == 200
+
+
+def test_a_server_wide_filter(served, tmp_path, tiny_model):
+    Index.load(tmp_path / "idx").update(tiny_model, ["2"], ["How can I cook rice?"], [{"status": "deleted"}])
+    url, lines = served("--read-only", "--where", "status!=deleted")
+    assert lines[1].rstrip().endswith("; every search: status!=deleted")
+    matches = httpx.post(url + "/search", json={"question": "How can I cook rice?", "min_score": None}).json()
+    assert [m["id"] for m in matches["matches"]] == ["1"]
+    assert httpx.post(url + "/decisions", json={"query": "x?", "match_id": "1", "duplicate": True}).status_code == 403
