@@ -81,7 +81,7 @@ def scored(model, split, questions, queries, threshold=None) -> dict:
     """Test accuracy (at ``threshold``, default the model's) and ROC AUC; `qdup search` recall on test queries."""
     report = qdup.evaluate(model, split.test, threshold)
     with tempfile.TemporaryDirectory() as tmp:
-        index = Index.build(model, None, questions, Path(tmp) / "index")
+        index = Index.build(model, None, questions, Path(tmp) / "index", backend="exact")  # no graph to build
         found = figures(ranks(search_top(index, model, questions, queries[:, 0]), queries))
     return {"test_accuracy": round(report.accuracy, 4), "test_roc_auc": round(report.roc_auc, 4),
             "recall@1": found["recall@1"], "recall@10": found["recall@10"]}

@@ -4,7 +4,8 @@ Every distinct question of the file is indexed with the base model (the built-in
 default) and served by the HTTP app with a token. A simulated moderator asks the
 questions of the validation pairs (both sides, in pair-id order), looks at the top 3
 matches the served model shows (the query itself aside) and judges each whose pair the
-file labels: verdict = the file's label; pairs the file does not label are skipped.
+file labels: verdict = the file's label; pairs the file does not label are skipped, and
+so are pairs judged before (asked from their other side).
 Verdicts go in through ``POST /decisions``. After 500, 1,000 and 2,000 decisions the
 base model is refit on the training pool plus all decisions so far (`qdup refit`:
 :func:`qdup.training.refit.refit`, 20% of decision queries held out for the
@@ -65,9 +66,10 @@ def labels_of(pairs: qdup.Pairs) -> dict[frozenset, int]:
                                                                           pairs.is_duplicate)}
 
 
-def moderate(client: TestClient, queries: list[str], labels: dict, start: int, wanted: int) -> tuple[int, int]:
-    """Judge the shown matches of ``queries[start:]`` until ``wanted`` decisions were posted;
-    returns (next query, decisions posted)."""
+def moderate(client: TestClient, queries: list[str], labels: dict, judged: set, start: int,
+             wanted: int) -> tuple[int, int]:
+    """Judge the shown matches of ``queries[start:]`` until ``wanted`` decisions were posted,
+    never the same pair twice (``judged``, updated); returns (next query, decisions posted)."""
     posted, auth = 0, {"Authorization": f"Bearer {TOKEN}"}
     n = start
     while posted < wanted and n < len(queries):
@@ -75,9 +77,11 @@ def moderate(client: TestClient, queries: list[str], labels: dict, start: int, w
         n += 1
         shown = client.post("/search", json={"question": query, "k": SHOWN + 1, "min_score": None}).json()["matches"]
         for match in [m for m in shown if m["question"] != query][:SHOWN]:
-            label = labels.get(frozenset((query, match["question"])))
-            if label is None or posted >= wanted:
-                continue  # the file does not label this pair: no verdict
+            pair = frozenset((query, match["question"]))
+            label = labels.get(pair)
+            if label is None or pair in judged or posted >= wanted:
+                continue  # the file does not label this pair (no verdict), or it was judged already
+            judged.add(pair)
             answer = client.post("/decisions", headers=auth, json={"query": query, "match_id": match["id"],
                                                                    "duplicate": bool(label), "moderator": "sim"})
             assert answer.status_code == 201, answer.json()
@@ -119,10 +123,10 @@ def main() -> None:
         index = Index.build(base, None, questions, Path(tmp) / "index")
         rows.append({"decisions": 0, **scored(base, index, questions, test, same)})
         print(f"base model: {rows[-1]}", flush=True)
-        served, next_query, total = base, 0, 0
+        served, next_query, total, judged = base, 0, 0, set()
         for step in sorted(args.steps):
             with TestClient(create_app(served, index, access=Access("token", TOKEN))) as client:
-                next_query, posted = moderate(client, asked, labels, next_query, step - total)
+                next_query, posted = moderate(client, asked, labels, judged, next_query, step - total)
             total += posted
             decisions = read_decisions(index.path)
             started = time.perf_counter()

@@ -41,7 +41,7 @@ from ..model import QdupModel
 from ..search.decisions import Decision, latest, now
 from ..util.progress import log as log_progress
 from .recipes import TrainConfig
-from .scorer_fit import labelled_rows, train_rerank_scorer
+from .scorer_fit import labelled_rows, pool_questions, train_rerank_scorer
 from .steps import calibrate
 from .trainer import train_encoder
 
@@ -80,7 +80,8 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
     log = log_progress if progress else (lambda line: None)
     log(f"refit: {len(fitted)} decisions to learn from, {len(kept)} held out for the thresholds")
     stats = model.scorer.lexical
-    extra = labelled_rows(model.encoder, _as_pairs(fitted), stats)
+    # Search rows: each decision query's candidates over the pool, as training makes them.
+    extra = labelled_rows(model.encoder, _as_pairs(fitted), stats, pool=pool_questions(split))
     fold_encoders = FoldVectors(config, cache, progress)
     scorer = train_rerank_scorer(split, config.scorer_folds, fold_encoders, log, stats=stats, extra=extra)
     touched = {q.strip() for d in fitted for q in (d.query, d.match)}

@@ -18,7 +18,7 @@ The re-ranker learns from two kinds of rows, both from the training pool only:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -95,23 +95,29 @@ def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], objec
     return ScorerRows(px, py, sx, sy, sg)
 
 
-def labelled_rows(encoder, pairs: Pairs, stats: LexicalStats) -> ScorerRows:
+def labelled_rows(encoder, pairs: Pairs, stats: LexicalStats, pool: Sequence[str] = ()) -> ScorerRows:
     """Rows of labelled pairs that ``encoder`` did not train on (moderator decisions on a
-    model's own encoder): each pair as ``predict`` sees it, and the pairs of each
-    question1 as one search group (its judged candidates), as ``search`` sees them."""
-    first = [q.strip() for q in pairs.question1]
-    order = np.argsort(np.array(first, dtype=object), kind="stable")  # a query's pairs together
-    a = [first[i] for i in order]
-    b = [pairs.question2[i].strip() for i in order]
-    texts = sorted(set(a) | set(b))
+    model's own encoder): each pair as ``predict`` sees it; and, as ``search`` sees them,
+    for each question1 the candidates a search over ``pool`` and the pairs' questions
+    returns, labelled 1 when a pair says so (as :func:`scorer_rows` labels the pool's).
+    Without ``pool``, each question1's labelled pairs are its search group."""
+    texts = _distinct(pairs.question1 + pairs.question2 + list(pool))
     row_of = {q: n for n, q in enumerate(texts)}
     vectors, rows = encoder.encode(texts), stats.rows(texts)
-    ia, ib = (np.array([row_of[q] for q in side], dtype=np.int64) for side in (a, b))
-    cosine = np.einsum("nd,nd->n", vectors[ia], vectors[ib])
-    features = pair_features(cosine, rows.take(ia), rows.take(ib), stats)
-    labels = pairs.is_duplicate[order].astype(np.float32)
-    _, groups = np.unique(np.array(a, dtype=object), return_counts=True)  # sorted, as the rows
-    return ScorerRows(features, labels, features, labels, groups)
+    a, b = _pair_rows(pairs, row_of)
+    order = np.argsort(a, kind="stable")  # a query's pairs together
+    a, b, labels = a[order], b[order], pairs.is_duplicate[order].astype(np.float32)
+    cosine = np.einsum("nd,nd->n", vectors[a], vectors[b])
+    features = pair_features(cosine, rows.take(a), rows.take(b), stats)
+    if not len(pool):
+        return ScorerRows(features, labels, features, labels, np.unique(a, return_counts=True)[1])
+    x, y, groups = _candidate_rows(np.unique(a), vectors, rows, _duplicate_sets(pairs.duplicates(), row_of), stats)
+    return ScorerRows(features, labels, x, y, groups)
+
+
+def pool_questions(split: Split) -> list[str]:
+    """The training pool's distinct questions: the search rows' candidates come from them."""
+    return _pool(split)
 
 
 def _pool(split: Split) -> list[str]:
