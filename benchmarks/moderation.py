@@ -38,6 +38,7 @@ from common import ROOT, data_path, machine, machine_line, write_results  # noqa
 from retrieval import corpus_and_queries, figures, ranks  # noqa: E402
 
 import qdup  # noqa: E402
+from qdup.util.threads import use_threads  # noqa: E402
 from qdup.evaluation.search_calibration import duplicate_classes  # noqa: E402
 from qdup.scoring.thresholds import likely_duplicates  # noqa: E402
 from qdup.search.decisions import read_decisions  # noqa: E402
@@ -111,7 +112,10 @@ def main() -> None:
     parser.add_argument("--runs", default=str(ROOT / "runs" / "moderation"), help="out-of-fold vector cache")
     parser.add_argument("--steps", type=int, nargs="+", default=[500, 1000, 2000])
     parser.add_argument("--name", default="moderation")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads (1: on a shared, busy machine two torch threads mostly wait for each other)")
     args = parser.parse_args()
+    use_threads(args.threads)
     pairs = qdup.read_pairs(data_path(args.data))
     split = qdup.reference_split(pairs)
     questions, queries = corpus_and_queries(pairs, split)
