@@ -27,8 +27,9 @@ from .encoders.base import TextEncoder, architecture, open_pretrained, refuse_un
 from .errors import ConfigError, ModelLoadError, OutputError
 from .scoring.base import Scorer, load_scorer
 from .scoring.cosine import CosineScorer
-from .scoring.thresholds import check_threshold
+from .scoring.thresholds import check_search_threshold, check_threshold
 from .util import atomic
+from .util.folders import refuse_special_files
 from .util.threads import torch_loaded
 
 torch_loaded()  # a --threads count given before torch was loaded takes effect now (any encoder)
@@ -192,6 +193,7 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
     if not folder.is_dir():
         what = "the built-in model is not installed" if path is None else f"{folder}: no such model folder"
         raise ModelLoadError(what)
+    refuse_special_files(folder)  # before anything is read: a FIFO would hang, /dev/zero never end
     refuse_unsafe(folder)
     config = _read_config(folder)
     if config.get("format") != FORMAT:  # a pretrained folder: qdup's settings live in qdup.json
@@ -208,6 +210,8 @@ def _model(folder: Path, encoder: TextEncoder, config: dict, scorer: Scorer) -> 
     skip = ("format", "format_version", "encoder", "model", "threshold", "versions", "checksums", "scorer")
     info = {k: v for k, v in config.items() if k not in skip}
     try:
+        if "search_threshold" in info:  # a bad one would fail every search later, not the load
+            check_search_threshold(info["search_threshold"])
         return QdupModel(encoder, config.get("threshold", DEFAULT_THRESHOLD), info, scorer)
     except ConfigError as error:
         raise ModelLoadError(f"{folder}: {SIDECAR if config.get('format') != FORMAT else 'config.json'}: "

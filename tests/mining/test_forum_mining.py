@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fake_model import FakeModel, VectorModel
+from fake_model import VectorModel
 from qdup.errors import DataError, UnknownIdError
 from qdup.mining.groups import group_records, neighbours
 from qdup.mining.incremental import created_since, read_ids, symmetric

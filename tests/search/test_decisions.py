@@ -55,6 +55,9 @@ def test_index_writes_and_rebuilds_keep_the_decisions(index, tmp_path):
     index.add(FakeModel(), ["A new question?"])  # each commit sweeps files the manifest does not name
     index.remove(["4"])
     assert (index.path / DECISIONS).is_file() and len(read_decisions(index.path)) == 1
+    (index.path / "seg-999999.npy").write_bytes(b"a killed writer's leftover")
+    Index.load(index.path)  # a load sweeps what no manifest names: the leftover, never the decisions
+    assert not (index.path / "seg-999999.npy").exists() and len(read_decisions(index.path)) == 1
     Index.build(FakeModel(), None, ["Rebuilt?"], index.path, force=True)
     assert len(read_decisions(index.path)) == 1
 

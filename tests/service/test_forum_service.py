@@ -74,7 +74,7 @@ def test_put_replaces_a_question_or_adds_it(index):
     added = client.put("/questions/new-one", json={"question": "A new question?"}, headers=auth)
     assert added.status_code == 201 and added.json()["replaced"] is False and added.json()["questions"] == 5
     bad = client.put("/questions/4", json={"question": "x", "metadata": {"status": "gone"}}, headers=auth)
-    assert bad.status_code == 409 and "status must be open, closed or deleted" in bad.json()["error"]
+    assert bad.status_code == 422 and "status must be open, closed or deleted" in bad.json()["error"]
 
 
 def test_search_filters_and_points_at_the_canonical_question(index):

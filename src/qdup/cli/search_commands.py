@@ -1,4 +1,4 @@
-"""Search, index and service commands: ``qdup index ...``, ``search``, ``mine``, ``serve``."""
+"""Search, index and service commands: ``qdup index ...``, ``search``, ``serve`` (``mine``: :mod:`.mining_commands`)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import os
 
 import click
 
-from ..data.corpus import iter_questions, read_questions
+from ..data.corpus import empty_rows, iter_questions, read_questions
 from ..errors import ConfigError
-from ..mining.output import DEFAULT_MINE_THRESHOLD, check_output, mine_to_file
-from ..scoring.thresholds import check_threshold
+from ..scoring.thresholds import check_threshold, likely_duplicates
 from ..search import backends
 from ..search.index import Index
 from . import cli, threads_option, where_option
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
+SKIP_HELP = "Leave out rows whose question is empty (no words once punctuation is removed, say '.' or " \
+            "'????') and say which, instead of refusing the file."
 
 
 @cli.group()
@@ -39,9 +40,10 @@ def index() -> None:
                             "a token is read from $QDUP_MILVUS_TOKEN.")
 @click.option("--collection", help="milvus: the collection to create [default: questions].")
 @click.option("--force", is_flag=True, help="Replace an existing index folder (and Milvus collection).")
+@click.option("--skip-invalid", is_flag=True, help=SKIP_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @threads_option()
-def build(questions_file, out, model_path, backend, uri, collection, force, quiet):
+def build(questions_file, out, model_path, backend, uri, collection, force, skip_invalid, quiet):
     """Encode a file of questions into a new index folder.
 
     QUESTIONS is CSV/TSV with a header (`question`, optional `id` column), JSONL
@@ -61,14 +63,23 @@ def build(questions_file, out, model_path, backend, uri, collection, force, quie
     Index.check_output(out, force)
     from .. import model  # torch: only for commands that encode
 
-    chunks = iter_questions(questions_file, backends.chunk_rows(backend))
-    first = next(chunks)  # errors at the top of the file come before the slow model load
+    skipped = [] if skip_invalid else None
+    chunks = iter_questions(questions_file, backends.chunk_rows(backend), skipped)
+    first = next(chunks)  # errors in the file come before the slow model load
     loaded = model.load(model_path)
     built = Index.build_chunks(
         loaded, itertools.chain([first], chunks), out, backend=backend, force=force, progress=not quiet,
         model_path=model_path, options=options, resume_key=_input_key(questions_file),
     )
-    click.echo(f"indexed {len(built)} questions into {out}")
+    click.echo(f"indexed {_questions(len(built))} into {out}{_skipped(skipped)}")
+
+
+def _questions(n: int) -> str:
+    return f"{n} question" if n == 1 else f"{n} questions"
+
+
+def _skipped(skipped: list | None) -> str:
+    return f"; skipped {empty_rows(skipped)}" if skipped else ""
 
 
 def _input_key(path) -> str:
@@ -81,8 +92,9 @@ def _input_key(path) -> str:
 @click.argument("index_path", metavar="INDEX", type=click.Path())
 @click.argument("questions_file", metavar="QUESTIONS", type=click.Path(dir_okay=False))
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
+@click.option("--skip-invalid", is_flag=True, help=SKIP_HELP)
 @threads_option()
-def add(index_path, questions_file, model_path):
+def add(index_path, questions_file, model_path, skip_invalid):
     """Add the questions of a file to an index (all of them, or none on error).
 
     \b
@@ -90,10 +102,11 @@ def add(index_path, questions_file, model_path):
       qdup index add my-index new-questions.jsonl
     """
     opened = Index.load(index_path)
-    chunks = iter_questions(questions_file, backends.chunk_rows(opened.backend["backend"]))
-    first = next(chunks)  # errors at the top of the file come before the slow model load
+    skipped = [] if skip_invalid else None
+    chunks = iter_questions(questions_file, backends.chunk_rows(opened.backend["backend"]), skipped)
+    first = next(chunks)  # errors in the file come before the slow model load
     ids = opened.add_chunks(opened.model(model_path), itertools.chain([first], chunks))
-    click.echo(f"added {len(ids)} questions to {index_path} ({len(opened)} in all)")
+    click.echo(f"added {_questions(len(ids))} to {index_path} ({len(opened)} in all){_skipped(skipped)}")
 
 
 @index.command("remove")
@@ -108,7 +121,21 @@ def remove(index_path, ids):
     """
     opened = Index.load(index_path)
     opened.remove(list(ids))
-    click.echo(f"removed {len(ids)} questions from {index_path} ({len(opened)} left)")
+    click.echo(f"removed {_questions(len(ids))} from {index_path} ({len(opened)} left)")
+
+
+@index.command("check")
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+def check(index_path):
+    """Read every file of an index and check it against the checksums its manifest records
+    (loading checks only file sizes and what it reads whole anyway). Exit 1 when damaged.
+
+    \b
+    Example:
+      qdup index check my-index
+    """
+    opened = Index.load(index_path)
+    click.echo(f"{index_path}: ok, {_questions(len(opened))}; {opened.check()}")
 
 
 QUERY_BLOCK = 256  # queries searched at once with --queries
@@ -161,80 +188,31 @@ def search(index_path, question, queries_file, k, threshold, min_score, where, m
     floor = searcher.search_floor if min_score == "floor" else min_score
     options = {"where": where, "min_score": floor}
     if queries_file is not None:
-        queries = read_questions(queries_file).questions
+        queries = read_questions(queries_file)
         for start in range(0, len(queries), QUERY_BLOCK):
-            block = queries[start : start + QUERY_BLOCK]
-            for query, result in zip(block, opened.search(searcher, block, k, threshold, **options)):
-                click.echo(json.dumps({"question": query, "matches": _matches(result)}, ensure_ascii=False))
+            block = queries.questions[start : start + QUERY_BLOCK]
+            ids = [None] * len(block) if queries.ids is None else queries.ids[start : start + QUERY_BLOCK]
+            for i, query, result in zip(ids, block, opened.search(searcher, block, k, threshold, **options)):
+                line = {"question": query, "matches": _matches(result, searcher)}
+                click.echo(json.dumps(line if i is None else {"id": i, **line}, ensure_ascii=False))
         return
     [result] = opened.search(searcher, [question], k, threshold, **options)
-    matches = _matches(result)
+    matches = _matches(result, searcher)
     if as_json:
         click.echo(json.dumps(matches, ensure_ascii=False))
     elif not matches:
         click.echo("no matches")
     for m in [] if as_json else matches:
         link = f"  {m['metadata']['url']}" if isinstance(m["metadata"].get("url"), str) else ""
-        click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}{link}")
+        mark = "  (likely duplicate)" if m["likely_duplicate"] else ""
+        click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}{link}{mark}")
 
 
-def _matches(result) -> list[dict]:
-    return [{"id": i, "question": q, "score": s, "metadata": m}
-            for i, q, s, m in zip(result.ids, result.questions, result.scores, result.metadata)]
-
-
-@cli.command()
-@click.argument("index_path", metavar="INDEX", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
-              help="File to write: .jsonl (JSON Lines) or, for pairs only, .csv.")
-@click.option("--threshold", "-t", type=float, help="Score above which two questions match "
-              f"[default: the model's search threshold, else {DEFAULT_MINE_THRESHOLD}].")
-@click.option("--top-k", type=click.IntRange(min=1), help="Per question, its K best matches (one JSON line each).")
-@click.option("--groups", is_flag=True, help="Groups of duplicates: a canonical question and its members.")
-@click.option("--max-group-size", type=click.IntRange(min=2), default=20, show_default=True,
-              help="With --groups: most questions in one group.")
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
-@where_option("Only mine questions")
-@click.option("--new-since", metavar="DATE", help="Only look for duplicates of the questions created on or after "
-              "DATE (their `created` field), among all stored ones.")
-@click.option("--ids", "ids_file", type=click.Path(dir_okay=False),
-              help="Only look for duplicates of the questions whose ids this file lists (one a line).")
-@click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@threads_option()
-def mine(index_path, out, threshold, top_k, groups, max_group_size, force, where, new_since, ids_file, model_path,
-         quiet):
-    """Find duplicates among the stored questions: pairs, top matches per question, or groups.
-
-    Groups never chain: every member scores above the threshold against its group's
-    canonical question: the oldest (then the most answered) when questions have the
-    forum fields `created` and `answers`, else the one with the most matches. With
-    --new-since or --ids only new questions are searched, against the whole archive.
-
-    \b
-    Example:
-      qdup mine my-index --groups --out groups.jsonl
-      qdup mine my-index --top-k 3 --out top3.jsonl
-      qdup mine my-index --threshold 0.9 --out pairs.csv
-      qdup mine my-index --groups --new-since 2024-06-01 --where status!=deleted --out new-groups.jsonl
-    """
-    from ..mining.incremental import created_since, read_ids
-
-    if top_k and groups:
-        raise ConfigError("use --top-k or --groups, not both")
-    if new_since and ids_file:
-        raise ConfigError("use --new-since or --ids, not both")
-    if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
-        raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
-    check_output(out, force)  # before the slow part
-    opened = Index.load(index_path)
-    new = created_since(opened, new_since) if new_since else read_ids(opened, ids_file) if ids_file else None
-    mined = mine_to_file(opened, out, threshold, top_k=top_k, groups=groups, max_group_size=max_group_size,
-                         force=force, progress=not quiet, where=where, new=new,
-                         model=opened.model(model_path) if model_path else None)
-    what = {"pairs": f"{mined.count} pairs", "top_k": f"top matches of {mined.count} questions",
-            "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]
-    click.echo(f"wrote {what} (threshold {mined.threshold:.4f}) to {out}")
+def _matches(result, model) -> list[dict]:
+    """The matches as the service answers them, with the same "likely duplicate" flags."""
+    likely = likely_duplicates(model, result.scores)
+    return [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
+            for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely, result.metadata)]
 
 
 @cli.command()

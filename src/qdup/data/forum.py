@@ -11,8 +11,8 @@ A question may carry any metadata (``url``, ...); these keys mean the same thing
 - ``answers``: a count, a whole number >= 0 (none: 0);
 - ``duplicate_of``: the id of the canonical question a closed duplicate points at.
 
-CSV cells are strings, so ``answers`` ``"3"`` becomes 3. A bad value is a :class:`DataError`
-naming the field and the value.
+CSV cells are strings, so ``answers`` ``"3"`` becomes 3. A bad value is an
+:class:`InputError` naming the field and the value (the service answers 422).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..errors import DataError
+from ..errors import InputError
 
 STATUSES = ("open", "closed", "deleted")
 TEXT_FIELDS = ("title", "body", "category", "duplicate_of")
@@ -37,7 +37,7 @@ def check_forum_fields(metadata: dict, where: str = "metadata") -> dict:
     >>> check_forum_fields({"status": "gone"})
     Traceback (most recent call last):
     ...
-    qdup.errors.DataError: metadata: status must be open, closed or deleted, got 'gone'
+    qdup.errors.InputError: metadata: status must be open, closed or deleted, got 'gone'
     """
     if not any(name in metadata for name in FORUM_FIELDS):
         return metadata
@@ -52,7 +52,7 @@ def check_forum_fields(metadata: dict, where: str = "metadata") -> dict:
 
 def _text(value, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise DataError(f"{where} must be text, got {value!r}")
+        raise InputError(f"{where} must be text, got {value!r}")
     return str(value).strip()
 
 
@@ -60,14 +60,14 @@ def _tags(value, where: str) -> list[str]:
     if isinstance(value, str):
         value = value.split(",")
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise DataError(f"{where} must be a list of strings or a comma-separated string, got {value!r}")
+        raise InputError(f"{where} must be a list of strings or a comma-separated string, got {value!r}")
     return [t.strip() for t in value if t.strip()]
 
 
 def _status(value, where: str) -> str:
     status = value.strip().lower() if isinstance(value, str) else value
     if status not in STATUSES:
-        raise DataError(f"{where} must be {', '.join(STATUSES[:-1])} or {STATUSES[-1]}, got {value!r}")
+        raise InputError(f"{where} must be {', '.join(STATUSES[:-1])} or {STATUSES[-1]}, got {value!r}")
     return status
 
 
@@ -77,7 +77,7 @@ def _answers(value, where: str) -> int:
     except ValueError:
         count = None
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise DataError(f"{where} must be a whole number >= 0, got {value!r}")
+        raise InputError(f"{where} must be a whole number >= 0, got {value!r}")
     return count
 
 
@@ -92,7 +92,7 @@ def check_created(value, where: str = "created") -> str:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise DataError(f"{where} must be an ISO 8601 date or time (2024-01-05 or 2024-01-05T10:00:00Z), got {value!r}")
+        raise InputError(f"{where} must be an ISO 8601 date or time (2024-01-05 or 2024-01-05T10:00:00Z), got {value!r}")
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
