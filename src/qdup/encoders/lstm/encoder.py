@@ -7,6 +7,7 @@ Folders saved before the seam load unchanged, to the same vectors and fingerprin
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 from typing import Sequence
 
@@ -64,7 +65,7 @@ class LstmEncoder:
         """(Re)build the word + n-gram table whenever the weights changed since it was built."""
         version = self.version()
         if (self.config.ngram_buckets or self.config.bidirectional) and version != self._fused_version:
-            self.network.fuse(self.featurizer.vocabulary_ngrams() if self.config.ngram_buckets else None)
+            self.network.fuse()
             self._fused_version = version
 
     @torch.inference_mode()
@@ -72,6 +73,8 @@ class LstmEncoder:
         self.network.eval()
         self._refresh_fused_table()
         rows = self.featurizer.rows(texts)
+        words = np.fromiter(chain.from_iterable(ids for ids, _ in rows), dtype=np.int64)
+        self.network.fuse_words(words, self.featurizer.word_ngrams)
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         chunks = progress_bar(length_chunks([len(ids) for ids, _ in rows], batch_size), "encoding", "batch",
                               enabled=progress)
@@ -150,7 +153,7 @@ def _load_network(config: ModelConfig, path: Path) -> SiameseEncoder:
     """Check the file's shapes (from its header) before allocating anything, then load."""
     try:
         with torch.device("meta"):  # shapes only, no memory: config.json may ask for huge sizes
-            network = SiameseEncoder(config)
+            network = SiameseEncoder(config, initialise=False)
     except (RuntimeError, OverflowError, ValueError):  # sizes beyond what a tensor can hold
         raise ModelLoadError(f"{path.parent}: config.json describes a model too large to build") from None
     expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
