@@ -17,25 +17,27 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ModelLoadError
-from .hashing import char_wb_ngrams, digit_runs, hashed_rows, words
+from .hashing import char_wb_columns, digit_runs, feature_columns, hashed_rows, words
 
 BUCKETS = 2**20  # hashed features per vectorizer; collisions are rare at this size
 NUMBER_BUCKETS = 2**16
 CHAR_NGRAMS = (2, 4)
+ROWS_CHUNK = 65_536  # questions hashed at a time
 
 
 
 # Stateless: the same text always hashes to the same columns, in any process.
 def _char_counts(questions: Sequence[str]) -> sp.csr_matrix:
-    return hashed_rows(questions, lambda q: char_wb_ngrams(q, *CHAR_NGRAMS), BUCKETS, binary=False)
+    return hashed_rows(questions, lambda q: char_wb_columns(q, *CHAR_NGRAMS, BUCKETS), BUCKETS, binary=False)
 
 
 def _word_rows(questions: Sequence[str]) -> sp.csr_matrix:
-    return hashed_rows(questions, words, BUCKETS, binary=True)
+    return hashed_rows(questions, lambda q: feature_columns(words(q), BUCKETS), BUCKETS, binary=True)
 
 
 def _number_rows(questions: Sequence[str]) -> sp.csr_matrix:
-    return hashed_rows(questions, digit_runs, NUMBER_BUCKETS, binary=True)
+    return hashed_rows(questions, lambda q: feature_columns(digit_runs(q), NUMBER_BUCKETS), NUMBER_BUCKETS,
+                       binary=True)
 
 
 @dataclass(frozen=True, eq=False)  # compared and cached by identity: its matrices are large
@@ -101,6 +103,9 @@ class LexicalStats:
         return cls(_idf(_char_counts(questions)), _idf(_word_rows(questions)))
 
     def rows(self, questions: Sequence[str]) -> LexicalRows:
+        if len(questions) > ROWS_CHUNK:  # bounds the hashing's temporary arrays (a million questions: ~3 GB at once)
+            return LexicalRows.stack([self.rows(questions[s : s + ROWS_CHUNK])
+                                      for s in range(0, len(questions), ROWS_CHUNK)])
         chars = _char_counts(questions)
         np.log1p(chars.data, out=chars.data)
         chars.data *= self.char_idf[chars.indices]
