@@ -9,6 +9,7 @@ the same trees and numbers, without the lightgbm package's 2 CPU-s import.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -57,13 +58,16 @@ class Reranker:
 
     @classmethod
     def fit(cls, features: np.ndarray, labels: np.ndarray, feature_names: tuple[str, ...],
-            settings: BoosterSettings = BoosterSettings(), groups: np.ndarray | None = None) -> "Reranker":
-        """``groups``: rows per query, for a ranking objective."""
+            settings: BoosterSettings = BoosterSettings(), groups: np.ndarray | None = None,
+            progress: Callable[[int, int], None] | None = None) -> "Reranker":
+        """``groups``: rows per query, for a ranking objective. ``progress(done, total)`` is
+        called after each boosting round."""
         import lightgbm
 
         data = lightgbm.Dataset(features, labels.astype(np.float32), group=groups,
                                 feature_name=list(feature_names), free_raw_data=True)
-        booster = lightgbm.train(settings.params(feature_names), data, settings.rounds)
+        callbacks = [] if progress is None else [lambda env: progress(env.iteration + 1, settings.rounds)]
+        booster = lightgbm.train(settings.params(feature_names), data, settings.rounds, callbacks=callbacks)
         return cls.from_text(booster.model_to_string(), feature_names)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
