@@ -5,8 +5,9 @@
 The corpus at each size is every distinct question of qqp-partial (51,369, which holds every
 query's known duplicate) plus synthetic questions built from real ones: the first words of
 one real question (at least two) spliced to the last words of another, with a seeded random
-number generator. They have real questions' words, n-grams and lengths, and can be anybody's
-neighbours, so they make the search harder as real new questions would. Queries are the
+number generator, taking neither from a validation or test pair (a synthetic question never
+copies half of a query). They have real questions' words, n-grams and lengths, and can be
+anybody's neighbours, so they make the search harder as real new questions would. Queries are the
 validation questions of the protocol (benchmarks/retrieval.py): recall@1 and recall@10 of
 the known duplicate, the query itself excluded, at each size.
 
@@ -37,17 +38,17 @@ from common import ROOT, data_path, machine_line, write_results
 import qdup  # noqa: E402  (after common: sets the OpenMP wait policy before torch loads)
 from qdup.search import hybrid  # noqa: E402
 from qdup.search.index import Index  # noqa: E402
-from qdup.search.topk import empty_topk  # noqa: E402
 from qdup.util.threads import use_threads  # noqa: E402
 from retrieval import corpus_and_queries  # noqa: E402
 
 LEGACY_COMMON_SHARE = 0.10  # the exact scan's cut before issue 20: n-grams of over 10% of the rows
 
 
-def synthetic_questions(real: list[str], count: int, seed: int = 0) -> list[str]:
-    """``count`` distinct questions, each the head of one real question and the tail of another."""
+def synthetic_questions(real: list[str], count: int, avoid: set[int], seed: int = 0) -> list[str]:
+    """``count`` distinct questions, each the head of one real question and the tail of
+    another, none of them from the rows ``avoid`` (the queries and their duplicates)."""
     rng, seen, out = random.Random(seed), set(real), []
-    split = [q.split() for q in real if len(q.split()) >= 3]
+    split = [q.split() for n, q in enumerate(real) if len(q.split()) >= 3 and n not in avoid]
     while len(out) < count:
         a, b = rng.choice(split), rng.choice(split)
         question = " ".join(a[: rng.randint(2, len(a) - 1)] + b[rng.randint(1, len(b) - 1):])
@@ -131,6 +132,19 @@ def recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict
             "recall@10": round(float(np.mean((ranks >= 1) & (ranks <= 10))), 4), "queries": len(pairs)}
 
 
+def legacy_recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict | None:
+    """:func:`recall` with the lexical candidates of the exact scan (one-segment indexes)."""
+    segments = index._state[1].segments
+    if len(segments) != 1:
+        return None
+    lexical = segments[0].lexical
+    hybrid._INVERTED[lexical] = LegacyScan(lexical)
+    try:
+        return recall(index, model, questions, pairs)
+    finally:
+        del hybrid._INVERTED[lexical]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="51369,200000,1000000")
@@ -141,7 +155,8 @@ def main() -> None:
     real, queries = corpus_and_queries(pairs, qdup.reference_split(pairs))
     validation = queries["validation"]
     sizes = [int(s) for s in args.sizes.split(",")]
-    extra = synthetic_questions(real, max(sizes) - len(real))
+    avoid = {int(r) for pairs in queries.values() for r in pairs.ravel()}
+    extra = synthetic_questions(real, max(sizes) - len(real), avoid)
     model = qdup.load()
     figures = {"command": "python benchmarks/search_scale.py " + " ".join(sys.argv[1:]),
                "machine_before": machine_line(), "sizes": {}}
@@ -154,11 +169,13 @@ def main() -> None:
                 index = Index.load(Path(tmp) / "index")
                 entry = {"build": built, "backend": index.backend,
                          "stages": stage_times(index, model, [questions[a] for a, _ in validation[: args.queries]]),
-                         "validation": recall(index, model, questions, validation)}
+                         "validation": recall(index, model, questions, validation),
+                         "validation_legacy_exact_lexical": legacy_recall(index, model, questions, validation)}
                 del index
             figures["sizes"][str(size)] = entry
             stages = "  ".join(f"{k} {v['p50_ms']:.2f}" for k, v in entry["stages"].items())
-            print(f"{size:>9,} questions: build {built}  recall {entry['validation']}\n    p50 ms: {stages}", flush=True)
+            print(f"{size:>9,} questions: build {built}  recall {entry['validation']} (exact lexical scan: "
+                  f"{entry['validation_legacy_exact_lexical']})\n    p50 ms: {stages}", flush=True)
     finally:
         restore()
     figures["machine_after"] = machine_line()

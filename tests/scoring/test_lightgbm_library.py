@@ -7,7 +7,7 @@ import pytest
 
 import qdup
 from qdup.errors import ModelLoadError
-from qdup.scoring.booster import Reranker
+from qdup.scoring.booster import BoosterSettings, Reranker
 from qdup.scoring.lightgbm_library import NativeBooster
 from qdup.scoring.pair_features import FEATURES
 
@@ -54,3 +54,12 @@ def test_any_feature_count_and_objective(objective):
 def test_corrupt_text_is_a_one_line_error(text):
     with pytest.raises(ModelLoadError, match="a re-ranker file is corrupt"):
         Reranker.from_text(text, FEATURES)
+
+
+def test_fit_reports_every_boosting_round():
+    rng = np.random.default_rng(3)
+    x = random_features(300, len(FEATURES), seed=4)
+    y = (rng.random(300) < 0.5).astype(np.float32)
+    seen = []
+    Reranker.fit(x, y, FEATURES, BoosterSettings(rounds=7, min_rows_per_leaf=5), progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(n, 7) for n in range(1, 8)]

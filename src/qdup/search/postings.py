@@ -26,13 +26,13 @@ class RarePostings:
     """The (bucket -> rows, weights) postings of a segment's char n-grams found in at most ``max_rows`` rows."""
 
     def __init__(self, chars: sp.csr_matrix, max_rows: int = MAX_POSTINGS) -> None:
-        matrix = chars.T.tocsr()  # (buckets, rows), each bucket's rows in order
-        lengths = np.diff(matrix.indptr)
+        inverted = chars.tocsc()  # per bucket, its rows in order
+        lengths = np.diff(inverted.indptr)
         rare = lengths <= max_rows
         keep = np.repeat(rare, lengths)
         self.indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(np.where(rare, lengths, 0), out=self.indptr[1:])
-        self.rows, self.weights = matrix.indices[keep], matrix.data[keep]
+        self.rows, self.weights = inverted.indices[keep], inverted.data[keep]
         self.size = chars.shape[0]
 
     def topk(self, queries, k: int, dead: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

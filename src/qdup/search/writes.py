@@ -23,6 +23,9 @@ from .inputs import prepare_chunk
 from .manifest import FORMAT, MANIFEST, commit, io_errors, new_manifest, write_lock
 
 
+LOGGED_ROWS = 10_000  # chunks from this size on get a progress line per step (smaller ones take seconds)
+
+
 @dataclass
 class Change:
     """A write in progress: the next manifest and the store that goes with it."""
@@ -34,6 +37,7 @@ class Change:
     def add(self, chunk: Corpus, vectors: np.ndarray, model, progress: bool = False, lexical=None) -> None:
         """Store a prepared chunk, its vectors and (for a scorer that reads words) its lexical
         rows: ``lexical`` when they were made beforehand (outside the write lock), else made here."""
+        progress = progress and len(chunk.questions) >= LOGGED_ROWS
         if lexical is None and model.scorer.lexical is not None:
             if progress:
                 log(f"lexical rows of {len(chunk.questions):,} questions")

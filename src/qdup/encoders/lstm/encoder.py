@@ -7,6 +7,7 @@ Folders saved before the seam load unchanged, to the same vectors and fingerprin
 
 from __future__ import annotations
 
+import threading
 from itertools import chain
 from pathlib import Path
 from typing import Sequence
@@ -39,6 +40,7 @@ class LstmEncoder:
         self.featurizer = featurizer_for(vocabulary, network.config, fused=True)  # inference input
         self._train_featurizer = featurizer_for(vocabulary, network.config, device)
         self._fused_version: tuple | None = None
+        self._fusing = threading.Lock()
         self._tensors: tuple | None = None  # (network, its parameters and buffers): see version()
 
     @property
@@ -62,11 +64,16 @@ class LstmEncoder:
         return weights_bytes(self.network) + "\n".join(self.vocabulary.tokens).encode("utf-8")
 
     def _refresh_fused_table(self) -> None:
-        """(Re)build the word + n-gram table whenever the weights changed since it was built."""
+        """(Re)build the word + n-gram table whenever the weights changed since it was built.
+
+        Under a lock: the service encodes on several threads, and a second rebuild would
+        swap in an empty table under a thread that has just filled its words' rows."""
         version = self.version()
         if (self.config.ngram_buckets or self.config.bidirectional) and version != self._fused_version:
-            self.network.fuse()
-            self._fused_version = version
+            with self._fusing:
+                if version != self._fused_version:
+                    self.network.fuse()
+                    self._fused_version = version
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> np.ndarray:
