@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import ROOT, data_path, machine_line, write_results  # noqa: E402
 
 import qdup  # noqa: E402
+from qdup.text.vocabulary import tokenize  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -207,7 +208,7 @@ def main() -> None:
     parser.add_argument("--baseline", help="src folder of the code to compare against")
     args = parser.parse_args()
     pairs = qdup.read_pairs(data_path(args.data))
-    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if q.strip()})
+    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if tokenize(q)})  # what an index accepts
     queries = [q.strip() for q in qdup.reference_split(pairs).test.question1 if q.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"

@@ -63,3 +63,16 @@ def test_fused_rows_filled_as_words_are_met_give_the_unfused_vectors(bidirection
         encoder.network._fused = fused
     np.testing.assert_allclose(second, plain, atol=1e-5, rtol=0)
     np.testing.assert_allclose(first, second[:20], atol=1e-6, rtol=0)
+
+
+def test_the_whole_table_is_filled_after_a_few_encodes(bidirectional_model, toy_split, monkeypatch):
+    from qdup.encoders.lstm import network
+
+    monkeypatch.setattr(network, "FILL_ALL_AFTER", 2)
+    encoder = bidirectional_model.encoder
+    encoder.network.fuse()
+    one = encoder.encode(toy_split.test.question1[:1])
+    assert not encoder.network._fused_words.all()  # one encode: its own words only
+    encoder.encode(toy_split.test.question2[:1])
+    assert encoder.network._fused_words.all()  # the second that met new words filled the rest
+    np.testing.assert_allclose(encoder.encode(toy_split.test.question1[:1]), one, atol=1e-6, rtol=0)
