@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from ..text.lexical import LexicalRows
 from .backends import Store
-from .postings import RarePostings
+from .postings import RarePostings, best_alive
 from .topk import empty_topk, exact_topk
 
 DEPTH = 30  # candidates per side; chosen on validation queries (docs/benchmarks.md)
@@ -51,16 +51,9 @@ def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
     for start in range(0, len(queries), QUERY_CHUNK):
         block = (queries.chars[start : start + QUERY_CHUNK] @ postings).tocsr()  # (q, rows), sparse
         for n in range(block.shape[0]):
-            found = block.indices[block.indptr[n] : block.indptr[n + 1]]
-            value = block.data[block.indptr[n] : block.indptr[n + 1]]
-            if dead is not None:
-                alive = ~dead[found]
-                found, value = found[alive], value[alive]
-            if len(found) > k:
-                part = np.argpartition(-value, k - 1)[:k]
-                found, value = found[part], value[part]
-            order = np.lexsort((found, -value))  # best first; ties by row, so results are deterministic
-            scores[start + n, : len(order)], rows[start + n, : len(order)] = value[order], found[order]
+            span = slice(block.indptr[n], block.indptr[n + 1])
+            value, found = best_alive(block.indices[span], block.data[span], k, dead)
+            scores[start + n, : len(found)], rows[start + n, : len(found)] = value, found
     return scores, rows
 
 

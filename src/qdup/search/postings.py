@@ -22,6 +22,20 @@ from .topk import empty_topk
 MAX_POSTINGS = 1000  # rows an n-gram may be in and still make candidates (per segment)
 
 
+def best_alive(found: np.ndarray, value: np.ndarray, k: int,
+               dead: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, rows)`` of the best ``k`` of ``found`` not in ``dead``, best first; ties by
+    row, so results are deterministic."""
+    if dead is not None:
+        alive = ~dead[found]
+        found, value = found[alive], value[alive]
+    if len(found) > k:
+        part = np.argpartition(-value, k - 1)[:k]
+        found, value = found[part], value[part]
+    order = np.lexsort((found, -value))
+    return value[order], found[order]
+
+
 class RarePostings:
     """The (bucket -> rows, weights) postings of a segment's char n-grams found in at most ``max_rows`` rows."""
 
@@ -42,15 +56,8 @@ class RarePostings:
         chars = queries.chars
         for n in range(len(queries)):
             span = slice(chars.indptr[n], chars.indptr[n + 1])
-            found, value = self._scored(chars.indices[span], chars.data[span])
-            if dead is not None:
-                alive = ~dead[found]
-                found, value = found[alive], value[alive]
-            if len(found) > k:
-                part = np.argpartition(-value, k - 1)[:k]
-                found, value = found[part], value[part]
-            order = np.lexsort((found, -value))
-            scores[n, : len(order)], rows[n, : len(order)] = value[order], found[order]
+            value, found = best_alive(*self._scored(chars.indices[span], chars.data[span]), k, dead)
+            scores[n, : len(found)], rows[n, : len(found)] = value, found
         return scores, rows
 
     def _scored(self, columns: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
