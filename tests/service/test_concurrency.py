@@ -99,3 +99,36 @@ def test_searches_with_other_options_are_not_mixed(running):
     assert [len(a.json()["matches"]) for a in answers] == [body["k"] for body in bodies]
     bad = httpx.post(f"{url}/search", json={"question": "???"}, timeout=DEADLINE)
     assert bad.status_code == 422 and bad.json() == {"error": "question 1 is empty (no words once punctuation is removed)"}
+
+
+def test_queued_searches_are_answered_in_batches_by_a_bounded_number_of_threads():
+    import asyncio
+
+    from qdup.service.work import ServiceWork
+
+    class RecordingIndex:
+        def __init__(self):
+            self.calls, self.in_flight, self.most = [], 0, 0
+            self.lock = threading.Lock()
+
+        def search(self, model, questions, k):
+            with self.lock:
+                self.in_flight += 1
+                self.most = max(self.most, self.in_flight)
+            with self.lock:
+                self.in_flight -= 1
+                self.calls.append(len(questions))
+            return [f"{q} k={k}" for q in questions]
+
+    async def many(work, n):  # all n are queued before the first batch starts (tasks run in order)
+        return await asyncio.gather(*(work.search(f"question {i}?", k=3) for i in range(n)))
+
+    index = RecordingIndex()
+    work = ServiceWork(None, index, max_batch=8, workers=2)
+    try:
+        answers = asyncio.run(many(work, 40))
+    finally:
+        work.close()
+    assert answers == [f"question {i}? k=3" for i in range(40)]
+    assert sum(index.calls) == 40 and max(index.calls) <= 8 and len(index.calls) < 40  # batched
+    assert index.most <= 2  # never more batches in flight than workers

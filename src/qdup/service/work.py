@@ -5,10 +5,11 @@ clients the searches fought over two cores (p99 1.7 s), and queued writes, each 
 for the index's lock in a pool thread, left no thread for a search (issue 20, issue 21).
 Now:
 
-- a search waits (as a coroutine, holding no thread) for the search thread, which takes
-  every search queued meanwhile and answers them with one :meth:`qdup.Index.search` call
-  per set of options: encoding, lexical rows and re-ranking cost far less per question in
-  a batch, and at most one batch is in flight, so the cores are never over-committed;
+- a search waits (as a coroutine, holding no thread) for one of the search threads (one
+  per core), which takes every search queued meanwhile and answers them with one
+  :meth:`qdup.Index.search` call per set of options: encoding, lexical rows and re-ranking
+  cost less per question in a batch, and at most one batch per core is in flight, so the
+  cores are never over-committed;
 - a write waits for the write thread: writes are serialised by the index's lock anyway,
   and a queued write holds no thread a read needs. Reads never take the write lock.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -29,6 +31,11 @@ from typing import Any, Callable
 from ..data.questions import check_questions
 
 MAX_BATCH = 64  # questions per search call: the lexical stage scores 64 queries at a time
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @dataclass
@@ -41,12 +48,13 @@ class _Waiting:
 class ServiceWork:
     """The search batcher and the write queue of one app (see the module docstring)."""
 
-    def __init__(self, model, index, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, model, index, max_batch: int = MAX_BATCH, workers: int | None = None) -> None:
         self.model, self.index, self.max_batch = model, index, max_batch
-        self._searches = ThreadPoolExecutor(1, thread_name_prefix="qdup-search")
+        self.workers = workers or cores()  # batches in flight at once
+        self._searches = ThreadPoolExecutor(self.workers, thread_name_prefix="qdup-search")
         self._writes = ThreadPoolExecutor(1, thread_name_prefix="qdup-write")
         self._queue: list[_Waiting] = []
-        self._runner: asyncio.Task | None = None
+        self._runners: set[asyncio.Task] = set()
 
     async def search(self, question: str, **options: Any):
         """The :class:`~qdup.search.results.SearchResult` of one question, searched with others
@@ -54,8 +62,12 @@ class ServiceWork:
         [question] = check_questions([question])  # its own error ("question 1 ..."), not the batch's
         waiting = _Waiting(question, options, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(self._run())
+        # A free search thread: a batch starts now. (A runner that found the queue empty has
+        # returned in the same step, so it is done: done() rather than the set's size.)
+        if sum(not runner.done() for runner in self._runners) < self.workers:
+            runner = asyncio.get_running_loop().create_task(self._run())
+            self._runners.add(runner)
+            runner.add_done_callback(self._runners.discard)
         return await waiting.answer
 
     async def write(self, call: Callable[[], Any]) -> Any:
