@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..data.corpus import iter_questions
 from ..errors import ConfigError, UnknownIdError
-from ..search.decisions import decide as make_decision
-from ..search.decisions import export_pairs, read_decision_file, read_decisions, record
-from ..search.index import Index
 from . import cli, threads_option
 from .search_commands import MODEL_HELP, index
+
+if TYPE_CHECKING:
+    from ..search.index import Index
+
+# As in search_commands: each command imports the index and decisions when it runs.
 
 
 @index.command("update")
@@ -30,6 +32,9 @@ def update(index_path, questions_file, model_path):
     Example:
       qdup index update my-index edited.jsonl
     """
+    from ..data.corpus import iter_questions
+    from ..search.index import Index
+
     corpus = next(iter_questions(questions_file, None))
     if corpus.ids is None:
         raise ConfigError(f"{questions_file} has no ids: an update replaces questions by id")
@@ -57,6 +62,10 @@ def decide(index_path, query, match_id, duplicate, moderator):
       qdup decide my-index --query 17 --match 42 --duplicate --moderator alice
       qdup decide my-index --query "How do I reset my password?" --match 42 --not-duplicate
     """
+    from ..search.decisions import decide as make_decision
+    from ..search.decisions import record
+    from ..search.index import Index
+
     opened = Index.load(index_path)
     stored = _is_stored(opened, query)
     decision = make_decision(opened, match_id, duplicate, query=None if stored else query,
@@ -102,6 +111,9 @@ def import_decisions(index_path, decisions_file):
     Example:
       qdup decisions import my-index closed-threads.csv
     """
+    from ..search.decisions import read_decision_file, record
+    from ..search.index import Index
+
     opened = Index.load(index_path)
     found = read_decision_file(opened, decisions_file)
     count = record(opened.path, found)
@@ -122,6 +134,9 @@ def export_decisions(index_path, out, force):
       qdup decisions export my-index --out decisions.tsv
       qdup evaluate models/refit decisions.tsv
     """
+    from ..search.decisions import export_pairs, read_decisions
+    from ..search.index import Index
+
     Index.load(index_path)  # an index folder, with a readable manifest
     written = export_pairs(read_decisions(index_path), out, force)
     click.echo(f"wrote {written} pairs to {out}")
@@ -160,6 +175,7 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
         raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
     from .. import model
     from ..data.pairs import read_pairs
+    from ..search.decisions import read_decisions
     from ..training.refit import decisions_from_pairs, refit as refit_model
 
     model.check_output(out, force)

@@ -1,4 +1,4 @@
-"""Search, index and service commands: ``qdup index ...``, ``search``, ``serve`` (``mine``: :mod:`.mining_commands`)."""
+"""Index, search and mining commands: ``qdup index ...``, ``search``, ``mine``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import os
 
 import click
 
-from ..data.corpus import empty_rows, iter_questions, read_questions
 from ..errors import ConfigError
-from ..scoring.thresholds import check_threshold, likely_duplicates
+from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold, likely_duplicates
 from ..search import backends
-from ..search.index import Index
 from . import cli, threads_option, where_option
+
+# Each command imports what it uses (the index, corpus files, mining) when it runs:
+# `qdup --help` and `qdup --version` then load click and nothing heavy (issue 20).
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
 SKIP_HELP = "Leave out rows whose question is empty (no words once punctuation is removed, say '.' or " \
@@ -58,6 +59,9 @@ def build(questions_file, out, model_path, backend, uri, collection, force, skip
       qdup index build questions.csv --model models/quora --out my-index
       qdup index build questions.csv --out my-index --backend milvus --uri ./questions.db
     """
+    from ..data.corpus import iter_questions
+    from ..search.index import Index
+
     options = {"uri": uri, "collection": collection}
     backends.check(backend, options)  # before the slow encoding, not after
     Index.check_output(out, force)
@@ -79,6 +83,8 @@ def _questions(n: int) -> str:
 
 
 def _skipped(skipped: list | None) -> str:
+    from ..data.corpus import empty_rows
+
     return f"; skipped {empty_rows(skipped)}" if skipped else ""
 
 
@@ -101,6 +107,9 @@ def add(index_path, questions_file, model_path, skip_invalid):
     Example:
       qdup index add my-index new-questions.jsonl
     """
+    from ..data.corpus import iter_questions
+    from ..search.index import Index
+
     opened = Index.load(index_path)
     skipped = [] if skip_invalid else None
     chunks = iter_questions(questions_file, backends.chunk_rows(opened.backend["backend"]), skipped)
@@ -119,6 +128,8 @@ def remove(index_path, ids):
     Example:
       qdup index remove my-index 17 42
     """
+    from ..search.index import Index
+
     opened = Index.load(index_path)
     opened.remove(list(ids))
     click.echo(f"removed {_questions(len(ids))} from {index_path} ({len(opened)} left)")
@@ -134,6 +145,8 @@ def check(index_path):
     Example:
       qdup index check my-index
     """
+    from ..search.index import Index
+
     opened = Index.load(index_path)
     click.echo(f"{index_path}: ok, {_questions(len(opened))}; {opened.check()}")
 
@@ -179,6 +192,9 @@ def search(index_path, question, queries_file, k, threshold, min_score, where, m
       qdup search my-index "pandas merge" --where status!=deleted --where tags=pandas
       qdup search my-index --queries new-questions.txt -k 3 > matches.jsonl
     """
+    from ..data.corpus import read_questions
+    from ..search.index import Index
+
     if (question is None) == (queries_file is None):
         raise ConfigError("give one QUESTION or --queries FILE")
     if threshold is not None:
@@ -216,51 +232,57 @@ def _matches(result, model) -> list[dict]:
 
 
 @cli.command()
-@click.option("--index", "index_path", required=True, type=click.Path(), help="Index folder to search and add to.")
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="File to write: .jsonl (JSON Lines) or, for pairs only, .csv.")
+@click.option("--threshold", "-t", type=float, help="Score above which two questions match "
+              f"[default: the model's search threshold, else {DEFAULT_MINE_THRESHOLD}].")
+@click.option("--top-k", type=click.IntRange(min=1), help="Per question, its K best matches (one JSON line each).")
+@click.option("--groups", is_flag=True, help="Groups of duplicates: a canonical question and its members.")
+@click.option("--max-group-size", type=click.IntRange(min=2), default=20, show_default=True,
+              help="With --groups: most questions in one group.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@where_option("Only mine questions")
+@click.option("--new-since", metavar="DATE", help="Only look for duplicates of the questions created on or after "
+              "DATE (their `created` field), among all stored ones.")
+@click.option("--ids", "ids_file", type=click.Path(dir_okay=False),
+              help="Only look for duplicates of the questions whose ids this file lists (one a line).")
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option("--read-only", is_flag=True, help="Refuse every write (add, delete).")
-@click.option("--token-file", type=click.Path(dir_okay=False),
-              help="File holding the bearer token that writes need [default: $QDUP_TOKEN].")
-@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
-              help="Web origin allowed to call the API from a browser (repeatable), e.g. https://forum.example.")
-@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
-              help="Host header to accept (repeatable) [default: the --host address and localhost names].")
-@where_option("Every search shows only questions")
-def serve(index_path, model_path, host, port, read_only, token_file, cors_origins, allowed_hosts, where):
-    """Serve the HTTP API and the search-as-you-type page at http://HOST:PORT/.
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@threads_option()
+def mine(index_path, out, threshold, top_k, groups, max_group_size, force, where, new_since, ids_file, model_path,
+         quiet):
+    """Find duplicates among the stored questions: pairs, top matches per question, or groups.
 
-    Writes need the bearer token from $QDUP_TOKEN or --token-file; with no token they are
-    allowed only when listening on loopback (127.0.0.1), and refused otherwise.
+    Groups never chain: every member scores above the threshold against its group's
+    canonical question: the oldest (then the most answered) when questions have the
+    forum fields `created` and `answers`, else the one with the most matches. With
+    --new-since or --ids only new questions are searched, against the whole archive.
 
     \b
     Example:
-      qdup serve --index my-index --port 8000
-      QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
-      qdup serve --index my-index --read-only --where status!=deleted
+      qdup mine my-index --groups --out groups.jsonl
+      qdup mine my-index --top-k 3 --out top3.jsonl
+      qdup mine my-index --threshold 0.9 --out pairs.csv
+      qdup mine my-index --groups --new-since 2024-06-01 --where status!=deleted --out new-groups.jsonl
     """
-    from ..service import server  # FastAPI and uvicorn load only for this command
-    from ..service.access import access_for, default_hosts, read_token
+    from ..mining.incremental import created_since, read_ids
+    from ..mining.output import check_output, mine_to_file
+    from ..search.index import Index
 
-    access = access_for(host, read_only, read_token(token_file))
-    hosts = list(allowed_hosts) or default_hosts(host)
+    if top_k and groups:
+        raise ConfigError("use --top-k or --groups, not both")
+    if new_since and ids_file:
+        raise ConfigError("use --new-since or --ids, not both")
+    if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
+        raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
+    check_output(out, force)  # before the slow part
     opened = Index.load(index_path)
-    loaded = opened.model(model_path)
-    shown_host = f"[{host}]" if ":" in host else host
-
-    def announce() -> None:  # once the port is bound: a busy port prints only the error
-        click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
-                   f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
-        click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
-                   + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else "")
-                   + (f"; every search: {where}" if where else ""))
-
-    server.serve(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
-                 allowed_hosts=hosts, on_listening=announce, where=where)
-
-
-def _model_name(index: Index, model_path: str | None) -> str:
-    if model_path is not None:
-        return model_path
-    return index.model_path if index.model_path and os.path.isdir(index.model_path) else "built-in"
+    new = created_since(opened, new_since) if new_since else read_ids(opened, ids_file) if ids_file else None
+    mined = mine_to_file(opened, out, threshold, top_k=top_k, groups=groups, max_group_size=max_group_size,
+                         force=force, progress=not quiet, where=where, new=new,
+                         model=opened.model(model_path) if model_path else None)
+    what = {"pairs": f"{mined.count} pair{'' if mined.count == 1 else 's'}",
+            "top_k": f"top matches of {mined.count} questions",
+            "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]
+    click.echo(f"wrote {what} (threshold {mined.threshold:.4f}) to {out}")

@@ -3,9 +3,10 @@
 The routes and how errors are answered; the bodies are in :mod:`qdup.service.schemas`,
 the checks every request passes first in :mod:`qdup.service.middleware`. Every bad request
 gets a 4xx answer with a JSON body ``{"error": "<one line>"}``; the service never answers
-500 to input, and never dies on it. Handlers that encode or search are plain ``def``:
-FastAPI runs them in its thread pool, so many clients are served at once (torch and BLAS
-release the GIL). Writes follow :mod:`qdup.service.access`.
+500 to input, and never dies on it. Searches run in batches on a thread of their own and
+writes one at a time on another (:mod:`qdup.service.work`): a burst of clients never
+over-commits the cores, and a search never waits behind queued writes. The other handlers
+are plain ``def`` (FastAPI's thread pool). Writes follow :mod:`qdup.service.access`.
 
 Example::
 
@@ -14,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from importlib import resources
 from typing import Annotated, Optional
@@ -35,6 +37,7 @@ from .docs import add_redoc, own_error_answers
 from .middleware import MAX_BODY_BYTES, add_request_checks
 from .schemas import (AddedOut, DecisionIn, DecisionOut, DeletedOut, PairIn, QuestionIn, QuestionPut, SearchIn,
                       SearchOut, SimilarityOut, StoredOut, UpdatedOut, error_response, errors)
+from .work import ServiceWork
 
 # Writes take `Authorization: Bearer <token>`; declared as a security scheme, so Swagger UI's
 # "Authorize" sends it. Checked by the access policy, not here (a missing one is not always an error).
@@ -59,13 +62,21 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: 
         >>> client.post("/search", json={"question": "How to learn Python?", "k": 3}).json()  # doctest: +SKIP
         {'matches': [{'id': '1', 'question': 'How do I learn Python?', 'score': 0.93, ...}, ...]}
     """
+    work = ServiceWork(model, index)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        work.close()  # the write in flight and those queued finish before the server exits
+
     # FastAPIOffline: /docs loads Swagger UI from the package, not a CDN; /redoc is ours (docs.py).
-    app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", redoc_url=None)
+    app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", redoc_url=None,
+                         lifespan=lifespan)
     add_redoc(app)
     own_error_answers(app)
     _add_error_handlers(app)
-    _add_read_routes(app, model, index, access, where)
-    _add_write_routes(app, model, index, access)
+    _add_read_routes(app, model, index, access, work, where)
+    _add_write_routes(app, model, index, access, work)
     add_request_checks(app, max_body_bytes, cors_origins, allowed_hosts)
     return app
 
@@ -126,7 +137,15 @@ def _canonical(index, metadata: dict) -> dict | None:
     return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
 
 
-def _add_read_routes(app: FastAPI, model, index, access: Access, where: Filter | None) -> None:
+async def _canonicals(index, work: ServiceWork, metadata: list[dict]) -> list[dict | None]:
+    """Per match, the question it was closed as a duplicate of; looked up on a search thread
+    (a Milvus index asks its server), and only when a match points at one."""
+    if not any(m.get("duplicate_of") is not None for m in metadata):
+        return [None] * len(metadata)
+    return await work.read(lambda: [_canonical(index, m) for m in metadata])
+
+
+def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWork, where: Filter | None) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(resources.files(__package__).joinpath("static/index.html").read_text("utf-8"))
@@ -150,18 +169,19 @@ def _add_read_routes(app: FastAPI, model, index, access: Access, where: Filter |
         return {"score": score, "similarity": score, "is_duplicate": is_duplicate, "threshold": model.threshold}
 
     @app.post("/search", response_model=SearchOut, responses=errors(409, 413, 422))
-    def search(body: SearchIn) -> dict:
+    async def search(body: SearchIn) -> dict:
         """The k stored questions most similar to `question`, best first, with their metadata;
         only those passing `filter` and scoring at least `min_score` (default: the model's floor)."""
-        searched = _need_index(index)
+        _need_index(index)
         floor = body.min_score if "min_score" in body.model_fields_set else getattr(model, "search_floor", None)
-        [result] = searched.search(model, [body.question], body.k, body.threshold,
+        result = await work.search(body.question, k=body.k, threshold=body.threshold,
                                    where=combine(where, parse_filter(body.filter)), min_score=floor)
         likely = likely_duplicates(model, result.scores)
+        canonical = await _canonicals(index, work, result.metadata)
         return {"min_score": floor, "matches": [
-            {"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m,
-             "canonical": _canonical(searched, m)}
-            for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely, result.metadata)]}
+            {"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m, "canonical": c}
+            for i, q, s, f, m, c in zip(result.ids, result.questions, result.scores, likely, result.metadata,
+                                        canonical)]}
 
     # `:path`: an id may hold "/" (sent as a/b or a%2Fb, which the server decodes before routing).
     @app.get("/questions/{question_id:path}", response_model=StoredOut, responses=errors(404, 409))
@@ -171,37 +191,50 @@ def _add_read_routes(app: FastAPI, model, index, access: Access, where: Filter |
         return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
 
 
-def _add_write_routes(app: FastAPI, model, index, access: Access) -> None:
+def _add_write_routes(app: FastAPI, model, index, access: Access, work: ServiceWork) -> None:
+    # Writes wait for the write thread as coroutines: a queue of them holds no thread a read needs.
     @app.post("/questions", status_code=201, response_model=AddedOut, responses=errors(401, 403, 409, 413, 422))
-    def add_question(body: QuestionIn, credentials: Bearer = None) -> dict:
+    async def add_question(body: QuestionIn, credentials: Bearer = None) -> dict:
         """Store a question (persisted atomically); 409 when the id is already taken."""
         writable = _writable(index, access, credentials)
-        [new_id] = writable.add(model, [body.question], None if body.id is None else [body.id],
-                                None if body.metadata is None else [body.metadata])
-        return {"id": new_id, "question": body.question, "questions": len(writable)}
+
+        def add() -> tuple[list[str], int]:
+            return writable.add(model, [body.question], None if body.id is None else [body.id],
+                                None if body.metadata is None else [body.metadata]), len(writable)
+
+        [new_id], count = await work.write(add)
+        return {"id": new_id, "question": body.question, "questions": count}
 
     @app.put("/questions/{question_id:path}", response_model=UpdatedOut, responses=errors(401, 403, 409, 413, 422))
-    def put_question(question_id: str, body: QuestionPut, response: Response, credentials: Bearer = None) -> dict:
+    async def put_question(question_id: str, body: QuestionPut, response: Response, credentials: Bearer = None) -> dict:
         """Replace a stored question's text and metadata (persisted atomically); a new id is added (201)."""
         writable = _writable(index, access, credentials)
-        [replaced] = writable.update(model, [question_id], [body.question],
-                                     None if body.metadata is None else [body.metadata])
+
+        def update() -> tuple[list[bool], int]:
+            return writable.update(model, [question_id], [body.question],
+                                   None if body.metadata is None else [body.metadata]), len(writable)
+
+        [replaced], count = await work.write(update)
         response.status_code = 200 if replaced else 201
-        return {"id": question_id.strip(), "question": body.question, "replaced": replaced, "questions": len(writable)}
+        return {"id": question_id.strip(), "question": body.question, "replaced": replaced, "questions": count}
 
     @app.post("/decisions", status_code=201, response_model=DecisionOut,
               responses=errors(401, 403, 404, 409, 413, 422))
-    def add_decision(body: DecisionIn, credentials: Bearer = None) -> dict:
+    async def add_decision(body: DecisionIn, credentials: Bearer = None) -> dict:
         """Record a moderator's verdict: is stored question `match_id` a duplicate of `query_id`
         (a stored question) or of the text `query`? Kept in the index folder (qdup refit learns from it)."""
         writable = _writable(index, access, credentials)
-        decision = decide(writable, body.match_id, body.duplicate, query=body.query, query_id=body.query_id,
-                          moderator=body.moderator)
-        return {**decision.to_json(), "decisions": record(writable.path, [decision])}
+
+        def add() -> dict:
+            decision = decide(writable, body.match_id, body.duplicate, query=body.query, query_id=body.query_id,
+                              moderator=body.moderator)
+            return {**decision.to_json(), "decisions": record(writable.path, [decision])}
+
+        return await work.write(add)
 
     @app.delete("/questions/{question_id:path}", response_model=DeletedOut, responses=errors(401, 403, 404, 409))
-    def delete_question(question_id: str, credentials: Bearer = None) -> dict:
+    async def delete_question(question_id: str, credentials: Bearer = None) -> dict:
         """Remove a stored question (persisted atomically); 404 when the id is unknown."""
         writable = _writable(index, access, credentials)
-        writable.remove([question_id])
-        return {"id": question_id, "questions": len(writable)}
+        count = await work.write(lambda: (writable.remove([question_id]), len(writable))[1])
+        return {"id": question_id, "questions": count}

@@ -41,7 +41,6 @@ class ScorerRows:
     search_labels: np.ndarray      # (c,)
     search_groups: np.ndarray      # (queries,) candidates per query, in row order
 
-
     def joined(self, other: "ScorerRows") -> "ScorerRows":
         """These rows, then ``other``'s (search groups stay whole)."""
         return ScorerRows(*(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)))
@@ -60,11 +59,22 @@ def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split
     data = scorer_rows(split, folds, train_encoder, stats, log)
     if extra is not None:
         data = data.joined(extra)
-    log("scorer: fitting the re-rankers")
-    pair = Reranker.fit(data.pair_features, data.pair_labels, FEATURES, PAIR_SETTINGS)
+    log(f"scorer: fitting the re-rankers ({len(data.pair_labels):,} pairs, {len(data.search_labels):,} "
+        f"search candidates of {len(data.search_groups):,} queries)")
+    pair = Reranker.fit(data.pair_features, data.pair_labels, FEATURES, PAIR_SETTINGS,
+                        progress=_rounds_logged(log, "pairs"))
     search = Reranker.fit(data.search_features, data.search_labels, FEATURES, SEARCH_SETTINGS,
-                          groups=data.search_groups)
+                          groups=data.search_groups, progress=_rounds_logged(log, "search"))
     return RerankScorer(stats, pair, search)
+
+
+def _rounds_logged(log: Callable[[str], None], name: str, lines: int = 5) -> Callable[[int, int], None]:
+    """Boosting progress as ``lines`` log lines (util/progress's rule for long loops)."""
+    def report(done: int, total: int) -> None:
+        if done == total or done % max(1, total // lines) == 0:
+            log(f"scorer: {name} re-ranker, round {done}/{total}")
+
+    return report
 
 
 def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], object], stats: LexicalStats,
