@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 from ..errors import ConfigError
 from ..util.registry import Registry
-from .filters import Filter
 
 if TYPE_CHECKING:  # annotations only: the CLI reads the backend names without numpy or scipy
     import numpy as np
 
     from ..text.lexical import LexicalRows, LexicalStats
+    from .filters import Filter
 
 # Backend name (as stored in the manifest) -> module implementing it. Modules are
 # imported on first use, so `import qdup` never pays for FAISS or pymilvus.
