@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ROOT, data_path, machine, machine_line, write_results  # noqa: E402
-from retrieval import corpus_and_queries, figures, ranks, search_top, tfidf_top  # noqa: E402
+from common import ROOT, add_threads_option, machine, machine_line, write_results  # noqa: E402
+from retrieval import figures, ranks, reference_data, search_top, tfidf_top  # noqa: E402
 
 import qdup  # noqa: E402
 from qdup.util.threads import use_threads  # noqa: E402
@@ -136,13 +136,10 @@ def main() -> None:
     parser.add_argument("--runs", default=str(ROOT / "runs" / "learning-curve"), help="where models are kept")
     parser.add_argument("--full-model", choices=("builtin", "train"), default="builtin")
     parser.add_argument("--name", default="learning_curve")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads (1: on a shared, busy machine two torch threads mostly wait for each other)")
+    add_threads_option(parser)
     args = parser.parse_args()
     use_threads(args.threads)
-    pairs = qdup.read_pairs(data_path(args.data))
-    split = qdup.reference_split(pairs)
-    questions, queries = corpus_and_queries(pairs, split)
+    pairs, split, questions, queries = reference_data(args.data)
     test_queries, runs = queries["test"], Path(args.runs)
     parts = subsets(split, FRACTIONS)
     rows = []

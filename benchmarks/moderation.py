@@ -34,8 +34,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ROOT, data_path, machine, machine_line, write_results  # noqa: E402
-from retrieval import corpus_and_queries, figures, ranks  # noqa: E402
+from common import ROOT, add_threads_option, machine, machine_line, write_results  # noqa: E402
+from retrieval import figures, ranks, reference_data  # noqa: E402
 
 import qdup  # noqa: E402
 from qdup.util.threads import use_threads  # noqa: E402
@@ -112,13 +112,10 @@ def main() -> None:
     parser.add_argument("--runs", default=str(ROOT / "runs" / "moderation"), help="out-of-fold vector cache")
     parser.add_argument("--steps", type=int, nargs="+", default=[500, 1000, 2000])
     parser.add_argument("--name", default="moderation")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads (1: on a shared, busy machine two torch threads mostly wait for each other)")
+    add_threads_option(parser)
     args = parser.parse_args()
     use_threads(args.threads)
-    pairs = qdup.read_pairs(data_path(args.data))
-    split = qdup.reference_split(pairs)
-    questions, queries = corpus_and_queries(pairs, split)
+    pairs, split, questions, queries = reference_data(args.data)
     test, same, labels = queries["test"], duplicate_classes(pairs), labels_of(pairs)
     base = qdup.load(args.model)
     asked = moderator_queries(split)
