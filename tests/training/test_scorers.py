@@ -102,3 +102,10 @@ class FakeEncoder:
 def test_the_held_out_share_is_checked(share):
     with pytest.raises(qdup.ConfigError, match="scorer_held_out must be"):
         qdup.TrainConfig(scorer_held_out=share)
+
+
+def test_a_held_out_part_without_duplicates_is_refused_before_any_training(toy_split):
+    config = qdup.TrainConfig(scorer="rerank", scorer_held_out=0.001)
+    with pytest.raises(qdup.ConfigError, match=r"^scorer_held_out=0.001 holds out 0 duplicate pairs: the re-ranker "
+                                               r"needs more \(a larger share, or more pairs\)$"):
+        scorers.fit_encoder_and_scorer(config, toy_split, lambda part: pytest.fail("trained"), progress=False)

@@ -108,8 +108,9 @@ def held_out_part(split: Split, share: float, seed: int = 0) -> HeldOut:
     """About ``share`` of the training pool's pairs, made of whole question groups.
 
     Two pairs are in one group when they share a question (the connected components of the
-    pool's pair graph: most are one pair, the largest a few dozen). Groups are drawn in a
-    seeded random order until the held-out duplicate pairs reach ``share`` of them.
+    pool's pair graph: on Quora most are one pair, the largest a few dozen). Groups are drawn
+    in a seeded random order and kept while the held-out duplicate pairs stay within
+    ``share`` of the duplicates, and the held-out non-duplicates within ``share`` of those.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -122,13 +123,15 @@ def held_out_part(split: Split, share: float, seed: int = 0) -> HeldOut:
     graph = coo_matrix((np.ones(linked.sum()), (a[linked], b[linked])), shape=(len(pool), len(pool)))
     _, group_of_row = connected_components(graph, directed=False)
     group = np.where(linked, group_of_row[np.maximum(a, 0)], -1)
-    order = np.random.default_rng(seed).permutation(group_of_row.max() + 1)
-    duplicates_per_group = np.bincount(group[: len(split.train)][linked[: len(split.train)]],
-                                       minlength=len(order))
-    taken = np.cumsum(duplicates_per_group[order]) <= share * len(split.train)
-    held = np.zeros(len(order) + 1, bool)  # the last entry: group -1, never held out
-    held[order[taken]] = True
-    return HeldOut(held[group[: len(split.train)]], held[group[len(split.train) :]])
+    n = len(split.train)
+    per_group = np.stack([np.bincount(g[ok], minlength=group_of_row.max() + 1)  # (2, groups): duplicates, negatives
+                          for g, ok in ((group[:n], linked[:n]), (group[n:], linked[n:]))])
+    held = np.zeros(per_group.shape[1] + 1, bool)  # the last entry: group -1, never held out
+    budget = share * np.array([n, len(split.negatives)], dtype=np.float64)
+    for g in np.random.default_rng(seed).permutation(per_group.shape[1]):
+        if (per_group[:, g] <= budget).all():  # a group too large for what is left is skipped, not cut
+            held[g], budget = True, budget - per_group[:, g]
+    return HeldOut(held[group[:n]], held[group[n:]])
 
 
 def _pair_rows_all(pairs: Pairs, row_of: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:

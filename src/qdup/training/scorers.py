@@ -68,8 +68,12 @@ def fit_encoder_and_scorer(config: TrainConfig, split: Split, train_encoder: Cal
     from .scorer_fit import held_out_part  # (search and LightGBM code, only when fitting)
 
     held_out = held_out_part(split, config.scorer_held_out, config.seed)
-    log(f"scorer: {held_out.summary()['held_out_duplicates']} duplicate and "
-        f"{held_out.summary()['held_out_negatives']} non-duplicate pairs held out from the encoder")
+    counts = held_out.summary()
+    if counts["held_out_duplicates"] < 2:
+        raise ConfigError(f"scorer_held_out={config.scorer_held_out} holds out {counts['held_out_duplicates']} "
+                          "duplicate pairs: the re-ranker needs more (a larger share, or more pairs)")
+    log(f"scorer: {counts['held_out_duplicates']} duplicate and {counts['held_out_negatives']} non-duplicate "
+        "pairs held out from the encoder")
     encoder = train_encoder(held_out.rest(split))
     scorer = FITTERS.get(config.scorer)(split, config.scorer_folds, lambda part: encoder, log=log, held_out=held_out)
     return encoder, scorer, {"method": "held-out", **held_out.summary()}
