@@ -15,13 +15,15 @@ A new backend is one module with ``CHUNK_ROWS``, ``check_options(options)``,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from ..errors import ConfigError
-from ..text.lexical import LexicalRows, LexicalStats
 from ..util.registry import Registry
+
+if TYPE_CHECKING:  # annotations only: the CLI reads the backend names without numpy or scipy
+    import numpy as np
+
+    from ..text.lexical import LexicalRows, LexicalStats
 
 # Backend name (as stored in the manifest) -> module implementing it. Modules are
 # imported on first use, so `import qdup` never pays for FAISS or pymilvus.
@@ -64,6 +66,10 @@ class Store(Protocol):
     def removed(self, folder: Path, manifest: dict, rows: Sequence[int]) -> tuple[dict, "Store"]:
         """Drop live ``rows``; the returned manifest is to be committed."""
 
+    def settle(self, folder: Path, manifest: dict) -> "tuple[dict, Store] | None":
+        """After ``manifest`` is committed, finish what it left to do (say drop a collection a
+        rebuild replaced, or delete removed rows); a manifest to commit next, or None."""
+
     def resumed(self, manifest: dict) -> int:
         """Input questions an interrupted build of the same input stored (0: none); updates
         ``manifest`` (counters) to continue from there."""
@@ -76,6 +82,10 @@ class Store(Protocol):
 
     def files(self, manifest: dict) -> set[str]:
         """Names of the files in the index folder that ``manifest`` needs (others are swept)."""
+
+    def verify(self, folder: Path, manifest: dict) -> str:
+        """Check everything the store holds against the manifest, reading it all (``qdup index
+        check``); what was checked, as a phrase. A problem is a one-line :class:`DataError`."""
 
     def describe(self) -> dict:
         """Backend name and settings, for ``qdup index info`` style output and logs."""

@@ -20,7 +20,11 @@ from ..util.progress import log
 from . import backends
 from .backends import Store
 from .inputs import prepare_chunk
-from .manifest import FORMAT, MANIFEST, commit, io_errors, new_manifest, write_lock
+from .manifest import (FORMAT, MANIFEST, commit, identity, io_errors, new_manifest, read_manifest, sweep, unless_locked,
+                       write_lock)
+
+
+LOGGED_ROWS = 10_000  # chunks from this size on get a progress line per step (smaller ones take seconds)
 
 
 @dataclass
@@ -31,15 +35,58 @@ class Change:
     manifest: dict
     store: Store
 
-    def add(self, chunk: Corpus, vectors: np.ndarray, model) -> None:
-        """Store a prepared chunk, its vectors and (for a scorer that reads words) its lexical rows."""
-        lexical = None if model.scorer.lexical is None else model.scorer.lexical.rows(chunk.questions)
+    def add(self, chunk: Corpus, vectors: np.ndarray, model, progress: bool = False, lexical=None) -> None:
+        """Store a prepared chunk, its vectors and (for a scorer that reads words) its lexical
+        rows: ``lexical`` when they were made beforehand (outside the write lock), else made here."""
+        progress = progress and len(chunk.questions) >= LOGGED_ROWS
+        if lexical is None and model.scorer.lexical is not None:
+            if progress:
+                log(f"lexical rows of {len(chunk.questions):,} questions")
+            lexical = model.scorer.lexical.rows(chunk.questions)
+        if progress:  # a large local index builds its HNSW graph here: minutes for a million questions
+            log(f"storing {len(chunk.questions):,} questions")
         self.manifest, self.store = self.store.added(self.folder, self.manifest, list(chunk.ids),
                                                      list(chunk.questions), vectors, lexical, chunk.metadata)
 
     def commit(self) -> None:
         """Make the change visible: replace the folder's manifest (:func:`qdup.search.manifest.commit`)."""
         commit(self.folder, self.manifest, self.store.files(self.manifest))
+
+    def settle(self) -> None:
+        """After the commit, what the store finishes then (:meth:`qdup.search.backends.Store.settle`),
+        committing the manifest that follows, if any."""
+        follow = self.store.settle(self.folder, self.manifest)
+        if follow is not None:
+            self.manifest, self.store = follow
+            self.commit()
+
+
+def read_state(path: Path) -> tuple[dict, Store]:
+    """The committed manifest and its store. A load that fails because a writer committed and
+    swept that manifest's files meanwhile is retried; a damaged index is refused."""
+    for _ in range(2):
+        manifest = read_manifest(path)
+        try:
+            return manifest, backends.open_store(path, manifest)
+        except DataError:
+            if identity(read_manifest(path)) == identity(manifest):
+                raise  # really damaged, not a race with a writer
+    manifest = read_manifest(path)
+    return manifest, backends.open_store(path, manifest)
+
+
+def tidy(folder: Path, manifest: dict, store: Store) -> tuple[dict, Store] | None:
+    """Finish what a killed writer left behind (its files, a collection a rebuild replaced,
+    removed rows Milvus still holds), if no writer holds the lock now; the state after that,
+    or None when a writer is at work (it tidies when it commits) or committed meanwhile."""
+    with unless_locked(folder) as free:
+        if not free or identity(read_manifest(folder)) != identity(manifest):
+            return None
+        change = Change(folder, dict(manifest), store)
+        with io_errors(folder):
+            sweep(folder, store.files(manifest))
+            change.settle()
+        return change.manifest, change.store
 
 
 def check_output(path, force: bool = False) -> None:
@@ -66,10 +113,13 @@ def build_folder(model, chunks: Iterable[Corpus], path, *, backend: str, force: 
             skip, seen = min(max(done - seen, 0), len(chunk)), seen + len(chunk)
             piece = prepare_chunk(chunk.skip(skip), change.manifest, None)  # nothing stored before the build
             if piece.questions:
-                change.add(piece, model.encode(piece.questions, progress=progress), model)
+                change.add(piece, model.encode(piece.questions, progress=progress), model, progress)
                 change.store.checkpoint(change.manifest, seen)
         if not change.manifest["count"]:
             raise DataError("no questions to index")
         change.store.finished()
         change.commit()
+    change.folder = Path(path)
+    with io_errors(change.folder), write_lock(change.folder):
+        change.settle()  # say, drop the collection this build replaced: only once the new folder is in place
     return change

@@ -3,9 +3,10 @@
 The routes and how errors are answered; the bodies are in :mod:`qdup.service.schemas`,
 the checks every request passes first in :mod:`qdup.service.middleware`. Every bad request
 gets a 4xx answer with a JSON body ``{"error": "<one line>"}``; the service never answers
-500 to input, and never dies on it. Handlers that encode or search are plain ``def``:
-FastAPI runs them in its thread pool, so many clients are served at once (torch and BLAS
-release the GIL). Writes follow :mod:`qdup.service.access`.
+500 to input, and never dies on it. Searches run in batches on a thread of their own and
+writes one at a time on another (:mod:`qdup.service.work`): a burst of clients never
+over-commits the cores, and a search never waits behind queued writes. The other handlers
+are plain ``def`` (FastAPI's thread pool). Writes follow :mod:`qdup.service.access`.
 
 Example::
 
@@ -14,23 +15,32 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from importlib import resources
 from typing import Annotated, Optional
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
-from ..errors import ConfigError, DataError, QdupError, QuestionError, UnknownIdError
+from ..errors import ConfigError, DataError, InputError, QdupError, UnknownIdError
 from ..evaluation.pairs import predict
 from ..scoring.thresholds import likely_duplicates
 from .access import Access
+from .docs import add_redoc, own_error_answers
 from .middleware import MAX_BODY_BYTES, add_request_checks
-from .schemas import (ERRORS, AddedOut, DeletedOut, PairIn, QuestionIn, SearchIn, SearchOut, SimilarityOut,
-                      StoredOut, error_response)
+from .schemas import (AddedOut, DeletedOut, PairIn, QuestionIn, SearchIn, SearchOut, SimilarityOut, StoredOut,
+                      error_response, errors)
+from .work import ServiceWork
+
+# Writes take `Authorization: Bearer <token>`; declared as a security scheme, so Swagger UI's
+# "Authorize" sends it. Checked by the access policy, not here (a missing one is not always an error).
+Bearer = Annotated[Optional[HTTPAuthorizationCredentials],
+                   Security(HTTPBearer(auto_error=False, description="The write token (QDUP_TOKEN or --token-file)"))]
 
 
 def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: Access = Access(),
@@ -47,11 +57,21 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: 
         >>> client.post("/search", json={"question": "How to learn Python?", "k": 3}).json()  # doctest: +SKIP
         {'matches': [{'id': '1', 'question': 'How do I learn Python?', 'score': 0.93, ...}, ...]}
     """
-    # FastAPIOffline: /docs and /redoc load Swagger UI / ReDoc from the package, not a CDN.
-    app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", responses=ERRORS)
+    work = ServiceWork(model, index)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        work.close()  # the write in flight and those queued finish before the server exits
+
+    # FastAPIOffline: /docs loads Swagger UI from the package, not a CDN; /redoc is ours (docs.py).
+    app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", redoc_url=None,
+                         lifespan=lifespan)
+    add_redoc(app)
+    own_error_answers(app)
     _add_error_handlers(app)
-    _add_read_routes(app, model, index, access)
-    _add_write_routes(app, model, index, access)
+    _add_read_routes(app, model, index, access, work)
+    _add_write_routes(app, model, index, access, work)
     add_request_checks(app, max_body_bytes, cors_origins, allowed_hosts)
     return app
 
@@ -76,7 +96,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(QdupError)
     async def library_error(request: Request, error: QdupError):
-        invalid = isinstance(error, (QuestionError, ConfigError))  # the request's values, not the state
+        invalid = isinstance(error, (InputError, ConfigError))  # the request's values, not the state
         status = 404 if isinstance(error, UnknownIdError) else 422 if invalid else 409 if isinstance(error, DataError) \
             else 400
         return error_response(status, str(error))
@@ -93,59 +113,70 @@ def _need_index(index):  # the /similarity-only server (no --index) refuses the 
     return index
 
 
-def _writable(index, access: Access, authorization: str | None):
-    refused = access.check_write(authorization)
+def _writable(index, access: Access, credentials: HTTPAuthorizationCredentials | None):
+    refused = access.check_write(None if credentials is None else f"{credentials.scheme} {credentials.credentials}")
     if refused:
         raise HTTPException(*refused)
     return _need_index(index)
 
 
-def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
+def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWork) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(resources.files(__package__).joinpath("static/index.html").read_text("utf-8"))
 
-    @app.get("/health")
+    @app.get("/health", responses=errors())
     def health() -> dict:
         """Liveness, the model fingerprint and thresholds, the number of stored questions, the write mode."""
         return {"status": "ok", "model": model.fingerprint[:12], "threshold": model.threshold,
                 "search_threshold": getattr(model, "search_threshold", None),
                 "questions": None if index is None else len(index), "writes": access.mode}
 
-    @app.post("/similarity", response_model=SimilarityOut)
+    @app.post("/similarity", response_model=SimilarityOut, responses=errors(413, 422))
     def similarity(body: PairIn) -> dict:
-        """Cosine similarity of two questions and the duplicate verdict at the model's threshold."""
-        is_duplicate, score = predict(model, body.question1, body.question2)
-        return {"similarity": score, "is_duplicate": is_duplicate, "threshold": model.threshold}
+        """The model's score of two questions and the duplicate verdict at the model's threshold.
 
-    @app.post("/search", response_model=SearchOut)
-    def search(body: SearchIn) -> dict:
+        For the built-in model the score is its pair re-ranker's probability that the two are
+        duplicates (from their cosine and their words); for a cosine model, the cosine.
+        `similarity` repeats `score` for clients written before it was named."""
+        is_duplicate, score = predict(model, body.question1, body.question2)
+        return {"score": score, "similarity": score, "is_duplicate": is_duplicate, "threshold": model.threshold}
+
+    @app.post("/search", response_model=SearchOut, responses=errors(409, 413, 422))
+    async def search(body: SearchIn) -> dict:
         """The k stored questions most similar to `question`, best first, with their metadata."""
-        [result] = _need_index(index).search(model, [body.question], body.k, body.threshold)
+        _need_index(index)
+        result = await work.search(body.question, k=body.k, threshold=body.threshold)
         likely = likely_duplicates(model, result.scores)
         return {"matches": [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
                             for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely,
                                                      result.metadata)]}
 
-    @app.get("/questions/{question_id}", response_model=StoredOut, responses={404: ERRORS[404]})
+    # `:path`: an id may hold "/" (sent as a/b or a%2Fb, which the server decodes before routing).
+    @app.get("/questions/{question_id:path}", response_model=StoredOut, responses=errors(404, 409))
     def get_question(question_id: str) -> dict:
         """One stored question with its metadata; 404 when the id is unknown."""
         stored = _need_index(index).get(question_id)
         return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
 
 
-def _add_write_routes(app: FastAPI, model, index, access: Access) -> None:
-    @app.post("/questions", status_code=201, response_model=AddedOut)
-    def add_question(body: QuestionIn, authorization: Annotated[Optional[str], Header()] = None) -> dict:
+def _add_write_routes(app: FastAPI, model, index, access: Access, work: ServiceWork) -> None:
+    # Writes wait for the write thread as coroutines: a queue of them holds no thread a read needs.
+    @app.post("/questions", status_code=201, response_model=AddedOut, responses=errors(401, 403, 409, 413, 422))
+    async def add_question(body: QuestionIn, credentials: Bearer = None) -> dict:
         """Store a question (persisted atomically); 409 when the id is already taken."""
-        writable = _writable(index, access, authorization)
-        [new_id] = writable.add(model, [body.question], None if body.id is None else [body.id],
-                                None if body.metadata is None else [body.metadata])
-        return {"id": new_id, "question": body.question, "questions": len(writable)}
+        writable = _writable(index, access, credentials)
 
-    @app.delete("/questions/{question_id}", response_model=DeletedOut, responses={404: ERRORS[404]})
-    def delete_question(question_id: str, authorization: Annotated[Optional[str], Header()] = None) -> dict:
+        def add() -> tuple[list[str], int]:
+            return writable.add(model, [body.question], None if body.id is None else [body.id],
+                                None if body.metadata is None else [body.metadata]), len(writable)
+
+        [new_id], count = await work.write(add)
+        return {"id": new_id, "question": body.question, "questions": count}
+
+    @app.delete("/questions/{question_id:path}", response_model=DeletedOut, responses=errors(401, 403, 404, 409))
+    async def delete_question(question_id: str, credentials: Bearer = None) -> dict:
         """Remove a stored question (persisted atomically); 404 when the id is unknown."""
-        writable = _writable(index, access, authorization)
-        writable.remove([question_id])
-        return {"id": question_id, "questions": len(writable)}
+        writable = _writable(index, access, credentials)
+        count = await work.write(lambda: (writable.remove([question_id]), len(writable))[1])
+        return {"id": question_id, "questions": count}

@@ -70,11 +70,22 @@ def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split
     ``held_out``, on the held-out part's features; ``folds`` is then unused)."""
     stats = LexicalStats.fit(_pool(split))
     data = scorer_rows(split, folds, train_encoder, stats, log, held_out)
-    log("scorer: fitting the re-rankers")
-    pair = Reranker.fit(data.pair_features, data.pair_labels, FEATURES, PAIR_SETTINGS)
+    log(f"scorer: fitting the re-rankers ({len(data.pair_labels):,} pairs, {len(data.search_labels):,} "
+        f"search candidates of {len(data.search_groups):,} queries)")
+    pair = Reranker.fit(data.pair_features, data.pair_labels, FEATURES, PAIR_SETTINGS,
+                        progress=_rounds_logged(log, "pairs"))
     search = Reranker.fit(data.search_features, data.search_labels, FEATURES, SEARCH_SETTINGS,
-                          groups=data.search_groups)
+                          groups=data.search_groups, progress=_rounds_logged(log, "search"))
     return RerankScorer(stats, pair, search)
+
+
+def _rounds_logged(log: Callable[[str], None], name: str, lines: int = 5) -> Callable[[int, int], None]:
+    """Boosting progress as ``lines`` log lines (util/progress's rule for long loops)."""
+    def report(done: int, total: int) -> None:
+        if done == total or done % max(1, total // lines) == 0:
+            log(f"scorer: {name} re-ranker, round {done}/{total}")
+
+    return report
 
 
 def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], object], stats: LexicalStats,

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ..errors import ConfigError
 from ..scoring.base import SCORERS
-from ..scoring.cosine import CosineScorer
 from ..util.progress import log as log_progress
 from ..util.registry import Registry
 
 if TYPE_CHECKING:
     from ..data.split import Split
     from ..scoring.base import Scorer
+    from ..scoring.cosine import CosineScorer
     from .recipes import TrainConfig
 
 T = TypeVar("T")  # what train_encoder returns (a model, or a distilled student)
@@ -35,6 +35,8 @@ FITTERS = Registry("scorer", {
 def fit_cosine(split: Split, folds: int, train_encoder: Callable[[Split], object],
                log: Callable[[str], None], held_out=None) -> CosineScorer:
     """The cosine scorer learns nothing: no pairs, no out-of-fold encoders."""
+    from ..scoring.cosine import CosineScorer  # numpy: not for `qdup --help`, which reads the recipes
+
     return CosineScorer()
 
 
