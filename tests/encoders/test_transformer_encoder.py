@@ -13,6 +13,7 @@ import pytest
 
 import qdup
 from helpers import ROOT, TOY_PAIRS, run
+from qdup.training import scorer_fit
 from qdup.training.scorer_fit import held_out_part
 from tiny_transformer import make_tiny_transformer
 
@@ -29,8 +30,18 @@ def pretrained(tmp_path_factory, fixture_pairs):
 
 
 @pytest.fixture(scope="module")
-def fine_tuned(pretrained, toy_split):
-    return qdup.train(toy_split, FINE_TUNE, encoder=str(pretrained))
+def fine_tuning(pretrained, toy_split):
+    """The one-command pipeline, with the vectors and queries of the searches its re-ranker learned from."""
+    searches, real = [], scorer_fit._candidate_rows
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scorer_fit, "_candidate_rows", lambda queries, vectors, *rest:
+                      searches.append((queries, vectors)) or real(queries, vectors, *rest))
+        return qdup.train(toy_split, FINE_TUNE, encoder=str(pretrained)), searches
+
+
+@pytest.fixture(scope="module")
+def fine_tuned(fine_tuning):
+    return fine_tuning[0]
 
 
 def test_pretrained_folder_opens_as_it_is(pretrained, toy_split):
@@ -68,13 +79,23 @@ def test_fine_tune_save_load_gives_identical_vectors(fine_tuned, pretrained, toy
                                fine_tuned.score(pairs.question1, pairs.question2), atol=1e-6)
 
 
-def test_one_fine_tuning_gives_the_re_ranker_honest_cosines(fine_tuned, toy_split):
-    """The encoder never trained on the held-out part the re-ranker learns from (recipe transformer)."""
+def test_one_fine_tuning_gives_the_re_ranker_honest_cosines(fine_tuning, toy_split):
+    """The re-ranker learns from the kept encoder's cosines of held-out questions only (recipe transformer)."""
+    fine_tuned, searches = fine_tuning
     fitted = fine_tuned.info["scorer_fit"]
     held = held_out_part(toy_split, FINE_TUNE.scorer_held_out, FINE_TUNE.seed)
-    assert fitted == {"method": "held-out", **held.summary()} and 0 < fitted["held_out_duplicates"] < len(toy_split.train)
+    assert fitted == {"method": "held-out", **held.summary()}
+    assert 0 < fitted["held_out_duplicates"] < len(toy_split.train)
     assert fine_tuned.info["data"]["train_duplicates"] == len(toy_split.train) - fitted["held_out_duplicates"]
-    assert fine_tuned.scorer.name == "rerank" and fine_tuned.info["training"]["scorer_held_out"] > 0
+    assert fine_tuned.scorer.name == "rerank" and fine_tuned.info["training"]["scorer_held_out"] == 0.25
+    pool = sorted({q.strip() for p in (toy_split.train, toy_split.negatives) for q in p.question1 + p.question2})
+    ((queries, vectors),) = searches  # one encoder, one pass over the pool
+    np.testing.assert_allclose(vectors, fine_tuned.encode(pool), atol=1e-5)  # the kept encoder's vectors
+    duplicates = toy_split.train.subset(held.train)
+    assert {pool[r] for r in queries} == {q.strip() for q in duplicates.question1 + duplicates.question2}
+    rest = held.rest(toy_split)
+    assert not {pool[r] for r in queries} & {q.strip() for p in (rest.train, rest.negatives)
+                                              for q in p.question1 + p.question2}
     pairs = toy_split.validation
     cosine = np.einsum("nd,nd->n", fine_tuned.encode(pairs.question1), fine_tuned.encode(pairs.question2))
     assert not np.allclose(fine_tuned.score(pairs.question1, pairs.question2), cosine, atol=1e-3)
@@ -100,6 +121,7 @@ def test_one_command_trains_searches_and_distils(capsys, pretrained, toy_split, 
     assert stdout.startswith(f"saved {out} (best epoch 1, chosen by validation AUC ")
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["recipe"].startswith("transformer") and config["scorer"]["name"] == "rerank"
+    assert config["scorer_fit"]["method"] == "held-out" and config["training"]["scorer_held_out"] == 0.25
     code, stdout, _ = run(capsys, "predict", out, "How do I learn Python?", "How to learn Python?", "--json")
     assert code == 0 and 0 <= json.loads(stdout)["similarity"] <= 1.0001
     questions = sorted(set(toy_split.test.question1 + toy_split.test.question2))

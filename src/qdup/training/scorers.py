@@ -66,7 +66,8 @@ def fit_encoder_and_scorer(config: TrainConfig, split: Split, train_encoder: Cal
     log = log_progress if progress else lambda line: None
     if not (config.scorer_held_out and fitted_on_pairs(config.scorer)):
         encoder = train_encoder(split)
-        return encoder, fit_scorer(config, split, train_encoder, progress), {"method": "out-of-fold"}
+        method = "out-of-fold" if fitted_on_pairs(config.scorer) else "none"
+        return encoder, fit_scorer(config, split, train_encoder, progress), {"method": method}
     from .scorer_fit import held_out_part  # (search and LightGBM code, only when fitting)
 
     held_out = held_out_part(split, config.scorer_held_out, config.seed)
