@@ -244,7 +244,8 @@ RECIPES: dict[str, dict] = {
     # Fine-tuning a pretrained transformer (`qdup train --encoder PATH`): the default
     # recipe's losses at a fine-tuning rate, with batches a CPU can take; the shape settings
     # do not apply (the pretrained model has its own). The re-ranker learns from a held-out
-    # quarter of the pool (one fine-tuning, not three; docs/benchmarks.md, issue 18).
+    # quarter of the pool (one fine-tuning, not three; the one share measured: docs/benchmarks.md,
+    # issue 18). No ranking loss: 19 min for issue 8's fine-tuning; the held-out run with it took 80 (load ~10).
     "transformer": {
         "epochs": 2, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_batch": 32, "patience": 0,
         "scorer": "rerank", "scorer_held_out": 0.25, "ranking_weight": 0.0,
