@@ -120,3 +120,19 @@ def test_a_reranking_student_needs_labelled_pairs(teacher, questions):
 
     with pytest.raises(qdup.ConfigError, match="needs labelled pairs"):
         distill(teacher, questions, replace(STUDENT, scorer="rerank"))
+
+
+def test_a_held_out_reranking_student_is_distilled_once(teacher, questions, fixture_pairs, monkeypatch):
+    from dataclasses import replace
+
+    from qdup.training.scorer_fit import held_out_part
+
+    calls, real = [], distillation._student
+    monkeypatch.setattr(distillation, "_student", lambda taught, config, settings, part, *rest:
+                        calls.append(part.train.ids.tolist()) or real(taught, config, settings, part, *rest))
+    split = qdup.reference_split(fixture_pairs)
+    student = distill(teacher, questions, replace(STUDENT, scorer="rerank", scorer_held_out=0.3, epochs=1), split)
+    held = held_out_part(split, 0.3, STUDENT.seed)
+    assert calls == [held.rest(split).train.ids.tolist()]  # one student, never taught the held-out labels
+    assert student.info["scorer_fit"] == {"method": "held-out", **held.summary()} and student.scorer.name == "rerank"
+    assert "calibration" in student.info

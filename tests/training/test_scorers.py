@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 import qdup
+from fake_model import FakeModel
 from qdup.scoring.base import SCORERS
 from qdup.scoring.cosine import CosineScorer
 from qdup.training import scorers
-from qdup.training.scorer_fit import train_rerank_scorer
+from qdup.training.scorer_fit import held_out_part, train_rerank_scorer
 
 
 def test_every_scorer_has_a_fitter_and_the_recipes_take_those_names():
@@ -30,3 +31,33 @@ def test_fitting_asks_the_registry(toy_split, monkeypatch):
     monkeypatch.setattr(scorers, "fit_cosine", lambda *args, **kwargs: calls.append(args) or CosineScorer())
     scorers.fit_scorer(qdup.TrainConfig(scorer="cosine", scorer_folds=3), toy_split, None, progress=False)
     assert calls == [(toy_split, 3, None)]
+
+
+def test_a_held_out_scorer_trains_one_encoder_on_the_rest(toy_split):
+    trained = []
+
+    def train_encoder(part):
+        trained.append(part)
+        return FakeModel()
+
+    config = qdup.TrainConfig(scorer="rerank", scorer_held_out=0.3)
+    encoder, scorer, fitted = scorers.fit_encoder_and_scorer(config, toy_split, train_encoder, progress=False)
+    assert len(trained) == 1 and isinstance(encoder, FakeModel) and scorer.name == "rerank"
+    held = held_out_part(toy_split, 0.3, config.seed)
+    assert fitted == {"method": "held-out", **held.summary()} and fitted["held_out_duplicates"] > 0
+    assert trained[0].train.ids.tolist() == held.rest(toy_split).train.ids.tolist()
+    # Out of fold: one encoder on everything, then one per fold; the cosine scorer needs none of them.
+    trained.clear()
+    _, _, fitted = scorers.fit_encoder_and_scorer(qdup.TrainConfig(scorer="rerank"), toy_split, train_encoder, False)
+    assert fitted == {"method": "out-of-fold"} and len(trained) == 3 and len(trained[0].train) == len(toy_split.train)
+    trained.clear()
+    _, _, fitted = scorers.fit_encoder_and_scorer(qdup.TrainConfig(scorer="cosine", scorer_held_out=0.3), toy_split,
+                                                  train_encoder, False)
+    assert fitted == {"method": "none"} and len(trained) == 1 and len(trained[0].train) == len(toy_split.train)
+
+
+def test_a_held_out_part_without_duplicates_is_refused_before_any_training(toy_split):
+    config = qdup.TrainConfig(scorer="rerank", scorer_held_out=0.001)
+    with pytest.raises(qdup.ConfigError, match=r"^scorer_held_out=0.001 holds out 0 duplicate pairs: the re-ranker "
+                                               r"needs more \(a larger share, or more pairs\)$"):
+        scorers.fit_encoder_and_scorer(config, toy_split, lambda part: pytest.fail("trained"), progress=False)

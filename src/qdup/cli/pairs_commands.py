@@ -28,7 +28,8 @@ SPLITS = ("all", "train", "validation", "test")
               help=f"Preset of training settings (with --encoder: {recipes.ENCODER_RECIPE} unless given).")
 @click.option("--encoder", "encoder_path", type=click.Path(file_okay=False),
               help="Fine-tune this local sentence-transformers / Hugging Face model folder "
-                   "instead of training an LSTM (needs qdup[transformers]).")
+                   "instead of training an LSTM, once, and fit the re-ranker on the pairs it "
+                   "never saw (recipe transformer; needs qdup[transformers]).")
 @click.option("--epochs", type=int, help="Passes over the training pairs.")
 @click.option("--batch-size", type=int, help="Pairs per batch (the in-batch negatives).")
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")

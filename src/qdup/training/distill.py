@@ -42,7 +42,7 @@ from ..text.vocabulary import Vocabulary
 from ..util.progress import log as log_progress
 from .losses import ranking_kl, regression_loss, similarity_loss
 from .recipes import DistillConfig, TrainConfig
-from .scorers import fit_scorer, fitted_on_pairs
+from .scorers import fit_encoder_and_scorer, fitted_on_pairs
 from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, encode, labelled_rows, run_epoch,
                     step_negatives, train_epochs, validate)
 
@@ -54,7 +54,8 @@ def distill(teacher, questions: Sequence[str], config: TrainConfig, split: Split
 
     With a scorer fitted on pairs (``config.scorer == "rerank"``, needs ``split``) the
     default recipe's re-ranker is then fitted on the training pool as :func:`qdup.train`
-    fits it, with out-of-fold students distilled from the same teacher vectors.
+    fits it, with out-of-fold students distilled from the same teacher vectors, or, with
+    ``scorer_held_out``, on a held-out part of the pool that the one student never learns from.
 
     >>> student = qdup.training.distill.distill(qdup.load("models/minilm"), questions, qdup.TrainConfig())  # doctest: +SKIP
     """
@@ -76,16 +77,22 @@ def distill(teacher, questions: Sequence[str], config: TrainConfig, split: Split
     teacher_vectors = torch.from_numpy(teacher.encode(train_texts + held_texts, progress=progress))
     vectors, held_vectors = teacher_vectors[: len(train_texts)], teacher_vectors[len(train_texts):]
     taught = Taught(train_texts, vectors, _nearest(vectors.numpy(), settings.neighbours), held_texts, held_vectors)
-    student, info = _student(taught, config, settings, split, progress, device)
-    info.update(training=config.to_dict(), distillation={
+
+    def train_student(part: Split | None) -> QdupModel:
+        student, info = _student(taught, config, settings, part, progress, device)
+        return QdupModel(student, info=info)
+
+    if split is None:
+        model = train_student(None)
+        model.threshold = teacher.threshold  # it mimics the teacher's scores
+    else:
+        model, scorer, fitted = fit_encoder_and_scorer(config, split, train_student, progress)
+        model = QdupModel(model.encoder, info={**model.info, "data": split.summary(), "scorer_fit": fitted},
+                          scorer=scorer)
+    model.info.update(training=config.to_dict(), distillation={
         "questions": len(train_texts), "held_out": len(held_texts), "teacher_fingerprint": teacher.fingerprint,
         "settings": settings.to_dict()})
-    if split is None:
-        return QdupModel(student, threshold=teacher.threshold, info=info)  # it mimics the teacher's scores
-    info["data"] = split.summary()
-    scorer = fit_scorer(config, split, lambda part: _student(taught, config, settings, part, progress, device)[0],
-                        progress)
-    return calibrate(QdupModel(student, info=info, scorer=scorer), split.validation, config.calibrate)
+    return model if split is None else calibrate(model, split.validation, config.calibrate)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ class TrainConfig:
     calibrate: bool = True  # store the validation accuracy-maximising threshold in the model
     scorer: str = "rerank"  # a re-ranker over the cosine and both questions' words; "cosine": the cosine alone
     scorer_folds: int = 2  # out-of-fold encoders that give the re-ranker honest cosines (qdup.training.scorer_fit)
+    # Instead of the folds: the share of the pool (whole question groups) the encoder never
+    # trains on and the re-ranker learns from; one training instead of scorer_folds + 1.
+    scorer_held_out: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
@@ -64,7 +67,7 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        for name in ("learning_rate", "margin", "pair_weight", "ranking_weight"):
+        for name in ("learning_rate", "margin", "pair_weight", "ranking_weight", "scorer_held_out"):
             if not isinstance(getattr(self, name), (int, float)) or not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         if not self.learning_rate > 0:
@@ -75,6 +78,8 @@ class TrainConfig:
             raise ConfigError("pair_weight, ranking_weight, negatives_per_batch and patience must not be negative")
         if self.scorer_folds < 2:
             raise ConfigError(f"scorer_folds must be at least 2, got {self.scorer_folds}")
+        if not 0 <= self.scorer_held_out < 1:
+            raise ConfigError(f"scorer_held_out must be in [0, 1), got {self.scorer_held_out!r}")
         for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("scorer", FITTERS.names)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
@@ -238,11 +243,12 @@ RECIPES: dict[str, dict] = {
     },
     # Fine-tuning a pretrained transformer (`qdup train --encoder PATH`): the default
     # recipe's losses at a fine-tuning rate, with batches a CPU can take; the shape settings
-    # do not apply (the pretrained model has its own). Cosine scorer: the re-ranker's
-    # out-of-fold encoders would mean three fine-tunings.
+    # do not apply (the pretrained model has its own). The re-ranker learns from a held-out
+    # quarter of the pool (one fine-tuning, not three; the one share measured: docs/benchmarks.md,
+    # issue 18). No ranking loss: 19 min for issue 8's fine-tuning; the held-out run with it took 80 (load ~10).
     "transformer": {
         "epochs": 2, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_batch": 32, "patience": 0,
-        "scorer": "cosine", "ranking_weight": 0.0,  # measured without it (docs/benchmarks.md, issue 8)
+        "scorer": "rerank", "scorer_held_out": 0.25, "ranking_weight": 0.0,
     },
 }
 ENCODER_RECIPE = "transformer"  # the recipe `qdup train --encoder` uses unless told otherwise

@@ -13,6 +13,13 @@ The re-ranker learns from two kinds of rows, both from the training pool only:
 - for each question of a training duplicate pair, the candidates a search for it returns
   over all pool questions (``hybrid.DEPTH`` by cosine, as many by words), labelled 1
   when the candidate is a known duplicate of it, as ``search`` sees them.
+
+When training an encoder is too dear to do ``folds + 1`` times (fine-tuning a transformer),
+a :class:`HeldOut` part of the pool replaces the folds (:func:`held_out_part`): the encoder
+the model keeps trains once, on the rest, and the re-ranker learns from the held-out part
+alone, with that encoder's cosines. The part is made of whole question groups (connected
+pairs, duplicates and non-duplicates alike), so no held-out question, nor any question
+paired with one, was seen in training: its cosines are as honest as on new questions.
 """
 
 from __future__ import annotations
@@ -32,6 +39,21 @@ from ..data.split import Split
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """Rows of a split's training pool held out from the encoder (boolean masks)."""
+
+    train: np.ndarray      # (len(split.train),) duplicate pairs
+    negatives: np.ndarray  # (len(split.negatives),) non-duplicate pairs
+
+    def rest(self, split: Split) -> Split:
+        """``split`` without the held-out pairs: what the encoder trains on."""
+        return replace(split, train=split.train.subset(~self.train), negatives=split.negatives.subset(~self.negatives))
+
+    def summary(self) -> dict:
+        return {"held_out_duplicates": int(self.train.sum()), "held_out_negatives": int(self.negatives.sum())}
+
+
+@dataclass(frozen=True)
 class ScorerRows:
     """Out-of-fold training rows of both re-rankers."""
 
@@ -47,16 +69,17 @@ class ScorerRows:
 
 
 def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split], object],
-                        log: Callable[[str], None] = lambda s: None, *, stats: LexicalStats | None = None,
-                        extra: ScorerRows | None = None) -> RerankScorer:
-    """Fit IDF on the pool questions, then both re-rankers on out-of-fold features.
+                        log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None, *,
+                        stats: LexicalStats | None = None, extra: ScorerRows | None = None) -> RerankScorer:
+    """Fit IDF on the pool questions, then both re-rankers on out-of-fold features (or, with
+    ``held_out``, on the held-out part's features; ``folds`` is then unused).
 
     ``stats``: keep these lexical statistics instead (a refit keeps its model's, so the
     lexical rows its indexes store stay valid). ``extra``: more labelled rows learnt next
     to the pool's, say moderator decisions (:func:`labelled_rows`, with ``stats``).
     """
     stats = stats or LexicalStats.fit(_pool(split))
-    data = scorer_rows(split, folds, train_encoder, stats, log)
+    data = scorer_rows(split, folds, train_encoder, stats, log, held_out)
     if extra is not None:
         data = data.joined(extra)
     log(f"scorer: fitting the re-rankers ({len(data.pair_labels):,} pairs, {len(data.search_labels):,} "
@@ -78,20 +101,19 @@ def _rounds_logged(log: Callable[[str], None], name: str, lines: int = 5) -> Cal
 
 
 def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], object], stats: LexicalStats,
-                log: Callable[[str], None] = lambda s: None) -> ScorerRows:
+                log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None) -> ScorerRows:
     """Features of the training pool's labelled pairs and search candidates, each with the
-    cosine of an encoder that did not train on it."""
+    cosine of an encoder that did not train on it: every fold's, or the ``held_out`` part's only."""
     pool = _pool(split)
     row_of = {q: n for n, q in enumerate(pool)}
     rows = stats.rows(pool)
     duplicates_of = _duplicate_sets(split.train, row_of)
     parts: dict[str, list] = {"px": [], "py": [], "sx": [], "sy": [], "sg": []}
-    for fold in range(folds):
-        held_train = np.arange(len(split.train)) % folds == fold
-        held_negatives = np.arange(len(split.negatives)) % folds == fold
-        log(f"scorer fold {fold + 1}/{folds}: training an encoder without this fold")
-        encoder = train_encoder(replace(split, train=split.train.subset(~held_train),
-                                        negatives=split.negatives.subset(~held_negatives)))
+    held_parts = [held_out] if held_out is not None else _folds(split, folds)
+    for fold, held in enumerate(held_parts):
+        held_train, held_negatives = held.train, held.negatives
+        log(f"scorer part {fold + 1}/{len(held_parts)}: the cosines of an encoder trained without it")
+        encoder = train_encoder(held.rest(split))
         vectors = encoder.encode(pool)
         queries = _query_rows(split.train.subset(held_train), row_of)
         x, y, groups = _candidate_rows(queries, vectors, rows, duplicates_of, stats)
@@ -128,6 +150,50 @@ def labelled_rows(encoder, pairs: Pairs, stats: LexicalStats, pool: Sequence[str
 def pool_questions(split: Split) -> list[str]:
     """The training pool's distinct questions: the search rows' candidates come from them."""
     return _pool(split)
+
+
+def held_out_part(split: Split, share: float, seed: int = 0) -> HeldOut:
+    """About ``share`` of the training pool's pairs, made of whole question groups.
+
+    Two pairs are in one group when they share a question (the connected components of the
+    pool's pair graph: on Quora most are one pair, the largest a few dozen). Groups are drawn
+    in a seeded random order and kept while the held-out duplicate pairs stay within
+    ``share`` of the duplicates, and the held-out non-duplicates within ``share`` of those.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    pool = _pool(split)
+    row_of = {q: n for n, q in enumerate(pool)}
+    ends = [_pair_rows_all(pairs, row_of) for pairs in (split.train, split.negatives)]
+    a, b = (np.concatenate([e[i] for e in ends]) for i in (0, 1))
+    linked = a >= 0  # a pair with an empty question links nothing
+    graph = coo_matrix((np.ones(linked.sum()), (a[linked], b[linked])), shape=(len(pool), len(pool)))
+    _, group_of_row = connected_components(graph, directed=False)
+    group = np.where(linked, group_of_row[np.maximum(a, 0)], -1)
+    n = len(split.train)
+    per_group = np.stack([np.bincount(g[ok], minlength=group_of_row.max() + 1)  # (2, groups): duplicates, negatives
+                          for g, ok in ((group[:n], linked[:n]), (group[n:], linked[n:]))])
+    held = np.zeros(per_group.shape[1] + 1, bool)  # the last entry: group -1, never held out
+    budget = share * np.array([n, len(split.negatives)], dtype=np.float64)
+    for g in np.random.default_rng(seed).permutation(per_group.shape[1]):
+        if (per_group[:, g] <= budget).all():  # a group too large for what is left is skipped, not cut
+            held[g], budget = True, budget - per_group[:, g]
+    return HeldOut(held[group[:n]], held[group[n:]])
+
+
+def _pair_rows_all(pairs: Pairs, row_of: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Both questions' pool rows of every pair, in order; -1 for an empty question."""
+    rows = [(row_of.get(a.strip(), -1), row_of.get(b.strip(), -1)) if a.strip() and b.strip() else (-1, -1)
+            for a, b in zip(pairs.question1, pairs.question2)]
+    a, b = np.array(rows, dtype=np.int64).reshape(-1, 2).T
+    return a, b
+
+
+def _folds(split: Split, folds: int) -> list[HeldOut]:
+    """Pairs cut into ``folds`` parts by position: each encoder trains on all but one."""
+    return [HeldOut(np.arange(len(split.train)) % folds == fold, np.arange(len(split.negatives)) % folds == fold)
+            for fold in range(folds)]
 
 
 def _pool(split: Split) -> list[str]:

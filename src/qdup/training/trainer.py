@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..model import QdupModel, load
 from ..text.vocabulary import Vocabulary
 from .recipes import DEFAULT_RECIPE, ENCODER_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
-from .scorers import fit_scorer, fitted_on_pairs
+from .scorers import fit_encoder_and_scorer, fitted_on_pairs
 from .steps import (batch_loss, batches, calibrate, labelled_rows, run_epoch, step_negatives, train_epochs,
                     training_negatives, validate)
 
@@ -27,30 +27,33 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
     CPU. Same seed on the CPU gives bit-identical weights.
 
     ``encoder``: a pretrained model folder (sentence-transformers or Hugging Face) to
-    fine-tune with the same losses instead of a new LSTM; its shape settings are its own,
-    and its scorer is the cosine (the re-ranker needs out-of-fold LSTMs).
+    fine-tune with the same losses instead of a new LSTM; its shape settings are its own.
 
     The scorer ``config.scorer`` (the default recipe's re-ranker) is then fitted on the
-    training pool (:mod:`qdup.training.scorers`, with out-of-fold encoders of the same
-    recipe); the threshold is calibrated on the model's final score (:meth:`QdupModel.score`).
+    training pool (:func:`qdup.training.scorers.fit_encoder_and_scorer`): on the cosines of
+    out-of-fold encoders of the same recipe, or, with ``scorer_held_out`` (recipe
+    transformer: one fine-tuning, not three), on a held-out part of the pool that the
+    encoder never trained on. The threshold is calibrated on the model's final score
+    (:meth:`QdupModel.score`).
 
     >>> split = qdup.reference_split(qdup.read_pairs("pairs.tsv"))                 # doctest: +SKIP
     >>> model = qdup.train(split, qdup.TrainConfig())  # the default recipe           # doctest: +SKIP
     >>> model.save("models/quora")                                                   # doctest: +SKIP
     """
     config = config or TrainConfig()
-    if encoder is not None and fitted_on_pairs(config.scorer):  # its out-of-fold encoders: as many fine-tunings
-        raise ConfigError(f"a pretrained encoder is fine-tuned with scorer={RECIPES[ENCODER_RECIPE]['scorer']} "
-                          f"(recipe {ENCODER_RECIPE})")
+    if encoder is not None and fitted_on_pairs(config.scorer) and not config.scorer_held_out:
+        raise ConfigError(f"a pretrained encoder's {config.scorer} scorer learns from a held-out part of the pool: "
+                          f"set scorer_held_out (recipe {ENCODER_RECIPE}: "
+                          f"{RECIPES[ENCODER_RECIPE]['scorer_held_out']}), not {config.scorer_folds + 1} fine-tunings")
 
     def train_encoder(part: Split) -> QdupModel:
         base = None if encoder is None else load(encoder).encoder  # a fresh copy; refuses pickles and remote code
         return _train_encoder(part, config, progress, device, base)
 
-    model = train_encoder(split)
+    model, scorer, fitted = fit_encoder_and_scorer(config, split, train_encoder, progress)
+    model.info["scorer_fit"] = fitted
     if encoder is not None:
         model.info["base_encoder"] = str(encoder)
-    scorer = fit_scorer(config, split, train_encoder, progress)
     return calibrate(QdupModel(model.encoder, model.threshold, model.info, scorer), split.validation, config.calibrate)
 
 
