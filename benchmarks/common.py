@@ -23,6 +23,12 @@ def data_path(path: str | None) -> Path:
     return found
 
 
+def add_threads_option(parser) -> None:
+    """``--threads N`` for a script that times or trains (apply it with qdup.util.threads.use_threads)."""
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads (1: on a shared, busy machine two torch threads mostly wait for each other)")
+
+
 def questions_per_second(model, questions: list[str], repeats: int = 3) -> float:
     """Best of ``repeats`` timings of encoding ``questions`` (this machine is noisy)."""
     best = float("inf")

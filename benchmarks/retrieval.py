@@ -50,6 +50,14 @@ def corpus_and_queries(pairs, split):
     return questions, {"validation": queries(split.validation), "test": queries(split.test)}
 
 
+def reference_data(data: str | None):
+    """The pairs file (``--data``, default: qqp-partial), its reference split, and
+    :func:`corpus_and_queries` of them: ``pairs, split, questions, queries``."""
+    pairs = qdup.read_pairs(data_path(data))
+    split = qdup.reference_split(pairs)
+    return (pairs, split, *corpus_and_queries(pairs, split))
+
+
 def ranks(top_rows, queries: np.ndarray) -> np.ndarray:
     """1-based rank of each answer among the results with the query itself removed (0: not found)."""
     out = np.zeros(len(queries), dtype=np.int64)

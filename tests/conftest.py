@@ -10,7 +10,7 @@ import pytest
 
 import qdup
 from fake_model import FakeModel
-from helpers import QQP_PARTIAL, TINY, TOY_PAIRS
+from helpers import QQP_PARTIAL, SMALL_DEFAULT, TINY, TOY_PAIRS
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +37,12 @@ def tiny_model(toy_split) -> qdup.QdupModel:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tiny_model, tmp_path_factory) -> Path:
     return tiny_model.save(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def rerank_model(toy_split) -> qdup.QdupModel:
+    """A small default-recipe model (re-ranking scorer) trained on the toy pairs, for refits (~10 s)."""
+    return qdup.train(toy_split, qdup.TrainConfig.from_recipe("default", **SMALL_DEFAULT))
 
 
 @pytest.fixture(scope="session")

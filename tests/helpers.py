@@ -25,6 +25,8 @@ SHARED = Path(os.environ.get("QDUP_SHARED", ROOT.parent / "shared"))
 QQP_PARTIAL = SHARED / "data" / "qqp-partial" / "pairs.tsv"
 # The tiny model of the `tiny_model` fixture: trains on the toy pairs in well under a second.
 TINY = qdup.TrainConfig.from_recipe("reference", epochs=4, batch_size=32, dim=32, seed=1)
+# A default-recipe (re-ranking) model small enough for the toy pairs: the `rerank_model` fixture.
+SMALL_DEFAULT = dict(epochs=2, batch_size=32, negatives_per_batch=32, dim=16, hidden=8, ngram_buckets=500, seed=4)
 # Eight questions with near-duplicates among them: the pool of the lexical and re-ranking tests.
 POOL = [
     "How do I learn Python?", "How can I learn Python fast?", "What is the best iPhone 6 case?",
@@ -56,3 +58,22 @@ def assert_same_results(got, expected, rtol: float = 1e-5) -> None:
     for a, b in zip(got, expected):
         assert (a.ids, a.questions) == (b.ids, b.questions)
         np.testing.assert_allclose(a.scores, b.scores, rtol=rtol, atol=1e-6)
+
+
+def kill_at_random_moments(start_writer, seed: int, times: int = 4):
+    """Start a writer process ``times`` times and SIGKILL it after a random 0.05-0.4 s once it
+    says "loaded"; yields after each kill, for the caller to check what the kill left."""
+    import random
+    import subprocess
+
+    rng = random.Random(seed)
+    for _ in range(times):
+        writer = start_writer()
+        assert writer.stdout.readline() == "loaded\n"
+        try:
+            writer.wait(timeout=rng.uniform(0.05, 0.4))
+        except subprocess.TimeoutExpired:
+            pass
+        writer.kill()
+        writer.wait()
+        yield

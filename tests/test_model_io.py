@@ -196,6 +196,8 @@ def nan_weights(folder):
      "config.json: search_threshold: threshold must be a number in [-1, 1], got 'abc'"),
     (lambda d: edit_config(d, lambda c: c.update(search_threshold=0.8)),
      "config.json: search_threshold must be an object with a threshold, got 0.8"),
+    (lambda d: edit_config(d, lambda c: c.update(search_threshold={"threshold": 0.9, "floor": "low"})),
+     "config.json: search_threshold: threshold must be a number in [-1, 1], got 'low'"),
     # Nothing but plain files: a device never ends, a FIFO never answers, a link may lead anywhere.
     (lambda d: ((d / "vocab.txt").unlink(), (d / "vocab.txt").symlink_to("/dev/zero")),
      "refusing vocab.txt: a link that leads out of the model folder; copy the file into it"),

@@ -27,7 +27,7 @@ from .encoders.base import TextEncoder, architecture, open_pretrained, refuse_un
 from .errors import ConfigError, ModelLoadError, OutputError
 from .scoring.base import Scorer, load_scorer
 from .scoring.cosine import CosineScorer
-from .scoring.thresholds import check_threshold
+from .scoring.thresholds import check_search_threshold, check_threshold
 from .util import atomic
 from .util.folders import refuse_special_files
 from .util.threads import torch_loaded
@@ -62,6 +62,7 @@ class QdupModel:
         self.threshold = check_threshold(threshold)
         self.info = dict(info or {})  # training settings, history, calibration: kept in config.json
         self._fingerprint: tuple | None = None  # (weights version, sha256)
+        self._data_fingerprint: tuple | None = None  # (weights version and scorer, sha256)
 
     @property
     def search_threshold(self) -> float | None:
@@ -71,6 +72,14 @@ class QdupModel:
         """
         entry = self.info.get("search_threshold")
         return float(entry["threshold"]) if isinstance(entry, dict) and "threshold" in entry else None
+
+    @property
+    def search_floor(self) -> float | None:
+        """Score below which a search match is noise, hidden by the service and the page (None:
+        not calibrated). Calibrated with the search threshold, see :func:`~qdup.evaluation.search_calibration.search_floor`."""
+        entry = self.info.get("search_threshold")
+        floor = entry.get("floor") if isinstance(entry, dict) else None
+        return float(floor) if floor is not None else None
 
     @property
     def dim(self) -> int:
@@ -86,6 +95,19 @@ class QdupModel:
             digest.update(self.scorer.digest())
             self._fingerprint = (version, digest.hexdigest())
         return self._fingerprint[1]
+
+    @property
+    def data_fingerprint(self) -> str:
+        """sha256 of what an index stores for a question: the encoder's weights and vocabulary
+        (its vectors) and the scorer's lexical statistics (its lexical rows), not the
+        re-rankers. A model refit on moderator decisions (:mod:`qdup.training.refit`) keeps
+        it, so it searches the indexes of the model it was refit from."""
+        version = (self.encoder, self.encoder.version(), self.scorer)
+        if self._data_fingerprint is None or self._data_fingerprint[0] != version:
+            digest = hashlib.sha256(self.encoder.digest())
+            digest.update(b"lexical:" + (self.scorer.lexical.digest() if self.scorer.lexical is not None else b"none"))
+            self._data_fingerprint = (version, digest.hexdigest())
+        return self._data_fingerprint[1]
 
     def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> np.ndarray:
         """Encode questions to an ``(n, dim)`` float32 array of unit vectors.
@@ -189,20 +211,11 @@ def _model(folder: Path, encoder: TextEncoder, config: dict, scorer: Scorer) -> 
     info = {k: v for k, v in config.items() if k not in skip}
     try:
         if "search_threshold" in info:  # a bad one would fail every search later, not the load
-            _check_search_threshold(info["search_threshold"])
+            check_search_threshold(info["search_threshold"])
         return QdupModel(encoder, config.get("threshold", DEFAULT_THRESHOLD), info, scorer)
     except ConfigError as error:
         raise ModelLoadError(f"{folder}: {SIDECAR if config.get('format') != FORMAT else 'config.json'}: "
                              f"{error}") from None
-
-
-def _check_search_threshold(entry) -> None:
-    if not isinstance(entry, dict) or "threshold" not in entry:
-        raise ConfigError(f"search_threshold must be an object with a threshold, got {entry!r}")
-    try:
-        check_threshold(entry["threshold"])
-    except ConfigError as error:
-        raise ConfigError(f"search_threshold: {error}") from None
 
 
 def write_config_entry(path: str | os.PathLike, key: str, value: Any) -> None:

@@ -5,21 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from fake_model import FakeModel
+from fake_model import FakeModel, VectorModel
 from qdup.cli import main
 from qdup.search.index import Index
 from qdup.mining.groups import component_sizes, group_records, neighbours, top_k_records
-
-
-class VectorModel(FakeModel):
-    """Encodes 'q<n>' as row n of a fixed matrix: hand-made geometry."""
-
-    def __init__(self, vectors):
-        super().__init__(dim=vectors.shape[1], salt="v")
-        self.vectors = vectors
-
-    def encode(self, texts, batch_size=512, progress=False):
-        return self.vectors[[int(t[1:]) for t in texts]]
 
 
 def chain(n=6, step=0.5):

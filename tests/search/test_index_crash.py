@@ -1,6 +1,5 @@
 """A write killed at any moment leaves the previous index loadable (kill -9 and Ctrl-C)."""
 
-import random
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import pytest
 from fake_model import FakeModel
 from qdup.search.index import Index
 
-from helpers import TESTS  # noqa: E402
+from helpers import TESTS, kill_at_random_moments  # noqa: E402
 
 WRITER = textwrap.dedent(
     """
@@ -69,15 +68,6 @@ def test_interrupted_add_keeps_previous_index(index_path, sig):
 
 
 def test_kill_at_random_moments(index_path):
-    rng = random.Random(4)
-    for _ in range(4):
-        writer = start_writer(index_path, pause=False, rounds=1000)
-        assert writer.stdout.readline() == "loaded\n"
-        try:
-            writer.wait(timeout=rng.uniform(0.05, 0.4))
-        except subprocess.TimeoutExpired:
-            pass
-        writer.kill()
-        writer.wait()
+    for _ in kill_at_random_moments(lambda: start_writer(index_path, pause=False, rounds=1000), seed=4):
         count = len(Index.load(index_path))
         assert (count - 2) % 50 == 0, count  # whole adds only, never half of one

@@ -132,3 +132,27 @@ def test_queued_searches_are_answered_in_batches_by_a_bounded_number_of_threads(
     assert answers == [f"question {i}? k=3" for i in range(40)]
     assert sum(index.calls) == 40 and max(index.calls) <= 8 and len(index.calls) < 40  # batched
     assert index.most <= 2  # never more batches in flight than workers
+
+
+def test_searches_with_filters_that_read_alike_are_not_mixed():
+    import asyncio
+
+    from qdup.search.filters import parse_filter
+    from qdup.service.work import ServiceWork
+
+    class FilterEcho:  # answers each question with the filter it was searched with
+        def search(self, model, questions, where):
+            return [where for _ in questions]
+
+    one = parse_filter(["category=python and status=open"])  # one condition on category
+    two = parse_filter(["category=python", "status=open"])   # two conditions
+    assert str(one) == str(two) and one != two
+
+    async def both(work):
+        return await asyncio.gather(work.search("first?", where=one), work.search("second?", where=two))
+
+    work = ServiceWork(None, FilterEcho(), workers=1)
+    try:
+        assert asyncio.run(both(work)) == [one, two]
+    finally:
+        work.close()

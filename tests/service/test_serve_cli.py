@@ -71,6 +71,15 @@ def test_read_only(served):
     assert http.post(url + "/search", json={"question": "rice"}).status_code == 200
 
 
+def test_a_server_wide_filter(served, tmp_path, tiny_model):
+    Index.load(tmp_path / "idx").update(tiny_model, ["2"], ["How can I cook rice?"], [{"status": "deleted"}])
+    url, lines = served("--read-only", "--where", "status!=deleted")
+    assert lines[1].rstrip().endswith("; every search: status!=deleted")
+    matches = http.post(url + "/search", json={"question": "How can I cook rice?", "min_score": None}).json()
+    assert [m["id"] for m in matches["matches"]] == ["1"]
+    assert http.post(url + "/decisions", json={"query": "x?", "match_id": "1", "duplicate": True}).status_code == 403
+
+
 def test_ipv6_loopback_is_answered(served):
     try:
         socket.create_server(("::1", 0), family=socket.AF_INET6).close()

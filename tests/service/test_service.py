@@ -17,7 +17,8 @@ def client(tmp_path, fake_model):
 
 def test_health_and_docs(client, fake_model):
     assert client.get("/health").json() == {"status": "ok", "model": fake_model.fingerprint[:12], "threshold": 0.7,
-                                            "search_threshold": None, "questions": 3, "writes": "open"}
+                                            "search_threshold": None, "search_floor": None, "questions": 3,
+                                            "writes": "open"}
     docs = client.get("/docs")
     assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # offline: assets come from the package
     script = [part.split('"')[0] for part in docs.text.split('src="')[1:]]

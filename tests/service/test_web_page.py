@@ -11,6 +11,8 @@ import pytest
 import uvicorn
 
 from helpers import free_port
+from qdup.model import QdupModel
+from qdup.search.decisions import read_decisions
 from qdup.search.index import Index
 from qdup.service.access import Access
 from qdup.service.app import create_app
@@ -32,19 +34,21 @@ def ensure_chromium() -> str:
     return CHROMIUM
 
 
+QUESTIONS = ["How do I learn Python?", "What is the best way to learn Python?", "How can I cook rice?"]
+
+
 @pytest.fixture
 def serve(tmp_path, tiny_model):
     """Start the service in this process (any write policy); its URL. Stopped after the test."""
     servers = []
 
-    def start(access: Access = Access()) -> str:
-        questions = ["How do I learn Python?", "What is the best way to learn Python?", "How can I cook rice?"]
+    def start(access: Access = Access(), model=None) -> str:
         metadata = [{"url": f"https://forum.example/t/{n}", "title": f"Thread {n}"} for n in (1, 2)]
         metadata.append({"url": "javascript:alert(1)"})  # never clickable
         folder = tmp_path / f"idx{len(servers)}"
-        index = Index.build(tiny_model, None, questions, folder, metadata=metadata)
+        index = Index.build(tiny_model, None, QUESTIONS, folder, metadata=metadata)
         port = free_port()
-        config = uvicorn.Config(create_app(tiny_model, index, access=access), host="127.0.0.1", port=port,
+        config = uvicorn.Config(create_app(model or tiny_model, index, access=access), host="127.0.0.1", port=port,
                                 log_level="warning")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
@@ -151,3 +155,53 @@ def test_add_shows_only_once_the_server_says_anyone_may_write(serve, browser):
         page.goto(serve(access) + "/")
         expect(page.locator("#add")).to_have_attribute("data-writes", access.mode, timeout=WAIT_MS)
         expect(page.locator("#add")).to_be_hidden()
+
+
+TOKEN = "page-token"
+NONSENSE = "zebra quantum xylophone"
+
+
+def floored(tiny_model) -> QdupModel:
+    """The tiny model with a search floor: the nonsense query scores below it, an exact match above."""
+    scores = tiny_model.encode(QUESTIONS) @ tiny_model.encode([NONSENSE])[0]
+    floor = round(float(scores.max()) + 0.01, 4)
+    assert floor < 0.99  # an exact match still passes it
+    info = {**tiny_model.info, "search_threshold": {"threshold": 0.999, "floor": floor}}
+    return QdupModel(tiny_model.encoder, tiny_model.threshold, info, tiny_model.scorer)
+
+
+def test_decision_buttons_only_with_the_token_and_no_similar_questions(serve, browser, tmp_path, tiny_model):
+    from playwright.sync_api import expect
+
+    url = serve(Access("token", TOKEN), floored(tiny_model))
+    public = browser.new_page()
+    public.goto(url + "/")
+    expect(public.locator("#add")).to_have_attribute("data-writes", "token", timeout=WAIT_MS)
+    public.locator("#question").fill("How do I learn Python?")
+    settled(public)
+    expect(public.locator("#matches li").first).to_contain_text("How do I learn Python?")
+    expect(public.locator("#add")).to_be_hidden()
+    assert public.locator(".decide button").count() == 0
+    # Below the model's floor nothing is listed: the page says so instead of showing weak matches
+    public.locator("#question").fill(NONSENSE)
+    settled(public)
+    expect(public.locator("#status")).to_have_text("no similar questions")
+    expect(public.locator("#matches li")).to_have_count(0)
+
+    moderator = browser.new_page()
+    moderator.goto(url + f"/#token={TOKEN}&moderator=ann")
+    assert "token" not in moderator.url  # the secret leaves the address bar
+    expect(moderator.locator("#add")).to_be_visible(timeout=WAIT_MS)  # with the token, this page may write
+    moderator.locator("#question").fill("How do I learn Python?")
+    settled(moderator)
+    first = moderator.locator("#matches li").first
+    expect(first).to_contain_text("How do I learn Python?")
+    expect(first.locator(".decide button")).to_have_count(2)
+    second = moderator.locator("#matches li").nth(1)
+    judged = second.locator(".id").inner_text().lstrip("#")
+    second.locator("button[data-verdict=duplicate]").click()
+    expect(moderator.locator("#status")).to_have_text("decision recorded (1 in all)", timeout=WAIT_MS)
+    expect(moderator.locator("#matches li").nth(1).locator(".verdict")).to_have_text("marked duplicate")
+    [decision] = read_decisions(tmp_path / "idx0")
+    assert (decision.query, decision.duplicate, decision.moderator) == ("How do I learn Python?", True, "ann")
+    assert decision.match_id == judged and decision.match == QUESTIONS[int(judged) - 1]

@@ -32,6 +32,20 @@ def threads_option(default: int | None = None):
                         help=f"CPU threads to use {shown}.")
 
 
+def where_option(what: str = "Only questions"):
+    """``--where COND`` (repeatable): conditions on forum fields, parsed (and refused) before any slow work."""
+
+    def parse(ctx, param, value):
+        from ..search.filters import parse_filter
+
+        return parse_filter(list(value)) if value else None
+
+    return click.option("--where", multiple=True, metavar="COND", callback=parse,
+                        help=f"{what} passing this condition (repeatable, all must hold): FIELD OP VALUE on "
+                             "status, category, tags, created, answers, duplicate_of; e.g. status!=deleted, "
+                             "tags=python|pandas, created>=2024-01-01.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``qdup`` script; returns the exit code."""
     try:
@@ -58,7 +72,8 @@ def _fail(message: str) -> int:
 
 # The command modules register their commands on `cli` when imported (they import `cli` and
 # `threads_option` from here, hence last); none of them imports torch at import time.
-from . import pairs_commands, search_commands, serve_command, vector_commands, model_commands  # noqa: E402, F401
+from . import (pairs_commands, search_commands, serve_command, vector_commands, model_commands,  # noqa: E402, F401
+               forum_commands)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ import click
 from ..errors import ConfigError
 from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold, likely_duplicates
 from ..search import backends
-from . import cli, threads_option
+from . import cli, threads_option, where_option
 
 # Each command imports what it uses (the index, corpus files, mining) when it runs:
 # `qdup --help` and `qdup --version` then load click and nothing heavy (issue 20).
@@ -154,6 +154,21 @@ def check(index_path):
 QUERY_BLOCK = 256  # queries searched at once with --queries
 
 
+class MinScore(click.ParamType):
+    """A score, or ``floor``: the model's search floor."""
+
+    name = "SCORE|floor"
+
+    def convert(self, value, param, ctx):
+        if value == "floor" or isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"expected a number or 'floor', got {value!r}", param, ctx)
+        return check_threshold(number)
+
+
 @cli.command()
 @click.argument("index_path", metavar="INDEX", type=click.Path())
 @click.argument("question", required=False)
@@ -162,15 +177,19 @@ QUERY_BLOCK = 256  # queries searched at once with --queries
                    "prints one JSON line per query, in input order.")
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Matches to show.")
 @click.option("--threshold", "-t", type=float, help="Only show matches scoring above this score.")
+@click.option("--min-score", type=MinScore(), help="Only show matches scoring at least this "
+              "(`floor`: the model's search floor, as the service and page use).")
+@where_option()
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON.")
 @threads_option(default=1)
-def search(index_path, question, queries_file, k, threshold, model_path, as_json):
+def search(index_path, question, queries_file, k, threshold, min_score, where, model_path, as_json):
     """Find the stored questions most similar to QUESTION, best first.
 
     \b
     Example:
       qdup search my-index "How can I learn Python quickly?" -k 5
+      qdup search my-index "pandas merge" --where status!=deleted --where tags=pandas
       qdup search my-index --queries new-questions.txt -k 3 > matches.jsonl
     """
     from ..data.corpus import read_questions
@@ -182,16 +201,18 @@ def search(index_path, question, queries_file, k, threshold, model_path, as_json
         check_threshold(threshold)  # before loading a model, not after
     opened = Index.load(index_path)
     searcher = opened.model(model_path)
+    floor = searcher.search_floor if min_score == "floor" else min_score
+    options = {"where": where, "min_score": floor}
     if queries_file is not None:
         queries = read_questions(queries_file)
         for start in range(0, len(queries), QUERY_BLOCK):
             block = queries.questions[start : start + QUERY_BLOCK]
             ids = [None] * len(block) if queries.ids is None else queries.ids[start : start + QUERY_BLOCK]
-            for i, query, result in zip(ids, block, opened.search(searcher, block, k, threshold)):
+            for i, query, result in zip(ids, block, opened.search(searcher, block, k, threshold, **options)):
                 line = {"question": query, "matches": _matches(result, searcher)}
                 click.echo(json.dumps(line if i is None else {"id": i, **line}, ensure_ascii=False))
         return
-    [result] = opened.search(searcher, [question], k, threshold)
+    [result] = opened.search(searcher, [question], k, threshold, **options)
     matches = _matches(result, searcher)
     if as_json:
         click.echo(json.dumps(matches, ensure_ascii=False))
@@ -221,30 +242,46 @@ def _matches(result, model) -> list[dict]:
 @click.option("--max-group-size", type=click.IntRange(min=2), default=20, show_default=True,
               help="With --groups: most questions in one group.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
+@where_option("Only mine questions")
+@click.option("--new-since", metavar="DATE", help="Only look for duplicates of the questions created on or after "
+              "DATE (their `created` field), among all stored ones.")
+@click.option("--ids", "ids_file", type=click.Path(dir_okay=False),
+              help="Only look for duplicates of the questions whose ids this file lists (one a line).")
+@click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @threads_option()
-def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet):
+def mine(index_path, out, threshold, top_k, groups, max_group_size, force, where, new_since, ids_file, model_path,
+         quiet):
     """Find duplicates among the stored questions: pairs, top matches per question, or groups.
 
     Groups never chain: every member scores above the threshold against its group's
-    canonical question (the one with the most matches).
+    canonical question: the oldest (then the most answered) when questions have the
+    forum fields `created` and `answers`, else the one with the most matches. With
+    --new-since or --ids only new questions are searched, against the whole archive.
 
     \b
     Example:
       qdup mine my-index --groups --out groups.jsonl
       qdup mine my-index --top-k 3 --out top3.jsonl
       qdup mine my-index --threshold 0.9 --out pairs.csv
+      qdup mine my-index --groups --new-since 2024-06-01 --where status!=deleted --out new-groups.jsonl
     """
+    from ..mining.incremental import created_since, read_ids
     from ..mining.output import check_output, mine_to_file
     from ..search.index import Index
 
     if top_k and groups:
         raise ConfigError("use --top-k or --groups, not both")
+    if new_since and ids_file:
+        raise ConfigError("use --new-since or --ids, not both")
     if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
         raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
     check_output(out, force)  # before the slow part
-    mined = mine_to_file(Index.load(index_path), out, threshold, top_k=top_k, groups=groups,
-                         max_group_size=max_group_size, force=force, progress=not quiet)
+    opened = Index.load(index_path)
+    new = created_since(opened, new_since) if new_since else read_ids(opened, ids_file) if ids_file else None
+    mined = mine_to_file(opened, out, threshold, top_k=top_k, groups=groups, max_group_size=max_group_size,
+                         force=force, progress=not quiet, where=where, new=new,
+                         model=opened.model(model_path) if model_path else None)
     what = {"pairs": f"{mined.count} pair{'' if mined.count == 1 else 's'}",
             "top_k": f"top matches of {mined.count} questions",
             "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]

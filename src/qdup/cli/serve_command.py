@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import cli
+from . import cli, where_option
 from .search_commands import MODEL_HELP
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
               help="Web origin allowed to call the API from a browser (repeatable), e.g. https://forum.example.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Host header to accept (repeatable) [default: the --host address and localhost names].")
-def serve(index_path, model_path, host, port, read_only, token_file, cors_origins, allowed_hosts):
+@where_option("Every search shows only questions")
+def serve(index_path, model_path, host, port, read_only, token_file, cors_origins, allowed_hosts, where):
     """Serve the HTTP API and the search-as-you-type page at http://HOST:PORT/.
 
     Writes need the bearer token from $QDUP_TOKEN or --token-file; with no token they are
@@ -36,6 +37,7 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
     Example:
       qdup serve --index my-index --port 8000
       QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
+      qdup serve --index my-index --read-only --where status!=deleted
     """
     from ..search.index import Index
 
@@ -52,10 +54,11 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
         click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
                    f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
         click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
-                   + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else ""))
+                   + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else "")
+                   + (f"; every search: {where}" if where else ""))
 
     server.serve(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
-                 allowed_hosts=hosts, on_listening=announce)
+                 allowed_hosts=hosts, on_listening=announce, where=where)
 
 
 def _model_name(index: Index, model_path: str | None) -> str:

@@ -17,7 +17,7 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..errors import ConfigError, DataError
 # queries 0.8 flags 37.4% of queries with the re-ranking built-in model (15% with the
 # previous cosine one, whose 0.9 flagged only texts equal up to case). docs/benchmarks.md.
 DEFAULT_PRECISION = 0.8
+# The floor (``min_score`` of the service and page) keeps this share of the validation
+# queries whose top match is a true duplicate: below it a match is shown to nobody.
+FLOOR_RECALL = 0.95
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class SearchCalibration:
     precision: float        # of the flagged validation top matches
     flagged_share: float    # share of validation queries whose top match is flagged
     queries: int
+    floor: float | None = None  # matches scoring below it are noise (the page hides them)
+    floor_recall: float | None = None  # share of true-duplicate top matches at or above the floor
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,7 +81,24 @@ def calibrate_search_threshold(top_scores: Sequence[float], top_is_duplicate: Se
     k = ok[-1]  # the most queries flagged: the lowest threshold
     # Flag the k+1 best: the threshold is the next score down (matches must be strictly above).
     threshold = float(scores[k + 1]) if k + 1 < len(scores) else max(-1.0, float(scores[-1]) - 1e-6)
-    return SearchCalibration(threshold, float(precision), float(precisions[k]), float((k + 1) / len(scores)), len(scores))
+    floor = search_floor(scores[hits])
+    floor = None if floor is None else min(floor, threshold)  # a flagged match is never hidden
+    recall = None if floor is None else float(np.mean(scores[hits] >= floor))
+    return SearchCalibration(threshold, float(precision), float(precisions[k]), float((k + 1) / len(scores)),
+                             len(scores), floor, recall)
+
+
+def search_floor(duplicate_scores: np.ndarray, recall: float = FLOOR_RECALL) -> float | None:
+    """The score at or above which ``recall`` of the true-duplicate top matches score
+    (None: no true duplicate among them).
+
+    >>> search_floor(np.array([0.9, 0.8, 0.7, 0.1]), recall=0.75)
+    0.7
+    """
+    finite = np.sort(duplicate_scores[np.isfinite(duplicate_scores)])[::-1]
+    if not len(finite):
+        return None
+    return float(finite[max(int(np.ceil(recall * len(finite))) - 1, 0)])
 
 
 def top_matches(model, corpus: Sequence[str], queries: Sequence[str],
@@ -99,7 +121,8 @@ def top_matches(model, corpus: Sequence[str], queries: Sequence[str],
     return scores, matches
 
 
-def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION) -> SearchCalibration:
+def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION, exclude: Collection[str] = (),
+                       verdicts: Sequence[tuple[str, str, bool]] = ()) -> SearchCalibration:
     """The benchmark protocol (benchmarks/retrieval.py) on validation queries.
 
     Corpus: every distinct question of ``pairs``; queries: question1 of each validation
@@ -107,6 +130,10 @@ def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION) -> Se
     file's duplicate labels link it to the query, directly or through other labelled
     duplicates (duplicates of a duplicate), or when both texts are equal up to case and
     punctuation. Quora labels are incomplete, so the precision measured is a lower bound.
+
+    ``exclude``: questions that are no queries here (those a refit learnt moderator
+    decisions on: :mod:`qdup.training.refit`). ``verdicts``: ``(query, match, duplicate)``
+    of held-out moderator decisions, which label those pairs (over the file's labels).
     """
     from ..data.split import reference_split
     from ..text.vocabulary import tokenize
@@ -115,12 +142,14 @@ def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION) -> Se
     corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if tokenize(q)})
     same = duplicate_classes(pairs)
     validation = reference_split(pairs).validation_duplicates
+    excluded = {q.strip() for q in exclude}
     queries = sorted({a.strip() for a, b in zip(validation.question1, validation.question2)
-                      if tokenize(a) and tokenize(b) and a.strip() != b.strip()})
+                      if tokenize(a) and tokenize(b) and a.strip() != b.strip()} - excluded)
     if not queries:
         raise DataError("no validation duplicates to calibrate on")
+    judged = {frozenset((q.strip(), m.strip())): bool(d) for q, m, d in verdicts}
     scores, matches = top_matches(model, corpus, queries)
-    hits = [same(q, m) for q, m in zip(queries, matches)]
+    hits = [judged.get(frozenset((q, m)), same(q, m)) if m is not None else False for q, m in zip(queries, matches)]
     return calibrate_search_threshold(scores, hits, precision)
 
 

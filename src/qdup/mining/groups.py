@@ -14,11 +14,14 @@ figures on the 51k corpus).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Collection
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..search.filters import as_filter
 from ..util.progress import bar as progress_bar
+from .canonical import leader_order
 
 BLOCK_ROWS = 256  # queries searched at once: 256 x 50k scores = 50 MB in the exact backend
 
@@ -42,30 +45,40 @@ class Neighbours:
         return out
 
 
-def neighbours(index, k: int, threshold: float, progress: bool = False, model=None) -> Neighbours:
+def neighbours(index, k: int, threshold: float, progress: bool = False, model=None, where=None,
+               queries: Collection[str] | None = None) -> Neighbours:
     """Each live question's ``k`` best matches scoring above ``threshold`` (itself excluded).
 
     With a ``model`` whose scorer re-ranks, matches are found and scored as
-    :meth:`qdup.Index.search` finds them; otherwise by the stored vectors alone.
+    :meth:`qdup.Index.search` finds them; otherwise by the stored vectors alone. ``where``
+    (a filter, :mod:`qdup.search.filters`): only the questions passing it take part.
+    ``queries``: ids of the only questions whose matches are looked for (the others get
+    none, but may be matches): incremental mining of new questions.
     """
     if not isinstance(k, int) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
+    where = as_filter(where)
     vectors, ids, questions = index.live()
     metadata = index.live_metadata()
+    if where is not None:
+        keep = np.flatnonzero(where.mask(metadata, len(ids)))
+        vectors, ids = vectors[keep], [ids[n] for n in keep]
+        questions, metadata = [questions[n] for n in keep], [metadata[n] for n in keep]
     row_of = {i: n for n, i in enumerate(ids)}
+    asked = list(range(len(ids))) if queries is None else sorted(row_of[i] for i in set(queries) if i in row_of)
+    rows = [np.zeros(0, np.int64)] * len(ids)
+    scores = [np.zeros(0, np.float32)] * len(ids)
     # A bar on a terminal, a few plain lines in a log (the project's one progress rule).
-    starts = progress_bar(range(0, len(ids), BLOCK_ROWS), "mining", "block", enabled=progress)
-    rows, scores = [], []
-    for start in starts:
+    for start in progress_bar(range(0, len(asked), BLOCK_ROWS), "mining", "block", enabled=progress):
+        block = asked[start : start + BLOCK_ROWS]
         if model is not None and model.scorer.lexical is not None:
-            results = index.search(model, questions[start : start + BLOCK_ROWS], k + 1, threshold)
+            results = index.search(model, [questions[n] for n in block], k + 1, threshold, where=where)
         else:
-            results = index.search_vectors(vectors[start : start + BLOCK_ROWS], k + 1, threshold)
-        for n, result in enumerate(results):
-            own = ids[start + n]
-            keep = [(row_of[i], s) for i, s in zip(result.ids, result.scores) if i != own][:k]
-            rows.append(np.array([r for r, _ in keep], dtype=np.int64))
-            scores.append(np.array([s for _, s in keep], dtype=np.float32))
+            results = index.search_vectors(vectors[block], k + 1, threshold, where=where)
+        for n, result in zip(block, results):
+            keep = [(row_of[i], s) for i, s in zip(result.ids, result.scores) if i != ids[n] and i in row_of][:k]
+            rows[n] = np.array([r for r, _ in keep], dtype=np.int64)
+            scores[n] = np.array([s for _, s in keep], dtype=np.float32)
     return Neighbours(ids, questions, rows, scores, metadata if any(metadata) else None)
 
 
@@ -81,16 +94,19 @@ def top_k_records(found: Neighbours) -> list[dict]:
 def group_records(found: Neighbours) -> list[dict]:
     """Groups without chaining: ``{"canonical": {...}, "members": [...], "size": n}``, largest first.
 
-    The question with the most matches becomes a canonical (ties: the one stored first) and
-    takes its unassigned matches as members; repeat with the next unassigned question.
-    A group has at most k + 1 questions; a question is in one group at most, and one whose
+    Questions are taken in the order of :func:`qdup.mining.canonical.leader_order` (with
+    forum fields: the oldest, then the most answered; else the one with the most matches,
+    ties: the one stored first); each becomes a canonical and takes its unassigned matches
+    as members. A question closed as a duplicate of another never leads a group. A group
+    has at most k + 1 questions; a question is in one group at most, and one whose
     matches were all taken by other groups (and are not its canonicals) is left out.
     """
     degree = np.array([len(r) for r in found.rows])
     assigned = np.zeros(len(found.ids), bool)
     groups = []
-    for n in np.lexsort((np.arange(len(degree)), -degree)):
-        if assigned[n] or not degree[n]:
+    order, can_lead = leader_order(found.metadata, degree)
+    for n in order:
+        if assigned[n] or not degree[n] or not can_lead[n]:
             continue
         members = [(r, s) for r, s in zip(found.rows[n], found.scores[n]) if not assigned[r]]
         if not members:

@@ -16,10 +16,12 @@ import io
 import json
 import os
 from dataclasses import dataclass
+from typing import Collection
 
 from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold
 from ..util import atomic
 from .groups import group_records, neighbours, top_k_records
+from .incremental import symmetric
 from .pairs import Pair, mine_index
 
 @dataclass(frozen=True)
@@ -34,25 +36,30 @@ class Mined:
 
 def mine_to_file(index, out: str | os.PathLike, threshold: float | None = None, top_k: int | None = None,
                  groups: bool = False, max_group_size: int = 20, force: bool = False,
-                 progress: bool = False) -> Mined:
-    """Mine ``index`` with the model that built it and write ``out``: with ``top_k``, each
+                 progress: bool = False, where=None, new: Collection[str] | None = None, model=None) -> Mined:
+    """Mine ``index`` with the model that built it (or ``model``) and write ``out``: with ``top_k``, each
     question's ``top_k`` best matches; with ``groups``, groups of at most ``max_group_size``
     questions (:func:`qdup.mining.groups.group_records`); else every pair, as CSV when
     ``out`` ends in ``.csv``. ``threshold`` defaults to the model's search threshold, else
-    :data:`DEFAULT_MINE_THRESHOLD`.
+    :data:`DEFAULT_MINE_THRESHOLD`. ``where``: only questions passing this filter take
+    part (:mod:`qdup.search.filters`). ``new``: ids of new questions, the only ones whose
+    duplicates are looked for among all (:mod:`qdup.mining.incremental`).
     """
-    model = index.model()
+    model = model or index.model()
     if threshold is None:
         threshold = getattr(model, "search_threshold", None) or DEFAULT_MINE_THRESHOLD
     threshold = check_threshold(threshold)
     if top_k or groups:
-        found = neighbours(index, top_k or max_group_size - 1, threshold, progress=progress, model=model)
+        k = top_k or max_group_size - 1
+        found = neighbours(index, k, threshold, progress=progress, model=model, where=where, queries=new)
+        if groups and new is not None:
+            found = symmetric(found, k)
         records = group_records(found) if groups else top_k_records(found)
         write_jsonl(records, out)
         if groups:
             return Mined("groups", len(records), threshold, sum(g["size"] for g in records))
         return Mined("top_k", len(records), threshold)
-    pairs = mine_index(index, threshold, model=model)
+    pairs = mine_index(index, threshold, model=model, where=where, queries=new)
     if str(out).lower().endswith(".csv"):
         write_pairs_csv(pairs, out, force)
     else:

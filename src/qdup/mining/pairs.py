@@ -7,6 +7,7 @@ bounded however large the corpus is; only pairs above the threshold are kept.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Collection
 
 import numpy as np
 
@@ -69,13 +70,15 @@ def mine_vectors(
 PAIR_NEIGHBOURS = 20  # with a re-ranking model: pairs come from each question's 20 best matches
 
 
-def mine_index(index, threshold: float | None = None, chunk_size: int = 2048, model=None) -> list[Pair]:
+def mine_index(index, threshold: float | None = None, chunk_size: int = 2048, model=None, where=None,
+               queries: Collection[str] | None = None) -> list[Pair]:
     """Every pair of live questions in ``index`` scoring above ``threshold``.
 
     The default threshold is the one of the model that built the index. With a ``model``
     whose scorer re-ranks, scores are its search scores (every pair of a large index cannot
     be re-ranked): the pairs are found among each question's :data:`PAIR_NEIGHBOURS` best
-    matches, as ``qdup search`` finds them.
+    matches, as ``qdup search`` finds them; so are they with a filter ``where`` or with
+    ``queries`` (the ids of the only questions whose pairs are looked for).
 
     Example::
 
@@ -84,8 +87,8 @@ def mine_index(index, threshold: float | None = None, chunk_size: int = 2048, mo
         ('12', '845', 0.98)
     """
     threshold = index.threshold if threshold is None else threshold
-    if model is not None and model.scorer.lexical is not None:
-        found = neighbours(index, PAIR_NEIGHBOURS, threshold, model=model)
+    if model is not None and model.scorer.lexical is not None or where is not None or queries is not None:
+        found = neighbours(index, PAIR_NEIGHBOURS, threshold, model=model, where=where, queries=queries)
         best: dict[tuple[int, int], float] = {}
         for i, (rows, scores) in enumerate(zip(found.rows, found.scores)):
             for j, score in zip(rows.tolist(), scores.tolist()):

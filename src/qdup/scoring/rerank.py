@@ -7,7 +7,6 @@ Training fits it on out-of-fold cosines: :mod:`qdup.training.scorer_fit`.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -55,9 +54,7 @@ class RerankScorer:
         return {"name": self.name, "features": list(FEATURES)}
 
     def digest(self) -> bytes:
-        tensors = self.lexical.to_tensors()
-        lexical = hashlib.sha256(b"".join(tensors[k].tobytes() for k in sorted(tensors))).digest()
-        return lexical + (self.pair.to_text() + self.search.to_text()).encode("utf-8")
+        return self.lexical.digest() + (self.pair.to_text() + self.search.to_text()).encode("utf-8")
 
     @classmethod
     def load(cls, folder: Path, section: dict) -> "RerankScorer":

@@ -33,6 +33,26 @@ def check_threshold(threshold) -> float:
     return value
 
 
+def check_search_threshold(entry) -> None:
+    """A model's calibrated ``search_threshold`` entry: an object with a ``threshold`` and, when
+    calibrated with one, a ``floor`` (``null``: none). A bad one would fail every search later,
+    so loading a model refuses it.
+
+    >>> check_search_threshold({"threshold": "abc"})
+    Traceback (most recent call last):
+    ...
+    qdup.errors.ConfigError: search_threshold: threshold must be a number in [-1, 1], got 'abc'
+    """
+    if not isinstance(entry, dict) or "threshold" not in entry:
+        raise ConfigError(f"search_threshold must be an object with a threshold, got {entry!r}")
+    try:
+        check_threshold(entry["threshold"])
+        if entry.get("floor") is not None:
+            check_threshold(entry["floor"])
+    except ConfigError as error:
+        raise ConfigError(f"search_threshold: {error}") from None
+
+
 def likely_duplicates(model, scores: Sequence[float]) -> list[bool]:
     """Which matches of one search to flag: above the model's search threshold.
 

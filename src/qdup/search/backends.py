@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # annotations only: the CLI reads the backend names without n
     import numpy as np
 
     from ..text.lexical import LexicalRows, LexicalStats
+    from .filters import Filter
 
 # Backend name (as stored in the manifest) -> module implementing it. Modules are
 # imported on first use, so `import qdup` never pays for FAISS or pymilvus.
@@ -38,11 +39,12 @@ BACKENDS = Registry("backend", {
 class Store(Protocol):
     """What an index needs from a backend. Writes never change ``self``."""
 
-    def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(scores, rows)`` of shape (q, k): cosine top-k over live rows, best first."""
+    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, rows)`` of shape (q, k): cosine top-k over live rows (those passing
+        ``where``), best first; as many as there are such rows, up to ``k``."""
 
-    def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
-        """``(q, k)`` rows of the best char n-gram TF-IDF matches (-1: none)."""
+    def lexical_topk(self, queries: LexicalRows, k: int, where: Filter | None = None) -> np.ndarray:
+        """``(q, k)`` rows of the best char n-gram TF-IDF matches among live rows passing ``where`` (-1: none)."""
 
     def gather(self, rows: np.ndarray, stats: LexicalStats) -> tuple[np.ndarray, LexicalRows]:
         """Vectors and lexical rows of ``rows``, in that order (re-ranking input)."""

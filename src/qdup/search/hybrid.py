@@ -60,9 +60,9 @@ def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
 class CandidateSource(Protocol):
     """Where candidates come from: an index's :class:`~qdup.search.backends.Store`, or :class:`InMemoryRows`."""
 
-    def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def dense_topk(self, queries: np.ndarray, k: int, where=None) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray: ...
+    def lexical_topk(self, queries: LexicalRows, k: int, where=None) -> np.ndarray: ...
 
 
 class InMemoryRows:
@@ -79,11 +79,15 @@ class InMemoryRows:
 
 
 def candidates(source: CandidateSource, query_vectors: np.ndarray, query_rows: LexicalRows,
-               depth: int) -> list[np.ndarray]:
-    """Per query, its ``depth`` nearest rows by cosine and its ``depth`` nearest by words:
+               depth: int, where=None) -> list[np.ndarray]:
+    """Per query, its ``depth`` nearest rows by cosine and its ``depth`` nearest by words
+    (among rows passing the :class:`~qdup.search.filters.Filter` ``where``, if given):
     the distinct rows the scorer ranks, the cosine's first."""
-    _, dense = source.dense_topk(query_vectors, depth)
-    return candidate_union(dense, source.lexical_topk(query_rows, depth))
+    if where is None:  # sources without metadata (a training pool) take no filter
+        _, dense = source.dense_topk(query_vectors, depth)
+        return candidate_union(dense, source.lexical_topk(query_rows, depth))
+    _, dense = source.dense_topk(query_vectors, depth, where)
+    return candidate_union(dense, source.lexical_topk(query_rows, depth, where))
 
 
 def candidate_union(dense_rows: np.ndarray, lexical_rows: np.ndarray) -> list[np.ndarray]:
@@ -117,10 +121,11 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
 
 
 def hybrid_topk(store: Store, stored: int, query_vectors: np.ndarray, query_rows: LexicalRows, scorer,
-                k: int) -> tuple[np.ndarray, np.ndarray]:
+                k: int, where=None) -> tuple[np.ndarray, np.ndarray]:
     """``(scores, rows)`` of shape (q, min(k, stored)), best first: the candidates of a
-    store holding ``stored`` live rows, ranked by ``scorer`` (whose lexical rows it stores)."""
+    store holding ``stored`` live rows (among those passing the filter ``where``), ranked
+    by ``scorer`` (whose lexical rows it stores)."""
     stored = max(stored, 1)
     k = min(k, stored)  # never allocate (q, k) for a k beyond the stored rows
-    found = candidates(store, query_vectors, query_rows, min(max(k, DEPTH), stored))
+    found = candidates(store, query_vectors, query_rows, min(max(k, DEPTH), stored), where)
     return rerank(query_vectors, query_rows, found, lambda picked: store.gather(picked, scorer.lexical), scorer, k)

@@ -27,9 +27,10 @@ from ..errors import DataError, UnknownIdError
 from ..util import atomic
 from . import backends
 from .backends import Store
+from .filters import Filter
 from .hybrid import hybrid_topk
-from .inputs import assign_ids, check_chunk, check_search_args, prepare_chunk
-from .manifest import identity, manifest_stamp, read_manifest, write_lock
+from .inputs import assign_ids, check_chunk, check_ids, check_search_args, prepare_chunk
+from .manifest import check_model, identity, manifest_stamp, read_manifest, write_lock
 from .results import SearchResult, StoredQuestion, search_results
 from .writes import Change, build_folder, check_output, read_state, tidy
 
@@ -151,10 +152,13 @@ class Index:
         self._stamp = stamp
 
     # -------------------------------------------------------------------- search
-    def search(self, model, questions: Sequence[str], k: int = 10, threshold: float | None = None) -> list[SearchResult]:
+    def search(self, model, questions: Sequence[str], k: int = 10, threshold: float | None = None,
+               where: Filter | str | Sequence[str] | None = None, min_score: float | None = None) -> list[SearchResult]:
         """The ``k`` stored questions most similar to each query, best first.
 
-        With ``threshold``, only matches scoring above it are kept.
+        With ``threshold``, only matches scoring above it are kept; with ``min_score``, those
+        scoring at least that. ``where``: only questions passing this filter are searched
+        (:mod:`qdup.search.filters`, say ``"status!=deleted"``), ``k`` of them when that many pass.
 
         Example::
 
@@ -164,34 +168,31 @@ class Index:
         """
         self.refresh()
         self._check_model(model)  # the folder may have been rebuilt with another model
-        k, threshold = check_search_args(k, threshold)  # before the encoding
+        k, threshold, where, min_score = check_search_args(k, threshold, where, min_score)  # before the encoding
         questions = check_questions(questions)
         if model.scorer.lexical is None:
-            return self.search_vectors(model.encode(questions), k, threshold)
+            return self.search_vectors(model.encode(questions), k, threshold, where, min_score)
         manifest, store = self._state
         if not store.has_lexical():
             raise DataError(f"index {self.path} holds no lexical rows for this model's scorer; rebuild it")
         scores, rows = hybrid_topk(store, int(manifest["count"]), model.encode(questions),
-                                   model.scorer.lexical.rows(questions), model.scorer, k)
-        return search_results(store, scores, rows, threshold)
+                                   model.scorer.lexical.rows(questions), model.scorer, k, where)
+        return search_results(store, scores, rows, threshold, min_score)
 
-    def search_vectors(self, queries: np.ndarray, k: int = 10, threshold: float | None = None) -> list[SearchResult]:
+    def search_vectors(self, queries: np.ndarray, k: int = 10, threshold: float | None = None,
+                       where: Filter | str | Sequence[str] | None = None,
+                       min_score: float | None = None) -> list[SearchResult]:
         """Like :meth:`search`, for vectors already encoded by the index's model."""
-        k, threshold = check_search_args(k, threshold)
+        k, threshold, where, min_score = check_search_args(k, threshold, where, min_score)
         self.refresh()
         manifest, store = self._state
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, manifest["dim"])
-        scores, rows = store.dense_topk(queries, k)
-        return search_results(store, scores, rows, threshold)
+        scores, rows = store.dense_topk(queries, k, where)
+        return search_results(store, scores, rows, threshold, min_score)
 
     def get(self, id: str) -> StoredQuestion:
-        """The stored question with this id; :class:`DataError` when there is none.
-
-        Example::
-
-            >>> index.get("1")  # doctest: +SKIP
-            StoredQuestion(id='1', question='How do I learn Python?', metadata={'url': 'https://...'})
-        """
+        """The stored question with this id (a :class:`StoredQuestion`: id, question, metadata);
+        :class:`UnknownIdError` when there is none."""
         self.refresh()
         store = self._state[1]
         row = store.find([str(id)]).get(str(id))
@@ -252,6 +253,16 @@ class Index:
                 added += chunk.ids
         return added
 
+    def update(self, model, ids: Sequence[str], questions: Sequence[str],
+               metadata: Sequence[dict] | None = None) -> list[bool]:
+        """Replace the questions stored under ``ids`` (text and metadata; ids not stored yet
+        are added) in one atomic write; per id, whether it was stored before."""
+        self._check_model(model)
+        chunk = check_chunk(Corpus(questions, check_ids(list(ids or []), questions), metadata))
+        vectors = model.encode(chunk.questions)
+        with self._writing(model) as change:
+            return change.replace(chunk, vectors, model)
+
     def remove(self, ids: Sequence[str]) -> None:
         """Remove questions by id; an unknown id refuses the whole call (nothing changes)."""
         with self._writing() as change:
@@ -285,8 +296,4 @@ class Index:
             self._state, self._stamp = (state, manifest_stamp(self.path)) if state else (self._state, self._stamp)
 
     def _check_model(self, model) -> None:
-        if model.fingerprint != self.fingerprint:
-            raise DataError(
-                f"index {self.path} was built with model {self.fingerprint[:12]}, not {model.fingerprint[:12]}; "
-                "use the model that built it, or rebuild the index"
-            )
+        check_model(self.path, self._state[0], model)

@@ -11,10 +11,12 @@ from dataclasses import replace
 from typing import Callable, Container, Sequence
 
 from ..data.corpus import Corpus
+from ..data.forum import check_forum_fields
 from ..data.metadata import metadata_problem
 from ..data.questions import check_questions
 from ..errors import ConfigError, DataError, InputError
 from ..scoring.thresholds import check_threshold
+from .filters import Filter, as_filter
 
 AUTO_ID_PREFIX = "qdup-"  # generated ids of an index whose ids are the user's
 AUTO_ID_PREFIX_KEY = "auto_id_prefix"  # in the manifest
@@ -60,6 +62,7 @@ def check_metadata(metadata: Sequence[dict] | None, questions: list[str]) -> lis
         problem = metadata_problem(m)
         if problem:
             raise InputError(f"metadata of question {n + 1} {problem}")
+    metadata = [check_forum_fields(m, f"metadata of question {n + 1}") for n, m in enumerate(metadata)]
     return metadata if any(metadata) else None
 
 
@@ -110,8 +113,10 @@ def auto_ids(manifest: dict, taken: Taken | None, n: int) -> list[str]:
     return ids
 
 
-def check_search_args(k, threshold) -> tuple[int, float | None]:
-    """``k`` and ``threshold`` of a search, checked before any encoding."""
+def check_search_args(k, threshold, where=None, min_score=None) -> tuple[int, float | None, Filter | None, float | None]:
+    """``k``, ``threshold``, the filter ``where`` (parsed, :mod:`qdup.search.filters`) and
+    ``min_score`` of a search, checked before any encoding."""
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
-    return k, None if threshold is None else check_threshold(threshold)
+    return (k, None if threshold is None else check_threshold(threshold), as_filter(where),
+            None if min_score is None else check_threshold(min_score))

@@ -28,6 +28,7 @@ FORMAT = "qdup-index"
 VERSION = 1
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+DECISIONS = "decisions.jsonl"  # moderator decisions (qdup.search.decisions): folder data no manifest names
 
 
 def _before_commit() -> None:
@@ -42,10 +43,25 @@ def new_manifest(model, backend: str, model_path: str | None) -> dict:
     return {
         "format": FORMAT, "version": VERSION, "uid": uuid.uuid4().hex,
         "fingerprint": model.fingerprint, "dim": int(model.dim), "threshold": float(model.threshold),
+        "data_fingerprint": getattr(model, "data_fingerprint", None),
         "backend": backend, "generation": 0,
         "model_path": None if model_path is None else os.path.abspath(model_path), "count": 0, "segments": [],
         "next_auto_id": 1,
     }
+
+
+def check_model(folder: Path, manifest: dict, model) -> None:
+    """Refuse a model other than the one that built the index. A model refit on moderator
+    decisions (:mod:`qdup.training.refit`) keeps the vectors and lexical rows an index
+    stores (its ``data_fingerprint``; indexes older than that field know its ``lineage``,
+    the models it was refit from), so it searches and writes the index too."""
+    data = manifest.get("data_fingerprint")
+    refit_from = ((getattr(model, "info", None) or {}).get("refit") or {}).get("lineage") or ()
+    if model.fingerprint == manifest["fingerprint"] or manifest["fingerprint"] in refit_from or (
+            data is not None and data == getattr(model, "data_fingerprint", None)):
+        return
+    raise DataError(f"index {folder} was built with model {manifest['fingerprint'][:12]}, "
+                    f"not {model.fingerprint[:12]}; use the model that built it, or rebuild the index")
 
 
 def identity(manifest: dict) -> tuple:
@@ -109,11 +125,11 @@ def commit(folder: Path, manifest: dict, files: set[str]) -> None:
 
 
 def sweep(folder: Path, files: set[str]) -> None:
-    """Delete the files other than the manifest and ``files`` (the backend's files for the
-    committed manifest, see :meth:`qdup.search.backends.Store.files`): a killed writer's
-    new files, temporary files. Only under the write lock: a writer's files are unnamed
-    until it commits."""
-    keep = {MANIFEST, LOCK} | files
+    """Delete the files other than the manifest, the decisions journal and ``files`` (the
+    backend's files for the committed manifest, see :meth:`qdup.search.backends.Store.files`):
+    a killed writer's new files, temporary files. Only under the write lock: a writer's files
+    are unnamed until it commits."""
+    keep = {MANIFEST, LOCK, DECISIONS} | files
     for entry in folder.iterdir():
         if entry.name not in keep and entry.is_file():
             with contextlib.suppress(OSError):

@@ -29,12 +29,16 @@ class StoredQuestion:
     metadata: dict
 
 
-def search_results(store: Store, scores: np.ndarray, rows: np.ndarray, threshold: float | None) -> list[SearchResult]:
+def search_results(store: Store, scores: np.ndarray, rows: np.ndarray, threshold: float | None,
+                   min_score: float | None = None) -> list[SearchResult]:
     """One :class:`SearchResult` per row of the ``(q, k)`` top-k arrays, without the padding
-    (row -1) and, with ``threshold``, without the matches scoring at or below it."""
+    (row -1) and, with ``threshold``, without the matches scoring at or below it (with
+    ``min_score``, below it)."""
     keep = np.isfinite(scores) & (rows >= 0)
     if threshold is not None:
         keep &= scores > threshold
+    if min_score is not None:
+        keep &= scores >= min_score
     records = store.records(rows[keep])  # one look-up for the whole batch
     out, start = [], 0
     for s, mask in zip(scores, keep):

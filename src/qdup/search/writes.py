@@ -7,6 +7,7 @@ backend can.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -20,8 +21,8 @@ from ..util.progress import log
 from . import backends
 from .backends import Store
 from .inputs import prepare_chunk
-from .manifest import (FORMAT, MANIFEST, commit, identity, io_errors, new_manifest, read_manifest, sweep, unless_locked,
-                       write_lock)
+from .manifest import (DECISIONS, FORMAT, MANIFEST, commit, identity, io_errors, new_manifest, read_manifest, sweep,
+                       unless_locked, write_lock)
 
 
 LOGGED_ROWS = 10_000  # chunks from this size on get a progress line per step (smaller ones take seconds)
@@ -47,6 +48,15 @@ class Change:
             log(f"storing {len(chunk.questions):,} questions")
         self.manifest, self.store = self.store.added(self.folder, self.manifest, list(chunk.ids),
                                                      list(chunk.questions), vectors, lexical, chunk.metadata)
+
+    def replace(self, chunk: Corpus, vectors: np.ndarray, model) -> list[bool]:
+        """Store a checked chunk in place of the rows holding its ids (adding those not
+        stored); per id, whether it was stored. One change: one commit, so it is atomic."""
+        stored = self.store.find(list(chunk.ids))
+        if stored:
+            self.manifest, self.store = self.store.removed(self.folder, self.manifest, sorted(stored.values()))
+        self.add(chunk, vectors, model)
+        return [i in stored for i in chunk.ids]
 
     def commit(self) -> None:
         """Make the change visible: replace the folder's manifest (:func:`qdup.search.manifest.commit`)."""
@@ -104,6 +114,8 @@ def build_folder(model, chunks: Iterable[Corpus], path, *, backend: str, force: 
     # Writers of the folder being replaced wait, then see the new uid and reload.
     replacing = write_lock(Path(path)) if Path(path).is_dir() else contextlib.nullcontext()
     with io_errors(Path(path)), replacing, atomic.directory(path, force=force, stamp=(MANIFEST, FORMAT)) as tmp:
+        if (Path(path) / DECISIONS).is_file():  # a rebuild keeps the moderators' decisions
+            shutil.copy2(Path(path) / DECISIONS, tmp / DECISIONS)
         store = backends.create(tmp, manifest, options, force, key)
         done = store.resumed(manifest)  # questions stored by an interrupted build of the same input
         if done and progress:

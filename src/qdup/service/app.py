@@ -20,7 +20,7 @@ import logging
 from importlib import resources
 from typing import Annotated, Optional
 
-from fastapi import FastAPI, Request, Security
+from fastapi import FastAPI, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,11 +30,13 @@ from starlette.exceptions import HTTPException
 from ..errors import ConfigError, DataError, InputError, QdupError, UnknownIdError
 from ..evaluation.pairs import predict
 from ..scoring.thresholds import likely_duplicates
+from ..search.decisions import decide, record
+from ..search.filters import Filter, combine, parse_filter
 from .access import Access
 from .docs import add_redoc, own_error_answers
 from .middleware import MAX_BODY_BYTES, add_request_checks
-from .schemas import (AddedOut, DeletedOut, PairIn, QuestionIn, SearchIn, SearchOut, SimilarityOut, StoredOut,
-                      error_response, errors)
+from .schemas import (AddedOut, DecisionIn, DecisionOut, DeletedOut, PairIn, QuestionIn, QuestionPut, SearchIn,
+                      SearchOut, SimilarityOut, StoredOut, UpdatedOut, error_response, errors)
 from .work import ServiceWork
 
 # Writes take `Authorization: Bearer <token>`; declared as a security scheme, so Swagger UI's
@@ -44,12 +46,15 @@ Bearer = Annotated[Optional[HTTPAuthorizationCredentials],
 
 
 def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: Access = Access(),
-               cors_origins: tuple[str, ...] = (), allowed_hosts: list[str] | None = None) -> FastAPI:
+               cors_origins: tuple[str, ...] = (), allowed_hosts: list[str] | None = None,
+               where: Filter | None = None) -> FastAPI:
     """The FastAPI application; ``index`` None serves /similarity only.
 
     ``access``: the write policy (default: open). ``allowed_hosts``: Host headers to accept
     (None: any; ``qdup serve`` passes the bind address and the loopback names).
-    ``cors_origins``: web origins whose pages may call the API from a browser.
+    ``cors_origins``: web origins whose pages may call the API from a browser. ``where``:
+    a filter every search applies (say ``status!=deleted`` on a public server), besides
+    the request's own ``filter``.
 
     Example::
 
@@ -70,7 +75,7 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: 
     add_redoc(app)
     own_error_answers(app)
     _add_error_handlers(app)
-    _add_read_routes(app, model, index, access, work)
+    _add_read_routes(app, model, index, access, work, where)
     _add_write_routes(app, model, index, access, work)
     add_request_checks(app, max_body_bytes, cors_origins, allowed_hosts)
     return app
@@ -120,7 +125,27 @@ def _writable(index, access: Access, credentials: HTTPAuthorizationCredentials |
     return _need_index(index)
 
 
-def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWork) -> None:
+def _canonical(index, metadata: dict) -> dict | None:
+    """The stored question a closed duplicate points at (its ``duplicate_of``), if any."""
+    target = metadata.get("duplicate_of")
+    if target is None:
+        return None
+    try:
+        stored = index.get(str(target))
+    except UnknownIdError:
+        return None
+    return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
+
+
+async def _canonicals(index, work: ServiceWork, metadata: list[dict]) -> list[dict | None]:
+    """Per match, the question it was closed as a duplicate of; looked up on a search thread
+    (a Milvus index asks its server), and only when a match points at one."""
+    if not any(m.get("duplicate_of") is not None for m in metadata):
+        return [None] * len(metadata)
+    return await work.read(lambda: [_canonical(index, m) for m in metadata])
+
+
+def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWork, where: Filter | None) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(resources.files(__package__).joinpath("static/index.html").read_text("utf-8"))
@@ -130,6 +155,7 @@ def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWo
         """Liveness, the model fingerprint and thresholds, the number of stored questions, the write mode."""
         return {"status": "ok", "model": model.fingerprint[:12], "threshold": model.threshold,
                 "search_threshold": getattr(model, "search_threshold", None),
+                "search_floor": getattr(model, "search_floor", None),
                 "questions": None if index is None else len(index), "writes": access.mode}
 
     @app.post("/similarity", response_model=SimilarityOut, responses=errors(413, 422))
@@ -144,13 +170,18 @@ def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWo
 
     @app.post("/search", response_model=SearchOut, responses=errors(409, 413, 422))
     async def search(body: SearchIn) -> dict:
-        """The k stored questions most similar to `question`, best first, with their metadata."""
+        """The k stored questions most similar to `question`, best first, with their metadata;
+        only those passing `filter` and scoring at least `min_score` (default: the model's floor)."""
         _need_index(index)
-        result = await work.search(body.question, k=body.k, threshold=body.threshold)
+        floor = body.min_score if "min_score" in body.model_fields_set else getattr(model, "search_floor", None)
+        result = await work.search(body.question, k=body.k, threshold=body.threshold,
+                                   where=combine(where, parse_filter(body.filter)), min_score=floor)
         likely = likely_duplicates(model, result.scores)
-        return {"matches": [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
-                            for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely,
-                                                     result.metadata)]}
+        canonical = await _canonicals(index, work, result.metadata)
+        return {"min_score": floor, "matches": [
+            {"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m, "canonical": c}
+            for i, q, s, f, m, c in zip(result.ids, result.questions, result.scores, likely, result.metadata,
+                                        canonical)]}
 
     # `:path`: an id may hold "/" (sent as a/b or a%2Fb, which the server decodes before routing).
     @app.get("/questions/{question_id:path}", response_model=StoredOut, responses=errors(404, 409))
@@ -173,6 +204,33 @@ def _add_write_routes(app: FastAPI, model, index, access: Access, work: ServiceW
 
         [new_id], count = await work.write(add)
         return {"id": new_id, "question": body.question, "questions": count}
+
+    @app.put("/questions/{question_id:path}", response_model=UpdatedOut, responses=errors(401, 403, 409, 413, 422))
+    async def put_question(question_id: str, body: QuestionPut, response: Response, credentials: Bearer = None) -> dict:
+        """Replace a stored question's text and metadata (persisted atomically); a new id is added (201)."""
+        writable = _writable(index, access, credentials)
+
+        def update() -> tuple[list[bool], int]:
+            return writable.update(model, [question_id], [body.question],
+                                   None if body.metadata is None else [body.metadata]), len(writable)
+
+        [replaced], count = await work.write(update)
+        response.status_code = 200 if replaced else 201
+        return {"id": question_id.strip(), "question": body.question, "replaced": replaced, "questions": count}
+
+    @app.post("/decisions", status_code=201, response_model=DecisionOut,
+              responses=errors(401, 403, 404, 409, 413, 422))
+    async def add_decision(body: DecisionIn, credentials: Bearer = None) -> dict:
+        """Record a moderator's verdict: is stored question `match_id` a duplicate of `query_id`
+        (a stored question) or of the text `query`? Kept in the index folder (qdup refit learns from it)."""
+        writable = _writable(index, access, credentials)
+
+        def add() -> dict:
+            decision = decide(writable, body.match_id, body.duplicate, query=body.query, query_id=body.query_id,
+                              moderator=body.moderator)
+            return {**decision.to_json(), "decisions": record(writable.path, [decision])}
+
+        return await work.write(add)
 
     @app.delete("/questions/{question_id:path}", response_model=DeletedOut, responses=errors(401, 403, 404, 409))
     async def delete_question(question_id: str, credentials: Bearer = None) -> dict:

@@ -6,7 +6,7 @@ Every bad request gets a 4xx answer with a JSON body ``{"error": "<one line>"}``
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Union
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
@@ -30,6 +30,23 @@ class SearchIn(_Body):
     question: Question
     k: StrictInt = Field(10, ge=1, le=MAX_K)  # strict: "10" and true are not numbers
     threshold: Optional[float] = None  # checked by the library, as everywhere
+    min_score: Optional[float] = Field(None, description="hide matches scoring below it; omitted: the model's "
+                                       "search floor (null: show every match)")
+    filter: Optional[Union[str, list[str]]] = Field(None, description="conditions on forum fields that every "
+                                                    "match passes, e.g. [\"status!=deleted\", \"category=python\"]")
+
+
+class QuestionPut(_Body):
+    question: Question
+    metadata: Optional[dict] = None
+
+
+class DecisionIn(_Body):
+    match_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    duplicate: bool
+    query: Optional[Question] = None
+    query_id: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]] = None
+    moderator: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]] = None
 
 
 class QuestionIn(_Body):
@@ -60,22 +77,43 @@ def error_response(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+class StoredOut(BaseModel):
+    id: str
+    question: str
+    metadata: dict
+
+
 class Match(BaseModel):
     id: str
     question: str
     score: float
     likely_duplicate: bool = Field(description="score passes the model's calibrated search threshold")
     metadata: dict = Field(default_factory=dict, description="stored with the question: url, title...")
+    canonical: Optional[StoredOut] = Field(None, description="the question this one was closed as a duplicate "
+                                           "of (its duplicate_of), when stored")
 
 
 class SearchOut(BaseModel):
     matches: list[Match]
+    min_score: Optional[float] = Field(None, description="the floor applied (null: none)")
 
 
-class StoredOut(BaseModel):
+class UpdatedOut(BaseModel):
     id: str
     question: str
-    metadata: dict
+    replaced: bool = Field(description="false: the id was new and the question was added")
+    questions: int
+
+
+class DecisionOut(BaseModel):
+    query: str
+    match: str
+    duplicate: bool
+    time: str
+    query_id: Optional[str] = None
+    match_id: Optional[str] = None
+    moderator: Optional[str] = None
+    decisions: int = Field(description="decisions the index holds now")
 
 
 class DeletedOut(BaseModel):

@@ -70,6 +70,10 @@ class ServiceWork:
             runner.add_done_callback(self._runners.discard)
         return await waiting.answer
 
+    async def read(self, call: Callable[[], Any]) -> Any:
+        """``call()`` (a read of the index, say a lookup by id) on a search thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._searches, call)
+
     async def write(self, call: Callable[[], Any]) -> Any:
         """``call()`` on the write thread, after the writes queued before it."""
         return await asyncio.get_running_loop().run_in_executor(self._writes, call)
@@ -99,8 +103,8 @@ class ServiceWork:
 
 
 def _by_options(batch: list[_Waiting]) -> list[list[_Waiting]]:
-    """Requests with the same search options (k, threshold...) in arrival order, grouped."""
+    """Requests with the same search options (k, threshold, filter...) in arrival order, grouped."""
     groups: dict[str, list[_Waiting]] = {}
-    for waiting in batch:
-        groups.setdefault(json.dumps(waiting.options, sort_keys=True, default=str), []).append(waiting)
+    for waiting in batch:  # repr, not str: two different filters may read alike ("a and b")
+        groups.setdefault(json.dumps(waiting.options, sort_keys=True, default=repr), []).append(waiting)
     return list(groups.values())

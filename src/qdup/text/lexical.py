@@ -9,6 +9,8 @@ question's row never changes when an index grows or shrinks.
 
 from __future__ import annotations
 
+import hashlib
+
 import zlib
 from dataclasses import dataclass
 from typing import Sequence
@@ -123,6 +125,11 @@ class LexicalStats:
             out[f"{name}.buckets"], out[f"{name}.values"] = seen, idf[seen]
             out[f"{name}.unseen"] = np.array([unseen], dtype=np.float32)
         return out
+
+    def digest(self) -> bytes:
+        """sha256 of the tables: equal digests, equal lexical rows for every question."""
+        tensors = self.to_tensors()
+        return hashlib.sha256(b"".join(tensors[k].tobytes() for k in sorted(tensors))).digest()
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, np.ndarray]) -> "LexicalStats":

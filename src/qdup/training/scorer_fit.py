@@ -24,8 +24,8 @@ paired with one, was seen in training: its cosines are as honest as on new quest
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import dataclass, fields, replace
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -63,13 +63,25 @@ class ScorerRows:
     search_labels: np.ndarray      # (c,)
     search_groups: np.ndarray      # (queries,) candidates per query, in row order
 
+    def joined(self, other: "ScorerRows") -> "ScorerRows":
+        """These rows, then ``other``'s (search groups stay whole)."""
+        return ScorerRows(*(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)))
+
 
 def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split], object],
-                        log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None) -> RerankScorer:
+                        log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None, *,
+                        stats: LexicalStats | None = None, extra: ScorerRows | None = None) -> RerankScorer:
     """Fit IDF on the pool questions, then both re-rankers on out-of-fold features (or, with
-    ``held_out``, on the held-out part's features; ``folds`` is then unused)."""
-    stats = LexicalStats.fit(_pool(split))
+    ``held_out``, on the held-out part's features; ``folds`` is then unused).
+
+    ``stats``: keep these lexical statistics instead (a refit keeps its model's, so the
+    lexical rows its indexes store stay valid). ``extra``: more labelled rows learnt next
+    to the pool's, say moderator decisions (:func:`labelled_rows`, with ``stats``).
+    """
+    stats = stats or LexicalStats.fit(_pool(split))
     data = scorer_rows(split, folds, train_encoder, stats, log, held_out)
+    if extra is not None:
+        data = data.joined(extra)
     log(f"scorer: fitting the re-rankers ({len(data.pair_labels):,} pairs, {len(data.search_labels):,} "
         f"search candidates of {len(data.search_groups):,} queries)")
     pair = Reranker.fit(data.pair_features, data.pair_labels, FEATURES, PAIR_SETTINGS,
@@ -113,6 +125,31 @@ def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], objec
             parts["py"].append(np.full(len(a), label, np.float32))
     px, py, sx, sy, sg = (np.concatenate(parts[k]) for k in ("px", "py", "sx", "sy", "sg"))
     return ScorerRows(px, py, sx, sy, sg)
+
+
+def labelled_rows(encoder, pairs: Pairs, stats: LexicalStats, pool: Sequence[str] = ()) -> ScorerRows:
+    """Rows of labelled pairs that ``encoder`` did not train on (moderator decisions on a
+    model's own encoder): each pair as ``predict`` sees it; and, as ``search`` sees them,
+    for each question1 the candidates a search over ``pool`` and the pairs' questions
+    returns, labelled 1 when a pair says so (as :func:`scorer_rows` labels the pool's).
+    Without ``pool``, each question1's labelled pairs are its search group."""
+    texts = _distinct(pairs.question1 + pairs.question2 + list(pool))
+    row_of = {q: n for n, q in enumerate(texts)}
+    vectors, rows = encoder.encode(texts), stats.rows(texts)
+    a, b = _pair_rows(pairs, row_of)
+    order = np.argsort(a, kind="stable")  # a query's pairs together
+    a, b, labels = a[order], b[order], pairs.is_duplicate[order].astype(np.float32)
+    cosine = np.einsum("nd,nd->n", vectors[a], vectors[b])
+    features = pair_features(cosine, rows.take(a), rows.take(b), stats)
+    if not len(pool):
+        return ScorerRows(features, labels, features, labels, np.unique(a, return_counts=True)[1])
+    x, y, groups = _candidate_rows(np.unique(a), vectors, rows, _duplicate_sets(pairs.duplicates(), row_of), stats)
+    return ScorerRows(features, labels, x, y, groups)
+
+
+def pool_questions(split: Split) -> list[str]:
+    """The training pool's distinct questions: the search rows' candidates come from them."""
+    return _pool(split)
 
 
 def held_out_part(split: Split, share: float, seed: int = 0) -> HeldOut:

@@ -57,6 +57,12 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
     return calibrate(QdupModel(model.encoder, model.threshold, model.info, scorer), split.validation, config.calibrate)
 
 
+def train_encoder(split: Split, config: TrainConfig, progress: bool = False, device: str = "cpu") -> QdupModel:
+    """Only the encoder of :func:`train` (a new LSTM, cosine-scored, threshold not calibrated):
+    what the re-ranker's out-of-fold cosines come from (:mod:`qdup.training.refit`)."""
+    return _train_encoder(split, config, progress, device)
+
+
 def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: str,
                    encoder=None) -> QdupModel:
     """Train ``encoder`` (a :class:`qdup.encoders.base.TextEncoder`; None: a new LSTM) with the

@@ -16,12 +16,13 @@ from typing import Any, Callable
 import numpy as np
 
 from ...text.lexical import LexicalRows
-from ..topk import ExactSearch, HnswSearch
+from ..topk import ExactSearch, HnswSearch, exact_topk
 from .files import (LEXICAL, damaged, digest, read_graph, read_lexical, read_segment, verify, write_graph,
                     write_lexical, write_segment)
 
 MAX_SEGMENTS = 16         # each add writes one segment; merge them before scans get slow
 MAX_TAIL_ROWS = 50_000    # rows searched exactly next to an HNSW base segment
+EXACT_FILTERED_ROWS = 20_000  # a filter passing fewer rows of a graph segment: scan them exactly (a few ms)
 CHECK_ROWS = 65_536       # vectors checked for NaN at a time (the file is memory-mapped)
 NAME = re.compile(r"seg-\d{6,}")  # a segment's files are named after it: never a path
 
@@ -47,6 +48,25 @@ class Segment:
     def search(self):
         """The searcher of this segment: its graph, else an exact scan of its vectors."""
         return self.ann if self.ann is not None else ExactSearch(self.vectors)
+
+
+def filtered_topk(seg: Segment, queries: np.ndarray, k: int, blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` of a segment's rows that are not ``blocked`` (removed or filtered out): as
+    many matches as there are such rows, up to ``k``.
+
+    An exact scan skips blocked rows itself. An HNSW graph skips them through FAISS's
+    selector, but a walk through a graph whose rows mostly fail the filter can stop short
+    of ``k``: then, and when few rows pass anyway, the passing rows are scanned exactly.
+    """
+    if seg.ann is None:
+        return seg.search.topk(queries, k, blocked)
+    allowed = np.flatnonzero(~blocked)
+    if len(allowed) > EXACT_FILTERED_ROWS:
+        scores, rows = seg.search.topk(queries, k, blocked)
+        if ((rows >= 0).sum(axis=1) >= min(k, len(allowed))).all():
+            return scores, rows
+    scores, rows = exact_topk(queries, np.asarray(seg.vectors[allowed]), k)
+    return scores, np.where(rows >= 0, allowed[np.maximum(rows, 0)], -1)
 
 
 def segment_files(entry: dict) -> list[str]:

@@ -20,12 +20,14 @@ import numpy as np
 
 from ...errors import ConfigError
 from ...text.lexical import LexicalRows, LexicalStats
+from ..filters import Filter
 from ..hybrid import inverted
 from ..topk import empty_topk, merge_topk
-from .segments import Segment, compacted, read_segments, segment_files, verify_segments
+from .segments import Segment, compacted, filtered_topk, read_segments, segment_files, verify_segments
 
 CHUNK_ROWS = None  # a fresh build is one merged segment (and one HNSW graph): hand over everything at once
 AUTO_HNSW_ROWS = 50_000  # exact search over 50k x 128 floats takes ~1-2 ms of a core; above, HNSW
+MASK_CACHE = 64  # filters whose row masks a store keeps (a service sees a few distinct filters)
 # Backend name -> whether a merged segment of that many live rows gets an HNSW graph.
 GRAPH_RULES: dict[str, Callable[[int], bool]] = {
     "exact": lambda live_rows: False,
@@ -61,28 +63,45 @@ class LocalStore:
         self.segments = segments
         self.offsets = np.cumsum([0] + [len(s.ids) for s in segments])
         self.use_graph = use_graph  # one of GRAPH_RULES
+        self._masks: dict[tuple[int, Filter], np.ndarray] = {}  # (segment, filter) -> rows it skips
 
     def _stored(self) -> int:
         return int(self.offsets[-1])
 
-    def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, max(self._stored(), 1))  # never allocate (q, k) for a k beyond the stored rows
-        return self._merged(len(queries), k, lambda seg: seg.search.topk(queries, k, seg.dead))
+        if where is None:
+            return self._merged(len(queries), k, lambda n, seg: seg.search.topk(queries, k, seg.dead))
+        return self._merged(len(queries), k, lambda n, seg: filtered_topk(seg, queries, k, self._blocked(n, where)))
 
-    def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
+    def lexical_topk(self, queries: LexicalRows, k: int, where: Filter | None = None) -> np.ndarray:
         k = min(k, max(self._stored(), 1))
-        scores, rows = self._merged(len(queries), k, lambda seg: inverted(seg.lexical).topk(
-            queries, k, seg.dead if seg.dead.any() else None))
+
+        def blocked(n: int, seg: Segment) -> np.ndarray | None:
+            return (seg.dead if seg.dead.any() else None) if where is None else self._blocked(n, where)
+
+        scores, rows = self._merged(len(queries), k, lambda n, seg: inverted(seg.lexical).topk(
+            queries, k, blocked(n, seg)))
         rows[~np.isfinite(scores)] = -1
         return rows
 
     def _merged(self, q: int, k: int, segment_topk) -> tuple[np.ndarray, np.ndarray]:
-        """The best ``k`` of each segment's ``segment_topk(segment) -> (scores, rows)``, as global rows."""
+        """The best ``k`` of each segment's ``segment_topk(number, segment) -> (scores, rows)``, as global rows."""
         scores, rows = empty_topk(q, k)
-        for seg, offset in zip(self.segments, self.offsets):
-            s, r = segment_topk(seg)
+        for n, (seg, offset) in enumerate(zip(self.segments, self.offsets)):
+            s, r = segment_topk(n, seg)
             scores, rows = merge_topk(scores, rows, s, np.where(r >= 0, r + offset, -1), k)
         return scores, rows
+
+    def _blocked(self, n: int, where: Filter) -> np.ndarray:
+        """Rows of segment ``n`` a search with ``where`` skips: removed, or failing the filter (cached)."""
+        key = (n, where)
+        if key not in self._masks:
+            if len(self._masks) >= MASK_CACHE:
+                self._masks.clear()
+            seg = self.segments[n]
+            self._masks[key] = seg.dead | ~where.mask(seg.metadata, len(seg.ids))
+        return self._masks[key]
 
     def gather(self, rows: np.ndarray, stats: LexicalStats) -> tuple[np.ndarray, LexicalRows]:
         segments, offsets = self.segments, self.offsets

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from pymilvus import DataType
 
 from ...errors import DataError
+from ..filters import milvus_literal
 from ..topk import HNSW_EF_CONSTRUCTION, HNSW_M
 
 FINGERPRINT = "qdup.fingerprint"  # collection property: the model that owns the collection
@@ -102,9 +103,7 @@ def check_text(ids: list[str], questions: list[str]) -> None:
 
 def literal(text: str) -> str:
     """A string literal of Milvus's filter language (C-style escapes)."""
-    for a, b in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-        text = text.replace(a, b)
-    return f'"{text}"'
+    return milvus_literal(text)
 
 
 def sparse(rows: sp.csr_matrix) -> list[dict[int, float]]:

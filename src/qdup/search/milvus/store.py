@@ -34,6 +34,7 @@ import numpy as np
 
 from ...errors import DataError
 from ...text.lexical import LexicalRows, LexicalStats
+from ..filters import Filter
 from ..topk import HNSW_EF_SEARCH, empty_topk
 from .client import calls, check_options, connect  # check_options: the backend seam's
 from .collection import (BUILDING, CHECKPOINT, FINGERPRINT, REPLACES, check_text, create_collection, family,
@@ -125,24 +126,25 @@ class MilvusStore:
         self.removing = [int(r) for r in manifest["milvus"].get("removing", [])]
         self.visible = f"gen <= {self.generation}" + (f" and row not in {self.removing}" if self.removing else "")
 
-    def _search(self, data, field: str, k: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _search(self, data, field: str, k: int, params: dict, where: Filter | None) -> tuple[np.ndarray, np.ndarray]:
         scores, rows = empty_topk(len(data), k)
+        visible = self.visible if where is None else f"{self.visible} and ({where.milvus()})"
         with calls(self.uri):  # a few queries a call: a long batch never runs into one call's deadline
             for start in range(0, len(data), SEARCH_QUERIES):
                 hits = self.client.search(self.collection, data=data[start : start + SEARCH_QUERIES], anns_field=field,
-                                          limit=k, filter=self.visible, timeout=TIMEOUT_S,
+                                          limit=k, filter=visible, timeout=TIMEOUT_S,
                                           search_params={"metric_type": "IP", "params": params})
                 for n, found in enumerate(hits, start=start):
                     for j, hit in enumerate(found):
                         scores[n, j], rows[n, j] = hit["distance"], hit["row"]
         return scores, rows
 
-    def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
         params = {"ef": max(HNSW_EF_SEARCH, k)}
-        return self._search(np.asarray(queries, np.float32).tolist(), "vector", k, params)
+        return self._search(np.asarray(queries, np.float32).tolist(), "vector", k, params, where)
 
-    def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
-        return self._search(sparse(queries.chars), "chars", k, {})[1]
+    def lexical_topk(self, queries: LexicalRows, k: int, where: Filter | None = None) -> np.ndarray:
+        return self._search(sparse(queries.chars), "chars", k, {}, where)[1]
 
     def _query(self, rows: np.ndarray, fields: list[str]) -> list[dict]:
         """Records of ``rows`` (repeats allowed), in that order."""

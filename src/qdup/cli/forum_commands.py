@@ -1,0 +1,192 @@
+"""Forum commands: ``qdup index update``, ``qdup decide``, ``qdup decisions import/export``, ``qdup refit``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ..errors import ConfigError, UnknownIdError
+from . import cli, threads_option
+from .search_commands import MODEL_HELP, index
+
+if TYPE_CHECKING:
+    from ..search.index import Index
+
+# As in search_commands: each command imports the index and decisions when it runs.
+
+
+@index.command("update")
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+@click.argument("questions_file", metavar="QUESTIONS", type=click.Path(dir_okay=False))
+@click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
+@threads_option()
+def update(index_path, questions_file, model_path):
+    """Replace edited questions by id: text and metadata (ids not stored yet are added).
+
+    QUESTIONS is read as by `index build` and must have ids. One atomic write: every
+    question of the file is replaced, or none.
+
+    \b
+    Example:
+      qdup index update my-index edited.jsonl
+    """
+    from ..data.corpus import iter_questions
+    from ..search.index import Index
+
+    corpus = next(iter_questions(questions_file, None))
+    if corpus.ids is None:
+        raise ConfigError(f"{questions_file} has no ids: an update replaces questions by id")
+    opened = Index.load(index_path)
+    replaced = opened.update(opened.model(model_path), corpus.ids, corpus.questions, corpus.metadata)
+    click.echo(f"updated {sum(replaced)} and added {len(replaced) - sum(replaced)} questions in {index_path} "
+               f"({len(opened)} in all)")
+
+
+@cli.command()
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+@click.option("--query", required=True, metavar="ID|TEXT",
+              help="The question asked: a stored question's id, else the text asked.")
+@click.option("--match", "match_id", required=True, metavar="ID", help="The stored question shown as its match.")
+@click.option("--duplicate/--not-duplicate", required=True, help="The verdict.")
+@click.option("--moderator", help="Who decided (kept with the decision).")
+def decide(index_path, query, match_id, duplicate, moderator):
+    """Record a moderator's verdict on a match: is it a duplicate of the query?
+
+    Decisions are kept in the index folder (decisions.jsonl, append-only) with the time,
+    the moderator and both texts; `qdup refit` learns from them.
+
+    \b
+    Example:
+      qdup decide my-index --query 17 --match 42 --duplicate --moderator alice
+      qdup decide my-index --query "How do I reset my password?" --match 42 --not-duplicate
+    """
+    from ..search.decisions import decide as make_decision
+    from ..search.decisions import record
+    from ..search.index import Index
+
+    opened = Index.load(index_path)
+    stored = _is_stored(opened, query)
+    decision = make_decision(opened, match_id, duplicate, query=None if stored else query,
+                             query_id=query if stored else None, moderator=moderator)
+    count = record(opened.path, [decision])
+    verdict = "a duplicate" if duplicate else "not a duplicate"
+    click.echo(f"recorded: #{decision.match_id} is {verdict} of {_shown(decision)} ({count} decisions in {index_path})")
+
+
+def _is_stored(opened: Index, query: str) -> bool:
+    try:
+        opened.get(query)
+    except UnknownIdError:
+        return False
+    return True
+
+
+def _shown(decision) -> str:
+    return f"#{decision.query_id}" if decision.query_id else repr(decision.query)
+
+
+@cli.group()
+def decisions() -> None:
+    """Moderator decisions kept in an index folder: import many, export them as pairs.
+
+    \b
+    Example:
+      qdup decisions export my-index --out decisions.tsv
+    """
+
+
+@decisions.command("import")
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+@click.argument("decisions_file", metavar="FILE", type=click.Path(dir_okay=False))
+def import_decisions(index_path, decisions_file):
+    """Record many decisions at once (all of them, or none on error).
+
+    FILE is CSV/TSV with a header, or JSON Lines, with `query_id` (a stored question) or
+    `query` (a text), `match_id`, `duplicate` (1/0 or true/false) and optionally
+    `moderator` and `time` (ISO 8601, say when a thread was closed; default: now).
+
+    \b
+    Example:
+      qdup decisions import my-index closed-threads.csv
+    """
+    from ..search.decisions import read_decision_file, record
+    from ..search.index import Index
+
+    opened = Index.load(index_path)
+    found = read_decision_file(opened, decisions_file)
+    count = record(opened.path, found)
+    click.echo(f"recorded {len(found)} decisions ({count} in {index_path})")
+
+
+@decisions.command("export")
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Pairs file to write: TSV, or CSV for a .csv name.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def export_decisions(index_path, out, force):
+    """Write the decisions as labelled pairs in the Quora layout (the latest verdict per pair),
+    which `train`, `evaluate` and `calibrate` read.
+
+    \b
+    Example:
+      qdup decisions export my-index --out decisions.tsv
+      qdup evaluate models/refit decisions.tsv
+    """
+    from ..search.decisions import export_pairs, read_decisions
+    from ..search.index import Index
+
+    Index.load(index_path)  # an index folder, with a readable manifest
+    written = export_pairs(read_decisions(index_path), out, force)
+    click.echo(f"wrote {written} pairs to {out}")
+
+
+@cli.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] DATA")
+@click.option("--decisions", "decisions_path", required=True, type=click.Path(exists=False),
+              help="An index folder holding decisions, or a pairs file of them (as `decisions export` writes).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+              help="Share of decision queries kept out of the fit for choosing the thresholds.")
+@click.option("--cache", type=click.Path(file_okay=False),
+              help="Folder keeping the out-of-fold vectors between refits [default: ~/.cache/qdup/refit].")
+@click.option("--force", is_flag=True, help="Replace an existing model folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@threads_option()
+def refit(args, decisions_path, out, holdout, cache, force, quiet):
+    """Refit MODEL's scorer (both re-rankers and thresholds) on DATA, the pairs it was
+    trained on, plus moderator decisions; the encoder is kept, so MODEL's indexes serve
+    the new model as they are (`qdup serve --index INDEX --model NEW`).
+
+    A share of the decision queries (--holdout) is held out: thresholds are chosen on the
+    validation pairs and queries without any question a fitted decision touches, with
+    the held-out verdicts. The first refit trains two out-of-fold encoders (minutes);
+    later refits on the same DATA reuse their vectors from --cache.
+
+    Without MODEL the built-in model is refit.
+
+    \b
+    Example:
+      qdup refit pairs.tsv --decisions my-index --out models/refit
+      qdup serve --index my-index --model models/refit
+    """
+    if len(args) not in (1, 2):
+        raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
+    from .. import model
+    from ..data.pairs import read_pairs
+    from ..search.decisions import read_decisions
+    from ..training.refit import decisions_from_pairs, refit as refit_model
+
+    model.check_output(out, force)
+    decided = read_decisions(decisions_path) if Path(decisions_path).is_dir() \
+        else decisions_from_pairs(read_pairs(decisions_path))
+    cache = cache or Path.home() / ".cache" / "qdup" / "refit"
+    refitted = refit_model(model.load(args[0] if len(args) == 2 else None), read_pairs(args[-1]), decided,
+                           holdout=holdout, cache=cache, progress=not quiet)
+    refitted.save(out, force=force)
+    done, search = refitted.info["refit"], refitted.info["search_threshold"]
+    click.echo(f"saved {out}: learnt from {done['fitted']} decisions, {done['held_out']} held out; "
+               f"threshold {refitted.threshold:.4f}, search threshold {search['threshold']:.4f} "
+               f"(precision {search['precision']:.3f}, {search['flagged_share']:.1%} of {search['queries']} "
+               "validation queries flagged)")

@@ -1,0 +1,108 @@
+"""Forum fields: the metadata keys with a fixed meaning, checked and put in one form on input.
+
+A question may carry any metadata (``url``, ...); these keys mean the same thing everywhere
+(filters, mining's choice of canonical question, the page):
+
+- ``title``, ``body``: text (the page shows the title; the question text is what is encoded);
+- ``tags``: a list of strings (a CSV cell ``"python, pandas"`` is split on commas); ``category``: a string;
+- ``status``: ``open``, ``closed`` or ``deleted`` (a question without one is open);
+- ``created``: when it was asked, ISO 8601; stored as UTC ``YYYY-MM-DDTHH:MM:SSZ`` so that
+  dates compare as strings in every backend (a date alone is midnight UTC);
+- ``answers``: a count, a whole number >= 0 (none: 0);
+- ``duplicate_of``: the id of the canonical question a closed duplicate points at.
+
+CSV cells are strings, so ``answers`` ``"3"`` becomes 3. A bad value is an
+:class:`InputError` naming the field and the value (the service answers 422).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..errors import InputError
+
+STATUSES = ("open", "closed", "deleted")
+TEXT_FIELDS = ("title", "body", "category", "duplicate_of")
+FORUM_FIELDS = ("title", "body", "tags", "category", "status", "created", "answers", "duplicate_of")
+# What a missing field means, where it means something (filters and mining use these).
+DEFAULTS: dict[str, Any] = {"status": "open", "answers": 0, "tags": []}
+
+
+def check_forum_fields(metadata: dict, where: str = "metadata") -> dict:
+    """``metadata`` with its forum fields checked and normalised (other keys untouched).
+
+    >>> check_forum_fields({"url": "u", "answers": "3", "tags": "python, pandas", "created": "2024-01-05"})
+    {'url': 'u', 'answers': 3, 'tags': ['python', 'pandas'], 'created': '2024-01-05T00:00:00Z'}
+    >>> check_forum_fields({"status": "gone"})
+    Traceback (most recent call last):
+    ...
+    qdup.errors.InputError: metadata: status must be open, closed or deleted, got 'gone'
+    """
+    if not any(name in metadata for name in FORUM_FIELDS):
+        return metadata
+    out = dict(metadata)
+    for name in FORUM_FIELDS:
+        if name in out and out[name] is not None:
+            out[name] = _CHECKS[name](out[name], f"{where}: {name}")
+        elif name in out:
+            del out[name]  # null: the field is absent
+    return out
+
+
+def _text(value, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(f"{where} must be text, got {value!r}")
+    return str(value).strip()
+
+
+def _tags(value, where: str) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise InputError(f"{where} must be a list of strings or a comma-separated string, got {value!r}")
+    return [t.strip() for t in value if t.strip()]
+
+
+def _status(value, where: str) -> str:
+    status = value.strip().lower() if isinstance(value, str) else value
+    if status not in STATUSES:
+        raise InputError(f"{where} must be {', '.join(STATUSES[:-1])} or {STATUSES[-1]}, got {value!r}")
+    return status
+
+
+def _answers(value, where: str) -> int:
+    try:
+        count = int(value.strip()) if isinstance(value, str) else value
+    except ValueError:
+        count = None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InputError(f"{where} must be a whole number >= 0, got {value!r}")
+    return count
+
+
+def check_created(value, where: str = "created") -> str:
+    """An ISO 8601 date or time as UTC ``YYYY-MM-DDTHH:MM:SSZ`` (no zone: UTC).
+
+    >>> check_created("2024-03-01T10:30:00+02:00")
+    '2024-03-01T08:30:00Z'
+    """
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise InputError(f"{where} must be an ISO 8601 date or time (2024-01-05 or 2024-01-05T10:00:00Z), got {value!r}")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_CHECKS = {"title": _text, "body": _text, "category": _text, "duplicate_of": _text, "tags": _tags,
+           "status": _status, "created": check_created, "answers": _answers}
+
+
+def field(metadata: dict | None, name: str):
+    """The value of forum field ``name`` in (normalised) ``metadata``, else its default (None: none)."""
+    value = (metadata or {}).get(name)
+    return DEFAULTS.get(name) if value is None else value

@@ -1,0 +1,178 @@
+"""Moderator decisions: verdicts on (question, match) pairs, kept in the index folder as data.
+
+A moderator looks at a search's match and says "duplicate" or "not duplicate". Each
+verdict is one line of ``decisions.jsonl`` in the index folder::
+
+    {"time": "2024-05-01T10:00:00Z", "query": "...", "query_id": "17", "match": "...",
+     "match_id": "42", "duplicate": true, "moderator": "alice"}
+
+``query_id`` (a stored question) and ``moderator`` are optional. Both texts are kept, so
+a decision stays valid when its questions are later edited or removed. The file is
+append-only (:mod:`qdup.util.journal`: each line committed whole, fsynced, a torn last
+line skipped), written under the index's write lock, kept by every index write (the
+manifest's sweep, ``index build --force``), and never names a file the manifest names.
+:func:`export_pairs` writes them in the Quora pairs layout that ``train``, ``evaluate``
+and ``calibrate`` read; :mod:`qdup.training.refit` learns from them.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..data.forum import check_created
+from ..data.questions import check_questions
+from ..data.textfiles import read_text
+from ..errors import ConfigError, DataError
+from ..util import atomic, journal
+from .manifest import DECISIONS, read_manifest, write_lock
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One verdict: is ``match`` a duplicate of ``query``?"""
+
+    query: str
+    match: str
+    duplicate: bool
+    time: str  # UTC, ISO 8601 (2024-05-01T10:00:00Z)
+    query_id: str | None = None  # the stored question asked about, if it was one
+    match_id: str | None = None
+    moderator: str | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, record: dict, where: str) -> "Decision":
+        try:
+            decision = cls(**record)
+        except TypeError:
+            raise DataError(f"{where}: not a decision (fields: {', '.join(sorted(record))})") from None
+        texts = (decision.query, decision.match, decision.time)
+        if not all(isinstance(t, str) and t for t in texts) or not isinstance(decision.duplicate, bool):
+            raise DataError(f"{where}: a decision needs query, match, time and a true/false duplicate")
+        return decision
+
+
+def decide(index, match_id: str, duplicate: bool, *, query: str | None = None, query_id: str | None = None,
+           moderator: str | None = None, time: str | None = None) -> Decision:
+    """A decision on stored question ``match_id`` as a match of ``query_id`` (a stored
+    question) or of the text ``query``; texts are taken from ``index``. Not recorded yet:
+    see :func:`record`. :class:`UnknownIdError` for an id the index does not hold."""
+    if (query is None) == (query_id is None):
+        raise ConfigError("a decision needs a query: a stored question's id or a text, not both")
+    if match_id is None:
+        raise ConfigError("a decision needs the match's id")
+    if not isinstance(duplicate, bool):
+        raise ConfigError(f"duplicate must be true or false, got {duplicate!r}")
+    match = index.get(str(match_id))
+    if query_id is not None:
+        query_id, query = str(query_id), index.get(str(query_id)).question
+    else:
+        [query] = check_questions([query])
+    if query_id is not None and query_id == match.id:
+        raise ConfigError(f"question {match.id!r} cannot be a duplicate of itself")
+    moderator = moderator.strip() if isinstance(moderator, str) and moderator.strip() else None
+    return Decision(query, match.question, duplicate, time or now(), query_id, match.id, moderator)
+
+
+def read_decision_file(index, path) -> list[Decision]:
+    """The decisions of a file, checked against ``index``: CSV/TSV with a header, or JSON
+    Lines, with ``query_id`` or ``query``, ``match_id``, ``duplicate`` (1/0, true/false)
+    and optionally ``moderator`` and ``time`` (ISO 8601; default: now). All or nothing:
+    the first bad row is a :class:`DataError` naming its line."""
+    path = Path(path)
+    text = read_text(path, "file of decisions")
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        rows = [(n, _json_row(line, path, n)) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        rows = [(reader.line_num, row) for row in reader]
+    if not rows:
+        raise DataError(f"{path} holds no decisions")
+    out = []
+    for line, row in rows:
+        try:
+            verdict = _verdict(row.get("duplicate"))
+            time = None if not row.get("time") else check_created(str(row["time"]), "time")
+            out.append(decide(index, _text(row.get("match_id")), verdict, query=_text(row.get("query")),
+                              query_id=_text(row.get("query_id")), moderator=_text(row.get("moderator")), time=time))
+        except (DataError, ConfigError) as error:
+            raise type(error)(f"{path}, line {line}: {error}") from None
+    return out
+
+
+def _json_row(line: str, path: Path, number: int) -> dict:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        row = None
+    if not isinstance(row, dict):
+        raise DataError(f"{path}, line {number}: expected a JSON object")
+    return row
+
+
+def _text(value) -> str | None:
+    return None if value is None or str(value).strip() == "" else str(value).strip()
+
+
+def _verdict(value) -> bool:
+    text = str(value).strip().lower()
+    if value is True or text in ("1", "true", "yes", "duplicate"):
+        return True
+    if value is False or text in ("0", "false", "no", "not-duplicate"):
+        return False
+    raise DataError(f"duplicate must be 1/0 or true/false, got {value!r}")
+
+
+def record(folder, decisions: Sequence[Decision]) -> int:
+    """Append ``decisions`` to the index folder's file, all or none, durably (under the
+    index's write lock); returns how many decisions the folder holds now."""
+    folder = Path(folder)
+    read_manifest(folder)  # an index folder, not any folder
+    with write_lock(folder):
+        return journal.append(folder / DECISIONS, [d.to_json() for d in decisions])
+
+
+def read_decisions(folder) -> list[Decision]:
+    """Every committed decision of the index folder, oldest first."""
+    path = Path(folder) / DECISIONS
+    return [Decision.from_json(r, f"{path}, decision {n}") for n, r in enumerate(journal.read(path), start=1)]
+
+
+def latest(decisions: Sequence[Decision]) -> list[Decision]:
+    """One decision per pair of texts (either order), the latest: a moderator may change their mind."""
+    last: dict[frozenset, Decision] = {}
+    for d in decisions:
+        key = frozenset((d.query.strip(), d.match.strip()))
+        last.pop(key, None)  # keep the order of the latest verdicts
+        last[key] = d
+    return list(last.values())
+
+
+def export_pairs(decisions: Sequence[Decision], path, force: bool = False) -> int:
+    """Write the latest verdict on each pair in the Quora layout (``id, qid1, qid2,
+    question1, question2, is_duplicate``, then ``moderator, time``): TSV, or CSV for a
+    ``.csv`` path. Returns the number of pairs written."""
+    atomic.check_new(path, force)
+    rows = latest(decisions)
+    if not rows:
+        raise DataError("no decisions to export")
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="," if str(path).lower().endswith(".csv") else "\t", lineterminator="\n")
+    writer.writerow(["id", "qid1", "qid2", "question1", "question2", "is_duplicate", "moderator", "time"])
+    for n, d in enumerate(rows):
+        writer.writerow([n, d.query_id or "", d.match_id or "", d.query, d.match, int(d.duplicate),
+                         d.moderator or "", d.time])
+    atomic.write_text(path, buf.getvalue())
+    return len(rows)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

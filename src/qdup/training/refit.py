@@ -1,0 +1,175 @@
+"""Refit a model's scorer on its training pairs plus moderator decisions, encoder fixed.
+
+A forum's moderators label pairs every day (:mod:`qdup.search.decisions`). Retraining
+everything takes a full training run; the encoder, though, needs no change for the
+scorer to learn from new labels. A refit keeps the model's encoder and lexical
+statistics (so every index of the model still serves it: its ``data_fingerprint`` is
+unchanged) and refits both re-rankers and both thresholds:
+
+- the re-rankers learn from the training pool's rows, as in training
+  (:func:`qdup.training.scorer_fit.train_rerank_scorer`, same code, same out-of-fold
+  cosines), plus one row per *fitted* decision scored by the model's own encoder, which
+  never saw it (:func:`~qdup.training.scorer_fit.labelled_rows`);
+- decisions never leak into the thresholds: a fixed share of decision queries
+  (``holdout``, 20%: those whose text hashes below it, so a query held out stays held
+  out as decisions accumulate) is not fitted. The pair threshold is chosen on the
+  validation pairs and the search threshold (and its floor) on the validation queries,
+  both without every question a fitted decision touches; held-out verdicts label the
+  pairs they judge.
+
+The out-of-fold encoders are the slow part (two encoders of the model's recipe, each
+on half of the training pairs). :class:`FoldVectors` keeps what they give the pool
+questions in a cache folder, so the next refit on the same pairs takes a fraction of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..data.pairs import Pairs, pairs_from_lists
+from ..data.split import Split, reference_split
+from ..data.vectors import write_vectors
+from ..errors import ConfigError, DataError
+from ..evaluation.search_calibration import DEFAULT_PRECISION, calibrate_on_pairs
+from ..model import QdupModel
+from ..search.decisions import Decision, latest, now
+from ..util.progress import log as log_progress
+from .recipes import TrainConfig
+from .scorer_fit import labelled_rows, pool_questions, train_rerank_scorer
+from .steps import calibrate
+from .trainer import train_encoder
+
+HOLDOUT = 0.2  # share of decision queries kept for choosing thresholds
+
+
+def held_out(query: str, holdout: float = HOLDOUT) -> bool:
+    """Whether decisions on ``query`` are kept out of the fit: its text's sha256, as a
+    number in [0, 1), is below ``holdout``. Stable as decisions accumulate.
+
+    >>> held_out("How do I learn Python?", 0.0), held_out("How do I learn Python?", 1.0)
+    (False, True)
+    """
+    digest = hashlib.sha256(query.strip().encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < holdout
+
+
+def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, holdout: float = HOLDOUT,
+          cache: str | Path | None = None, progress: bool = False, split: Split | None = None) -> QdupModel:
+    """A copy of ``model`` whose re-rankers learnt from ``pairs``' training pool (the file it
+    was trained on) plus ``decisions``, and whose thresholds were chosen again without them
+    (see the module docstring). ``cache``: a folder keeping the out-of-fold vectors.
+    ``split``: the split the model was trained on, when not ``pairs``' reference split (a
+    part of its training pool, as benchmarks/learning_curve.py trains on).
+
+    >>> new = refit(qdup.load("models/quora"), qdup.read_pairs("pairs.tsv"), read_decisions("my-index"))  # doctest: +SKIP
+    """
+    config, split = _base(model, split or reference_split(pairs))
+    if not 0.0 <= holdout < 1.0:
+        raise ConfigError(f"holdout must be in [0, 1), got {holdout!r}")
+    decided = latest(decisions)
+    fitted = [d for d in decided if not held_out(d.query, holdout)]
+    kept = [d for d in decided if held_out(d.query, holdout)]
+    if not fitted:
+        raise DataError(f"no decisions to learn from ({len(kept)} held out for the thresholds)")
+    log = log_progress if progress else (lambda line: None)
+    log(f"refit: {len(fitted)} decisions to learn from, {len(kept)} held out for the thresholds")
+    stats = model.scorer.lexical
+    # Search rows: each decision query's candidates over the pool, as training makes them.
+    extra = labelled_rows(model.encoder, _as_pairs(fitted), stats, pool=pool_questions(split))
+    fold_encoders = FoldVectors(config, cache, progress)
+    scorer = train_rerank_scorer(split, config.scorer_folds, fold_encoders, log, stats=stats, extra=extra)
+    touched = {q.strip() for d in fitted for q in (d.query, d.match)}
+    info = {k: v for k, v in model.info.items() if k not in ("calibration", "search_threshold")}
+    lineage = [*((model.info.get("refit") or {}).get("lineage") or []), model.fingerprint]  # refit from these
+    info["refit"] = {"lineage": lineage, "time": now(), "decisions": len(decided),
+                     "fitted": len(fitted), "held_out": len(kept), "holdout": holdout,
+                     "held_out_rule": f"sha256 of the query text, as a fraction, below {holdout}",
+                     "thresholds_on": "validation pairs and queries without the fitted decisions' questions, "
+                                      "held-out verdicts labelling the pairs they judge"}
+    refitted = QdupModel(model.encoder, model.threshold, info, scorer)
+    log("refit: choosing the thresholds")
+    calibrate(refitted, _without(split.validation, touched), store=True)
+    precision = (model.info.get("search_threshold") or {}).get("target_precision", DEFAULT_PRECISION)
+    verdicts = [(d.query, d.match, d.duplicate) for d in kept]
+    refitted.info["search_threshold"] = calibrate_on_pairs(refitted, pairs, precision, exclude=touched,
+                                                           verdicts=verdicts).to_dict()
+    return refitted
+
+
+def decisions_from_pairs(pairs: Pairs) -> list[Decision]:
+    """Labelled pairs as decisions (an exported decisions file, or any pairs file)."""
+    return [Decision(a.strip(), b.strip(), bool(label), "") for a, b, label
+            in zip(pairs.question1, pairs.question2, pairs.is_duplicate) if a.strip() and b.strip()]
+
+
+def _base(model: QdupModel, split: Split) -> tuple[TrainConfig, Split]:
+    """The model's recipe, and the split it was trained on, checked."""
+    if not getattr(model.scorer, "fitted_on_pairs", False) or model.scorer.lexical is None:
+        raise ConfigError("refit needs a model whose scorer learns from pairs (recipe default, scorer rerank)")
+    if not isinstance(model.info.get("training"), dict):
+        raise ConfigError("the model records no training recipe: refit needs a model made by `qdup train`")
+    config = TrainConfig.from_dict(model.info["training"])
+    if model.info.get("data") not in (None, split.summary()):
+        raise DataError("these pairs are not the ones the model was trained on (its reference split differs: "
+                        f"{model.info['data']} vs {split.summary()})")
+    return config, split
+
+
+def _as_pairs(decisions: Sequence[Decision]) -> Pairs:
+    return pairs_from_lists([d.query for d in decisions], [d.match for d in decisions],
+                            [int(d.duplicate) for d in decisions])
+
+
+def _without(pairs: Pairs, questions: set[str]) -> Pairs:
+    keep = [n for n, (a, b) in enumerate(zip(pairs.question1, pairs.question2))
+            if a.strip() not in questions and b.strip() not in questions]
+    return pairs.subset(np.array(keep, dtype=np.int64))
+
+
+class FoldVectors:
+    """``train_encoder`` for the out-of-fold cosines: trains each fold's encoder with the
+    model's recipe and keeps the vectors it gives the pool in ``folder`` (None: keep nothing),
+    keyed by the recipe, the fold's pairs, the pool and the qdup version."""
+
+    def __init__(self, config: TrainConfig, folder: str | Path | None, progress: bool = False) -> None:
+        self.config, self.folder, self.progress = config, None if folder is None else Path(folder), progress
+
+    def __call__(self, part: Split) -> "_FoldEncoder":
+        return _FoldEncoder(self, part)
+
+    def vectors(self, part: Split, texts: list[str]) -> np.ndarray:
+        key = _digest([__version__, self.config.to_dict(), *(_pairs_key(p) for p in (part.train, part.negatives,
+                                                                                      part.validation)), texts])
+        path = None if self.folder is None else self.folder / f"fold-{key[:32]}.npy"
+        if path is not None and path.is_file():
+            return np.load(path, allow_pickle=False)
+        vectors = train_encoder(part, self.config, self.progress).encode(texts)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_vectors(path, vectors)
+        return vectors
+
+
+class _FoldEncoder:
+    """What :func:`~qdup.training.scorer_fit.scorer_rows` asks of a fold's encoder: ``encode(pool)``."""
+
+    def __init__(self, folds: FoldVectors, part: Split) -> None:
+        self.folds, self.part = folds, part
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.folds.vectors(self.part, list(texts))
+
+
+def _pairs_key(pairs: Pairs) -> list:
+    return [pairs.question1, pairs.question2, pairs.is_duplicate.tolist()]
+
+
+def _digest(parts: list) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
+

@@ -1,0 +1,120 @@
+"""The forum commands end to end: edits, decisions, filters, incremental mining and a refit."""
+
+import json
+
+import pytest
+
+from helpers import TOY_PAIRS, run
+from qdup.data.pairs import read_pairs
+from qdup.search.decisions import read_decisions
+from qdup.search.index import Index
+
+THREADS = [
+    {"id": "1", "question": "How do I learn Python?", "status": "open", "created": "2020-01-01", "answers": 4},
+    {"id": "2", "question": "What is the best way to learn Python?", "status": "closed", "duplicate_of": "1",
+     "created": "2021-01-01"},
+    {"id": "3", "question": "How can I lose weight fast?", "status": "deleted", "created": "2022-01-01"},
+    {"id": "4", "question": "How do I lose weight quickly?", "created": "2024-06-02", "tags": ["health"]},
+    {"id": "5", "question": "What is the capital of France?", "created": "2024-06-03", "category": "travel"},
+]
+
+
+@pytest.fixture
+def forum(capsys, tmp_path, tiny_model_dir):
+    path = tmp_path / "threads.jsonl"
+    path.write_text("".join(json.dumps(t) + "\n" for t in THREADS))
+    code, _, err = run(capsys, "index", "build", path, "--model", tiny_model_dir, "--out", tmp_path / "idx", "-q")
+    assert code == 0, err
+    return tmp_path / "idx"
+
+
+def test_search_with_where_and_min_score(capsys, forum):
+    code, out, err = run(capsys, "search", forum, "How do I lose weight?", "--where", "status!=deleted", "--json")
+    assert code == 0, err
+    assert "3" not in [m["id"] for m in json.loads(out)] and len(json.loads(out)) == 4
+    code, out, _ = run(capsys, "search", forum, "weight", "--where", "tags=health", "--where", "created>=2024-01-01",
+                       "--json")
+    assert [m["id"] for m in json.loads(out)] == ["4"]
+    code, out, _ = run(capsys, "search", forum, "How do I learn Python?", "--min-score", "0.999", "--json")
+    assert [m["id"] for m in json.loads(out)] == ["1"]
+    code, out, _ = run(capsys, "search", forum, "How do I learn Python?", "--min-score", "floor", "--json")
+    assert len(json.loads(out)) == 5  # the tiny model has no calibrated floor: nothing is hidden
+    assert run(capsys, "search", forum, "x", "--where", "colour=red")[2] == (
+        "Error: filter 'colour=red': unknown field 'colour' (filterable: status, category, tags, created, answers, "
+        "duplicate_of)\n")
+    assert run(capsys, "search", forum, "x", "--min-score", "lots")[2].startswith(
+        "Error: Invalid value for '--min-score': expected a number or 'floor', got 'lots'")
+
+
+def test_index_update(capsys, forum, tmp_path):
+    edits = tmp_path / "edits.jsonl"
+    edits.write_text(json.dumps({"id": "5", "question": "What is the capital of Italy?", "category": "travel"}) + "\n"
+                     + json.dumps({"id": "6", "question": "Is Rome worth a visit?"}) + "\n")
+    assert run(capsys, "index", "update", forum, edits) == (
+        0, f"updated 1 and added 1 questions in {forum} (6 in all)\n", "")
+    assert Index.load(forum).get("5").question == "What is the capital of Italy?"
+    no_ids = tmp_path / "no-ids.txt"
+    no_ids.write_text("A question without an id?\n")
+    assert run(capsys, "index", "update", forum, no_ids)[2] == (
+        f"Error: {no_ids} has no ids: an update replaces questions by id\n")
+
+
+def test_decide_import_and_export(capsys, forum, tmp_path):
+    assert run(capsys, "decide", forum, "--query", "2", "--match", "1", "--duplicate", "--moderator", "ann") == (
+        0, f"recorded: #1 is a duplicate of #2 (1 decisions in {forum})\n", "")
+    code, out, _ = run(capsys, "decide", forum, "--query", "Where is Paris?", "--match", "5", "--not-duplicate")
+    assert out == f"recorded: #5 is not a duplicate of 'Where is Paris?' (2 decisions in {forum})\n"
+    assert run(capsys, "decide", forum, "--query", "2", "--match", "77", "--duplicate")[2] == (
+        "Error: id '77' is not in the index\n")
+    bulk = tmp_path / "closed.csv"
+    bulk.write_text("query_id,match_id,duplicate,time\n4,3,1,2024-06-05\n")
+    assert run(capsys, "decisions", "import", forum, bulk)[1] == f"recorded 1 decisions (3 in {forum})\n"
+    assert [d.moderator for d in read_decisions(forum)] == ["ann", None, None]
+    out_file = tmp_path / "decisions.tsv"
+    assert run(capsys, "decisions", "export", forum, "--out", out_file)[1] == f"wrote 3 pairs to {out_file}\n"
+    assert read_pairs(out_file).is_duplicate.tolist() == [1, 0, 1]
+    assert run(capsys, "decisions", "export", forum, "--out", out_file)[2] == (
+        f"Error: {out_file} already exists (use --force to replace it)\n")
+
+
+def test_mine_new_questions_only(capsys, forum, tmp_path):
+    out = tmp_path / "new.jsonl"
+    code, printed, err = run(capsys, "mine", forum, "--top-k", "2", "--threshold", "-1", "--new-since", "2024-06-01",
+                             "--where", "status!=deleted", "--out", out, "-q")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in records] == ["4", "5"]
+    assert all(m["id"] != "3" for r in records for m in r["matches"])
+    ids = tmp_path / "ids.txt"
+    ids.write_text("2\n")
+    code, printed, err = run(capsys, "mine", forum, "--groups", "--threshold", "0.5", "--ids", ids, "--out",
+                             tmp_path / "g.jsonl", "-q")
+    assert code == 0, err
+    assert run(capsys, "mine", forum, "--new-since", "x", "--ids", ids, "--out", tmp_path / "n.jsonl")[2] == (
+        "Error: use --new-since or --ids, not both\n")
+
+
+def test_refit_from_the_index_decisions(capsys, tmp_path, rerank_model, toy_split):
+    model_dir = rerank_model.save(tmp_path / "base")
+    questions = sorted({q.strip() for q in toy_split.test.question1 + toy_split.test.question2 if q.strip()})
+    index = Index.build(rerank_model, None, questions, tmp_path / "idx")
+    row = {q: str(n + 1) for n, q in enumerate(questions)}
+    lines = ["query_id,match_id,duplicate"] + [
+        f"{row[a.strip()]},{row[b.strip()]},{label}" for a, b, label in zip(
+            toy_split.test.question1, toy_split.test.question2, toy_split.test.is_duplicate)
+        if a.strip() and b.strip() and a.strip() != b.strip()]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    assert run(capsys, "decisions", "import", index.path, tmp_path / "d.csv")[0] == 0
+    code, out, err = run(capsys, "refit", model_dir, TOY_PAIRS, "--decisions", index.path, "--out",
+                         tmp_path / "new", "--cache", tmp_path / "cache", "-q")
+    assert code == 0, err
+    assert out.startswith(f"saved {tmp_path / 'new'}: learnt from ") and "held out; threshold" in out
+    code, out, err = run(capsys, "search", index.path, questions[0], "--model", tmp_path / "new", "-k", "1", "--json")
+    assert code == 0 and json.loads(out)[0]["id"] == "1"
+    assert run(capsys, "refit", model_dir, TOY_PAIRS, "--decisions", index.path, "--out", tmp_path / "new")[2] == (
+        f"Error: {tmp_path / 'new'} already exists (use --force to replace it)\n")
+
+
+def test_refit_refuses_a_cosine_model(capsys, tmp_path, tiny_model_dir, forum):
+    assert run(capsys, "refit", tiny_model_dir, TOY_PAIRS, "--decisions", forum, "--out", tmp_path / "m")[2] == (
+        "Error: refit needs a model whose scorer learns from pairs (recipe default, scorer rerank)\n")

@@ -1,0 +1,149 @@
+"""Moderator decisions: recorded with both texts, kept by every index write, survive a kill mid-write."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fake_model import FakeModel
+from helpers import TESTS, kill_at_random_moments
+from qdup.data.pairs import read_pairs
+from qdup.errors import ConfigError, DataError, OutputExistsError, UnknownIdError
+from qdup.search.decisions import (decide, export_pairs, latest, read_decision_file, read_decisions, record)
+from qdup.search.index import Index
+from qdup.search.manifest import DECISIONS
+
+QUESTIONS = ["How do I learn Python?", "How can I learn Python fast?", "What is an LSTM?", "How do I cook rice?"]
+
+
+@pytest.fixture
+def index(tmp_path):
+    return Index.build(FakeModel(), None, QUESTIONS, tmp_path / "idx")
+
+
+def test_decisions_keep_both_texts_time_and_moderator(index):
+    first = decide(index, "2", True, query_id="1", moderator=" alice ", time="2024-05-01T10:00:00Z")
+    second = decide(index, "3", False, query="  learn python quickly  ")
+    assert record(index.path, [first]) == 1 and record(index.path, [second]) == 2
+    index.remove(["1", "2"])  # a decision outlives its questions
+    assert read_decisions(index.path) == [first, second]
+    assert first.to_json() == {"query": "How do I learn Python?", "query_id": "1", "match": QUESTIONS[1],
+                               "match_id": "2", "duplicate": True, "time": "2024-05-01T10:00:00Z",
+                               "moderator": "alice"}
+    assert second.query == "learn python quickly" and second.query_id is None and second.moderator is None
+    assert second.time.endswith("Z") and len(second.time) == 20
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"match_id": "9", "query": "x?"}, UnknownIdError, "id '9' is not in the index"),
+    ({"match_id": "2", "query_id": "9"}, UnknownIdError, "id '9' is not in the index"),
+    ({"match_id": "2"}, ConfigError, "a decision needs a query: a stored question's id or a text, not both"),
+    ({"match_id": "2", "query": "x?", "query_id": "1"}, ConfigError, "a decision needs a query"),
+    ({"match_id": "1", "query_id": "1"}, ConfigError, "question '1' cannot be a duplicate of itself"),
+    ({"match_id": "2", "query": "???"}, DataError, "question 1 is empty"),
+])
+def test_bad_decisions_are_refused(index, kwargs, error, message):
+    match_id = kwargs.pop("match_id")
+    with pytest.raises(error, match=message):
+        decide(index, match_id, True, **kwargs)
+
+
+def test_index_writes_and_rebuilds_keep_the_decisions(index, tmp_path):
+    record(index.path, [decide(index, "2", True, query_id="1")])
+    index.add(FakeModel(), ["A new question?"])  # each commit sweeps files the manifest does not name
+    index.remove(["4"])
+    assert (index.path / DECISIONS).is_file() and len(read_decisions(index.path)) == 1
+    (index.path / "seg-999999.npy").write_bytes(b"a killed writer's leftover")
+    Index.load(index.path)  # a load sweeps what no manifest names: the leftover, never the decisions
+    assert not (index.path / "seg-999999.npy").exists() and len(read_decisions(index.path)) == 1
+    Index.build(FakeModel(), None, ["Rebuilt?"], index.path, force=True)
+    assert len(read_decisions(index.path)) == 1
+
+
+def test_export_is_the_quora_layout_with_the_latest_verdicts(index, tmp_path):
+    record(index.path, [decide(index, "2", True, query_id="1", moderator="al"),
+                        decide(index, "3", False, query="What's an LSTM network?"),
+                        decide(index, "1", False, query_id="2")])  # a change of mind on the same pair
+    decisions = read_decisions(index.path)
+    assert len(latest(decisions)) == 2
+    assert export_pairs(decisions, tmp_path / "d.tsv") == 2
+    pairs = read_pairs(tmp_path / "d.tsv")
+    assert pairs.question1 == ["What's an LSTM network?", QUESTIONS[1]]
+    assert pairs.question2 == [QUESTIONS[2], QUESTIONS[0]] and pairs.is_duplicate.tolist() == [0, 0]
+    header = (tmp_path / "d.tsv").read_text().splitlines()[0]
+    assert header == "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\tmoderator\ttime"
+    with pytest.raises(OutputExistsError, match="already exists"):
+        export_pairs(decisions, tmp_path / "d.tsv")
+    assert export_pairs(decisions, tmp_path / "d.csv") == 2 and len(read_pairs(tmp_path / "d.csv")) == 2
+
+
+def test_bulk_import_is_all_or_nothing(index, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("query_id,query,match_id,duplicate,moderator,time\n1,,2,1,bo,2023-03-01\n"
+                    ",What is a neural net?,3,false,,\n")
+    found = read_decision_file(index, good)
+    assert [(d.query_id, d.match_id, d.duplicate, d.time) for d in found] == [
+        ("1", "2", True, "2023-03-01T00:00:00Z"), (None, "3", False, found[1].time)]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query_id": "1", "match_id": "2", "duplicate": true}\n{"query_id": "1", "match_id": "7", '
+                   '"duplicate": true}\n')
+    with pytest.raises(UnknownIdError, match=f"{bad}, line 2: id '7' is not in the index"):
+        read_decision_file(index, bad)
+    maybe = tmp_path / "maybe.tsv"
+    maybe.write_text("query_id\tmatch_id\tduplicate\n1\t2\tmaybe\n")
+    with pytest.raises(DataError, match="line 2: duplicate must be 1/0 or true/false, got 'maybe'"):
+        read_decision_file(index, maybe)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from qdup.search.decisions import decide, record
+    from qdup.search.index import Index
+    from qdup.util import journal
+
+    if {pause}:
+        written = journal.write
+        def half(fd, data):
+            written(fd, data[: len(data) // 2])  # half a line is on disk, the rest is not
+            print("ready", flush=True)
+            time.sleep(60)
+        journal.write = half
+    index = Index.load({path!r})
+    print("loaded", flush=True)
+    for n in range({rounds}):
+        record(index.path, [decide(index, "2", n % 2 == 0, query=f"question number {{n}}?", moderator="m" * 50)])
+    """
+)
+
+
+def start_writer(path, pause, rounds=1):
+    script = WRITER.format(tests=str(TESTS), path=str(path), pause=pause, rounds=rounds)
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+
+
+def test_a_decision_killed_mid_write_is_not_recorded_and_harms_nothing(index):
+    record(index.path, [decide(index, "2", True, query_id="1")])
+    before = read_decisions(index.path)
+    writer = start_writer(index.path, pause=True)
+    assert writer.stdout.readline() == "loaded\n"
+    assert writer.stdout.readline() == "ready\n"
+    assert not (index.path / DECISIONS).read_bytes().endswith(b"\n")  # the torn half line really is there
+    writer.send_signal(signal.SIGKILL)
+    assert writer.wait(timeout=30) != 0
+    assert read_decisions(index.path) == before
+    later = decide(index, "3", False, query_id="1")
+    assert record(index.path, [later]) == 2  # the torn line is cut off, not glued to
+    assert read_decisions(index.path) == [*before, later]
+    assert (index.path / DECISIONS).read_bytes().count(b"\n") == 2
+
+
+def test_decisions_killed_at_random_moments(index):
+    for _ in kill_at_random_moments(lambda: start_writer(index.path, pause=False, rounds=10_000), seed=7):
+        recorded = read_decisions(index.path)  # never a damaged line, whatever the moment
+        assert all(d.match_id == "2" and d.query.startswith("question number") for d in recorded)
+    count = len(read_decisions(index.path))
+    assert record(index.path, [decide(index, "2", True, query_id="1")]) == count + 1

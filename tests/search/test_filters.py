@@ -1,0 +1,156 @@
+"""Filters on forum fields: one parse, the same ids on every backend, k matches when k pass, min_score."""
+
+import numpy as np
+import pytest
+
+from fake_model import FakeModel
+from qdup.errors import ConfigError, DataError
+from qdup.search.filters import combine, parse_filter
+from qdup.search.index import Index
+from qdup.search.local import segments
+
+WORDS = ["apple", "banana", "cherry", "date", "elder", "fig", "grape"]
+COLOURS = ["red", "green", "blue", "black"]
+QUESTIONS = [f"Question about topic {w} and {c}?" for w in WORDS for c in COLOURS]  # distinct scores: no ties
+
+
+def forum_metadata(n: int) -> list[dict]:
+    """Every seventh question has no forum fields at all: missing fields must mean the same everywhere."""
+    return [{} if i % 7 == 0 else {
+        "status": ["open", "closed", "deleted"][i % 3], "created": f"2024-01-{i % 28 + 1:02d}", "answers": i % 5,
+        "tags": ["python", "pandas"] if i % 2 else ["rust"], "category": 'say "hi"' if i % 4 == 0 else "plain"}
+        for i in range(n)]
+
+
+FILTERS = [["status!=deleted", "tags=python"], "answers>=4", 'category=say "hi"', "status=open", "tags!=rust",
+           "created<2024-01-05", "answers<1", ["status=closed|deleted", "category!=plain"], "duplicate_of!=3"]
+
+
+def expected_ids(model, metadata, where, query, k):
+    """Brute force: score every question, keep those passing the filter, best k (``metadata``
+    as stored: dates in one form)."""
+    scores = model.encode(QUESTIONS) @ model.encode([query])[0]
+    passing = [n for n in range(len(QUESTIONS)) if where.passes(metadata[n])]
+    best = sorted(passing, key=lambda n: -scores[n])[:k]
+    return [str(n + 1) for n in best]
+
+
+def test_filters_give_the_same_ids_on_every_backend(tmp_path, backend):
+    name, options = backend
+    model, metadata = FakeModel(), forum_metadata(len(QUESTIONS))
+    index = Index.build(model, None, QUESTIONS, tmp_path / "idx", metadata=metadata, backend=name, options=options)
+    stored = [index.get(str(n + 1)).metadata for n in range(len(QUESTIONS))]
+    for where in FILTERS:
+        parsed = parse_filter(where)
+        [result] = index.search(model, ["Question about apple red"], k=5, where=where)
+        assert result.ids == expected_ids(model, stored, parsed, "Question about apple red", 5), where
+        assert all(parsed.passes(m) for m in result.metadata)
+
+
+def test_a_filtered_hnsw_search_still_returns_k(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    questions = [f"question {n} " + " ".join(rng.choice(WORDS + COLOURS, 4)) for n in range(600)]
+    metadata = [{"category": "rare" if n % 50 == 0 else "common"} for n in range(600)]  # 12 rare ones
+    model = FakeModel()
+    exact = Index.build(model, None, questions, tmp_path / "exact", metadata=metadata, backend="exact")
+    graph = Index.build(model, None, questions, tmp_path / "hnsw", metadata=metadata, backend="hnsw")
+    for query in ["question 3 apple red", "fig grape"]:  # few rows pass: they are scanned exactly
+        [want] = exact.search(model, [query], k=10, where="category=rare")
+        [got] = graph.search(model, [query], k=10, where="category=rare")
+        assert got.ids == want.ids and len(got.ids) == 10
+    monkeypatch.setattr(segments, "EXACT_FILTERED_ROWS", 0)  # walk the graph even for a dozen rows
+    for query in ["question 3 apple red", "fig grape"]:
+        [got] = graph.search(model, [query], k=10, where="category=rare")
+        assert len(got.ids) == 10 and {m["category"] for m in got.metadata} == {"rare"}
+    [few] = graph.search(model, ["fig"], k=20, where="category=rare")
+    assert len(few.ids) == 12  # all that pass, when fewer than k do
+
+
+def test_filter_and_removed_rows_together(tmp_path):
+    model, metadata = FakeModel(), forum_metadata(len(QUESTIONS))
+    index = Index.build(model, None, QUESTIONS, tmp_path / "idx", metadata=metadata, backend="hnsw")
+    [before] = index.search(model, ["Question about apple red"], k=3, where="status!=deleted")
+    index.remove([before.ids[0]])
+    [after] = index.search(model, ["Question about apple red"], k=3, where="status!=deleted")
+    assert before.ids[0] not in after.ids and after.ids[:2] == before.ids[1:]
+
+
+def test_min_score_hides_weak_matches(tmp_path):
+    model = FakeModel()
+    index = Index.build(model, None, QUESTIONS, tmp_path / "idx")
+    [everything] = index.search(model, ["Question about apple red"], k=10)
+    floor = everything.scores[2]
+    [kept] = index.search(model, ["Question about apple red"], k=10, min_score=floor)
+    assert kept.ids == everything.ids[:3] and min(kept.scores) >= floor
+    [none] = index.search(model, ["zzz qqq"], k=10, min_score=0.99)
+    assert none.ids == []
+    with pytest.raises(ConfigError, match="threshold must be in"):
+        index.search(model, ["x"], min_score=2)
+
+
+@pytest.mark.parametrize("where, message", [
+    ("staus=open", "filter 'staus=open': unknown field 'staus' (filterable: status, category, tags, created, "
+                   "answers, duplicate_of)"),
+    ("status=gone", "filter 'status=gone': status is one of open, closed, deleted, not 'gone'"),
+    ("category>a", "filter 'category>a': category takes = or != only (> is for created and answers)"),
+    ("created>=yesterday", "filter 'created>=yesterday': a date must be an ISO 8601 date or time "
+                           "(2024-01-05 or 2024-01-05T10:00:00Z), got 'yesterday'"),
+    ("answers>-1", "filter 'answers>-1': answers is a whole number, not '-1'"),
+    ("status", "filter 'status': expected FIELD OP VALUE, e.g. status!=deleted or created>=2024-01-01"),
+    ("tags=a|", "filter 'tags=a|': empty value"),
+])
+def test_bad_filters_are_one_line_errors(where, message):
+    with pytest.raises(ConfigError) as error:
+        parse_filter(where)
+    assert str(error.value) == message
+
+
+def test_missing_fields_mean_their_defaults():
+    assert parse_filter("status=open").passes({}) and not parse_filter("status!=open").passes({})
+    assert parse_filter("answers<1").passes({}) and not parse_filter("answers>0").passes({})
+    assert parse_filter("tags!=python").passes({}) and not parse_filter("tags=python").passes({})
+    assert parse_filter("category!=x").passes({}) and not parse_filter("category=x").passes({})
+    assert not parse_filter("created>=2020-01-01").passes({}) and not parse_filter("created<2020-01-01").passes({})
+
+
+def test_milvus_expressions_escape_values_and_say_what_missing_means():
+    assert parse_filter('category=a"b\\c').milvus() == \
+        '(exists metadata["category"] and (metadata["category"] == "a\\"b\\\\c"))'
+    assert parse_filter("status!=deleted").milvus() == \
+        '(not exists metadata["status"] or (metadata["status"] != "deleted"))'
+    assert parse_filter("tags=a|b").milvus() == 'json_contains_any(metadata["tags"], ["a", "b"])'
+    assert parse_filter("created>=2024-01-01T02:00:00+02:00").milvus() == \
+        '(exists metadata["created"] and metadata["created"] >= "2024-01-01T00:00:00Z")'
+    both = combine(parse_filter("status=open"), None, parse_filter("answers>0"))
+    assert str(both) == "status=open and answers>0" and combine(None, None) is None
+
+
+def test_bad_forum_fields_are_refused_on_input(tmp_path):
+    with pytest.raises(DataError, match="metadata of question 2: status must be open, closed or deleted, got 'gone'"):
+        Index.build(FakeModel(), None, ["a question?", "another?"], tmp_path / "idx",
+                    metadata=[{}, {"status": "gone"}])
+    index = Index.build(FakeModel(), None, ["a question?"], tmp_path / "ok",
+                        metadata=[{"answers": "3", "created": "2024-02-01", "tags": "a, b", "status": "Closed"}])
+    assert index.get("1").metadata == {"answers": 3, "created": "2024-02-01T00:00:00Z", "tags": ["a", "b"],
+                                       "status": "closed"}
+
+
+class ShortWalk:
+    """An HNSW graph whose walk finds nothing that passes the filter (it can happen when few rows pass)."""
+
+    def topk(self, queries, k, dead):
+        from qdup.search.topk import empty_topk
+
+        return empty_topk(len(queries), k)
+
+
+def test_a_graph_walk_that_stops_short_falls_back_to_an_exact_scan(monkeypatch):
+    vectors = FakeModel().encode(QUESTIONS)
+    blocked = np.arange(len(QUESTIONS)) % 3 != 0  # a third pass
+    seg = segments.Segment("seg", vectors, [str(n) for n in range(len(QUESTIONS))], QUESTIONS,
+                           np.zeros(len(QUESTIONS), bool), ann=ShortWalk())
+    monkeypatch.setattr(segments, "EXACT_FILTERED_ROWS", 0)
+    scores, rows = segments.filtered_topk(seg, vectors[:2], 4, blocked)
+    for query, found in zip(vectors[:2], rows):
+        allowed = np.flatnonzero(~blocked)
+        assert found.tolist() == allowed[np.argsort(-(vectors[allowed] @ query), kind="stable")[:4]].tolist()

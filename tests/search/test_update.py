@@ -1,0 +1,77 @@
+"""Editing questions: an update replaces text and metadata by id, atomically, on every backend."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fake_model import FakeModel
+from helpers import TESTS
+from qdup.errors import DataError, QuestionError
+from qdup.search.index import Index
+
+QUESTIONS = ["How do I learn Python?", "What is an LSTM?", "How do I cook rice?"]
+
+
+def test_update_replaces_text_and_metadata(tmp_path, backend):
+    name, options = backend
+    model = FakeModel()
+    index = Index.build(model, ["a", "b", "c"], QUESTIONS, tmp_path / "idx", backend=name, options=options,
+                        metadata=[{"title": "Python"}, {}, {}])
+    assert index.update(model, ["a", "d"], ["How do I learn Rust?", "Brand new question?"],
+                        [{"title": "Rust", "status": "closed"}, {}]) == [True, False]
+    assert len(index) == 4
+    assert index.get("a").question == "How do I learn Rust?" and index.get("a").metadata == {
+        "title": "Rust", "status": "closed"}
+    [found] = index.search(model, ["learn Rust"], k=1)
+    assert found.ids == ["a"] and found.questions == ["How do I learn Rust?"]
+    [gone] = index.search(model, ["How do I learn Python?"], k=4)
+    assert "How do I learn Python?" not in gone.questions
+    reopened = Index.load(tmp_path / "idx")
+    assert sorted(reopened.live()[1]) == ["a", "b", "c", "d"]
+
+
+def test_a_bad_update_changes_nothing(tmp_path):
+    model = FakeModel()
+    index = Index.build(model, ["a", "b"], QUESTIONS[:2], tmp_path / "idx")
+    with pytest.raises(QuestionError):
+        index.update(model, ["a", "b"], ["Fine question?", "???"])
+    with pytest.raises(DataError, match="duplicate id 'a'"):
+        index.update(model, ["a", "a"], ["One?", "Two?"])
+    with pytest.raises(DataError, match="0 ids for 1 questions"):
+        index.update(model, None, ["No id?"])
+    assert Index.load(tmp_path / "idx").live()[2] == QUESTIONS[:2]
+
+
+UPDATER = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from fake_model import FakeModel
+    from qdup.search import manifest
+    from qdup.search.index import Index
+
+    def pause():
+        print("ready", flush=True)   # the new rows are written, the manifest is not
+        time.sleep(60)
+    manifest._before_commit = pause
+    Index.load({path!r}).update(FakeModel(), ["a"], ["Edited question?"], [{{"title": "edited"}}])
+    """
+)
+
+
+def test_an_update_killed_before_its_commit_leaves_the_old_question(tmp_path):
+    model = FakeModel()
+    Index.build(model, ["a", "b"], QUESTIONS[:2], tmp_path / "idx", metadata=[{"title": "old"}, {}])
+    script = UPDATER.format(tests=str(TESTS), path=str(tmp_path / "idx"))
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "ready\n"
+    writer.send_signal(signal.SIGKILL)
+    assert writer.wait(timeout=30) != 0
+    index = Index.load(tmp_path / "idx")
+    assert index.get("a").question == QUESTIONS[0] and index.get("a").metadata == {"title": "old"}
+    assert index.live()[1] == ["a", "b"]
+    index.update(model, ["a"], ["Edited question?"])  # the next write goes through
+    assert Index.load(tmp_path / "idx").get("a").question == "Edited question?"

@@ -1,0 +1,93 @@
+"""Refitting the scorer on moderator decisions: reproducible, leak-free thresholds, the same indexes."""
+
+import json
+
+import pytest
+
+from fake_model import FakeModel
+from qdup.errors import ConfigError, DataError
+from qdup.search.decisions import latest
+from qdup.search.index import Index
+from qdup.training.refit import decisions_from_pairs, held_out, refit
+
+@pytest.fixture(scope="module")
+def base(rerank_model):
+    return rerank_model
+
+
+@pytest.fixture(scope="module")
+def decisions(toy_split):
+    """Verdicts on validation and test pairs: pairs the encoder never trained on."""
+    return decisions_from_pairs(toy_split.validation) + decisions_from_pairs(toy_split.test)
+
+
+@pytest.fixture(scope="module")
+def refitted(base, fixture_pairs, decisions, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("folds")
+    return refit(base, fixture_pairs, decisions, cache=cache), cache
+
+
+def test_a_refit_is_reproducible_with_or_without_the_cache(base, fixture_pairs, decisions, refitted):
+    first, cache = refitted
+    assert any(cache.iterdir())  # the out-of-fold vectors were kept
+    again = refit(base, fixture_pairs, decisions, cache=cache)  # vectors from the cache
+    fresh = refit(base, fixture_pairs, decisions, cache=None)  # out-of-fold encoders trained again
+    for other in (again, fresh):
+        assert other.fingerprint == first.fingerprint
+        assert other.threshold == first.threshold
+        assert other.info["search_threshold"] == first.info["search_threshold"]
+
+
+def test_the_refit_learns_and_keeps_what_indexes_store(base, refitted):
+    new, _ = refitted
+    assert new.fingerprint != base.fingerprint  # new re-rankers...
+    assert new.data_fingerprint == base.data_fingerprint  # ...same vectors and lexical rows
+    assert new.encoder is base.encoder and new.scorer.lexical is base.scorer.lexical
+
+
+def test_decisions_never_choose_the_thresholds_they_were_fitted_on(base, refitted, decisions, toy_split):
+    new, _ = refitted
+    done, decided = new.info["refit"], latest(decisions)
+    kept = [d for d in decided if held_out(d.query, 0.2)]
+    assert (done["fitted"], done["held_out"], done["holdout"]) == (len(decided) - len(kept), len(kept), 0.2)
+    assert done["lineage"] == [base.fingerprint]
+    fitted = {q for d in decided if not held_out(d.query) for q in (d.query, d.match)}
+    untouched = [a for a, b in zip(toy_split.validation.question1, toy_split.validation.question2)
+                 if a.strip() not in fitted and b.strip() not in fitted]
+    assert 0 < new.info["calibration"]["pairs"] == len(untouched) < len(toy_split.validation)
+    assert {"threshold", "precision", "flagged_share", "floor", "floor_recall"} <= set(new.info["search_threshold"])
+
+
+def test_held_out_queries_stay_held_out():
+    queries = [f"question {n}?" for n in range(2000)]
+    share = sum(held_out(q, 0.2) for q in queries) / len(queries)
+    assert 0.17 < share < 0.23
+    assert [held_out(q, 0.2) for q in queries] == [held_out(f"  {q} ", 0.2) for q in queries]
+
+
+def test_the_refit_model_serves_its_base_models_indexes(base, refitted, tmp_path):
+    new, _ = refitted
+    index = Index.build(base, None, ["How do I learn Python?", "What is an LSTM?"], tmp_path / "idx")
+    [found] = index.search(new, ["learn python"], k=1)
+    assert found.ids == ["1"]
+    index.add(new, ["Added by the refit model?"])
+    # An index written before data fingerprints existed: the refit's lineage names its base.
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    del manifest["data_fingerprint"]
+    (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
+    assert Index.load(tmp_path / "idx").search(new, ["learn python"], k=1)[0].ids == ["1"]
+    other = Index.build(FakeModel(), None, ["How do I learn Python?"], tmp_path / "other")
+    with pytest.raises(DataError, match="was built with model"):
+        other.search(new, ["learn python"])
+
+
+def test_refit_refusals(base, tiny_model, fixture_pairs, decisions):
+    with pytest.raises(ConfigError, match="refit needs a model whose scorer learns from pairs"):
+        refit(tiny_model, fixture_pairs, decisions)
+    with pytest.raises(DataError, match="not the ones the model was trained on"):
+        refit(base, fixture_pairs.subset(list(range(600))), decisions)
+    only_held_out = [d for d in latest(decisions) if held_out(d.query)]
+    with pytest.raises(DataError, match=f"no decisions to learn from \\({len(only_held_out)} held out"):
+        refit(base, fixture_pairs, only_held_out)
+    with pytest.raises(ConfigError, match="holdout must be in"):
+        refit(base, fixture_pairs, decisions, holdout=1.0)
