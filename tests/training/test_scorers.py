@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import qdup
@@ -30,3 +31,26 @@ def test_fitting_asks_the_registry(toy_split, monkeypatch):
     monkeypatch.setattr(scorers, "fit_cosine", lambda *args, **kwargs: calls.append(args) or CosineScorer())
     scorers.fit_scorer(qdup.TrainConfig(scorer="cosine", scorer_folds=3), toy_split, None, progress=False)
     assert calls == [(toy_split, 3, None)]
+
+
+def test_lookalike_rows_by_hand():
+    from fake_model import FakeModel
+    from qdup.scoring.pair_features import FEATURES, pair_features
+    from qdup.text.lexical import LexicalStats
+    from qdup.text.names import NameStats
+    from qdup.training.scorer_fit import lookalike_rows
+
+    pool = ["Do I need a visa for Nepal?", "Do I need a visa for Laos?", "Is a visa for Nepal costly?",
+            "Is a visa for Laos costly?", "How do I cook rice?", "What is the best rice cooker?"]
+    duplicates = qdup.pairs_from_lists(["Do I need a visa for Nepal?", "How do I cook rice?"],
+                                       ["Is a visa for Nepal costly?", "What is the best rice cooker?"], [1, 1])
+    stats, names, encoder = LexicalStats.fit(pool), NameStats.fit(pool), FakeModel()
+    x, y = lookalike_rows(duplicates, encoder, pool, stats, names, share=1.0, seed=0)
+    # The rice pair shares no name or number; the visa pair's shared Nepal becomes Laos, its one neighbour.
+    swapped = ["Do I need a visa for Nepal?", "Do I need a visa for Laos?"]
+    cosine = encoder.similarity(swapped[:1], swapped[1:])
+    expected = pair_features(cosine, stats.rows(swapped[:1]), stats.rows(swapped[1:]), stats, names=names)
+    np.testing.assert_allclose(x, expected, rtol=1e-6)
+    assert y.tolist() == [0.0] and x[0, FEATURES.index("min_missing_name")] > 0
+    none, _ = lookalike_rows(duplicates, encoder, pool, stats, names, share=0.0, seed=0)
+    assert none.shape == (0, len(FEATURES))

@@ -52,6 +52,12 @@ class TrainConfig:
     calibrate: bool = True  # store the validation accuracy-maximising threshold in the model
     scorer: str = "rerank"  # a re-ranker over the cosine and both questions' words; "cosine": the cosine alone
     scorer_folds: int = 2  # out-of-fold encoders that give the re-ranker honest cosines (qdup.training.scorer_fit)
+    # Extra negatives for the ranking loss, drawn again each epoch (qdup.training.hard_negatives):
+    hard_negatives: int = 0  # one of this many nearest pool questions per training pair (0: none)
+    lookalike_negatives: float = 0.0  # share of training pairs given a look-alike of their first question
+    # Share of each fold's duplicate pairs made into look-alike non-duplicates for the pair
+    # re-ranker (qdup.training.scorer_fit.lookalike_rows; 0: none).
+    lookalikes: float = 0.2
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
@@ -73,6 +79,12 @@ class TrainConfig:
             raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
         if min(self.pair_weight, self.ranking_weight, self.negatives_per_batch, self.patience) < 0:
             raise ConfigError("pair_weight, ranking_weight, negatives_per_batch and patience must not be negative")
+        if not isinstance(self.hard_negatives, int) or isinstance(self.hard_negatives, bool) or self.hard_negatives < 0:
+            raise ConfigError(f"hard_negatives must be an integer >= 0, got {self.hard_negatives!r}")
+        for name in ("lookalike_negatives", "lookalikes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ConfigError(f"{name} must be a share in [0, 1], got {value!r}")
         if self.scorer_folds < 2:
             raise ConfigError(f"scorer_folds must be at least 2, got {self.scorer_folds}")
         for name, allowed in (("schedule", SCHEDULES), ("select", SELECTIONS), ("scorer", FITTERS.names)):
@@ -122,6 +134,8 @@ class TrainConfig:
         if "recipe" in data:  # a saved section: settings that did not exist yet were off
             data.setdefault("scorer", "cosine")
             data.setdefault("ranking_weight", 0.0)
+            for name in ("hard_negatives", "lookalike_negatives", "lookalikes"):  # issue 18
+                data.setdefault(name, 0)
         data.pop("recipe", None)  # derived from the values; older folders stored a label
         nested = data.pop("model", None) or {}
         if not isinstance(nested, dict):
@@ -235,6 +249,7 @@ RECIPES: dict[str, dict] = {
         "ranking_weight": 0.0, "negatives_per_batch": 0, "select": "loss", "patience": 0, "calibrate": False,
         "dim": 128, "hidden": 0, "bidirectional": False, "pooling": "mean", "max_length": 256,
         "lowercase": False, "ngram_buckets": 0, "dropout": 0.0, "scorer": "cosine",
+        "hard_negatives": 0, "lookalike_negatives": 0.0, "lookalikes": 0.0,
     },
     # Fine-tuning a pretrained transformer (`qdup train --encoder PATH`): the default
     # recipe's losses at a fine-tuning rate, with batches a CPU can take; the shape settings

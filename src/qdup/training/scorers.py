@@ -2,7 +2,7 @@
 
 The names are those of :data:`qdup.scoring.base.SCORERS` (which loads a scorer); scoring
 sits below training, so how each one is *fitted* is registered here. A fitter is called as
-``fit(split, folds, train_encoder, log) -> Scorer``: ``train_encoder(part)`` trains an
+``fit(split, folds, train_encoder, log, lookalikes) -> Scorer``: ``train_encoder(part)`` trains an
 encoder with the run's recipe on ``part`` (a :class:`~qdup.data.split.Split`), for
 out-of-fold cosines; ``log`` reports progress. Callers ask :func:`fit_scorer`, never the name.
 """
@@ -29,8 +29,8 @@ FITTERS = Registry("scorer", {
 
 
 def fit_cosine(split: Split, folds: int, train_encoder: Callable[[Split], object],
-               log: Callable[[str], None]) -> CosineScorer:
-    """The cosine scorer learns nothing: no pairs, no out-of-fold encoders."""
+               log: Callable[[str], None], lookalikes: float = 0.0) -> CosineScorer:
+    """The cosine scorer learns nothing: no pairs, no out-of-fold encoders, no look-alikes."""
     return CosineScorer()
 
 
@@ -43,4 +43,5 @@ def fit_scorer(config: TrainConfig, split: Split, train_encoder: Callable[[Split
                progress: bool) -> Scorer:
     """``config.scorer`` fitted on ``split``'s training pool (progress lines when ``progress``)."""
     fit = FITTERS.get(config.scorer)
-    return fit(split, config.scorer_folds, train_encoder, log=log_progress if progress else lambda line: None)
+    return fit(split, config.scorer_folds, train_encoder, log=log_progress if progress else lambda line: None,
+               lookalikes=config.lookalikes)
