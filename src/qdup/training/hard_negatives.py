@@ -77,28 +77,6 @@ def lookalike_negatives(maker: Lookalikes, train: Pairs, share: float,
     return np.array(indices, dtype=np.int64), texts
 
 
-def duplicate_class_ids(pairs: Pairs) -> np.ndarray:
-    """Per duplicate pair, the id of its class: pairs linked by a shared question (directly
-    or through others) share one.
-
-    >>> duplicate_class_ids(qdup.pairs_from_lists(["a", "c", "x"], ["b", "b", "y"], [1, 1, 1])).tolist()
-    [0, 0, 2]
-    """
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        while parent.get(x, x) != x:
-            x = parent[x]
-        return x
-
-    for a, b in zip(pairs.question1, pairs.question2):
-        ra, rb = root(a.strip()), root(b.strip())
-        if ra != rb:
-            parent[ra] = rb
-    first: dict[str, int] = {}
-    return np.array([first.setdefault(root(a.strip()), n) for n, a in enumerate(pairs.question1)], dtype=np.int64)
-
-
 class EpochNegatives:
     """The extra negatives of a training run, drawn again before each epoch
     (:meth:`for_epoch`): ``hard`` pool questions nearest each pair's first question when

@@ -51,7 +51,7 @@ def triplet_loss(v1: torch.Tensor, v2: torch.Tensor, margin: float = 0.25) -> to
 
 
 def ranking_loss(v1: torch.Tensor, v2: torch.Tensor, negatives: torch.Tensor | None = None,
-                 scale: float = 20.0, known: torch.Tensor | None = None) -> torch.Tensor:
+                 scale: float = 20.0) -> torch.Tensor:
     """In-batch softmax ranking loss (multiple negatives ranking), summed over the batch and
     averaged over both directions.
 
@@ -60,23 +60,15 @@ def ranking_loss(v1: torch.Tensor, v2: torch.Tensor, negatives: torch.Tensor | N
     softmax over ``scale * cosine``; and each ``v2[i]`` must pick ``v1[i]`` the same way.
     Unlike the triplet loss it pushes against every negative at once, as a search ranks.
 
-    ``known`` (B, B), optional: True where pairs i and j are known duplicates of each other
-    (i ≠ j, e.g. through a third question): ``v2[j]`` is then no negative of ``v1[i]``, nor
-    ``v1[j]`` of ``v2[i]``.
-
     >>> v1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
     >>> round(ranking_loss(v1, v1, scale=1.0).item(), 6)  # 2 pairs * -log(e / (e + 1))
     0.626523
-    >>> ranking_loss(v1, v1, scale=1.0, known=torch.tensor([[False, True], [True, False]])).item()  # no negative left
-    0.0
     """
     target = torch.arange(len(v1), device=v1.device)
     extra = negatives if negatives is not None else v1[:0]
-    forward, backward = scale * v1 @ torch.cat([v2, extra]).T, scale * v2 @ torch.cat([v1, extra]).T
-    if known is not None:  # a known duplicate is left out of the softmax
-        hidden = F.pad(known, (0, len(extra))) * -1e4
-        forward, backward = forward + hidden, backward + hidden
-    return (F.cross_entropy(forward, target, reduction="sum") + F.cross_entropy(backward, target, reduction="sum")) / 2
+    forward = F.cross_entropy(scale * v1 @ torch.cat([v2, extra]).T, target, reduction="sum")
+    backward = F.cross_entropy(scale * v2 @ torch.cat([v1, extra]).T, target, reduction="sum")
+    return (forward + backward) / 2
 
 
 def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

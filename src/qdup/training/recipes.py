@@ -55,7 +55,6 @@ class TrainConfig:
     # Extra negatives for the ranking loss, drawn again each epoch (qdup.training.hard_negatives):
     hard_negatives: int = 0  # one of this many nearest pool questions per training pair (0: none)
     lookalike_negatives: float = 0.0  # share of training pairs given a look-alike of their first question
-    skip_known_duplicates: bool = False  # in-batch pairs the labels tie together are no negatives of each other
     # Share of each fold's duplicate pairs made into look-alike non-duplicates for the pair
     # re-ranker (qdup.training.scorer_fit.lookalike_rows; 0: none).
     lookalikes: float = 0.2
@@ -137,7 +136,6 @@ class TrainConfig:
             data.setdefault("ranking_weight", 0.0)
             for name in ("hard_negatives", "lookalike_negatives", "lookalikes"):  # issue 18
                 data.setdefault(name, 0)
-            data.setdefault("skip_known_duplicates", False)
         data.pop("recipe", None)  # derived from the values; older folders stored a label
         nested = data.pop("model", None) or {}
         if not isinstance(nested, dict):
@@ -251,7 +249,7 @@ RECIPES: dict[str, dict] = {
         "ranking_weight": 0.0, "negatives_per_batch": 0, "select": "loss", "patience": 0, "calibrate": False,
         "dim": 128, "hidden": 0, "bidirectional": False, "pooling": "mean", "max_length": 256,
         "lowercase": False, "ngram_buckets": 0, "dropout": 0.0, "scorer": "cosine",
-        "hard_negatives": 0, "lookalike_negatives": 0.0, "lookalikes": 0.0, "skip_known_duplicates": False,
+        "hard_negatives": 0, "lookalike_negatives": 0.0, "lookalikes": 0.0,
     },
     # Fine-tuning a pretrained transformer (`qdup train --encoder PATH`): the default
     # recipe's losses at a fine-tuning rate, with batches a CPU can take; the shape settings

@@ -74,8 +74,7 @@ def step_negatives(order: np.ndarray, step: int, k: int):
 
 
 def batch_loss(encoder: TextEncoder, data: dict[str, PairRows], config: TrainConfig, batch: np.ndarray,
-               negatives, head: torch.Tensor, extra: tuple[list, np.ndarray] | None = None,
-               classes: np.ndarray | None = None) -> torch.Tensor:
+               negatives, head: torch.Tensor, extra: tuple[list, np.ndarray] | None = None) -> torch.Tensor:
     """The default recipe's loss of one batch of training pairs (rows ``batch`` of
     ``data["train"]``) and labelled non-duplicates (rows ``negatives`` of ``data["negatives"]``):
     the triplet loss, plus the weighted logistic pair loss and in-batch ranking loss.
@@ -83,8 +82,6 @@ def batch_loss(encoder: TextEncoder, data: dict[str, PairRows], config: TrainCon
     ``extra``: more negatives for the ranking loss (:mod:`qdup.training.hard_negatives`),
     their prepared rows and, for each, the position in ``batch`` of the pair whose first
     question it is a labelled non-duplicate of (a pair for the pair loss; -1: none).
-    ``classes``: the duplicate class of each training pair; pairs of one class are no
-    negatives of each other in the ranking loss.
     """
     q1, q2, _ = data["train"]
     rows = [q1[i] for i in batch] + [q2[i] for i in batch]
@@ -107,11 +104,7 @@ def batch_loss(encoder: TextEncoder, data: dict[str, PairRows], config: TrainCon
         loss = loss + config.pair_weight * _pair_loss(torch.cat([v1, a, v1[anchor]]), torch.cat([v2, c, e[paired]]),
                                                       labels, head)
     if config.ranking_weight:
-        known = None
-        if classes is not None:
-            same = torch.from_numpy(classes[batch][:, None] == classes[batch][None, :]).to(vectors.device)
-            known = same & ~torch.eye(b, dtype=torch.bool, device=vectors.device)
-        loss = loss + config.ranking_weight * ranking_loss(v1, v2, torch.cat([a, c, e]), known=known)
+        loss = loss + config.ranking_weight * ranking_loss(v1, v2, torch.cat([a, c, e]))
     return loss
 
 

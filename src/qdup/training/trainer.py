@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..model import QdupModel, load
 from ..text.vocabulary import Vocabulary
 from .recipes import DEFAULT_RECIPE, ENCODER_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
-from .hard_negatives import EpochNegatives, duplicate_class_ids
+from .hard_negatives import EpochNegatives
 from .scorers import fit_scorer, fitted_on_pairs
 from .steps import (batch_loss, batches, calibrate, labelled_rows, run_epoch, step_negatives, train_epochs,
                     training_negatives, validate)
@@ -81,7 +81,6 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
     if config.hard_negatives or config.lookalike_negatives:
         pool = sorted({q.strip() for p in (split.train, split.negatives) for q in p.question1 + p.question2} - {""})
         extras = EpochNegatives(encoder, split.train, pool, config.hard_negatives, config.lookalike_negatives)
-    classes = duplicate_class_ids(split.train) if config.skip_known_duplicates else None
 
     def epoch_loss(desc: str) -> float:
         order = rng.permutation(len(data["train"][0]))
@@ -90,7 +89,7 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
 
         def step_loss(step: int, batch: np.ndarray) -> torch.Tensor:
             negatives = step_negatives(negative_order, step, config.negatives_per_batch)
-            return batch_loss(encoder, data, config, batch, negatives, head, extra and extra(batch), classes)
+            return batch_loss(encoder, data, config, batch, negatives, head, extra and extra(batch))
 
         return run_epoch(encoder.network, batches(order, config.batch_size), step_loss, optimizer, scheduler,
                          desc, progress)
