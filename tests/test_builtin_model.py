@@ -1,6 +1,7 @@
 """The model shipped inside the package (src/qdup/builtin_model)."""
 
 import json
+import re
 
 import pytest
 
@@ -30,3 +31,11 @@ def test_separates_the_toy_pairs(toy_split):
     # Written by hand, never seen in training: a check that the shipped weights are sane.
     report = qdup.evaluate(qdup.load(), toy_split.test)
     assert report.roc_auc > 0.8
+
+
+def test_the_forum_guide_shows_the_built_in_models_id():
+    """docs/forum.md shows what `qdup serve` prints: the id must be the shipped model's."""
+    from helpers import ROOT
+
+    shown = re.findall(r"model built-in \(([0-9a-f]{12})\)", (ROOT / "docs" / "forum.md").read_text())
+    assert shown == [qdup.load().fingerprint[:12]]

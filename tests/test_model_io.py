@@ -191,6 +191,17 @@ def nan_weights(folder):
     (lambda d: edit_config(d, lambda c: (c["model"].update(dim=100_000), c.pop("checksums"))),
      "weights do not match config.json"),
     (lambda d: edit_config(d, lambda c: c.update(checksums="abc")), "checksums must be an object"),
+    # A bad search threshold fails the load, not every search afterwards.
+    (lambda d: edit_config(d, lambda c: c.update(search_threshold={"threshold": "abc"})),
+     "config.json: search_threshold: threshold must be a number in [-1, 1], got 'abc'"),
+    (lambda d: edit_config(d, lambda c: c.update(search_threshold=0.8)),
+     "config.json: search_threshold must be an object with a threshold, got 0.8"),
+    # Nothing but plain files: a device never ends, a FIFO never answers, a link may lead anywhere.
+    (lambda d: ((d / "vocab.txt").unlink(), (d / "vocab.txt").symlink_to("/dev/zero")),
+     "refusing vocab.txt: a link that leads out of the model folder; copy the file into it"),
+    (lambda d: ((d / "vocab.txt").unlink(), os.mkfifo(d / "vocab.txt")), "refusing vocab.txt: not a regular file"),
+    (lambda d: ((d / "notes").mkdir(), os.mkfifo(d / "notes" / "fifo")),
+     "refusing notes/fifo: not a regular file"),
 ])
 def test_hardened_loading_gives_one_line(tiny_model_dir, tmp_path, damage, message):
     assert_one_line_load_error(tiny_model_dir, tmp_path, damage, message)
@@ -206,6 +217,14 @@ def test_checksums_are_recorded_and_folders_without_them_still_load(tiny_model, 
     edit_config(folder, lambda c: c.pop("checksums"))  # saved by qdup before checksums existed
     assert qdup.load(folder).fingerprint == tiny_model.fingerprint
     assert "checksums" not in qdup.load(folder).info
+
+
+def test_a_link_inside_the_folder_is_fine(tiny_model, tiny_model_dir, tmp_path):
+    folder = copy_model(tiny_model_dir, tmp_path / "m")
+    (folder / "vocab-copy.txt").write_bytes((folder / "vocab.txt").read_bytes())
+    (folder / "vocab.txt").unlink()
+    (folder / "vocab.txt").symlink_to("vocab-copy.txt")
+    assert qdup.load(folder).fingerprint == tiny_model.fingerprint
 
 
 def test_builtin_model_carries_a_valid_checksum():

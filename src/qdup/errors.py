@@ -9,7 +9,12 @@ class DataError(QdupError):
     """An input file or question that cannot be used (missing, wrong columns, bad bytes...)."""
 
 
-class QuestionError(DataError):
+class InputError(DataError):
+    """A value handed in to be stored or asked (question, id, metadata) that cannot be used as
+    it is: the service answers 422, as for any other invalid field."""
+
+
+class QuestionError(InputError):
     """A question that cannot be asked or stored: empty once standardised, or not valid Unicode."""
 
 

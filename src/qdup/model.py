@@ -29,6 +29,7 @@ from .scoring.base import Scorer, load_scorer
 from .scoring.cosine import CosineScorer
 from .scoring.thresholds import check_threshold
 from .util import atomic
+from .util.folders import refuse_special_files
 from .util.threads import torch_loaded
 
 torch_loaded()  # a --threads count given before torch was loaded takes effect now (any encoder)
@@ -170,6 +171,7 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
     if not folder.is_dir():
         what = "the built-in model is not installed" if path is None else f"{folder}: no such model folder"
         raise ModelLoadError(what)
+    refuse_special_files(folder)  # before anything is read: a FIFO would hang, /dev/zero never end
     refuse_unsafe(folder)
     config = _read_config(folder)
     if config.get("format") != FORMAT:  # a pretrained folder: qdup's settings live in qdup.json
@@ -186,10 +188,21 @@ def _model(folder: Path, encoder: TextEncoder, config: dict, scorer: Scorer) -> 
     skip = ("format", "format_version", "encoder", "model", "threshold", "versions", "checksums", "scorer")
     info = {k: v for k, v in config.items() if k not in skip}
     try:
+        if "search_threshold" in info:  # a bad one would fail every search later, not the load
+            _check_search_threshold(info["search_threshold"])
         return QdupModel(encoder, config.get("threshold", DEFAULT_THRESHOLD), info, scorer)
     except ConfigError as error:
         raise ModelLoadError(f"{folder}: {SIDECAR if config.get('format') != FORMAT else 'config.json'}: "
                              f"{error}") from None
+
+
+def _check_search_threshold(entry) -> None:
+    if not isinstance(entry, dict) or "threshold" not in entry:
+        raise ConfigError(f"search_threshold must be an object with a threshold, got {entry!r}")
+    try:
+        check_threshold(entry["threshold"])
+    except ConfigError as error:
+        raise ConfigError(f"search_threshold: {error}") from None
 
 
 def write_config_entry(path: str | os.PathLike, key: str, value: Any) -> None:

@@ -43,7 +43,15 @@ def test_train_evaluate_predict(capsys, toy_path, tmp_path):
     code, out, _ = run(capsys, "predict", out_dir, "A?", "A?", "--json", "--threshold", "0.5")
     result = json.loads(out)
     [score] = qdup.load(out_dir).score(["A?"], ["A?"])  # the default recipe's re-ranker: P(duplicate)
-    assert result["is_duplicate"] is True and result["similarity"] == pytest.approx(float(score), abs=1e-6)
+    assert result["is_duplicate"] is True and result["score"] == pytest.approx(float(score), abs=1e-6)
+    assert result["similarity"] == result["score"]  # its name before, kept for older scripts
+
+
+def test_the_pair_score_is_named_for_what_it_is(capsys):
+    for command in ("predict", "evaluate"):
+        code, out, _ = run(capsys, command, "--help")
+        assert code == 0 and "Cosine above" not in out and "cosine similarity" not in out
+        assert "re-ranker's duplicate probability" in " ".join(out.split())
 
 
 def test_train_refuses_existing_output(capsys, toy_path, tmp_path):
@@ -199,3 +207,11 @@ def test_progress_without_a_terminal_is_a_few_plain_lines(capsys, toy_path, tmp_
     (tmp_path / "q.txt").write_text("".join(f"question {n}?\n" for n in range(1200)))
     code, _, err = run(capsys, "index", "build", tmp_path / "q.txt", "--model", tmp_path / "m", "--out", tmp_path / "idx")
     assert (code, err) == (0, "encoding: batch 1/3\nencoding: batch 2/3\nencoding: batch 3/3\n")
+
+
+def test_the_readme_output_folders_are_ignored_by_git():
+    from helpers import ROOT
+
+    readme, ignored = (ROOT / "README.md").read_text(), (ROOT / ".gitignore").read_text().split()
+    for folder in ("models", "plots"):  # `qdup train ... --out models/quora`, `--plots plots/`
+        assert f" {folder}/" in readme and f"/{folder}/" in ignored

@@ -1,6 +1,6 @@
 import pytest
 
-from qdup.data.corpus import read_questions
+from qdup.data.corpus import iter_questions, read_questions
 from qdup.errors import DataError
 
 
@@ -42,7 +42,7 @@ def test_plain_text_ignores_trailing_blank_lines(tmp_path):
     [
         ("q.csv", "id,text\n1,A?\n", "no 'question' column in the header (found: id, text)"),
         ("q.csv", "id,question\n1,A?\n1,B?\n", "line 3: duplicate id '1' (first on line 2)"),
-        ("q.csv", "id,question\n1,A?\n2,  \n", "line 3: empty question"),
+        ("q.csv", "id,question\n1,A?\n2,  \n", "line 3 (id '2'): empty question"),
         ("q.csv", "id,question\n1,A?,extra\n", "line 2: 3 fields, the header has 2"),
         ("q.csv", "", "is empty"),
         ("q.txt", "A?\n\nB?\n", "line 2: empty question"),
@@ -51,6 +51,10 @@ def test_plain_text_ignores_trailing_blank_lines(tmp_path):
         ("q.jsonl", '{"id": 1}\n', "line 1: expected an object with a 'question' field"),
         ("q.jsonl", '{"id": 1, "question": "A?"}\n{"question": "B?"}\n', "line 2: missing id"),
         ("q.txt", "\n\n", "contains no questions"),
+        ("q.csv", "id,question\n1,A?\n40213,????\n", "line 3 (id '40213'): empty question (no words once"),
+        ("q.jsonl", '{"question": "A?", "m": ' + "[" * 40 + "]" * 40 + "}\n", "line 1: metadata is nested more than 32"),
+        ("q.jsonl", '{"question": "A?", "m": ' + "[" * 5000 + "]" * 5000 + "}\n", "line 1: invalid JSON (nested too"),
+        ("q.jsonl", '{"question": "A?", "\\udc80": "x"}\n', "line 1: metadata is not valid Unicode"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, name, content, message):
@@ -63,3 +67,31 @@ def test_bad_files_name_the_problem(tmp_path, name, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         read_questions(tmp_path / "nope.csv")
+
+
+QUORA_LIKE = "id,question\n" + "".join(
+    f"{n},{q}\n" for n, q in enumerate(["How do I learn Python?", ".", "Why is the sky blue?", "????", "Is tea good?",
+                                        "!", "What is rice?", "?", "Who am I?", "..", "Why?", "???"], start=1))
+
+
+def test_every_empty_question_is_named_with_its_line_and_id(tmp_path):
+    with pytest.raises(DataError) as info:
+        read_questions(write(tmp_path, "q.csv", QUORA_LIKE))
+    assert str(info.value) == (
+        f"{tmp_path / 'q.csv'}: 6 empty questions (no words once punctuation is removed): line 3 (id '2'), "
+        "line 5 (id '4'), line 7 (id '6'), line 9 (id '8'), line 11 (id '10') and 1 more; "
+        "fix or remove them (or skip them: --skip-invalid)")
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 4])
+def test_skipped_rows_are_left_out_and_listed(tmp_path, chunk_rows):
+    skipped = []
+    pieces = list(iter_questions(write(tmp_path, "q.csv", QUORA_LIKE), chunk_rows, skipped))
+    assert sum((p.ids for p in pieces), []) == ["1", "3", "5", "7", "9", "11"]
+    assert skipped == [(3, "2"), (5, "4"), (7, "6"), (9, "8"), (11, "10"), (13, "12")]
+
+
+def test_a_file_read_in_pieces_is_checked_whole_before_the_first_piece(tmp_path):
+    path = write(tmp_path, "q.txt", "".join(f"question {n}?\n" for n in range(20)) + "...\n")
+    with pytest.raises(DataError, match=r"line 21: empty question"):
+        next(iter_questions(path, 5))  # nothing is handed out (and stored) before the whole file is checked

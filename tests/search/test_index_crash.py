@@ -59,6 +59,8 @@ def test_interrupted_add_keeps_previous_index(index_path, sig):
     assert writer.wait(timeout=30) != 0
     index = Index.load(index_path)
     assert index.live()[1] == before
+    # Loading sweeps the killed writer's files: an index no one writes to again keeps none.
+    assert {p.name for p in index_path.iterdir()} == {"manifest.json", ".lock", "seg-000001.npy", "seg-000001.jsonl"}
     # The next write commits normally and sweeps the orphaned files away.
     index.add(FakeModel(), ["After the crash?"])
     assert Index.load(index_path).live()[1] == [*before, "3"]

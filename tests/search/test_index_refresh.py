@@ -41,8 +41,8 @@ def test_refresh_costs_one_stat_when_nothing_changed(tmp_path, tiny_model, monke
     other = Index.load(tmp_path / "idx")
     reads = []
     import qdup.search.index as index_module
-    real = index_module._read_state
-    monkeypatch.setattr(index_module, "_read_state", lambda p: reads.append(p) or real(p))
+    real = index_module.read_state
+    monkeypatch.setattr(index_module, "read_state", lambda p: reads.append(p) or real(p))
     for _ in range(3):
         index.search(tiny_model, ["rice"], k=1)
     assert reads == []

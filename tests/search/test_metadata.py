@@ -69,4 +69,4 @@ def test_cli_build_and_search_return_metadata(tmp_path, tiny_model_dir, capsys):
     [match] = json.loads(capsys.readouterr().out)
     assert match["id"] == "1" and match["metadata"] == {"url": "https://f/1", "title": "Py"}
     assert main(["search", str(tmp_path / "i"), "How do I learn Python?", "-k", "1"]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("How do I learn Python?  https://f/1")
+    assert capsys.readouterr().out.rstrip().endswith("How do I learn Python?  https://f/1  (likely duplicate)")

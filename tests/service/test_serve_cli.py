@@ -11,6 +11,9 @@ import pytest
 
 from qdup.search.index import Index
 
+# Generous: a loaded machine answers slowly, and a server that is not up yet fails at once anyway.
+http = httpx.Client(timeout=60)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -24,20 +27,22 @@ def served(tmp_path, tiny_model, tiny_model_dir):
                 model_path=str(tiny_model_dir))
     started = []
 
-    def start(*options, env=None):
+    def start(*options, env=None, host="127.0.0.1"):
         port = free_port()
+        url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         code = "import sys; from qdup.cli import main; sys.exit(main())"
         process = subprocess.Popen(
-            [sys.executable, "-c", code, "serve", "--index", str(tmp_path / "idx"), "--port", str(port), *options],
+            [sys.executable, "-c", code, "serve", "--index", str(tmp_path / "idx"), "--port", str(port),
+             "--host", host, *options],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={"PYTHONPATH": ":".join(sys.path), "PATH": os.environ.get("PATH", ""), **(env or {})})
         started.append(process)
         lines = [process.stdout.readline(), process.stdout.readline()]
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # start-up imports torch: slow on a busy machine
         while time.monotonic() < deadline:
             try:
-                httpx.get(f"http://127.0.0.1:{port}/health")
-                return f"http://127.0.0.1:{port}", lines
+                http.get(f"{url}/health")
+                return url, lines
             except httpx.TransportError:
                 assert process.poll() is None, process.stderr.read()
                 time.sleep(0.2)
@@ -46,20 +51,33 @@ def served(tmp_path, tiny_model, tiny_model_dir):
     yield start
     for process in started:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=60)
 
 
 def test_start_up_lines_and_token_writes(served, tmp_path, tiny_model_dir):
     url, lines = served(env={"QDUP_TOKEN": "s3cret"})
     assert lines[0].startswith(f"qdup serving {url}/  index {tmp_path / 'idx'} (2 questions)  model {tiny_model_dir} (")
     assert lines[1].startswith("writes: token (bearer token required); accepted Host headers: 127.0.0.1, localhost, ::1")
-    assert httpx.post(url + "/questions", json={"question": "New?"}).status_code == 401
-    assert httpx.post(url + "/questions", json={"question": "New?"}, headers={"Authorization": "Bearer s3cret"}).status_code == 201
-    assert httpx.get(url + "/health", headers={"Host": "evil.example"}).status_code == 400
+    assert http.post(url + "/questions", json={"question": "New?"}).status_code == 401
+    assert http.post(url + "/questions", json={"question": "New?"}, headers={"Authorization": "Bearer s3cret"}).status_code == 201
+    refused = http.get(url + "/health", headers={"Host": "evil.example"})
+    assert refused.status_code == 400 and refused.headers["content-type"] == "application/json"
 
 
 def test_read_only(served):
     url, lines = served("--read-only")
     assert lines[1].startswith("writes: read-only (started with --read-only)")
-    assert httpx.post(url + "/questions", json={"question": "New?"}).status_code == 403
-    assert httpx.post(url + "/search", json={"question": "rice"}).status_code == 200
+    assert http.post(url + "/questions", json={"question": "New?"}).status_code == 403
+    assert http.post(url + "/search", json={"question": "rice"}).status_code == 200
+
+
+def test_ipv6_loopback_is_answered(served):
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    url, lines = served(host="::1")
+    assert url.startswith("http://[::1]:") and lines[0].startswith(f"qdup serving {url}/")
+    assert lines[1].startswith("writes: open") and "accepted Host headers: ::1, localhost, 127.0.0.1" in lines[1]
+    assert http.get(url + "/health").json()["questions"] == 2
+    assert http.post(url + "/questions", json={"question": "Asked over IPv6?"}).status_code == 201

@@ -32,7 +32,8 @@ def test_health_and_docs(client, fake_model):
 def test_similarity(client, fake_model):
     body = client.post("/similarity", json={"question1": "How do I learn Python?", "question2": "How do I learn Python"}).json()
     expected = float(fake_model.encode(["How do I learn Python?"])[0] @ fake_model.encode(["How do I learn Python"])[0])
-    assert body["similarity"] == pytest.approx(expected, abs=1e-5)
+    assert body["score"] == pytest.approx(expected, abs=1e-5)  # the model's score: here (a cosine model) the cosine
+    assert body["similarity"] == body["score"]  # its name before, kept for older clients
     assert body["is_duplicate"] is (expected > 0.7) and body["threshold"] == 0.7
 
 
@@ -57,7 +58,9 @@ def test_search_and_add_persist(client, tmp_path, fake_model):
     ("/similarity", {"question1": "a", "question2": "   "}, 422, "question2: should have at least 1 character"),
     ("/search", {"question": "a", "k": 0}, 422, "k: Input should be greater than or equal to 1"),
     ("/search", {"question": "a", "k": 101}, 422, "k: Input should be less than or equal to 100"),
-    ("/search", {"question": "a", "k": "many"}, 422, "k: Input should be a valid integer, unable to parse string as an integer"),
+    ("/search", {"question": "a", "k": "many"}, 422, "k: Input should be a valid integer"),
+    ("/search", {"question": "a", "k": "10"}, 422, "k: Input should be a valid integer"),
+    ("/search", {"question": "a", "k": True}, 422, "k: Input should be a valid integer"),
     ("/search", {"question": 5}, 422, "question: Input should be a valid string"),
     ("/search", {"question": "a" * (MAX_QUESTION_CHARS + 1)}, 422, f"question: should have at most {MAX_QUESTION_CHARS} characters"),
     ("/search", {"question": "a", "threshold": 2}, 422, "threshold must be in [-1, 1], got 2.0"),

@@ -76,15 +76,18 @@ def _finite(figures: dict) -> dict:
 
 
 
+SCORE_IS = "(the built-in model's score is a re-ranker's duplicate probability; a cosine model's, the cosine)"
+
+
 @cli.command()
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] DATA")
-@click.option("--threshold", "-t", type=float, help="Cosine above which a pair is a duplicate "
+@click.option("--threshold", "-t", type=float, help=f"Score above which a pair is a duplicate {SCORE_IS} "
               "[default: the model's].")
 @click.option("--split", "subset", default="all", show_default=True, type=click.Choice(SPLITS),
               help="Which pairs of DATA to score (train/validation/test: the reference split).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--plots", type=click.Path(file_okay=False),
-              help="Folder for ROC, precision-recall and similarity-histogram PNGs.")
+              help="Folder for ROC, precision-recall and score-histogram PNGs.")
 @threads_option()
 def evaluate(args, threshold, subset, as_json, plots):
     """Score labelled pairs: accuracy, confusion matrix, precision, recall, F1, ROC AUC.
@@ -106,9 +109,11 @@ def evaluate(args, threshold, subset, as_json, plots):
     labelled = read_pairs(args[-1])
     if subset != "all":
         labelled = getattr(reference_split(labelled), subset)
-    report = pairs.evaluate(model.load(args[0] if len(args) == 2 else None), labelled, threshold)
+    loaded = model.load(args[0] if len(args) == 2 else None)
+    report = pairs.evaluate(loaded, labelled, threshold)
     if plots:
-        save_plots(report.labels, report.scores, report.threshold, plots, title=f"{subset} pairs")
+        save_plots(report.labels, report.scores, report.threshold, plots, title=f"{subset} pairs",
+                   score_label=f"the model's score ({loaded.scorer.name} scorer)")
     if as_json:
         click.echo(json.dumps(_finite({"split": subset, **report.to_dict()}), indent=2))
         return
@@ -129,12 +134,16 @@ def evaluate(args, threshold, subset, as_json, plots):
 
 @cli.command()
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] QUESTION1 QUESTION2")
-@click.option("--threshold", "-t", type=float, help="Cosine above which the pair is a duplicate "
+@click.option("--threshold", "-t", type=float, help=f"Score above which the pair is a duplicate {SCORE_IS} "
               "[default: the model's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @threads_option(default=1)
 def predict(args, threshold, as_json):
-    """Are two questions duplicates? Prints the cosine similarity and the verdict.
+    """Are two questions duplicates? Prints the model's score of the pair and the verdict.
+
+    The score is what the threshold applies to: for the built-in model its re-ranker's
+    probability that the two are duplicates (from their cosine and their words); for a
+    model with the cosine scorer, the cosine of their vectors.
 
     Without MODEL the built-in model is used.
 
@@ -150,13 +159,13 @@ def predict(args, threshold, as_json):
     if threshold is not None:
         check_threshold(threshold)
     loaded = model.load(args[0] if len(args) == 3 else None)
-    is_duplicate, similarity = pairs.predict(loaded, args[-2], args[-1], threshold)
+    is_duplicate, score = pairs.predict(loaded, args[-2], args[-1], threshold)
     used = loaded.threshold if threshold is None else threshold
-    if as_json:
-        click.echo(json.dumps({"is_duplicate": is_duplicate, "similarity": similarity, "threshold": used}))
+    if as_json:  # "similarity": its name before "score", kept for scripts written against it
+        click.echo(json.dumps({"is_duplicate": is_duplicate, "score": score, "similarity": score, "threshold": used}))
     else:
         verdict = "duplicate" if is_duplicate else "not duplicate"
-        click.echo(f"{similarity:.4f} {verdict} (threshold {used:.2f})")
+        click.echo(f"{score:.4f} {verdict} (threshold {used:.2f})")
 
 
 @cli.command()

@@ -8,15 +8,17 @@ import os
 
 import click
 
-from ..data.corpus import iter_questions, read_questions
+from ..data.corpus import empty_rows, iter_questions, read_questions
 from ..errors import ConfigError
 from ..mining.output import DEFAULT_MINE_THRESHOLD, check_output, mine_to_file
-from ..scoring.thresholds import check_threshold
+from ..scoring.thresholds import check_threshold, likely_duplicates
 from ..search import backends
 from ..search.index import Index
 from . import cli, threads_option
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
+SKIP_HELP = "Leave out rows whose question is empty (no words once punctuation is removed, say '.' or " \
+            "'????') and say which, instead of refusing the file."
 
 
 @cli.group()
@@ -39,9 +41,10 @@ def index() -> None:
                             "a token is read from $QDUP_MILVUS_TOKEN.")
 @click.option("--collection", help="milvus: the collection to create [default: questions].")
 @click.option("--force", is_flag=True, help="Replace an existing index folder (and Milvus collection).")
+@click.option("--skip-invalid", is_flag=True, help=SKIP_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @threads_option()
-def build(questions_file, out, model_path, backend, uri, collection, force, quiet):
+def build(questions_file, out, model_path, backend, uri, collection, force, skip_invalid, quiet):
     """Encode a file of questions into a new index folder.
 
     QUESTIONS is CSV/TSV with a header (`question`, optional `id` column), JSONL
@@ -61,14 +64,23 @@ def build(questions_file, out, model_path, backend, uri, collection, force, quie
     Index.check_output(out, force)
     from .. import model  # torch: only for commands that encode
 
-    chunks = iter_questions(questions_file, backends.chunk_rows(backend))
-    first = next(chunks)  # errors at the top of the file come before the slow model load
+    skipped = [] if skip_invalid else None
+    chunks = iter_questions(questions_file, backends.chunk_rows(backend), skipped)
+    first = next(chunks)  # errors in the file come before the slow model load
     loaded = model.load(model_path)
     built = Index.build_chunks(
         loaded, itertools.chain([first], chunks), out, backend=backend, force=force, progress=not quiet,
         model_path=model_path, options=options, resume_key=_input_key(questions_file),
     )
-    click.echo(f"indexed {len(built)} questions into {out}")
+    click.echo(f"indexed {_questions(len(built))} into {out}{_skipped(skipped)}")
+
+
+def _questions(n: int) -> str:
+    return f"{n} question" if n == 1 else f"{n} questions"
+
+
+def _skipped(skipped: list | None) -> str:
+    return f"; skipped {empty_rows(skipped)}" if skipped else ""
 
 
 def _input_key(path) -> str:
@@ -81,8 +93,9 @@ def _input_key(path) -> str:
 @click.argument("index_path", metavar="INDEX", type=click.Path())
 @click.argument("questions_file", metavar="QUESTIONS", type=click.Path(dir_okay=False))
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
+@click.option("--skip-invalid", is_flag=True, help=SKIP_HELP)
 @threads_option()
-def add(index_path, questions_file, model_path):
+def add(index_path, questions_file, model_path, skip_invalid):
     """Add the questions of a file to an index (all of them, or none on error).
 
     \b
@@ -90,10 +103,11 @@ def add(index_path, questions_file, model_path):
       qdup index add my-index new-questions.jsonl
     """
     opened = Index.load(index_path)
-    chunks = iter_questions(questions_file, backends.chunk_rows(opened.backend["backend"]))
-    first = next(chunks)  # errors at the top of the file come before the slow model load
+    skipped = [] if skip_invalid else None
+    chunks = iter_questions(questions_file, backends.chunk_rows(opened.backend["backend"]), skipped)
+    first = next(chunks)  # errors in the file come before the slow model load
     ids = opened.add_chunks(opened.model(model_path), itertools.chain([first], chunks))
-    click.echo(f"added {len(ids)} questions to {index_path} ({len(opened)} in all)")
+    click.echo(f"added {_questions(len(ids))} to {index_path} ({len(opened)} in all){_skipped(skipped)}")
 
 
 @index.command("remove")
@@ -108,7 +122,21 @@ def remove(index_path, ids):
     """
     opened = Index.load(index_path)
     opened.remove(list(ids))
-    click.echo(f"removed {len(ids)} questions from {index_path} ({len(opened)} left)")
+    click.echo(f"removed {_questions(len(ids))} from {index_path} ({len(opened)} left)")
+
+
+@index.command("check")
+@click.argument("index_path", metavar="INDEX", type=click.Path())
+def check(index_path):
+    """Read every file of an index and check it against the checksums its manifest records
+    (loading checks only file sizes and what it reads whole anyway). Exit 1 when damaged.
+
+    \b
+    Example:
+      qdup index check my-index
+    """
+    opened = Index.load(index_path)
+    click.echo(f"{index_path}: ok, {_questions(len(opened))}; {opened.check()}")
 
 
 QUERY_BLOCK = 256  # queries searched at once with --queries
@@ -140,26 +168,31 @@ def search(index_path, question, queries_file, k, threshold, model_path, as_json
     opened = Index.load(index_path)
     searcher = opened.model(model_path)
     if queries_file is not None:
-        queries = read_questions(queries_file).questions
+        queries = read_questions(queries_file)
         for start in range(0, len(queries), QUERY_BLOCK):
-            block = queries[start : start + QUERY_BLOCK]
-            for query, result in zip(block, opened.search(searcher, block, k, threshold)):
-                click.echo(json.dumps({"question": query, "matches": _matches(result)}, ensure_ascii=False))
+            block = queries.questions[start : start + QUERY_BLOCK]
+            ids = [None] * len(block) if queries.ids is None else queries.ids[start : start + QUERY_BLOCK]
+            for i, query, result in zip(ids, block, opened.search(searcher, block, k, threshold)):
+                line = {"question": query, "matches": _matches(result, searcher)}
+                click.echo(json.dumps(line if i is None else {"id": i, **line}, ensure_ascii=False))
         return
     [result] = opened.search(searcher, [question], k, threshold)
-    matches = _matches(result)
+    matches = _matches(result, searcher)
     if as_json:
         click.echo(json.dumps(matches, ensure_ascii=False))
     elif not matches:
         click.echo("no matches")
     for m in [] if as_json else matches:
         link = f"  {m['metadata']['url']}" if isinstance(m["metadata"].get("url"), str) else ""
-        click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}{link}")
+        mark = "  (likely duplicate)" if m["likely_duplicate"] else ""
+        click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}{link}{mark}")
 
 
-def _matches(result) -> list[dict]:
-    return [{"id": i, "question": q, "score": s, "metadata": m}
-            for i, q, s, m in zip(result.ids, result.questions, result.scores, result.metadata)]
+def _matches(result, model) -> list[dict]:
+    """The matches as the service answers them, with the same "likely duplicate" flags."""
+    likely = likely_duplicates(model, result.scores)
+    return [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
+            for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely, result.metadata)]
 
 
 @cli.command()
@@ -194,7 +227,8 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet
     check_output(out, force)  # before the slow part
     mined = mine_to_file(Index.load(index_path), out, threshold, top_k=top_k, groups=groups,
                          max_group_size=max_group_size, force=force, progress=not quiet)
-    what = {"pairs": f"{mined.count} pairs", "top_k": f"top matches of {mined.count} questions",
+    what = {"pairs": f"{mined.count} pair{'' if mined.count == 1 else 's'}",
+            "top_k": f"top matches of {mined.count} questions",
             "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]
     click.echo(f"wrote {what} (threshold {mined.threshold:.4f}) to {out}")
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import DataError
+from .metadata import metadata_problem
+from .questions import is_empty
 from .textfiles import FIELD_LIMIT
 
 
@@ -59,12 +61,29 @@ def read_questions(path: str | os.PathLike) -> Corpus:
     return next(iter_questions(path, None))
 
 
-def iter_questions(path: str | os.PathLike, chunk_rows: int | None) -> Iterator[Corpus]:
+def iter_questions(path: str | os.PathLike, chunk_rows: int | None,
+                   skipped: list[tuple[int, str | None]] | None = None) -> Iterator[Corpus]:
     """:func:`read_questions` in pieces of at most ``chunk_rows`` questions (None: one piece),
     reading the file as it goes: a file of ten million questions never sits in memory whole.
     Every check of :func:`read_questions` holds across pieces (a duplicate id in piece 9 of
-    an id of piece 1 is refused); an error stops the iteration where it is found.
+    an id of piece 1 is refused). In pieces, the whole file is checked first, so a bad row
+    anywhere stops the caller before it stores anything.
+
+    An empty question (no words once punctuation is removed, say "." or "????") is refused
+    with every such row's line and id; with ``skipped`` (a list), such rows are left out
+    instead and listed there as ``(line, id)``.
     """
+    if chunk_rows is not None:
+        for _ in _pieces(path, chunk_rows, skipped is not None):
+            pass  # reading twice costs seconds; encoding, hours
+    for piece, bad in _pieces(path, chunk_rows, skipped is not None):
+        if skipped is not None:
+            skipped += bad
+        yield piece
+
+
+def _pieces(path: str | os.PathLike, chunk_rows: int | None, skip: bool) -> Iterator[tuple[Corpus, list]]:
+    """The checked pieces of the file, each with its empty-question rows (left out with ``skip``)."""
     path = Path(path)
     lines = _lines(path)
     suffix = path.suffix.lower()
@@ -74,14 +93,16 @@ def iter_questions(path: str | os.PathLike, chunk_rows: int | None) -> Iterator[
         rows = _jsonl_rows(lines, path)
     else:
         rows = _text_rows(lines)
-    checker, chunk = _Checker(path), []
+    checker, chunk = _Checker(path, skip), []
     for row in rows:
         chunk.append(row)
         if chunk_rows is not None and len(chunk) >= chunk_rows:
             yield checker.corpus(chunk)
             chunk = []
-    if chunk or not checker.rows:
-        yield checker.corpus(chunk)
+    last = checker.corpus(chunk) if chunk or not checker.rows else None
+    checker.finish()  # before the last piece: a caller taking only the first (read_questions) sees it too
+    if last is not None:
+        yield last
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -142,6 +163,8 @@ def _jsonl_rows(lines: Iterator[str], path: Path) -> Iterator[Row]:
             obj = json.loads(raw)
         except json.JSONDecodeError as error:
             raise DataError(f"{path}, line {line}: invalid JSON ({error.msg})") from None
+        except RecursionError:
+            raise DataError(f"{path}, line {line}: invalid JSON (nested too deeply)") from None
         if not isinstance(obj, dict) or "question" not in obj:
             raise DataError(f"{path}, line {line}: expected an object with a 'question' field")
         if not isinstance(obj["question"], str):
@@ -166,30 +189,30 @@ def _text_rows(lines: Iterator[str]) -> Iterator[Row]:
 
 
 class _Checker:
-    """The checks of a whole file, applied piece by piece (ids seen so far carried along)."""
+    """The checks of a whole file, applied piece by piece (ids seen so far carried along).
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.rows = path, 0
+    Empty questions are collected over the whole file and refused together at its end
+    (:meth:`finish`), or, with ``skip``, left out of the pieces.
+    """
+
+    def __init__(self, path: Path, skip: bool) -> None:
+        self.path, self.skip, self.rows = path, skip, 0
         self.seen: dict[str, int] = {}
         self.first_row: Row | None = None
+        self.empty: list[tuple[int, str | None]] = []  # (line, id) of empty questions
 
-    def corpus(self, rows: list[Row]) -> Corpus:
+    def corpus(self, rows: list[Row]) -> tuple[Corpus, list[tuple[int, str | None]]]:
+        """The piece without its empty questions, and those rows' (line, id)."""
         path = self.path
         if not rows and not self.rows:
             raise DataError(f"{path} contains no questions")
         if self.first_row is None and rows:
             self.first_row = rows[0]
         with_ids = self.first_row is not None and self.first_row[1] is not None
-        for row in rows:
-            if (row[1] is not None) != with_ids:
-                line = row[0] if with_ids else self.first_row[0]
-                raise DataError(f"{path}, line {line}: missing id (other rows have one)")
-        questions: list[str] = []
-        for line, row_id, question, _ in rows:
-            question = question.strip()
-            if not question:
-                # An index of empty strings matches nothing useful; refuse rather than guess.
-                raise DataError(f"{path}, line {line}: empty question")
+        kept, empty = [], []
+        for line, row_id, question, meta in rows:
+            if (row_id is not None) != with_ids:
+                raise DataError(f"{path}, line {line if with_ids else self.first_row[0]}: missing id (other rows have one)")
             if row_id is not None:
                 row_id = row_id.strip()
                 if not row_id:
@@ -197,8 +220,37 @@ class _Checker:
                 if row_id in self.seen:
                     raise DataError(f"{path}, line {line}: duplicate id {row_id!r} (first on line {self.seen[row_id]})")
                 self.seen[row_id] = line
-            questions.append(question)
+            problem = metadata_problem(meta)
+            if problem:
+                raise DataError(f"{path}, line {line}: metadata {problem}")
+            if is_empty(question):  # an index of empty strings matches nothing useful
+                empty.append((line, row_id))
+            else:
+                kept.append((row_id, question.strip(), meta))
         self.rows += len(rows)
-        ids = [row[1].strip() for row in rows] if with_ids else None
-        metadata = [row[3] for row in rows]
-        return Corpus(questions=questions, ids=ids, metadata=metadata if any(metadata) else None)
+        self.empty += empty
+        metadata = [m for _, _, m in kept]
+        return Corpus([q for _, q, _ in kept], [i for i, _, _ in kept] if with_ids else None,
+                      metadata if any(metadata) else None), empty
+
+    def finish(self) -> None:
+        """At the end of the file: refuse its empty questions, every one named."""
+        if len(self.empty) == 1 and not self.skip:
+            raise DataError(f"{self.path}, {_row(*self.empty[0])}: empty question ({EMPTY}); "
+                            "fix or remove it (or skip such rows: --skip-invalid)")
+        if self.empty and not self.skip:
+            raise DataError(f"{self.path}: {empty_rows(self.empty)}; fix or remove them (or skip them: --skip-invalid)")
+
+
+EMPTY = "no words once punctuation is removed"
+
+
+def empty_rows(rows: list[tuple[int, str | None]], shown: int = 5) -> str:
+    """``rows`` (line, id) as one phrase: "2 empty questions (...): line 3 (id '17'), line 9 (id '40')"."""
+    more = f" and {len(rows) - shown} more" if len(rows) > shown else ""
+    what = "empty question" if len(rows) == 1 else "empty questions"
+    return f"{len(rows)} {what} ({EMPTY}): {', '.join(_row(*r) for r in rows[:shown])}{more}"
+
+
+def _row(line: int, row_id: str | None) -> str:
+    return f"line {line}" + ("" if row_id is None else f" (id {row_id!r})")

@@ -35,7 +35,16 @@ def check_questions(questions: Sequence[str]) -> list[str]:
             question.encode("utf-8")
         except UnicodeEncodeError:
             raise QuestionError(f"question {n} is not valid Unicode text (undecodable bytes?); use UTF-8") from None
-        if not tokenize(question):
+        if is_empty(question):
             raise QuestionError(f"question {n} is empty (no words once punctuation is removed)")
         out.append(question.strip())
     return out
+
+
+def is_empty(question: str) -> bool:
+    """Whether ``question`` has no word once standardised ("", "   ", ".", "????").
+
+    >>> is_empty("????"), is_empty("Why?")
+    (True, False)
+    """
+    return not tokenize(question)

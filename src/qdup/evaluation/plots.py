@@ -15,8 +15,9 @@ FILES = ("roc.png", "precision_recall.png", "similarity_histogram.png")
 
 
 def save_plots(labels: np.ndarray, scores: np.ndarray, threshold: float, folder: str | os.PathLike,
-               title: str = "") -> list[Path]:
-    """Write ROC, precision-recall and similarity-histogram PNGs into ``folder``.
+               title: str = "", score_label: str = "the model's score") -> list[Path]:
+    """Write ROC, precision-recall and score-histogram PNGs into ``folder`` (the histogram's
+    x axis: ``score_label``, what the scores are).
 
     >>> save_plots(split.test.is_duplicate, scores, 0.7, "plots")   # doctest: +SKIP
     """
@@ -32,7 +33,7 @@ def save_plots(labels: np.ndarray, scores: np.ndarray, threshold: float, folder:
     figures = {
         "roc.png": _roc(plt, labels, scores, threshold, suffix),
         "precision_recall.png": _precision_recall(plt, labels, scores, threshold, suffix),
-        "similarity_histogram.png": _histogram(plt, labels, scores, threshold, suffix),
+        "similarity_histogram.png": _histogram(plt, labels, scores, threshold, suffix, score_label),
     }
     written = []
     for name, figure in figures.items():
@@ -69,12 +70,12 @@ def _precision_recall(plt, labels, scores, threshold, suffix):
     return figure
 
 
-def _histogram(plt, labels, scores, threshold, suffix):
+def _histogram(plt, labels, scores, threshold, suffix, score_label):
     figure, ax = plt.subplots(figsize=(7, 4))
     bins = np.linspace(min(-0.2, float(scores.min())), 1.0, 61)
     ax.hist(scores[~labels], bins=bins, alpha=0.6, label=f"not duplicates ({(~labels).sum()})")
     ax.hist(scores[labels], bins=bins, alpha=0.6, label=f"duplicates ({labels.sum()})")
     ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold:.2f}")
-    ax.set(xlabel="cosine similarity", ylabel="pairs", title=f"Similarity by label{suffix}")
+    ax.set(xlabel=score_label, ylabel="pairs", title=f"Scores by label{suffix}")
     ax.legend(loc="upper left")
     return figure

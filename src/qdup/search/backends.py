@@ -64,6 +64,10 @@ class Store(Protocol):
     def removed(self, folder: Path, manifest: dict, rows: Sequence[int]) -> tuple[dict, "Store"]:
         """Drop live ``rows``; the returned manifest is to be committed."""
 
+    def settle(self, folder: Path, manifest: dict) -> "tuple[dict, Store] | None":
+        """After ``manifest`` is committed, finish what it left to do (say drop a collection a
+        rebuild replaced, or delete removed rows); a manifest to commit next, or None."""
+
     def resumed(self, manifest: dict) -> int:
         """Input questions an interrupted build of the same input stored (0: none); updates
         ``manifest`` (counters) to continue from there."""
@@ -76,6 +80,10 @@ class Store(Protocol):
 
     def files(self, manifest: dict) -> set[str]:
         """Names of the files in the index folder that ``manifest`` needs (others are swept)."""
+
+    def verify(self, folder: Path, manifest: dict) -> str:
+        """Check everything the store holds against the manifest, reading it all (``qdup index
+        check``); what was checked, as a phrase. A problem is a one-line :class:`DataError`."""
 
     def describe(self) -> dict:
         """Backend name and settings, for ``qdup index info`` style output and logs."""

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..data.corpus import Corpus
+from ..data.metadata import readable
 from ..data.questions import check_questions
 from ..errors import DataError, UnknownIdError
 from ..util import atomic
@@ -30,7 +31,7 @@ from .hybrid import hybrid_topk
 from .inputs import assign_ids, check_chunk, check_search_args, prepare_chunk
 from .manifest import identity, manifest_stamp, read_manifest, write_lock
 from .results import SearchResult, StoredQuestion, search_results
-from .writes import Change, build_folder, check_output
+from .writes import Change, build_folder, check_output, read_state, tidy
 
 __all__ = ["Index"]
 
@@ -131,7 +132,9 @@ class Index:
         """Open an existing index folder (read-only until you call add or remove)."""
         path = Path(path)
         atomic.recover(path)  # a build --force killed between its two renames
-        return cls(path, *_read_state(path))
+        index = cls(path, *read_state(path))
+        index._settle()  # what a killed writer left behind: an index no one writes to is tidied too
+        return index
 
     def refresh(self) -> None:
         """Re-read the folder if another process (say `qdup index add`) committed since.
@@ -144,7 +147,7 @@ class Index:
             return
         manifest = read_manifest(self.path)
         if manifest != self._state[0]:
-            self._state = _read_state(self.path)
+            self._state = read_state(self.path)
         self._stamp = stamp
 
     # -------------------------------------------------------------------- search
@@ -195,7 +198,13 @@ class Index:
         if row is None:
             raise UnknownIdError(f"id {str(id)!r} is not in the index")
         [(i, question, meta)] = store.records(np.array([row]))
-        return StoredQuestion(i, question, meta)
+        return StoredQuestion(i, question, readable(meta))
+
+    def check(self) -> str:
+        """Read all the index holds against its manifest's checksums and counts (loading checks
+        only what is cheap); what was checked. A damaged index: one-line :class:`DataError`."""
+        self.refresh()
+        return self._state[1].verify(self.path, self._state[0])
 
     def live(self) -> tuple[np.ndarray, list[str], list[str]]:
         """All stored (vectors, ids, questions), removed ones excluded, in insertion order."""
@@ -235,7 +244,7 @@ class Index:
         self._check_model(model)
         added: list[str] = []
         with self._writing(model) as change:
-            for chunk in chunks:
+            for chunk in (c for c in chunks if c.questions):  # a piece may be all skipped rows
                 chunk = prepare_chunk(chunk, change.manifest, change.store.find)
                 change.add(chunk, model.encode(chunk.questions), model)
                 added += chunk.ids
@@ -265,7 +274,13 @@ class Index:
             change = Change(self.path, dict(self._state[0]), self._state[1])
             yield change
             change.commit()
+            change.settle()
             self._state, self._stamp = (change.manifest, change.store), manifest_stamp(self.path)
+
+    def _settle(self) -> None:
+        with self._write:
+            state = tidy(self.path, *self._state)
+            self._state, self._stamp = (state, manifest_stamp(self.path)) if state else (self._state, self._stamp)
 
     def _check_model(self, model) -> None:
         if model.fingerprint != self.fingerprint:
@@ -273,17 +288,3 @@ class Index:
                 f"index {self.path} was built with model {self.fingerprint[:12]}, not {model.fingerprint[:12]}; "
                 "use the model that built it, or rebuild the index"
             )
-
-
-# ------------------------------------------------------------------- helpers
-def _read_state(path: Path) -> tuple[dict, Store]:
-    for _ in range(2):
-        manifest = read_manifest(path)
-        try:
-            return manifest, backends.open_store(path, manifest)
-        except DataError:
-            # A writer may have committed and swept this manifest's files meanwhile.
-            if identity(read_manifest(path)) == identity(manifest):
-                raise  # really damaged, not a race with a writer
-    manifest = read_manifest(path)
-    return manifest, backends.open_store(path, manifest)

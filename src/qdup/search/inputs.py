@@ -7,15 +7,17 @@ the slow encoding happens between them and outside the folder's lock).
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Callable, Container, Sequence
 
 from ..data.corpus import Corpus
+from ..data.metadata import metadata_problem
 from ..data.questions import check_questions
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, InputError
 from ..scoring.thresholds import check_threshold
 
+AUTO_ID_PREFIX = "qdup-"  # generated ids of an index whose ids are the user's
+AUTO_ID_PREFIX_KEY = "auto_id_prefix"  # in the manifest
 # Which of these ids the index holds (say ``Store.find``); None: nothing is stored yet (a build).
 Taken = Callable[[list[str]], Container[str]]
 
@@ -35,7 +37,10 @@ def check_chunk(chunk: Corpus) -> Corpus:
 
 def assign_ids(chunk: Corpus, manifest: dict, taken: Taken | None) -> Corpus:
     """A checked chunk with its ids: the given ones when none is ``taken``, else the next
-    free numbers (``manifest["next_auto_id"]`` moves past them)."""
+    free numbers (``manifest["next_auto_id"]`` moves past them). The first chunk of a build
+    (``taken`` None) decides whose ids the index holds (:func:`auto_id_prefix`)."""
+    if taken is None and AUTO_ID_PREFIX_KEY not in manifest:
+        manifest[AUTO_ID_PREFIX_KEY] = "" if chunk.ids is None else AUTO_ID_PREFIX
     if chunk.ids is None:
         return replace(chunk, ids=auto_ids(manifest, taken, len(chunk)))
     stored = taken(chunk.ids) if taken is not None else ()
@@ -52,12 +57,9 @@ def check_metadata(metadata: Sequence[dict] | None, questions: list[str]) -> lis
     if len(metadata) != len(questions):
         raise DataError(f"{len(metadata)} metadata objects for {len(questions)} questions")
     for n, m in enumerate(metadata):
-        if not isinstance(m, dict):
-            raise DataError(f"metadata of question {n + 1} must be a JSON object, got {type(m).__name__}")
-        try:
-            json.dumps(m, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise DataError(f"metadata of question {n + 1} is not JSON ({error})") from None
+        problem = metadata_problem(m)
+        if problem:
+            raise InputError(f"metadata of question {n + 1} {problem}")
     return metadata if any(metadata) else None
 
 
@@ -68,18 +70,39 @@ def check_ids(ids: Sequence[str], questions: list[str]) -> list[str]:
     seen: set[str] = set()
     for i in ids:
         if not i:
-            raise DataError("empty id")
+            raise InputError("empty id")
+        if not _is_unicode(i):
+            raise InputError(f"id {i!r} is not valid Unicode text (undecodable bytes?); use UTF-8")
         if i in seen:
             raise DataError(f"duplicate id {i!r}")
         seen.add(i)
     return ids
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def auto_id_prefix(manifest: dict) -> str:
+    """What generated ids start with: nothing for an index built without ids (qdup numbers
+    every question: 1, 2, ...), :data:`AUTO_ID_PREFIX` for an index of the user's own ids,
+    so that an id qdup hands out ("qdup-1") is never one of theirs (say a forum thread left
+    out of the export, added later with its own id)."""
+    if AUTO_ID_PREFIX_KEY in manifest:
+        return str(manifest[AUTO_ID_PREFIX_KEY])
+    # Indexes made before the prefix: the user chose every id if qdup never numbered one.
+    return AUTO_ID_PREFIX if int(manifest["next_auto_id"]) == 1 and int(manifest["count"]) > 0 else ""
+
+
 def auto_ids(manifest: dict, taken: Taken | None, n: int) -> list[str]:
-    """The next ``n`` numbers not ``taken`` by a stored id (a user may have chosen "7")."""
-    ids, next_id = [], int(manifest["next_auto_id"])
+    """The next ``n`` generated ids not ``taken`` by a stored id (a user may have chosen "7")."""
+    ids, next_id, prefix = [], int(manifest["next_auto_id"]), auto_id_prefix(manifest)
     while len(ids) < n:
-        batch = [str(i) for i in range(next_id, next_id + n - len(ids))]
+        batch = [f"{prefix}{i}" for i in range(next_id, next_id + n - len(ids))]
         stored = taken(batch) if taken is not None else ()
         ids += [i for i in batch if i not in stored]
         next_id += len(batch)

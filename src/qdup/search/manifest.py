@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from ..errors import DataError
 from ..util import atomic
@@ -27,6 +27,7 @@ from ..util import atomic
 FORMAT = "qdup-index"
 VERSION = 1
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 
 
 def _before_commit() -> None:
@@ -67,7 +68,23 @@ def read_manifest(folder: Path) -> dict:
         raise DataError(f"{folder} is not a qdup index (unknown format)")
     if manifest.get("version") != VERSION:
         raise DataError(f"{folder}: index format version {manifest.get('version')} is not supported (expected {VERSION})")
+    bad = [key for key, ok in FIELDS.items() if not ok(manifest.get(key))]
+    if bad:
+        raise DataError(f"{folder} is damaged: its manifest's {bad[0]!r} is missing or wrong")
     return manifest
+
+
+def _whole(value, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+# What every manifest holds, whatever the backend (a backend checks its own entries).
+FIELDS = {
+    "fingerprint": lambda v: isinstance(v, str) and bool(v), "backend": lambda v: isinstance(v, str),
+    "dim": lambda v: _whole(v, 1), "generation": lambda v: _whole(v, 0), "count": lambda v: _whole(v, 0),
+    "next_auto_id": lambda v: _whole(v, 1),
+    "threshold": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and -1 <= v <= 1,
+}
 
 
 def manifest_stamp(folder: Path) -> tuple | None:
@@ -84,12 +101,19 @@ def manifest_stamp(folder: Path) -> tuple | None:
 
 
 def commit(folder: Path, manifest: dict, files: set[str]) -> None:
-    """Replace the manifest atomically, then delete files other than it and ``files``
-    (the backend's files for this manifest, see :meth:`qdup.search.backends.Store.files`)."""
+    """Replace the manifest atomically, then :func:`sweep` the files it does not name."""
     _before_commit()
     atomic.write_text(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     _fsync_dir(folder)
-    keep = {MANIFEST, ".lock"} | files
+    sweep(folder, files)
+
+
+def sweep(folder: Path, files: set[str]) -> None:
+    """Delete the files other than the manifest and ``files`` (the backend's files for the
+    committed manifest, see :meth:`qdup.search.backends.Store.files`): a killed writer's
+    new files, temporary files. Only under the write lock: a writer's files are unnamed
+    until it commits."""
+    keep = {MANIFEST, LOCK} | files
     for entry in folder.iterdir():
         if entry.name not in keep and entry.is_file():
             with contextlib.suppress(OSError):
@@ -118,7 +142,7 @@ def write_lock(folder: Path) -> Iterator[None]:
     with io_errors(folder):
         while True:
             before = os.stat(folder).st_ino  # a missing folder: one-line error, not a new folder
-            lock = FileLock(str(folder / ".lock"))
+            lock = FileLock(str(folder / LOCK))
             lock.acquire()
             try:
                 same = os.stat(folder).st_ino == before
@@ -131,6 +155,22 @@ def write_lock(folder: Path) -> Iterator[None]:
             yield
         finally:
             lock.release()
+
+
+@contextlib.contextmanager
+def unless_locked(folder: Path) -> Iterator[bool]:
+    """The write lock if no writer holds it now (True), else nothing (False), never waiting;
+    False too where it cannot be taken (a read-only copy of the folder)."""
+    lock = FileLock(str(folder / LOCK))
+    try:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..data.metadata import readable
 from .backends import Store
 
 
@@ -40,5 +41,5 @@ def search_results(store: Store, scores: np.ndarray, rows: np.ndarray, threshold
         mine = records[start : start + int(mask.sum())]
         start += len(mine)
         out.append(SearchResult([r[0] for r in mine], [r[1] for r in mine], [float(x) for x in s[mask]],
-                                [r[2] for r in mine]))
+                                [readable(r[2]) for r in mine]))
     return out

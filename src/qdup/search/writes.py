@@ -20,7 +20,8 @@ from ..util.progress import log
 from . import backends
 from .backends import Store
 from .inputs import prepare_chunk
-from .manifest import FORMAT, MANIFEST, commit, io_errors, new_manifest, write_lock
+from .manifest import (FORMAT, MANIFEST, commit, identity, io_errors, new_manifest, read_manifest, sweep, unless_locked,
+                       write_lock)
 
 
 @dataclass
@@ -40,6 +41,42 @@ class Change:
     def commit(self) -> None:
         """Make the change visible: replace the folder's manifest (:func:`qdup.search.manifest.commit`)."""
         commit(self.folder, self.manifest, self.store.files(self.manifest))
+
+    def settle(self) -> None:
+        """After the commit, what the store finishes then (:meth:`qdup.search.backends.Store.settle`),
+        committing the manifest that follows, if any."""
+        follow = self.store.settle(self.folder, self.manifest)
+        if follow is not None:
+            self.manifest, self.store = follow
+            self.commit()
+
+
+def read_state(path: Path) -> tuple[dict, Store]:
+    """The committed manifest and its store. A load that fails because a writer committed and
+    swept that manifest's files meanwhile is retried; a damaged index is refused."""
+    for _ in range(2):
+        manifest = read_manifest(path)
+        try:
+            return manifest, backends.open_store(path, manifest)
+        except DataError:
+            if identity(read_manifest(path)) == identity(manifest):
+                raise  # really damaged, not a race with a writer
+    manifest = read_manifest(path)
+    return manifest, backends.open_store(path, manifest)
+
+
+def tidy(folder: Path, manifest: dict, store: Store) -> tuple[dict, Store] | None:
+    """Finish what a killed writer left behind (its files, a collection a rebuild replaced,
+    removed rows Milvus still holds), if no writer holds the lock now; the state after that,
+    or None when a writer is at work (it tidies when it commits) or committed meanwhile."""
+    with unless_locked(folder) as free:
+        if not free or identity(read_manifest(folder)) != identity(manifest):
+            return None
+        change = Change(folder, dict(manifest), store)
+        with io_errors(folder):
+            sweep(folder, store.files(manifest))
+            change.settle()
+        return change.manifest, change.store
 
 
 def check_output(path, force: bool = False) -> None:
@@ -72,4 +109,7 @@ def build_folder(model, chunks: Iterable[Corpus], path, *, backend: str, force: 
             raise DataError("no questions to index")
         change.store.finished()
         change.commit()
+    change.folder = Path(path)
+    with io_errors(change.folder), write_lock(change.folder):
+        change.settle()  # say, drop the collection this build replaced: only once the new folder is in place
     return change

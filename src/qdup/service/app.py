@@ -18,19 +18,26 @@ import logging
 from importlib import resources
 from typing import Annotated, Optional
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
-from ..errors import ConfigError, DataError, QdupError, QuestionError, UnknownIdError
+from ..errors import ConfigError, DataError, InputError, QdupError, UnknownIdError
 from ..evaluation.pairs import predict
 from ..scoring.thresholds import likely_duplicates
 from .access import Access
+from .docs import add_redoc, own_error_answers
 from .middleware import MAX_BODY_BYTES, add_request_checks
-from .schemas import (ERRORS, AddedOut, DeletedOut, PairIn, QuestionIn, SearchIn, SearchOut, SimilarityOut,
-                      StoredOut, error_response)
+from .schemas import (AddedOut, DeletedOut, PairIn, QuestionIn, SearchIn, SearchOut, SimilarityOut, StoredOut,
+                      error_response, errors)
+
+# Writes take `Authorization: Bearer <token>`; declared as a security scheme, so Swagger UI's
+# "Authorize" sends it. Checked by the access policy, not here (a missing one is not always an error).
+Bearer = Annotated[Optional[HTTPAuthorizationCredentials],
+                   Security(HTTPBearer(auto_error=False, description="The write token (QDUP_TOKEN or --token-file)"))]
 
 
 def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: Access = Access(),
@@ -47,8 +54,10 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: 
         >>> client.post("/search", json={"question": "How to learn Python?", "k": 3}).json()  # doctest: +SKIP
         {'matches': [{'id': '1', 'question': 'How do I learn Python?', 'score': 0.93, ...}, ...]}
     """
-    # FastAPIOffline: /docs and /redoc load Swagger UI / ReDoc from the package, not a CDN.
-    app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", responses=ERRORS)
+    # FastAPIOffline: /docs loads Swagger UI from the package, not a CDN; /redoc is ours (docs.py).
+    app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", redoc_url=None)
+    add_redoc(app)
+    own_error_answers(app)
     _add_error_handlers(app)
     _add_read_routes(app, model, index, access)
     _add_write_routes(app, model, index, access)
@@ -76,7 +85,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(QdupError)
     async def library_error(request: Request, error: QdupError):
-        invalid = isinstance(error, (QuestionError, ConfigError))  # the request's values, not the state
+        invalid = isinstance(error, (InputError, ConfigError))  # the request's values, not the state
         status = 404 if isinstance(error, UnknownIdError) else 422 if invalid else 409 if isinstance(error, DataError) \
             else 400
         return error_response(status, str(error))
@@ -93,8 +102,8 @@ def _need_index(index):  # the /similarity-only server (no --index) refuses the 
     return index
 
 
-def _writable(index, access: Access, authorization: str | None):
-    refused = access.check_write(authorization)
+def _writable(index, access: Access, credentials: HTTPAuthorizationCredentials | None):
+    refused = access.check_write(None if credentials is None else f"{credentials.scheme} {credentials.credentials}")
     if refused:
         raise HTTPException(*refused)
     return _need_index(index)
@@ -105,20 +114,24 @@ def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
     async def page() -> HTMLResponse:
         return HTMLResponse(resources.files(__package__).joinpath("static/index.html").read_text("utf-8"))
 
-    @app.get("/health")
+    @app.get("/health", responses=errors())
     def health() -> dict:
         """Liveness, the model fingerprint and thresholds, the number of stored questions, the write mode."""
         return {"status": "ok", "model": model.fingerprint[:12], "threshold": model.threshold,
                 "search_threshold": getattr(model, "search_threshold", None),
                 "questions": None if index is None else len(index), "writes": access.mode}
 
-    @app.post("/similarity", response_model=SimilarityOut)
+    @app.post("/similarity", response_model=SimilarityOut, responses=errors(413, 422))
     def similarity(body: PairIn) -> dict:
-        """Cosine similarity of two questions and the duplicate verdict at the model's threshold."""
-        is_duplicate, score = predict(model, body.question1, body.question2)
-        return {"similarity": score, "is_duplicate": is_duplicate, "threshold": model.threshold}
+        """The model's score of two questions and the duplicate verdict at the model's threshold.
 
-    @app.post("/search", response_model=SearchOut)
+        For the built-in model the score is its pair re-ranker's probability that the two are
+        duplicates (from their cosine and their words); for a cosine model, the cosine.
+        `similarity` repeats `score` for clients written before it was named."""
+        is_duplicate, score = predict(model, body.question1, body.question2)
+        return {"score": score, "similarity": score, "is_duplicate": is_duplicate, "threshold": model.threshold}
+
+    @app.post("/search", response_model=SearchOut, responses=errors(409, 413, 422))
     def search(body: SearchIn) -> dict:
         """The k stored questions most similar to `question`, best first, with their metadata."""
         [result] = _need_index(index).search(model, [body.question], body.k, body.threshold)
@@ -127,7 +140,8 @@ def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
                             for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely,
                                                      result.metadata)]}
 
-    @app.get("/questions/{question_id}", response_model=StoredOut, responses={404: ERRORS[404]})
+    # `:path`: an id may hold "/" (sent as a/b or a%2Fb, which the server decodes before routing).
+    @app.get("/questions/{question_id:path}", response_model=StoredOut, responses=errors(404, 409))
     def get_question(question_id: str) -> dict:
         """One stored question with its metadata; 404 when the id is unknown."""
         stored = _need_index(index).get(question_id)
@@ -135,17 +149,17 @@ def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
 
 
 def _add_write_routes(app: FastAPI, model, index, access: Access) -> None:
-    @app.post("/questions", status_code=201, response_model=AddedOut)
-    def add_question(body: QuestionIn, authorization: Annotated[Optional[str], Header()] = None) -> dict:
+    @app.post("/questions", status_code=201, response_model=AddedOut, responses=errors(401, 403, 409, 413, 422))
+    def add_question(body: QuestionIn, credentials: Bearer = None) -> dict:
         """Store a question (persisted atomically); 409 when the id is already taken."""
-        writable = _writable(index, access, authorization)
+        writable = _writable(index, access, credentials)
         [new_id] = writable.add(model, [body.question], None if body.id is None else [body.id],
                                 None if body.metadata is None else [body.metadata])
         return {"id": new_id, "question": body.question, "questions": len(writable)}
 
-    @app.delete("/questions/{question_id}", response_model=DeletedOut, responses={404: ERRORS[404]})
-    def delete_question(question_id: str, authorization: Annotated[Optional[str], Header()] = None) -> dict:
+    @app.delete("/questions/{question_id:path}", response_model=DeletedOut, responses=errors(401, 403, 404, 409))
+    def delete_question(question_id: str, credentials: Bearer = None) -> dict:
         """Remove a stored question (persisted atomically); 404 when the id is unknown."""
-        writable = _writable(index, access, authorization)
+        writable = _writable(index, access, credentials)
         writable.remove([question_id])
         return {"id": question_id, "questions": len(writable)}

@@ -2,13 +2,13 @@
 
 The Host check defeats DNS rebinding; which hosts and origins to accept is decided by
 :mod:`qdup.service.access` (``qdup serve``) or the caller of :func:`qdup.service.app.create_app`.
+Refusals are JSON like every other error answer.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .schemas import error_response
 
@@ -52,6 +52,39 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
+class HostCheck:
+    """ASGI middleware: refuse a request whose Host header names no allowed host (400).
+
+    IPv6 literals come bracketed (``[::1]:8000``); ``*.example.com`` allows the subdomains."""
+
+    def __init__(self, app, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.allowed = {h.lower().strip("[]") for h in allowed_hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket") or "*" in self.allowed:
+            return await self.app(scope, receive, send)
+        header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        name = host_name(header)
+        if name in self.allowed or any(a.startswith("*.") and name.endswith(a[1:]) for a in self.allowed):
+            return await self.app(scope, receive, send)
+        return await error_response(400, f"Host header {header!r} is not one this server answers "
+                                         "(qdup serve --allowed-host)")(scope, receive, send)
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without its port: "[::1]:8000" -> "::1", "Forum.example:80" -> "forum.example".
+
+    >>> host_name("[::1]:8000"), host_name("localhost:8000"), host_name("::1")
+    ('::1', 'localhost', '::1')
+    """
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    name, colon, port = header.rpartition(":")
+    return name if colon and port.isdigit() and ":" not in name else header
+
+
 def add_request_checks(app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES, cors_origins: tuple[str, ...] = (),
                        allowed_hosts: list[str] | None = None) -> None:
     """Wrap ``app`` in the body limit, CORS for ``cors_origins`` (none: no cross-origin
@@ -61,4 +94,4 @@ def add_request_checks(app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES, cors_
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     if allowed_hosts is not None:  # outermost: a foreign Host header never reaches a route
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+        app.add_middleware(HostCheck, allowed_hosts=list(allowed_hosts))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 MAX_QUESTION_CHARS = 1000  # a forum question, not a document; also bounds encoding time
 MAX_K = 100
@@ -28,7 +28,7 @@ class PairIn(_Body):
 
 class SearchIn(_Body):
     question: Question
-    k: int = Field(10, ge=1, le=MAX_K)
+    k: StrictInt = Field(10, ge=1, le=MAX_K)  # strict: "10" and true are not numbers
     threshold: Optional[float] = None  # checked by the library, as everywhere
 
 
@@ -48,6 +48,11 @@ ERRORS = {code: {"model": ErrorOut, "description": text} for code, text in [
     (409, "Conflict: id already taken, or no index loaded"), (413, "Request body too large"),
     (422, "Invalid request: the one-line reason is in `error`"),
 ]}
+
+
+def errors(*codes: int) -> dict:
+    """The error answers one route can give, for its OpenAPI ``responses``."""
+    return {code: ERRORS[code] for code in codes}
 
 
 def error_response(status: int, message: str) -> JSONResponse:
@@ -79,7 +84,10 @@ class DeletedOut(BaseModel):
 
 
 class SimilarityOut(BaseModel):
-    similarity: float
+    score: float = Field(description="the model's score of the pair, the one `threshold` applies to: for the "
+                                     "built-in model its re-ranker's duplicate probability, for a cosine model the cosine")
+    similarity: float = Field(description="the same value as `score` (its name before; kept for older clients)",
+                              deprecated=True)
     is_duplicate: bool
     threshold: float
 

@@ -6,13 +6,20 @@
     seg-000003.faiss       optional HNSW graph over those vectors (FAISS binary format)
     seg-000003.lexical.npz optional sparse lexical rows (plain arrays, np.load without pickles)
 
-Which segments make up the index is the manifest's business (:mod:`qdup.search.manifest`).
+Which segments make up the index is the manifest's business (:mod:`qdup.search.manifest`);
+it records each file's size and sha256 (:func:`digest`), as a model's ``config.json`` does
+for its files. Loading checks them cheaply: every file's size, and the checksum of the
+files it reads whole anyway (ids and questions, lexical rows); ``qdup index check``
+(:func:`verify`) reads every byte. Any problem is one line: ``... is damaged: ...``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +28,52 @@ from ...data.vectors import write_vectors
 from ...errors import DataError
 from ...text.lexical import LexicalRows
 from ...util import atomic
+from ..topk import HnswSearch
 
 LEXICAL = ".lexical.npz"  # a segment's lexical rows, when the model's scorer uses them
+BLOCK = 1 << 20  # bytes hashed at a time
+
+
+def digest(path: Path) -> dict:
+    """``{"bytes": size, "sha256": hex}`` of a file, read in blocks."""
+    sha, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK):
+            sha.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": sha.hexdigest()}
+
+
+def damaged(folder: Path, what: str) -> DataError:
+    return DataError(f"{folder} is damaged: {what}")
+
+
+def check_size(folder: Path, name: str, recorded: dict | None) -> None:
+    """The file exists and (when the manifest recorded it) has its recorded size: one ``stat``."""
+    try:
+        size = (folder / name).stat().st_size
+    except FileNotFoundError:
+        raise damaged(folder, f"{name} is missing") from None
+    if recorded is not None and size != recorded.get("bytes"):
+        raise damaged(folder, f"{name} has {size} bytes, the manifest says {recorded.get('bytes')}")
+
+
+def read_checked(folder: Path, name: str, recorded: dict | None) -> bytes:
+    """The file's bytes, refused when they do not match the recorded checksum."""
+    check_size(folder, name, recorded)
+    data = (folder / name).read_bytes()
+    if recorded is not None and hashlib.sha256(data).hexdigest() != recorded.get("sha256"):
+        raise damaged(folder, f"{name} does not match its checksum in the manifest")
+    return data
+
+
+def verify(folder: Path, names: list[str], recorded: dict | None) -> int:
+    """Every byte of ``names`` against the checksums (``qdup index check``); how many were checked."""
+    for name in names:
+        check_size(folder, name, None if recorded is None else recorded.get(name))
+        if recorded is not None and digest(folder / name) != recorded.get(name):
+            raise damaged(folder, f"{name} does not match its checksum in the manifest")
+    return 0 if recorded is None else len(names)
 
 
 def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], questions: list[str],
@@ -34,20 +85,51 @@ def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], 
     atomic.write_text(folder / f"{name}.jsonl", lines)
 
 
-def read_segment(folder: Path, name: str, rows: int, dim: int) -> tuple[np.ndarray, list[str], list[str], list | None]:
+def read_segment(folder: Path, name: str, rows: int, dim: int,
+                 recorded: dict) -> tuple[np.ndarray, list[str], list[str], list | None]:
+    """Vectors (memory-mapped), ids, questions and metadata of a segment; ``recorded``: the
+    manifest's digests of its files (empty for indexes written before they were kept)."""
+    vectors_file, records_file = f"{name}.npy", f"{name}.jsonl"
+    check_size(folder, vectors_file, recorded.get(vectors_file))
+    text = read_checked(folder, records_file, recorded.get(records_file))
     try:
         # Memory-mapped: segment files are immutable (a replaced one stays readable while
         # mapped), and rows an HNSW graph already holds are then never paged in twice.
-        vectors = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-        records = [json.loads(line) for line in (folder / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
-    except FileNotFoundError as error:
-        raise DataError(f"{folder} is damaged: {Path(error.filename).name} is missing") from None
-    except (ValueError, UnicodeDecodeError):
-        raise DataError(f"{folder} is damaged: segment {name} cannot be read") from None
+        vectors = np.load(folder / vectors_file, mmap_mode="r", allow_pickle=False)
+        records = [json.loads(line) for line in text.decode("utf-8").splitlines()]
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise damaged(folder, f"segment {name} cannot be read") from None
     if vectors.dtype != np.float32 or vectors.shape != (rows, dim) or len(records) != rows:
-        raise DataError(f"{folder} is damaged: segment {name} does not match the manifest")
+        raise damaged(folder, f"segment {name} does not match the manifest")
+    if not all(isinstance(r, dict) and isinstance(r.get("id"), str) and isinstance(r.get("question"), str)
+               and isinstance(r.get("metadata", {}), dict) for r in records):
+        raise damaged(folder, f"{records_file} holds a line without an id, a question or object metadata")
     metadata = [r.get("metadata") or {} for r in records] if any("metadata" in r for r in records) else None
     return vectors, [r["id"] for r in records], [r["question"] for r in records], metadata
+
+
+def write_graph(folder: Path, name: str, graph: HnswSearch) -> None:
+    """FAISS writes the file itself; flushed to disk before the commit, as the other files are."""
+    path = folder / f"{name}{HnswSearch.suffix}"
+    graph.write(str(path))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_graph(folder: Path, name: str, rows: int, dim: int, recorded: dict) -> HnswSearch:
+    """A segment's HNSW graph; FAISS's own errors (a truncated or garbage file) become one line."""
+    graph_file = f"{name}{HnswSearch.suffix}"
+    check_size(folder, graph_file, recorded.get(graph_file))
+    try:
+        graph = HnswSearch.read(str(folder / graph_file))
+    except RuntimeError:
+        raise damaged(folder, f"{graph_file} cannot be read") from None
+    if graph.graph.ntotal != rows or graph.graph.d != dim:
+        raise damaged(folder, f"{graph_file} does not match the manifest")
+    return graph
 
 
 def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
@@ -56,14 +138,13 @@ def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
     atomic.write_bytes(folder / f"{name}{LEXICAL}", buf.getvalue())
 
 
-def read_lexical(folder: Path, name: str, rows: int) -> LexicalRows:
+def read_lexical(folder: Path, name: str, rows: int, recorded: dict) -> LexicalRows:
+    data = read_checked(folder, f"{name}{LEXICAL}", recorded.get(f"{name}{LEXICAL}"))
     try:
-        with np.load(folder / f"{name}{LEXICAL}", allow_pickle=False) as arrays:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             lexical = LexicalRows.from_arrays({key: arrays[key] for key in arrays.files})
-    except FileNotFoundError:
-        raise DataError(f"{folder} is damaged: {name}{LEXICAL} is missing") from None
-    except (ValueError, KeyError, OSError):
-        raise DataError(f"{folder} is damaged: {name}{LEXICAL} cannot be read") from None
+    except (ValueError, KeyError, TypeError, IndexError, OSError, EOFError, zipfile.BadZipFile):
+        raise damaged(folder, f"{name}{LEXICAL} cannot be read") from None
     if len(lexical) != rows:
-        raise DataError(f"{folder} is damaged: {name}{LEXICAL} does not match the manifest")
+        raise damaged(folder, f"{name}{LEXICAL} does not match the manifest")
     return lexical

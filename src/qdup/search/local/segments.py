@@ -8,7 +8,8 @@ the size at which approximate search pays off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,10 +17,13 @@ import numpy as np
 
 from ...text.lexical import LexicalRows
 from ..topk import ExactSearch, HnswSearch
-from .files import LEXICAL, read_lexical, read_segment, write_lexical, write_segment
+from .files import (LEXICAL, damaged, digest, read_graph, read_lexical, read_segment, verify, write_graph,
+                    write_lexical, write_segment)
 
 MAX_SEGMENTS = 16         # each add writes one segment; merge them before scans get slow
 MAX_TAIL_ROWS = 50_000    # rows searched exactly next to an HNSW base segment
+CHECK_ROWS = 65_536       # vectors checked for NaN at a time (the file is memory-mapped)
+NAME = re.compile(r"seg-\d{6,}")  # a segment's files are named after it: never a path
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Segment:
     ann: Any = None      # HnswSearch over `vectors`, or None (scanned exactly)
     metadata: Any = None  # per row a dict (url, title, ...), or None: no row has any
     lexical: Any = None  # LexicalRows of the questions when the model's scorer uses words, else None
+    files: Any = None    # {file name: {"bytes", "sha256"}} as the manifest records them ({}: not recorded)
 
     def meta(self, row: int) -> dict:
         return self.metadata[row] if self.metadata is not None else {}
@@ -55,16 +60,58 @@ def segment_files(entry: dict) -> list[str]:
 
 
 def read_segments(path: Path, manifest: dict) -> list[Segment]:
-    segments = []
-    for entry in manifest["segments"]:
-        vectors, ids, questions, metadata = read_segment(path, entry["name"], entry["rows"], manifest["dim"])
-        dead = np.zeros(entry["rows"], bool)
+    """The segments the manifest names, their files checked (:mod:`qdup.search.local.files`)."""
+    segments, seen = [], set()
+    dim = manifest["dim"]
+    for entry in check_entries(path, manifest):
+        name, rows, files = entry["name"], entry["rows"], entry.get("files") or {}
+        vectors, ids, questions, metadata = read_segment(path, name, rows, dim, files)
+        dead = np.zeros(rows, bool)
         dead[np.asarray(entry["deleted"], dtype=np.int64)] = True
-        ann = HnswSearch.read(str(path / f"{entry['name']}{HnswSearch.suffix}")) \
-            if entry["ann"] else None
-        lexical = read_lexical(path, entry["name"], entry["rows"]) if entry.get("lexical") else None
-        segments.append(Segment(entry["name"], vectors, ids, questions, dead, ann, metadata, lexical))
+        ann = read_graph(path, name, rows, dim, files) if entry["ann"] else None
+        lexical = read_lexical(path, name, rows, files) if entry.get("lexical") else None
+        for i in (i for i, d in zip(ids, dead) if not d):
+            if i in seen:
+                raise damaged(path, f"id {i!r} is stored twice")
+            seen.add(i)
+        segments.append(Segment(name, vectors, ids, questions, dead, ann, metadata, lexical, files))
+    if len(seen) != manifest["count"]:
+        raise damaged(path, f"the manifest counts {manifest['count']} questions, its segments hold {len(seen)}")
     return segments
+
+
+def check_entries(path: Path, manifest: dict) -> list[dict]:
+    """The manifest's segment entries, each checked for what reading it relies on."""
+    entries = manifest.get("segments")
+    if not isinstance(entries, list):
+        raise damaged(path, "its manifest lists no segments")
+    for entry in entries:
+        ok = (isinstance(entry, dict) and isinstance(entry.get("name"), str) and NAME.fullmatch(entry["name"])
+              and _count(entry.get("rows")) and isinstance(entry.get("ann"), bool)
+              and isinstance(entry.get("lexical", False), bool) and isinstance(entry.get("files", {}), dict)
+              and isinstance(entry.get("deleted"), list)
+              and all(_count(d) and d < entry["rows"] for d in entry["deleted"])
+              and len(set(entry["deleted"])) == len(entry["deleted"]))
+        if not ok:
+            raise damaged(path, f"its manifest has a bad segment entry ({str(entry)[:80]})")
+    return entries
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def verify_segments(path: Path, segments: list[Segment]) -> int:
+    """Every byte of every file against its checksum, and every vector finite (``qdup index check``);
+    how many files had a checksum to check."""
+    checked = 0
+    for s in segments:
+        names = segment_files({"name": s.name, "ann": s.ann is not None, "lexical": s.lexical is not None})
+        checked += verify(path, names, s.files or None)
+        for start in range(0, len(s.vectors), CHECK_ROWS):
+            if not np.isfinite(s.vectors[start : start + CHECK_ROWS]).all():
+                raise damaged(path, f"{s.name}.npy holds a vector that is not finite")
+    return checked
 
 
 def compacted(folder: Path, manifest: dict, segments: list[Segment],
@@ -84,16 +131,18 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment],
     elif len(segments) > MAX_SEGMENTS:  # here segments[0] carries the graph: keep it
         segments = [segments[0], _merge(segments[1:], name, manifest["dim"], False)]
     segments = [Segment(**{**s.__dict__, "name": name}) if not s.name else s for s in segments]
-    for s in segments:
+    for n, s in enumerate(segments):
         if s.name == name:
             write_segment(folder, name, s.vectors, s.ids, s.questions, s.metadata)
             if s.ann is not None:
-                s.ann.write(str(folder / f"{name}{s.ann.suffix}"))
+                write_graph(folder, name, s.ann)
             if s.lexical is not None:
                 write_lexical(folder, name, s.lexical)
+            files = segment_files({"name": name, "ann": s.ann is not None, "lexical": s.lexical is not None})
+            segments[n] = replace(s, files={f: digest(folder / f) for f in files})  # the bytes on disk
     manifest.update(generation=generation, count=live_rows, segments=[
         {"name": s.name, "rows": len(s.ids), "deleted": np.flatnonzero(s.dead).tolist(), "ann": s.ann is not None,
-         "lexical": s.lexical is not None}
+         "lexical": s.lexical is not None, **({"files": s.files} if s.files else {})}
         for s in segments
     ])
     return manifest, segments

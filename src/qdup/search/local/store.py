@@ -22,7 +22,7 @@ from ...errors import ConfigError
 from ...text.lexical import LexicalRows, LexicalStats
 from ..hybrid import inverted, lexical_topk
 from ..topk import empty_topk, merge_topk
-from .segments import Segment, compacted, read_segments, segment_files
+from .segments import Segment, compacted, read_segments, segment_files, verify_segments
 
 CHUNK_ROWS = None  # a fresh build is one merged segment (and one HNSW graph): hand over everything at once
 AUTO_HNSW_ROWS = 50_000  # exact search over 50k x 128 floats takes ~1-2 ms of a core; above, HNSW
@@ -141,6 +141,9 @@ class LocalStore:
         manifest, segments = compacted(folder, manifest, segments, self.use_graph)
         return manifest, LocalStore(tuple(segments), self.use_graph)
 
+    def settle(self, folder, manifest):
+        return None  # the commit swept the files no manifest names
+
     def resumed(self, manifest: dict) -> int:
         return 0  # a build writes into a temporary folder that a killed run leaves to be swept
 
@@ -152,6 +155,13 @@ class LocalStore:
 
     def files(self, manifest: dict) -> set[str]:
         return {name for entry in manifest["segments"] for name in segment_files(entry)}
+
+    def verify(self, folder, manifest) -> str:
+        checked = verify_segments(folder, list(self.segments))
+        files = len(self.files(manifest))
+        if checked == files:
+            return f"{files} files match their checksums, every vector is finite"
+        return f"{files} files read, {checked} with checksums (the others were written before qdup kept them)"
 
     def describe(self) -> dict:
         return {"segments": len(self.segments),

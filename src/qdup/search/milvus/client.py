@@ -18,10 +18,14 @@ from typing import Iterator
 import pymilvus
 
 from ...errors import ConfigError, DataError
+from . import lite
 
 TOKEN_ENV = "QDUP_MILVUS_TOKEN"
 CONNECT_TIMEOUT_S = 30.0  # a server that does not answer fails the command instead of hanging it
 _CLIENTS: dict[str, object] = {}
+_SERVER = re.compile(r"^(https?|tcp|unix)://")  # else a Milvus Lite file
+DEFAULT_COLLECTION = "questions"
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,245}")  # Milvus names (255), less a rebuild's "_<8 hex>"
 
 
 # Their own error logs would print tracebacks next to our one-line error.
@@ -47,11 +51,23 @@ def calls(uri: str) -> Iterator[None]:
         raise DataError(f"Milvus at {uri}: {' '.join(str(what).split())}") from None
 
 
+def check_options(options: dict) -> tuple[str, str]:
+    """``(uri, collection)`` from the build options, checked."""
+    unknown = set(options) - {"uri", "collection"}
+    if unknown:
+        raise ConfigError(f"the milvus backend takes no {', '.join(sorted(unknown))}")
+    uri = check_uri(options.get("uri"))
+    collection = options.get("collection") or DEFAULT_COLLECTION
+    if not NAME.fullmatch(collection):
+        raise ConfigError(f"collection must be letters, digits and _ (not first a digit), got {collection!r}")
+    return uri, collection
+
+
 def check_uri(uri: str | None) -> str:
     """A server address as given, or a Milvus Lite file as an absolute path."""
     if not uri:
         raise ConfigError("the milvus backend needs a uri: a Milvus Lite file (./questions.db) or http://host:19530")
-    if re.match(r"^(https?|tcp|unix)://", uri):
+    if _SERVER.match(uri):
         return uri
     if not uri.endswith(".db"):
         raise ConfigError(f"milvus uri must be http(s)://host:port or a Milvus Lite file ending in .db, got {uri!r}")
@@ -61,6 +77,8 @@ def check_uri(uri: str | None) -> str:
 def connect(uri: str):
     """The client of ``uri``, made on first use (one per process and URI)."""
     if uri not in _CLIENTS:
+        if not _SERVER.match(uri):
+            lite.repair(uri)  # index files a killed process left half written
         with calls(uri):
             _CLIENTS[uri] = pymilvus.MilvusClient(uri=uri, token=os.environ.get(TOKEN_ENV, ""), timeout=CONNECT_TIMEOUT_S)
     return _CLIENTS[uri]

@@ -1,9 +1,17 @@
 """What a qdup collection is in Milvus: its schema and indexes, the properties that name
-its owner model and an unfinished build, and the values its calls take (filter literals,
-sparse rows, text lengths). The rows' lifecycle is :mod:`qdup.search.milvus.store`.
+its owner model, its family and an unfinished build, and the values its calls take (filter
+literals, sparse rows, text lengths). The rows' lifecycle is :mod:`qdup.search.milvus.store`.
+
+A *family* is the collections built as one ``--collection NAME``: the first build creates
+``NAME``; a rebuild (``--force``) builds into a new ``NAME_<8 hex>`` and, once its index
+folder is committed, drops the collections it replaces (listed in its ``qdup.replaces``
+property until they are gone), so a rebuild killed half way never touches the old rows.
 """
 
 from __future__ import annotations
+
+import json
+import time
 
 import scipy.sparse as sp
 from pymilvus import DataType
@@ -14,6 +22,8 @@ from ..topk import HNSW_EF_CONSTRUCTION, HNSW_M
 FINGERPRINT = "qdup.fingerprint"  # collection property: the model that owns the collection
 BUILDING = "qdup.building"        # collection property: the input of a build not finished yet ("" when done)
 CHECKPOINT = "qdup.checkpoint"    # collection property: JSON, how far that build got
+FAMILY = "qdup.name"              # collection property: the --collection NAME it was built as
+REPLACES = "qdup.replaces"        # collection property: JSON list, collections to drop once it is committed
 MAX_TEXT_BYTES = 65_535  # Milvus VARCHAR limit
 
 
@@ -21,9 +31,20 @@ def properties(client, collection: str) -> dict:
     return dict(client.describe_collection(collection).get("properties") or {})
 
 
-def owner(client, collection: str) -> str:
-    """Fingerprint of the model whose vectors the collection holds."""
-    return str(properties(client, collection).get(FINGERPRINT, "unknown"))
+def family(client, name: str) -> dict[str, dict]:
+    """``{collection: properties}`` of the qdup collections built as ``--collection name``."""
+    found = {}
+    for collection in client.list_collections():
+        if collection == name or collection.startswith(f"{name}_"):
+            props = properties(client, collection)
+            if FINGERPRINT in props and props.get(FAMILY, name) == name:  # collections made before families: NAME
+                found[collection] = props
+    return found
+
+
+def replaced(props: dict) -> list[str]:
+    """The collections a committed rebuild still has to drop (its ``qdup.replaces`` property)."""
+    return list(json.loads(props.get(REPLACES) or "[]"))
 
 
 def has_chars(client, collection: str) -> bool:
@@ -31,8 +52,10 @@ def has_chars(client, collection: str) -> bool:
     return "chars" in {f["name"] for f in client.describe_collection(collection)["fields"]}
 
 
-def create_collection(client, collection: str, manifest: dict, lexical: bool, building: str | None) -> None:
-    """An empty, loaded collection for the manifest's model; ``lexical``: with the ``chars`` field."""
+def create_collection(client, collection: str, manifest: dict, lexical: bool, building: str | None,
+                      name: str, replaces: list[str]) -> None:
+    """An empty, loaded collection for the manifest's model; ``lexical``: with the ``chars`` field;
+    ``name``: its family; ``replaces``: the collections to drop once its index is committed."""
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("row", DataType.INT64, is_primary=True)
     schema.add_field("gen", DataType.INT64)
@@ -50,8 +73,22 @@ def create_collection(client, collection: str, manifest: dict, lexical: bool, bu
         schema.add_field("chars", DataType.SPARSE_FLOAT_VECTOR)
         index.add_index("chars", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     client.create_collection(collection, schema=schema, index_params=index,
-                             properties={FINGERPRINT: manifest["fingerprint"], BUILDING: building or ""})
+                             properties={FINGERPRINT: manifest["fingerprint"], BUILDING: building or "", FAMILY: name,
+                                         REPLACES: json.dumps(replaces)})
     client.load_collection(collection)
+
+
+def wait_indexed(client, collection: str, fields: tuple[str, ...], wait_s: float, timeout_s: float) -> None:
+    """Indexes are built after a flush, in the background; until then searches scan
+    (on Milvus Lite: 80 ms instead of 16 at 30,000 rows). Returns once they are ready, or
+    after ``wait_s`` (searches are right meanwhile, only slower)."""
+    deadline = time.monotonic() + wait_s
+    for field in fields:
+        while time.monotonic() < deadline:
+            state = client.describe_index(collection, field, timeout=timeout_s) or {}
+            if not state.get("pending_index_rows") and state.get("indexed_rows") == state.get("total_rows"):
+                break
+            time.sleep(0.5)
 
 
 def check_text(ids: list[str], questions: list[str]) -> None:

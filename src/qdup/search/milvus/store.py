@@ -26,103 +26,115 @@ The collection records the model fingerprint and is refused by another model.
 from __future__ import annotations
 
 import json
-import re
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ...errors import ConfigError, DataError
+from ...errors import DataError
 from ...text.lexical import LexicalRows, LexicalStats
 from ..topk import HNSW_EF_SEARCH, empty_topk
-from .client import calls, check_uri, connect
-from .collection import (BUILDING, CHECKPOINT, FINGERPRINT, check_text, create_collection, has_chars, literal, owner,
-                         properties, sparse)
+from .client import calls, check_options, connect  # check_options: the backend seam's
+from .collection import (BUILDING, CHECKPOINT, FINGERPRINT, REPLACES, check_text, create_collection, family,
+                         has_chars, literal, properties, replaced, sparse, wait_indexed)
 
-DEFAULT_COLLECTION = "questions"
 CHUNK_ROWS = 10_000      # questions a streamed build encodes and stores at a time
 INDEX_WAIT_S = 600.0     # a build waits this long at most for Milvus to index what it stored
 TIMEOUT_S = 30.0         # per call: a server that went away fails a search instead of hanging it
 FLUSH_TIMEOUT_S = 600.0  # a flush seals and indexes what was inserted: a minute for 100,000 rows on Lite
 INSERT_ROWS = 2_000      # rows per insert call: bounded request size (gRPC's limit is 64 MB)
 FILTER_VALUES = 1_000    # values per "in [...]" filter
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")  # Milvus collection names
-
-
-def check_options(options: dict) -> tuple[str, str]:
-    """``(uri, collection)`` from the build options, checked."""
-    unknown = set(options) - {"uri", "collection"}
-    if unknown:
-        raise ConfigError(f"the milvus backend takes no {', '.join(sorted(unknown))}")
-    uri = check_uri(options.get("uri"))
-    collection = options.get("collection") or DEFAULT_COLLECTION
-    if not NAME.fullmatch(collection):
-        raise ConfigError(f"collection must be letters, digits and _ (not first a digit), got {collection!r}")
-    return uri, collection
+# Queries per search call. Milvus Lite searches in Python (about 0.2 s a query at 20,000
+# rows with hybrid candidates): 117 queries in one call overran TIMEOUT_S.
+SEARCH_QUERIES = 16
 
 
 def create(folder: Path, manifest: dict, options: dict, force: bool, resume_key: str | None) -> "MilvusStore":
-    uri, collection = check_options(options)
-    manifest.update(milvus={"uri": uri, "collection": collection}, next_row=0)
+    """A store for a new build of the ``collection`` family: a build of the same input killed
+    half way is continued; otherwise a new collection is made (by the first add), and the
+    family's others are dropped once the build is committed (:meth:`MilvusStore.settle`)."""
+    uri, name = check_options(options)
     client = connect(uri)
     with calls(uri):
-        if client.has_collection(collection):
-            found = properties(client, collection)
-            if resume_key and found.get(BUILDING) == resume_key:  # the same build, killed half way
-                lexical = has_chars(client, collection)
+        found = family(client, name)
+        if name not in found and client.has_collection(name):
+            raise DataError(f"Milvus collection {name!r} at {uri} exists and is not a qdup collection; "
+                            "choose another --collection")
+        for collection, props in found.items():
+            if resume_key and props.get(BUILDING) == resume_key:  # the same build, killed half way
+                others = [c for c in found if c != collection]
+                client.alter_collection_properties(collection, {REPLACES: json.dumps(others)}, timeout=TIMEOUT_S)
                 client.load_collection(collection)
-                return MilvusStore(client, manifest, lexical, resume_key, json.loads(found.get(CHECKPOINT) or "null"))
-            if not force:
-                what = "an unfinished build of other input" if found.get(BUILDING) else \
-                    f"model {str(found.get(FINGERPRINT))[:12]}"
-                raise DataError(f"Milvus collection {collection!r} at {uri} already exists ({what}); "
-                                "use --force to replace it")
-            client.drop_collection(collection)
-    return MilvusStore(client, manifest, None, resume_key)  # the collection is made by the first add
+                manifest.update(milvus={"uri": uri, "collection": collection}, next_row=0)
+                build = Build(name, resume_key, json.loads(props.get(CHECKPOINT) or "null"))
+                return MilvusStore(client, manifest, has_chars(client, collection), build, others)
+        if found and not force:
+            props = found.get(name) or next(iter(found.values()))
+            what = "an unfinished build of other input" if props.get(BUILDING) else \
+                f"model {str(props.get(FINGERPRINT))[:12]}"
+            raise DataError(f"Milvus collection {name!r} at {uri} already exists ({what}); use --force to replace it")
+    # A rebuild never writes into a collection a committed index may still name.
+    collection = f"{name}_{manifest['uid'][:8]}" if name in found else name
+    manifest.update(milvus={"uri": uri, "collection": collection}, next_row=0)
+    return MilvusStore(client, manifest, None, Build(name, resume_key), list(found))  # made by the first add
 
 
 def open(folder: Path, manifest: dict) -> "MilvusStore":  # noqa: A001 (the seam's verb)
     settings = manifest.get("milvus") or {}
     uri, collection = settings.get("uri"), settings.get("collection")
-    if not uri or not collection:
+    if not isinstance(uri, str) or not isinstance(collection, str) or not uri or not collection:
         raise DataError(f"{folder} is damaged: its manifest names no Milvus uri and collection")
     client = connect(uri)
     with calls(uri):
         if not client.has_collection(collection):
             raise DataError(f"Milvus collection {collection!r} does not exist at {uri}; rebuild the index")
-        holder = owner(client, collection)
+        props = properties(client, collection)
+        holder = str(props.get(FINGERPRINT, "unknown"))
         if holder != manifest["fingerprint"]:
             raise DataError(f"Milvus collection {collection!r} at {uri} holds model {holder[:12]}, "
                             f"not {manifest['fingerprint'][:12]} of index {folder}; rebuild the index")
         lexical = has_chars(client, collection)
         client.load_collection(collection)
-    return MilvusStore(client, manifest, lexical)
+    return MilvusStore(client, manifest, lexical, replaces=replaced(props))
+
+
+@dataclass
+class Build:
+    """A build in progress: its family name, its input's key (None: not resumable), and how
+    far an interrupted build of the same input got."""
+
+    name: str
+    key: str | None
+    checkpoint: dict | None = None
 
 
 class MilvusStore:
     """The rows of one committed generation of a Milvus-backed index."""
 
-    def __init__(self, client, manifest: dict, lexical: bool | None, building: str | None = None,
-                 checkpoint: dict | None = None) -> None:
+    def __init__(self, client, manifest: dict, lexical: bool | None, build: Build | None = None,
+                 replaces: Sequence[str] = ()) -> None:
         self.client = client
         self.lexical = lexical  # whether rows carry `chars`; None: no collection made yet
-        self.building, self._checkpoint = building, checkpoint  # a build's input key, and how far it got
+        self.build = build  # during a build only
+        self.replaces = list(replaces)  # collections to drop once this build is committed (or were not, yet)
         self.uri, self.collection = manifest["milvus"]["uri"], manifest["milvus"]["collection"]
         self.generation = int(manifest["generation"])
         self.next_row = int(manifest.get("next_row", 0))  # row keys are below it
-        self.visible = f"gen <= {self.generation}"  # rows of uncommitted adds stay hidden
+        # Rows of uncommitted adds stay hidden, and so do removed rows Milvus has not deleted yet.
+        self.removing = [int(r) for r in manifest["milvus"].get("removing", [])]
+        self.visible = f"gen <= {self.generation}" + (f" and row not in {self.removing}" if self.removing else "")
 
     def _search(self, data, field: str, k: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
         scores, rows = empty_topk(len(data), k)
-        if not len(data):
-            return scores, rows
-        with calls(self.uri):
-            hits = self.client.search(self.collection, data=data, anns_field=field, limit=k, filter=self.visible,
-                                      search_params={"metric_type": "IP", "params": params}, timeout=TIMEOUT_S)
-        for n, found in enumerate(hits):
-            for j, hit in enumerate(found):
-                scores[n, j], rows[n, j] = hit["distance"], hit["row"]
+        with calls(self.uri):  # a few queries a call: a long batch never runs into one call's deadline
+            for start in range(0, len(data), SEARCH_QUERIES):
+                hits = self.client.search(self.collection, data=data[start : start + SEARCH_QUERIES], anns_field=field,
+                                          limit=k, filter=self.visible, timeout=TIMEOUT_S,
+                                          search_params={"metric_type": "IP", "params": params})
+                for n, found in enumerate(hits, start=start):
+                    for j, hit in enumerate(found):
+                        scores[n, j], rows[n, j] = hit["distance"], hit["row"]
         return scores, rows
 
     def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +201,9 @@ class MilvusStore:
         chars = sparse(lexical.chars) if lexical is not None else None
         with calls(self.uri):
             if self.lexical is None:
-                create_collection(self.client, self.collection, manifest, lexical is not None, self.building)
+                build = self.build or Build(self.collection, None)
+                create_collection(self.client, self.collection, manifest, lexical is not None, build.key, build.name,
+                                  self.replaces)
             self.client.delete(self.collection, filter=f"gen >= {gen}", timeout=TIMEOUT_S)  # a failed add's rows
             for start in range(0, len(ids), INSERT_ROWS):
                 stop = min(start + INSERT_ROWS, len(ids))
@@ -202,25 +216,50 @@ class MilvusStore:
             # unsealed rows is a Python scan: 150 ms at 5,000 rows instead of 8 ms).
             self.client.flush(self.collection, timeout=FLUSH_TIMEOUT_S)
         manifest.update(generation=gen, next_row=first + len(ids), count=int(manifest["count"]) + len(ids))
-        return manifest, MilvusStore(self.client, manifest, lexical is not None if self.lexical is None
-                                     else self.lexical, self.building)
+        return manifest, self._next(manifest, lexical is not None if self.lexical is None else self.lexical)
 
     def removed(self, folder, manifest, rows):
-        with calls(self.uri):
-            for start in range(0, len(rows), FILTER_VALUES):
-                part = [int(r) for r in rows[start : start + FILTER_VALUES]]
-                self.client.delete(self.collection, filter=f"row in {part}", timeout=TIMEOUT_S)
-            self.client.flush(self.collection, timeout=FLUSH_TIMEOUT_S)
-        manifest = {**manifest, "generation": int(manifest["generation"]) + 1,
+        # Milvus has no transactions: the removal is committed first, as rows the manifest
+        # hides, and deleted from Milvus after the commit (settle), so a kill at any point
+        # leaves the removal either not done or done, and the count right.
+        settings = {**manifest["milvus"], "removing": sorted({*self.removing, *(int(r) for r in rows)})}
+        manifest = {**manifest, "milvus": settings, "generation": int(manifest["generation"]) + 1,
                     "count": int(manifest["count"]) - len(rows)}
-        return manifest, MilvusStore(self.client, manifest, self.lexical)
+        return manifest, self._next(manifest, self.lexical)
+
+    def _next(self, manifest: dict, lexical: bool | None) -> "MilvusStore":
+        return MilvusStore(self.client, manifest, lexical, self.build, self.replaces)
+
+    def settle(self, folder, manifest):
+        """After a commit: drop the collections a rebuild replaced; delete removed rows (a
+        manifest without them to commit). A failure (server gone) leaves both for the next
+        write or load: hidden rows stay hidden meanwhile."""
+        try:
+            with calls(self.uri):
+                if self.replaces:
+                    for collection in self.replaces:
+                        self.client.drop_collection(collection, timeout=TIMEOUT_S)
+                    self.client.alter_collection_properties(self.collection, {REPLACES: "[]"}, timeout=TIMEOUT_S)
+                    self.replaces = []
+                if not self.removing:
+                    return None
+                for start in range(0, len(self.removing), FILTER_VALUES):
+                    part = self.removing[start : start + FILTER_VALUES]
+                    self.client.delete(self.collection, filter=f"row in {part}", timeout=TIMEOUT_S)
+                self.client.flush(self.collection, timeout=FLUSH_TIMEOUT_S)
+        except DataError:
+            return None
+        settings = {k: v for k, v in manifest["milvus"].items() if k != "removing"}
+        manifest = {**manifest, "milvus": settings, "generation": int(manifest["generation"]) + 1}
+        return manifest, self._next(manifest, self.lexical)
 
     def resumed(self, manifest: dict) -> int:
-        if not self._checkpoint:
+        done = self.build.checkpoint if self.build else None
+        if not done:
             return 0
         # Rows past the checkpoint (a half-stored piece) have a later gen: the next add deletes them.
-        manifest.update({k: self._checkpoint[k] for k in ("generation", "next_row", "count", "next_auto_id")})
-        return int(self._checkpoint["done"])
+        manifest.update({k: done[k] for k in ("generation", "next_row", "count", "next_auto_id")})
+        return int(done["done"])
 
     def checkpoint(self, manifest: dict, done: int) -> None:
         state = {k: manifest[k] for k in ("generation", "next_row", "count", "next_auto_id")}
@@ -233,22 +272,20 @@ class MilvusStore:
             return  # nothing was stored
         with calls(self.uri):
             self.client.alter_collection_properties(self.collection, {BUILDING: "", CHECKPOINT: ""}, timeout=TIMEOUT_S)
-            self._wait_indexed()
-
-    def _wait_indexed(self) -> None:
-        """Indexes are built after a flush, in the background; until then searches scan
-        (on Milvus Lite: 80 ms instead of 16 at 30,000 rows). A build returns once they are
-        ready, or after INDEX_WAIT_S (searches are right meanwhile, only slower)."""
-        deadline = time.monotonic() + INDEX_WAIT_S
-        for field in ("vector", "chars") if self.lexical else ("vector",):
-            while time.monotonic() < deadline:
-                state = self.client.describe_index(self.collection, field, timeout=TIMEOUT_S) or {}
-                if not state.get("pending_index_rows") and state.get("indexed_rows") == state.get("total_rows"):
-                    break
-                time.sleep(0.5)
+            wait_indexed(self.client, self.collection, ("vector", "chars") if self.lexical else ("vector",),
+                         INDEX_WAIT_S, TIMEOUT_S)
 
     def files(self, manifest: dict) -> set[str]:
         return set()  # the folder holds only the manifest
+
+    def verify(self, folder, manifest) -> str:
+        with calls(self.uri):
+            [counted] = self.client.query(self.collection, filter=self.visible, output_fields=["count(*)"],
+                                          timeout=FLUSH_TIMEOUT_S)
+        if int(counted["count(*)"]) != int(manifest["count"]):
+            raise DataError(f"{folder} is damaged: the manifest counts {manifest['count']} questions, "
+                            f"Milvus collection {self.collection!r} holds {counted['count(*)']}")
+        return f"Milvus collection {self.collection!r} holds the {manifest['count']} questions the manifest counts"
 
     def describe(self) -> dict:
         return {"uri": self.uri, "collection": self.collection}
