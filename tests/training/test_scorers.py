@@ -28,9 +28,17 @@ def test_the_cosine_scorer_is_fitted_without_pairs_or_encoders(toy_split):
 
 def test_fitting_asks_the_registry(toy_split, monkeypatch):
     calls = []
-    monkeypatch.setattr(scorers, "fit_cosine", lambda *args, **kwargs: calls.append(args) or CosineScorer())
-    scorers.fit_scorer(qdup.TrainConfig(scorer="cosine", scorer_folds=3), toy_split, None, progress=False)
-    assert calls == [(toy_split, 3, None)]
+    monkeypatch.setattr(scorers, "fit_cosine",
+                        lambda *args, **kwargs: calls.append((args, kwargs["lookalikes"])) or CosineScorer())
+    scorers.fit_scorer(qdup.TrainConfig(scorer="cosine", scorer_folds=3, lookalikes=0.3), toy_split, None,
+                       progress=False)
+    assert calls == [((toy_split, 3, None), 0.3)]  # the recipe's look-alike share reaches the fitter
+
+
+def test_the_default_recipe_makes_lookalike_rows_for_the_pair_reranker():
+    """Chosen on validation (docs/benchmarks.md): look-alike rows for the pairs' re-ranker only."""
+    assert qdup.TrainConfig().lookalikes == 0.2 and qdup.TrainConfig.from_recipe("reference").lookalikes == 0
+    assert qdup.TrainConfig().to_dict()["lookalikes"] == 0.2  # recorded in the model's config.json
 
 
 def test_lookalike_rows_by_hand():
