@@ -1,27 +1,38 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the main job with the built-in model: judge pairs, score labelled pairs,
-#               index a few questions and find the duplicates of a new one
-#   make test   run the whole test suite (installs the milvus extra: its tests need the engine)
-# Both create .venv on first use. torch is pinned to the 2.13.0 CPU build: a looser
-# requirement makes pip fetch a CUDA build of several GB.
+#               index a few questions and find the duplicates of a new one (installs the
+#               core package only: none of the optional groups)
+#   make test   run the whole test suite (installs every optional group: their tests need them)
+# Both create .venv on first use (VENV=DIR for another place). torch is pinned to the 2.13.0
+# CPU build: a looser requirement makes pip fetch a CUDA build of several GB.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PIP := $(BIN)/pip install -q --disable-pip-version-check
+VERSION := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CORE := $(VENV)/.core-$(VERSION)
+STAMP := $(VENV)/.installed-$(VERSION)
 
 .PHONY: demo test install clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The core package: what `make demo` (and a user's `pip install qdup`) needs.
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,milvus,transformers,keras]' torch==2.13.0
+	$(PIP) torch==2.13.0
+	$(PIP) -e . torch==2.13.0
+	rm -f $(VENV)/.core-*
+	touch $@
+
+# Everything: the optional groups (milvus, transformers, keras) and the test tools.
+$(STAMP): $(CORE)
+	$(PIP) -e '.[dev,milvus,transformers,keras]' torch==2.13.0
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(BIN)/qdup predict "How do I learn Python?" "What is the best way to learn Python?"
 	$(BIN)/qdup predict "How do I learn Python?" "How do I cook rice without a rice cooker?"
 	$(BIN)/qdup evaluate examples/toy_pairs.tsv

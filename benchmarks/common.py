@@ -91,8 +91,8 @@ def run_child(script: str, args: list[str], src: str | None = None, env: dict | 
     import sys
 
     environment = {**os.environ, **(env or {})}
-    if src:
-        environment["PYTHONPATH"] = os.pathsep.join([src, str(ROOT / "benchmarks")])
+    if src:  # first on the path; what was on it stays after (dependencies installed there)
+        environment["PYTHONPATH"] = os.pathsep.join([src, str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, script, "--child", *args], env=environment, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])

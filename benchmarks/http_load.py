@@ -7,7 +7,11 @@ the figures include its cost. Two clients: httpx (a typical Python client, about
 CPU-hungry per request as the server) and a minimal keep-alive HTTP/1.1 client that
 leaves the cores to the server, as remote clients would.
 
-    python benchmarks/http_load.py --model runs/default-model [--backend hnsw]
+With ``--baseline OLD_SRC`` (a ``src`` folder of another checkout) a second server runs
+the old code on the same index, and each scenario is run against the old and the current
+server in turn (minimal client only), so their ratio is measured under the same load.
+
+    python benchmarks/http_load.py [--model runs/default-model] [--backend hnsw] [--baseline OLD_SRC]
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import data_path, write_results  # noqa: E402
+from common import ROOT, data_path, machine_line, write_results  # noqa: E402
 
 import qdup  # noqa: E402
+from qdup.text.vocabulary import tokenize  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -45,9 +50,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index: Path, model: str | None, port: int) -> subprocess.Popen:
-    command = [str(Path(sys.executable).parent / "qdup"), "serve", "--index", str(index), "--port", str(port)]
-    server = subprocess.Popen(command + (["--model", model] if model else []))
+def start_server(index: Path, model: str | None, port: int, src: str | None = None) -> subprocess.Popen:
+    command = [sys.executable, "-c", "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))",
+               "serve", "--index", str(index), "--port", str(port)]
+    env = dict(os.environ)
+    if src:  # that checkout's code first on the path
+        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    server = subprocess.Popen(command + (["--model", model] if model else []), env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -161,6 +170,33 @@ async def raw_clients(port: int, questions: list[str], clients: int, count: int,
     return summary(latencies, errors, time.perf_counter() - started)
 
 
+def compare(index: Path, model: str | None, sides: dict[str, str], queries: list[str], count: int,
+            limit_s: float) -> dict:
+    """Each scenario (1, 8 and 32 minimal clients) against each side's server in turn."""
+    ports = {name: free_port() for name in sides}
+    servers = {name: start_server(index, model, ports[name], src) for name, src in sides.items()}
+    figures: dict = {name: {} for name in sides}
+    try:
+        for clients in (1, 8, 32):
+            for name in sides:
+                result = asyncio.run(raw_clients(ports[name], queries, clients, count, limit_s))
+                figures[name][f"{clients}_clients_raw"] = result
+                print(f"{name:>8} {clients:2d} clients (raw)", result, flush=True)
+    finally:
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=10)
+    current, baseline = figures["current"], figures["baseline"]
+    figures["ratios"] = {
+        "throughput_8_clients_vs_baseline": round(current["8_clients_raw"]["requests_per_s"]
+                                                  / baseline["8_clients_raw"]["requests_per_s"], 2),
+        "current_p99_32_vs_1_client": round(current["32_clients_raw"]["p99_ms"] / current["1_clients_raw"]["p99_ms"], 2),
+        "baseline_p99_32_vs_1_client": round(baseline["32_clients_raw"]["p99_ms"]
+                                             / baseline["1_clients_raw"]["p99_ms"], 2)}
+    print(figures["ratios"])
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder (default: the built-in model)")
@@ -169,15 +205,26 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="requests per scenario (at most)")
     parser.add_argument("--seconds", type=float, default=20, help="time limit per scenario")
     parser.add_argument("--suffix", default="", help="appended to the results file name")
+    parser.add_argument("--baseline", help="src folder of the code to compare against")
     args = parser.parse_args()
     pairs = qdup.read_pairs(data_path(args.data))
-    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if q.strip()})
+    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if tokenize(q)})  # what an index accepts
     queries = [q.strip() for q in qdup.reference_split(pairs).test.question1 if q.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
         model = qdup.load(args.model)
         qdup.Index.build(model, None, corpus, index, backend=args.backend,
                          model_path=os.path.abspath(args.model) if args.model else None)
+        if args.baseline:
+            figures = {"command": "python benchmarks/http_load.py " + " ".join(sys.argv[1:]),
+                       "machine_before": machine_line(), "corpus_questions": len(corpus),
+                       "model": args.model or "built-in", "fingerprint": model.fingerprint[:12], "backend": args.backend}
+            figures.update(compare(index, args.model, {"baseline": args.baseline, "current": str(ROOT / "src")},
+                                   queries, args.requests, args.seconds))
+            figures["machine_after"] = machine_line()
+            print(f"machine: {figures['machine_before']} (start), {figures['machine_after']} (end)")
+            write_results(f"http_load_{args.backend}_vs_baseline{args.suffix}", figures)
+            return
         port = free_port()
         server = start_server(index, args.model, port)
         try:

@@ -45,3 +45,32 @@ def test_encode_writes_vectors_in_file_order(tmp_path, tiny_model, tiny_model_di
     err = capsys.readouterr().err.splitlines()
     assert err == [f"Error: {out} already exists (use --force to replace it)",
                    f"Error: --out must end in .npy, got '{tmp_path / 'v.parquet'}'"]
+
+
+HEAVY_PROBE = ("import sys\nfrom qdup.cli import main\ncode = main(sys.argv[1:])\n"
+               "print('IMPORTED', ' '.join(sorted(m for m in ('numpy', 'scipy', 'torch', 'sklearn', 'lightgbm', 'torch._dynamo')"
+               " if m in sys.modules)))\n")
+
+
+def imported_by(argv) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", HEAVY_PROBE, *argv], capture_output=True, text=True,
+                          env={"PYTHONPATH": ":".join(sys.path)})
+    return set(done.stdout.strip().splitlines()[-1].split()) - {"IMPORTED"}
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["search", "--help"], ["index", "build", "--help"],
+                                  ["train", "--help"]])
+def test_help_and_version_import_nothing_heavy(argv):
+    assert imported_by(argv) == set()  # click and qdup's own light modules only
+
+
+def test_predict_and_search_import_neither_scikit_learn_nor_lightgbm_nor_dynamo(tmp_path):
+    # lexical hashing is qdup's own (mmh3), the re-rankers predict through LightGBM's C
+    # library, and the LSTM loads on the meta device without drawing random weights.
+    predict = imported_by(["predict", "How do I learn Python?", "What is the best way to learn Python?"])
+    assert "torch" in predict and not predict & {"sklearn", "lightgbm", "torch._dynamo"}
+    questions = tmp_path / "q.txt"
+    questions.write_text("How do I learn Python?\nWhat is an LSTM?\n")
+    assert main(["index", "build", str(questions), "--out", str(tmp_path / "index"), "-q"]) == 0
+    search = imported_by(["search", str(tmp_path / "index"), "learning python"])
+    assert "torch" in search and not search & {"sklearn", "lightgbm", "torch._dynamo"}

@@ -1,9 +1,10 @@
 """Look-alike questions made from a pool (qdup.training.lookalikes), on hand-made questions."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
-from qdup.training.lookalikes import Lookalikes, Swap, contexts, nearest
+from qdup.training.lookalikes import Lookalikes, Swap, contexts, nearest, sublinear_tfidf
 
 # Countries after "visa for" / "capital of", languages after "learn" / "code in": the words
 # around each name say which names are of one kind.
@@ -34,6 +35,28 @@ def test_nearest_by_hand():
     assert nearest(rows, 1).tolist() == [[1], [0], [1]]  # row 1 ties 0.8 and 0.6: the higher
     assert nearest(rows, 5).shape == (3, 2)
     assert contexts(["a Nepal b"], ["nepal"]).shape[0] == 1
+
+
+def test_sublinear_tfidf_by_hand():
+    counts = sp.csr_matrix(np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32))
+    idf = np.log(4 / np.array([2.0, 3.0, 1.0])) + 1  # smoothed: log((1 + n) / (1 + df)) + 1
+    first = np.array([1 + np.log(2.0), 1.0]) * idf[:2]
+    got = sublinear_tfidf(counts).toarray()
+    np.testing.assert_allclose(got[0, :2], first / np.linalg.norm(first), rtol=1e-6)
+    np.testing.assert_allclose(got[1:], [[0, 1, 0], [0, 0, 0]], atol=1e-7)  # an empty row stays empty
+    assert counts[0, 0] == 2.0  # the input is left alone
+
+
+def test_sublinear_tfidf_equals_scikit_learn_bit_for_bit():
+    """The recipe was chosen with scikit-learn's transformer (now a dev dependency only)."""
+    pytest.importorskip("sklearn")
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.preprocessing import normalize
+
+    counts = sp.random(40, 30, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    counts.data = np.ceil(counts.data * 4)
+    expected = normalize(TfidfTransformer(sublinear_tf=True).fit_transform(counts))
+    assert (sublinear_tfidf(counts) != expected).nnz == 0
 
 
 def test_a_swap_replaces_a_name_by_one_of_its_kind_as_the_question_writes_it():

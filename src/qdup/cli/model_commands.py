@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..data.pairs import read_pairs
-from ..data.split import reference_split
 from ..training import recipes
 from ..training.devices import check_device
 from . import cli, threads_option
@@ -45,6 +43,9 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     Example:
       qdup distill models/minilm --questions questions.txt --pairs pairs.tsv --out models/student
     """
+    from ..data.pairs import read_pairs  # numpy: only for commands that read pairs
+    from ..data.split import reference_split
+
     from ..training.distill import distill as distill_student  # this command is named distill
     from .. import model
     from ..data.corpus import read_questions

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from ..data.pairs import read_pairs
-from ..data.split import reference_split
 from ..training import recipes
 from ..training.devices import check_device
 from ..errors import ConfigError
@@ -53,6 +51,9 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
       qdup train pairs.tsv --out models/ref --recipe reference --epochs 5 --set dropout=0.2
       qdup train pairs.tsv --out models/minilm --encoder ~/all-MiniLM-L6-v2
     """
+    from ..data.pairs import read_pairs  # numpy: only for commands that read pairs
+    from ..data.split import reference_split
+
     from .. import model
     from ..training import trainer
 
@@ -98,6 +99,9 @@ def evaluate(args, threshold, subset, as_json, plots):
     Example:
       qdup evaluate models/reference quora_duplicate_questions.tsv --split test --threshold 0.7
     """
+    from ..data.pairs import read_pairs  # numpy: only for commands that read pairs
+    from ..data.split import reference_split
+
     if len(args) not in (1, 2):
         raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
     from .. import model
@@ -184,6 +188,9 @@ def calibrate(data_file, model_path, dry_run):
     Example:
       qdup calibrate pairs.tsv --model ~/all-MiniLM-L6-v2
     """
+    from ..data.pairs import read_pairs  # numpy: only for commands that read pairs
+    from ..data.split import reference_split
+
     from .. import model
     from ..evaluation import pairs
 

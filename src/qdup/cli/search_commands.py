@@ -5,16 +5,20 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from typing import TYPE_CHECKING
 
 import click
 
-from ..data.corpus import empty_rows, iter_questions, read_questions
 from ..errors import ConfigError
-from ..mining.output import DEFAULT_MINE_THRESHOLD, check_output, mine_to_file
-from ..scoring.thresholds import check_threshold, likely_duplicates
+from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold, likely_duplicates
 from ..search import backends
-from ..search.index import Index
 from . import cli, threads_option
+
+if TYPE_CHECKING:
+    from ..search.index import Index
+
+# Each command imports what it uses (the index, corpus files, mining) when it runs:
+# `qdup --help` and `qdup --version` then load click and nothing heavy (issue 20).
 
 MODEL_HELP = "Model folder [default: the one that built the index, else the built-in model]."
 SKIP_HELP = "Leave out rows whose question is empty (no words once punctuation is removed, say '.' or " \
@@ -59,6 +63,9 @@ def build(questions_file, out, model_path, backend, uri, collection, force, skip
       qdup index build questions.csv --model models/quora --out my-index
       qdup index build questions.csv --out my-index --backend milvus --uri ./questions.db
     """
+    from ..data.corpus import iter_questions
+    from ..search.index import Index
+
     options = {"uri": uri, "collection": collection}
     backends.check(backend, options)  # before the slow encoding, not after
     Index.check_output(out, force)
@@ -80,6 +87,8 @@ def _questions(n: int) -> str:
 
 
 def _skipped(skipped: list | None) -> str:
+    from ..data.corpus import empty_rows
+
     return f"; skipped {empty_rows(skipped)}" if skipped else ""
 
 
@@ -102,6 +111,9 @@ def add(index_path, questions_file, model_path, skip_invalid):
     Example:
       qdup index add my-index new-questions.jsonl
     """
+    from ..data.corpus import iter_questions
+    from ..search.index import Index
+
     opened = Index.load(index_path)
     skipped = [] if skip_invalid else None
     chunks = iter_questions(questions_file, backends.chunk_rows(opened.backend["backend"]), skipped)
@@ -120,6 +132,8 @@ def remove(index_path, ids):
     Example:
       qdup index remove my-index 17 42
     """
+    from ..search.index import Index
+
     opened = Index.load(index_path)
     opened.remove(list(ids))
     click.echo(f"removed {_questions(len(ids))} from {index_path} ({len(opened)} left)")
@@ -135,6 +149,8 @@ def check(index_path):
     Example:
       qdup index check my-index
     """
+    from ..search.index import Index
+
     opened = Index.load(index_path)
     click.echo(f"{index_path}: ok, {_questions(len(opened))}; {opened.check()}")
 
@@ -161,6 +177,9 @@ def search(index_path, question, queries_file, k, threshold, model_path, as_json
       qdup search my-index "How can I learn Python quickly?" -k 5
       qdup search my-index --queries new-questions.txt -k 3 > matches.jsonl
     """
+    from ..data.corpus import read_questions
+    from ..search.index import Index
+
     if (question is None) == (queries_file is None):
         raise ConfigError("give one QUESTION or --queries FILE")
     if threshold is not None:
@@ -220,6 +239,9 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet
       qdup mine my-index --top-k 3 --out top3.jsonl
       qdup mine my-index --threshold 0.9 --out pairs.csv
     """
+    from ..mining.output import check_output, mine_to_file
+    from ..search.index import Index
+
     if top_k and groups:
         raise ConfigError("use --top-k or --groups, not both")
     if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
@@ -256,6 +278,8 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
       qdup serve --index my-index --port 8000
       QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
     """
+    from ..search.index import Index
+
     from ..service import server  # FastAPI and uvicorn load only for this command
     from ..service.access import access_for, default_hosts, read_token
 

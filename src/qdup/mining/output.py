@@ -17,15 +17,10 @@ import json
 import os
 from dataclasses import dataclass
 
-from ..scoring.thresholds import check_threshold
+from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold
 from ..util import atomic
 from .groups import group_records, neighbours, top_k_records
 from .pairs import Pair, mine_index
-
-# Default for `qdup mine` when the model has no calibrated search threshold: on the 51k
-# QQP corpus with the built-in model it keeps the output reviewable (docs/forum.md).
-DEFAULT_MINE_THRESHOLD = 0.9
-
 
 @dataclass(frozen=True)
 class Mined:

@@ -2,15 +2,19 @@
 
 The text format holds split thresholds and leaf values only: loading it parses numbers and
 never runs code (no pickles). Training is deterministic for a given seed (one thread).
+Predictions go through LightGBM's C library directly (:mod:`qdup.scoring.lightgbm_library`):
+the same trees and numbers, without the lightgbm package's 2 CPU-s import.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from ..errors import ModelLoadError
+from .lightgbm_library import LightGBMLibraryError, NativeBooster
 from .pair_features import MONOTONE
 
 
@@ -42,41 +46,44 @@ class Reranker:
     """``predict(features) -> (n,)`` scores in (0, 1): a duplicate probability for a binary
     objective, the logistic of the ranking score for a ranking one (same order)."""
 
-    def __init__(self, booster, feature_names: tuple[str, ...]) -> None:
-        if booster.num_feature() != len(feature_names):
-            raise ModelLoadError(f"a re-ranker expects {booster.num_feature()} features, not {len(feature_names)}")
+    def __init__(self, booster: NativeBooster, feature_names: tuple[str, ...], text: str) -> None:
+        if booster.num_features != len(feature_names):
+            raise ModelLoadError(f"a re-ranker expects {booster.num_features} features, not {len(feature_names)}")
         self._booster = booster
         self.feature_names = feature_names
-        header = booster.model_to_string(num_iteration=0).splitlines()
+        self._text = text  # as LightGBM's model_to_string wrote it: part of the model's fingerprint
+        header = self._text[: self._text.find("\nTree=")].splitlines()
         objective = next((line for line in header if line.startswith("objective=")), "objective=binary")
         self._squash = not objective.startswith("objective=binary")  # binary predicts probabilities already
 
     @classmethod
     def fit(cls, features: np.ndarray, labels: np.ndarray, feature_names: tuple[str, ...],
-            settings: BoosterSettings = BoosterSettings(), groups: np.ndarray | None = None) -> "Reranker":
-        """``groups``: rows per query, for a ranking objective."""
+            settings: BoosterSettings = BoosterSettings(), groups: np.ndarray | None = None,
+            progress: Callable[[int, int], None] | None = None) -> "Reranker":
+        """``groups``: rows per query, for a ranking objective. ``progress(done, total)`` is
+        called after each boosting round."""
         import lightgbm
 
         data = lightgbm.Dataset(features, labels.astype(np.float32), group=groups,
                                 feature_name=list(feature_names), free_raw_data=True)
-        return cls(lightgbm.train(settings.params(feature_names), data, settings.rounds), feature_names)
+        callbacks = [] if progress is None else [lambda env: progress(env.iteration + 1, settings.rounds)]
+        booster = lightgbm.train(settings.params(feature_names), data, settings.rounds, callbacks=callbacks)
+        return cls.from_text(booster.model_to_string(), feature_names)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         if not len(features):
             return np.zeros(0, np.float32)
         # One thread: the pairs of a single search are few, and threads would only contend.
-        raw = self._booster.predict(features, num_threads=1)
+        raw = self._booster.predict(features)
         return (1.0 / (1.0 + np.exp(-raw)) if self._squash else raw).astype(np.float32)
 
     def to_text(self) -> str:
-        return self._booster.model_to_string()
+        return self._text
 
     @classmethod
     def from_text(cls, text: str, feature_names: tuple[str, ...]) -> "Reranker":
-        import lightgbm
-
         try:
-            booster = lightgbm.Booster(model_str=text)
-        except lightgbm.basic.LightGBMError as error:
+            booster = NativeBooster(text)
+        except LightGBMLibraryError as error:
             raise ModelLoadError(f"a re-ranker file is corrupt ({str(error).splitlines()[0]})") from None
-        return cls(booster, feature_names)
+        return cls(booster, feature_names, text)

@@ -4,11 +4,14 @@ flags a search's matches as likely duplicates."""
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
-import numpy as np
-
 from ..errors import ConfigError
+
+# Default for `qdup mine` when the model has no calibrated search threshold: on the 51k
+# QQP corpus with the built-in model it keeps the output reviewable (docs/forum.md).
+DEFAULT_MINE_THRESHOLD = 0.9
 
 
 def check_threshold(threshold) -> float:
@@ -21,7 +24,8 @@ def check_threshold(threshold) -> float:
     ...
     qdup.errors.ConfigError: threshold must be a number in [-1, 1], got True
     """
-    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.number)):
+    # numbers.Real: Python and numpy numbers alike, without importing numpy (the CLI checks first)
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise ConfigError(f"threshold must be a number in [-1, 1], got {threshold!r}")
     value = float(threshold)
     if not -1.0 <= value <= 1.0:

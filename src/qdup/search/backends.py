@@ -15,13 +15,15 @@ A new backend is one module with ``CHUNK_ROWS``, ``check_options(options)``,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from ..errors import ConfigError
-from ..text.lexical import LexicalRows, LexicalStats
 from ..util.registry import Registry
+
+if TYPE_CHECKING:  # annotations only: the CLI reads the backend names without numpy or scipy
+    import numpy as np
+
+    from ..text.lexical import LexicalRows, LexicalStats
 
 # Backend name (as stored in the manifest) -> module implementing it. Modules are
 # imported on first use, so `import qdup` never pays for FAISS or pymilvus.

@@ -21,34 +21,27 @@ import scipy.sparse as sp
 
 from ..text.lexical import LexicalRows
 from .backends import Store
+from .postings import RarePostings, best_alive
 from .topk import empty_topk, exact_topk
 
 DEPTH = 30  # candidates per side; chosen on validation queries (docs/benchmarks.md)
-QUERY_CHUNK = 64  # bounds the (queries x rows) lexical score block
-# Candidate generation skips n-grams found in more than this share of a segment's rows
-# ("th", "wh", " i"...): their posting lists are most of the work and barely move the
-# ranking (recall@30 of the duplicate 0.927 instead of 0.933 on validation queries, 6x
-# faster). Scoring the candidates uses every n-gram.
-COMMON_NGRAM_SHARE = 0.10
-MIN_PRUNED_ROWS = 1000  # small segments keep every n-gram
-_INVERTED: "weakref.WeakKeyDictionary[LexicalRows, sp.csr_matrix]" = weakref.WeakKeyDictionary()
+QUERY_CHUNK = 64  # bounds the (queries x rows) lexical score block of the exact scan
+_INVERTED: "weakref.WeakKeyDictionary[LexicalRows, RarePostings]" = weakref.WeakKeyDictionary()
 
 
-def inverted(rows: LexicalRows) -> sp.csr_matrix:
-    """The (buckets, rows) char n-gram matrix of a segment without its common n-grams; cached."""
-    if rows not in _INVERTED:
-        matrix = rows.chars.T.tocsr()
-        lengths = np.diff(matrix.indptr)
-        common = lengths > max(COMMON_NGRAM_SHARE * matrix.shape[1], MIN_PRUNED_ROWS)
-        matrix.data[np.repeat(common, lengths)] = 0
-        matrix.eliminate_zeros()
-        _INVERTED[rows] = matrix
-    return _INVERTED[rows]
+def inverted(rows: LexicalRows) -> RarePostings:
+    """The rare char n-gram postings of a segment's rows (:mod:`qdup.search.postings`); cached."""
+    postings = _INVERTED.get(rows)
+    if postings is None:
+        postings = _INVERTED[rows] = RarePostings(rows.chars)
+    return postings
 
 
 def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
                  dead: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` rows by char TF-IDF cosine; ``postings`` is a (buckets, rows) matrix (:func:`inverted`).
+    """Exact top-``k`` rows by char TF-IDF cosine; ``postings`` is the (buckets, rows) matrix
+    ``rows.chars.T.tocsr()``. Searches use :func:`inverted` instead, whose cost does not grow
+    with the corpus; this scan is the reference it is measured against.
 
     Multiplying by the inverted (term -> rows) matrix touches only the posting lists of
     the query's own n-grams, and the top ``k`` is taken among the rows that share one with
@@ -58,16 +51,9 @@ def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
     for start in range(0, len(queries), QUERY_CHUNK):
         block = (queries.chars[start : start + QUERY_CHUNK] @ postings).tocsr()  # (q, rows), sparse
         for n in range(block.shape[0]):
-            found = block.indices[block.indptr[n] : block.indptr[n + 1]]
-            value = block.data[block.indptr[n] : block.indptr[n + 1]]
-            if dead is not None:
-                alive = ~dead[found]
-                found, value = found[alive], value[alive]
-            if len(found) > k:
-                part = np.argpartition(-value, k - 1)[:k]
-                found, value = found[part], value[part]
-            order = np.lexsort((found, -value))  # best first; ties by row, so results are deterministic
-            scores[start + n, : len(order)], rows[start + n, : len(order)] = value[order], found[order]
+            span = slice(block.indptr[n], block.indptr[n + 1])
+            value, found = best_alive(block.indices[span], block.data[span], k, dead)
+            scores[start + n, : len(found)], rows[start + n, : len(found)] = value, found
     return scores, rows
 
 
@@ -89,7 +75,7 @@ class InMemoryRows:
         return exact_topk(queries, self.vectors, k)
 
     def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
-        return lexical_topk(queries, inverted(self.lexical), k, None)[1]
+        return inverted(self.lexical).topk(queries, k, None)[1]
 
 
 def candidates(source: CandidateSource, query_vectors: np.ndarray, query_rows: LexicalRows,

@@ -232,10 +232,12 @@ class Index:
         chunk = check_chunk(Corpus(questions, ids, metadata))
         if not chunk.questions:
             return []
-        vectors = model.encode(chunk.questions)  # before the lock: encoding is the slow part
+        # Before the lock, so that other writers never wait for it: encoding and hashing are the slow part.
+        vectors = model.encode(chunk.questions)
+        lexical = None if model.scorer.lexical is None else model.scorer.lexical.rows(chunk.questions)
         with self._writing(model) as change:
             chunk = assign_ids(chunk, change.manifest, change.store.find)
-            change.add(chunk, vectors, model)
+            change.add(chunk, vectors, model, lexical=lexical)
         return chunk.ids
 
     def add_chunks(self, model, chunks: Iterable[Corpus]) -> list[str]:

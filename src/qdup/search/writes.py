@@ -24,6 +24,9 @@ from .manifest import (FORMAT, MANIFEST, commit, identity, io_errors, new_manife
                        write_lock)
 
 
+LOGGED_ROWS = 10_000  # chunks from this size on get a progress line per step (smaller ones take seconds)
+
+
 @dataclass
 class Change:
     """A write in progress: the next manifest and the store that goes with it."""
@@ -32,9 +35,16 @@ class Change:
     manifest: dict
     store: Store
 
-    def add(self, chunk: Corpus, vectors: np.ndarray, model) -> None:
-        """Store a prepared chunk, its vectors and (for a scorer that reads words) its lexical rows."""
-        lexical = None if model.scorer.lexical is None else model.scorer.lexical.rows(chunk.questions)
+    def add(self, chunk: Corpus, vectors: np.ndarray, model, progress: bool = False, lexical=None) -> None:
+        """Store a prepared chunk, its vectors and (for a scorer that reads words) its lexical
+        rows: ``lexical`` when they were made beforehand (outside the write lock), else made here."""
+        progress = progress and len(chunk.questions) >= LOGGED_ROWS
+        if lexical is None and model.scorer.lexical is not None:
+            if progress:
+                log(f"lexical rows of {len(chunk.questions):,} questions")
+            lexical = model.scorer.lexical.rows(chunk.questions)
+        if progress:  # a large local index builds its HNSW graph here: minutes for a million questions
+            log(f"storing {len(chunk.questions):,} questions")
         self.manifest, self.store = self.store.added(self.folder, self.manifest, list(chunk.ids),
                                                      list(chunk.questions), vectors, lexical, chunk.metadata)
 
@@ -103,7 +113,7 @@ def build_folder(model, chunks: Iterable[Corpus], path, *, backend: str, force: 
             skip, seen = min(max(done - seen, 0), len(chunk)), seen + len(chunk)
             piece = prepare_chunk(chunk.skip(skip), change.manifest, None)  # nothing stored before the build
             if piece.questions:
-                change.add(piece, model.encode(piece.questions, progress=progress), model)
+                change.add(piece, model.encode(piece.questions, progress=progress), model, progress)
                 change.store.checkpoint(change.manifest, seen)
         if not change.manifest["count"]:
             raise DataError("no questions to index")

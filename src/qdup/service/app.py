@@ -3,9 +3,10 @@
 The routes and how errors are answered; the bodies are in :mod:`qdup.service.schemas`,
 the checks every request passes first in :mod:`qdup.service.middleware`. Every bad request
 gets a 4xx answer with a JSON body ``{"error": "<one line>"}``; the service never answers
-500 to input, and never dies on it. Handlers that encode or search are plain ``def``:
-FastAPI runs them in its thread pool, so many clients are served at once (torch and BLAS
-release the GIL). Writes follow :mod:`qdup.service.access`.
+500 to input, and never dies on it. Searches run in batches on a thread of their own and
+writes one at a time on another (:mod:`qdup.service.work`): a burst of clients never
+over-commits the cores, and a search never waits behind queued writes. The other handlers
+are plain ``def`` (FastAPI's thread pool). Writes follow :mod:`qdup.service.access`.
 
 Example::
 
@@ -14,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from importlib import resources
 from typing import Annotated, Optional
@@ -33,6 +35,7 @@ from .docs import add_redoc, own_error_answers
 from .middleware import MAX_BODY_BYTES, add_request_checks
 from .schemas import (AddedOut, DeletedOut, PairIn, QuestionIn, SearchIn, SearchOut, SimilarityOut, StoredOut,
                       error_response, errors)
+from .work import ServiceWork
 
 # Writes take `Authorization: Bearer <token>`; declared as a security scheme, so Swagger UI's
 # "Authorize" sends it. Checked by the access policy, not here (a missing one is not always an error).
@@ -54,13 +57,21 @@ def create_app(model, index=None, max_body_bytes: int = MAX_BODY_BYTES, access: 
         >>> client.post("/search", json={"question": "How to learn Python?", "k": 3}).json()  # doctest: +SKIP
         {'matches': [{'id': '1', 'question': 'How do I learn Python?', 'score': 0.93, ...}, ...]}
     """
+    work = ServiceWork(model, index)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        work.close()  # the write in flight and those queued finish before the server exits
+
     # FastAPIOffline: /docs loads Swagger UI from the package, not a CDN; /redoc is ours (docs.py).
-    app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", redoc_url=None)
+    app = FastAPIOffline(title="qdup", version="1", summary="Find duplicate questions", redoc_url=None,
+                         lifespan=lifespan)
     add_redoc(app)
     own_error_answers(app)
     _add_error_handlers(app)
-    _add_read_routes(app, model, index, access)
-    _add_write_routes(app, model, index, access)
+    _add_read_routes(app, model, index, access, work)
+    _add_write_routes(app, model, index, access, work)
     add_request_checks(app, max_body_bytes, cors_origins, allowed_hosts)
     return app
 
@@ -109,7 +120,7 @@ def _writable(index, access: Access, credentials: HTTPAuthorizationCredentials |
     return _need_index(index)
 
 
-def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
+def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWork) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(resources.files(__package__).joinpath("static/index.html").read_text("utf-8"))
@@ -132,9 +143,10 @@ def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
         return {"score": score, "similarity": score, "is_duplicate": is_duplicate, "threshold": model.threshold}
 
     @app.post("/search", response_model=SearchOut, responses=errors(409, 413, 422))
-    def search(body: SearchIn) -> dict:
+    async def search(body: SearchIn) -> dict:
         """The k stored questions most similar to `question`, best first, with their metadata."""
-        [result] = _need_index(index).search(model, [body.question], body.k, body.threshold)
+        _need_index(index)
+        result = await work.search(body.question, k=body.k, threshold=body.threshold)
         likely = likely_duplicates(model, result.scores)
         return {"matches": [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
                             for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely,
@@ -148,18 +160,23 @@ def _add_read_routes(app: FastAPI, model, index, access: Access) -> None:
         return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
 
 
-def _add_write_routes(app: FastAPI, model, index, access: Access) -> None:
+def _add_write_routes(app: FastAPI, model, index, access: Access, work: ServiceWork) -> None:
+    # Writes wait for the write thread as coroutines: a queue of them holds no thread a read needs.
     @app.post("/questions", status_code=201, response_model=AddedOut, responses=errors(401, 403, 409, 413, 422))
-    def add_question(body: QuestionIn, credentials: Bearer = None) -> dict:
+    async def add_question(body: QuestionIn, credentials: Bearer = None) -> dict:
         """Store a question (persisted atomically); 409 when the id is already taken."""
         writable = _writable(index, access, credentials)
-        [new_id] = writable.add(model, [body.question], None if body.id is None else [body.id],
-                                None if body.metadata is None else [body.metadata])
-        return {"id": new_id, "question": body.question, "questions": len(writable)}
+
+        def add() -> tuple[list[str], int]:
+            return writable.add(model, [body.question], None if body.id is None else [body.id],
+                                None if body.metadata is None else [body.metadata]), len(writable)
+
+        [new_id], count = await work.write(add)
+        return {"id": new_id, "question": body.question, "questions": count}
 
     @app.delete("/questions/{question_id:path}", response_model=DeletedOut, responses=errors(401, 403, 404, 409))
-    def delete_question(question_id: str, credentials: Bearer = None) -> dict:
+    async def delete_question(question_id: str, credentials: Bearer = None) -> dict:
         """Remove a stored question (persisted atomically); 404 when the id is unknown."""
         writable = _writable(index, access, credentials)
-        writable.remove([question_id])
-        return {"id": question_id, "questions": len(writable)}
+        count = await work.write(lambda: (writable.remove([question_id]), len(writable))[1])
+        return {"id": question_id, "questions": count}

@@ -15,21 +15,29 @@ from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from ..errors import ModelLoadError
+from .hashing import char_wb_columns, digit_runs, feature_columns, hashed_rows, words
 
 BUCKETS = 2**20  # hashed features per vectorizer; collisions are rare at this size
 NUMBER_BUCKETS = 2**16
 CHAR_NGRAMS = (2, 4)
+ROWS_CHUNK = 65_536  # questions hashed at a time
+
+
 
 # Stateless: the same text always hashes to the same columns, in any process.
-_CHARS = HashingVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, n_features=BUCKETS,
-                           alternate_sign=False, norm=None, lowercase=True, dtype=np.float32)
-_WORDS = HashingVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", n_features=BUCKETS,
-                           alternate_sign=False, norm=None, binary=True, lowercase=True, dtype=np.float32)
-_NUMBERS = HashingVectorizer(analyzer="word", token_pattern=r"\d+", n_features=NUMBER_BUCKETS,
-                             alternate_sign=False, norm=None, binary=True, dtype=np.float32)
+def _char_counts(questions: Sequence[str]) -> sp.csr_matrix:
+    return hashed_rows(questions, lambda q: char_wb_columns(q, *CHAR_NGRAMS, BUCKETS), BUCKETS, binary=False)
+
+
+def _word_rows(questions: Sequence[str]) -> sp.csr_matrix:
+    return hashed_rows(questions, lambda q: feature_columns(words(q), BUCKETS), BUCKETS, binary=True)
+
+
+def _number_rows(questions: Sequence[str]) -> sp.csr_matrix:
+    return hashed_rows(questions, lambda q: feature_columns(digit_runs(q), NUMBER_BUCKETS), NUMBER_BUCKETS,
+                       binary=True)
 
 
 @dataclass(frozen=True, eq=False)  # compared and cached by identity: its matrices are large
@@ -92,15 +100,18 @@ class LexicalStats:
     @classmethod
     def fit(cls, questions: Sequence[str]) -> "LexicalStats":
         """Smoothed IDF, ``log((1 + n) / (1 + df)) + 1``, as scikit-learn's TfidfTransformer."""
-        return cls(_idf(_CHARS.transform(questions)), _idf(_WORDS.transform(questions)))
+        return cls(_idf(_char_counts(questions)), _idf(_word_rows(questions)))
 
     def rows(self, questions: Sequence[str]) -> LexicalRows:
-        chars = _CHARS.transform(questions).tocsr()
+        if len(questions) > ROWS_CHUNK:  # bounds the hashing's temporary arrays (a million questions: ~3 GB at once)
+            return LexicalRows.stack([self.rows(questions[s : s + ROWS_CHUNK])
+                                      for s in range(0, len(questions), ROWS_CHUNK)])
+        chars = _char_counts(questions)
         np.log1p(chars.data, out=chars.data)
         chars.data *= self.char_idf[chars.indices]
         chars = _unit_rows(chars)
         first = np.array([_first_word_hash(q) for q in questions], dtype=np.int64)
-        return LexicalRows(chars, _WORDS.transform(questions).tocsr(), _NUMBERS.transform(questions).tocsr(), first)
+        return LexicalRows(chars, _word_rows(questions), _number_rows(questions), first)
 
     def to_tensors(self) -> dict[str, np.ndarray]:
         """Only the buckets seen in training; every other bucket has the largest IDF."""
@@ -132,7 +143,7 @@ class LexicalStats:
 def word_buckets(words: Sequence[str]) -> np.ndarray:
     """The column of each single (lower-cased) word in :attr:`LexicalRows.words`: where
     per-word statistics beside the IDF (:mod:`qdup.text.names`) store their values."""
-    matrix = _WORDS.transform(list(words)).tocsr()
+    matrix = _word_rows(list(words))
     if np.any(np.diff(matrix.indptr) != 1):
         raise ValueError("word_buckets takes single words")
     return matrix.indices.astype(np.int64)

@@ -25,8 +25,6 @@ from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfTransformer
-from sklearn.preprocessing import normalize
 
 from ..text.names import WORD, word_counts
 
@@ -137,7 +135,28 @@ def contexts(questions: Sequence[str], words: list[str]) -> sp.csr_matrix:
                     rows.append(row[tokens[i]])
                     cols.append(columns.setdefault(context, len(columns)))
     counts = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(words), len(columns)))
-    return normalize(TfidfTransformer(sublinear_tf=True).fit_transform(counts))
+    return sublinear_tfidf(counts)
+
+
+def sublinear_tfidf(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """``(1 + log tf) * idf`` with the smoothed IDF ``log((1 + n) / (1 + df)) + 1``, unit rows:
+    scikit-learn's ``TfidfTransformer(sublinear_tf=True)`` in float32, without scikit-learn."""
+    counts = counts.tocsr(copy=True).astype(np.float32)
+    counts.sum_duplicates()
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    idf = np.log(np.float32(1 + counts.shape[0]) / (df.astype(np.float32) + 1)) + np.float32(1)
+    counts.data = (np.log(counts.data) + np.float32(1)) * idf[counts.indices]
+    return _unit_rows(_unit_rows(counts))  # twice, as the version the recipe was chosen with did
+
+
+def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows divided by their L2 norm (float32 squares summed in float64; rows of zeros stay zeros)."""
+    lengths = np.diff(matrix.indptr)
+    squares = (matrix.data * matrix.data).astype(np.float64)
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(len(lengths)), lengths), squares, minlength=len(lengths)))
+    norms[norms == 0] = 1.0
+    matrix.data = (matrix.data / np.repeat(norms, lengths)).astype(np.float32)
+    return matrix
 
 
 def nearest(rows: sp.csr_matrix, k: int) -> np.ndarray:

@@ -57,12 +57,23 @@ def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split
     features (``features``: which of them the re-rankers read)."""
     stats, names = LexicalStats.fit(_pool(split)), NameStats.fit(_pool(split))
     data = scorer_rows(split, folds, train_encoder, stats, log, names=names, lookalikes=lookalikes)
-    log("scorer: fitting the re-rankers")
+    log(f"scorer: fitting the re-rankers ({len(data.pair_labels):,} pairs, {len(data.search_labels):,} "
+        f"search candidates of {len(data.search_groups):,} queries)")
     columns = [FEATURES.index(name) for name in features]
-    pair = Reranker.fit(data.pair_features[:, columns], data.pair_labels, features, PAIR_SETTINGS)
+    pair = Reranker.fit(data.pair_features[:, columns], data.pair_labels, features, PAIR_SETTINGS,
+                        progress=_rounds_logged(log, "pairs"))
     search = Reranker.fit(data.search_features[:, columns], data.search_labels, features, SEARCH_SETTINGS,
-                          groups=data.search_groups)
+                          groups=data.search_groups, progress=_rounds_logged(log, "search"))
     return RerankScorer(stats, pair, search, names)
+
+
+def _rounds_logged(log: Callable[[str], None], name: str, lines: int = 5) -> Callable[[int, int], None]:
+    """Boosting progress as ``lines`` log lines (util/progress's rule for long loops)."""
+    def report(done: int, total: int) -> None:
+        if done == total or done % max(1, total // lines) == 0:
+            log(f"scorer: {name} re-ranker, round {done}/{total}")
+
+    return report
 
 
 def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], object], stats: LexicalStats,

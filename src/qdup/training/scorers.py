@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Callable
 
 from ..errors import ConfigError
 from ..scoring.base import SCORERS
-from ..scoring.cosine import CosineScorer
 from ..util.progress import log as log_progress
 from ..util.registry import Registry
 
 if TYPE_CHECKING:
     from ..data.split import Split
     from ..scoring.base import Scorer
+    from ..scoring.cosine import CosineScorer
     from .recipes import TrainConfig
 
 FITTERS = Registry("scorer", {
@@ -31,6 +31,8 @@ FITTERS = Registry("scorer", {
 def fit_cosine(split: Split, folds: int, train_encoder: Callable[[Split], object],
                log: Callable[[str], None], lookalikes: float = 0.0) -> CosineScorer:
     """The cosine scorer learns nothing: no pairs, no out-of-fold encoders, no look-alikes."""
+    from ..scoring.cosine import CosineScorer  # numpy: not for `qdup --help`, which reads the recipes
+
     return CosineScorer()
 
 

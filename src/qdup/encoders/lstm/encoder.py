@@ -7,6 +7,8 @@ Folders saved before the seam load unchanged, to the same vectors and fingerprin
 
 from __future__ import annotations
 
+import threading
+from itertools import chain
 from pathlib import Path
 from typing import Sequence
 
@@ -38,6 +40,7 @@ class LstmEncoder:
         self.featurizer = featurizer_for(vocabulary, network.config, fused=True)  # inference input
         self._train_featurizer = featurizer_for(vocabulary, network.config, device)
         self._fused_version: tuple | None = None
+        self._fusing = threading.Lock()
         self._tensors: tuple | None = None  # (network, its parameters and buffers): see version()
 
     @property
@@ -61,17 +64,24 @@ class LstmEncoder:
         return weights_bytes(self.network) + "\n".join(self.vocabulary.tokens).encode("utf-8")
 
     def _refresh_fused_table(self) -> None:
-        """(Re)build the word + n-gram table whenever the weights changed since it was built."""
+        """(Re)build the word + n-gram table whenever the weights changed since it was built.
+
+        Under a lock: the service encodes on several threads, and a second rebuild would
+        swap in an empty table under a thread that has just filled its words' rows."""
         version = self.version()
         if (self.config.ngram_buckets or self.config.bidirectional) and version != self._fused_version:
-            self.network.fuse(self.featurizer.vocabulary_ngrams() if self.config.ngram_buckets else None)
-            self._fused_version = version
+            with self._fusing:
+                if version != self._fused_version:
+                    self.network.fuse()
+                    self._fused_version = version
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> np.ndarray:
         self.network.eval()
         self._refresh_fused_table()
         rows = self.featurizer.rows(texts)
+        words = np.fromiter(chain.from_iterable(ids for ids, _ in rows), dtype=np.int64)
+        self.network.fuse_words(words, self.featurizer.word_ngrams)
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         chunks = progress_bar(length_chunks([len(ids) for ids, _ in rows], batch_size), "encoding", "batch",
                               enabled=progress)
@@ -150,7 +160,7 @@ def _load_network(config: ModelConfig, path: Path) -> SiameseEncoder:
     """Check the file's shapes (from its header) before allocating anything, then load."""
     try:
         with torch.device("meta"):  # shapes only, no memory: config.json may ask for huge sizes
-            network = SiameseEncoder(config)
+            network = SiameseEncoder(config, initialise=False)
     except (RuntimeError, OverflowError, ValueError):  # sizes beyond what a tensor can hold
         raise ModelLoadError(f"{path.parent}: config.json describes a model too large to build") from None
     expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}

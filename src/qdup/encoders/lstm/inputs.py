@@ -81,10 +81,10 @@ class Featurizer:
         """The tokens of one question, cut at ``max_length``; an empty question is ``[UNK]``."""
         return tokenize(text, self.lowercase)[: self.max_length] or [UNK]
 
-    def vocabulary_ngrams(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(flat buckets, offsets)`` of every vocabulary token; padding and [UNK] get none."""
-        grams = [()] * 2 + [self._ngrams(token) for token in self.vocabulary.tokens[2:]]
-        return self._flatten(grams)
+    def word_ngrams(self, ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(flat buckets, offsets)`` of the vocabulary words ``ids``; padding and [UNK] get none."""
+        tokens = self.vocabulary.tokens
+        return self._flatten([self._ngrams(tokens[i]) if i >= 2 else () for i in ids])
 
     def _flatten(self, grams: Sequence[tuple[int, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
         counts = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))

@@ -12,7 +12,9 @@ n-grams added to each word's embedding, a bidirectional LSTM, mean+max pooling, 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -20,22 +22,32 @@ from torch.nn import functional as F
 from .config import POOLINGS, ModelConfig  # noqa: F401  (re-exported: qdup.encoders.lstm.network.ModelConfig)
 from .inputs import Batch
 
+# Encodes that met words not in the fused table yet before it is filled whole: a command
+# fills only its own words (0.25 CPU-s less per `qdup predict`), a server or an index
+# build stops paying word by word after a few dozen calls.
+FILL_ALL_AFTER = 32
+
+
 class SiameseEncoder(nn.Module):
     """One branch shared by both questions: ``Batch -> (B, output_dim)`` unit vectors."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, initialise: bool = True):
+        """``initialise=False``: no random weights, for a network built on the meta device to
+        be loaded (drawing them there imports torch._dynamo: +1.5 CPU-s per command)."""
         super().__init__()
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.dim)
+        self.embedding = _embedding(nn.Embedding, config.vocab_size, config.dim, initialise)
         if config.ngram_buckets:
             # Bucket 0 is never produced by hashing; empty (padding) slots pool to zero.
-            self.ngrams = nn.EmbeddingBag(config.ngram_buckets + 1, config.dim, mode="mean")
+            self.ngrams = _embedding(nn.EmbeddingBag, config.ngram_buckets + 1, config.dim, initialise, mode="mean")
         self._fused: torch.Tensor | None = None  # word + n-gram table for inference; see fuse()
+        self._fused_words: np.ndarray | None = None  # (vocab,) bool: the rows of it filled so far
         self._both: tuple[nn.LSTM, ...] = ()  # both directions as one LSTM, for inference; see fuse()
         self.lstm = nn.LSTM(config.dim, config.units, batch_first=True)
         if config.bidirectional:
             self.lstm_reverse = nn.LSTM(config.dim, config.units, batch_first=True)
-        self._keras_init()
+        if initialise:
+            self._keras_init()
 
     def _keras_init(self) -> None:
         """Initialise as the Keras reference does, with a single bias vector per gate."""
@@ -55,16 +67,21 @@ class SiameseEncoder(nn.Module):
             bias_hh.requires_grad_(False)
 
     @torch.no_grad()
-    def fuse(self, vocabulary_ngrams: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+    def fuse(self) -> None:
         """Precompute inference-only shortcuts from the current weights; training ignores them.
 
-        With n-grams: each known word's embedding plus its n-grams' mean (the featurizer must
-        then send n-grams for unknown words only). Bidirectional: both directions' weights in
-        one ``nn.LSTM(bidirectional=True)``, exact for batches without padding (its backward
-        direction reads each row from its last step), and one call instead of two.
+        With n-grams: a table of each known word's embedding plus its n-grams' mean (the
+        featurizer must then send n-grams for unknown words only), whose rows are filled as
+        words are met (:meth:`fuse_words`): one command's few words, not the whole vocabulary.
+        Bidirectional: both directions' weights in one ``nn.LSTM(bidirectional=True)``, exact
+        for batches without padding (its backward direction reads each row from its last
+        step), and one call instead of two.
         """
         if self.config.ngram_buckets:
-            self._fused = self.embedding.weight + self.ngrams(*vocabulary_ngrams)
+            self._fused = self.embedding.weight.detach().clone()  # padding and [UNK] have no n-grams
+            self._fused_words = np.zeros(self.config.vocab_size, dtype=bool)
+            self._fused_words[:2] = True
+            self._fills = 0
         if self.config.bidirectional:
             with torch.random.fork_rng(devices=[]):  # its throwaway initialisation leaves the seed alone
                 both = nn.LSTM(self.config.dim, self.config.units, batch_first=True, bidirectional=True,
@@ -74,6 +91,22 @@ class SiameseEncoder(nn.Module):
             for name, value in self.lstm_reverse.named_parameters():
                 getattr(both, f"{name}_reverse").copy_(value)
             self._both = (both.eval(),)  # in a tuple: not a submodule, not in the state dict
+
+    @torch.no_grad()
+    def fuse_words(self, ids: np.ndarray, ngrams_of: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Fill the fused rows of those word ``ids`` not filled yet (see :meth:`fuse`);
+        ``ngrams_of(ids)`` gives their n-grams as (flat buckets, offsets)."""
+        if self._fused is None:
+            return
+        new = np.unique(ids)
+        new = new[~self._fused_words[new]]
+        if len(new):
+            self._fills += 1
+            if self._fills >= FILL_ALL_AFTER:  # a long-running process: the rest at once, then never again
+                new = np.flatnonzero(~self._fused_words)
+            rows = torch.from_numpy(new).to(self._fused.device)
+            self._fused[rows] = self.embedding.weight[rows] + self.ngrams(*ngrams_of(new))
+            self._fused_words[new] = True
 
     def forward(self, batch: Batch) -> torch.Tensor:
         lengths = batch.lengths  # (B,), each >= 1
@@ -110,6 +143,11 @@ class SiameseEncoder(nn.Module):
             peak = hidden.masked_fill(~real[:, :, None], float("-inf")).max(dim=1).values  # (B, 2u)
             pooled = torch.cat([pooled, peak], dim=1)
         return F.normalize(pooled, dim=1)
+
+
+def _embedding(kind, rows: int, dim: int, initialise: bool, **options) -> nn.Module:
+    """An ``nn.Embedding``/``EmbeddingBag``; given a weight, it draws no normal ones of its own."""
+    return kind(rows, dim, **options, _weight=None if initialise else torch.empty(rows, dim))
 
 
 def _take(sequence: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import ConfigError
 from ...text.lexical import LexicalRows, LexicalStats
-from ..hybrid import inverted, lexical_topk
+from ..hybrid import inverted
 from ..topk import empty_topk, merge_topk
 from .segments import Segment, compacted, read_segments, segment_files, verify_segments
 
@@ -71,8 +71,8 @@ class LocalStore:
 
     def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
         k = min(k, max(self._stored(), 1))
-        scores, rows = self._merged(len(queries), k, lambda seg: lexical_topk(
-            queries, inverted(seg.lexical), k, seg.dead if seg.dead.any() else None))
+        scores, rows = self._merged(len(queries), k, lambda seg: inverted(seg.lexical).topk(
+            queries, k, seg.dead if seg.dead.any() else None))
         rows[~np.isfinite(scores)] = -1
         return rows
 

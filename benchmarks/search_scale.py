@@ -1,0 +1,187 @@
+"""How ``qdup search`` grows with the corpus: 51k real questions, then 200k and 1M with synthetic ones.
+
+    python benchmarks/search_scale.py [--sizes 51369,200000,1000000] [--queries 300] [--data PATH]
+
+The corpus at each size is every distinct question of qqp-partial (51,369, which holds every
+query's known duplicate) plus synthetic questions built from real ones: the first words of
+one real question (at least two) spliced to the last words of another, with a seeded random
+number generator, taking neither from a validation or test pair (a synthetic question never
+copies half of a query). They have real questions' words, n-grams and lengths, and can be
+anybody's neighbours, so they make the search harder as real new questions would. Queries are the
+validation questions of the protocol (benchmarks/retrieval.py): recall@1 and recall@10 of
+the known duplicate, the query itself excluded, at each size.
+
+Each size is built by ``qdup index build`` in a child process (default backend: HNSW;
+wall time, CPU time and peak memory of the build), then searched here on one thread as
+``qdup search`` does, timing each stage per query: encode, lexical rows, dense candidates
+(HNSW), lexical candidates (rare n-gram postings, and the exact scan it replaced with the
+n-grams of over 10% of the rows dropped, timed alternately on the same queries), and the
+scoring of the candidates. Writes benchmarks/results/search_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, data_path, machine_line, write_results
+
+import qdup  # noqa: E402  (after common: sets the OpenMP wait policy before torch loads)
+from qdup.search import hybrid  # noqa: E402
+from qdup.search.index import Index  # noqa: E402
+from qdup.util.threads import use_threads  # noqa: E402
+from retrieval import corpus_and_queries  # noqa: E402
+
+LEGACY_COMMON_SHARE = 0.10  # the exact scan's cut before issue 20: n-grams of over 10% of the rows
+
+
+def synthetic_questions(real: list[str], count: int, avoid: set[int], seed: int = 0) -> list[str]:
+    """``count`` distinct questions, each the head of one real question and the tail of
+    another, none of them from the rows ``avoid`` (the queries and their duplicates)."""
+    rng, seen, out = random.Random(seed), set(real), []
+    split = [q.split() for n, q in enumerate(real) if len(q.split()) >= 3 and n not in avoid]
+    while len(out) < count:
+        a, b = rng.choice(split), rng.choice(split)
+        question = " ".join(a[: rng.randint(2, len(a) - 1)] + b[rng.randint(1, len(b) - 1):])
+        if question not in seen:
+            seen.add(question)
+            out.append(question)
+    return out
+
+
+def build(questions: list[str], folder: Path) -> dict:
+    """``qdup index build`` in a child process: wall and CPU seconds, peak memory."""
+    text = folder / "questions.txt"
+    text.write_text("\n".join(questions) + "\n", encoding="utf-8")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    command = "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))"
+    subprocess.run([sys.executable, "-c", command, "index", "build", str(text), "--out", str(folder / "index")],
+                   check=True, env=env, cwd=ROOT)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall_s": round(time.perf_counter() - started, 1),
+            "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+            "peak_rss_gb": round(after.ru_maxrss / 2**20, 2)}  # the largest child so far (Linux: KiB)
+
+
+class LegacyScan:
+    """The lexical candidate stage before issue 20: every n-gram under 10% of the rows, exactly."""
+
+    def __init__(self, rows) -> None:
+        matrix = rows.chars.T.tocsr()
+        lengths = np.diff(matrix.indptr)
+        matrix.data[np.repeat(lengths > max(LEGACY_COMMON_SHARE * matrix.shape[1], 1000), lengths)] = 0
+        matrix.eliminate_zeros()
+        self.matrix = matrix
+
+    def topk(self, queries, k: int, dead) -> tuple[np.ndarray, np.ndarray]:
+        return hybrid.lexical_topk(queries, self.matrix, k, dead)
+
+
+def stage_times(index: Index, model, queries: list[str]) -> dict:
+    """Per-query milliseconds (p50, p99) of each stage, one query at a time."""
+    store = index._state[1]
+    [segment] = store.segments if len(store.segments) == 1 else [None]
+    legacy = LegacyScan(segment.lexical) if segment is not None else None
+    times: dict[str, list[float]] = {}
+
+    def timed(name, call):
+        started = time.perf_counter()
+        out = call()
+        times.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+        return out
+
+    for question in queries[:20]:
+        index.search(model, [question], k=10)  # warm-up: caches, postings
+    for question in queries:
+        vectors = timed("encode", lambda: model.encode([question]))
+        rows = timed("lexical_rows", lambda: model.scorer.lexical.rows([question]))
+        timed("dense_candidates", lambda: store.dense_topk(vectors, hybrid.DEPTH))
+        lexical = timed("lexical_candidates", lambda: store.lexical_topk(rows, hybrid.DEPTH))
+        if legacy is not None:
+            timed("lexical_candidates_legacy_exact", lambda: legacy.topk(rows, hybrid.DEPTH, None))
+        _, dense = store.dense_topk(vectors, hybrid.DEPTH)
+        found = hybrid.candidate_union(dense, lexical)
+        timed("scoring", lambda: hybrid.rerank(vectors, rows, found, lambda p: store.gather(p, model.scorer.lexical),
+                                               model.scorer, 10))
+        timed("search_total", lambda: index.search(model, [question], k=10))
+    return {name: {"p50_ms": round(float(np.median(t)), 3), "p99_ms": round(float(np.percentile(t, 99)), 3)}
+            for name, t in times.items()}
+
+
+def recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict:
+    """Recall@1 and @10 of each query's known duplicate (the query itself excluded)."""
+    row_of = {q: n for n, q in enumerate(questions)}
+    results = index.search(model, [questions[a] for a, _ in pairs], k=11)
+    ranks = []
+    for result, (query, answer) in zip(results, pairs):
+        found = [row_of[q] for q in result.questions if row_of[q] != query][:10]
+        ranks.append(found.index(answer) + 1 if answer in found else 0)
+    ranks = np.array(ranks)
+    return {"recall@1": round(float(np.mean(ranks == 1)), 4),
+            "recall@10": round(float(np.mean((ranks >= 1) & (ranks <= 10))), 4), "queries": len(pairs)}
+
+
+def legacy_recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict | None:
+    """:func:`recall` with the lexical candidates of the exact scan (one-segment indexes)."""
+    segments = index._state[1].segments
+    if len(segments) != 1:
+        return None
+    lexical = segments[0].lexical
+    hybrid._INVERTED[lexical] = LegacyScan(lexical)
+    try:
+        return recall(index, model, questions, pairs)
+    finally:
+        del hybrid._INVERTED[lexical]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="51369,200000,1000000")
+    parser.add_argument("--queries", type=int, default=300, help="validation queries timed per size")
+    parser.add_argument("--data", help="pairs file (default: ../shared/data/qqp-partial/pairs.tsv)")
+    args = parser.parse_args()
+    pairs = qdup.read_pairs(data_path(args.data))
+    real, queries = corpus_and_queries(pairs, qdup.reference_split(pairs))
+    validation = queries["validation"]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    avoid = {int(r) for pairs in queries.values() for r in pairs.ravel()}
+    extra = synthetic_questions(real, max(sizes) - len(real), avoid)
+    model = qdup.load()
+    figures = {"command": "python benchmarks/search_scale.py " + " ".join(sys.argv[1:]),
+               "machine_before": machine_line(), "sizes": {}}
+    restore = use_threads(1)
+    try:
+        for size in sizes:
+            questions = real + extra[: size - len(real)]
+            with tempfile.TemporaryDirectory() as tmp:
+                built = build(questions, Path(tmp))
+                index = Index.load(Path(tmp) / "index")
+                entry = {"build": built, "backend": index.backend,
+                         "stages": stage_times(index, model, [questions[a] for a, _ in validation[: args.queries]]),
+                         "validation": recall(index, model, questions, validation),
+                         "validation_legacy_exact_lexical": legacy_recall(index, model, questions, validation)}
+                del index
+            figures["sizes"][str(size)] = entry
+            stages = "  ".join(f"{k} {v['p50_ms']:.2f}" for k, v in entry["stages"].items())
+            print(f"{size:>9,} questions: build {built}  recall {entry['validation']} (exact lexical scan: "
+                  f"{entry['validation_legacy_exact_lexical']})\n    p50 ms: {stages}", flush=True)
+    finally:
+        restore()
+    figures["machine_after"] = machine_line()
+    print(f"machine: {figures['machine_before']} (start), {figures['machine_after']} (end)")
+    write_results("search_scale", figures)
+
+
+if __name__ == "__main__":
+    main()

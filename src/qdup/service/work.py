@@ -1,0 +1,106 @@
+"""Where the service's work runs: searches in batches on one thread, writes one at a time on another.
+
+Before, every request took a thread of the server's pool (40) and ran on its own: with 32
+clients the searches fought over two cores (p99 1.7 s), and queued writes, each waiting
+for the index's lock in a pool thread, left no thread for a search (issue 20, issue 21).
+Now:
+
+- a search waits (as a coroutine, holding no thread) for one of the search threads (one
+  per core), which takes every search queued meanwhile and answers them with one
+  :meth:`qdup.Index.search` call per set of options: encoding, lexical rows and re-ranking
+  cost less per question in a batch, and at most one batch per core is in flight, so the
+  cores are never over-committed;
+- a write waits for the write thread: writes are serialised by the index's lock anyway,
+  and a queued write holds no thread a read needs. Reads never take the write lock.
+
+Example::
+
+    >>> work = ServiceWork(model, index)                     # doctest: +SKIP
+    >>> [result] = await work.search("How do I learn Python?", k=3, threshold=None)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..data.questions import check_questions
+
+MAX_BATCH = 64  # questions per search call: the lexical stage scores 64 queries at a time
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass
+class _Waiting:
+    question: str
+    options: dict
+    answer: asyncio.Future = field(repr=False)
+
+
+class ServiceWork:
+    """The search batcher and the write queue of one app (see the module docstring)."""
+
+    def __init__(self, model, index, max_batch: int = MAX_BATCH, workers: int | None = None) -> None:
+        self.model, self.index, self.max_batch = model, index, max_batch
+        self.workers = workers or cores()  # batches in flight at once
+        self._searches = ThreadPoolExecutor(self.workers, thread_name_prefix="qdup-search")
+        self._writes = ThreadPoolExecutor(1, thread_name_prefix="qdup-write")
+        self._queue: list[_Waiting] = []
+        self._runners: set[asyncio.Task] = set()
+
+    async def search(self, question: str, **options: Any):
+        """The :class:`~qdup.search.results.SearchResult` of one question, searched with others
+        that arrived meanwhile. ``options`` are :meth:`qdup.Index.search`'s keywords."""
+        [question] = check_questions([question])  # its own error ("question 1 ..."), not the batch's
+        waiting = _Waiting(question, options, asyncio.get_running_loop().create_future())
+        self._queue.append(waiting)
+        # A free search thread: a batch starts now. (A runner that found the queue empty has
+        # returned in the same step, so it is done: done() rather than the set's size.)
+        if sum(not runner.done() for runner in self._runners) < self.workers:
+            runner = asyncio.get_running_loop().create_task(self._run())
+            self._runners.add(runner)
+            runner.add_done_callback(self._runners.discard)
+        return await waiting.answer
+
+    async def write(self, call: Callable[[], Any]) -> Any:
+        """``call()`` on the write thread, after the writes queued before it."""
+        return await asyncio.get_running_loop().run_in_executor(self._writes, call)
+
+    def close(self) -> None:
+        """Finish the work in flight and stop both threads (queued writes still run)."""
+        self._searches.shutdown(wait=True)
+        self._writes.shutdown(wait=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            for group in _by_options(batch):
+                questions = [w.question for w in group]
+                try:
+                    results = await loop.run_in_executor(self._searches, lambda: self.index.search(
+                        self.model, questions, **group[0].options))
+                except Exception as error:  # every request of the call gets the error, as it would alone
+                    for w in group:
+                        if not w.answer.done():
+                            w.answer.set_exception(error)
+                    continue
+                for w, result in zip(group, results):
+                    if not w.answer.done():  # a client that went away cancelled its future
+                        w.answer.set_result(result)
+
+
+def _by_options(batch: list[_Waiting]) -> list[list[_Waiting]]:
+    """Requests with the same search options (k, threshold...) in arrival order, grouped."""
+    groups: dict[str, list[_Waiting]] = {}
+    for waiting in batch:
+        groups.setdefault(json.dumps(waiting.options, sort_keys=True, default=str), []).append(waiting)
+    return list(groups.values())

@@ -1,0 +1,67 @@
+"""Predictions through LightGBM's C library are the lightgbm package's, and keep the model's text."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qdup
+from qdup.errors import ModelLoadError
+from qdup.scoring.booster import BoosterSettings, Reranker
+from qdup.scoring.lightgbm_library import NativeBooster
+from qdup.scoring.pair_features import FEATURES
+
+lightgbm = pytest.importorskip("lightgbm")
+BUILTIN = Path(qdup.__file__).parent / "builtin_model"
+
+
+def random_features(n: int, columns: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, columns)) * rng.choice([1, 10, 100], columns) - rng.random(columns)
+    x[rng.random((n, columns)) < 0.05] = 0.0  # exact zeros: LightGBM's missing-as-zero rule
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["reranker-pairs.txt", "reranker-search.txt"])
+def test_builtin_rerankers_predict_as_lightgbm_does(name):
+    text = (BUILTIN / name).read_text(encoding="utf-8")
+    features = tuple(json.loads((BUILTIN / "config.json").read_text())["scorer"]["features"])
+    ours, theirs = Reranker.from_text(text, features), lightgbm.Booster(model_str=text)
+    x = random_features(2000, len(features), seed=len(name))
+    raw = theirs.predict(x, num_threads=1)
+    expected = raw if "pairs" in name else 1.0 / (1.0 + np.exp(-raw))
+    np.testing.assert_allclose(ours.predict(x), expected.astype(np.float32), rtol=1e-6, atol=1e-7)
+    for n in (1, 2, 61):  # one pair, and a search's candidates
+        np.testing.assert_allclose(ours.predict(x[:n]), expected[:n].astype(np.float32), rtol=1e-6, atol=1e-7)
+    assert ours.to_text() == text == theirs.model_to_string()  # the fingerprint's bytes are unchanged
+
+
+@pytest.mark.parametrize("objective", ["binary", "lambdarank", "regression"])
+def test_any_feature_count_and_objective(objective):
+    rng = np.random.default_rng(1)
+    x = random_features(400, 7, seed=2).astype(np.float64)
+    y = (x[:, 0] + rng.random(400) > 0.8).astype(float)
+    params = {"objective": objective, "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5}
+    data = lightgbm.Dataset(x, y, group=[20] * 20 if objective == "lambdarank" else None)
+    booster = lightgbm.train(params, data, 25)
+    native = NativeBooster(booster.model_to_string())
+    assert native.num_features == 7
+    np.testing.assert_allclose(native.predict(x), booster.predict(x, num_threads=1), rtol=1e-9)
+    np.testing.assert_allclose(native.predict(x.astype(np.float32)),
+                               booster.predict(x.astype(np.float32), num_threads=1), rtol=1e-9)
+
+
+@pytest.mark.parametrize("text", ["", "not a model", "tree\nversion=v4\nnum_class=1\n\nTree=0\nnum_leaves=x\n"])
+def test_corrupt_text_is_a_one_line_error(text):
+    with pytest.raises(ModelLoadError, match="a re-ranker file is corrupt"):
+        Reranker.from_text(text, FEATURES)
+
+
+def test_fit_reports_every_boosting_round():
+    rng = np.random.default_rng(3)
+    x = random_features(300, len(FEATURES), seed=4)
+    y = (rng.random(300) < 0.5).astype(np.float32)
+    seen = []
+    Reranker.fit(x, y, FEATURES, BoosterSettings(rounds=7, min_rows_per_leaf=5), progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(n, 7) for n in range(1, 8)]
