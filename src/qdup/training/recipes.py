@@ -52,11 +52,15 @@ class TrainConfig:
     calibrate: bool = True  # store the validation accuracy-maximising threshold in the model
     scorer: str = "rerank"  # a re-ranker over the cosine and both questions' words; "cosine": the cosine alone
     scorer_folds: int = 2  # out-of-fold encoders that give the re-ranker honest cosines (qdup.training.scorer_fit)
-    # Extra negatives for the ranking loss, drawn again each epoch (qdup.training.hard_negatives):
+    # Extra negatives for the ranking loss, drawn again each epoch (qdup.training.hard_negatives).
+    # Off: 5 pool neighbours per pair gave the same validation AUC (0.8372) and a lower cosine
+    # recall@1 (0.466 vs 0.475) at twice the epoch time (docs/benchmarks.md, issue 18).
     hard_negatives: int = 0  # one of this many nearest pool questions per training pair (0: none)
     lookalike_negatives: float = 0.0  # share of training pairs given a look-alike of their first question
     # Share of each fold's duplicate pairs made into look-alike non-duplicates for the pair
-    # re-ranker (qdup.training.scorer_fit.lookalike_rows; 0: none).
+    # re-ranker (qdup.training.scorer_fit.lookalike_rows; 0: none). 0.2: validation look-alikes
+    # judged duplicate 0.027 (0.106 without), accuracy 0.804 either way; such rows for the
+    # search re-ranker too cost 0.013 of validation recall@1, so it gets none (docs/benchmarks.md).
     lookalikes: float = 0.2
 
     def __post_init__(self) -> None:
