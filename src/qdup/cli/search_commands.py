@@ -1,11 +1,10 @@
-"""Search, index and service commands: ``qdup index ...``, ``search``, ``mine``, ``serve``."""
+"""Index, search and mining commands: ``qdup index ...``, ``search``, ``mine``."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
-from typing import TYPE_CHECKING
 
 import click
 
@@ -13,9 +12,6 @@ from ..errors import ConfigError
 from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold, likely_duplicates
 from ..search import backends
 from . import cli, threads_option
-
-if TYPE_CHECKING:
-    from ..search.index import Index
 
 # Each command imports what it uses (the index, corpus files, mining) when it runs:
 # `qdup --help` and `qdup --version` then load click and nothing heavy (issue 20).
@@ -253,53 +249,3 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, quiet
             "top_k": f"top matches of {mined.count} questions",
             "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]
     click.echo(f"wrote {what} (threshold {mined.threshold:.4f}) to {out}")
-
-
-@cli.command()
-@click.option("--index", "index_path", required=True, type=click.Path(), help="Index folder to search and add to.")
-@click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option("--read-only", is_flag=True, help="Refuse every write (add, delete).")
-@click.option("--token-file", type=click.Path(dir_okay=False),
-              help="File holding the bearer token that writes need [default: $QDUP_TOKEN].")
-@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
-              help="Web origin allowed to call the API from a browser (repeatable), e.g. https://forum.example.")
-@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
-              help="Host header to accept (repeatable) [default: the --host address and localhost names].")
-def serve(index_path, model_path, host, port, read_only, token_file, cors_origins, allowed_hosts):
-    """Serve the HTTP API and the search-as-you-type page at http://HOST:PORT/.
-
-    Writes need the bearer token from $QDUP_TOKEN or --token-file; with no token they are
-    allowed only when listening on loopback (127.0.0.1), and refused otherwise.
-
-    \b
-    Example:
-      qdup serve --index my-index --port 8000
-      QDUP_TOKEN=s3cret qdup serve --index my-index --host 0.0.0.0 --allowed-host forum.example
-    """
-    from ..search.index import Index
-
-    from ..service import server  # FastAPI and uvicorn load only for this command
-    from ..service.access import access_for, default_hosts, read_token
-
-    access = access_for(host, read_only, read_token(token_file))
-    hosts = list(allowed_hosts) or default_hosts(host)
-    opened = Index.load(index_path)
-    loaded = opened.model(model_path)
-    shown_host = f"[{host}]" if ":" in host else host
-
-    def announce() -> None:  # once the port is bound: a busy port prints only the error
-        click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
-                   f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
-        click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
-                   + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else ""))
-
-    server.serve(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
-                 allowed_hosts=hosts, on_listening=announce)
-
-
-def _model_name(index: Index, model_path: str | None) -> str:
-    if model_path is not None:
-        return model_path
-    return index.model_path if index.model_path and os.path.isdir(index.model_path) else "built-in"
