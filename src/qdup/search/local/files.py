@@ -61,7 +61,10 @@ def check_size(folder: Path, name: str, recorded: dict | None) -> None:
 def read_checked(folder: Path, name: str, recorded: dict | None) -> bytes:
     """The file's bytes, refused when they do not match the recorded checksum."""
     check_size(folder, name, recorded)
-    data = (folder / name).read_bytes()
+    try:
+        data = (folder / name).read_bytes()
+    except FileNotFoundError:  # swept by a writer after the size check
+        raise damaged(folder, f"{name} is missing") from None
     if recorded is not None and hashlib.sha256(data).hexdigest() != recorded.get("sha256"):
         raise damaged(folder, f"{name} does not match its checksum in the manifest")
     return data
@@ -98,6 +101,8 @@ def read_segment(folder: Path, name: str, rows: int, dim: int,
         vectors = np.load(folder / vectors_file, mmap_mode="r", allow_pickle=False)
         lines = text.decode("utf-8").splitlines()
         records = json.loads(f"[{','.join(lines)}]")  # one parse: half the time of one per line
+    except FileNotFoundError as error:  # swept by a writer after the size check: the loader retries
+        raise damaged(folder, f"{Path(error.filename).name} is missing") from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise damaged(folder, f"segment {name} cannot be read") from None
     if vectors.dtype != np.float32 or vectors.shape != (rows, dim) or len(records) != rows:
