@@ -3,8 +3,8 @@
     python benchmarks/quality.py [--model DIR] [--baseline DIR] [--train-default DIR] [--data PATH]
 
 Each system picks its accuracy-maximising threshold on the validation pairs and is then
-scored once on the test pairs: accuracy and F1 at that threshold, ROC AUC, training time and
-questions scored per second (one process, so the ratios are comparable). A model is shown
+scored once on the test pairs: accuracy, precision, recall and F1 at that threshold, ROC AUC,
+training time and questions scored per second (one process, so the ratios are comparable). A model is shown
 twice: its encoder's cosine alone and its final score (its scorer). Writes
 benchmarks/results/quality.json.
 """
@@ -29,6 +29,7 @@ def score(name: str, split, similarity, train_seconds: float, qps: float) -> dic
     threshold, _ = metrics.threshold_sweep(valid.is_duplicate, similarity(valid)).best("accuracy")
     report = evaluate_scores(split.test.is_duplicate, similarity(split.test), threshold)
     return {"system": name, "threshold": round(threshold, 4), "test_accuracy": round(report.accuracy, 4),
+            "test_precision": round(report.precision, 4), "test_recall": round(report.recall, 4),
             "test_f1": round(report.f1, 4), "test_auc": round(report.roc_auc, 4),
             "train_seconds": round(train_seconds, 1), "questions_per_second": round(qps)}
 
@@ -85,10 +86,12 @@ def main() -> None:
     if args.baseline:
         rows += model_systems(split, qdup.load(args.baseline), f"baseline {args.baseline}", 0.0)
     rows += model_systems(split, qdup.load(args.model), args.model or "built-in model", seconds)
-    print("| system | threshold (val) | test accuracy | test F1 | test ROC AUC | training s | questions/s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| system | threshold (val) | test accuracy | precision | recall | test F1 | test ROC AUC | training s "
+          "| questions/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['system']} | {r['threshold']:.3f} | {r['test_accuracy']:.3f} | {r['test_f1']:.3f} | "
+        print(f"| {r['system']} | {r['threshold']:.3f} | {r['test_accuracy']:.3f} | {r['test_precision']:.3f} | "
+              f"{r['test_recall']:.3f} | {r['test_f1']:.3f} | "
               f"{r['test_auc']:.3f} | {r['train_seconds']:.0f} | {r['questions_per_second']:,} |")
     write_results("quality", {"command": "python benchmarks/quality.py " + " ".join(sys.argv[1:]), "rows": rows,
                               "machine_state": machine()})

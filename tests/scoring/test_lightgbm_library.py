@@ -1,5 +1,6 @@
 """Predictions through LightGBM's C library are the lightgbm package's, and keep the model's text."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,9 @@ def random_features(n: int, columns: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("name", ["reranker-pairs.txt", "reranker-search.txt"])
 def test_builtin_rerankers_predict_as_lightgbm_does(name):
     text = (BUILTIN / name).read_text(encoding="utf-8")
-    ours, theirs = Reranker.from_text(text, FEATURES), lightgbm.Booster(model_str=text)
-    x = random_features(2000, len(FEATURES), seed=len(name))
+    features = tuple(json.loads((BUILTIN / "config.json").read_text())["scorer"]["features"])
+    ours, theirs = Reranker.from_text(text, features), lightgbm.Booster(model_str=text)
+    x = random_features(2000, len(features), seed=len(name))
     raw = theirs.predict(x, num_threads=1)
     expected = raw if "pairs" in name else 1.0 / (1.0 + np.exp(-raw))
     np.testing.assert_allclose(ours.predict(x), expected.astype(np.float32), rtol=1e-6, atol=1e-7)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import safetensors.numpy
 
 from helpers import POOL
 from qdup.errors import ModelLoadError
 from qdup.scoring.base import SCORERS, load_scorer
 from qdup.scoring.booster import BoosterSettings, Reranker
 from qdup.scoring.cosine import CosineScorer
-from qdup.scoring.pair_features import FEATURES, pair_features
+from qdup.scoring.pair_features import FEATURES, FEATURES_V4, pair_features
 from qdup.scoring.rerank import RerankScorer
 from qdup.text.lexical import LexicalRows, LexicalStats
+from qdup.text.names import NameStats
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +151,7 @@ def test_scorer_registry_refuses_unknown_names_and_missing_files(tmp_path):
     with pytest.raises(ModelLoadError, match="lexical.safetensors is missing"):
         load_scorer(tmp_path, {"name": "rerank", "features": list(FEATURES)})
     with pytest.raises(ModelLoadError, match="other features"):
-        load_scorer(tmp_path, {"name": "rerank", "features": ["cosine"]})
+        load_scorer(tmp_path, {"name": "rerank", "features": ["cosine", "magic"]})
 
 
 def test_take_equals_scipy_row_indexing(stats):
@@ -166,8 +168,9 @@ def test_take_equals_scipy_row_indexing(stats):
 def test_pair_features_equal_their_definition(stats):
     """Every word feature recomputed with Python sets, the char one with scipy, over all pairs."""
     a_text, b_text = [p for p in POOL for _ in POOL], POOL * len(POOL)
-    got = features_of(stats, a_text, b_text)
-    idf = stats.word_idf
+    names = NameStats.fit(POOL)
+    got = pair_features(np.zeros(len(a_text), np.float32), stats.rows(a_text), stats.rows(b_text), stats, names=names)
+    idf, likeness = stats.word_idf, names.likeness
     words = lambda t: set(stats.rows([t]).words.indices)  # noqa: E731
     numbers = lambda t: set(stats.rows([t]).numbers.indices)  # noqa: E731
     for n, (x, y) in enumerate(zip(a_text, b_text)):
@@ -175,12 +178,15 @@ def test_pair_features_equal_their_definition(stats):
         both = wx & wy
         w = lambda s: float(sum(idf[i] for i in s))  # noqa: E731
         missing = [max((idf[i] for i in s - both), default=0.0) for s in (wx, wy)]
+        name = [max((idf[i] * likeness[i] for i in s - both), default=0.0) for s in (wx, wy)]
         char_dot = (stats.rows([x]).chars @ stats.rows([y]).chars.T).toarray()[0, 0]
         word_cos = sum(idf[i] ** 2 for i in both) / np.sqrt(
             sum(idf[i] ** 2 for i in wx) * sum(idf[i] ** 2 for i in wy))
         expected = [0.0, char_dot, word_cos, len(both) / len(wx | wy), w(both) / w(wx | wy),
                     max(missing), min(missing), min(len(wx), len(wy)), max(len(wx), len(wy)),
-                    len(nx ^ ny), bool(nx | ny), x.split()[0].lower() == y.split()[0].lower()]
+                    len(nx ^ ny), bool(nx | ny), x.split()[0].lower() == y.split()[0].lower(),
+                    max(name), min(name), min(len(nx - ny), len(ny - nx)),
+                    min(len(wx - wy), len(wy - wx)), max(len(wx - wy), len(wy - wx))]
         np.testing.assert_allclose(got[n], expected, rtol=1e-5, atol=1e-6, err_msg=f"{x!r} vs {y!r}")
 
 
@@ -194,3 +200,39 @@ def test_one_query_against_many_equals_copied_rows(stats, monkeypatch):
     np.testing.assert_allclose(pair_features(cosine, rows, rows, stats, a_of=query_of), copied, rtol=1e-6)
     monkeypatch.setattr(module, "CHUNK_PAIRS", 3)  # the chunked path of a large training pool
     np.testing.assert_allclose(pair_features(cosine, rows, rows, stats, a_of=query_of), copied, rtol=1e-6)
+
+
+def test_a_scorer_saved_before_the_look_alike_features_loads_and_scores_as_it_did(stats, tmp_path):
+    rng = np.random.default_rng(0)
+    x = features_of(stats, POOL * 25, POOL[::-1] * 25, rng.uniform(-1, 1, 200).astype(np.float32))[:, :len(FEATURES_V4)]
+    y = (x[:, column("word_jaccard")] > 0.5).astype(np.float32)
+    settings = BoosterSettings(rounds=10, min_rows_per_leaf=5)
+    old = RerankScorer(stats, Reranker.fit(x, y, FEATURES_V4, settings), Reranker.fit(x, y, FEATURES_V4, settings))
+    section = old.save(tmp_path)  # as issue 7's code saved it: 12 features, IDF only
+    assert section["features"] == list(FEATURES_V4)
+    assert not any(k.startswith("name.") for k in safetensors.numpy.load_file(str(tmp_path / "lexical.safetensors")))
+    loaded = load_scorer(tmp_path, section)
+    a, b = stats.rows(POOL), stats.rows(POOL[::-1])
+    cosine = np.linspace(-1, 1, len(POOL)).astype(np.float32)
+    expected = old.pair.predict(pair_features(cosine, a, b, stats)[:, :len(FEATURES_V4)])
+    np.testing.assert_allclose(loaded.score(cosine, a, b), expected, rtol=1e-6)
+    assert loaded.names is None and loaded.digest() == old.digest()
+
+
+def test_look_alike_features_by_hand(stats):
+    questions = POOL + ["Is Nepal safe to visit?", "Is Armenia safe to visit in 2017?", "Visit Nepal or Armenia?"]
+    lexical, names = LexicalStats.fit(questions), NameStats.fit(questions)
+    a, b = ["Is Nepal safe to visit?", "How do I learn Python?"], ["Is Armenia safe to visit in 2017?", "How do I learn Python?"]
+    got = pair_features(np.zeros(2, np.float32), lexical.rows(a), lexical.rows(b), lexical, names=names)
+    idf = {w: lexical.word_idf[lexical.rows([w]).words.indices[0]] for w in ("nepal", "armenia", "in", "2017")}
+    nepal, armenia = (idf[w] * names.of([w])[0] for w in ("nepal", "armenia"))
+    assert names.of(["nepal"])[0] == pytest.approx(2 / 3) and names.of(["in"])[0] == 0  # Nepal: 2 inner capitalised mentions
+    # Armenia's side lacks "nepal"; Nepal's side lacks "armenia", "in" and "2017" (not names: 0).
+    assert got[0, column("max_missing_name")] == pytest.approx(max(nepal, armenia), rel=1e-6)
+    assert got[0, column("min_missing_name")] == pytest.approx(min(nepal, armenia), rel=1e-6)
+    assert (got[0, column("min_unmatched")], got[0, column("max_unmatched")]) == (1, 3)
+    assert got[0, column("number_swap")] == 0  # 2017 on one side only: no swap
+    assert got[1, column("max_missing_name")] == 0 and got[1, column("max_unmatched")] == 0
+    [swapped] = pair_features(np.zeros(1, np.float32), *(lexical.rows([q]) for q in ("Best of 2016?", "Best of 2017?")),
+                              lexical, names=names)
+    assert swapped[column("number_swap")] == 1 and swapped[column("number_mismatch")] == 2

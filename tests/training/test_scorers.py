@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import qdup
@@ -28,9 +29,11 @@ def test_the_cosine_scorer_is_fitted_without_pairs_or_encoders(toy_split):
 
 def test_fitting_asks_the_registry(toy_split, monkeypatch):
     calls = []
-    monkeypatch.setattr(scorers, "fit_cosine", lambda *args, **kwargs: calls.append(args) or CosineScorer())
-    scorers.fit_scorer(qdup.TrainConfig(scorer="cosine", scorer_folds=3), toy_split, None, progress=False)
-    assert calls == [(toy_split, 3, None)]
+    monkeypatch.setattr(scorers, "fit_cosine",
+                        lambda *args, **kwargs: calls.append((args, kwargs["lookalikes"])) or CosineScorer())
+    scorers.fit_scorer(qdup.TrainConfig(scorer="cosine", scorer_folds=3, lookalikes=0.3), toy_split, None,
+                       progress=False)
+    assert calls == [((toy_split, 3, None), 0.3)]  # the recipe's look-alike share reaches the fitter
 
 
 def test_a_held_out_scorer_trains_one_encoder_on_the_rest(toy_split):
@@ -61,3 +64,32 @@ def test_a_held_out_part_without_duplicates_is_refused_before_any_training(toy_s
     with pytest.raises(qdup.ConfigError, match=r"^scorer_held_out=0.001 holds out 0 duplicate pairs: the re-ranker "
                                                r"needs more \(a larger share, or more pairs\)$"):
         scorers.fit_encoder_and_scorer(config, toy_split, lambda part: pytest.fail("trained"), progress=False)
+
+
+def test_the_default_recipe_makes_lookalike_rows_for_the_pair_reranker():
+    """Chosen on validation (docs/benchmarks.md): look-alike rows for the pairs' re-ranker only."""
+    assert qdup.TrainConfig().lookalikes == 0.2 and qdup.TrainConfig.from_recipe("reference").lookalikes == 0
+    assert qdup.TrainConfig().to_dict()["lookalikes"] == 0.2  # recorded in the model's config.json
+
+
+def test_lookalike_rows_by_hand():
+    from fake_model import FakeModel
+    from qdup.scoring.pair_features import FEATURES, pair_features
+    from qdup.text.lexical import LexicalStats
+    from qdup.text.names import NameStats
+    from qdup.training.scorer_fit import lookalike_rows
+
+    pool = ["Do I need a visa for Nepal?", "Do I need a visa for Laos?", "Is a visa for Nepal costly?",
+            "Is a visa for Laos costly?", "How do I cook rice?", "What is the best rice cooker?"]
+    duplicates = qdup.pairs_from_lists(["Do I need a visa for Nepal?", "How do I cook rice?"],
+                                       ["Is a visa for Nepal costly?", "What is the best rice cooker?"], [1, 1])
+    stats, names, encoder = LexicalStats.fit(pool), NameStats.fit(pool), FakeModel()
+    x, y = lookalike_rows(duplicates, encoder, pool, stats, names, share=1.0, seed=0)
+    # The rice pair shares no name or number; the visa pair's shared Nepal becomes Laos, its one neighbour.
+    swapped = ["Do I need a visa for Nepal?", "Do I need a visa for Laos?"]
+    cosine = encoder.similarity(swapped[:1], swapped[1:])
+    expected = pair_features(cosine, stats.rows(swapped[:1]), stats.rows(swapped[1:]), stats, names=names)
+    np.testing.assert_allclose(x, expected, rtol=1e-6)
+    assert y.tolist() == [0.0] and x[0, FEATURES.index("min_missing_name")] > 0
+    none, _ = lookalike_rows(duplicates, encoder, pool, stats, names, share=0.0, seed=0)
+    assert none.shape == (0, len(FEATURES))

@@ -119,6 +119,21 @@ def test_train_config_embeds_the_model_shape_and_round_trips():
     saved = {k: v for k, v in qdup.TrainConfig().to_dict().items() if k not in ("ranking_weight", "scorer")}
     before = qdup.TrainConfig.from_dict(saved)  # a folder saved before the ranking loss and scorers
     assert before.ranking_weight == 0.0 and before.scorer == "cosine" and qdup.TrainConfig().ranking_weight > 0
+    issue_18 = ("hard_negatives", "lookalike_negatives", "lookalikes")
+    v4 = qdup.TrainConfig.from_dict({k: v for k, v in qdup.TrainConfig().to_dict().items() if k not in issue_18})
+    assert (v4.hard_negatives, v4.lookalike_negatives, v4.lookalikes) == (0, 0, 0)  # saved before issue 18: off
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"hard_negatives": -1}, "hard_negatives must be an integer >= 0, got -1"),
+    ({"hard_negatives": 2.5}, "hard_negatives must be an integer >= 0, got 2.5"),
+    ({"lookalike_negatives": 1.5}, "lookalike_negatives must be a share in [0, 1], got 1.5"),
+    ({"lookalikes": True}, "lookalikes must be a share in [0, 1], got True"),
+])
+def test_issue_18_settings_are_validated(settings, message):
+    with pytest.raises(ConfigError) as error:
+        qdup.TrainConfig(**settings)
+    assert str(error.value) == message
 
 
 @pytest.mark.parametrize("data, message", [

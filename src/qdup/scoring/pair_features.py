@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..text.lexical import LexicalRows, LexicalStats
+from ..text.names import NameStats
 
 FEATURES = (
     "cosine",          # the encoder's cosine similarity
@@ -25,72 +26,103 @@ FEATURES = (
     "number_mismatch",  # digit runs that only one side has
     "has_numbers",
     "same_first_word",
+    # Look-alikes ("Divorce in Nepal?" / "Divorce in Armenia?"): a name on one side only,
+    # each word weighted by its IDF times its name-likeness (qdup.text.names).
+    "max_missing_name",  # the most name-like rare word only one side has
+    "min_missing_name",  # the same for the other side: both high when a name was swapped
+    "number_swap",       # digit runs only one side has, on the side with fewer: both differ
+    "min_unmatched",     # words only one side has, on the side with fewer (1 and 1: one word swapped)
+    "max_unmatched",
 )
+# The features of the re-rankers saved before look-alikes (issue 18): such a model still loads.
+FEATURES_V4 = FEATURES[:12]
 # More overlap never lowers the score and more missing evidence never raises it (LightGBM's
 # monotone constraints): the re-ranker cannot learn a quirk such as "identical is suspicious".
 MONOTONE = {"cosine": 1, "char_tfidf": 1, "word_tfidf": 1, "word_jaccard": 1, "idf_jaccard": 1,
-            "max_missing_idf": -1, "min_missing_idf": -1, "number_mismatch": -1}
+            "max_missing_idf": -1, "min_missing_idf": -1, "number_mismatch": -1,
+            "max_missing_name": -1, "min_missing_name": -1, "number_swap": -1}
 
 
 CHUNK_PAIRS = 65_536  # bounds the per-entry arrays when featurising a training pool
 
 
 def pair_features(cosine: np.ndarray, a: LexicalRows, b: LexicalRows, stats: LexicalStats,
-                  a_of: np.ndarray | None = None) -> np.ndarray:
+                  a_of: np.ndarray | None = None, names: NameStats | None = None) -> np.ndarray:
     """``(n, len(FEATURES))`` float32 features of the pairs ``a[a_of[i]]``, ``b[i]``.
 
-    ``a_of`` defaults to ``0..n-1`` (aligned pairs). A search scores one query against many
+    ``a_of`` defaults to ``0..n-1`` (aligned pairs). ``names``: the words' name-likeness
+    (None: no word is a name; the name features are then 0). A search scores one query against many
     candidates: ``a_of`` repeats the query's row instead of copying it. Everything is
     computed on the stored entries of the sparse rows with numpy (sort, search, bincount),
     so a search's few pairs cost microseconds rather than many small scipy calls.
     """
     a_of = np.arange(len(b)) if a_of is None else np.asarray(a_of, dtype=np.int64)
     cosine = np.asarray(cosine, dtype=np.float32)
+    likeness = (names or _NO_NAMES).likeness
     if len(b) <= CHUNK_PAIRS:
-        return _features(cosine, a, b, stats.word_idf, a_of)
+        return _features(cosine, a, b, stats.word_idf, likeness, a_of)
     return np.concatenate([
         _features(cosine[s : s + CHUNK_PAIRS], a, b.take(np.arange(s, min(s + CHUNK_PAIRS, len(b)))),
-                  stats.word_idf, a_of[s : s + CHUNK_PAIRS])
+                  stats.word_idf, likeness, a_of[s : s + CHUNK_PAIRS])
         for s in range(0, len(b), CHUNK_PAIRS)])
 
 
-def _features(cosine, a: LexicalRows, b: LexicalRows, idf: np.ndarray, a_of: np.ndarray) -> np.ndarray:
+_NO_NAMES = NameStats.empty()
+
+
+def _features(cosine, a: LexicalRows, b: LexicalRows, idf: np.ndarray, likeness: np.ndarray,
+              a_of: np.ndarray) -> np.ndarray:
     n = len(b)
     # Char n-grams: the dot product of unit TF-IDF rows over the n-grams both sides have.
     owner, hit, at = _lookup(a.chars, b.chars, a_of)
     char_tfidf = np.bincount(owner[hit], b.chars.data[hit] * a.chars.data[at[hit]], minlength=n)
-    # Words, from b's side: shared ones, and b's rarest word that a lacks.
-    owner, hit, _ = _lookup(a.words, b.words, a_of)
-    idf_b = idf[b.words.indices]
-    n_a, n_b, n_both = _row_lengths(a.words)[a_of], _row_lengths(b.words), np.bincount(owner[hit], minlength=n)
-    owner_a, idf_a = _owners(a.words), idf[a.words.indices]  # a's words, once per a row (not per pair)
-    w_a = np.bincount(owner_a, idf_a, minlength=len(a))[a_of]
-    w_b = np.bincount(owner, idf_b, minlength=n)
-    w_both = np.bincount(owner[hit], idf_b[hit], minlength=n)
-    sq_a = np.bincount(owner_a, idf_a**2, minlength=len(a))[a_of]
-    sq_b, sq_both = np.bincount(owner, idf_b**2, minlength=n), np.bincount(owner[hit], idf_b[hit] ** 2, minlength=n)
-    missing_b = _row_max(owner[~hit], idf_b[~hit], n)
-    missing_a = _missing_in_b(a.words, b.words, a_of, idf)
-    # Binary words weighted by IDF, then unit rows: their cosine is sum(idf^2) / norms.
-    word_tfidf = sq_both / np.sqrt(np.maximum(sq_a * sq_b, 1e-12))
+    w = _word_overlap(a.words, b.words, a_of, idf, likeness)
     owner, hit, _ = _lookup(a.numbers, b.numbers, a_of)
     numbers_a, numbers_b = _row_lengths(a.numbers)[a_of], _row_lengths(b.numbers)
     numbers_both = np.bincount(owner[hit], minlength=n)
     columns = [
         cosine,
         char_tfidf,
-        word_tfidf,
-        n_both / np.maximum(n_a + n_b - n_both, 1),
-        w_both / np.maximum(w_a + w_b - w_both, 1e-6),
-        np.maximum(missing_a, missing_b),
-        np.minimum(missing_a, missing_b),
-        np.minimum(n_a, n_b),
-        np.maximum(n_a, n_b),
+        w["sq_both"] / np.sqrt(np.maximum(w["sq_a"] * w["sq_b"], 1e-12)),  # IDF-weighted binary rows' cosine
+        w["n_both"] / np.maximum(w["n_a"] + w["n_b"] - w["n_both"], 1),
+        w["w_both"] / np.maximum(w["w_a"] + w["w_b"] - w["w_both"], 1e-6),
+        np.maximum(w["missing_a"], w["missing_b"]),
+        np.minimum(w["missing_a"], w["missing_b"]),
+        np.minimum(w["n_a"], w["n_b"]),
+        np.maximum(w["n_a"], w["n_b"]),
         numbers_a + numbers_b - 2 * numbers_both,
         (numbers_a + numbers_b) > 0,
         a.first[a_of] == b.first,
+        np.maximum(w["name_a"], w["name_b"]),
+        np.minimum(w["name_a"], w["name_b"]),
+        np.minimum(numbers_a, numbers_b) - numbers_both,
+        np.minimum(w["n_a"], w["n_b"]) - w["n_both"],  # words only one side has, on the side with fewer
+        np.maximum(w["n_a"], w["n_b"]) - w["n_both"],
     ]
     return np.column_stack([np.asarray(c, dtype=np.float32) for c in columns])
+
+
+def _word_overlap(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray, idf: np.ndarray,
+                  likeness: np.ndarray) -> dict[str, np.ndarray]:
+    """Per pair: word counts of each side and both (``n_*``), their summed IDF (``w_*``) and
+    squared IDF (``sq_*``), and per side the rarest word the other lacks (``missing_*``) and
+    the largest IDF x name-likeness of such a word (``name_*``)."""
+    n = len(b.indptr) - 1
+    owner, hit, _ = _lookup(a, b, a_of)  # b's words, and whether a has each
+    idf_b = idf[b.indices]
+    owner_a, idf_a = _owners(a), idf[a.indices]  # a's words, once per a row (not per pair)
+    lonely_a, columns_a = _missing_in_b(a, b, a_of)
+    lonely_b, columns_b = owner[~hit], b.indices[~hit]
+    return {
+        "n_a": _row_lengths(a)[a_of], "n_b": _row_lengths(b), "n_both": np.bincount(owner[hit], minlength=n),
+        "w_a": np.bincount(owner_a, idf_a, minlength=a.shape[0])[a_of], "w_b": np.bincount(owner, idf_b, minlength=n),
+        "w_both": np.bincount(owner[hit], idf_b[hit], minlength=n),
+        "sq_a": np.bincount(owner_a, idf_a**2, minlength=a.shape[0])[a_of],
+        "sq_b": np.bincount(owner, idf_b**2, minlength=n), "sq_both": np.bincount(owner[hit], idf_b[hit] ** 2, minlength=n),
+        "missing_a": _row_max(lonely_a, idf[columns_a], n), "missing_b": _row_max(lonely_b, idf[columns_b], n),
+        "name_a": _row_max(lonely_a, idf[columns_a] * likeness[columns_a], n),
+        "name_b": _row_max(lonely_b, idf[columns_b] * likeness[columns_b], n),
+    }
 
 
 def _row_lengths(matrix: sp.csr_matrix) -> np.ndarray:
@@ -123,8 +155,8 @@ def _find(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.n
     return hit, np.where(hit, at, 0)
 
 
-def _missing_in_b(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray, idf: np.ndarray) -> np.ndarray:
-    """Per pair, the largest IDF among the words of ``a[a_of[i]]`` that ``b[i]`` lacks (0 if none)."""
+def _missing_in_b(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The words of ``a[a_of[i]]`` that ``b[i]`` lacks: each one's pair ``i`` and column."""
     lengths = _row_lengths(a)[a_of]
     owner = np.repeat(np.arange(len(a_of)), lengths)  # a's entries, copied once per pair
     ends = np.cumsum(lengths)
@@ -133,7 +165,7 @@ def _missing_in_b(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray, idf: np.
     b_keys = _owners(b).astype(np.int64) * b.shape[1] + b.indices
     b_keys = b_keys if np.all(b_keys[1:] > b_keys[:-1]) else np.sort(b_keys)
     hit, _ = _find(b_keys, owner.astype(np.int64) * b.shape[1] + columns)
-    return _row_max(owner[~hit], idf[columns[~hit]], len(a_of))
+    return owner[~hit], columns[~hit]
 
 
 def _row_max(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -7,6 +7,7 @@ Training fits it on out-of-fold cosines: :mod:`qdup.training.scorer_fit`.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import safetensors.numpy
 
 from ..errors import ModelLoadError
 from ..text.lexical import LexicalStats
+from ..text.names import NameStats
 from ..util import atomic
 from .booster import Reranker
 from .pair_features import FEATURES, pair_features
@@ -36,29 +38,44 @@ class RerankScorer:
     name = "rerank"
     fitted_on_pairs = True
 
-    def __init__(self, lexical: LexicalStats, pair: Reranker, search: Reranker) -> None:
+    def __init__(self, lexical: LexicalStats, pair: Reranker, search: Reranker, names: NameStats | None = None) -> None:
+        if pair.feature_names != search.feature_names:
+            raise ValueError("both re-rankers must read the same features")
         self.lexical = lexical
+        self.names = names  # None in models saved before issue 18 (their digest stays as it was)
         self.pair = pair
         self.search = search
+        # Older models read fewer features: their columns, in their order.
+        self._columns = [FEATURES.index(name) for name in pair.feature_names]
 
     def score(self, cosine, a, b) -> np.ndarray:
-        return self.pair.predict(pair_features(cosine, a, b, self.lexical))
+        return self.pair.predict(self._features(cosine, a, b, None))
 
     def rank(self, cosine, queries, candidates, query_of=None) -> np.ndarray:
-        return self.search.predict(pair_features(cosine, queries, candidates, self.lexical, a_of=query_of))
+        return self.search.predict(self._features(cosine, queries, candidates, query_of))
+
+    def _features(self, cosine, a, b, a_of) -> np.ndarray:
+        features = pair_features(cosine, a, b, self.lexical, a_of=a_of, names=self.names)
+        return features if len(self._columns) == len(FEATURES) else features[:, self._columns]
 
     def save(self, folder: Path) -> dict:
-        atomic.write_bytes(folder / LEXICAL_FILE, safetensors.numpy.save(self.lexical.to_tensors()))
+        atomic.write_bytes(folder / LEXICAL_FILE, safetensors.numpy.save(self._tensors()))
         atomic.write_text(folder / PAIR_FILE, self.pair.to_text())
         atomic.write_text(folder / SEARCH_FILE, self.search.to_text())
-        return {"name": self.name, "features": list(FEATURES)}
+        return {"name": self.name, "features": list(self.pair.feature_names)}
+
+    def _tensors(self) -> dict[str, np.ndarray]:
+        return {**self.lexical.to_tensors(), **(self.names.to_tensors() if self.names else {})}
 
     def digest(self) -> bytes:
-        return self.lexical.digest() + (self.pair.to_text() + self.search.to_text()).encode("utf-8")
+        tensors = self._tensors()
+        lexical = hashlib.sha256(b"".join(tensors[k].tobytes() for k in sorted(tensors))).digest()
+        return lexical + (self.pair.to_text() + self.search.to_text()).encode("utf-8")
 
     @classmethod
     def load(cls, folder: Path, section: dict) -> "RerankScorer":
-        if tuple(section.get("features", ())) != FEATURES:
+        features = tuple(section.get("features", ()))
+        if not features or not set(features) <= set(FEATURES):
             raise ModelLoadError(f"{folder}: the re-rankers were trained on other features than this qdup computes")
         for name in (LEXICAL_FILE, PAIR_FILE, SEARCH_FILE):
             if not (folder / name).is_file():
@@ -69,7 +86,8 @@ class RerankScorer:
         except Exception as error:  # safetensors raises its own types for corrupt headers
             raise ModelLoadError(f"{folder}: corrupt scorer files ({type(error).__name__})") from None
         try:
-            return cls(LexicalStats.from_tensors(tensors), Reranker.from_text(pair, FEATURES),
-                       Reranker.from_text(search, FEATURES))
+            return cls(LexicalStats.from_tensors(tensors), Reranker.from_text(pair, features),
+                       Reranker.from_text(search, features),
+                       NameStats.from_tensors(tensors) if "name.buckets" in tensors else None)
         except ModelLoadError as error:
             raise ModelLoadError(f"{folder}: {error}") from None

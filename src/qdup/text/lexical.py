@@ -147,6 +147,15 @@ class LexicalStats:
         return cls(**arrays)
 
 
+def word_buckets(words: Sequence[str]) -> np.ndarray:
+    """The column of each single (lower-cased) word in :attr:`LexicalRows.words`: where
+    per-word statistics beside the IDF (:mod:`qdup.text.names`) store their values."""
+    matrix = _word_rows(list(words))
+    if np.any(np.diff(matrix.indptr) != 1):
+        raise ValueError("word_buckets takes single words")
+    return matrix.indices.astype(np.int64)
+
+
 def _take_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     """``matrix[rows]`` by plain numpy: scipy's fancy indexing costs more than a search's few rows."""
     lengths = matrix.indptr[rows + 1] - matrix.indptr[rows]

@@ -55,6 +55,16 @@ class TrainConfig:
     # Instead of the folds: the share of the pool (whole question groups) the encoder never
     # trains on and the re-ranker learns from; one training instead of scorer_folds + 1.
     scorer_held_out: float = 0.0
+    # Extra negatives for the ranking loss, drawn again each epoch (qdup.training.hard_negatives).
+    # Off: 5 pool neighbours per pair gave the same validation AUC (0.8372) and a lower cosine
+    # recall@1 (0.466 vs 0.475) at twice the epoch time (docs/benchmarks.md, issue 18).
+    hard_negatives: int = 0  # one of this many nearest pool questions per training pair (0: none)
+    lookalike_negatives: float = 0.0  # share of training pairs given a look-alike of their first question
+    # Share of each fold's duplicate pairs made into look-alike non-duplicates for the pair
+    # re-ranker (qdup.training.scorer_fit.lookalike_rows; 0: none). 0.2: validation look-alikes
+    # judged duplicate 0.027 (0.106 without), accuracy 0.804 either way; such rows for the
+    # search re-ranker too cost 0.013 of validation recall@1, so it gets none (docs/benchmarks.md).
+    lookalikes: float = 0.2
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
@@ -76,6 +86,12 @@ class TrainConfig:
             raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
         if min(self.pair_weight, self.ranking_weight, self.negatives_per_batch, self.patience) < 0:
             raise ConfigError("pair_weight, ranking_weight, negatives_per_batch and patience must not be negative")
+        if not isinstance(self.hard_negatives, int) or isinstance(self.hard_negatives, bool) or self.hard_negatives < 0:
+            raise ConfigError(f"hard_negatives must be an integer >= 0, got {self.hard_negatives!r}")
+        for name in ("lookalike_negatives", "lookalikes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ConfigError(f"{name} must be a share in [0, 1], got {value!r}")
         if self.scorer_folds < 2:
             raise ConfigError(f"scorer_folds must be at least 2, got {self.scorer_folds}")
         if not 0 <= self.scorer_held_out < 1:
@@ -127,6 +143,8 @@ class TrainConfig:
         if "recipe" in data:  # a saved section: settings that did not exist yet were off
             data.setdefault("scorer", "cosine")
             data.setdefault("ranking_weight", 0.0)
+            for name in ("hard_negatives", "lookalike_negatives", "lookalikes"):  # issue 18
+                data.setdefault(name, 0)
         data.pop("recipe", None)  # derived from the values; older folders stored a label
         nested = data.pop("model", None) or {}
         if not isinstance(nested, dict):
@@ -240,6 +258,7 @@ RECIPES: dict[str, dict] = {
         "ranking_weight": 0.0, "negatives_per_batch": 0, "select": "loss", "patience": 0, "calibrate": False,
         "dim": 128, "hidden": 0, "bidirectional": False, "pooling": "mean", "max_length": 256,
         "lowercase": False, "ngram_buckets": 0, "dropout": 0.0, "scorer": "cosine",
+        "hard_negatives": 0, "lookalike_negatives": 0.0, "lookalikes": 0.0,
     },
     # Fine-tuning a pretrained transformer (`qdup train --encoder PATH`): the default
     # recipe's losses at a fine-tuning rate, with batches a CPU can take; the shape settings

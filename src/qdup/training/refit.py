@@ -39,6 +39,7 @@ from ..errors import ConfigError, DataError
 from ..evaluation.search_calibration import DEFAULT_PRECISION, calibrate_on_pairs
 from ..model import QdupModel
 from ..search.decisions import Decision, latest, now
+from ..text.names import NameStats
 from ..util.progress import log as log_progress
 from .recipes import TrainConfig
 from .scorer_fit import labelled_rows, pool_questions, train_rerank_scorer
@@ -79,11 +80,15 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
         raise DataError(f"no decisions to learn from ({len(kept)} held out for the thresholds)")
     log = log_progress if progress else (lambda line: None)
     log(f"refit: {len(fitted)} decisions to learn from, {len(kept)} held out for the thresholds")
-    stats = model.scorer.lexical
+    # The model's statistics and features: the lexical rows its indexes store stay valid. A
+    # model saved before look-alike features (no name statistics) gets no look-alike rows.
+    stats, names = model.scorer.lexical, model.scorer.names or NameStats.empty()
     # Search rows: each decision query's candidates over the pool, as training makes them.
-    extra = labelled_rows(model.encoder, _as_pairs(fitted), stats, pool=pool_questions(split))
+    extra = labelled_rows(model.encoder, _as_pairs(fitted), stats, pool=pool_questions(split), names=names)
     fold_encoders = FoldVectors(config, cache, progress)
-    scorer = train_rerank_scorer(split, config.scorer_folds, fold_encoders, log, stats=stats, extra=extra)
+    scorer = train_rerank_scorer(split, config.scorer_folds, fold_encoders, log, stats=stats, names=names,
+                                 extra=extra, features=tuple(model.scorer.pair.feature_names),
+                                 lookalikes=config.lookalikes if model.scorer.names is not None else 0.0)
     touched = {q.strip() for d in fitted for q in (d.query, d.match)}
     info = {k: v for k, v in model.info.items() if k not in ("calibration", "search_threshold")}
     lineage = [*((model.info.get("refit") or {}).get("lineage") or []), model.fingerprint]  # refit from these

@@ -12,7 +12,11 @@ The re-ranker learns from two kinds of rows, both from the training pool only:
 - every labelled pair (duplicates and non-duplicates), as ``predict`` sees pairs;
 - for each question of a training duplicate pair, the candidates a search for it returns
   over all pool questions (``hybrid.DEPTH`` by cosine, as many by words), labelled 1
-  when the candidate is a known duplicate of it, as ``search`` sees them.
+  when the candidate is a known duplicate of it, as ``search`` sees them;
+- for the pairs' re-ranker, look-alikes made from the pool (:func:`lookalike_rows`):
+  a question and its copy with one name or number swapped, labelled 0. The labelled pairs
+  hold too few such pairs to learn that the swapped word matters (validation look-alikes
+  judged duplicate: 0.106 without them, 0.027 with them; docs/benchmarks.md).
 
 When training an encoder is too dear to do ``folds + 1`` times (fine-tuning a transformer),
 a :class:`HeldOut` part of the pool replaces the folds (:func:`held_out_part`): the encoder
@@ -32,10 +36,13 @@ import numpy as np
 from ..search import hybrid
 from ..data.pairs import Pairs
 from ..text.lexical import LexicalRows, LexicalStats
+from ..text.names import NameStats
 from ..scoring.pair_features import FEATURES, pair_features
 from ..scoring.booster import PAIR_SETTINGS, SEARCH_SETTINGS, Reranker
 from ..scoring.rerank import RerankScorer
 from ..data.split import Split
+from .lookalikes import Lookalikes
+from .recipes import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -70,25 +77,31 @@ class ScorerRows:
 
 def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split], object],
                         log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None, *,
-                        stats: LexicalStats | None = None, extra: ScorerRows | None = None) -> RerankScorer:
-    """Fit IDF on the pool questions, then both re-rankers on out-of-fold features (or, with
-    ``held_out``, on the held-out part's features; ``folds`` is then unused).
+                        lookalikes: float = TrainConfig.lookalikes, features: tuple[str, ...] = FEATURES,
+                        stats: LexicalStats | None = None, names: NameStats | None = None,
+                        extra: ScorerRows | None = None) -> RerankScorer:
+    """Fit IDF and name-likeness on the pool questions, then both re-rankers on out-of-fold
+    features (or, with ``held_out``, on the held-out part's features; ``folds`` is then
+    unused). ``features``: which of them the re-rankers read.
 
-    ``stats``: keep these lexical statistics instead (a refit keeps its model's, so the
+    ``stats``, ``names``: keep these statistics instead (a refit keeps its model's, so the
     lexical rows its indexes store stay valid). ``extra``: more labelled rows learnt next
-    to the pool's, say moderator decisions (:func:`labelled_rows`, with ``stats``).
+    to the pool's, say moderator decisions (:func:`labelled_rows`, with the same statistics).
     """
-    stats = stats or LexicalStats.fit(_pool(split))
-    data = scorer_rows(split, folds, train_encoder, stats, log, held_out)
+    pool = _pool(split)
+    stats = stats or LexicalStats.fit(pool)
+    names = NameStats.fit(pool) if names is None else names
+    data = scorer_rows(split, folds, train_encoder, stats, log, held_out, names=names, lookalikes=lookalikes)
     if extra is not None:
         data = data.joined(extra)
     log(f"scorer: fitting the re-rankers ({len(data.pair_labels):,} pairs, {len(data.search_labels):,} "
         f"search candidates of {len(data.search_groups):,} queries)")
-    pair = Reranker.fit(data.pair_features, data.pair_labels, FEATURES, PAIR_SETTINGS,
+    columns = [FEATURES.index(name) for name in features]
+    pair = Reranker.fit(data.pair_features[:, columns], data.pair_labels, features, PAIR_SETTINGS,
                         progress=_rounds_logged(log, "pairs"))
-    search = Reranker.fit(data.search_features, data.search_labels, FEATURES, SEARCH_SETTINGS,
+    search = Reranker.fit(data.search_features[:, columns], data.search_labels, features, SEARCH_SETTINGS,
                           groups=data.search_groups, progress=_rounds_logged(log, "search"))
-    return RerankScorer(stats, pair, search)
+    return RerankScorer(stats, pair, search, names)
 
 
 def _rounds_logged(log: Callable[[str], None], name: str, lines: int = 5) -> Callable[[int, int], None]:
@@ -101,9 +114,12 @@ def _rounds_logged(log: Callable[[str], None], name: str, lines: int = 5) -> Cal
 
 
 def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], object], stats: LexicalStats,
-                log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None) -> ScorerRows:
+                log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None,
+                names: NameStats | None = None, lookalikes: float = 0.0) -> ScorerRows:
     """Features of the training pool's labelled pairs and search candidates, each with the
-    cosine of an encoder that did not train on it: every fold's, or the ``held_out`` part's only."""
+    cosine of an encoder that did not train on it: every fold's, or the ``held_out`` part's
+    only; with ``lookalikes``, also look-alike non-duplicates made from that share of each
+    part's duplicate pairs (:func:`lookalike_rows`)."""
     pool = _pool(split)
     row_of = {q: n for n, q in enumerate(pool)}
     rows = stats.rows(pool)
@@ -116,18 +132,22 @@ def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], objec
         encoder = train_encoder(held.rest(split))
         vectors = encoder.encode(pool)
         queries = _query_rows(split.train.subset(held_train), row_of)
-        x, y, groups = _candidate_rows(queries, vectors, rows, duplicates_of, stats)
+        x, y, groups = _candidate_rows(queries, vectors, rows, duplicates_of, stats, names)
         parts["sx"].append(x), parts["sy"].append(y), parts["sg"].append(groups)
         for pairs, label in ((split.train.subset(held_train), 1.0), (split.negatives.subset(held_negatives), 0.0)):
             a, b = _pair_rows(pairs, row_of)
             cosine = np.einsum("nd,nd->n", vectors[a], vectors[b])
-            parts["px"].append(pair_features(cosine, rows.take(a), rows.take(b), stats))
+            parts["px"].append(pair_features(cosine, rows.take(a), rows.take(b), stats, names=names))
             parts["py"].append(np.full(len(a), label, np.float32))
+        if lookalikes:
+            x, y = lookalike_rows(split.train.subset(held_train), encoder, pool, stats, names, lookalikes, seed=fold)
+            parts["px"].append(x), parts["py"].append(y)
     px, py, sx, sy, sg = (np.concatenate(parts[k]) for k in ("px", "py", "sx", "sy", "sg"))
     return ScorerRows(px, py, sx, sy, sg)
 
 
-def labelled_rows(encoder, pairs: Pairs, stats: LexicalStats, pool: Sequence[str] = ()) -> ScorerRows:
+def labelled_rows(encoder, pairs: Pairs, stats: LexicalStats, pool: Sequence[str] = (),
+                  names: NameStats | None = None) -> ScorerRows:
     """Rows of labelled pairs that ``encoder`` did not train on (moderator decisions on a
     model's own encoder): each pair as ``predict`` sees it; and, as ``search`` sees them,
     for each question1 the candidates a search over ``pool`` and the pairs' questions
@@ -140,10 +160,11 @@ def labelled_rows(encoder, pairs: Pairs, stats: LexicalStats, pool: Sequence[str
     order = np.argsort(a, kind="stable")  # a query's pairs together
     a, b, labels = a[order], b[order], pairs.is_duplicate[order].astype(np.float32)
     cosine = np.einsum("nd,nd->n", vectors[a], vectors[b])
-    features = pair_features(cosine, rows.take(a), rows.take(b), stats)
+    features = pair_features(cosine, rows.take(a), rows.take(b), stats, names=names)
     if not len(pool):
         return ScorerRows(features, labels, features, labels, np.unique(a, return_counts=True)[1])
-    x, y, groups = _candidate_rows(np.unique(a), vectors, rows, _duplicate_sets(pairs.duplicates(), row_of), stats)
+    x, y, groups = _candidate_rows(np.unique(a), vectors, rows, _duplicate_sets(pairs.duplicates(), row_of), stats,
+                                   names)
     return ScorerRows(features, labels, x, y, groups)
 
 
@@ -228,7 +249,7 @@ def _duplicate_sets(duplicates: Pairs, row_of: dict[str, int]) -> dict[int, set[
 
 
 def _candidate_rows(queries: np.ndarray, vectors: np.ndarray, rows: LexicalRows,
-                    duplicates_of: dict[int, set[int]], stats: LexicalStats
+                    duplicates_of: dict[int, set[int]], stats: LexicalStats, names: NameStats | None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features and labels of every (query, candidate) pair a hybrid search over the pool would score."""
     depth = hybrid.DEPTH + 1  # +1: the query finds itself, dropped below
@@ -240,4 +261,26 @@ def _candidate_rows(queries: np.ndarray, vectors: np.ndarray, rows: LexicalRows,
     which, flat = queries[query_of], np.concatenate(candidates)
     cosine = np.einsum("nd,nd->n", vectors[which], vectors[flat])
     labels = np.array([c in duplicates_of.get(int(q), ()) for q, c in zip(which, flat)], dtype=np.float32)
-    return pair_features(cosine, query_rows, rows.take(flat), stats, a_of=query_of), labels, sizes
+    return pair_features(cosine, query_rows, rows.take(flat), stats, a_of=query_of, names=names), labels, sizes
+
+
+def lookalike_rows(duplicates: Pairs, encoder, pool: list[str], stats: LexicalStats, names: NameStats | None,
+                   share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair rows of look-alikes (:mod:`qdup.training.lookalikes`), all non-duplicates: for
+    ``share`` of ``duplicates`` (drawn at random), the first question q and q' = q with a name
+    or number that both questions of the pair have swapped. Features with ``encoder``'s
+    cosines (one that did not train on ``duplicates``)."""
+    rng = np.random.default_rng(seed)
+    maker = Lookalikes.from_pool(pool)
+    made = []
+    for q, d in zip(duplicates.question1, duplicates.question2):
+        swap = maker.swap_pair(q, d, rng) if rng.random() < share else None
+        if swap is not None and maker.apply(q, swap) != q:
+            made.append((q, maker.apply(q, swap)))
+    if not made:
+        return np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, np.float32)
+    texts = [t for two in made for t in two]  # q, q' of each
+    vectors, rows = encoder.encode(texts), stats.rows(texts)
+    a, b = 2 * np.arange(len(made)), 2 * np.arange(len(made)) + 1
+    cosine = np.einsum("nd,nd->n", vectors[a], vectors[b])
+    return pair_features(cosine, rows.take(a), rows.take(b), stats, names=names), np.zeros(len(made), np.float32)

@@ -74,27 +74,37 @@ def step_negatives(order: np.ndarray, step: int, k: int):
 
 
 def batch_loss(encoder: TextEncoder, data: dict[str, PairRows], config: TrainConfig, batch: np.ndarray,
-               negatives, head: torch.Tensor) -> torch.Tensor:
+               negatives, head: torch.Tensor, extra: tuple[list, np.ndarray] | None = None) -> torch.Tensor:
     """The default recipe's loss of one batch of training pairs (rows ``batch`` of
     ``data["train"]``) and labelled non-duplicates (rows ``negatives`` of ``data["negatives"]``):
-    the triplet loss, plus the weighted logistic pair loss and in-batch ranking loss."""
+    the triplet loss, plus the weighted logistic pair loss and in-batch ranking loss.
+
+    ``extra``: more negatives for the ranking loss (:mod:`qdup.training.hard_negatives`),
+    their prepared rows and, for each, the position in ``batch`` of the pair whose first
+    question it is a labelled non-duplicate of (a pair for the pair loss; -1: none).
+    """
     q1, q2, _ = data["train"]
     rows = [q1[i] for i in batch] + [q2[i] for i in batch]
     if len(negatives):
         n1, n2, _ = data["negatives"]
         rows += [n1[i] for i in negatives] + [n2[i] for i in negatives]
-    vectors = encode(encoder, rows)  # one pass: (2B + 2N, d)
+    extra_rows, anchors = extra if extra is not None else ([], np.zeros(0, np.int64))
+    vectors = encode(encoder, rows + extra_rows)  # one pass: (2B + 2N + E, d)
     b, n = len(batch), len(negatives)
     v1, v2 = vectors[:b], vectors[b : 2 * b]
     loss = triplet_loss(v1, v2, config.margin)
     if config.symmetric:
         loss = (loss + triplet_loss(v2, v1, config.margin)) / 2
-    a, c = vectors[2 * b : 2 * b + n], vectors[2 * b + n :]  # the labelled non-duplicates
+    a, c = vectors[2 * b : 2 * b + n], vectors[2 * b + n : 2 * (b + n)]  # the labelled non-duplicates
+    e = vectors[2 * (b + n) :]  # the extra negatives
     if config.pair_weight:
-        labels = torch.cat([torch.ones(b), torch.zeros(n)]).to(vectors.device)
-        loss = loss + config.pair_weight * _pair_loss(torch.cat([v1, a]), torch.cat([v2, c]), labels, head)
+        paired = torch.from_numpy(anchors >= 0).to(vectors.device)
+        anchor = torch.from_numpy(anchors[anchors >= 0]).to(vectors.device)
+        labels = torch.cat([torch.ones(b), torch.zeros(n + len(anchor))]).to(vectors.device)
+        loss = loss + config.pair_weight * _pair_loss(torch.cat([v1, a, v1[anchor]]), torch.cat([v2, c, e[paired]]),
+                                                      labels, head)
     if config.ranking_weight:
-        loss = loss + config.ranking_weight * ranking_loss(v1, v2, torch.cat([a, c]))
+        loss = loss + config.ranking_weight * ranking_loss(v1, v2, torch.cat([a, c, e]))
     return loss
 
 

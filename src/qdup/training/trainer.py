@@ -14,6 +14,7 @@ from ..errors import ConfigError
 from ..model import QdupModel, load
 from ..text.vocabulary import Vocabulary
 from .recipes import DEFAULT_RECIPE, ENCODER_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
+from .hard_negatives import EpochNegatives
 from .scorers import fit_encoder_and_scorer, fitted_on_pairs
 from .steps import (batch_loss, batches, calibrate, labelled_rows, run_epoch, step_negatives, train_epochs,
                     training_negatives, validate)
@@ -85,14 +86,19 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
     data = labelled_rows(encoder, split, config)
     steps = config.epochs * max(1, math.ceil(len(split.train) / config.batch_size))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.schedule, steps))
+    extras = None
+    if config.hard_negatives or config.lookalike_negatives:
+        pool = sorted({q.strip() for p in (split.train, split.negatives) for q in p.question1 + p.question2} - {""})
+        extras = EpochNegatives(encoder, split.train, pool, config.hard_negatives, config.lookalike_negatives)
 
     def epoch_loss(desc: str) -> float:
         order = rng.permutation(len(data["train"][0]))
         negative_order = rng.permutation(len(data["negatives"][0]))
+        extra = extras.for_epoch(encoder, rng) if extras is not None else None
 
         def step_loss(step: int, batch: np.ndarray) -> torch.Tensor:
             negatives = step_negatives(negative_order, step, config.negatives_per_batch)
-            return batch_loss(encoder, data, config, batch, negatives, head)
+            return batch_loss(encoder, data, config, batch, negatives, head, extra and extra(batch))
 
         return run_epoch(encoder.network, batches(order, config.batch_size), step_loss, optimizer, scheduler,
                          desc, progress)

@@ -1,0 +1,178 @@
+"""Look-alike questions made from the training pool, to learn that they are not duplicates.
+
+"Divorce in Nepal?" and "Divorce in Armenia?" share every word but the one that matters. The
+labelled pairs hold few such pairs, so a model learns that sharing nearly every word means
+"duplicate". Look-alikes are made here from the pool's own questions, with no list of
+entities: one *name-like* word (written with a capital inside sentences in most of its
+pool mentions, :mod:`qdup.text.names`) is swapped for another name of the same kind, or one
+number for another of the same shape (a year for a nearby year, a number for another of as
+many digits). Names of a kind are found as a distributional thesaurus finds them: they
+appear between the same words ("visa for Nepal", "visa for Laos"), so a name's nearest
+names by the TF-IDF cosine of the words around its pool mentions are mostly of its kind
+(Nepal: Andorra, Laos, Estonia; Python: Java, JavaScript; English: Spanish, Hindi).
+
+Swapping the same word in both questions of a duplicate pair keeps them duplicates ("Is
+Nepal safe?" / "Is it safe to travel to Nepal?" → both about Armenia), while each
+swapped question and the other's original are look-alikes that are not: the pairs teach
+that the swapped word must match, not that names are suspicious.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..text.names import WORD, word_counts
+
+NAME_LIKENESS = 0.5  # a word capitalised in at least this share of its inner mentions is a name
+MIN_MENTIONS = 2     # ... and mentioned at least this often (one mention says little)
+NEIGHBOURS = 10      # a name is swapped for one of its nearest names
+YEARS = (1900, 2099)
+YEAR_SHIFT = 10      # a year becomes another within this many years
+MAX_DIGITS = 4       # longer digit runs (phone numbers, prices) are not swapped
+CHUNK = 1024         # names whose neighbours are found at once: a (1024, names) block of cosines
+
+
+@dataclass(frozen=True)
+class Swap:
+    """One word of a question and what replaces it."""
+
+    word: str         # as written in the question
+    replacement: str  # written the way the question wrote ``word`` (lower case stays lower)
+
+
+class Lookalikes:
+    """Makes look-alike questions by one swap (:meth:`swap`, :meth:`swap_pair`, :meth:`apply`).
+
+    ``names``: the pool's name-like words as they are usually written; ``neighbours[i]``:
+    the rows of ``names`` that may replace name ``i`` (its nearest names).
+    """
+
+    def __init__(self, names: Sequence[str], neighbours: np.ndarray) -> None:
+        if len(neighbours) != len(names):
+            raise ValueError("one row of neighbours per name")
+        self.names = list(names)
+        self.neighbours = neighbours
+        self._row = {name.lower(): n for n, name in enumerate(self.names)}
+
+    @classmethod
+    def from_pool(cls, questions: Sequence[str], neighbours: int = NEIGHBOURS) -> "Lookalikes":
+        """The name-like words of ``questions``, each with its ``neighbours`` nearest names by
+        the words around them (:func:`contexts`)."""
+        counts = word_counts(questions)
+        names = [c.form for word, c in counts.items() if len(word) > 1 and c.mentions >= MIN_MENTIONS
+                 and c.capitalised >= NAME_LIKENESS * c.mentions and not any(ch.isdigit() for ch in word)]
+        return cls(names, nearest(contexts(questions, [n.lower() for n in names]), neighbours))
+
+    def swappable(self, question: str) -> list[str]:
+        """The words of ``question`` that a swap may replace, in order, each once."""
+        seen, out = set(), []
+        for word in WORD.findall(question):
+            key = word.lower()
+            if key not in seen and (self._is_number(word) or key in self._row):
+                seen.add(key)
+                out.append(word)
+        return out
+
+    def swap(self, question: str, rng: np.random.Generator) -> Swap | None:
+        """A swap of one of ``question``'s words, chosen at random (None: nothing to swap)."""
+        return self._pick(self.swappable(question), question, rng)
+
+    def swap_pair(self, question1: str, question2: str, rng: np.random.Generator) -> Swap | None:
+        """A swap of a word both questions have (the same replacement fits both)."""
+        other = {w.lower() for w in self.swappable(question2)}
+        return self._pick([w for w in self.swappable(question1) if w.lower() in other],
+                          question1 + " " + question2, rng)
+
+    @staticmethod
+    def apply(question: str, swap: Swap) -> str:
+        """``question`` with every whole-word mention of ``swap.word`` (any case) replaced,
+        lower case for a mention written in lower case."""
+        def replace(found: re.Match) -> str:
+            text = found.group(0)
+            return swap.replacement.lower() if text.islower() else swap.replacement
+
+        return re.sub(rf"(?<!\w){re.escape(swap.word)}(?!\w)", replace, question, flags=re.IGNORECASE)
+
+    def _pick(self, words: list[str], context: str, rng: np.random.Generator) -> Swap | None:
+        order = rng.permutation(len(words)) if words else []
+        for n in order:
+            replacement = self._replacement(words[n], context.lower(), rng)
+            if replacement is not None:
+                return Swap(words[n], replacement)
+        return None
+
+    def _replacement(self, word: str, context: str, rng: np.random.Generator) -> str | None:
+        if self._is_number(word):
+            shaped = _numbers_like(int(word), len(word))
+            choices = [str(shaped[i]) for i in rng.choice(len(shaped), min(len(shaped), 8), replace=False)]
+        else:
+            choices = [self.names[r] for r in self.neighbours[self._row[word.lower()]]]
+        choices = [c for c in choices if not re.search(rf"(?<!\w){re.escape(c.lower())}(?!\w)", context)]
+        return choices[rng.integers(len(choices))] if choices else None
+
+    @staticmethod
+    def _is_number(word: str) -> bool:
+        return word.isdigit() and word.isascii() and len(word) <= MAX_DIGITS
+
+
+def contexts(questions: Sequence[str], words: list[str]) -> sp.csr_matrix:
+    """``(len(words), contexts)`` unit rows: the TF-IDF of what surrounds each (lower-cased)
+    word in ``questions``: the word before it, the word after, and both pairs of words."""
+    row = {w: n for n, w in enumerate(words)}
+    columns: dict[str, int] = {}
+    rows, cols = [], []
+    for question in questions:
+        tokens = ["^", *(w.lower() for w in WORD.findall(question)), "$"]
+        for i in range(1, len(tokens) - 1):
+            if tokens[i] in row:
+                for context in ("<" + tokens[i - 1], ">" + tokens[i + 1],
+                                "<<" + " ".join(tokens[max(0, i - 2) : i]), ">>" + " ".join(tokens[i + 1 : i + 3])):
+                    rows.append(row[tokens[i]])
+                    cols.append(columns.setdefault(context, len(columns)))
+    counts = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(words), len(columns)))
+    return sublinear_tfidf(counts)
+
+
+def sublinear_tfidf(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """``(1 + log tf) * idf`` with the smoothed IDF ``log((1 + n) / (1 + df)) + 1``, unit rows:
+    scikit-learn's ``TfidfTransformer(sublinear_tf=True)`` in float32, without scikit-learn."""
+    counts = counts.tocsr(copy=True).astype(np.float32)
+    counts.sum_duplicates()
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    idf = np.log(np.float32(1 + counts.shape[0]) / (df.astype(np.float32) + 1)) + np.float32(1)
+    counts.data = (np.log(counts.data) + np.float32(1)) * idf[counts.indices]
+    return _unit_rows(_unit_rows(counts))  # twice, as the version the recipe was chosen with did
+
+
+def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows divided by their L2 norm (float32 squares summed in float64; rows of zeros stay zeros)."""
+    lengths = np.diff(matrix.indptr)
+    squares = (matrix.data * matrix.data).astype(np.float64)
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(len(lengths)), lengths), squares, minlength=len(lengths)))
+    norms[norms == 0] = 1.0
+    matrix.data = (matrix.data / np.repeat(norms, lengths)).astype(np.float32)
+    return matrix
+
+
+def nearest(rows: sp.csr_matrix, k: int) -> np.ndarray:
+    """Per row, the ``k`` other rows of highest cosine, best first (ties by row)."""
+    k = min(k, rows.shape[0] - 1)
+    out = np.zeros((rows.shape[0], max(k, 0)), dtype=np.int64)
+    for start in range(0, rows.shape[0] if k > 0 else 0, CHUNK):
+        block = (rows[start : start + CHUNK] @ rows.T).toarray()  # (chunk, rows)
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = -np.inf  # not itself
+        out[start : start + len(block)] = np.argsort(-block, axis=1, kind="stable")[:, :k]
+    return out
+
+
+def _numbers_like(value: int, digits: int) -> list[int]:
+    """Numbers of the same shape: a nearby year for a year, else as many digits."""
+    if digits == 4 and YEARS[0] <= value <= YEARS[1]:
+        return [value + d for d in range(-YEAR_SHIFT, YEAR_SHIFT + 1) if d and YEARS[0] <= value + d <= YEARS[1]]
+    low = 1 if digits == 1 else 10 ** (digits - 1)
+    return [v for v in range(low, 10**digits) if v != value]

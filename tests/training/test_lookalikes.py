@@ -1,0 +1,101 @@
+"""Look-alike questions made from a pool (qdup.training.lookalikes), on hand-made questions."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from qdup.training.lookalikes import Lookalikes, Swap, contexts, nearest, sublinear_tfidf
+
+# Countries after "visa for" / "capital of", languages after "learn" / "code in": the words
+# around each name say which names are of one kind.
+POOL = [
+    "Do I need a visa for Nepal?", "Do I need a visa for Laos?", "Do I need a visa for Peru?",
+    "What is the capital of Nepal?", "What is the capital of Laos?", "What is the capital of Peru?",
+    "Should I learn Python first?", "Should I learn Java first?", "Should I learn Rust first?",
+    "Can I code in Python at work?", "Can I code in Java at work?", "Can I code in Rust at work?",
+    "Who founded Quora?", "How do I visit it?",  # Quora: mentioned once, no name yet
+]
+
+
+def maker() -> Lookalikes:
+    return Lookalikes.from_pool(POOL, neighbours=2)
+
+
+def test_names_of_the_pool_and_their_kind():
+    made = maker()
+    assert sorted(made.names) == ["Java", "Laos", "Nepal", "Peru", "Python", "Rust"]
+    for name in made.names:
+        near = {made.names[r] for r in made.neighbours[made.names.index(name)]}
+        kind = {"Nepal", "Laos", "Peru"} if name in ("Nepal", "Laos", "Peru") else {"Python", "Java", "Rust"}
+        assert near == kind - {name}
+
+
+def test_nearest_by_hand():
+    rows = sp.csr_matrix(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]], dtype=np.float32))
+    assert nearest(rows, 1).tolist() == [[1], [0], [1]]  # row 1 ties 0.8 and 0.6: the higher
+    assert nearest(rows, 5).shape == (3, 2)
+    assert contexts(["a Nepal b"], ["nepal"]).shape[0] == 1
+
+
+def test_sublinear_tfidf_by_hand():
+    counts = sp.csr_matrix(np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32))
+    idf = np.log(4 / np.array([2.0, 3.0, 1.0])) + 1  # smoothed: log((1 + n) / (1 + df)) + 1
+    first = np.array([1 + np.log(2.0), 1.0]) * idf[:2]
+    got = sublinear_tfidf(counts).toarray()
+    np.testing.assert_allclose(got[0, :2], first / np.linalg.norm(first), rtol=1e-6)
+    np.testing.assert_allclose(got[1:], [[0, 1, 0], [0, 0, 0]], atol=1e-7)  # an empty row stays empty
+    assert counts[0, 0] == 2.0  # the input is left alone
+
+
+def test_sublinear_tfidf_equals_scikit_learn_bit_for_bit():
+    """The recipe was chosen with scikit-learn's transformer (now a dev dependency only)."""
+    pytest.importorskip("sklearn")
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.preprocessing import normalize
+
+    counts = sp.random(40, 30, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    counts.data = np.ceil(counts.data * 4)
+    expected = normalize(TfidfTransformer(sublinear_tf=True).fit_transform(counts))
+    assert (sublinear_tfidf(counts) != expected).nnz == 0
+
+
+def test_a_swap_replaces_a_name_by_one_of_its_kind_as_the_question_writes_it():
+    made, rng = maker(), np.random.default_rng(0)
+    swap = made.swap("Is a visa for nepal expensive?", rng)
+    assert swap.word == "nepal" and swap.replacement in ("Laos", "Peru")
+    assert made.apply("Is a visa for nepal expensive? Nepal!", swap) == \
+        f"Is a visa for {swap.replacement.lower()} expensive? {swap.replacement}!"
+    assert made.swap("How do I cook rice?", rng) is None  # no name, no number
+
+
+def test_a_pair_swap_takes_a_word_both_questions_have():
+    made = maker()
+    for seed in range(10):
+        swap = made.swap_pair("Is Python hard in 2016?", "How hard is Python?", np.random.default_rng(seed))
+        assert swap.word == "Python" and swap.replacement in ("Java", "Rust")
+    assert made.swap_pair("Is Python hard?", "Is Java hard?", np.random.default_rng(0)) is None
+
+
+def test_numbers_keep_their_shape():
+    made = maker()
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        year = made.swap("Best phones of 2016?", rng)
+        assert year.word == "2016" and 2006 <= int(year.replacement) <= 2026 and year.replacement != "2016"
+        number = made.swap("How do I lose 15 kg?", rng)
+        assert len(number.replacement) == 2 and number.replacement != "15"
+    assert made.swap("Call 5551234 now?", np.random.default_rng(0)) is None  # too long to be a quantity
+
+
+def test_a_replacement_the_question_already_has_is_never_chosen():
+    made = maker()
+    for seed in range(10):
+        swap = made.swap_pair("Is Nepal or Laos cheaper?", "Which is cheaper, Nepal or Laos?", np.random.default_rng(seed))
+        assert {swap.word, swap.replacement} & {"Peru"}  # only Peru is left for either
+    assert Lookalikes.apply("Nepal, nepalese", Swap("Nepal", "Peru")) == "Peru, nepalese"  # whole words only
+
+
+def test_same_seed_same_lookalikes():
+    questions = ["Do I need a visa for Nepal in 2017?", "Should I learn Java or Python?"]
+    runs = [[maker().swap(q, np.random.default_rng(7)) for q in questions] for _ in range(2)]
+    assert runs[0] == runs[1]
