@@ -354,3 +354,11 @@ def test_exact_topk_in_query_chunks_agrees_with_one_block(monkeypatch):
     chunked = exact_topk(queries, vectors, 5)
     np.testing.assert_array_equal(chunked[1], whole[1])
     np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-6)
+
+
+def test_questions_with_unicode_line_separators_load_unchanged(tmp_path, fake_model):
+    """Segments store text raw (ensure_ascii=False): U+2028, U+2029 and U+0085 are not line ends."""
+    questions = ["Line one\u2028line two?", "How do I cook rice\x85 fast?", "A\u2029B?"]
+    Index.build(fake_model, ["a", "b", "c"], questions, tmp_path / "idx")
+    loaded = Index.load(tmp_path / "idx")
+    assert [loaded.get(i).question for i in "abc"] == questions

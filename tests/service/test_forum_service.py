@@ -99,6 +99,18 @@ def test_a_server_wide_filter_applies_to_every_search(index):
     assert ids == []  # the request's filter narrows the server's, never widens it
 
 
+def test_a_server_wide_filter_hides_its_rows_from_every_route(tmp_path):
+    """A deleted thread stays hidden when a shown match points at it, and when asked for by id."""
+    metadata = [{"status": "deleted", "title": "removed post"}, {"status": "closed", "duplicate_of": "1"}]
+    index = Index.build(FakeModel(), None, QUESTIONS[:2], tmp_path / "idx", metadata=metadata)
+    client = client_for(index, access=Access(), where=parse_filter("status!=deleted"))
+    [match] = client.post("/search", json={"question": "learn python", "min_score": None}).json()["matches"]
+    assert match["id"] == "2" and match["canonical"] is None
+    hidden = client.get("/questions/1")
+    assert hidden.status_code == 404 and hidden.json() == {"error": "id '1' is not in the index"}
+    assert client_for(index, access=Access()).get("/questions/1").status_code == 200  # no filter: shown
+
+
 def test_min_score_defaults_to_the_models_floor(index):
     client = client_for(index, model=FlooredModel(), access=Access())
     assert client.get("/health").json()["search_floor"] == 0.5

@@ -144,6 +144,10 @@ def test_host_allow_list_and_cors(fake_model, index):
         assert c.post("/questions", json={"question": "x?"}, headers={"Host": "evil.example"}).status_code == 400
         preflight = c.options("/search", headers={"Origin": "https://forum.example", "Access-Control-Request-Method": "POST"})
         assert preflight.headers["access-control-allow-origin"] == "https://forum.example"
+        for method in ("PUT", "DELETE"):  # every write route can be called from the forum's pages
+            allowed = c.options("/questions/1", headers={"Origin": "https://forum.example",
+                                                          "Access-Control-Request-Method": method})
+            assert allowed.status_code == 200, method
         other = c.get("/health", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
 

@@ -32,6 +32,13 @@ def test_word_counts_by_hand():
     assert counts["is"].capitalised == 0 and "2017" not in word_counts(["In 2017 and 2018?"])
 
 
+def test_a_word_whose_lower_case_is_two_words_is_left_out():
+    # "İ".lower() is "i" + a combining dot: "İstanbul" would hash as two words (it crashed training).
+    counts = word_counts(["I really love İstanbul in summer", "We saw Nepal today"])
+    assert "i̇stanbul" not in counts and counts["nepal"].capitalised == 1
+    assert NameStats.fit(["I really love İstanbul in summer"]).of(["love"])[0] == 0
+
+
 def test_name_likeness_by_hand():
     stats = NameStats.fit(QUESTIONS)
     nepal, laos, cold, i = stats.of(["nepal", "laos", "cold", "i"])

@@ -4,7 +4,10 @@ import json
 
 import pytest
 
+import qdup
 from fake_model import FakeModel
+from helpers import SMALL_DEFAULT
+from qdup.model import QdupModel
 from qdup.errors import ConfigError, DataError
 from qdup.search.decisions import latest
 from qdup.search.index import Index
@@ -91,3 +94,21 @@ def test_refit_refusals(base, tiny_model, fixture_pairs, decisions):
         refit(base, fixture_pairs, only_held_out)
     with pytest.raises(ConfigError, match="holdout must be in"):
         refit(base, fixture_pairs, decisions, holdout=1.0)
+
+
+@pytest.mark.parametrize("info, fitted_on", [
+    ({"base_encoder": "models/minilm"}, "a fine-tuned pretrained encoder"),
+    ({"distillation": {"questions": 10}}, "a distilled student"),
+    ({"scorer_fit": {"method": "held-out", "held_out_duplicates": 30}}, "a held-out part of the pool"),
+])
+def test_refit_refuses_a_scorer_fitted_another_way(base, fixture_pairs, decisions, info, fitted_on):
+    """Its out-of-fold LSTMs would give the re-rankers cosines of encoders other than the model's."""
+    other = QdupModel(base.encoder, base.threshold, {**base.info, **info}, base.scorer)
+    with pytest.raises(ConfigError, match=f"this model's scorer was fitted on {fitted_on}: export the decisions"):
+        refit(other, fixture_pairs, decisions)
+
+
+def test_a_held_out_model_records_the_whole_split(toy_split):
+    """Not the part its encoder trained on: the split is what refit and evaluate check against."""
+    model = qdup.train(toy_split, qdup.TrainConfig.from_recipe("default", **SMALL_DEFAULT, scorer_held_out=0.3))
+    assert model.info["scorer_fit"]["method"] == "held-out" and model.info["data"] == toy_split.summary()

@@ -90,7 +90,7 @@ def read_decision_file(index, path) -> list[Decision]:
     path = Path(path)
     text = read_text(path, "file of decisions")
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        rows = [(n, _json_row(line, path, n)) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        rows = [(n, _json_row(line, path, n)) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     else:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
         rows = [(reader.line_num, row) for row in reader]

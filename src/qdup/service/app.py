@@ -125,24 +125,34 @@ def _writable(index, access: Access, credentials: HTTPAuthorizationCredentials |
     return _need_index(index)
 
 
-def _canonical(index, metadata: dict) -> dict | None:
+def _visible(index, question_id: str, where: Filter | None):
+    """The stored question, unless the server's own filter hides it (then, as for an unknown
+    id, :class:`UnknownIdError`): a server started with ``--where status!=deleted`` never
+    shows a deleted thread, whichever route asks."""
+    stored = index.get(question_id)
+    if where is not None and not where.passes(stored.metadata):
+        raise UnknownIdError(f"id {question_id!r} is not in the index")
+    return stored
+
+
+def _canonical(index, metadata: dict, where: Filter | None) -> dict | None:
     """The stored question a closed duplicate points at (its ``duplicate_of``), if any."""
     target = metadata.get("duplicate_of")
     if target is None:
         return None
     try:
-        stored = index.get(str(target))
+        stored = _visible(index, str(target), where)
     except UnknownIdError:
         return None
     return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
 
 
-async def _canonicals(index, work: ServiceWork, metadata: list[dict]) -> list[dict | None]:
+async def _canonicals(index, work: ServiceWork, metadata: list[dict], where: Filter | None) -> list[dict | None]:
     """Per match, the question it was closed as a duplicate of; looked up on a search thread
     (a Milvus index asks its server), and only when a match points at one."""
     if not any(m.get("duplicate_of") is not None for m in metadata):
         return [None] * len(metadata)
-    return await work.read(lambda: [_canonical(index, m) for m in metadata])
+    return await work.read(lambda: [_canonical(index, m, where) for m in metadata])
 
 
 def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWork, where: Filter | None) -> None:
@@ -177,7 +187,7 @@ def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWo
         result = await work.search(body.question, k=body.k, threshold=body.threshold,
                                    where=combine(where, parse_filter(body.filter)), min_score=floor)
         likely = likely_duplicates(model, result.scores)
-        canonical = await _canonicals(index, work, result.metadata)
+        canonical = await _canonicals(index, work, result.metadata, where)
         return {"min_score": floor, "matches": [
             {"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m, "canonical": c}
             for i, q, s, f, m, c in zip(result.ids, result.questions, result.scores, likely, result.metadata,
@@ -186,8 +196,8 @@ def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWo
     # `:path`: an id may hold "/" (sent as a/b or a%2Fb, which the server decodes before routing).
     @app.get("/questions/{question_id:path}", response_model=StoredOut, responses=errors(404, 409))
     def get_question(question_id: str) -> dict:
-        """One stored question with its metadata; 404 when the id is unknown."""
-        stored = _need_index(index).get(question_id)
+        """One stored question with its metadata; 404 when the id is unknown (or the server's filter hides it)."""
+        stored = _visible(_need_index(index), question_id, where)
         return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
 
 

@@ -91,7 +91,7 @@ def add_request_checks(app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES, cors_
     calls) and, with ``allowed_hosts`` (None: any Host), the Host check, outermost."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "DELETE"],
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     if allowed_hosts is not None:  # outermost: a foreign Host header never reaches a route
         app.add_middleware(HostCheck, allowed_hosts=list(allowed_hosts))

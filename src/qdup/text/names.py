@@ -54,7 +54,9 @@ def word_counts(questions: Sequence[str]) -> dict[str, WordCount]:
     questions are ordered."""
     forms: Counter = Counter()
     for question in questions:
-        forms.update(w for w in inner_words(question) if not w.isdigit())
+        # A form whose lower case is no longer one word ("İstanbul": "i" + a combining dot +
+        # "stanbul") has no word bucket of its own: left out.
+        forms.update(w for w in inner_words(question) if not w.isdigit() and WORD.fullmatch(w.lower()))
     out: dict[str, list] = {}
     for form, n in sorted(forms.items()):
         entry = out.setdefault(form.lower(), [0, 0, form, 0])

@@ -119,6 +119,14 @@ def _base(model: QdupModel, split: Split) -> tuple[TrainConfig, Split]:
         raise ConfigError("refit needs a model whose scorer learns from pairs (recipe default, scorer rerank)")
     if not isinstance(model.info.get("training"), dict):
         raise ConfigError("the model records no training recipe: refit needs a model made by `qdup train`")
+    # Refit trains out-of-fold LSTMs like the default recipe's; a re-ranker fitted another way
+    # would learn from cosines of encoders other than the model's own.
+    other = ("a fine-tuned pretrained encoder" if model.info.get("base_encoder") else
+             "a distilled student" if model.info.get("distillation") else
+             "a held-out part of the pool" if (model.info.get("scorer_fit") or {}).get("method") == "held-out" else None)
+    if other:
+        raise ConfigError(f"refit works on models of the default recipe; this model's scorer was fitted on {other}: "
+                          "export the decisions (`qdup decisions export`) and train again with them")
     config = TrainConfig.from_dict(model.info["training"])
     if model.info.get("data") not in (None, split.summary()):
         raise DataError("these pairs are not the ones the model was trained on (its reference split differs: "

@@ -53,6 +53,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
 
     model, scorer, fitted = fit_encoder_and_scorer(config, split, train_encoder, progress)
     model.info["scorer_fit"] = fitted
+    model.info["data"] = split.summary()  # the whole split, also when the encoder trained on a part of it
     if encoder is not None:
         model.info["base_encoder"] = str(encoder)
     return calibrate(QdupModel(model.encoder, model.threshold, model.info, scorer), split.validation, config.calibrate)

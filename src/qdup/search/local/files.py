@@ -99,7 +99,11 @@ def read_segment(folder: Path, name: str, rows: int, dim: int,
         # Memory-mapped: segment files are immutable (a replaced one stays readable while
         # mapped), and rows an HNSW graph already holds are then never paged in twice.
         vectors = np.load(folder / vectors_file, mmap_mode="r", allow_pickle=False)
-        lines = text.decode("utf-8").splitlines()
+        # "\n" only: str.splitlines() would also split inside a question holding U+2028 or
+        # U+0085 (stored raw: ensure_ascii=False), and the join would glue it back altered.
+        lines = text.decode("utf-8").split("\n")
+        if not lines[-1]:
+            lines.pop()  # the last record's newline
         records = json.loads(f"[{','.join(lines)}]")  # one parse: half the time of one per line
     except FileNotFoundError as error:  # swept by a writer after the size check: the loader retries
         raise damaged(folder, f"{Path(error.filename).name} is missing") from None

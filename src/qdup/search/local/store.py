@@ -96,12 +96,13 @@ class LocalStore:
     def _blocked(self, n: int, where: Filter) -> np.ndarray:
         """Rows of segment ``n`` a search with ``where`` skips: removed, or failing the filter (cached)."""
         key = (n, where)
-        if key not in self._masks:
+        mask = self._masks.get(key)  # one read: another search thread may clear the cache meanwhile
+        if mask is None:
             if len(self._masks) >= MASK_CACHE:
                 self._masks.clear()
             seg = self.segments[n]
-            self._masks[key] = seg.dead | ~where.mask(seg.metadata, len(seg.ids))
-        return self._masks[key]
+            mask = self._masks[key] = seg.dead | ~where.mask(seg.metadata, len(seg.ids))
+        return mask
 
     def gather(self, rows: np.ndarray, stats: LexicalStats) -> tuple[np.ndarray, LexicalRows]:
         segments, offsets = self.segments, self.offsets
