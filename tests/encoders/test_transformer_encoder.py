@@ -86,7 +86,7 @@ def test_one_fine_tuning_gives_the_re_ranker_honest_cosines(fine_tuning, toy_spl
     held = held_out_part(toy_split, FINE_TUNE.scorer_held_out, FINE_TUNE.seed)
     assert fitted == {"method": "held-out", **held.summary()}
     assert 0 < fitted["held_out_duplicates"] < len(toy_split.train)
-    assert fine_tuned.info["data"]["train_duplicates"] == len(toy_split.train) - fitted["held_out_duplicates"]
+    assert fine_tuned.info["data"] == toy_split.summary()  # the split it was given, the held-out part included
     assert fine_tuned.scorer.name == "rerank" and fine_tuned.info["training"]["scorer_held_out"] == 0.25
     pool = sorted({q.strip() for p in (toy_split.train, toy_split.negatives) for q in p.question1 + p.question2})
     ((queries, vectors),) = searches  # one encoder, one pass over the pool
