@@ -34,6 +34,11 @@ class Split:
     def validation_duplicates(self) -> Pairs:
         return self.validation.duplicates()
 
+    def pool_questions(self) -> list[str]:
+        """The training pool's distinct questions (``train`` and ``negatives``), stripped and
+        sorted: what encoders mine negatives from and re-rankers search over."""
+        return sorted({q.strip() for p in (self.train, self.negatives) for q in p.question1 + p.question2} - {""})
+
     def summary(self) -> dict:
         return {
             "method": self.method,

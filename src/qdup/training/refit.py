@@ -42,7 +42,7 @@ from ..search.decisions import Decision, latest, now
 from ..text.names import NameStats
 from ..util.progress import log as log_progress
 from .recipes import TrainConfig
-from .scorer_fit import labelled_rows, pool_questions, train_rerank_scorer
+from .scorer_fit import labelled_rows, train_rerank_scorer
 from .steps import calibrate
 from .trainer import train_encoder
 
@@ -84,7 +84,7 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
     # model saved before look-alike features (no name statistics) gets no look-alike rows.
     stats, names = model.scorer.lexical, model.scorer.names or NameStats.empty()
     # Search rows: each decision query's candidates over the pool, as training makes them.
-    extra = labelled_rows(model.encoder, _as_pairs(fitted), stats, pool=pool_questions(split), names=names)
+    extra = labelled_rows(model.encoder, _as_pairs(fitted), stats, pool=split.pool_questions(), names=names)
     fold_encoders = FoldVectors(config, cache, progress)
     scorer = train_rerank_scorer(split, config.scorer_folds, fold_encoders, log, stats=stats, names=names,
                                  extra=extra, features=tuple(model.scorer.pair.feature_names),

@@ -88,7 +88,7 @@ def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split
     lexical rows its indexes store stay valid). ``extra``: more labelled rows learnt next
     to the pool's, say moderator decisions (:func:`labelled_rows`, with the same statistics).
     """
-    pool = _pool(split)
+    pool = split.pool_questions()
     stats = stats or LexicalStats.fit(pool)
     names = NameStats.fit(pool) if names is None else names
     data = scorer_rows(split, folds, train_encoder, stats, log, held_out, names=names, lookalikes=lookalikes)
@@ -120,7 +120,7 @@ def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], objec
     cosine of an encoder that did not train on it: every fold's, or the ``held_out`` part's
     only; with ``lookalikes``, also look-alike non-duplicates made from that share of each
     part's duplicate pairs (:func:`lookalike_rows`)."""
-    pool = _pool(split)
+    pool = split.pool_questions()
     row_of = {q: n for n, q in enumerate(pool)}
     rows = stats.rows(pool)
     duplicates_of = _duplicate_sets(split.train, row_of)
@@ -168,11 +168,6 @@ def labelled_rows(encoder, pairs: Pairs, stats: LexicalStats, pool: Sequence[str
     return ScorerRows(features, labels, x, y, groups)
 
 
-def pool_questions(split: Split) -> list[str]:
-    """The training pool's distinct questions: the search rows' candidates come from them."""
-    return _pool(split)
-
-
 def held_out_part(split: Split, share: float, seed: int = 0) -> HeldOut:
     """About ``share`` of the training pool's pairs, made of whole question groups.
 
@@ -184,7 +179,7 @@ def held_out_part(split: Split, share: float, seed: int = 0) -> HeldOut:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    pool = _pool(split)
+    pool = split.pool_questions()
     row_of = {q: n for n, q in enumerate(pool)}
     ends = [_pair_rows_all(pairs, row_of) for pairs in (split.train, split.negatives)]
     a, b = (np.concatenate([e[i] for e in ends]) for i in (0, 1))
@@ -215,10 +210,6 @@ def _folds(split: Split, folds: int) -> list[HeldOut]:
     """Pairs cut into ``folds`` parts by position: each encoder trains on all but one."""
     return [HeldOut(np.arange(len(split.train)) % folds == fold, np.arange(len(split.negatives)) % folds == fold)
             for fold in range(folds)]
-
-
-def _pool(split: Split) -> list[str]:
-    return _distinct([q for p in (split.train, split.negatives) for q in p.question1 + p.question2])
 
 
 def _distinct(questions: list[str]) -> list[str]:

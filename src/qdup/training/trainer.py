@@ -89,8 +89,8 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.schedule, steps))
     extras = None
     if config.hard_negatives or config.lookalike_negatives:
-        pool = sorted({q.strip() for p in (split.train, split.negatives) for q in p.question1 + p.question2} - {""})
-        extras = EpochNegatives(encoder, split.train, pool, config.hard_negatives, config.lookalike_negatives)
+        extras = EpochNegatives(encoder, split.train, split.pool_questions(), config.hard_negatives,
+                                config.lookalike_negatives)
 
     def epoch_loss(desc: str) -> float:
         order = rng.permutation(len(data["train"][0]))
