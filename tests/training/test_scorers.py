@@ -77,6 +77,7 @@ def test_lookalike_rows_by_hand():
     from qdup.scoring.pair_features import FEATURES, pair_features
     from qdup.text.lexical import LexicalStats
     from qdup.text.names import NameStats
+    from qdup.training.lookalikes import Lookalikes
     from qdup.training.scorer_fit import lookalike_rows
 
     pool = ["Do I need a visa for Nepal?", "Do I need a visa for Laos?", "Is a visa for Nepal costly?",
@@ -84,12 +85,13 @@ def test_lookalike_rows_by_hand():
     duplicates = qdup.pairs_from_lists(["Do I need a visa for Nepal?", "How do I cook rice?"],
                                        ["Is a visa for Nepal costly?", "What is the best rice cooker?"], [1, 1])
     stats, names, encoder = LexicalStats.fit(pool), NameStats.fit(pool), FakeModel()
-    x, y = lookalike_rows(duplicates, encoder, pool, stats, names, share=1.0, seed=0)
+    maker = Lookalikes.from_pool(pool)
+    x, y = lookalike_rows(duplicates, encoder, maker, stats, names, share=1.0, seed=0)
     # The rice pair shares no name or number; the visa pair's shared Nepal becomes Laos, its one neighbour.
     swapped = ["Do I need a visa for Nepal?", "Do I need a visa for Laos?"]
     cosine = encoder.similarity(swapped[:1], swapped[1:])
     expected = pair_features(cosine, stats.rows(swapped[:1]), stats.rows(swapped[1:]), stats, names=names)
     np.testing.assert_allclose(x, expected, rtol=1e-6)
     assert y.tolist() == [0.0] and x[0, FEATURES.index("min_missing_name")] > 0
-    none, _ = lookalike_rows(duplicates, encoder, pool, stats, names, share=0.0, seed=0)
+    none, _ = lookalike_rows(duplicates, encoder, maker, stats, names, share=0.0, seed=0)
     assert none.shape == (0, len(FEATURES))

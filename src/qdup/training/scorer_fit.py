@@ -126,6 +126,7 @@ def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], objec
     duplicates_of = _duplicate_sets(split.train, row_of)
     parts: dict[str, list] = {"px": [], "py": [], "sx": [], "sy": [], "sg": []}
     held_parts = [held_out] if held_out is not None else _folds(split, folds)
+    maker = Lookalikes.from_pool(pool) if lookalikes else None  # the pool's names and their neighbours: once
     for fold, held in enumerate(held_parts):
         held_train, held_negatives = held.train, held.negatives
         log(f"scorer part {fold + 1}/{len(held_parts)}: the cosines of an encoder trained without it")
@@ -139,8 +140,8 @@ def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], objec
             cosine = np.einsum("nd,nd->n", vectors[a], vectors[b])
             parts["px"].append(pair_features(cosine, rows.take(a), rows.take(b), stats, names=names))
             parts["py"].append(np.full(len(a), label, np.float32))
-        if lookalikes:
-            x, y = lookalike_rows(split.train.subset(held_train), encoder, pool, stats, names, lookalikes, seed=fold)
+        if maker is not None:
+            x, y = lookalike_rows(split.train.subset(held_train), encoder, maker, stats, names, lookalikes, seed=fold)
             parts["px"].append(x), parts["py"].append(y)
     px, py, sx, sy, sg = (np.concatenate(parts[k]) for k in ("px", "py", "sx", "sy", "sg"))
     return ScorerRows(px, py, sx, sy, sg)
@@ -255,19 +256,19 @@ def _candidate_rows(queries: np.ndarray, vectors: np.ndarray, rows: LexicalRows,
     return pair_features(cosine, query_rows, rows.take(flat), stats, a_of=query_of, names=names), labels, sizes
 
 
-def lookalike_rows(duplicates: Pairs, encoder, pool: list[str], stats: LexicalStats, names: NameStats | None,
+def lookalike_rows(duplicates: Pairs, encoder, maker: Lookalikes, stats: LexicalStats, names: NameStats | None,
                    share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Pair rows of look-alikes (:mod:`qdup.training.lookalikes`), all non-duplicates: for
     ``share`` of ``duplicates`` (drawn at random), the first question q and q' = q with a name
     or number that both questions of the pair have swapped. Features with ``encoder``'s
     cosines (one that did not train on ``duplicates``)."""
     rng = np.random.default_rng(seed)
-    maker = Lookalikes.from_pool(pool)
     made = []
     for q, d in zip(duplicates.question1, duplicates.question2):
         swap = maker.swap_pair(q, d, rng) if rng.random() < share else None
-        if swap is not None and maker.apply(q, swap) != q:
-            made.append((q, maker.apply(q, swap)))
+        swapped = None if swap is None else maker.apply(q, swap)
+        if swapped is not None and swapped != q:
+            made.append((q, swapped))
     if not made:
         return np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, np.float32)
     texts = [t for two in made for t in two]  # q, q' of each
