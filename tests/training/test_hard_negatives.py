@@ -9,7 +9,7 @@ import qdup
 from qdup.encoders.lstm.encoder import LstmEncoder
 from qdup.encoders.lstm.network import SiameseEncoder
 from qdup.training import steps
-from qdup.training.hard_negatives import EpochNegatives, PoolNegatives, lookalike_negatives
+from qdup.training.hard_negatives import EpochNegatives, PoolNegatives
 from qdup.training.lookalikes import Lookalikes
 from qdup.training.losses import ranking_loss, triplet_loss
 
@@ -70,10 +70,10 @@ def test_pool_negatives_are_near_and_never_labelled_duplicates(lstm):
 
 def test_lookalike_negatives_swap_a_shared_name():
     maker = Lookalikes(["Nepal", "Laos", "Python", "Java"], np.array([[1], [0], [3], [2]]))
-    indices, texts = lookalike_negatives(maker, TRAIN, 1.0, np.random.default_rng(0))
+    indices, texts = maker.swap_firsts(TRAIN, 1.0, np.random.default_rng(0))
     assert indices.tolist() == [0, 1]  # pair 2 shares no name
     assert texts == ["Is a visa for Laos expensive?", "How do I learn Java?"]
-    assert lookalike_negatives(maker, TRAIN, 0.0, np.random.default_rng(0))[0].tolist() == []
+    assert maker.swap_firsts(TRAIN, 0.0, np.random.default_rng(0))[0].tolist() == []
 
 
 def test_epoch_negatives_of_a_batch(lstm):

@@ -8,8 +8,8 @@ will confuse with the query. Two sources give harder ones:
   one of its ``depth`` nearest pool questions that no label ties to the pair (labelled
   duplicates, transitively, are never negatives; the pool's unlabelled duplicates sometimes
   are, so the negative is drawn among several rather than always the nearest);
-- **look-alikes** (:func:`lookalike_negatives`): the first question with a name or number
-  it shares with its duplicate swapped (:mod:`qdup.training.lookalikes`), which must rank
+- **look-alikes** (:meth:`~qdup.training.lookalikes.Lookalikes.swap_firsts`): the first
+  question with a name or number it shares with its duplicate swapped, which must rank
   below the duplicate and is a labelled non-duplicate of the first question.
 """
 
@@ -63,20 +63,6 @@ class PoolNegatives:
         return out
 
 
-def lookalike_negatives(maker: Lookalikes, train: Pairs, share: float,
-                        rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    """For ``share`` of the pairs of ``train`` (drawn at random), the first question with a
-    name or number both questions have swapped: the pairs' indices and the swapped texts."""
-    indices, texts = [], []
-    for n, (q, d) in enumerate(zip(train.question1, train.question2)):
-        if rng.random() < share:
-            swap = maker.swap_pair(q, d, rng)
-            if swap is not None:
-                indices.append(n)
-                texts.append(maker.apply(q, swap))
-    return np.array(indices, dtype=np.int64), texts
-
-
 class EpochNegatives:
     """The extra negatives of a training run, drawn again before each epoch
     (:meth:`for_epoch`): ``hard`` pool questions nearest each pair's first question when
@@ -96,7 +82,7 @@ class EpochNegatives:
         hard = self.pool_negatives.mine(encoder, rng) if self.pool_negatives else None
         look_of: dict[int, object] = {}
         if self.maker is not None:
-            indices, texts = lookalike_negatives(self.maker, self.train, self.lookalike_share, rng)
+            indices, texts = self.maker.swap_firsts(self.train, self.lookalike_share, rng)
             look_of = dict(zip(indices.tolist(), encoder.rows(texts)))
 
         def for_batch(batch: np.ndarray) -> tuple[list, np.ndarray]:

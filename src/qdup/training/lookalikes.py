@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ..data.pairs import Pairs
 from ..text.names import WORD, word_counts
 
 NAME_LIKENESS = 0.5  # a word capitalised in at least this share of its inner mentions is a name
@@ -46,7 +47,7 @@ class Swap:
 
 
 class Lookalikes:
-    """Makes look-alike questions by one swap (:meth:`swap`, :meth:`swap_pair`, :meth:`apply`).
+    """Makes look-alike questions by one swap (:meth:`swap`, :meth:`swap_pair`, :meth:`swap_firsts`, :meth:`apply`).
 
     ``names``: the pool's name-like words as they are usually written; ``neighbours[i]``:
     the rows of ``names`` that may replace name ``i`` (its nearest names).
@@ -87,6 +88,19 @@ class Lookalikes:
         other = {w.lower() for w in self.swappable(question2)}
         return self._pick([w for w in self.swappable(question1) if w.lower() in other],
                           question1 + " " + question2, rng)
+
+    def swap_firsts(self, pairs: Pairs, share: float, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+        """For ``share`` of ``pairs`` (drawn at random), the first question with a name or
+        number both questions have swapped (:meth:`swap_pair`): the pairs' indices and the
+        swapped texts."""
+        indices, texts = [], []
+        for n, (q, d) in enumerate(zip(pairs.question1, pairs.question2)):
+            if rng.random() < share:
+                swap = self.swap_pair(q, d, rng)
+                if swap is not None:
+                    indices.append(n)
+                    texts.append(self.apply(q, swap))
+        return np.array(indices, dtype=np.int64), texts
 
     @staticmethod
     def apply(question: str, swap: Swap) -> str:

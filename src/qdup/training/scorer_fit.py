@@ -262,13 +262,8 @@ def lookalike_rows(duplicates: Pairs, encoder, maker: Lookalikes, stats: Lexical
     ``share`` of ``duplicates`` (drawn at random), the first question q and q' = q with a name
     or number that both questions of the pair have swapped. Features with ``encoder``'s
     cosines (one that did not train on ``duplicates``)."""
-    rng = np.random.default_rng(seed)
-    made = []
-    for q, d in zip(duplicates.question1, duplicates.question2):
-        swap = maker.swap_pair(q, d, rng) if rng.random() < share else None
-        swapped = None if swap is None else maker.apply(q, swap)
-        if swapped is not None and swapped != q:
-            made.append((q, swapped))
+    indices, swapped = maker.swap_firsts(duplicates, share, np.random.default_rng(seed))
+    made = [(duplicates.question1[n], s) for n, s in zip(indices, swapped) if s != duplicates.question1[n]]
     if not made:
         return np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, np.float32)
     texts = [t for two in made for t in two]  # q, q' of each
