@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data.forum import DEFAULTS, STATUSES, check_created
+from ..data.forum import DEFAULTS, STATUSES, check_created, field
 from ..errors import ConfigError, DataError
 
 FILTERABLE = ("status", "category", "tags", "created", "answers", "duplicate_of")
@@ -48,9 +48,7 @@ class Condition:
     values: tuple
 
     def passes(self, metadata: dict | None) -> bool:
-        value = (metadata or {}).get(self.field)
-        if value is None:
-            value = DEFAULTS.get(self.field)
+        value = field(metadata, self.field)
         if value is None:
             return self.op == "!="
         if self.field == "tags":
