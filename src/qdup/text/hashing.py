@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 _WHITESPACE_RUN = re.compile(r"\s\s+")
-_WORD = re.compile(r"(?u)\b\w+\b")  # HashingVectorizer's token_pattern as qdup sets it
+WORD = re.compile(r"(?u)\b\w+\b")  # HashingVectorizer's token_pattern as qdup sets it: a word of the lexical rows
 _DIGITS = re.compile(r"\d+")
 
 
@@ -41,7 +41,7 @@ def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
 
 def words(text: str) -> list[str]:
     """Lower-cased words (``\\w+`` runs), as the word vectorizer saw them."""
-    return _WORD.findall(text.lower())
+    return WORD.findall(text.lower())
 
 
 def digit_runs(text: str) -> list[str]:

@@ -20,9 +20,9 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..errors import ModelLoadError
+from .hashing import WORD  # the words of LexicalRows.words
 from .lexical import BUCKETS, word_buckets
 
-WORD = re.compile(r"(?u)\b\w+\b")  # the words of LexicalRows.words
 SENTENCE_END = re.compile(r"[.?!:;]\s")
 
 

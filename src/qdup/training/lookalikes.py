@@ -27,7 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.pairs import Pairs
-from ..text.names import WORD, word_counts
+from ..text.hashing import WORD
+from ..text.names import word_counts
 
 NAME_LIKENESS = 0.5  # a word capitalised in at least this share of its inner mentions is a name
 MIN_MENTIONS = 2     # ... and mentioned at least this often (one mention says little)
