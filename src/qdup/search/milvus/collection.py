@@ -17,7 +17,6 @@ import scipy.sparse as sp
 from pymilvus import DataType
 
 from ...errors import DataError
-from ..filters import milvus_literal
 from ..topk import HNSW_EF_CONSTRUCTION, HNSW_M
 
 FINGERPRINT = "qdup.fingerprint"  # collection property: the model that owns the collection
@@ -99,11 +98,6 @@ def check_text(ids: list[str], questions: list[str]) -> None:
             what = "id" if n < len(ids) else "question"
             raise DataError(f"{what} {text[:40]!r}... is longer than {MAX_TEXT_BYTES} bytes, "
                             "the most a Milvus VARCHAR holds")
-
-
-def literal(text: str) -> str:
-    """A string literal of Milvus's filter language (C-style escapes)."""
-    return milvus_literal(text)
 
 
 def sparse(rows: sp.csr_matrix) -> list[dict[int, float]]:

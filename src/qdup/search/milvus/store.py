@@ -34,11 +34,11 @@ import numpy as np
 
 from ...errors import DataError
 from ...text.lexical import LexicalRows, LexicalStats
-from ..filters import Filter
+from ..filters import Filter, milvus_literal
 from ..topk import HNSW_EF_SEARCH, empty_topk
 from .client import calls, check_options, connect  # check_options: the backend seam's
 from .collection import (BUILDING, CHECKPOINT, FINGERPRINT, REPLACES, check_text, create_collection, family,
-                         has_chars, literal, properties, replaced, sparse, wait_indexed)
+                         has_chars, properties, replaced, sparse, wait_indexed)
 
 CHUNK_ROWS = 10_000      # questions a streamed build encodes and stores at a time
 INDEX_WAIT_S = 600.0     # a build waits this long at most for Milvus to index what it stored
@@ -175,7 +175,7 @@ class MilvusStore:
         ids = list(dict.fromkeys(ids))
         with calls(self.uri):
             for start in range(0, len(ids), FILTER_VALUES):
-                values = ", ".join(literal(i) for i in ids[start : start + FILTER_VALUES])
+                values = ", ".join(milvus_literal(i) for i in ids[start : start + FILTER_VALUES])
                 for r in self.client.query(self.collection, filter=f"qid in [{values}] and {self.visible}",
                                            output_fields=["row", "qid"], timeout=TIMEOUT_S):
                     found[r["qid"]] = int(r["row"])
