@@ -38,7 +38,7 @@ def where_option(what: str = "Only questions"):
     def parse(ctx, param, value):
         from ..search.filters import parse_filter
 
-        return parse_filter(list(value)) if value else None
+        return parse_filter(value)
 
     return click.option("--where", multiple=True, metavar="COND", callback=parse,
                         help=f"{what} passing this condition (repeatable, all must hold): FIELD OP VALUE on "

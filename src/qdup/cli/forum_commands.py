@@ -32,10 +32,10 @@ def update(index_path, questions_file, model_path):
     Example:
       qdup index update my-index edited.jsonl
     """
-    from ..data.corpus import iter_questions
+    from ..data.corpus import read_questions
     from ..search.index import Index
 
-    corpus = next(iter_questions(questions_file, None))
+    corpus = read_questions(questions_file)
     if corpus.ids is None:
         raise ConfigError(f"{questions_file} has no ids: an update replaces questions by id")
     opened = Index.load(index_path)
