@@ -120,7 +120,7 @@ def commit(folder: Path, manifest: dict, files: set[str]) -> None:
     """Replace the manifest atomically, then :func:`sweep` the files it does not name."""
     _before_commit()
     atomic.write_text(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    _fsync_dir(folder)
+    atomic.fsync_path(folder)  # the rename itself durable across a power cut
     sweep(folder, files)
 
 
@@ -134,15 +134,6 @@ def sweep(folder: Path, files: set[str]) -> None:
         if entry.name not in keep and entry.is_file():
             with contextlib.suppress(OSError):
                 entry.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable across a power cut, not just a process crash.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -53,6 +53,16 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file (one another library wrote) or a folder (so a rename or a new name in it
+    survives a power cut, not just a process crash) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def check_new(path: str | os.PathLike, force: bool) -> None:
     """Refuse an existing output ``path`` unless ``force`` (the one "already exists" check)."""
     if os.path.lexists(path) and not force:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import DataError
+from . import atomic
 
 BLOCK = 65_536  # bytes read at a time when looking for the last line
 
@@ -63,11 +64,7 @@ def append(path: Path, records: Sequence[dict]) -> int:
     finally:
         os.close(fd)
     if created:  # the new name itself must survive a power cut
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        atomic.fsync_path(path.parent)
     return count
 
 

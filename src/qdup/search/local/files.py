@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -122,11 +121,7 @@ def write_graph(folder: Path, name: str, graph: HnswSearch) -> None:
     """FAISS writes the file itself; flushed to disk before the commit, as the other files are."""
     path = folder / f"{name}{HnswSearch.suffix}"
     graph.write(str(path))
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic.fsync_path(path)
 
 
 def read_graph(folder: Path, name: str, rows: int, dim: int, recorded: dict) -> HnswSearch:
