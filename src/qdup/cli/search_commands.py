@@ -9,7 +9,7 @@ import os
 import click
 
 from ..errors import ConfigError
-from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold, likely_duplicates
+from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold
 from ..search import backends
 from . import cli, threads_option, where_option
 
@@ -209,11 +209,11 @@ def search(index_path, question, queries_file, k, threshold, min_score, where, m
             block = queries.questions[start : start + QUERY_BLOCK]
             ids = [None] * len(block) if queries.ids is None else queries.ids[start : start + QUERY_BLOCK]
             for i, query, result in zip(ids, block, opened.search(searcher, block, k, threshold, **options)):
-                line = {"question": query, "matches": _matches(result, searcher)}
+                line = {"question": query, "matches": result.matches(searcher)}
                 click.echo(json.dumps(line if i is None else {"id": i, **line}, ensure_ascii=False))
         return
     [result] = opened.search(searcher, [question], k, threshold, **options)
-    matches = _matches(result, searcher)
+    matches = result.matches(searcher)
     if as_json:
         click.echo(json.dumps(matches, ensure_ascii=False))
     elif not matches:
@@ -222,13 +222,6 @@ def search(index_path, question, queries_file, k, threshold, min_score, where, m
         link = f"  {m['metadata']['url']}" if isinstance(m["metadata"].get("url"), str) else ""
         mark = "  (likely duplicate)" if m["likely_duplicate"] else ""
         click.echo(f"{m['score']:.4f}  {m['id']}  {m['question']}{link}{mark}")
-
-
-def _matches(result, model) -> list[dict]:
-    """The matches as the service answers them, with the same "likely duplicate" flags."""
-    likely = likely_duplicates(model, result.scores)
-    return [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
-            for i, q, s, f, m in zip(result.ids, result.questions, result.scores, likely, result.metadata)]
 
 
 @cli.command()

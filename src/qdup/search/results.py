@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.metadata import readable
+from ..scoring.thresholds import likely_duplicates
 from .backends import Store
 
 
@@ -18,6 +19,13 @@ class SearchResult:
     questions: list[str]
     scores: list[float]
     metadata: list[dict] = field(default_factory=list)  # per match: url, title... ({} when none)
+
+    def matches(self, model) -> list[dict]:
+        """The matches as ``qdup search --json`` and the service answer them, each with the
+        model's "likely duplicate" flag."""
+        likely = likely_duplicates(model, self.scores)
+        return [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
+                for i, q, s, f, m in zip(self.ids, self.questions, self.scores, likely, self.metadata)]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from starlette.exceptions import HTTPException
 
 from ..errors import ConfigError, DataError, InputError, QdupError, UnknownIdError
 from ..evaluation.pairs import predict
-from ..scoring.thresholds import likely_duplicates
 from ..search.decisions import decide, record
 from ..search.filters import Filter, combine, parse_filter
 from .access import Access
@@ -186,12 +185,9 @@ def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWo
         floor = body.min_score if "min_score" in body.model_fields_set else getattr(model, "search_floor", None)
         result = await work.search(body.question, k=body.k, threshold=body.threshold,
                                    where=combine(where, parse_filter(body.filter)), min_score=floor)
-        likely = likely_duplicates(model, result.scores)
         canonical = await _canonicals(index, work, result.metadata, where)
-        return {"min_score": floor, "matches": [
-            {"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m, "canonical": c}
-            for i, q, s, f, m, c in zip(result.ids, result.questions, result.scores, likely, result.metadata,
-                                        canonical)]}
+        return {"min_score": floor, "matches": [{**match, "canonical": c}
+                                                for match, c in zip(result.matches(model), canonical)]}
 
     # `:path`: an id may hold "/" (sent as a/b or a%2Fb, which the server decodes before routing).
     @app.get("/questions/{question_id:path}", response_model=StoredOut, responses=errors(404, 409))
