@@ -14,7 +14,8 @@ the known duplicate, the query itself excluded, at each size.
 Each size is built by ``qdup index build`` in a child process (default backend: HNSW;
 wall time, CPU time and peak memory of the build), then searched here on one thread as
 ``qdup search`` does, timing each stage per query: encode, lexical rows, dense candidates
-(HNSW), lexical candidates (rare n-gram postings, and the exact scan it replaced with the
+(HNSW walked at ``hybrid.CANDIDATE_EF_SEARCH``; recall is also given at the default breadth,
+256), lexical candidates (rare n-gram postings, and the exact scan it replaced with the
 n-grams of over 10% of the rows dropped, timed alternately on the same queries), and the
 scoring of the candidates. Writes benchmarks/results/search_scale.json.
 """
@@ -106,11 +107,11 @@ def stage_times(index: Index, model, queries: list[str]) -> dict:
     for question in queries:
         vectors = timed("encode", lambda: model.encode([question]))
         rows = timed("lexical_rows", lambda: model.scorer.lexical.rows([question]))
-        timed("dense_candidates", lambda: store.dense_topk(vectors, hybrid.DEPTH))
+        timed("dense_candidates", lambda: store.dense_topk(vectors, hybrid.DEPTH, ef=hybrid.CANDIDATE_EF_SEARCH))
         lexical = timed("lexical_candidates", lambda: store.lexical_topk(rows, hybrid.DEPTH))
         if legacy is not None:
             timed("lexical_candidates_legacy_exact", lambda: legacy.topk(rows, hybrid.DEPTH, None))
-        _, dense = store.dense_topk(vectors, hybrid.DEPTH)
+        _, dense = store.dense_topk(vectors, hybrid.DEPTH, ef=hybrid.CANDIDATE_EF_SEARCH)
         found = hybrid.candidate_union(dense, lexical)
         timed("scoring", lambda: hybrid.rerank(vectors, rows, found, lambda p: store.gather(p, model.scorer.lexical),
                                                model.scorer, 10))
@@ -130,6 +131,18 @@ def recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict
     ranks = np.array(ranks)
     return {"recall@1": round(float(np.mean(ranks == 1)), 4),
             "recall@10": round(float(np.mean((ranks >= 1) & (ranks <= 10))), 4), "queries": len(pairs)}
+
+
+def default_breadth_recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict:
+    """:func:`recall` with the dense candidates walked at the graph's default breadth (efSearch
+    256) instead of hybrid.CANDIDATE_EF_SEARCH: what the narrower walk costs in recall."""
+    from qdup.search import topk
+
+    chosen, hybrid.CANDIDATE_EF_SEARCH = hybrid.CANDIDATE_EF_SEARCH, topk.HNSW_EF_SEARCH
+    try:
+        return recall(index, model, questions, pairs)
+    finally:
+        hybrid.CANDIDATE_EF_SEARCH = chosen
 
 
 def legacy_recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict | None:
@@ -170,11 +183,13 @@ def main() -> None:
                 entry = {"build": built, "backend": index.backend,
                          "stages": stage_times(index, model, [questions[a] for a, _ in validation[: args.queries]]),
                          "validation": recall(index, model, questions, validation),
+                         "validation_default_breadth": default_breadth_recall(index, model, questions, validation),
                          "validation_legacy_exact_lexical": legacy_recall(index, model, questions, validation)}
                 del index
             figures["sizes"][str(size)] = entry
             stages = "  ".join(f"{k} {v['p50_ms']:.2f}" for k, v in entry["stages"].items())
-            print(f"{size:>9,} questions: build {built}  recall {entry['validation']} (exact lexical scan: "
+            print(f"{size:>9,} questions: build {built}  recall {entry['validation']} (graph walk at efSearch "
+                  f"256: {entry['validation_default_breadth']}; exact lexical scan: "
                   f"{entry['validation_legacy_exact_lexical']})\n    p50 ms: {stages}", flush=True)
     finally:
         restore()

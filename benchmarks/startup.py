@@ -6,7 +6,8 @@ A moderator's script that calls the CLI once per question pays this every time. 
 command runs in a fresh process (user + system CPU of the child); rounds of the current
 code, the old one (``--baseline``, a ``src`` folder of another checkout) and the torch
 import alternate, and the median of each is reported with its ratio to the torch import.
-``search`` runs on an index of the 51k qqp-partial questions built once by the current code.
+``search`` runs on an index of the 51k qqp-partial questions, built once by each side (each
+with its own built-in model: an index refuses a model other than the one that built it).
 Writes benchmarks/results/startup.json.
 """
 
@@ -53,16 +54,18 @@ def main() -> None:
 
         pairs = qdup.read_pairs(data_path(args.data))
         corpus.write_text("\n".join(corpus_and_queries(pairs, qdup.reference_split(pairs))[0]) + "\n")
-        index = str(Path(tmp) / "index")
-        cpu_seconds(["-c", CLI, "index", "build", str(corpus), "--out", index, "-q"], sides["current"])
-        commands = {"version": ["-c", CLI, "--version"], "help": ["-c", CLI, "--help"],
-                    "predict": ["-c", CLI, "predict", *PAIR], "search": ["-c", CLI, "search", index, PAIR[0]]}
+        commands = {}
+        for side, src in sides.items():
+            index = str(Path(tmp) / f"index-{side}")
+            cpu_seconds(["-c", CLI, "index", "build", str(corpus), "--out", index, "-q"], src)
+            commands[side] = {"version": ["-c", CLI, "--version"], "help": ["-c", CLI, "--help"],
+                              "predict": ["-c", CLI, "predict", *PAIR], "search": ["-c", CLI, "search", index, PAIR[0]]}
         times: dict[str, list[float]] = {}
         before = machine_line()
         for _ in range(args.rounds):
             times.setdefault("import torch", []).append(cpu_seconds(["-c", "import torch"], None))
             for side, src in sides.items():
-                for name, argv in commands.items():
+                for name, argv in commands[side].items():
                     times.setdefault(f"{side} {name}", []).append(cpu_seconds(argv, src))
         after = machine_line()
     torch_cpu = float(np.median(times["import torch"]))

@@ -138,7 +138,7 @@ def test_bad_forum_fields_are_refused_on_input(tmp_path):
 class ShortWalk:
     """An HNSW graph whose walk finds nothing that passes the filter (it can happen when few rows pass)."""
 
-    def topk(self, queries, k, dead):
+    def topk(self, queries, k, dead, ef=None):
         from qdup.search.topk import empty_topk
 
         return empty_topk(len(queries), k)

@@ -79,3 +79,38 @@ def test_the_training_pool_and_an_index_make_the_same_candidates(stats, depth):
     index = hybrid.candidates(store, vectors[queries], rows.take(queries), depth)
     assert [c.tolist() for c in pool] == [c.tolist() for c in index]
     assert all(len(c) >= min(depth, len(POOL)) and c[0] == q for c, q in zip(pool, queries))  # itself first
+
+
+def test_dense_candidates_walk_the_graph_with_the_candidate_breadth(stats, monkeypatch):
+    """Search asks the HNSW graph for its candidates with CANDIDATE_EF_SEARCH, not the default breadth."""
+    from qdup.search import topk
+
+    asked = []
+    walk = topk.hnsw_topk
+    monkeypatch.setattr(topk, "hnsw_topk", lambda *args: asked.append(args[4]) or walk(*args))
+    rows = stats.rows(POOL)
+    vectors = np.random.default_rng(0).normal(size=(len(POOL), 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    segment = Segment("seg-000001", vectors, [str(n) for n in range(len(POOL))], POOL, np.zeros(len(POOL), bool),
+                      ann=topk.HnswSearch.build(vectors), lexical=rows)
+    store = LocalStore((segment,), GRAPH_RULES["hnsw"])
+    [found] = hybrid.candidates(store, vectors[:1], rows.take(np.array([0])), 3)
+    assert asked == [hybrid.CANDIDATE_EF_SEARCH] and found[0] == 0
+    store.dense_topk(vectors[:1], 3)  # a plain vector search keeps the default breadth
+    assert asked[-1] is None
+
+
+
+def test_a_fresh_build_stores_its_arrays_without_copying_them(stats, tmp_path):
+    """A million questions' vectors and lexical rows are GBs: the merge of a fresh build keeps them as they are."""
+    from qdup.search.local.segments import compacted
+
+    rows = stats.rows(POOL)
+    vectors = np.random.default_rng(0).normal(size=(len(POOL), 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    fresh = Segment("", vectors, [str(n) for n in range(len(POOL))], POOL, np.zeros(len(POOL), bool), lexical=rows)
+    manifest, [stored] = compacted(tmp_path, {"generation": 0, "dim": 16}, [fresh], GRAPH_RULES["hnsw"])
+    assert stored.vectors is vectors and stored.lexical is rows and stored.ann is not None
+    assert stored.name == "seg-000001" and manifest["count"] == len(POOL)
+    assert (tmp_path / "seg-000001.lexical.npz").is_file() and set(stored.files) == set(
+        p.name for p in tmp_path.iterdir())

@@ -53,7 +53,21 @@ def test_every_candidate_is_ranked_when_the_index_is_small(model, index):
     [result] = index.search(model, ["How do I learn Python?"], k=len(QUESTIONS))
     assert sorted(result.ids, key=int) == [str(n) for n in range(1, len(QUESTIONS) + 1)]
     all_scores = search_scores(model, "How do I learn Python?", QUESTIONS)
-    assert result.ids[0] == str(int(np.argmax(all_scores)) + 1)
+    assert result.ids[0] == "1"  # its own text (below), then the scorer's order
+    assert result.ids[1] == str(int(np.argmax(all_scores[1:])) + 2)
+
+
+def test_a_stored_copy_of_the_query_comes_first_whatever_the_scorer_says(model, index):
+    """Identical text (case and spacing aside) is the best match there is; a re-ranker that never
+    saw a question paired with itself can put a close paraphrase above it."""
+    from qdup.search.hybrid import SAME_TEXT_SCORE
+
+    asked = ["  " + q.upper().replace(" ", "  ") for q in QUESTIONS]
+    for n, result in enumerate(index.search(model, asked, k=3), start=1):
+        assert result.ids[0] == str(n) and result.scores[0] == SAME_TEXT_SCORE
+        assert all(s < SAME_TEXT_SCORE for s in result.scores[1:])
+    [near] = index.search(model, ["How do I learn Python fast?"], k=3)  # one word more: not the same text
+    assert all(s < SAME_TEXT_SCORE for s in near.scores)
 
 
 def test_lexical_side_survives_reload_add_and_remove(model, index):

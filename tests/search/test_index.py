@@ -362,3 +362,26 @@ def test_questions_with_unicode_line_separators_load_unchanged(tmp_path, fake_mo
     Index.build(fake_model, ["a", "b", "c"], questions, tmp_path / "idx")
     loaded = Index.load(tmp_path / "idx")
     assert [loaded.get(i).question for i in "abc"] == questions
+
+
+def test_a_large_build_reports_its_graph_and_lexical_rows_in_parts(monkeypatch, capsys):
+    """A million questions take minutes in both steps: each reports its parts, and the parts add up."""
+    from qdup.search import topk
+    from qdup.text import lexical
+    from qdup.text.lexical import LexicalStats
+
+    monkeypatch.setattr(topk, "HNSW_ADD_ROWS", 300)
+    monkeypatch.setattr(lexical, "ROWS_CHUNK", 4)
+    vectors = clustered_unit_vectors(1_000, 16, seed=2)
+    graph = build_hnsw(vectors, progress=True)
+    questions = [f"question {n} about topic {n % 7}?" for n in range(10)]
+    stats = LexicalStats.fit(questions)
+    rows = stats.rows(questions, progress=True)
+    err = capsys.readouterr().err
+    assert "graph: part 4/4" in err and "lexical rows: part 3/3" in err
+    assert graph.ntotal == 1_000 and len(rows) == 10
+    monkeypatch.setattr(lexical, "ROWS_CHUNK", 100)
+    whole = stats.rows(questions)
+    assert all(abs(getattr(rows, m) - getattr(whole, m)).max() < 1e-6 for m in ("chars", "words", "numbers"))
+    _, found = hnsw_topk(graph, vectors[:5], 1)
+    assert found[:, 0].tolist() == [0, 1, 2, 3, 4]  # every part is in the one graph

@@ -6,7 +6,6 @@ loading runs no code. ``qdup encode`` writes one; so does each segment of a loca
 
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
@@ -16,6 +15,5 @@ from ..util import atomic
 
 def write_vectors(path: str | os.PathLike, vectors: np.ndarray) -> None:
     """Write ``vectors`` as float32 to ``path`` (a ``.npy`` file) through an atomic rename."""
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
-    atomic.write_bytes(path, buf.getvalue())
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    atomic.write_with(path, lambda f: np.save(f, vectors, allow_pickle=False))

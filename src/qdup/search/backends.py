@@ -39,9 +39,11 @@ BACKENDS = Registry("backend", {
 class Store(Protocol):
     """What an index needs from a backend. Writes never change ``self``."""
 
-    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None,
+                   ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, rows)`` of shape (q, k): cosine top-k over live rows (those passing
-        ``where``), best first; as many as there are such rows, up to ``k``."""
+        ``where``), best first; as many as there are such rows, up to ``k``. ``ef``: an HNSW
+        walk's breadth, where the backend walks a graph (None: its default)."""
 
     def lexical_topk(self, queries: LexicalRows, k: int, where: Filter | None = None) -> np.ndarray:
         """``(q, k)`` rows of the best char n-gram TF-IDF matches among live rows passing ``where`` (-1: none)."""
@@ -62,8 +64,9 @@ class Store(Protocol):
         """Whether every row carries lexical rows (for a scorer that reads words)."""
 
     def added(self, folder: Path, manifest: dict, ids: list[str], questions: list[str], vectors: np.ndarray,
-              lexical: LexicalRows | None, metadata: list[dict] | None) -> tuple[dict, "Store"]:
-        """Write new rows so that nothing shows before ``manifest`` (returned) is committed."""
+              lexical: LexicalRows | None, metadata: list[dict] | None, progress: bool = False) -> tuple[dict, "Store"]:
+        """Write new rows so that nothing shows before ``manifest`` (returned) is committed;
+        ``progress``: report steps that take minutes (an HNSW graph over a million rows)."""
 
     def removed(self, folder: Path, manifest: dict, rows: Sequence[int]) -> tuple[dict, "Store"]:
         """Drop live ``rows``; the returned manifest is to be committed."""

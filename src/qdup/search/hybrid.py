@@ -25,6 +25,16 @@ from .postings import RarePostings, best_alive
 from .topk import empty_topk, exact_topk
 
 DEPTH = 30  # candidates per side; chosen on validation queries (docs/benchmarks.md)
+# The HNSW walk's breadth for the dense candidates: the re-ranker and the word candidates
+# make up for a missed neighbour. Validation recall@1/@10/MRR are the same at 40 to 256;
+# the walk costs a third of 256's (docs/benchmarks.md).
+CANDIDATE_EF_SEARCH = 64
+# A stored question whose text is the query's (case and spacing aside) is its best match,
+# whatever the re-ranker says: on validation queries searched for themselves the re-ranker
+# put a close paraphrase first for 13% (docs/benchmarks.md). Only candidates this close by
+# cosine can be the same text (it encodes to the same vector), so few texts are compared.
+SAME_TEXT_COSINE = 0.999
+SAME_TEXT_SCORE = 1.0  # above every re-ranker score, which lie in (0, 1)
 QUERY_CHUNK = 64  # bounds the (queries x rows) lexical score block of the exact scan
 _INVERTED: "weakref.WeakKeyDictionary[LexicalRows, RarePostings]" = weakref.WeakKeyDictionary()
 
@@ -60,7 +70,7 @@ def lexical_topk(queries: LexicalRows, postings: sp.csr_matrix, k: int,
 class CandidateSource(Protocol):
     """Where candidates come from: an index's :class:`~qdup.search.backends.Store`, or :class:`InMemoryRows`."""
 
-    def dense_topk(self, queries: np.ndarray, k: int, where=None) -> tuple[np.ndarray, np.ndarray]: ...
+    def dense_topk(self, queries: np.ndarray, k: int, where=None, ef=None) -> tuple[np.ndarray, np.ndarray]: ...
 
     def lexical_topk(self, queries: LexicalRows, k: int, where=None) -> np.ndarray: ...
 
@@ -71,7 +81,7 @@ class InMemoryRows:
     def __init__(self, vectors: np.ndarray, lexical: LexicalRows) -> None:
         self.vectors, self.lexical = vectors, lexical
 
-    def dense_topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense_topk(self, queries: np.ndarray, k: int, ef=None) -> tuple[np.ndarray, np.ndarray]:
         return exact_topk(queries, self.vectors, k)
 
     def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
@@ -84,9 +94,9 @@ def candidates(source: CandidateSource, query_vectors: np.ndarray, query_rows: L
     (among rows passing the :class:`~qdup.search.filters.Filter` ``where``, if given):
     the distinct rows the scorer ranks, the cosine's first."""
     if where is None:  # sources without metadata (a training pool) take no filter
-        _, dense = source.dense_topk(query_vectors, depth)
+        _, dense = source.dense_topk(query_vectors, depth, ef=CANDIDATE_EF_SEARCH)
         return candidate_union(dense, source.lexical_topk(query_rows, depth))
-    _, dense = source.dense_topk(query_vectors, depth, where)
+    _, dense = source.dense_topk(query_vectors, depth, where, ef=CANDIDATE_EF_SEARCH)
     return candidate_union(dense, source.lexical_topk(query_rows, depth, where))
 
 
@@ -101,10 +111,12 @@ def candidate_union(dense_rows: np.ndarray, lexical_rows: np.ndarray) -> list[np
 
 
 def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Sequence[np.ndarray],
-           gather, scorer, k: int) -> tuple[np.ndarray, np.ndarray]:
+           gather, scorer, k: int, same_text=None) -> tuple[np.ndarray, np.ndarray]:
     """Score every (query, candidate) pair with ``scorer``; the best ``k`` per query, best first.
 
     ``gather(rows) -> (vectors, LexicalRows)`` looks up stored candidates by row number.
+    ``same_text(queries, rows) -> bool array``: whether each stored row holds its query's
+    text; such a row scores :data:`SAME_TEXT_SCORE`.
     """
     sizes = np.array([len(c) for c in candidates])
     flat = np.concatenate(candidates) if len(candidates) else np.zeros(0, np.int64)
@@ -112,6 +124,9 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
     vectors, rows = gather(flat)
     cosine = np.einsum("nd,nd->n", query_vectors[which], vectors) if len(flat) else np.zeros(0, np.float32)
     scores = scorer.rank(cosine, query_rows, rows, which) if len(flat) else np.zeros(0, np.float32)
+    near = np.flatnonzero(cosine >= SAME_TEXT_COSINE)
+    if same_text is not None and len(near):
+        scores[near[same_text(which[near], flat[near])]] = SAME_TEXT_SCORE
     best_scores, best_rows = empty_topk(len(candidates), k)
     for n, start in enumerate(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)):
         s, r = scores[start : start + sizes[n]], flat[start : start + sizes[n]]
@@ -121,11 +136,23 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
 
 
 def hybrid_topk(store: Store, stored: int, query_vectors: np.ndarray, query_rows: LexicalRows, scorer,
-                k: int, where=None) -> tuple[np.ndarray, np.ndarray]:
+                k: int, where=None, questions: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(scores, rows)`` of shape (q, min(k, stored)), best first: the candidates of a
     store holding ``stored`` live rows (among those passing the filter ``where``), ranked
-    by ``scorer`` (whose lexical rows it stores)."""
+    by ``scorer`` (whose lexical rows it stores); a stored copy of a query's text among
+    ``questions`` (the queries' texts) comes first."""
     stored = max(stored, 1)
     k = min(k, stored)  # never allocate (q, k) for a k beyond the stored rows
     found = candidates(store, query_vectors, query_rows, min(max(k, DEPTH), stored), where)
-    return rerank(query_vectors, query_rows, found, lambda picked: store.gather(picked, scorer.lexical), scorer, k)
+
+    def same_text(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        texts = [question for _, question, _ in store.records(rows)]
+        return np.array([same_question(questions[q], t) for q, t in zip(queries, texts)], dtype=bool)
+
+    return rerank(query_vectors, query_rows, found, lambda picked: store.gather(picked, scorer.lexical), scorer, k,
+                  same_text if questions is not None else None)
+
+
+def same_question(a: str, b: str) -> bool:
+    """The same text, case and spacing aside."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()

@@ -176,7 +176,7 @@ class Index:
         if not store.has_lexical():
             raise DataError(f"index {self.path} holds no lexical rows for this model's scorer; rebuild it")
         scores, rows = hybrid_topk(store, int(manifest["count"]), model.encode(questions),
-                                   model.scorer.lexical.rows(questions), model.scorer, k, where)
+                                   model.scorer.lexical.rows(questions), model.scorer, k, where, questions)
         return search_results(store, scores, rows, threshold, min_score)
 
     def search_vectors(self, queries: np.ndarray, k: int = 10, threshold: float | None = None,

@@ -18,7 +18,10 @@ EXACT_CHUNK_ROWS = 65_536  # bounds the (q, chunk) score block: 64 queries x 64k
 EXACT_CHUNK_QUERIES = 256
 HNSW_M = 32                # graph degree: recall >= 0.99 at k=10 with a modest efSearch
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256    # recall@10 0.999 on clustered synthetic data (benchmarks/search_speed.py)
+HNSW_ADD_ROWS = 100_000  # rows added to a graph per progress line
+# The default breadth of a graph walk: recall@10 0.999 on clustered synthetic data
+# (benchmarks/search_speed.py). Hybrid search asks for less (hybrid.CANDIDATE_EF_SEARCH).
+HNSW_EF_SEARCH = 256
 
 
 def empty_topk(q: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -72,24 +75,31 @@ def exact_topk(
     return best_scores, best_rows
 
 
-def build_hnsw(vectors: np.ndarray):
-    """An HNSW graph over ``vectors`` (inner product), rows numbered 0..n-1."""
+def build_hnsw(vectors: np.ndarray, progress: bool = False):
+    """An HNSW graph over ``vectors`` (inner product), rows numbered 0..n-1; ``progress``: a
+    line per :data:`HNSW_ADD_ROWS` rows added (a million questions take minutes)."""
     import faiss  # imported lazily: small indexes never need it
+
+    from ..util.progress import bar
 
     index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    step = HNSW_ADD_ROWS if progress else max(len(vectors), 1)  # in parts only to report them
+    starts = range(0, len(vectors), step)
+    for start in bar(starts, "graph", "part", enabled=len(starts) > 1):
+        index.add(np.ascontiguousarray(vectors[start : start + step], dtype=np.float32))
     return index
 
 
 def hnsw_topk(
-    index, queries: np.ndarray, k: int, dead_rows: np.ndarray | None = None
+    index, queries: np.ndarray, k: int, dead_rows: np.ndarray | None = None, ef: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate top-``k`` from an HNSW graph, skipping ``dead_rows`` (int64 row numbers)."""
+    """Approximate top-``k`` from an HNSW graph, skipping ``dead_rows`` (int64 row numbers);
+    ``ef``: the walk's breadth (default :data:`HNSW_EF_SEARCH`; never below ``k``)."""
     import faiss
 
     params = faiss.SearchParametersHNSW()
-    params.efSearch = max(HNSW_EF_SEARCH, k)
+    params.efSearch = max(ef or HNSW_EF_SEARCH, k)
     if dead_rows is not None and len(dead_rows):
         batch = faiss.IDSelectorBatch(np.ascontiguousarray(dead_rows, dtype=np.int64))
         selector = faiss.IDSelectorNot(batch)
@@ -120,7 +130,7 @@ class ExactSearch:
     def __init__(self, vectors: np.ndarray) -> None:
         self.vectors = vectors
 
-    def topk(self, queries: np.ndarray, k: int, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def topk(self, queries: np.ndarray, k: int, dead: np.ndarray, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         return exact_topk(queries, self.vectors, k, dead if dead.any() else None)
 
 
@@ -133,8 +143,8 @@ class HnswSearch:
         self.graph = graph
 
     @classmethod
-    def build(cls, vectors: np.ndarray) -> "HnswSearch":
-        return cls(build_hnsw(vectors))
+    def build(cls, vectors: np.ndarray, progress: bool = False) -> "HnswSearch":
+        return cls(build_hnsw(vectors, progress))
 
     @classmethod
     def read(cls, path: str) -> "HnswSearch":
@@ -143,5 +153,5 @@ class HnswSearch:
     def write(self, path: str) -> None:
         write_hnsw(self.graph, path)
 
-    def topk(self, queries: np.ndarray, k: int, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return hnsw_topk(self.graph, queries, k, np.flatnonzero(dead))
+    def topk(self, queries: np.ndarray, k: int, dead: np.ndarray, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return hnsw_topk(self.graph, queries, k, np.flatnonzero(dead), ef)

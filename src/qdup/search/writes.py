@@ -41,13 +41,12 @@ class Change:
         rows: ``lexical`` when they were made beforehand (outside the write lock), else made here."""
         progress = progress and len(chunk.questions) >= LOGGED_ROWS
         if lexical is None and model.scorer.lexical is not None:
-            if progress:
-                log(f"lexical rows of {len(chunk.questions):,} questions")
-            lexical = model.scorer.lexical.rows(chunk.questions)
+            lexical = model.scorer.lexical.rows(chunk.questions, progress=progress)
         if progress:  # a large local index builds its HNSW graph here: minutes for a million questions
             log(f"storing {len(chunk.questions):,} questions")
         self.manifest, self.store = self.store.added(self.folder, self.manifest, list(chunk.ids),
-                                                     list(chunk.questions), vectors, lexical, chunk.metadata)
+                                                     list(chunk.questions), vectors, lexical, chunk.metadata,
+                                                     progress=progress)
 
     def replace(self, chunk: Corpus, vectors: np.ndarray, model) -> list[bool]:
         """Store a checked chunk in place of the rows holding its ids (adding those not

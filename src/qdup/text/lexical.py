@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ModelLoadError
+from ..util.progress import bar
 from .hashing import char_wb_columns, digit_runs, feature_columns, hashed_rows, words
 
 BUCKETS = 2**20  # hashed features per vectorizer; collisions are rare at this size
@@ -104,10 +105,10 @@ class LexicalStats:
         """Smoothed IDF, ``log((1 + n) / (1 + df)) + 1``, as scikit-learn's TfidfTransformer."""
         return cls(_idf(_char_counts(questions)), _idf(_word_rows(questions)))
 
-    def rows(self, questions: Sequence[str]) -> LexicalRows:
+    def rows(self, questions: Sequence[str], progress: bool = False) -> LexicalRows:
         if len(questions) > ROWS_CHUNK:  # bounds the hashing's temporary arrays (a million questions: ~3 GB at once)
-            return LexicalRows.stack([self.rows(questions[s : s + ROWS_CHUNK])
-                                      for s in range(0, len(questions), ROWS_CHUNK)])
+            starts = bar(range(0, len(questions), ROWS_CHUNK), "lexical rows", "part", enabled=progress)
+            return LexicalRows.stack([self.rows(questions[s : s + ROWS_CHUNK]) for s in starts])
         chars = _char_counts(questions)
         np.log1p(chars.data, out=chars.data)
         chars.data *= self.char_idf[chars.indices]

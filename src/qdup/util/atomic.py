@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from ..errors import OutputError, OutputExistsError
 
@@ -34,11 +34,17 @@ _DIR_MODE = 0o777 & ~_umask()
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary sibling and an atomic rename."""
+    write_with(path, lambda f: f.write(data))
+
+
+def write_with(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """:func:`write_bytes` for a writer that streams into the open file (``np.save``):
+    a large array is not held twice in memory as a bytes copy."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _FILE_MODE)

@@ -77,7 +77,8 @@ class LstmEncoder:
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 512, progress: bool = False) -> np.ndarray:
-        self.network.eval()
+        if self.network.training:  # eval() walks every submodule: a tenth of one question's encoding
+            self.network.eval()
         self._refresh_fused_table()
         rows = self.featurizer.rows(texts)
         words = np.fromiter(chain.from_iterable(ids for ids, _ in rows), dtype=np.int64)

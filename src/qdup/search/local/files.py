@@ -138,9 +138,8 @@ def read_graph(folder: Path, name: str, rows: int, dim: int, recorded: dict) -> 
 
 
 def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **rows.to_arrays())  # plain arrays; np.load(allow_pickle=False) reads them
-    atomic.write_bytes(folder / f"{name}{LEXICAL}", buf.getvalue())
+    arrays = rows.to_arrays()  # plain arrays; np.load(allow_pickle=False) reads them
+    atomic.write_with(folder / f"{name}{LEXICAL}", lambda f: np.savez(f, **arrays))
 
 
 def read_lexical(folder: Path, name: str, rows: int, recorded: dict) -> LexicalRows:

@@ -50,7 +50,8 @@ class Segment:
         return self.ann if self.ann is not None else ExactSearch(self.vectors)
 
 
-def filtered_topk(seg: Segment, queries: np.ndarray, k: int, blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def filtered_topk(seg: Segment, queries: np.ndarray, k: int, blocked: np.ndarray,
+                  ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` of a segment's rows that are not ``blocked`` (removed or filtered out): as
     many matches as there are such rows, up to ``k``.
 
@@ -59,10 +60,10 @@ def filtered_topk(seg: Segment, queries: np.ndarray, k: int, blocked: np.ndarray
     of ``k``: then, and when few rows pass anyway, the passing rows are scanned exactly.
     """
     if seg.ann is None:
-        return seg.search.topk(queries, k, blocked)
+        return seg.search.topk(queries, k, blocked)  # exact: no ef
     allowed = np.flatnonzero(~blocked)
     if len(allowed) > EXACT_FILTERED_ROWS:
-        scores, rows = seg.search.topk(queries, k, blocked)
+        scores, rows = seg.search.topk(queries, k, blocked, ef)
         if ((rows >= 0).sum(axis=1) >= min(k, len(allowed))).all():
             return scores, rows
     scores, rows = exact_topk(queries, np.asarray(seg.vectors[allowed]), k)
@@ -135,7 +136,7 @@ def verify_segments(path: Path, segments: list[Segment]) -> int:
 
 
 def compacted(folder: Path, manifest: dict, segments: list[Segment],
-              use_graph: Callable[[int], bool]) -> tuple[dict, list[Segment]]:
+              use_graph: Callable[[int], bool], progress: bool = False) -> tuple[dict, list[Segment]]:
     """Write unsaved segments (name "") as a new generation, merging segments when due.
 
     ``use_graph(live_rows)``: whether the merged base segment carries an HNSW graph. With
@@ -147,7 +148,7 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment],
     live_rows = sum(int((~s.dead).sum()) for s in segments)
     use_ann = use_graph(live_rows)
     if _full_merge_due(segments, use_ann):
-        segments = [_merge(segments, name, manifest["dim"], use_ann)] if live_rows else []
+        segments = [_merge(segments, name, manifest["dim"], use_ann, progress)] if live_rows else []
     elif len(segments) > MAX_SEGMENTS:  # here segments[0] carries the graph: keep it
         segments = [segments[0], _merge(segments[1:], name, manifest["dim"], False)]
     segments = [Segment(**{**s.__dict__, "name": name}) if not s.name else s for s in segments]
@@ -168,8 +169,11 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment],
     return manifest, segments
 
 
-def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool) -> Segment:
+def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool, progress: bool = False) -> Segment:
     keep = [~s.dead for s in segments]
+    if len(segments) == 1 and keep[0].all():  # a fresh build: its arrays as they are (a million
+        # questions' vectors and lexical rows are GBs: copying them would double the peak)
+        return replace(segments[0], name=name, ann=HnswSearch.build(segments[0].vectors, progress) if with_ann else None)
     vectors = np.concatenate([s.vectors[k] for s, k in zip(segments, keep)]).reshape(-1, dim)
     return Segment(
         name,
@@ -177,7 +181,7 @@ def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool) -> Segm
         [i for s, k in zip(segments, keep) for i, ok in zip(s.ids, k) if ok],
         [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
         np.zeros(len(vectors), bool),
-        HnswSearch.build(vectors) if with_ann and len(vectors) else None,
+        HnswSearch.build(vectors, progress) if with_ann and len(vectors) else None,
         _merged_metadata(segments, keep),
         LexicalRows.stack([s.lexical.take(np.flatnonzero(k)) for s, k in zip(segments, keep)])
         if segments and all(s.lexical is not None for s in segments) else None,

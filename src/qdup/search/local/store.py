@@ -68,11 +68,13 @@ class LocalStore:
     def _stored(self) -> int:
         return int(self.offsets[-1])
 
-    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None,
+                   ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, max(self._stored(), 1))  # never allocate (q, k) for a k beyond the stored rows
         if where is None:
-            return self._merged(len(queries), k, lambda n, seg: seg.search.topk(queries, k, seg.dead))
-        return self._merged(len(queries), k, lambda n, seg: filtered_topk(seg, queries, k, self._blocked(n, where)))
+            return self._merged(len(queries), k, lambda n, seg: seg.search.topk(queries, k, seg.dead, ef))
+        return self._merged(len(queries), k,
+                            lambda n, seg: filtered_topk(seg, queries, k, self._blocked(n, where), ef))
 
     def lexical_topk(self, queries: LexicalRows, k: int, where: Filter | None = None) -> np.ndarray:
         k = min(k, max(self._stored(), 1))
@@ -147,9 +149,9 @@ class LocalStore:
     def has_lexical(self) -> bool:
         return all(s.lexical is not None for s in self.segments)
 
-    def added(self, folder, manifest, ids, questions, vectors, lexical, metadata):
+    def added(self, folder, manifest, ids, questions, vectors, lexical, metadata, progress=False):
         new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool), None, metadata, lexical)
-        manifest, segments = compacted(folder, manifest, [*self.segments, new], self.use_graph)
+        manifest, segments = compacted(folder, manifest, [*self.segments, new], self.use_graph, progress)
         return manifest, LocalStore(tuple(segments), self.use_graph)
 
     def removed(self, folder, manifest, rows):

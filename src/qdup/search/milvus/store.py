@@ -139,8 +139,9 @@ class MilvusStore:
                         scores[n, j], rows[n, j] = hit["distance"], hit["row"]
         return scores, rows
 
-    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
-        params = {"ef": max(HNSW_EF_SEARCH, k)}
+    def dense_topk(self, queries: np.ndarray, k: int, where: Filter | None = None,
+                   ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        params = {"ef": max(ef or HNSW_EF_SEARCH, k)}
         return self._search(np.asarray(queries, np.float32).tolist(), "vector", k, params, where)
 
     def lexical_topk(self, queries: LexicalRows, k: int, where: Filter | None = None) -> np.ndarray:
@@ -196,7 +197,7 @@ class MilvusStore:
     def has_lexical(self) -> bool:
         return bool(self.lexical)
 
-    def added(self, folder, manifest, ids, questions, vectors, lexical, metadata):
+    def added(self, folder, manifest, ids, questions, vectors, lexical, metadata, progress=False):
         check_text(ids, questions)
         manifest = {**manifest, "milvus": dict(manifest["milvus"])}
         gen, first = int(manifest["generation"]) + 1, int(manifest["next_row"])
