@@ -114,3 +114,14 @@ def test_a_fresh_build_stores_its_arrays_without_copying_them(stats, tmp_path):
     assert stored.name == "seg-000001" and manifest["count"] == len(POOL)
     assert (tmp_path / "seg-000001.lexical.npz").is_file() and set(stored.files) == set(
         p.name for p in tmp_path.iterdir())
+
+
+def test_find_gives_the_live_rows_of_stored_ids_across_segments():
+    """The service looks ids up on every search (canonical links, GET): one table per generation."""
+    vectors = np.eye(4, dtype=np.float32)
+    first = Segment("seg-000001", vectors[:2], ["a", "b"], ["qa", "qb"], np.array([False, True]))
+    second = Segment("seg-000002", vectors[2:], ["b", "c"], ["qb2", "qc"], np.zeros(2, bool))
+    store = LocalStore((first, second), GRAPH_RULES["exact"])
+    assert store.find(["c", "b", "a", "zz"]) == {"a": 0, "b": 2, "c": 3}  # "b" removed in the first, re-added
+    assert store.find(["b"]) == {"b": 2} and store.find([]) == {}
+    assert [store.records(np.array([r]))[0][1] for r in store.find(["b", "c"]).values()] == ["qb2", "qc"]

@@ -64,6 +64,7 @@ class LocalStore:
         self.offsets = np.cumsum([0] + [len(s.ids) for s in segments])
         self.use_graph = use_graph  # one of GRAPH_RULES
         self._masks: dict[tuple[int, Filter], np.ndarray] = {}  # (segment, filter) -> rows it skips
+        self._rows_by_id: dict[str, int] | None = None  # live id -> row, on the first find()
 
     def _stored(self) -> int:
         return int(self.offsets[-1])
@@ -129,12 +130,14 @@ class LocalStore:
         return out
 
     def find(self, ids: Sequence[str]) -> dict[str, int]:
-        wanted, found = set(ids), {}
-        for seg, offset in zip(self.segments, self.offsets):
-            for row, i in enumerate(seg.ids):
-                if i in wanted and not seg.dead[row]:
-                    found[i] = int(offset + row)
-        return found
+        rows = self._rows_by_id
+        if rows is None:  # built once per generation: the service looks up ids on every search
+            rows = {}
+            for seg, offset in zip(self.segments, self.offsets):
+                for row in np.flatnonzero(~seg.dead).tolist():
+                    rows[seg.ids[row]] = int(offset) + row
+            self._rows_by_id = rows  # one assignment: a concurrent reader sees the whole dict or none
+        return {i: rows[i] for i in ids if i in rows}
 
     def live(self) -> tuple[np.ndarray, list[str], list[str], list[dict]]:
         segments = self.segments
