@@ -385,3 +385,16 @@ def test_a_large_build_reports_its_graph_and_lexical_rows_in_parts(monkeypatch, 
     assert all(abs(getattr(rows, m) - getattr(whole, m)).max() < 1e-6 for m in ("chars", "words", "numbers"))
     _, found = hnsw_topk(graph, vectors[:5], 1)
     assert found[:, 0].tolist() == [0, 1, 2, 3, 4]  # every part is in the one graph
+
+
+def test_records_written_in_parts_read_back_whole(tmp_path, fake_model, monkeypatch):
+    from qdup.search.local import files
+
+    monkeypatch.setattr(files, "RECORDS_PER_WRITE", 2)
+    questions = [f"question {n} \u2028 about {n % 3}?" for n in range(7)]
+    metadata = [{"url": f"https://example.org/{n}"} if n % 2 else {} for n in range(7)]
+    Index.build(fake_model, [f"id{n}" for n in range(7)], questions, tmp_path / "p", metadata=metadata)
+    index = Index.load(tmp_path / "p")
+    stored = [index.get(f"id{n}") for n in range(7)]
+    assert [s.question for s in stored] == questions and [s.metadata for s in stored] == metadata
+    assert (tmp_path / "p" / "seg-000001.jsonl").read_text(encoding="utf-8").count("\n") == 7

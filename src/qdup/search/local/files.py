@@ -30,6 +30,7 @@ from ...util import atomic
 from ..topk import HnswSearch
 
 LEXICAL = ".lexical.npz"  # a segment's lexical rows, when the model's scorer uses them
+RECORDS_PER_WRITE = 65_536  # a segment's records are written in parts of this many
 BLOCK = 1 << 20  # bytes hashed at a time
 
 
@@ -82,9 +83,15 @@ def write_segment(folder: Path, name: str, vectors: np.ndarray, ids: list[str], 
                   metadata: list[dict] | None = None) -> None:
     write_vectors(folder / f"{name}.npy", vectors)
     metadata = metadata or [{}] * len(ids)
-    lines = "".join(json.dumps({"id": i, "question": q, **({"metadata": m} if m else {})}, ensure_ascii=False) + "\n"
-                    for i, q, m in zip(ids, questions, metadata))
-    atomic.write_text(folder / f"{name}.jsonl", lines)
+
+    def write(f) -> None:  # streamed: a million records are ~100 MB of text, held twice as str and bytes
+        for start in range(0, len(ids), RECORDS_PER_WRITE):
+            part = slice(start, start + RECORDS_PER_WRITE)
+            f.write("".join(json.dumps({"id": i, "question": q, **({"metadata": m} if m else {})},
+                                       ensure_ascii=False) + "\n"
+                            for i, q, m in zip(ids[part], questions[part], metadata[part])).encode("utf-8"))
+
+    atomic.write_with(folder / f"{name}.jsonl", write)
 
 
 def read_segment(folder: Path, name: str, rows: int, dim: int,
