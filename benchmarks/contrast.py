@@ -154,7 +154,6 @@ def judge(name: str, score, threshold: float | None, split, sets: dict) -> dict:
 
 def search_flags(model, corpus: list[str], pairs: list[tuple[str, str, str]], mine: bool) -> dict:
     """Search each swapped question over the corpus: is its original sibling flagged?"""
-    from qdup.scoring.thresholds import likely_duplicates
     from qdup.search.index import Index
 
     stored = set(corpus)
@@ -164,7 +163,7 @@ def search_flags(model, corpus: list[str], pairs: list[tuple[str, str, str]], mi
         results = index.search(model, [q[2] for q in queries], k=10)
         flagged_sibling = first_is_sibling = any_flag = 0
         for (kind, original, _), result in zip(queries, results):
-            flags = likely_duplicates(model, result.scores)
+            flags = [m["likely_duplicate"] for m in result.matches(model)]  # as qdup search flags them
             any_flag += any(flags)
             flagged_sibling += any(f and q == original for f, q in zip(flags, result.questions))
             first_is_sibling += bool(result.questions) and result.questions[0] == original

@@ -26,3 +26,14 @@ def test_threshold_check_names_the_value(bad, message):
     with pytest.raises(ConfigError) as error:
         check_threshold(bad)
     assert str(error.value) == message
+
+
+def test_a_match_above_the_search_threshold_is_flagged_only_when_the_pair_scorer_agrees():
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(threshold=0.5, search_threshold=0.9)
+    scores = [0.99, 0.95, 0.93, 0.5]
+    assert likely_duplicates(model, scores) == [True, True, True, False]  # not asked: the search score decides
+    assert likely_duplicates(model, scores, [True, False, True, True]) == [True, False, True, False]
+    uncalibrated = SimpleNamespace(threshold=0.5, search_threshold=None)  # the top match only, as before
+    assert likely_duplicates(uncalibrated, scores, [False] * 4) == [True, False, False, False]

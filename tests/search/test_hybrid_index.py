@@ -123,3 +123,17 @@ def test_mining_uses_the_search_scores(model, index):
 def test_a_huge_k_is_clipped_to_the_stored_questions(model, index):
     [result] = index.search(model, ["learn python"], k=10**9)
     assert len(result.ids) == len(QUESTIONS)
+
+
+def test_a_flag_needs_the_search_threshold_and_the_pair_scorers_verdict(model, index, monkeypatch):
+    """The search re-ranker never learnt look-alikes; the pair re-ranker did, so both must agree."""
+    monkeypatch.setitem(model.info, "search_threshold", {"threshold": 0.0})  # every match passes the first test
+    query = "How do I learn Python?"
+    [result] = index.search(model, [query], k=len(QUESTIONS))
+    pair = model.score([query] * len(result.questions), result.questions)
+    expected = [p > model.threshold or q == query for p, q in zip(pair, result.questions)]
+    flags = [m["likely_duplicate"] for m in result.matches(model)]
+    assert flags == expected and any(flags) and not all(flags)
+    monkeypatch.setitem(model.info, "search_threshold", {"threshold": 0.999})
+    [result] = index.search(model, [query], k=3)  # only the stored copy passes: it is asked, and flagged
+    assert [m["likely_duplicate"] for m in result.matches(model)] == [True, False, False]

@@ -153,6 +153,34 @@ def hybrid_topk(store: Store, stored: int, query_vectors: np.ndarray, query_rows
                   same_text if questions is not None else None)
 
 
+def hybrid_search(store: Store, stored: int, model, questions: Sequence[str], k: int,
+                  where=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`hybrid_topk` for ``model``'s queries, and for the matches above its search
+    threshold the pair scorer's verdicts (:func:`pair_verdicts`; None: no search threshold)."""
+    vectors, lexical = model.encode(questions), model.scorer.lexical.rows(questions)
+    scores, rows = hybrid_topk(store, stored, vectors, lexical, model.scorer, k, where, questions)
+    above = model.search_threshold
+    if above is None:
+        return scores, rows, None
+    return scores, rows, pair_verdicts(store, model.scorer, vectors, lexical, scores, rows, above, model.threshold)
+
+
+def pair_verdicts(store: Store, scorer, query_vectors: np.ndarray, query_rows: LexicalRows, scores: np.ndarray,
+                  rows: np.ndarray, above: float, threshold: float) -> np.ndarray:
+    """``(q, k)``: whether the pair scorer judges each match scoring above ``above`` a duplicate
+    of its query (pair score above ``threshold``), a stored copy of the query always; False
+    for the others, which are not asked (a few pairs per search, not the whole page)."""
+    verdicts = np.zeros(scores.shape, bool)
+    asked = np.argwhere((scores > above) & (rows >= 0))  # (m, 2): query, slot
+    if len(asked):
+        query, slot = asked[:, 0], asked[:, 1]
+        vectors, candidates = store.gather(rows[query, slot], scorer.lexical)
+        cosine = np.einsum("nd,nd->n", query_vectors[query], vectors)
+        verdicts[query, slot] = (scorer.score(cosine, query_rows.take(query), candidates) > threshold) | (
+            scores[query, slot] >= SAME_TEXT_SCORE)
+    return verdicts
+
+
 def same_question(a: str, b: str) -> bool:
     """The same text, case and spacing aside."""
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()

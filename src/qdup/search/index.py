@@ -28,7 +28,7 @@ from ..util import atomic
 from . import backends
 from .backends import Store
 from .filters import Filter
-from .hybrid import hybrid_topk
+from .hybrid import hybrid_search
 from .inputs import assign_ids, check_chunk, check_ids, check_search_args, prepare_chunk
 from .manifest import check_model, identity, manifest_stamp, read_manifest, write_lock
 from .results import SearchResult, StoredQuestion, search_results
@@ -175,9 +175,8 @@ class Index:
         manifest, store = self._state
         if not store.has_lexical():
             raise DataError(f"index {self.path} holds no lexical rows for this model's scorer; rebuild it")
-        scores, rows = hybrid_topk(store, int(manifest["count"]), model.encode(questions),
-                                   model.scorer.lexical.rows(questions), model.scorer, k, where, questions)
-        return search_results(store, scores, rows, threshold, min_score)
+        scores, rows, agree = hybrid_search(store, int(manifest["count"]), model, questions, k, where)
+        return search_results(store, scores, rows, threshold, min_score, agree)
 
     def search_vectors(self, queries: np.ndarray, k: int = 10, threshold: float | None = None,
                        where: Filter | str | Sequence[str] | None = None,

@@ -19,11 +19,14 @@ class SearchResult:
     questions: list[str]
     scores: list[float]
     metadata: list[dict] = field(default_factory=list)  # per match: url, title... ({} when none)
+    # Per match: whether the model's pair scorer judges it a duplicate of the query; asked of
+    # the matches above the search threshold only (None: not asked, say a cosine model).
+    agree: list[bool] | None = None
 
     def matches(self, model) -> list[dict]:
         """The matches as ``qdup search --json`` and the service answer them, each with the
-        model's "likely duplicate" flag."""
-        likely = likely_duplicates(model, self.scores)
+        model's "likely duplicate" flag (:func:`~qdup.scoring.thresholds.likely_duplicates`)."""
+        likely = likely_duplicates(model, self.scores, self.agree)
         return [{"id": i, "question": q, "score": s, "likely_duplicate": f, "metadata": m}
                 for i, q, s, f, m in zip(self.ids, self.questions, self.scores, likely, self.metadata)]
 
@@ -38,7 +41,7 @@ class StoredQuestion:
 
 
 def search_results(store: Store, scores: np.ndarray, rows: np.ndarray, threshold: float | None,
-                   min_score: float | None = None) -> list[SearchResult]:
+                   min_score: float | None = None, agree: np.ndarray | None = None) -> list[SearchResult]:
     """One :class:`SearchResult` per row of the ``(q, k)`` top-k arrays, without the padding
     (row -1) and, with ``threshold``, without the matches scoring at or below it (with
     ``min_score``, below it)."""
@@ -49,9 +52,10 @@ def search_results(store: Store, scores: np.ndarray, rows: np.ndarray, threshold
         keep &= scores >= min_score
     records = store.records(rows[keep])  # one look-up for the whole batch
     out, start = [], 0
-    for s, mask in zip(scores, keep):
+    for n, (s, mask) in enumerate(zip(scores, keep)):
         mine = records[start : start + int(mask.sum())]
         start += len(mine)
         out.append(SearchResult([r[0] for r in mine], [r[1] for r in mine], [float(x) for x in s[mask]],
-                                [readable(r[2]) for r in mine]))
+                                [readable(r[2]) for r in mine],
+                                None if agree is None else [bool(x) for x in agree[n][mask]]))
     return out
