@@ -137,3 +137,21 @@ def test_a_flag_needs_the_search_threshold_and_the_pair_scorers_verdict(model, i
     monkeypatch.setitem(model.info, "search_threshold", {"threshold": 0.999})
     [result] = index.search(model, [query], k=3)  # only the stored copy passes: it is asked, and flagged
     assert [m["likely_duplicate"] for m in result.matches(model)] == [True, False, False]
+
+
+def test_flags_stay_with_their_matches_when_a_threshold_drops_some(model, index, monkeypatch):
+    monkeypatch.setitem(model.info, "search_threshold", {"threshold": 0.0})
+    query = "How do I learn Python?"
+    [whole] = index.search(model, [query], k=len(QUESTIONS))
+    cut = sorted(whole.scores)[len(whole.scores) // 2]
+    [part] = index.search(model, [query], k=len(QUESTIONS), threshold=cut)
+    flags = dict(zip(whole.ids, (m["likely_duplicate"] for m in whole.matches(model))))
+    assert 0 < len(part.ids) < len(whole.ids)
+    assert [m["likely_duplicate"] for m in part.matches(model)] == [flags[i] for i in part.ids]
+
+
+def test_an_index_whose_questions_were_all_removed_finds_nothing(model, tmp_path):
+    emptied = Index.build(model, None, QUESTIONS, tmp_path / "emptied", backend="exact")
+    emptied.remove([str(n) for n in range(1, len(QUESTIONS) + 1)])
+    [result] = emptied.search(model, ["How do I learn Python?"], k=3)
+    assert result.ids == [] and result.matches(model) == []

@@ -58,8 +58,8 @@ def likely_duplicates(model, scores: Sequence[float], agree: Sequence[bool] | No
     the search asked (``agree``), judged a duplicate of the query by the model's pair scorer.
 
     The pair scorer learnt look-alikes ("Divorce in Nepal?" / "Divorce in Armenia?"), the
-    search scorer did not: on validation the second opinion cuts the flags that fall on such a
-    sibling from 6.7% to 1.2% of swapped queries, and the flags' precision rises (docs/benchmarks.md).
+    search scorer did not: the second opinion cuts the flags that fall on such a sibling from
+    6.6% to 1.1% of swapped test queries at the same flag precision (docs/benchmarks.md).
     A model without a search threshold (not calibrated, see
     :mod:`qdup.evaluation.search_calibration`) flags at most its top match, and only above
     the pair threshold: never a whole page of flags.

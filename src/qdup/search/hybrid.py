@@ -34,7 +34,10 @@ CANDIDATE_EF_SEARCH = 64
 # put a close paraphrase first for 13% (docs/benchmarks.md). Only candidates this close by
 # cosine can be the same text (it encodes to the same vector), so few texts are compared.
 SAME_TEXT_COSINE = 0.999
-SAME_TEXT_SCORE = 1.0  # above every re-ranker score, which lie in (0, 1)
+SAME_TEXT_SCORE = 1.0
+# Re-ranker scores are a float32 logistic, which rounds to 1.0 for a raw score above ~17:
+# capped just below, only a stored copy of the query scores SAME_TEXT_SCORE.
+BELOW_SAME_TEXT = np.nextafter(np.float32(SAME_TEXT_SCORE), np.float32(0))
 QUERY_CHUNK = 64  # bounds the (queries x rows) lexical score block of the exact scan
 _INVERTED: "weakref.WeakKeyDictionary[LexicalRows, RarePostings]" = weakref.WeakKeyDictionary()
 
@@ -121,12 +124,14 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
     sizes = np.array([len(c) for c in candidates])
     flat = np.concatenate(candidates) if len(candidates) else np.zeros(0, np.int64)
     which = np.repeat(np.arange(len(candidates)), sizes)  # query of each pair
-    vectors, rows = gather(flat)
-    cosine = np.einsum("nd,nd->n", query_vectors[which], vectors) if len(flat) else np.zeros(0, np.float32)
-    scores = scorer.rank(cosine, query_rows, rows, which) if len(flat) else np.zeros(0, np.float32)
-    near = np.flatnonzero(cosine >= SAME_TEXT_COSINE)
-    if same_text is not None and len(near):
-        scores[near[same_text(which[near], flat[near])]] = SAME_TEXT_SCORE
+    scores = np.zeros(0, np.float32)
+    if len(flat):  # an index whose rows were all removed has none (and no segment to gather from)
+        vectors, rows = gather(flat)
+        cosine = np.einsum("nd,nd->n", query_vectors[which], vectors)
+        scores = np.minimum(scorer.rank(cosine, query_rows, rows, which), BELOW_SAME_TEXT)
+        near = np.flatnonzero(cosine >= SAME_TEXT_COSINE)
+        if same_text is not None and len(near):
+            scores[near[same_text(which[near], flat[near])]] = SAME_TEXT_SCORE
     best_scores, best_rows = empty_topk(len(candidates), k)
     for n, start in enumerate(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)):
         s, r = scores[start : start + sizes[n]], flat[start : start + sizes[n]]
@@ -170,14 +175,15 @@ def pair_verdicts(store: Store, scorer, query_vectors: np.ndarray, query_rows: L
     """``(q, k)``: whether the pair scorer judges each match scoring above ``above`` a duplicate
     of its query (pair score above ``threshold``), a stored copy of the query always; False
     for the others, which are not asked (a few pairs per search, not the whole page)."""
-    verdicts = np.zeros(scores.shape, bool)
-    asked = np.argwhere((scores > above) & (rows >= 0))  # (m, 2): query, slot
+    copies = scores >= SAME_TEXT_SCORE
+    verdicts = copies.copy()
+    # float64 as likely_duplicates compares: a float32 compare would round ``above``
+    asked = np.argwhere((scores.astype(np.float64) > above) & (rows >= 0) & ~copies)  # (m, 2): query, slot
     if len(asked):
         query, slot = asked[:, 0], asked[:, 1]
         vectors, candidates = store.gather(rows[query, slot], scorer.lexical)
         cosine = np.einsum("nd,nd->n", query_vectors[query], vectors)
-        verdicts[query, slot] = (scorer.score(cosine, query_rows.take(query), candidates) > threshold) | (
-            scores[query, slot] >= SAME_TEXT_SCORE)
+        verdicts[query, slot] = scorer.score(cosine, query_rows.take(query), candidates) > threshold
     return verdicts
 
 

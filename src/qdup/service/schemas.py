@@ -87,7 +87,8 @@ class Match(BaseModel):
     id: str
     question: str
     score: float
-    likely_duplicate: bool = Field(description="score passes the model's calibrated search threshold")
+    likely_duplicate: bool = Field(description="score passes the model's calibrated search threshold, and "
+                                                "the model's pair scorer judges it a duplicate of the question")
     metadata: dict = Field(default_factory=dict, description="stored with the question: url, title...")
     canonical: Optional[StoredOut] = Field(None, description="the question this one was closed as a duplicate "
                                            "of (its duplicate_of), when stored")
