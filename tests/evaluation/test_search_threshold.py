@@ -80,3 +80,22 @@ def test_entries_describing_saved_files_are_not_writable(tmp_path, tiny_model_di
     with pytest.raises(ConfigError, match=f"{key!r} is not writable"):
         write_config_entry(folder, key, {"name": "cosine"})
     assert (folder / "config.json").read_bytes() == before
+
+
+def test_a_top_match_the_pair_scorer_rejects_is_never_flagged_so_the_cut_goes_lower():
+    scores, hits = [0.95, 0.9, 0.8, 0.7, 0.6], [False, True, True, False, True]
+    alone = calibrate_search_threshold(scores, hits, precision=0.66)
+    asked = calibrate_search_threshold(scores, hits, precision=0.66, agree=[False, True, True, True, True])
+    assert (alone.threshold, alone.flagged_share) == (0.7, 0.6)  # 2 of the 3 best are duplicates
+    # 0.95 is never flagged: the 4 others are, 3 of them duplicates
+    assert asked.threshold == pytest.approx(0.6 - 1e-6) and (asked.flagged_share, asked.precision) == (0.8, 0.75)
+    assert asked.floor == min(alone.floor, asked.threshold)  # from every true duplicate, agreed with or not
+    rejected = calibrate_search_threshold(scores, hits, precision=0.5, agree=[True, True, False, True, True])
+    assert rejected.threshold == pytest.approx(0.6 - 1e-6) and rejected.flagged_share == 0.8
+
+
+def test_the_floor_keeps_its_share_of_the_true_duplicates_whatever_their_order():
+    rng = np.random.default_rng(4)
+    scores, hits = rng.random(400), rng.random(400) < 0.6
+    got = calibrate_search_threshold(scores, hits, precision=0.5, agree=rng.random(400) < 0.8)
+    assert got.floor_recall == pytest.approx(np.mean(scores[hits] >= got.floor)) and got.floor_recall >= 0.95

@@ -22,6 +22,7 @@ from typing import Callable, Collection, Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..search.hybrid import same_question
 
 # Flagged top matches that are labelled duplicates, at least. On the Quora validation
 # queries 0.8 flags 37.4% of queries with the re-ranking built-in model (15% with the
@@ -49,14 +50,17 @@ class SearchCalibration:
 
 
 def calibrate_search_threshold(top_scores: Sequence[float], top_is_duplicate: Sequence[bool],
-                               precision: float = DEFAULT_PRECISION) -> SearchCalibration:
+                               precision: float = DEFAULT_PRECISION,
+                               agree: Sequence[bool] | None = None) -> SearchCalibration:
     """The lowest threshold at which flagged top matches reach ``precision``.
 
     ``top_scores[i]``: the score of validation query i's top match; ``top_is_duplicate[i]``:
     whether that match is a true duplicate of the query. A query is flagged when its score
-    is strictly above the threshold. Among the cut points between distinct scores (best
-    first), the one flagging the most queries while the flagged precision is at least
-    ``precision`` wins. :class:`DataError` when no cut reaches it.
+    is strictly above the threshold and, given ``agree``, when ``agree[i]`` (the pair
+    scorer's verdict, as :func:`~qdup.scoring.thresholds.likely_duplicates` flags). Among
+    the cut points between distinct scores (best first), the one flagging the most queries
+    while the flagged precision is at least ``precision`` wins. :class:`DataError` when no
+    cut reaches it.
 
     >>> c = calibrate_search_threshold([0.9, 0.8, 0.7, 0.6], [True, True, False, True], precision=0.9)
     >>> c.threshold, c.precision, c.flagged_share
@@ -64,26 +68,29 @@ def calibrate_search_threshold(top_scores: Sequence[float], top_is_duplicate: Se
     """
     if not 0.0 < precision <= 1.0:
         raise ConfigError(f"precision must be in (0, 1], got {precision!r}")
-    scores = np.asarray(top_scores, dtype=np.float64)
+    raw = np.asarray(top_scores, dtype=np.float64)
     hits = np.asarray(top_is_duplicate, dtype=bool)
-    if scores.ndim != 1 or scores.shape != hits.shape or not len(scores):
+    if raw.ndim != 1 or raw.shape != hits.shape or not len(raw):
         raise DataError("calibration needs one score and one label per query, and at least one query")
+    duplicates = raw[hits]  # the floor (what is shown at all) counts every match, agreed with or not
+    floor = search_floor(duplicates)
+    scores = raw if agree is None else np.where(np.asarray(agree, dtype=bool), raw, -np.inf)
     order = np.argsort(-scores, kind="stable")
     scores, hits = scores[order], hits[order]
     flagged = np.arange(1, len(scores) + 1)
     precisions = np.cumsum(hits) / flagged
     # A cut after position k (flag the k best) exists only where the next score is lower.
-    separable = np.append(scores[1:] < scores[:-1], True)
+    separable = np.append(scores[1:] < scores[:-1], True) & np.isfinite(scores)  # -inf: never flagged
     ok = np.flatnonzero(separable & (precisions >= precision - 1e-12))
     if not len(ok):
         raise DataError(f"no threshold reaches precision {precision} on these {len(scores)} queries "
                         f"(best: {precisions.max():.3f}); try a lower precision")
     k = ok[-1]  # the most queries flagged: the lowest threshold
     # Flag the k+1 best: the threshold is the next score down (matches must be strictly above).
-    threshold = float(scores[k + 1]) if k + 1 < len(scores) else max(-1.0, float(scores[-1]) - 1e-6)
-    floor = search_floor(scores[hits])
+    below = scores[k + 1] if k + 1 < len(scores) else -np.inf
+    threshold = float(below) if np.isfinite(below) else max(-1.0, float(scores[k]) - 1e-6)
     floor = None if floor is None else min(floor, threshold)  # a flagged match is never hidden
-    recall = None if floor is None else float(np.mean(scores[hits] >= floor))
+    recall = None if floor is None else float(np.mean(duplicates >= floor))
     return SearchCalibration(threshold, float(precision), float(precisions[k]), float((k + 1) / len(scores)),
                              len(scores), floor, recall)
 
@@ -150,7 +157,21 @@ def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION, exclu
     judged = {frozenset((q.strip(), m.strip())): bool(d) for q, m, d in verdicts}
     scores, matches = top_matches(model, corpus, queries)
     hits = [judged.get(frozenset((q, m)), same(q, m)) if m is not None else False for q, m in zip(queries, matches)]
-    return calibrate_search_threshold(scores, hits, precision)
+    return calibrate_search_threshold(scores, hits, precision, pair_verdicts(model, queries, matches))
+
+
+def pair_verdicts(model, queries: Sequence[str], matches: Sequence[str | None]) -> list[bool] | None:
+    """Whether the model's pair scorer judges each top match a duplicate of its query, as a
+    search's "likely duplicate" flag asks it (None: a model whose search does not ask, the cosine)."""
+    if model.scorer.lexical is None:
+        return None
+    found = [n for n, m in enumerate(matches) if m is not None]
+    agree = [False] * len(queries)
+    if found:
+        scores = model.score([queries[n] for n in found], [matches[n] for n in found])
+        for n, score in zip(found, scores):
+            agree[n] = bool(score > model.threshold) or same_question(queries[n], matches[n])
+    return agree
 
 
 def duplicate_classes(pairs) -> Callable[[str, str], bool]:
