@@ -157,10 +157,10 @@ def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION, exclu
     judged = {frozenset((q.strip(), m.strip())): bool(d) for q, m, d in verdicts}
     scores, matches = top_matches(model, corpus, queries)
     hits = [judged.get(frozenset((q, m)), same(q, m)) if m is not None else False for q, m in zip(queries, matches)]
-    return calibrate_search_threshold(scores, hits, precision, pair_verdicts(model, queries, matches))
+    return calibrate_search_threshold(scores, hits, precision, top_match_verdicts(model, queries, matches))
 
 
-def pair_verdicts(model, queries: Sequence[str], matches: Sequence[str | None]) -> list[bool] | None:
+def top_match_verdicts(model, queries: Sequence[str], matches: Sequence[str | None]) -> list[bool] | None:
     """Whether the model's pair scorer judges each top match a duplicate of its query, as a
     search's "likely duplicate" flag asks it (None: a model whose search does not ask, the cosine)."""
     if model.scorer.lexical is None:
