@@ -7,14 +7,13 @@ Training fits it on out-of-fold cosines: :mod:`qdup.training.scorer_fit`.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import safetensors.numpy
 
 from ..errors import ModelLoadError
-from ..text.lexical import LexicalStats
+from ..text.lexical import LexicalStats, tensors_digest
 from ..text.names import NameStats
 from ..util import atomic
 from .booster import Reranker
@@ -68,9 +67,7 @@ class RerankScorer:
         return {**self.lexical.to_tensors(), **(self.names.to_tensors() if self.names else {})}
 
     def digest(self) -> bytes:
-        tensors = self._tensors()
-        lexical = hashlib.sha256(b"".join(tensors[k].tobytes() for k in sorted(tensors))).digest()
-        return lexical + (self.pair.to_text() + self.search.to_text()).encode("utf-8")
+        return tensors_digest(self._tensors()) + (self.pair.to_text() + self.search.to_text()).encode("utf-8")
 
     @classmethod
     def load(cls, folder: Path, section: dict) -> "RerankScorer":

@@ -129,8 +129,7 @@ class LexicalStats:
 
     def digest(self) -> bytes:
         """sha256 of the tables: equal digests, equal lexical rows for every question."""
-        tensors = self.to_tensors()
-        return hashlib.sha256(b"".join(tensors[k].tobytes() for k in sorted(tensors))).digest()
+        return tensors_digest(self.to_tensors())
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, np.ndarray]) -> "LexicalStats":
@@ -146,6 +145,11 @@ class LexicalStats:
         except (KeyError, IndexError, ValueError) as error:
             raise ModelLoadError(f"lexical statistics are incomplete or corrupt ({error})") from None
         return cls(**arrays)
+
+
+def tensors_digest(tensors: dict[str, np.ndarray]) -> bytes:
+    """sha256 of named arrays' bytes, in name order (what a model's fingerprint hashes of its tables)."""
+    return hashlib.sha256(b"".join(tensors[k].tobytes() for k in sorted(tensors))).digest()
 
 
 def word_buckets(words: Sequence[str]) -> np.ndarray:
