@@ -129,8 +129,8 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
         vectors, rows = gather(flat)
         cosine = np.einsum("nd,nd->n", query_vectors[which], vectors)
         scores = np.minimum(scorer.rank(cosine, query_rows, rows, which), BELOW_SAME_TEXT)
-        near = np.flatnonzero(cosine >= SAME_TEXT_COSINE)
-        if same_text is not None and len(near):
+        near = np.flatnonzero(cosine >= SAME_TEXT_COSINE) if same_text is not None else []
+        if len(near):
             scores[near[same_text(which[near], flat[near])]] = SAME_TEXT_SCORE
     best_scores, best_rows = empty_topk(len(candidates), k)
     for n, start in enumerate(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)):
