@@ -179,7 +179,7 @@ def main() -> None:
         systems["encoder_cosine"] = lambda rows: cosine_top(vectors, rows)
         if model.scorer.lexical is not None:
             lexical = model.scorer.lexical.rows(questions)
-            inverted = lexical.chars.T.tocsr()
+            inverted = lexical.chars.to_scipy().T.tocsr()
             systems["hybrid_candidates_rrf"] = lambda rows: fused_top(vectors, lexical, inverted, rows)
             systems["reranker_on_cosine_candidates"] = lambda rows: reranked_dense_top(model, vectors, lexical, rows)
         systems["qdup_search"] = lambda rows: search_top(index, model, questions, rows)

@@ -37,7 +37,7 @@ import numpy as np
 from common import ROOT, data_path, machine_line, write_results
 
 import qdup  # noqa: E402  (after common: sets the OpenMP wait policy before torch loads)
-from qdup.search import hybrid  # noqa: E402
+from qdup.search import hybrid, postings  # noqa: E402
 from qdup.search.index import Index  # noqa: E402
 from qdup.util.threads import use_threads  # noqa: E402
 from retrieval import corpus_and_queries  # noqa: E402
@@ -79,7 +79,7 @@ class LegacyScan:
     """The lexical candidate stage before issue 20: every n-gram under 10% of the rows, exactly."""
 
     def __init__(self, rows) -> None:
-        matrix = rows.chars.T.tocsr()
+        matrix = rows.chars.to_scipy().T.tocsr()
         lengths = np.diff(matrix.indptr)
         matrix.data[np.repeat(lengths > max(LEGACY_COMMON_SHARE * matrix.shape[1], 1000), lengths)] = 0
         matrix.eliminate_zeros()
@@ -151,11 +151,12 @@ def legacy_recall(index: Index, model, questions: list[str], pairs: np.ndarray) 
     if len(segments) != 1:
         return None
     lexical = segments[0].lexical
-    hybrid._INVERTED[lexical] = LegacyScan(lexical)
+    stored = postings.rare_postings(lexical)
+    postings.remember(lexical, LegacyScan(lexical))
     try:
         return recall(index, model, questions, pairs)
     finally:
-        del hybrid._INVERTED[lexical]
+        postings.remember(lexical, stored)
 
 
 def main() -> None:

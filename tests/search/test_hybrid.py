@@ -23,8 +23,8 @@ def test_lexical_topk_equals_brute_force(stats):
     queries = stats.rows(["how to learn python", "best case for iphone 6", "rice", "zzz"])
     dead = np.zeros(len(POOL), bool)
     dead[1] = True
-    scores, found = hybrid.lexical_topk(queries, rows.chars.T.tocsr(), 3, dead)
-    brute = (queries.chars @ rows.chars.T).toarray()
+    scores, found = hybrid.lexical_topk(queries, rows.chars.to_scipy().T.tocsr(), 3, dead)
+    brute = (queries.chars.to_scipy() @ rows.chars.to_scipy().T).toarray()
     brute[:, dead] = -np.inf
     for q in range(len(queries)):
         order = [r for r in np.lexsort((np.arange(len(POOL)), -brute[q])) if brute[q, r] > 0][:3]

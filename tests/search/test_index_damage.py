@@ -150,6 +150,25 @@ def test_garbage_lexical_rows_are_one_line(tmp_path):
         read_lexical(tmp_path, "seg-000001", 3, {})
 
 
+def test_a_flipped_byte_in_the_lexical_rows_is_caught_on_load(tmp_path):
+    """Loading does not hash the lexical rows again: the CRC-32 of each array catches it."""
+    import zipfile
+
+    from qdup.search.local.files import read_lexical, write_lexical
+    from qdup.text.lexical import LexicalStats
+
+    questions = [f"question {n} about {w}?" for n, w in enumerate(["python", "rice", "tea"] * 3)]
+    write_lexical(tmp_path, "seg-000001", LexicalStats.fit(questions).rows(questions))
+    path = tmp_path / "seg-000001.lexical.npz"
+    assert len(read_lexical(tmp_path, "seg-000001", len(questions), {})) == len(questions)
+    member = zipfile.ZipFile(path).getinfo("chars_data.npy")
+    data = bytearray(path.read_bytes())
+    data[member.header_offset + member.compress_size] ^= 0x40  # inside the array's values: the zip still opens
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"is damaged: seg-000001.lexical.npz cannot be read$"):
+        read_lexical(tmp_path, "seg-000001", len(questions), {})
+
+
 def test_a_writer_committing_meanwhile_is_not_damage(folder, monkeypatch):
     """The loader retries when a writer replaced the files of the manifest it read: FAISS's errors too."""
     from qdup.search.topk import HnswSearch

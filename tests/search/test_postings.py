@@ -21,10 +21,11 @@ def test_rare_postings_equal_brute_force_over_the_rare_ngrams(stats, max_rows, k
     rows, queries = stats.rows(POOL), stats.rows(QUERIES)
     dead = np.zeros(len(POOL), bool)
     dead[2] = True
-    scores, found = RarePostings(rows.chars, max_rows).topk(queries, k, dead)
-    rare = np.diff(rows.chars.tocsc().indptr) <= max_rows  # per bucket: in at most max_rows rows
-    brute = (queries.chars.multiply(rare[None, :]) @ rows.chars.T).toarray()
-    touched = ((queries.chars.multiply(rare[None, :]) != 0).astype(np.float32) @ (rows.chars != 0).T).toarray() > 0
+    scores, found = RarePostings.of(rows.chars, max_rows).topk(queries, k, dead)
+    stored, asked = rows.chars.to_scipy(), queries.chars.to_scipy()
+    rare = np.diff(stored.tocsc().indptr) <= max_rows  # per bucket: in at most max_rows rows
+    brute = (asked.multiply(rare[None, :]) @ stored.T).toarray()
+    touched = ((asked.multiply(rare[None, :]) != 0).astype(np.float32) @ (stored != 0).T).toarray() > 0
     brute[~touched | dead[None, :]] = -np.inf  # rows sharing no rare n-gram are no candidates
     for q in range(len(QUERIES)):
         order = [r for r in np.lexsort((np.arange(len(POOL)), -brute[q])) if np.isfinite(brute[q, r])][:k]
@@ -36,8 +37,74 @@ def test_rare_postings_equal_brute_force_over_the_rare_ngrams(stats, max_rows, k
 
 def test_common_ngrams_make_no_candidates(stats):
     rows = stats.rows(["aaa bbb", "aaa ccc", "aaa ddd"])
-    postings = RarePostings(rows.chars, max_rows=2)  # every n-gram of "aaa" is in 3 rows: skipped
+    postings = RarePostings.of(rows.chars, max_rows=2)  # every n-gram of "aaa" is in 3 rows: skipped
     _, found = postings.topk(stats.rows(["aaa"]), 3, None)
     assert (found == -1).all()
     _, found = postings.topk(stats.rows(["aaa ccc"]), 3, None)
     assert found[0].tolist() == [1, -1, -1]
+
+
+def write_arrays(folder, arrays):
+    np.savez(folder / "seg-000001.lexical.npz", **arrays)
+
+
+def test_postings_are_stored_with_the_rows_and_read_back(stats, tmp_path):
+    from qdup.search import postings
+    from qdup.search.local.files import read_lexical, write_lexical
+
+    rows = stats.rows(POOL)
+    write_lexical(tmp_path, "seg-000001", rows)
+    back = read_lexical(tmp_path, "seg-000001", len(POOL), {})
+    stored, made = postings._MADE.get(back), RarePostings.of(back.chars)
+    assert stored is not None  # read from the file: no search has made them yet
+    for name in ("indptr", "rows", "weights"):
+        np.testing.assert_array_equal(getattr(stored, name), getattr(made, name))
+    assert postings.rare_postings(back) is stored
+
+
+@pytest.mark.parametrize("written", ["before postings were stored", "with another max_rows"])
+def test_rows_without_usable_stored_postings_have_them_made(stats, tmp_path, written):
+    from qdup.search import postings
+    from qdup.search.local.files import read_lexical
+
+    rows = stats.rows(POOL)
+    extra = RarePostings.of(rows.chars, max_rows=2).to_arrays() if written == "with another max_rows" else {}
+    write_arrays(tmp_path, {**rows.to_arrays(), **extra})
+    back = read_lexical(tmp_path, "seg-000001", len(POOL), {})
+    assert postings._MADE.get(back) is None
+    queries = stats.rows(QUERIES)
+    expected = RarePostings.of(rows.chars).topk(queries, 5, None)
+    got = postings.rare_postings(back).topk(queries, 5, None)
+    assert got[1].tolist() == expected[1].tolist()
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["row out of range", "bucket out of range", "lengths disagree", "negative row"])
+def test_damaged_stored_postings_are_one_line(stats, tmp_path, damage):
+    from qdup.errors import DataError
+    from qdup.search.local.files import read_lexical
+
+    rows = stats.rows(POOL)
+    arrays = {**rows.to_arrays(), **RarePostings.of(rows.chars).to_arrays()}
+    if damage == "row out of range":
+        arrays["postings_rows"][0] = len(POOL)
+    elif damage == "negative row":
+        arrays["postings_rows"][-1] = -1
+    elif damage == "bucket out of range":
+        arrays["postings_columns"][-1] = 2**20
+    else:
+        arrays["postings_lengths"][0] += 1
+    write_arrays(tmp_path, arrays)
+    with pytest.raises(DataError, match=r"is damaged: seg-000001.lexical.npz cannot be read$"):
+        read_lexical(tmp_path, "seg-000001", len(POOL), {})
+
+
+def test_postings_made_in_several_passes_equal_one_pass(stats, monkeypatch):
+    from qdup.search import postings
+
+    rows = stats.rows(POOL * 3)
+    whole = RarePostings.of(rows.chars, max_rows=5)
+    monkeypatch.setattr(postings, "ENTRIES_PER_PASS", 7)  # a pass per few buckets
+    parts = RarePostings.of(rows.chars, max_rows=5)
+    for name in ("indptr", "rows", "weights"):
+        np.testing.assert_array_equal(getattr(parts, name), getattr(whole, name))

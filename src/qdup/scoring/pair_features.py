@@ -8,10 +8,10 @@ where it sits in a pair graph, which would not carry over to a user's forum.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..text.lexical import LexicalRows, LexicalStats
 from ..text.names import NameStats
+from ..text.sparse import SparseRows
 
 FEATURES = (
     "cosine",          # the encoder's cosine similarity
@@ -78,7 +78,7 @@ def _features(cosine, a: LexicalRows, b: LexicalRows, idf: np.ndarray, likeness:
     char_tfidf = np.bincount(owner[hit], b.chars.data[hit] * a.chars.data[at[hit]], minlength=n)
     w = _word_overlap(a.words, b.words, a_of, idf, likeness)
     owner, hit, _ = _lookup(a.numbers, b.numbers, a_of)
-    numbers_a, numbers_b = _row_lengths(a.numbers)[a_of], _row_lengths(b.numbers)
+    numbers_a, numbers_b = a.numbers.row_lengths[a_of], b.numbers.row_lengths
     numbers_both = np.bincount(owner[hit], minlength=n)
     columns = [
         cosine,
@@ -102,7 +102,7 @@ def _features(cosine, a: LexicalRows, b: LexicalRows, idf: np.ndarray, likeness:
     return np.column_stack([np.asarray(c, dtype=np.float32) for c in columns])
 
 
-def _word_overlap(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray, idf: np.ndarray,
+def _word_overlap(a: SparseRows, b: SparseRows, a_of: np.ndarray, idf: np.ndarray,
                   likeness: np.ndarray) -> dict[str, np.ndarray]:
     """Per pair: word counts of each side and both (``n_*``), their summed IDF (``w_*``) and
     squared IDF (``sq_*``), and per side the rarest word the other lacks (``missing_*``) and
@@ -110,11 +110,11 @@ def _word_overlap(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray, idf: np.
     n = len(b.indptr) - 1
     owner, hit, _ = _lookup(a, b, a_of)  # b's words, and whether a has each
     idf_b = idf[b.indices]
-    owner_a, idf_a = _owners(a), idf[a.indices]  # a's words, once per a row (not per pair)
+    owner_a, idf_a = a.owners, idf[a.indices]  # a's words, once per a row (not per pair)
     lonely_a, columns_a = _missing_in_b(a, b, a_of)
     lonely_b, columns_b = owner[~hit], b.indices[~hit]
     return {
-        "n_a": _row_lengths(a)[a_of], "n_b": _row_lengths(b), "n_both": np.bincount(owner[hit], minlength=n),
+        "n_a": a.row_lengths[a_of], "n_b": b.row_lengths, "n_both": np.bincount(owner[hit], minlength=n),
         "w_a": np.bincount(owner_a, idf_a, minlength=a.shape[0])[a_of], "w_b": np.bincount(owner, idf_b, minlength=n),
         "w_both": np.bincount(owner[hit], idf_b[hit], minlength=n),
         "sq_a": np.bincount(owner_a, idf_a**2, minlength=a.shape[0])[a_of],
@@ -125,22 +125,13 @@ def _word_overlap(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray, idf: np.
     }
 
 
-def _row_lengths(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.diff(matrix.indptr)
-
-
-def _owners(matrix: sp.csr_matrix) -> np.ndarray:
-    """The row of each stored entry."""
-    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-
-
-def _lookup(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _lookup(a: SparseRows, b: SparseRows, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every stored entry of ``b`` (row i): its row ``i``, whether row ``a_of[i]`` of ``a``
     has the same column, and where that entry sits in ``a.data`` (valid where it does)."""
-    keys = _owners(a).astype(np.int64) * a.shape[1] + a.indices
+    keys = a.owners.astype(np.int64) * a.shape[1] + a.indices
     # Rows of a CSR matrix are in order and their columns usually sorted already: skip the sort.
     order = np.arange(len(keys)) if np.all(keys[1:] > keys[:-1]) else np.argsort(keys, kind="stable")
-    owner = _owners(b)
+    owner = b.owners
     wanted = a_of[owner].astype(np.int64) * a.shape[1] + b.indices
     hit, at = _find(keys[order], wanted)
     return owner, hit, order[at] if len(order) else at
@@ -155,14 +146,14 @@ def _find(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.n
     return hit, np.where(hit, at, 0)
 
 
-def _missing_in_b(a: sp.csr_matrix, b: sp.csr_matrix, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _missing_in_b(a: SparseRows, b: SparseRows, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The words of ``a[a_of[i]]`` that ``b[i]`` lacks: each one's pair ``i`` and column."""
-    lengths = _row_lengths(a)[a_of]
+    lengths = a.row_lengths[a_of]
     owner = np.repeat(np.arange(len(a_of)), lengths)  # a's entries, copied once per pair
     ends = np.cumsum(lengths)
     position = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths) + np.repeat(a.indptr[a_of], lengths)
     columns = a.indices[position]
-    b_keys = _owners(b).astype(np.int64) * b.shape[1] + b.indices
+    b_keys = b.owners.astype(np.int64) * b.shape[1] + b.indices
     b_keys = b_keys if np.all(b_keys[1:] > b_keys[:-1]) else np.sort(b_keys)
     hit, _ = _find(b_keys, owner.astype(np.int64) * b.shape[1] + columns)
     return owner[~hit], columns[~hit]

@@ -10,16 +10,42 @@ of a segment (an IDF floor that tightens as the segment grows): a query touches 
 rare n-gram with it is scored exactly on those. The scorer then ranks the candidates on
 every n-gram. Chosen on validation queries (docs/benchmarks.md): at 51k questions recall@1
 is unchanged and recall@10 within 0.001 of scoring on every n-gram under 10% of the rows.
+
+A segment's postings are made once, when it is written, and stored beside its lexical rows
+(:mod:`qdup.search.local.files`): making them costs ~0.3 s per 51k questions, which every
+``qdup search`` paid at start-up before.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.sparse as sp
+import weakref
 
+import numpy as np
+
+from ..text.lexical import LexicalRows
+from ..text.sparse import SparseRows
 from .topk import empty_topk
 
 MAX_POSTINGS = 1000  # rows an n-gram may be in and still make candidates (per segment)
+ENTRIES_PER_PASS = 1 << 24  # a segment's n-gram entries per pass when postings are made: bounds their memory
+ARRAYS = ("postings_columns", "postings_lengths", "postings_rows", "postings_weights", "postings_max_rows")
+_MADE: "weakref.WeakKeyDictionary[LexicalRows, RarePostings]" = weakref.WeakKeyDictionary()
+
+
+def rare_postings(rows: LexicalRows, keep: bool = True) -> "RarePostings":
+    """The rare char n-gram postings of a segment's rows: those read with them, else made
+    (and kept for the next search, unless not ``keep``: a writer that only stores them)."""
+    postings = _MADE.get(rows)
+    if postings is None:
+        postings = RarePostings.of(rows.chars)
+        if keep:
+            _MADE[rows] = postings
+    return postings
+
+
+def remember(rows: LexicalRows, postings: "RarePostings") -> None:
+    """Postings read from a file are those of ``rows``: :func:`rare_postings` returns them."""
+    _MADE[rows] = postings
 
 
 def best_alive(found: np.ndarray, value: np.ndarray, k: int,
@@ -39,15 +65,61 @@ def best_alive(found: np.ndarray, value: np.ndarray, k: int,
 class RarePostings:
     """The (bucket -> rows, weights) postings of a segment's char n-grams found in at most ``max_rows`` rows."""
 
-    def __init__(self, chars: sp.csr_matrix, max_rows: int = MAX_POSTINGS) -> None:
-        inverted = chars.tocsc()  # per bucket, its rows in order
-        lengths = np.diff(inverted.indptr)
-        rare = lengths <= max_rows
-        keep = np.repeat(rare, lengths)
-        self.indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(np.where(rare, lengths, 0), out=self.indptr[1:])
-        self.rows, self.weights = inverted.indices[keep], inverted.data[keep]
-        self.size = chars.shape[0]
+    def __init__(self, indptr: np.ndarray, rows: np.ndarray, weights: np.ndarray, size: int, max_rows: int) -> None:
+        self.indptr = indptr    # (buckets + 1,) int64: bucket b's postings are [indptr[b], indptr[b + 1])
+        self.rows = rows        # int32, ascending within a bucket
+        self.weights = weights  # float32, the rows' TF-IDF weights of the bucket
+        self.size = size        # rows of the segment
+        self.max_rows = max_rows
+
+    @classmethod
+    def of(cls, chars: SparseRows, max_rows: int = MAX_POSTINGS) -> "RarePostings":
+        """Postings of the buckets in at most ``max_rows`` rows of ``chars``: per range of
+        buckets, one sort of 64-bit keys (bucket, then entry position) rather than a transpose
+        of every entry, so a bucket's rows stay in order and a million questions' entries are
+        never all copied at once."""
+        counts = np.bincount(chars.indices, minlength=chars.width)
+        rare = counts <= max_rows
+        indptr = np.zeros(chars.width + 1, dtype=np.int64)
+        np.cumsum(np.where(rare, counts, 0), out=indptr[1:])
+        rows, weights = np.empty(indptr[-1], np.int32), np.empty(indptr[-1], chars.data.dtype)
+        step = -(-chars.width // -(-max(chars.nnz, 1) // ENTRIES_PER_PASS))  # buckets per pass
+        for low in range(0, chars.width, step):
+            wanted = np.zeros(chars.width, bool)
+            wanted[low : low + step] = rare[low : low + step]
+            entries = np.flatnonzero(wanted[chars.indices]).astype(np.int64)
+            entries = np.sort((chars.indices[entries].astype(np.int64) << 32) | entries) & 0xFFFFFFFF
+            span = slice(indptr[low], indptr[low] + len(entries))
+            rows[span] = np.searchsorted(chars.indptr, entries, side="right") - 1
+            weights[span] = chars.data[entries]
+        return cls(indptr, rows, weights, len(chars), max_rows)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for ``np.savez``: the buckets that have postings and how many each."""
+        lengths = np.diff(self.indptr)
+        columns = np.flatnonzero(lengths).astype(np.int32)
+        return {"postings_columns": columns, "postings_lengths": lengths[columns].astype(np.int32),
+                "postings_rows": self.rows, "postings_weights": self.weights,
+                "postings_max_rows": np.array([self.max_rows], dtype=np.int64)}
+
+    @classmethod
+    def from_arrays(cls, arrays, size: int, width: int) -> "RarePostings":
+        """Postings read from a file; ``ValueError`` unless every one lies inside the segment."""
+        columns, lengths = np.asarray(arrays["postings_columns"]), np.asarray(arrays["postings_lengths"])
+        rows, weights = np.asarray(arrays["postings_rows"]), np.asarray(arrays["postings_weights"])
+        max_rows = np.asarray(arrays["postings_max_rows"])
+        if (columns.ndim != 1 or columns.shape != lengths.shape or rows.ndim != 1 or rows.shape != weights.shape
+                or max_rows.shape != (1,) or not all(np.issubdtype(a.dtype, np.integer) for a in (columns, lengths, rows))):
+            raise ValueError("postings of the wrong shape")
+        if len(columns) and (columns.min() < 0 or columns.max() >= width or np.any(np.diff(columns) <= 0)
+                             or lengths.min() < 1):
+            raise ValueError("postings with a bucket out of range")
+        if int(lengths.sum(dtype=np.int64)) != len(rows) or (len(rows) and (rows.min() < 0 or rows.max() >= size)):
+            raise ValueError("postings with a row out of range")
+        indptr = np.zeros(width + 1, dtype=np.int64)
+        indptr[columns + 1] = lengths
+        np.cumsum(indptr, out=indptr)
+        return cls(indptr, rows, weights, size, int(max_rows[0]))
 
     def topk(self, queries, k: int, dead: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, rows)`` (q, k), best first, by the TF-IDF dot product over the rare n-grams;

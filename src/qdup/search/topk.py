@@ -86,6 +86,11 @@ def build_hnsw(vectors: np.ndarray, progress: bool = False):
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     step = HNSW_ADD_ROWS if progress else max(len(vectors), 1)  # in parts only to report them
     starts = range(0, len(vectors), step)
+    if len(starts) > 1:
+        # Room for every vector at once: growing part by part, the storage would be copied
+        # whenever it doubles (at a million questions, a 0.4 GB step in the build's peak).
+        storage = faiss.downcast_index(index.storage)
+        storage.codes.resize(len(vectors) * storage.code_size)
     for start in bar(starts, "graph", "part", enabled=len(starts) > 1):
         index.add(np.ascontiguousarray(vectors[start : start + step], dtype=np.float32))
     return index

@@ -23,7 +23,8 @@ from typing import Callable, Sequence
 
 import mmh3
 import numpy as np
-import scipy.sparse as sp
+
+from .sparse import SparseRows
 
 _WHITESPACE_RUN = re.compile(r"\s\s+")
 WORD = re.compile(r"(?u)\b\w+\b")  # HashingVectorizer's token_pattern as qdup sets it: a word of the lexical rows
@@ -61,8 +62,8 @@ def feature_columns(features: Sequence[str], buckets: int) -> list[int]:
 
 
 def hashed_rows(texts: Sequence[str], columns_of: Callable[[str], list[int]], buckets: int,
-                binary: bool) -> sp.csr_matrix:
-    """``(len(texts), buckets)`` float32 CSR counts (``binary``: 1s) of each text's hashed features,
+                binary: bool) -> SparseRows:
+    """``(len(texts), buckets)`` float32 counts (``binary``: 1s) of each text's hashed features,
     ``columns_of(text)`` giving a column per feature occurrence."""
     columns = [columns_of(text) for text in texts]
     lengths = [len(c) for c in columns]
@@ -76,7 +77,7 @@ def hashed_rows(texts: Sequence[str], columns_of: Callable[[str], list[int]], bu
     rows, indices = np.divmod(keys, buckets)
     indptr = np.searchsorted(rows, np.arange(len(texts) + 1)).astype(np.int32)
     data = np.ones(len(keys), np.float32) if binary else np.diff(starts, append=len(first)).astype(np.float32)
-    return sp.csr_matrix((data, indices.astype(np.int32), indptr), shape=(len(texts), buckets))
+    return SparseRows(data, indices.astype(np.int32), indptr, buckets)
 
 
 # Words repeat (a corpus of a million questions has a few hundred thousand distinct ones):

@@ -10,17 +10,16 @@ question's row never changes when an index grows or shrinks.
 from __future__ import annotations
 
 import hashlib
-
 import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import ModelLoadError
 from ..util.progress import bar
 from .hashing import char_wb_columns, digit_runs, feature_columns, hashed_rows, words
+from .sparse import SparseRows
 
 BUCKETS = 2**20  # hashed features per vectorizer; collisions are rare at this size
 NUMBER_BUCKETS = 2**16
@@ -28,17 +27,16 @@ CHAR_NGRAMS = (2, 4)
 ROWS_CHUNK = 65_536  # questions hashed at a time
 
 
-
 # Stateless: the same text always hashes to the same columns, in any process.
-def _char_counts(questions: Sequence[str]) -> sp.csr_matrix:
+def _char_counts(questions: Sequence[str]) -> SparseRows:
     return hashed_rows(questions, lambda q: char_wb_columns(q, *CHAR_NGRAMS, BUCKETS), BUCKETS, binary=False)
 
 
-def _word_rows(questions: Sequence[str]) -> sp.csr_matrix:
+def _word_rows(questions: Sequence[str]) -> SparseRows:
     return hashed_rows(questions, lambda q: feature_columns(words(q), BUCKETS), BUCKETS, binary=True)
 
 
-def _number_rows(questions: Sequence[str]) -> sp.csr_matrix:
+def _number_rows(questions: Sequence[str]) -> SparseRows:
     return hashed_rows(questions, lambda q: feature_columns(digit_runs(q), NUMBER_BUCKETS), NUMBER_BUCKETS,
                        binary=True)
 
@@ -47,9 +45,9 @@ def _number_rows(questions: Sequence[str]) -> sp.csr_matrix:
 class LexicalRows:
     """Sparse lexical rows of ``n`` questions (CSR, one row per question)."""
 
-    chars: sp.csr_matrix    # (n, BUCKETS) log(1 + tf) * idf of char 2-4-grams, unit rows
-    words: sp.csr_matrix    # (n, BUCKETS) 1 where the question has the (hashed, lower-cased) word
-    numbers: sp.csr_matrix  # (n, NUMBER_BUCKETS) 1 where it has the digit run
+    chars: SparseRows    # (n, BUCKETS) log(1 + tf) * idf of char 2-4-grams, unit rows
+    words: SparseRows    # (n, BUCKETS) 1 where the question has the (hashed, lower-cased) word
+    numbers: SparseRows  # (n, NUMBER_BUCKETS) 1 where it has the digit run
     first: np.ndarray       # (n,) int64 hash of the first word ("how", "what", ...)
 
     def __len__(self) -> int:
@@ -57,15 +55,18 @@ class LexicalRows:
 
     def take(self, rows: np.ndarray) -> "LexicalRows":
         rows = np.asarray(rows, dtype=np.int64)
-        return LexicalRows(_take_rows(self.chars, rows), _take_rows(self.words, rows),
-                           _take_rows(self.numbers, rows), self.first[rows])
+        return LexicalRows(self.chars.take(rows), self.words.take(rows), self.numbers.take(rows), self.first[rows])
 
     @staticmethod
-    def stack(parts: Sequence["LexicalRows"]) -> "LexicalRows":
-        return LexicalRows(sp.vstack([p.chars for p in parts], format="csr"),
-                           sp.vstack([p.words for p in parts], format="csr"),
-                           sp.vstack([p.numbers for p in parts], format="csr"),
-                           np.concatenate([p.first for p in parts]))
+    def stack(parts: list["LexicalRows"], consume: bool = False) -> "LexicalRows":
+        """The rows of ``parts``, one after another; ``consume``: ``parts`` is emptied as they are
+        copied (:meth:`SparseRows.stack`)."""
+        kinds = {kind: [getattr(p, kind) for p in parts] for kind in ("chars", "words", "numbers")}
+        first = np.concatenate([p.first for p in parts])
+        if consume:
+            parts.clear()
+        return LexicalRows(*(SparseRows.stack(kinds.pop(kind), consume) for kind in ("chars", "words", "numbers")),
+                           first)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for ``np.savez`` (loading them never runs code)."""
@@ -81,10 +82,10 @@ class LexicalRows:
     def from_arrays(arrays) -> "LexicalRows":
         n = len(arrays["first"])
 
-        def csr(name: str, columns: int) -> sp.csr_matrix:
+        def csr(name: str, columns: int) -> SparseRows:
             indices, indptr = arrays[f"{name}_indices"], arrays[f"{name}_indptr"]
             data = arrays["chars_data"] if name == "chars" else np.ones(len(indices), np.float32)
-            return sp.csr_matrix((data, indices, indptr), shape=(n, columns))
+            return SparseRows.checked(data, indices, indptr, n, columns)
 
         return LexicalRows(csr("chars", BUCKETS), csr("words", BUCKETS), csr("numbers", NUMBER_BUCKETS),
                            np.asarray(arrays["first"], dtype=np.int64))
@@ -108,10 +109,10 @@ class LexicalStats:
     def rows(self, questions: Sequence[str], progress: bool = False) -> LexicalRows:
         if len(questions) > ROWS_CHUNK:  # bounds the hashing's temporary arrays (a million questions: ~3 GB at once)
             starts = bar(range(0, len(questions), ROWS_CHUNK), "lexical rows", "part", enabled=progress)
-            return LexicalRows.stack([self.rows(questions[s : s + ROWS_CHUNK]) for s in starts])
+            return LexicalRows.stack([self.rows(questions[s : s + ROWS_CHUNK]) for s in starts], consume=True)
         chars = _char_counts(questions)
         np.log1p(chars.data, out=chars.data)
-        chars.data *= self.char_idf[chars.indices]
+        np.multiply(chars.data, self.char_idf[chars.indices], out=chars.data)
         chars = _unit_rows(chars)
         first = np.array([_first_word_hash(q) for q in questions], dtype=np.int64)
         return LexicalRows(chars, _word_rows(questions), _number_rows(questions), first)
@@ -161,25 +162,16 @@ def word_buckets(words: Sequence[str]) -> np.ndarray:
     return matrix.indices.astype(np.int64)
 
 
-def _take_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
-    """``matrix[rows]`` by plain numpy: scipy's fancy indexing costs more than a search's few rows."""
-    lengths = matrix.indptr[rows + 1] - matrix.indptr[rows]
-    indptr = np.zeros(len(rows) + 1, dtype=matrix.indptr.dtype)
-    np.cumsum(lengths, out=indptr[1:])
-    entries = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - matrix.indptr[rows], lengths)
-    return sp.csr_matrix((matrix.data[entries], matrix.indices[entries], indptr), shape=(len(rows), matrix.shape[1]))
-
-
-def _idf(counts: sp.spmatrix) -> np.ndarray:
-    df = np.bincount(counts.tocsr().indices, minlength=counts.shape[1])
+def _idf(counts: SparseRows) -> np.ndarray:
+    df = np.bincount(counts.indices, minlength=counts.width)
     return (np.log((1 + counts.shape[0]) / (1 + df)) + 1).astype(np.float32)
 
 
-def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+def _unit_rows(matrix: SparseRows) -> SparseRows:
     lengths = np.diff(matrix.indptr)
     norms = np.sqrt(np.bincount(np.repeat(np.arange(len(lengths)), lengths), matrix.data.astype(np.float64) ** 2,
                                 minlength=len(lengths)))
-    matrix.data /= np.repeat(np.maximum(norms, 1e-12), lengths).astype(matrix.data.dtype)
+    np.divide(matrix.data, np.repeat(np.maximum(norms, 1e-12), lengths).astype(matrix.data.dtype), out=matrix.data)
     return matrix
 
 

@@ -98,9 +98,9 @@ class SiameseEncoder(nn.Module):
         ``ngrams_of(ids)`` gives their n-grams as (flat buckets, offsets)."""
         if self._fused is None:
             return
-        new = np.unique(ids)
-        new = new[~self._fused_words[new]]
+        new = ids[~self._fused_words[ids]]
         if len(new):
+            new = np.flatnonzero(np.bincount(new, minlength=len(self._fused_words)))  # distinct, sorted
             self._fills += 1
             if self._fills >= FILL_ALL_AFTER:  # a long-running process: the rest at once, then never again
                 new = np.flatnonzero(~self._fused_words)

@@ -4,19 +4,21 @@
     seg-000003.jsonl       {"id": ..., "question": ..., "metadata": {...}} per row, same order
                            ("metadata" only on rows that have some: url, title, ...)
     seg-000003.faiss       optional HNSW graph over those vectors (FAISS binary format)
-    seg-000003.lexical.npz optional sparse lexical rows (plain arrays, np.load without pickles)
+    seg-000003.lexical.npz optional sparse lexical rows and their rare n-gram postings
+                           (plain arrays, np.load without pickles)
 
 Which segments make up the index is the manifest's business (:mod:`qdup.search.manifest`);
 it records each file's size and sha256 (:func:`digest`), as a model's ``config.json`` does
-for its files. Loading checks them cheaply: every file's size, and the checksum of the
-files it reads whole anyway (ids and questions, lexical rows); ``qdup index check``
-(:func:`verify`) reads every byte. Any problem is one line: ``... is damaged: ...``.
+for its files. Loading checks them cheaply: every file's size, the checksum of the ids and
+questions, and the CRC-32 the ``.npz`` format keeps of each array of the lexical rows
+(zipfile checks it as it reads them: hashing those 57 MB per 51k questions again cost every
+``qdup search`` a tenth of a second); ``qdup index check`` (:func:`verify`) reads every byte
+against the sha256s. Any problem is one line: ``... is damaged: ...``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -25,8 +27,9 @@ import numpy as np
 
 from ...data.vectors import write_vectors
 from ...errors import DataError
-from ...text.lexical import LexicalRows
+from ...text.lexical import BUCKETS, LexicalRows
 from ...util import atomic
+from ..postings import ARRAYS as POSTINGS, MAX_POSTINGS, RarePostings, rare_postings, remember
 from ..topk import HnswSearch
 
 LEXICAL = ".lexical.npz"  # a segment's lexical rows, when the model's scorer uses them
@@ -145,17 +148,28 @@ def read_graph(folder: Path, name: str, rows: int, dim: int, recorded: dict) -> 
 
 
 def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
-    arrays = rows.to_arrays()  # plain arrays; np.load(allow_pickle=False) reads them
+    # Plain arrays; np.load(allow_pickle=False) reads them. The postings are not kept: a
+    # million questions' are ~0.3 GB, which a build would hold next to its graph.
+    arrays = {**rows.to_arrays(), **rare_postings(rows, keep=False).to_arrays()}
     atomic.write_with(folder / f"{name}{LEXICAL}", lambda f: np.savez(f, **arrays))
 
 
 def read_lexical(folder: Path, name: str, rows: int, recorded: dict) -> LexicalRows:
-    data = read_checked(folder, f"{name}{LEXICAL}", recorded.get(f"{name}{LEXICAL}"))
+    """A segment's lexical rows, and their stored postings (a file written before they were
+    stored, or with another :data:`MAX_POSTINGS`, has them made on the first search)."""
+    file = f"{name}{LEXICAL}"
+    check_size(folder, file, recorded.get(file))
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            lexical = LexicalRows.from_arrays({key: arrays[key] for key in arrays.files})
+        with np.load(folder / file, allow_pickle=False) as arrays:  # each array's CRC-32 checked as it is read
+            stored = {key: arrays[key] for key in arrays.files}
+        lexical = LexicalRows.from_arrays(stored)
+        postings = RarePostings.from_arrays(stored, len(lexical), BUCKETS) if set(POSTINGS) <= stored.keys() else None
+    except FileNotFoundError:  # swept by a writer after the size check: the loader retries
+        raise damaged(folder, f"{file} is missing") from None
     except (ValueError, KeyError, TypeError, IndexError, OSError, EOFError, zipfile.BadZipFile):
-        raise damaged(folder, f"{name}{LEXICAL} cannot be read") from None
+        raise damaged(folder, f"{file} cannot be read") from None
     if len(lexical) != rows:
-        raise damaged(folder, f"{name}{LEXICAL} does not match the manifest")
+        raise damaged(folder, f"{file} does not match the manifest")
+    if postings is not None and postings.max_rows == MAX_POSTINGS:
+        remember(lexical, postings)
     return lexical

@@ -147,18 +147,23 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment],
     name = f"seg-{generation:06d}"
     live_rows = sum(int((~s.dead).sum()) for s in segments)
     use_ann = use_graph(live_rows)
+    graph_due = False  # whether the merged segment gets a (new) HNSW graph
     if _full_merge_due(segments, use_ann):
-        segments = [_merge(segments, name, manifest["dim"], use_ann, progress)] if live_rows else []
+        segments = [_merge(segments, name, manifest["dim"])] if live_rows else []
+        graph_due = use_ann
     elif len(segments) > MAX_SEGMENTS:  # here segments[0] carries the graph: keep it
-        segments = [segments[0], _merge(segments[1:], name, manifest["dim"], False)]
+        segments = [segments[0], _merge(segments[1:], name, manifest["dim"])]
     segments = [Segment(**{**s.__dict__, "name": name}) if not s.name else s for s in segments]
     for n, s in enumerate(segments):
         if s.name == name:
             write_segment(folder, name, s.vectors, s.ids, s.questions, s.metadata)
-            if s.ann is not None:
-                write_graph(folder, name, s.ann)
             if s.lexical is not None:
                 write_lexical(folder, name, s.lexical)
+            # The graph last: its copy of the vectors then never meets the lexical rows' postings
+            # in memory (a million-question build stays under 4 GB).
+            if graph_due and n == 0:
+                s = replace(s, ann=HnswSearch.build(s.vectors, progress))
+                write_graph(folder, name, s.ann)
             files = segment_files({"name": name, "ann": s.ann is not None, "lexical": s.lexical is not None})
             segments[n] = replace(s, files={f: digest(folder / f) for f in files})  # the bytes on disk
     manifest.update(generation=generation, count=live_rows, segments=[
@@ -169,11 +174,12 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment],
     return manifest, segments
 
 
-def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool, progress: bool = False) -> Segment:
+def _merge(segments: list[Segment], name: str, dim: int) -> Segment:
+    """The live rows of ``segments`` as one segment, without a graph."""
     keep = [~s.dead for s in segments]
     if len(segments) == 1 and keep[0].all():  # a fresh build: its arrays as they are (a million
         # questions' vectors and lexical rows are GBs: copying them would double the peak)
-        return replace(segments[0], name=name, ann=HnswSearch.build(segments[0].vectors, progress) if with_ann else None)
+        return replace(segments[0], name=name, ann=None)
     vectors = np.concatenate([s.vectors[k] for s, k in zip(segments, keep)]).reshape(-1, dim)
     return Segment(
         name,
@@ -181,7 +187,7 @@ def _merge(segments: list[Segment], name: str, dim: int, with_ann: bool, progres
         [i for s, k in zip(segments, keep) for i, ok in zip(s.ids, k) if ok],
         [q for s, k in zip(segments, keep) for q, ok in zip(s.questions, k) if ok],
         np.zeros(len(vectors), bool),
-        HnswSearch.build(vectors, progress) if with_ann and len(vectors) else None,
+        None,
         _merged_metadata(segments, keep),
         LexicalRows.stack([s.lexical.take(np.flatnonzero(k)) for s, k in zip(segments, keep)])
         if segments and all(s.lexical is not None for s in segments) else None,

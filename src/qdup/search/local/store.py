@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import ConfigError
 from ...text.lexical import LexicalRows, LexicalStats
 from ..filters import Filter
-from ..hybrid import inverted
+from ..postings import rare_postings
 from ..topk import empty_topk, merge_topk
 from .segments import Segment, compacted, filtered_topk, read_segments, segment_files, verify_segments
 
@@ -83,7 +83,7 @@ class LocalStore:
         def blocked(n: int, seg: Segment) -> np.ndarray | None:
             return (seg.dead if seg.dead.any() else None) if where is None else self._blocked(n, where)
 
-        scores, rows = self._merged(len(queries), k, lambda n, seg: inverted(seg.lexical).topk(
+        scores, rows = self._merged(len(queries), k, lambda n, seg: rare_postings(seg.lexical).topk(
             queries, k, blocked(n, seg)))
         rows[~np.isfinite(scores)] = -1
         return rows

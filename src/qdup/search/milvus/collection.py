@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import time
 
-import scipy.sparse as sp
 from pymilvus import DataType
 
 from ...errors import DataError
+from ...text.sparse import SparseRows
 from ..topk import HNSW_EF_CONSTRUCTION, HNSW_M
 
 FINGERPRINT = "qdup.fingerprint"  # collection property: the model that owns the collection
@@ -100,7 +100,7 @@ def check_text(ids: list[str], questions: list[str]) -> None:
                             "the most a Milvus VARCHAR holds")
 
 
-def sparse(rows: sp.csr_matrix) -> list[dict[int, float]]:
-    """CSR rows as Milvus sparse vectors ({column: value} per row)."""
+def sparse(rows: SparseRows) -> list[dict[int, float]]:
+    """Sparse rows as Milvus sparse vectors ({column: value} per row)."""
     return [dict(zip(rows.indices[a:b].tolist(), rows.data[a:b].tolist()))
             for a, b in zip(rows.indptr[:-1], rows.indptr[1:])]

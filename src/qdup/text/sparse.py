@@ -1,0 +1,99 @@
+"""Sparse rows as three numpy arrays (compressed sparse rows): what the lexical rows need of a sparse matrix.
+
+``scipy.sparse`` held them first. A search only takes rows, stacks them and reads their
+stored entries, which plain arrays give directly, whereas importing ``scipy.sparse`` costs
+every ``qdup predict`` or ``qdup search`` ~0.2 CPU-s (its array-API layer imports numpy's
+testing and f2py modules) and building one of its matrices checks the arrays each time
+(~25 µs, a dozen times a search). :meth:`SparseRows.to_scipy` hands the same arrays to
+scipy where matrix algebra is wanted (training, benchmarks, tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class SparseRows:
+    """``(len(indptr) - 1, width)`` rows: row ``i`` holds ``data[indptr[i]:indptr[i + 1]]`` at
+    columns ``indices[indptr[i]:indptr[i + 1]]``, sorted within the row, as scipy's CSR."""
+
+    data: np.ndarray     # (nnz,) values
+    indices: np.ndarray  # (nnz,) int32 columns
+    indptr: np.ndarray   # (rows + 1,) start of each row's entries
+    width: int           # columns
+
+    @staticmethod
+    def checked(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, rows: int, width: int) -> "SparseRows":
+        """Rows read from a file, refused (``ValueError``) unless every entry lies inside the matrix."""
+        data, indices, indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)
+        if data.ndim != 1 or indices.ndim != 1 or indptr.shape != (rows + 1,) or len(data) != len(indices):
+            raise ValueError("sparse rows of the wrong shape")
+        if not (np.issubdtype(indices.dtype, np.integer) and np.issubdtype(indptr.dtype, np.integer)):
+            raise ValueError("sparse rows with non-integer positions")
+        if indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+            raise ValueError("sparse rows whose row starts are out of order")
+        if len(indices) and (indices.min() < 0 or indices.max() >= width):
+            raise ValueError("sparse rows with a column out of range")
+        return SparseRows(data, indices, indptr, width)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.indptr) - 1, self.width
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indptr[-1])
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    # Cached: computing a search's pair features reads each a dozen times (rows are immutable).
+    @cached_property
+    def row_lengths(self) -> np.ndarray:
+        """Stored entries per row."""
+        return np.diff(self.indptr)
+
+    @cached_property
+    def owners(self) -> np.ndarray:
+        """The row of each stored entry."""
+        return np.repeat(np.arange(len(self)), self.row_lengths)
+
+    def take(self, rows: np.ndarray) -> "SparseRows":
+        """Rows ``rows`` (any order, repeats allowed), as ``matrix[rows]``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        entries = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - starts, lengths)
+        return SparseRows(self.data[entries], self.indices[entries], indptr, self.width)
+
+    @staticmethod
+    def stack(parts: list["SparseRows"], consume: bool = False) -> "SparseRows":
+        """The rows of ``parts``, one after another (all of one width). ``consume``: each part
+        is dropped from ``parts`` once copied, so that a million questions' rows (~1 GB) are
+        not held twice while they are joined."""
+        widths = {p.width for p in parts}
+        if len(widths) != 1:
+            raise ValueError(f"cannot stack rows of widths {sorted(widths)}")
+        total = sum(p.nnz for p in parts)
+        indptr = np.zeros(sum(len(p) for p in parts) + 1, dtype=np.int32 if total < 2**31 else np.int64)
+        data, indices = np.empty(total, parts[0].data.dtype), np.empty(total, parts[0].indices.dtype)
+        at, offset = 1, 0
+        for n, part in enumerate(parts):
+            indptr[at : at + len(part)] = part.indptr[1:] - part.indptr[0] + offset
+            data[offset : offset + part.nnz] = part.data[part.indptr[0] : part.indptr[-1]]
+            indices[offset : offset + part.nnz] = part.indices[part.indptr[0] : part.indptr[-1]]
+            at, offset = at + len(part), offset + part.nnz
+            if consume:
+                parts[n] = None
+        return SparseRows(data, indices, indptr, widths.pop())
+
+    def to_scipy(self):
+        """The same rows as a ``scipy.sparse.csr_matrix`` (sharing the arrays), for matrix algebra."""
+        import scipy.sparse as sp
+
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
