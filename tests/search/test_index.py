@@ -386,6 +386,11 @@ def test_a_large_build_reports_its_graph_and_lexical_rows_in_parts(monkeypatch, 
                for m in ("chars", "words", "numbers"))
     _, found = hnsw_topk(graph, vectors[:5], 1)
     assert found[:, 0].tolist() == [0, 1, 2, 3, 4]  # every part is in the one graph
+    # The storage sized for every part at once holds each vector as a graph built in one add does.
+    monkeypatch.setattr(topk, "HNSW_ADD_ROWS", 10_000)
+    at_once = build_hnsw(vectors, progress=True)
+    for n in (0, 299, 300, 999):
+        np.testing.assert_array_equal(graph.reconstruct(n), at_once.reconstruct(n))
 
 
 def test_records_written_in_parts_read_back_whole(tmp_path, fake_model, monkeypatch):

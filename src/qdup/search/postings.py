@@ -83,7 +83,8 @@ class RarePostings:
         indptr = np.zeros(chars.width + 1, dtype=np.int64)
         np.cumsum(np.where(rare, counts, 0), out=indptr[1:])
         rows, weights = np.empty(indptr[-1], np.int32), np.empty(indptr[-1], chars.data.dtype)
-        step = -(-chars.width // -(-max(chars.nnz, 1) // ENTRIES_PER_PASS))  # buckets per pass
+        passes = max(1, -(-chars.nnz // ENTRIES_PER_PASS))
+        step = -(-chars.width // passes)  # buckets per pass
         for low in range(0, chars.width, step):
             wanted = np.zeros(chars.width, bool)
             wanted[low : low + step] = rare[low : low + step]
