@@ -161,12 +161,18 @@ def test_a_flipped_byte_in_the_lexical_rows_is_caught_on_load(tmp_path):
     write_lexical(tmp_path, "seg-000001", LexicalStats.fit(questions).rows(questions))
     path = tmp_path / "seg-000001.lexical.npz"
     assert len(read_lexical(tmp_path, "seg-000001", len(questions), {})) == len(questions)
-    member = zipfile.ZipFile(path).getinfo("chars_data.npy")
-    data = bytearray(path.read_bytes())
-    data[member.header_offset + member.compress_size] ^= 0x40  # inside the array's values: the zip still opens
-    path.write_bytes(bytes(data))
-    with pytest.raises(DataError, match=r"is damaged: seg-000001.lexical.npz cannot be read$"):
-        read_lexical(tmp_path, "seg-000001", len(questions), {})
+    with zipfile.ZipFile(path) as archive:
+        member, listing = archive.getinfo("chars_data.npy"), archive.start_dir
+    whole = path.read_bytes()
+    directory = whole.index(b"chars_data.npy", listing) - 46  # the member's entry in the central directory
+    for at, bit in [(member.header_offset + member.compress_size, 0x40),  # inside the array's values
+                    (directory + 8, 0x01),    # its flags: "encrypted"
+                    (directory + 10, 0x01)]:  # its compression method: not "stored"
+        data = bytearray(whole)
+        data[at] ^= bit
+        path.write_bytes(bytes(data))
+        with pytest.raises(DataError, match=r"is damaged: seg-000001.lexical.npz cannot be read$"):
+            read_lexical(tmp_path, "seg-000001", len(questions), {})
 
 
 def test_a_writer_committing_meanwhile_is_not_damage(folder, monkeypatch):

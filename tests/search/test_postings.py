@@ -79,7 +79,9 @@ def test_rows_without_usable_stored_postings_have_them_made(stats, tmp_path, wri
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("damage", ["row out of range", "bucket out of range", "lengths disagree", "negative row"])
+@pytest.mark.parametrize("damage", ["row out of range", "bucket out of range", "lengths disagree", "negative row",
+                                    "unsigned buckets out of order", "lengths whose sum overflows",
+                                    "weights not numbers"])
 def test_damaged_stored_postings_are_one_line(stats, tmp_path, damage):
     from qdup.errors import DataError
     from qdup.search.local.files import read_lexical
@@ -92,6 +94,13 @@ def test_damaged_stored_postings_are_one_line(stats, tmp_path, damage):
         arrays["postings_rows"][-1] = -1
     elif damage == "bucket out of range":
         arrays["postings_columns"][-1] = 2**20
+    elif damage == "unsigned buckets out of order":
+        arrays["postings_columns"] = arrays["postings_columns"][::-1].astype(np.uint32)
+    elif damage == "lengths whose sum overflows":
+        arrays["postings_lengths"] = arrays["postings_lengths"].astype(np.int64)
+        arrays["postings_lengths"][:2] += [2**62, -(2**62)]  # the sum is still right
+    elif damage == "weights not numbers":
+        arrays["postings_weights"] = arrays["postings_weights"].astype(str)
     else:
         arrays["postings_lengths"][0] += 1
     write_arrays(tmp_path, arrays)

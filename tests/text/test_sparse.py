@@ -48,7 +48,7 @@ def test_owners_and_row_lengths():
 
 
 @pytest.mark.parametrize("damage", ["column too large", "negative column", "rows out of order", "wrong count",
-                                    "float positions"])
+                                    "float positions", "unsigned row starts out of order", "values not numbers"])
 def test_checked_refuses_rows_outside_the_matrix(damage):
     data, indices, indptr = np.ones(3, np.float32), np.array([0, 2, 1], np.int32), np.array([0, 2, 2, 3])
     if damage == "column too large":
@@ -59,6 +59,10 @@ def test_checked_refuses_rows_outside_the_matrix(damage):
         indptr = np.array([0, 2, 1, 3])
     elif damage == "wrong count":
         indptr = np.array([0, 2, 2, 4])
+    elif damage == "unsigned row starts out of order":
+        indptr = np.array([0, 2, 1, 3], dtype=np.uint64)  # a difference that wraps round is never negative
+    elif damage == "values not numbers":
+        data = np.array(["a", "b", "c"])
     else:
         indices = indices.astype(np.float32)
     SparseRows.checked(np.ones(3, np.float32), np.array([0, 2, 1], np.int32), np.array([0, 2, 2, 3]), 3, 3)

@@ -78,6 +78,8 @@ class RarePostings:
         buckets, one sort of 64-bit keys (bucket, then entry position) rather than a transpose
         of every entry, so a bucket's rows stay in order and a million questions' entries are
         never all copied at once."""
+        if chars.nnz >= 1 << 32:  # entry positions are packed into the low 32 bits of the sort keys
+            raise ValueError(f"a segment of {chars.nnz:,} n-gram entries is too large for its postings")
         counts = np.bincount(chars.indices, minlength=chars.width)
         rare = counts <= max_rows
         indptr = np.zeros(chars.width + 1, dtype=np.int64)
@@ -110,10 +112,12 @@ class RarePostings:
         rows, weights = np.asarray(arrays["postings_rows"]), np.asarray(arrays["postings_weights"])
         max_rows = np.asarray(arrays["postings_max_rows"])
         if (columns.ndim != 1 or columns.shape != lengths.shape or rows.ndim != 1 or rows.shape != weights.shape
-                or max_rows.shape != (1,) or not all(np.issubdtype(a.dtype, np.integer) for a in (columns, lengths, rows))):
+                or max_rows.shape != (1,) or not np.issubdtype(weights.dtype, np.floating)
+                # signed: an unsigned difference would wrap round and pass the order checks below
+                or not all(np.issubdtype(a.dtype, np.signedinteger) for a in (columns, lengths, rows, max_rows))):
             raise ValueError("postings of the wrong shape")
         if len(columns) and (columns.min() < 0 or columns.max() >= width or np.any(np.diff(columns) <= 0)
-                             or lengths.min() < 1):
+                             or lengths.min() < 1 or lengths.max() > size):  # no bucket has more rows than the segment
             raise ValueError("postings with a bucket out of range")
         if int(lengths.sum(dtype=np.int64)) != len(rows) or (len(rows) and (rows.min() < 0 or rows.max() >= size)):
             raise ValueError("postings with a row out of range")

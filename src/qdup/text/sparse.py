@@ -32,8 +32,11 @@ class SparseRows:
         data, indices, indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)
         if data.ndim != 1 or indices.ndim != 1 or indptr.shape != (rows + 1,) or len(data) != len(indices):
             raise ValueError("sparse rows of the wrong shape")
-        if not (np.issubdtype(indices.dtype, np.integer) and np.issubdtype(indptr.dtype, np.integer)):
-            raise ValueError("sparse rows with non-integer positions")
+        # Signed positions only: an unsigned difference would wrap round and pass the order check.
+        if not (np.issubdtype(indices.dtype, np.signedinteger) and np.issubdtype(indptr.dtype, np.signedinteger)):
+            raise ValueError("sparse rows with positions that are not signed integers")
+        if not np.issubdtype(data.dtype, np.number):
+            raise ValueError("sparse rows whose values are not numbers")
         if indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
             raise ValueError("sparse rows whose row starts are out of order")
         if len(indices) and (indices.min() < 0 or indices.max() >= width):
@@ -85,7 +88,8 @@ class SparseRows:
         data, indices = np.empty(total, parts[0].data.dtype), np.empty(total, parts[0].indices.dtype)
         at, offset = 1, 0
         for n, part in enumerate(parts):
-            indptr[at : at + len(part)] = part.indptr[1:] - part.indptr[0] + offset
+            # in the result's dtype: a part's int32 starts plus the offset may pass 2**31
+            indptr[at : at + len(part)] = part.indptr[1:].astype(indptr.dtype) - part.indptr[0] + offset
             data[offset : offset + part.nnz] = part.data[part.indptr[0] : part.indptr[-1]]
             indices[offset : offset + part.nnz] = part.indices[part.indptr[0] : part.indptr[-1]]
             at, offset = at + len(part), offset + part.nnz

@@ -166,7 +166,11 @@ def read_lexical(folder: Path, name: str, rows: int, recorded: dict) -> LexicalR
         postings = RarePostings.from_arrays(stored, len(lexical), BUCKETS) if set(POSTINGS) <= stored.keys() else None
     except FileNotFoundError:  # swept by a writer after the size check: the loader retries
         raise damaged(folder, f"{file} is missing") from None
-    except (ValueError, KeyError, TypeError, IndexError, OSError, EOFError, zipfile.BadZipFile):
+    # Loading hashes none of this file: a flipped bit in the zip's own records can make zipfile
+    # see an encrypted or compressed member (RuntimeError, NotImplementedError), a header an
+    # absurd shape (MemoryError).
+    except (ValueError, KeyError, TypeError, IndexError, OSError, EOFError, zipfile.BadZipFile, RuntimeError,
+            NotImplementedError, MemoryError, OverflowError):
         raise damaged(folder, f"{file} cannot be read") from None
     if len(lexical) != rows:
         raise damaged(folder, f"{file} does not match the manifest")
