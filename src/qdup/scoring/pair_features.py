@@ -148,11 +148,8 @@ def _find(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.n
 
 def _missing_in_b(a: SparseRows, b: SparseRows, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The words of ``a[a_of[i]]`` that ``b[i]`` lacks: each one's pair ``i`` and column."""
-    lengths = a.row_lengths[a_of]
-    owner = np.repeat(np.arange(len(a_of)), lengths)  # a's entries, copied once per pair
-    ends = np.cumsum(lengths)
-    position = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths) + np.repeat(a.indptr[a_of], lengths)
-    columns = a.indices[position]
+    copied = a.take(a_of)  # a's entries, copied once per pair
+    owner, columns = copied.owners, copied.indices
     b_keys = b.owners.astype(np.int64) * b.shape[1] + b.indices
     b_keys = b_keys if np.all(b_keys[1:] > b_keys[:-1]) else np.sort(b_keys)
     hit, _ = _find(b_keys, owner.astype(np.int64) * b.shape[1] + columns)
