@@ -129,6 +129,9 @@ def test_train_config_embeds_the_model_shape_and_round_trips():
     ({"hard_negatives": 2.5}, "hard_negatives must be an integer >= 0, got 2.5"),
     ({"lookalike_negatives": 1.5}, "lookalike_negatives must be a share in [0, 1], got 1.5"),
     ({"lookalikes": True}, "lookalikes must be a share in [0, 1], got True"),
+    ({"implied_duplicates": -1.0}, "pair_weight, ranking_weight, negatives_per_batch, patience and "
+                                   "implied_duplicates must not be negative"),
+    ({"implied_duplicates": float("nan")}, "implied_duplicates must be a finite number, got nan"),
 ])
 def test_issue_18_settings_are_validated(settings, message):
     with pytest.raises(ConfigError) as error:

@@ -13,7 +13,6 @@ It is stored in the model's ``config.json`` under ``search_threshold`` (see
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Callable, Collection, Sequence
 
 import numpy as np
 
+from ..data.duplicate_classes import DuplicateClasses
 from ..errors import ConfigError, DataError
 from ..search.hybrid import same_question
 
@@ -182,19 +182,4 @@ def duplicate_classes(pairs) -> Callable[[str, str], bool]:
     >>> same("A one?", "C three?"), same("a one", "A one?"), same("A one?", "D four?")
     (True, True, False)
     """
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        while parent.get(x, x) != x:
-            parent[x] = parent.get(parent[x], parent[x])
-            x = parent[x]
-        return x
-
-    for a, b, dup in zip(pairs.question1, pairs.question2, pairs.is_duplicate):
-        if dup and root(a.strip()) != root(b.strip()):
-            parent[root(a.strip())] = root(b.strip())
-    return lambda a, b: root(a) == root(b) or _plain(a) == _plain(b)
-
-
-def _plain(text: str) -> str:
-    return re.sub(r"[\W_]+", " ", text.lower()).strip()
+    return DuplicateClasses(pairs).same

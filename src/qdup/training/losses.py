@@ -12,7 +12,8 @@ import torch
 from torch.nn import functional as F
 
 
-def triplet_loss(v1: torch.Tensor, v2: torch.Tensor, margin: float = 0.25) -> torch.Tensor:
+def triplet_loss(v1: torch.Tensor, v2: torch.Tensor, margin: float = 0.25,
+                 exclude: torch.Tensor | None = None) -> torch.Tensor:
     """Triplet loss over a batch of aligned duplicate pairs, summed over the batch.
 
     ``v1`` and ``v2`` are (B, d) unit vectors where ``v1[i]`` and ``v2[i]`` are duplicates
@@ -24,6 +25,10 @@ def triplet_loss(v1: torch.Tensor, v2: torch.Tensor, margin: float = 0.25) -> to
       larger than ``positive[i]`` (those are lowered by 2.0 before the max);
     - ``loss = Σ_i relu(margin - positive[i] + closest_negative[i])
                  + relu(margin - positive[i] + mean_negative[i])``.
+
+    ``exclude`` (B, B) bool, symmetric: pairings that are no negatives either (a duplicate of
+    the pair in another row of the batch); left out of both the mean and the closest, like
+    the diagonal. A row left with no negative adds nothing. None: SPEC §4 exactly.
 
     >>> v1 = torch.tensor([[0.26726124, 0.53452248, 0.80178373],
     ...                    [0.5178918, 0.57543534, 0.63297887]], dtype=torch.float64)
@@ -38,8 +43,14 @@ def triplet_loss(v1: torch.Tensor, v2: torch.Tensor, margin: float = 0.25) -> to
     scores = v2 @ v1.T  # (B, B): scores[i, j] = cos(v2[i], v1[j])
     positive = scores.diagonal()  # (B,)
     off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=scores.device)
+    if exclude is not None:
+        off_diagonal = off_diagonal & ~exclude
     negatives = scores * off_diagonal  # diagonal zeroed
-    mean_negative = negatives.sum(dim=1) / (batch - 1)
+    if exclude is None:
+        mean_negative = negatives.sum(dim=1) / (batch - 1)
+    else:
+        counts = off_diagonal.sum(dim=1)
+        mean_negative = negatives.sum(dim=1) / counts.clamp(min=1)
     # Keep only negatives scoring at most the positive (not closer than the duplicate);
     # the diagonal and the negatives closer than the duplicate are pushed 2.0 down so the
     # max ignores them.
@@ -47,11 +58,14 @@ def triplet_loss(v1: torch.Tensor, v2: torch.Tensor, margin: float = 0.25) -> to
     closest_negative = (negatives - 2.0 * too_close).max(dim=1).values
     loss_closest = torch.relu(margin - positive + closest_negative)
     loss_mean = torch.relu(margin - positive + mean_negative)
+    if exclude is not None:
+        return ((loss_closest + loss_mean) * (counts > 0)).sum()
     return (loss_closest + loss_mean).sum()
 
 
 def ranking_loss(v1: torch.Tensor, v2: torch.Tensor, negatives: torch.Tensor | None = None,
-                 scale: float = 20.0) -> torch.Tensor:
+                 scale: float = 20.0, exclude: torch.Tensor | None = None,
+                 exclude_negatives: torch.Tensor | None = None) -> torch.Tensor:
     """In-batch softmax ranking loss (multiple negatives ranking), summed over the batch and
     averaged over both directions.
 
@@ -59,6 +73,9 @@ def ranking_loss(v1: torch.Tensor, v2: torch.Tensor, negatives: torch.Tensor | N
     the extra ``negatives`` rows (e.g. questions of labelled non-duplicate pairs), by
     softmax over ``scale * cosine``; and each ``v2[i]`` must pick ``v1[i]`` the same way.
     Unlike the triplet loss it pushes against every negative at once, as a search ranks.
+    ``exclude`` (B, B) and ``exclude_negatives`` (B, len(negatives)), bool: candidates that
+    are duplicates of pair i after all (its class), left out of row i's softmax in both
+    directions (``exclude`` must be symmetric and False on the diagonal).
 
     >>> v1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
     >>> round(ranking_loss(v1, v1, scale=1.0).item(), 6)  # 2 pairs * -log(e / (e + 1))
@@ -66,8 +83,15 @@ def ranking_loss(v1: torch.Tensor, v2: torch.Tensor, negatives: torch.Tensor | N
     """
     target = torch.arange(len(v1), device=v1.device)
     extra = negatives if negatives is not None else v1[:0]
-    forward = F.cross_entropy(scale * v1 @ torch.cat([v2, extra]).T, target, reduction="sum")
-    backward = F.cross_entropy(scale * v2 @ torch.cat([v1, extra]).T, target, reduction="sum")
+    forward = scale * v1 @ torch.cat([v2, extra]).T
+    backward = scale * v2 @ torch.cat([v1, extra]).T
+    if exclude is not None or exclude_negatives is not None:
+        mask = torch.cat([exclude if exclude is not None else torch.zeros(len(v1), len(v1), dtype=torch.bool),
+                          exclude_negatives if exclude_negatives is not None
+                          else torch.zeros(len(v1), len(extra), dtype=torch.bool)], dim=1).to(v1.device)
+        forward, backward = forward.masked_fill(mask, -torch.inf), backward.masked_fill(mask, -torch.inf)
+    forward = F.cross_entropy(forward, target, reduction="sum")
+    backward = F.cross_entropy(backward, target, reduction="sum")
     return (forward + backward) / 2
 
 

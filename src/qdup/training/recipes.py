@@ -46,6 +46,14 @@ class TrainConfig:
     # recall@10, twice the AUC cost; docs/benchmarks.md).
     ranking_weight: float = 0.3
     negatives_per_batch: int = 512  # labelled non-duplicate pairs mixed into each batch
+    # Leave a pair's duplicate class (its labelled duplicates, transitively) out of its
+    # in-batch negatives in the triplet and ranking losses (qdup.training.steps._same_class).
+    # Off: the encoder's validation recall@1 0.478 against 0.476, within seed noise (issue 18).
+    mask_duplicates: bool = False
+    # Duplicate pairs the labels imply (A = B, B = C: A = C) added to the training pairs, at
+    # most this many times each class's labelled duplicates (qdup.data.duplicate_classes; 0: none).
+    # Off: +0.002 to +0.006 validation AUC, but recall@1 0.014 to 0.025 lower (issue 18).
+    implied_duplicates: float = 0.0
     schedule: str = "constant"  # learning-rate schedule
     select: str = "auc"  # keep the epoch with the lowest validation loss or highest validation AUC
     patience: int = 5  # stop after this many epochs without improvement; 0 = never
@@ -77,15 +85,18 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        for name in ("learning_rate", "margin", "pair_weight", "ranking_weight", "scorer_held_out"):
+        for name in ("learning_rate", "margin", "pair_weight", "ranking_weight", "scorer_held_out",
+                     "implied_duplicates"):
             if not isinstance(getattr(self, name), (int, float)) or not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not 0 <= self.margin <= 2:
             raise ConfigError(f"margin must be in [0, 2], got {self.margin!r}")
-        if min(self.pair_weight, self.ranking_weight, self.negatives_per_batch, self.patience) < 0:
-            raise ConfigError("pair_weight, ranking_weight, negatives_per_batch and patience must not be negative")
+        if min(self.pair_weight, self.ranking_weight, self.negatives_per_batch, self.patience,
+               self.implied_duplicates) < 0:
+            raise ConfigError("pair_weight, ranking_weight, negatives_per_batch, patience and implied_duplicates "
+                              "must not be negative")
         if not isinstance(self.hard_negatives, int) or isinstance(self.hard_negatives, bool) or self.hard_negatives < 0:
             raise ConfigError(f"hard_negatives must be an integer >= 0, got {self.hard_negatives!r}")
         for name in ("lookalike_negatives", "lookalikes"):
@@ -145,6 +156,8 @@ class TrainConfig:
             data.setdefault("ranking_weight", 0.0)
             for name in ("hard_negatives", "lookalike_negatives", "lookalikes"):  # issue 18
                 data.setdefault(name, 0)
+            data.setdefault("mask_duplicates", False)
+            data.setdefault("implied_duplicates", 0.0)
         data.pop("recipe", None)  # derived from the values; older folders stored a label
         nested = data.pop("model", None) or {}
         if not isinstance(nested, dict):
@@ -258,7 +271,8 @@ RECIPES: dict[str, dict] = {
         "ranking_weight": 0.0, "negatives_per_batch": 0, "select": "loss", "patience": 0, "calibrate": False,
         "dim": 128, "hidden": 0, "bidirectional": False, "pooling": "mean", "max_length": 256,
         "lowercase": False, "ngram_buckets": 0, "dropout": 0.0, "scorer": "cosine",
-        "hard_negatives": 0, "lookalike_negatives": 0.0, "lookalikes": 0.0,
+        "hard_negatives": 0, "lookalike_negatives": 0.0, "lookalikes": 0.0, "mask_duplicates": False,
+        "implied_duplicates": 0.0,
     },
     # Fine-tuning a pretrained transformer (`qdup train --encoder PATH`): the default
     # recipe's losses at a fine-tuning rate, with batches a CPU can take; the shape settings

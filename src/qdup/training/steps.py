@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..data.duplicate_classes import DuplicateClasses
 from ..data.pairs import Pairs
 from ..data.split import Split
 from ..evaluation import metrics
@@ -43,10 +44,17 @@ def training_negatives(split: Split, config: TrainConfig) -> Pairs:
 
 
 def labelled_rows(encoder: TextEncoder, split: Split, config: TrainConfig) -> dict[str, PairRows]:
-    """The prepared rows of the training pairs, their negatives and the validation pairs."""
-    return {name: pair_rows(encoder, pairs) for name, pairs in
-            (("train", split.train), ("negatives", training_negatives(split, config)),
-             ("validation", split.validation))}
+    """The prepared rows of the training pairs, their negatives and the validation pairs;
+    with ``mask_duplicates``, also ``"classes"``: the duplicate class (:class:`DuplicateClasses`
+    of the training pairs) of each training pair and of both questions of each negative."""
+    negatives = training_negatives(split, config)
+    data = {name: pair_rows(encoder, pairs) for name, pairs in
+            (("train", split.train), ("negatives", negatives), ("validation", split.validation))}
+    if config.mask_duplicates:
+        classes = DuplicateClasses(split.train)
+        data["classes"] = (classes.ids(split.train.question1), classes.ids(negatives.question1),
+                           classes.ids(negatives.question2))
+    return data
 
 
 def encode(encoder: TextEncoder, rows: list, chunk: int | None = None) -> torch.Tensor:
@@ -92,9 +100,11 @@ def batch_loss(encoder: TextEncoder, data: dict[str, PairRows], config: TrainCon
     vectors = encode(encoder, rows + extra_rows)  # one pass: (2B + 2N + E, d)
     b, n = len(batch), len(negatives)
     v1, v2 = vectors[:b], vectors[b : 2 * b]
-    loss = triplet_loss(v1, v2, config.margin)
+    exclude, exclude_negatives = _same_class(data, batch, negatives, len(extra_rows))
+    exclude, exclude_negatives = (None if m is None else m.to(vectors.device) for m in (exclude, exclude_negatives))
+    loss = triplet_loss(v1, v2, config.margin, exclude)
     if config.symmetric:
-        loss = (loss + triplet_loss(v2, v1, config.margin)) / 2
+        loss = (loss + triplet_loss(v2, v1, config.margin, exclude)) / 2
     a, c = vectors[2 * b : 2 * b + n], vectors[2 * b + n : 2 * (b + n)]  # the labelled non-duplicates
     e = vectors[2 * (b + n) :]  # the extra negatives
     if config.pair_weight:
@@ -104,8 +114,26 @@ def batch_loss(encoder: TextEncoder, data: dict[str, PairRows], config: TrainCon
         loss = loss + config.pair_weight * _pair_loss(torch.cat([v1, a, v1[anchor]]), torch.cat([v2, c, e[paired]]),
                                                       labels, head)
     if config.ranking_weight:
-        loss = loss + config.ranking_weight * ranking_loss(v1, v2, torch.cat([a, c, e]))
+        loss = loss + config.ranking_weight * ranking_loss(v1, v2, torch.cat([a, c, e]), exclude=exclude,
+                                                           exclude_negatives=exclude_negatives)
     return loss
+
+
+def _same_class(data: dict, batch: np.ndarray, negatives, extras: int):
+    """(B, B) and (B, 2N + E) bool: which other pairs of the batch and which questions of its
+    labelled non-duplicates are in each pair's duplicate class (the diagonal False; the
+    extra negatives never are), or (None, None) without ``data["classes"]``.
+
+    A batch of 512 of qqp-partial's 9,299 training pairs holds ~50 pairings of one class
+    (its largest has 80 pairs); unmasked, each pushes two duplicates apart."""
+    if "classes" not in data:
+        return None, None
+    pairs, firsts, seconds = data["classes"]
+    mine = torch.from_numpy(pairs[batch])
+    within = (mine[:, None] == mine[None, :]) & ~torch.eye(len(batch), dtype=torch.bool)
+    theirs = torch.from_numpy(np.concatenate([firsts[negatives], seconds[negatives]]).astype(np.int64))
+    across = torch.cat([mine[:, None] == theirs[None, :], torch.zeros(len(batch), extras, dtype=torch.bool)], dim=1)
+    return within, across
 
 
 def _pair_loss(v1: torch.Tensor, v2: torch.Tensor, labels: torch.Tensor, head: torch.Tensor) -> torch.Tensor:

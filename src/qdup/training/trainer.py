@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
 
+from ..data.duplicate_classes import implied_duplicates
 from ..data.split import Split
 from ..encoders.lstm.encoder import LstmEncoder
 from ..encoders.lstm.network import SiameseEncoder
@@ -80,6 +82,9 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
         vocabulary = Vocabulary.build(texts, lowercase=config.model.lowercase, min_count=config.min_count)
         encoder = LstmEncoder(vocabulary, SiameseEncoder(config.model_config(len(vocabulary))))
     encoder.to(device)
+    summary = split.summary()  # the labelled pairs, not the implied ones
+    if config.implied_duplicates:  # after the vocabulary: repeated texts must not change its counts
+        split = replace(split, train=implied_duplicates(split.train, config.implied_duplicates, rng))
     # Logistic head on the cosine for the labelled-pair loss; used in training only.
     head = torch.nn.Parameter(torch.tensor([10.0, -7.0], device=device))  # scale, bias: threshold 0.7
     parameters = [p for p in encoder.network.parameters() if p.requires_grad] + [head]
@@ -107,7 +112,7 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
     history, best_epoch = train_epochs(encoder, config, epoch_loss,
                                        lambda: validate(encoder, data["validation"], config), progress)
     return QdupModel(encoder, info={
-        "training": config.to_dict(), "history": history, "best_epoch": best_epoch, "data": split.summary()})
+        "training": config.to_dict(), "history": history, "best_epoch": best_epoch, "data": summary})
 
 
 def _schedule(name: str, steps: int):
