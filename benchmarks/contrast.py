@@ -28,6 +28,7 @@ import argparse
 import re
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -172,23 +173,27 @@ def search_flags(model, corpus: list[str], pairs: list[tuple[str, str, str]], mi
                "any_flag": round(any_flag / len(queries), 4)}
         if mine:
             out["mined_groups"] = mined_siblings(index, model)
+            out["mined_groups_without_pair_verdict"] = mined_siblings(index, model, verdict=False)
     return out
 
 
-def mined_siblings(index, model) -> dict:
-    """Groups as ``qdup mine --groups`` makes them, and the template siblings inside them."""
+def mined_siblings(index, model, verdict: bool = True) -> dict:
+    """Groups as ``qdup mine --groups`` makes them (``--no-pair-verdict`` unless ``verdict``),
+    and the template siblings inside them."""
     from qdup.mining.groups import group_records, neighbours
     from qdup.mining.output import DEFAULT_MINE_THRESHOLD
 
     threshold = model.search_threshold or DEFAULT_MINE_THRESHOLD
-    groups = group_records(neighbours(index, 19, threshold, model=model))  # --max-group-size 20
+    started = time.perf_counter()
+    groups = group_records(neighbours(index, 19, threshold, model=model, verdict=verdict))  # --max-group-size 20
     with_siblings, sibling_pairs = 0, 0
     for group in groups:
         canonical = group["canonical"]["question"]
         found = sum(template_siblings(canonical, m["question"]) for m in group["members"])
         with_siblings += found > 0
         sibling_pairs += found
-    return {"threshold": round(float(threshold), 4), "groups": len(groups),
+    return {"threshold": round(float(threshold), 4), "seconds": round(time.perf_counter() - started, 1),
+            "groups": len(groups), "questions_in_groups": sum(g["size"] for g in groups),
             "groups_of_10_or_more": sum(g["size"] >= 10 for g in groups),
             "groups_with_template_siblings": with_siblings, "template_sibling_pairs": sibling_pairs}
 
@@ -245,6 +250,7 @@ def main() -> None:
                   f"{row['search']['queries']} swapped queries (ranked first {row['search']['sibling_ranked_first']:.3f})")
             if "mined_groups" in row["search"]:
                 print(f"    mined groups: {row['search']['mined_groups']}")
+                print(f"    without the pair verdict: {row['search']['mined_groups_without_pair_verdict']}")
     write_results(args.name, {"command": "python benchmarks/contrast.py " + " ".join(sys.argv[1:]),
                               "sets": {k: {"pairs": len(v), "by_kind": dict(Counter(p[0] for p in v))}
                                        for k, v in sets.items()},

@@ -1,10 +1,13 @@
 """Forum figures on the qqp-partial corpus: the search threshold and mining at several thresholds.
 
-1. Calibrates the search threshold on validation queries (precision 0.9) and compares, on
-   test queries, how many of the top 10 the page flags: before (every match above the
-   pair threshold) and after (above the calibrated search threshold).
-2. Mines the whole corpus (every distinct question) at several thresholds: pairs, groups
-   (no chaining) and connected components (chaining), with output sizes and times.
+1. Calibrates the search threshold on validation queries (unless the model stores one) and
+   compares, on test queries, how many of the top 10 the page flags: before (every match
+   above the pair threshold) and now (above the search threshold and judged a duplicate by
+   the pair scorer, as ``qdup search`` flags them).
+2. Mines the whole corpus (every distinct question) at several thresholds as ``qdup mine``
+   does (the model's search scores and, unless told not to, its pair verdicts): pairs among
+   the neighbours, groups (no chaining) and connected components (chaining), with output
+   sizes and times; at the search threshold once more without the pair verdicts.
 
     python benchmarks/forum.py [--model runs/default-model]
 """
@@ -25,10 +28,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import data_path, write_results  # noqa: E402
 
 import qdup  # noqa: E402
-from qdup.mining.pairs import mine_vectors  # noqa: E402
 from qdup.mining.groups import component_sizes, group_records, neighbours, top_k_records  # noqa: E402
 from qdup.evaluation.search_calibration import SearchCalibration, calibrate_on_pairs, duplicate_classes  # noqa: E402
 from qdup.scoring.thresholds import likely_duplicates  # noqa: E402
+from qdup.text.vocabulary import tokenize  # noqa: E402
+
+
+def indexable(pairs) -> list[str]:
+    """Every distinct question of the file that an index takes (at least one word)."""
+    return sorted({q.strip() for q in pairs.question1 + pairs.question2 if tokenize(q)})
 
 
 def flag_figures(model, index, pairs, test) -> dict:
@@ -44,11 +52,12 @@ def flag_figures(model, index, pairs, test) -> dict:
     same = duplicate_classes(pairs)  # the calibration's notion of a true duplicate
     out = {"queries": len(queries)}
     pair_model = type("Uncalibrated", (), {"threshold": float("inf"), "search_threshold": model.threshold})()
-    for name, judge in (("before_pair_threshold", pair_model), ("after_search_threshold", model)):
+    for name, judge in (("before_pair_threshold", pair_model), ("search_threshold_and_pair_verdict", model)):
         flagged, all10, top_hits, top_same, top_flagged = [], 0, 0, 0, 0
         for q, r in zip(queries, results):
-            keep = [(x, s) for x, s in zip(r.questions, r.scores) if x != q][:10]
-            flags = likely_duplicates(judge, [s for _, s in keep])
+            agree = r.agree if judge is model and r.agree is not None else [True] * len(r.ids)
+            keep = [(x, s, a) for x, s, a in zip(r.questions, r.scores, agree) if x != q][:10]
+            flags = likely_duplicates(judge, [s for _, s, _ in keep], [a for _, _, a in keep])
             flagged.append(sum(flags))
             all10 += sum(flags) == 10
             if flags and flags[0]:
@@ -63,10 +72,10 @@ def flag_figures(model, index, pairs, test) -> dict:
     return out
 
 
-def mining_figures(index, vectors, threshold: float, tmp: Path) -> dict:
-    row = {"threshold": threshold}
+def mining_figures(index, model, threshold: float, tmp: Path, verdict: bool = True) -> dict:
+    row = {"threshold": threshold, "pair_verdict": verdict}
     started = time.perf_counter()
-    found = neighbours(index, 19, threshold)
+    found = neighbours(index, 19, threshold, model=model, verdict=verdict)
     row["neighbours_seconds"] = round(time.perf_counter() - started, 1)
     groups = group_records(found)
     path = tmp / "groups.jsonl"
@@ -78,15 +87,9 @@ def mining_figures(index, vectors, threshold: float, tmp: Path) -> dict:
                groups_at_cap_20=sum(s == 20 for s in sizes), groups_jsonl_mb=round(path.stat().st_size / 1e6, 2),
                top3_records=len(top3),
                components=len(comps), largest_component=int(comps[0]) if len(comps) else 0,
-               questions_in_components=int(comps.sum()))
-    if threshold >= 0.8:
-        started = time.perf_counter()
-        try:
-            i, _, _ = mine_vectors(vectors, threshold, max_pairs=3_000_000)
-            row["pairs"] = len(i)
-        except qdup.ConfigError:
-            row["pairs"] = "> 3,000,000"
-        row["pairs_seconds"] = round(time.perf_counter() - started, 1)
+               questions_in_components=int(comps.sum()),
+               pairs_among_neighbours=len({(min(n, int(r)), max(n, int(r)))
+                                           for n, rows in enumerate(found.rows) for r in rows}))
     print(row, flush=True)
     return row
 
@@ -94,7 +97,7 @@ def mining_figures(index, vectors, threshold: float, tmp: Path) -> dict:
 def flags_only(args) -> None:
     pairs = qdup.read_pairs(data_path(args.data))
     model = qdup.load(args.model)
-    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if q.strip()})
+    corpus = indexable(pairs)
     with tempfile.TemporaryDirectory() as tmp:
         index = qdup.Index.build(model, None, corpus, Path(tmp) / "index")
         print(json.dumps(flag_figures(model, index, pairs, qdup.reference_split(pairs).test)))
@@ -119,15 +122,14 @@ def main() -> None:
     calibration = SearchCalibration(**model.info["search_threshold"])
     figures["calibration"] = {**calibration.to_dict(), "seconds": round(time.perf_counter() - started, 1)}
     print(figures["calibration"], flush=True)
-    corpus = sorted({q.strip() for q in pairs.question1 + pairs.question2 if q.strip()})
+    corpus = indexable(pairs)
     with tempfile.TemporaryDirectory() as tmp:
         index = qdup.Index.build(model, None, corpus, Path(tmp) / "index")
         figures["flags_on_test_queries"] = flag_figures(model, index, pairs, qdup.reference_split(pairs).test)
         print(figures["flags_on_test_queries"], flush=True)
-        vectors = index.live()[0]
         figures["corpus_questions"] = len(corpus)
-        figures["mining"] = [mining_figures(index, vectors, t, Path(tmp))
-                             for t in (model.threshold, 0.8, calibration.threshold, 0.85, 0.9, 0.95)]
+        figures["mining"] = [mining_figures(index, model, t, Path(tmp)) for t in (0.5, 0.8, 0.9, calibration.threshold)]
+        figures["mining"].append(mining_figures(index, model, calibration.threshold, Path(tmp), verdict=False))
     figures["load_average_at_end"] = os.getloadavg()
     write_results("forum", figures)
 

@@ -13,8 +13,8 @@ thresholds), and the app then serves the refit model.
 
 Each model is scored on the **test** queries (question1 of each test duplicate, over the
 whole index, as benchmarks/retrieval.py): `qdup search` recall@1 and recall@10, and its
-flags: the share of queries whose top match is above the search threshold ("likely
-duplicate") and the precision of those flags (top match a true duplicate by the file's
+flags: the share of queries whose top match is flagged "likely duplicate" (above the search
+threshold and judged a duplicate by the pair scorer, as a search shows it) and the precision of those flags (top match a true duplicate by the file's
 labels, transitively, or the same text up to case and punctuation, as calibrate-search
 counts it). Goal: every refit at least as good as the last, and after 2,000 decisions
 flag precision +0.05 at the same or higher coverage.
@@ -40,7 +40,6 @@ from retrieval import figures, ranks, reference_data  # noqa: E402
 import qdup  # noqa: E402
 from qdup.util.threads import use_threads  # noqa: E402
 from qdup.evaluation.search_calibration import duplicate_classes  # noqa: E402
-from qdup.scoring.thresholds import likely_duplicates  # noqa: E402
 from qdup.search.decisions import read_decisions  # noqa: E402
 from qdup.search.index import Index  # noqa: E402
 from qdup.service.access import Access  # noqa: E402
@@ -99,10 +98,11 @@ def scored(model, index: Index, questions: list[str], queries: np.ndarray, same)
     found = figures(ranks([[int(i) - 1 for i in r.ids] for r in results], queries))
     flagged = hits = 0
     for (query, _), result in zip(queries, results):
-        top = [(q, s) for q, s in zip(result.questions, result.scores) if q != questions[query]][:1]
-        if top and likely_duplicates(model, [top[0][1]])[0]:
+        # The flag as a search shows it: the search threshold and the pair scorer's verdict.
+        top = [m for m in result.matches(model) if m["question"] != questions[query]][:1]
+        if top and top[0]["likely_duplicate"]:
             flagged += 1
-            hits += same(questions[query], top[0][0])
+            hits += same(questions[query], top[0]["question"])
     return {"recall@1": found["recall@1"], "recall@10": found["recall@10"],
             "flag_precision": round(hits / flagged, 4) if flagged else None,
             "flagged_share": round(flagged / len(queries), 4), "search_threshold": model.search_threshold}

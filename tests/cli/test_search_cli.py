@@ -218,3 +218,23 @@ def test_a_file_of_only_empty_questions_adds_nothing(capsys, built, tmp_path):
     code, out, _ = run(capsys, "index", "add", built, empty, "--skip-invalid")
     assert code == 0 and out.startswith(f"added 0 questions to {built} (5 in all); skipped 2 empty questions")
     assert sorted(p.name for p in built.iterdir()) == before  # no new segment, no new generation
+
+
+def test_mine_leaves_out_look_alikes_unless_asked(capsys, tmp_path):
+    """The built-in model's pair scorer learnt look-alikes: mined groups keep the paraphrase,
+    not the question about another country (issue 18)."""
+    questions = tmp_path / "q.txt"
+    questions.write_text("How do I get a divorce in Nepal?\nWhat is the process of divorce in Nepal?\n"
+                         "How do I get a divorce in Armenia?\n")
+    built = tmp_path / "idx"
+    assert run(capsys, "index", "build", questions, "--out", built, "-q")[0] == 0
+    groups = {}
+    for name, extra in (("judged", []), ("loose", ["--no-pair-verdict"])):
+        out = tmp_path / f"{name}.jsonl"
+        code, _, err = run(capsys, "mine", built, "--top-k", "2", "--threshold", "0.0", "--out", out, "-q", *extra)
+        assert code == 0, err
+        groups[name] = {r["question"]: [m["question"] for m in r["matches"]]
+                        for r in map(json.loads, out.read_text().splitlines())}
+    nepal, process, armenia = questions.read_text().splitlines()
+    assert groups["judged"][nepal] == [process] and armenia not in groups["judged"]
+    assert sorted(groups["loose"][nepal]) == sorted([process, armenia])

@@ -155,3 +155,22 @@ def test_an_index_whose_questions_were_all_removed_finds_nothing(model, tmp_path
     emptied.remove([str(n) for n in range(1, len(QUESTIONS) + 1)])
     [result] = emptied.search(model, ["How do I learn Python?"], k=3)
     assert result.ids == [] and result.matches(model) == []
+
+
+def test_mining_keeps_the_matches_the_pair_scorer_judges_duplicates(model, index):
+    """Mining asks the pair scorer as the search flag does: look-alikes stay out of groups and pairs."""
+    from qdup.mining.groups import neighbours
+    from qdup.mining.pairs import mine_index
+
+    judged = neighbours(index, len(QUESTIONS) - 1, 0.0, model=model)
+    every = neighbours(index, len(QUESTIONS) - 1, 0.0, model=model, verdict=False)
+    kept = dropped = 0
+    for n, (rows, all_rows) in enumerate(zip(judged.rows, every.rows)):
+        others = [QUESTIONS[r] for r in all_rows]
+        pair = model.score([QUESTIONS[n]] * len(others), others) if others else []
+        expected = [r for r, p in zip(all_rows, pair) if p > model.threshold]
+        assert rows.tolist() == expected  # the same order: the search scores'
+        kept, dropped = kept + len(expected), dropped + len(others) - len(expected)
+    assert kept and dropped  # the toy model judges some matches duplicates, and not others
+    pairs, loose = mine_index(index, 0.0, model=model), mine_index(index, 0.0, model=model, verdict=False)
+    assert {(p.id1, p.id2) for p in pairs} < {(p.id1, p.id2) for p in loose}

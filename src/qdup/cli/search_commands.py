@@ -241,16 +241,21 @@ def search(index_path, question, queries_file, k, threshold, min_score, where, m
 @click.option("--ids", "ids_file", type=click.Path(dir_okay=False),
               help="Only look for duplicates of the questions whose ids this file lists (one a line).")
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
+@click.option("--no-pair-verdict", "no_verdict", is_flag=True,
+              help="Also keep matches the model's pair scorer judges not duplicates (look-alikes such as "
+                   "'Divorce in Nepal?' and 'Divorce in Armenia?'); a search never flags those.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @threads_option()
 def mine(index_path, out, threshold, top_k, groups, max_group_size, force, where, new_since, ids_file, model_path,
-         quiet):
+         no_verdict, quiet):
     """Find duplicates among the stored questions: pairs, top matches per question, or groups.
 
     Groups never chain: every member scores above the threshold against its group's
     canonical question: the oldest (then the most answered) when questions have the
     forum fields `created` and `answers`, else the one with the most matches. With
     --new-since or --ids only new questions are searched, against the whole archive.
+    With the built-in model (or any re-ranking one), a match must also be judged a
+    duplicate by its pair scorer, as a search's "likely duplicate" flag asks.
 
     \b
     Example:
@@ -274,7 +279,7 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, where
     new = created_since(opened, new_since) if new_since else read_ids(opened, ids_file) if ids_file else None
     mined = mine_to_file(opened, out, threshold, top_k=top_k, groups=groups, max_group_size=max_group_size,
                          force=force, progress=not quiet, where=where, new=new,
-                         model=opened.model(model_path) if model_path else None)
+                         model=opened.model(model_path) if model_path else None, verdict=not no_verdict)
     what = {"pairs": f"{mined.count} pair{'' if mined.count == 1 else 's'}",
             "top_k": f"top matches of {mined.count} questions",
             "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]

@@ -46,11 +46,14 @@ class Neighbours:
 
 
 def neighbours(index, k: int, threshold: float, progress: bool = False, model=None, where=None,
-               queries: Collection[str] | None = None) -> Neighbours:
+               queries: Collection[str] | None = None, verdict: bool = True) -> Neighbours:
     """Each live question's ``k`` best matches scoring above ``threshold`` (itself excluded).
 
     With a ``model`` whose scorer re-ranks, matches are found and scored as
-    :meth:`qdup.Index.search` finds them; otherwise by the stored vectors alone. ``where``
+    :meth:`qdup.Index.search` finds them, and only those its pair scorer judges duplicates
+    are kept, as a search flags them (unless not ``verdict``: look-alikes such as "Divorce in
+    Nepal?" / "Divorce in Armenia?" score high on the search scorer, which never learnt
+    them); otherwise they are found by the stored vectors alone. ``where``
     (a filter, :mod:`qdup.search.filters`): only the questions passing it take part.
     ``queries``: ids of the only questions whose matches are looked for (the others get
     none, but may be matches): incremental mining of new questions.
@@ -72,11 +75,14 @@ def neighbours(index, k: int, threshold: float, progress: bool = False, model=No
     for start in progress_bar(range(0, len(asked), BLOCK_ROWS), "mining", "block", enabled=progress):
         block = asked[start : start + BLOCK_ROWS]
         if model is not None and model.scorer.lexical is not None:
-            results = index.search(model, [questions[n] for n in block], k + 1, threshold, where=where)
+            results = index.search(model, [questions[n] for n in block], k + 1, threshold, where=where,
+                                   verdicts_above=threshold if verdict else None)
         else:
             results = index.search_vectors(vectors[block], k + 1, threshold, where=where)
         for n, result in zip(block, results):
-            keep = [(row_of[i], s) for i, s in zip(result.ids, result.scores) if i != ids[n] and i in row_of][:k]
+            judged = result.agree if verdict and result.agree is not None else [True] * len(result.ids)
+            keep = [(row_of[i], s) for i, s, yes in zip(result.ids, result.scores, judged)
+                    if yes and i != ids[n] and i in row_of][:k]
             rows[n] = np.array([r for r, _ in keep], dtype=np.int64)
             scores[n] = np.array([s for _, s in keep], dtype=np.float32)
     return Neighbours(ids, questions, rows, scores, metadata if any(metadata) else None)

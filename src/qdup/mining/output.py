@@ -36,14 +36,17 @@ class Mined:
 
 def mine_to_file(index, out: str | os.PathLike, threshold: float | None = None, top_k: int | None = None,
                  groups: bool = False, max_group_size: int = 20, force: bool = False,
-                 progress: bool = False, where=None, new: Collection[str] | None = None, model=None) -> Mined:
+                 progress: bool = False, where=None, new: Collection[str] | None = None, model=None,
+                 verdict: bool = True) -> Mined:
     """Mine ``index`` with the model that built it (or ``model``) and write ``out``: with ``top_k``, each
     question's ``top_k`` best matches; with ``groups``, groups of at most ``max_group_size``
     questions (:func:`qdup.mining.groups.group_records`); else every pair, as CSV when
     ``out`` ends in ``.csv``. ``threshold`` defaults to the model's search threshold, else
     :data:`DEFAULT_MINE_THRESHOLD`. ``where``: only questions passing this filter take
     part (:mod:`qdup.search.filters`). ``new``: ids of new questions, the only ones whose
-    duplicates are looked for among all (:mod:`qdup.mining.incremental`).
+    duplicates are looked for among all (:mod:`qdup.mining.incremental`). A re-ranking
+    model's pair scorer must judge each match a duplicate too, unless not ``verdict``
+    (:func:`qdup.mining.groups.neighbours`).
     """
     model = model or index.model()
     if threshold is None:
@@ -51,7 +54,8 @@ def mine_to_file(index, out: str | os.PathLike, threshold: float | None = None, 
     threshold = check_threshold(threshold)
     if top_k or groups:
         k = top_k or max_group_size - 1
-        found = neighbours(index, k, threshold, progress=progress, model=model, where=where, queries=new)
+        found = neighbours(index, k, threshold, progress=progress, model=model, where=where, queries=new,
+                           verdict=verdict)
         if groups and new is not None:
             found = symmetric(found, k)
         records = group_records(found) if groups else top_k_records(found)
@@ -59,7 +63,7 @@ def mine_to_file(index, out: str | os.PathLike, threshold: float | None = None, 
         if groups:
             return Mined("groups", len(records), threshold, sum(g["size"] for g in records))
         return Mined("top_k", len(records), threshold)
-    pairs = mine_index(index, threshold, model=model, where=where, queries=new)
+    pairs = mine_index(index, threshold, model=model, where=where, queries=new, verdict=verdict)
     if str(out).lower().endswith(".csv"):
         write_pairs_csv(pairs, out, force)
     else:

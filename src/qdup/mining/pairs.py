@@ -71,14 +71,16 @@ PAIR_NEIGHBOURS = 20  # with a re-ranking model: pairs come from each question's
 
 
 def mine_index(index, threshold: float | None = None, chunk_size: int = 2048, model=None, where=None,
-               queries: Collection[str] | None = None) -> list[Pair]:
+               queries: Collection[str] | None = None, verdict: bool = True) -> list[Pair]:
     """Every pair of live questions in ``index`` scoring above ``threshold``.
 
     The default threshold is the one of the model that built the index. With a ``model``
     whose scorer re-ranks, scores are its search scores (every pair of a large index cannot
     be re-ranked): the pairs are found among each question's :data:`PAIR_NEIGHBOURS` best
-    matches, as ``qdup search`` finds them; so are they with a filter ``where`` or with
-    ``queries`` (the ids of the only questions whose pairs are looked for).
+    matches, as ``qdup search`` finds them, and kept when its pair scorer judges them
+    duplicates (unless not ``verdict``: :func:`~qdup.mining.groups.neighbours`); so are they
+    with a filter ``where`` or with ``queries`` (the ids of the only questions whose pairs
+    are looked for).
 
     Example::
 
@@ -88,7 +90,8 @@ def mine_index(index, threshold: float | None = None, chunk_size: int = 2048, mo
     """
     threshold = index.threshold if threshold is None else threshold
     if model is not None and model.scorer.lexical is not None or where is not None or queries is not None:
-        found = neighbours(index, PAIR_NEIGHBOURS, threshold, model=model, where=where, queries=queries)
+        found = neighbours(index, PAIR_NEIGHBOURS, threshold, model=model, where=where, queries=queries,
+                           verdict=verdict)
         best: dict[tuple[int, int], float] = {}
         for i, (rows, scores) in enumerate(zip(found.rows, found.scores)):
             for j, score in zip(rows.tolist(), scores.tolist()):

@@ -17,6 +17,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from ..scoring.thresholds import check_threshold
 from ..text.lexical import LexicalRows
 from .backends import Store
 from .postings import best_alive, rare_postings
@@ -147,12 +148,14 @@ def hybrid_topk(store: Store, stored: int, query_vectors: np.ndarray, query_rows
 
 
 def hybrid_search(store: Store, stored: int, model, questions: Sequence[str], k: int,
-                  where=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                  where=None, verdicts_above: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`hybrid_topk` for ``model``'s queries, and for the matches above its search
-    threshold the pair scorer's verdicts (:func:`pair_verdicts`; None: no search threshold)."""
+    threshold (and above ``verdicts_above``, when lower) the pair scorer's verdicts
+    (:func:`pair_verdicts`; None: neither threshold)."""
+    verdicts_above = None if verdicts_above is None else check_threshold(verdicts_above)
     vectors, lexical = model.encode(questions), model.scorer.lexical.rows(questions)
     scores, rows = hybrid_topk(store, stored, vectors, lexical, model.scorer, k, where, questions)
-    above = model.search_threshold
+    above = min((t for t in (model.search_threshold, verdicts_above) if t is not None), default=None)
     if above is None:
         return scores, rows, None
     return scores, rows, pair_verdicts(store, model.scorer, vectors, lexical, scores, rows, above, model.threshold)

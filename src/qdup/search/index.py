@@ -153,12 +153,14 @@ class Index:
 
     # -------------------------------------------------------------------- search
     def search(self, model, questions: Sequence[str], k: int = 10, threshold: float | None = None,
-               where: Filter | str | Sequence[str] | None = None, min_score: float | None = None) -> list[SearchResult]:
+               where: Filter | str | Sequence[str] | None = None, min_score: float | None = None,
+               verdicts_above: float | None = None) -> list[SearchResult]:
         """The ``k`` stored questions most similar to each query, best first.
 
         With ``threshold``, only matches scoring above it are kept; with ``min_score``, those
         scoring at least that. ``where``: only questions passing this filter are searched
         (:mod:`qdup.search.filters`, say ``"status!=deleted"``), ``k`` of them when that many pass.
+        The pair scorer judges matches above the search threshold and ``verdicts_above`` (``agree``).
 
         Example::
 
@@ -175,7 +177,7 @@ class Index:
         manifest, store = self._state
         if not store.has_lexical():
             raise DataError(f"index {self.path} holds no lexical rows for this model's scorer; rebuild it")
-        scores, rows, agree = hybrid_search(store, int(manifest["count"]), model, questions, k, where)
+        scores, rows, agree = hybrid_search(store, int(manifest["count"]), model, questions, k, where, verdicts_above)
         return search_results(store, scores, rows, threshold, min_score, agree)
 
     def search_vectors(self, queries: np.ndarray, k: int = 10, threshold: float | None = None,
