@@ -91,11 +91,11 @@ def test_min_score_hides_weak_matches(tmp_path):
 @pytest.mark.parametrize("where, message", [
     ("staus=open", "filter 'staus=open': unknown field 'staus' (filterable: status, category, tags, created, "
                    "answers, duplicate_of)"),
-    ("status=gone", "filter 'status=gone': status is one of open, closed, deleted, not 'gone'"),
+    ("status=gone", "filter 'status=gone': status must be open, closed or deleted, got 'gone'"),
     ("category>a", "filter 'category>a': category takes = or != only (> is for created and answers)"),
-    ("created>=yesterday", "filter 'created>=yesterday': a date must be an ISO 8601 date or time "
+    ("created>=yesterday", "filter 'created>=yesterday': created must be an ISO 8601 date or time "
                            "(2024-01-05 or 2024-01-05T10:00:00Z), got 'yesterday'"),
-    ("answers>-1", "filter 'answers>-1': answers is a whole number, not '-1'"),
+    ("answers>-1", "filter 'answers>-1': answers must be a whole number >= 0, got '-1'"),
     ("status", "filter 'status': expected FIELD OP VALUE, e.g. status!=deleted or created>=2024-01-01"),
     ("tags=a|", "filter 'tags=a|': empty value"),
 ])

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data.forum import DEFAULTS, STATUSES, check_created, field
+from ..data.forum import DEFAULTS, check_field, field
 from ..errors import ConfigError, DataError
 
 FILTERABLE = ("status", "category", "tags", "created", "answers", "duplicate_of")
@@ -147,17 +147,8 @@ def _condition(text) -> Condition:
 
 
 def _value(name: str, text: str):
-    if name == "status":
-        if text.lower() not in STATUSES:
-            raise DataError(f"status is one of {', '.join(STATUSES)}, not {text!r}")
-        return text.lower()
-    if name == "created":
-        return check_created(text, "a date")
-    if name == "answers":
-        if not re.fullmatch(r"\d+", text):
-            raise DataError(f"answers is a whole number, not {text!r}")
-        return int(text)
-    return text
+    # The ordered and closed fields compare as stored: checked and normalised as metadata is.
+    return check_field(name, text, name) if name in ("status", "created", "answers") else text
 
 
 def milvus_literal(value) -> str:
