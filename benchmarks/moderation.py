@@ -40,6 +40,7 @@ from retrieval import figures, ranks, reference_data  # noqa: E402
 import qdup  # noqa: E402
 from qdup.util.threads import use_threads  # noqa: E402
 from qdup.evaluation.search_calibration import duplicate_classes  # noqa: E402
+from qdup.scoring.thresholds import likely_duplicates  # noqa: E402
 from qdup.search.decisions import read_decisions  # noqa: E402
 from qdup.search.index import Index  # noqa: E402
 from qdup.service.access import Access  # noqa: E402
@@ -98,11 +99,13 @@ def scored(model, index: Index, questions: list[str], queries: np.ndarray, same)
     found = figures(ranks([[int(i) - 1 for i in r.ids] for r in results], queries))
     flagged = hits = 0
     for (query, _), result in zip(queries, results):
-        # The flag as a search shows it: the search threshold and the pair scorer's verdict.
-        top = [m for m in result.matches(model) if m["question"] != questions[query]][:1]
-        if top and top[0]["likely_duplicate"]:
+        # The flag as a search shows it (the search threshold and the pair scorer's verdict),
+        # on the top match once the query's own stored copy is left out.
+        agree = result.agree if result.agree is not None else [True] * len(result.ids)
+        top = [(q, s, a) for q, s, a in zip(result.questions, result.scores, agree) if q != questions[query]][:1]
+        if top and likely_duplicates(model, [top[0][1]], [top[0][2]])[0]:
             flagged += 1
-            hits += same(questions[query], top[0]["question"])
+            hits += same(questions[query], top[0][0])
     return {"recall@1": found["recall@1"], "recall@10": found["recall@10"],
             "flag_precision": round(hits / flagged, 4) if flagged else None,
             "flagged_share": round(flagged / len(queries), 4), "search_threshold": model.search_threshold}

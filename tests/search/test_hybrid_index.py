@@ -174,3 +174,22 @@ def test_mining_keeps_the_matches_the_pair_scorer_judges_duplicates(model, index
     assert kept and dropped  # the toy model judges some matches duplicates, and not others
     pairs, loose = mine_index(index, 0.0, model=model), mine_index(index, 0.0, model=model, verdict=False)
     assert {(p.id1, p.id2) for p in pairs} < {(p.id1, p.id2) for p in loose}
+
+
+
+def test_a_match_turned_down_frees_its_place_for_the_next(model, index, monkeypatch):
+    """Mining with k=1 must not come back empty because the best match was a look-alike."""
+    from qdup.mining.groups import neighbours
+    from qdup.search import hybrid
+
+    def all_but_the_best(store, scorer, vectors, lexical, scores, rows, above, threshold):
+        verdicts = (scores > above) & (rows >= 0)
+        for n in range(len(scores)):  # the best match that is not the query's own copy: a look-alike
+            verdicts[n, np.flatnonzero(scores[n] < hybrid.SAME_TEXT_SCORE)[:1]] = False
+        return verdicts
+
+    monkeypatch.setattr(hybrid, "pair_verdicts", all_but_the_best)
+    every = neighbours(index, len(QUESTIONS) - 1, -1.0, model=model, verdict=False)
+    for k in (1, 2):
+        few = neighbours(index, k, -1.0, model=model)
+        assert [r.tolist() for r in few.rows] == [r[1 : k + 1].tolist() for r in every.rows]

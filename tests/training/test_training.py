@@ -132,6 +132,7 @@ def test_train_config_embeds_the_model_shape_and_round_trips():
     ({"implied_duplicates": -1.0}, "pair_weight, ranking_weight, negatives_per_batch, patience and "
                                    "implied_duplicates must not be negative"),
     ({"implied_duplicates": float("nan")}, "implied_duplicates must be a finite number, got nan"),
+    ({"implied_duplicates": True}, "implied_duplicates must be a finite number, got True"),
 ])
 def test_issue_18_settings_are_validated(settings, message):
     with pytest.raises(ConfigError) as error:

@@ -73,18 +73,23 @@ def neighbours(index, k: int, threshold: float, progress: bool = False, model=No
     scores = [np.zeros(0, np.float32)] * len(ids)
     # A bar on a terminal, a few plain lines in a log (the project's one progress rule).
     for start in progress_bar(range(0, len(asked), BLOCK_ROWS), "mining", "block", enabled=progress):
-        block = asked[start : start + BLOCK_ROWS]
-        if model is not None and model.scorer.lexical is not None:
-            results = index.search(model, [questions[n] for n in block], k + 1, threshold, where=where,
-                                   verdicts_above=threshold if verdict else None)
-        else:
-            results = index.search_vectors(vectors[block], k + 1, threshold, where=where)
-        for n, result in zip(block, results):
-            judged = result.agree if verdict and result.agree is not None else [True] * len(result.ids)
-            keep = [(row_of[i], s) for i, s, yes in zip(result.ids, result.scores, judged)
-                    if yes and i != ids[n] and i in row_of][:k]
-            rows[n] = np.array([r for r, _ in keep], dtype=np.int64)
-            scores[n] = np.array([s for _, s in keep], dtype=np.float32)
+        pending, depth = asked[start : start + BLOCK_ROWS], k + 1
+        while pending:  # a match the pair scorer turns down frees its place: search deeper for those
+            if model is not None and model.scorer.lexical is not None:
+                results = index.search(model, [questions[n] for n in pending], depth, threshold, where=where,
+                                       verdicts_above=threshold if verdict else None)
+            else:
+                results = index.search_vectors(vectors[pending], depth, threshold, where=where)
+            deeper = []
+            for n, result in zip(pending, results):
+                judged = result.agree if verdict and result.agree is not None else [True] * len(result.ids)
+                keep = [(row_of[i], s) for i, s, yes in zip(result.ids, result.scores, judged)
+                        if yes and i != ids[n] and i in row_of][:k]
+                rows[n] = np.array([r for r, _ in keep], dtype=np.int64)
+                scores[n] = np.array([s for _, s in keep], dtype=np.float32)
+                if len(keep) < k and len(result.ids) == depth:  # all it asked for were above the threshold
+                    deeper.append(n)
+            pending, depth = deeper, depth * 2
     return Neighbours(ids, questions, rows, scores, metadata if any(metadata) else None)
 
 

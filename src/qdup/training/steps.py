@@ -121,8 +121,10 @@ def batch_loss(encoder: TextEncoder, data: dict[str, PairRows], config: TrainCon
 
 def _same_class(data: dict, batch: np.ndarray, negatives, extras: int):
     """(B, B) and (B, 2N + E) bool: which other pairs of the batch and which questions of its
-    labelled non-duplicates are in each pair's duplicate class (the diagonal False; the
-    extra negatives never are), or (None, None) without ``data["classes"]``.
+    labelled non-duplicates are in each pair's duplicate class (the diagonal False), or
+    (None, None) without ``data["classes"]``. The ``E`` extra negatives are not compared:
+    look-alikes are made up, and a pool negative is kept out of its own pair's class only
+    (:class:`~qdup.training.hard_negatives.PoolNegatives`), not out of the batch's others.
 
     A batch of 512 of qqp-partial's 9,299 training pairs holds ~50 pairings of one class
     (its largest has 80 pairs); unmasked, each pushes two duplicates apart."""
