@@ -61,17 +61,15 @@ def implied_duplicates(pairs, share: float, rng: np.random.Generator):
     from .pairs import pairs_from_lists
 
     classes = DuplicateClasses(pairs)
-    members: dict[int, list[str]] = {}
+    members: dict[int, dict[str, None]] = {}  # each class's texts, in the order first met
     labelled: dict[int, set[frozenset]] = {}
     for a, b, duplicate in zip(pairs.question1, pairs.question2, pairs.is_duplicate):
         if duplicate:
             (number,) = classes.ids([a])
-            for text in (a.strip(), b.strip()):
-                if text not in members.setdefault(number, []):
-                    members[number].append(text)
+            members.setdefault(number, {}).update(dict.fromkeys((a.strip(), b.strip())))
             labelled.setdefault(number, set()).add(frozenset((a.strip(), b.strip())))
     first, second = [], []
-    for number, texts in members.items():
+    for number, texts in ((n, list(t)) for n, t in members.items()):
         implied = [(x, y) for i, x in enumerate(texts) for y in texts[i + 1 :]
                    if frozenset((x, y)) not in labelled[number]]
         budget = min(len(implied), int(share * len(labelled[number])))

@@ -86,10 +86,11 @@ def ranking_loss(v1: torch.Tensor, v2: torch.Tensor, negatives: torch.Tensor | N
     forward = scale * v1 @ torch.cat([v2, extra]).T
     backward = scale * v2 @ torch.cat([v1, extra]).T
     if exclude is not None or exclude_negatives is not None:
-        none = torch.zeros(len(v1), len(v1) + len(extra), dtype=torch.bool, device=v1.device)
-        mask = torch.cat([exclude.to(v1.device) if exclude is not None else none[:, : len(v1)],
-                          exclude_negatives.to(v1.device) if exclude_negatives is not None
-                          else none[:, len(v1) :]], dim=1)
+        mask = torch.zeros_like(forward, dtype=torch.bool)  # (B, B + len(negatives)), as the logits
+        if exclude is not None:
+            mask[:, : len(v1)] = exclude
+        if exclude_negatives is not None:
+            mask[:, len(v1) :] = exclude_negatives
         forward, backward = forward.masked_fill(mask, -torch.inf), backward.masked_fill(mask, -torch.inf)
     forward = F.cross_entropy(forward, target, reduction="sum")
     backward = F.cross_entropy(backward, target, reduction="sum")
