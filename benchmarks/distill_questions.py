@@ -19,7 +19,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import data_path  # noqa: E402
 
 import qdup  # noqa: E402
+from qdup.data.questions import is_empty  # noqa: E402
 from qdup.util import atomic  # noqa: E402
+
+
+def storable(question: str) -> bool:
+    """One line with words: `qdup distill` refuses a question with none ("????")."""
+    return not is_empty(question) and "\n" not in question
 
 
 def main() -> None:
@@ -29,12 +35,11 @@ def main() -> None:
     args = parser.parse_args()
     pairs = qdup.read_pairs(data_path(args.data))
     split = qdup.reference_split(pairs)
-    # One question per line: a question holding a line break would become two.
     train = sorted({q.strip() for part in (split.train, split.negatives) for q in part.question1 + part.question2
-                    if q.strip() and "\n" not in q})
+                    if storable(q)})
     asked = {q.strip() for part in (split.validation, split.test) for q in part.question1}
     archive = sorted(set(train) | {q for q in pairs.question1 + pairs.question2
-                                   if q.strip() and "\n" not in q and q.strip() not in asked})
+                                   if storable(q) and q.strip() not in asked})
     args.out.mkdir(parents=True, exist_ok=True)
     for name, questions in (("train_questions.txt", train), ("archive_questions.txt", archive)):
         atomic.write_text(args.out / name, "\n".join(questions) + "\n")

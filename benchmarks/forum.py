@@ -55,7 +55,7 @@ def flag_figures(model, index, pairs, test) -> dict:
     for name, judge in (("before_pair_threshold", pair_model), ("search_threshold_and_pair_verdict", model)):
         flagged, all10, top_hits, top_same, top_flagged = [], 0, 0, 0, 0
         for q, r in zip(queries, results):
-            agree = r.agree if judge is model and r.agree is not None else [True] * len(r.ids)
+            agree = r.verdicts if judge is model else [True] * len(r.ids)
             keep = [(x, s, a) for x, s, a in zip(r.questions, r.scores, agree) if x != q][:10]
             flags = likely_duplicates(judge, [s for _, s, _ in keep], [a for _, _, a in keep])
             flagged.append(sum(flags))

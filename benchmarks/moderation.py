@@ -101,8 +101,8 @@ def scored(model, index: Index, questions: list[str], queries: np.ndarray, same)
     for (query, _), result in zip(queries, results):
         # The flag as a search shows it (the search threshold and the pair scorer's verdict),
         # on the top match once the query's own stored copy is left out.
-        agree = result.agree if result.agree is not None else [True] * len(result.ids)
-        top = [(q, s, a) for q, s, a in zip(result.questions, result.scores, agree) if q != questions[query]][:1]
+        top = [(q, s, a) for q, s, a in zip(result.questions, result.scores, result.verdicts)
+               if q != questions[query]][:1]
         if top and likely_duplicates(model, [top[0][1]], [top[0][2]])[0]:
             flagged += 1
             hits += same(questions[query], top[0][0])

@@ -43,20 +43,25 @@ def test_candidate_union_keeps_dense_order_and_drops_padding():
 
 def test_rerank_returns_the_best_k_by_score():
     class ByCosine:
-        def rank(self, cosine, queries, candidates, query_of):
+        def features(self, cosine, queries, candidates, query_of):
             assert len(query_of) == len(cosine) == len(candidates)  # one query's row, not copies
-            return cosine
+            return cosine[:, None]
+
+        def rank_features(self, features):
+            return features[:, 0]
 
     vectors = np.eye(4, dtype=np.float32)
     query = np.array([[0.1, 0.9, 0.3, 0.0]], np.float32)
     rows = LexicalStats.fit(POOL).rows(["a", "b", "c", "d"])
     gather = lambda picked: (vectors[picked], rows.take(picked))  # noqa: E731
-    scores, found = hybrid.rerank(query, rows.take(np.array([0])), [np.array([0, 1, 2, 3])],
-                                  gather, ByCosine(), k=2)
+    scores, found, features, at = hybrid.rerank(query, rows.take(np.array([0])), [np.array([0, 1, 2, 3])],
+                                                gather, ByCosine(), k=2)
     assert found.tolist() == [[1, 2]]
     np.testing.assert_allclose(scores, [[0.9, 0.3]], rtol=1e-6)
-    _, padded = hybrid.rerank(query, rows.take(np.array([0])), [np.array([2])], gather, ByCosine(), k=3)
-    assert padded.tolist() == [[2, -1, -1]]
+    assert at.tolist() == [[1, 2]]  # where each best match's features are: candidates 1 and 2
+    np.testing.assert_allclose(features[at[0], 0], [0.9, 0.3], rtol=1e-6)
+    padded = hybrid.rerank(query, rows.take(np.array([0])), [np.array([2])], gather, ByCosine(), k=3)
+    assert padded.rows.tolist() == [[2, -1, -1]] and padded.at.tolist() == [[0, -1, -1]]
 
 
 def test_exact_candidates_feed_the_union():

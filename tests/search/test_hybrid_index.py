@@ -139,6 +139,15 @@ def test_a_flag_needs_the_search_threshold_and_the_pair_scorers_verdict(model, i
     assert [m["likely_duplicate"] for m in result.matches(model)] == [True, False, False]
 
 
+def test_verdicts_are_the_pair_scorers_or_all_true_without_one(model, index, fake_model, tmp_path, monkeypatch):
+    monkeypatch.setitem(model.info, "search_threshold", {"threshold": 0.0})  # every match is asked
+    [judged] = index.search(model, ["How do I learn Python?"], k=len(QUESTIONS))
+    assert judged.verdicts == judged.agree and any(judged.agree) and not all(judged.agree)
+    cosine_index = Index.build(fake_model, None, QUESTIONS, tmp_path / "cosine", backend="exact")
+    [plain] = cosine_index.search(fake_model, ["How do I learn Python?"], k=4)
+    assert plain.agree is None and plain.verdicts == [True] * 4
+
+
 def test_flags_stay_with_their_matches_when_a_threshold_drops_some(model, index, monkeypatch):
     monkeypatch.setitem(model.info, "search_threshold", {"threshold": 0.0})
     query = "How do I learn Python?"
@@ -182,8 +191,9 @@ def test_a_match_turned_down_frees_its_place_for_the_next(model, index, monkeypa
     from qdup.mining.groups import neighbours
     from qdup.search import hybrid
 
-    def all_but_the_best(store, scorer, vectors, lexical, scores, rows, above, threshold):
-        verdicts = (scores > above) & (rows >= 0)
+    def all_but_the_best(scorer, ranked, above, threshold):
+        scores = ranked.scores
+        verdicts = (scores > above) & (ranked.rows >= 0)
         for n in range(len(scores)):  # the best match that is not the query's own copy: a look-alike
             verdicts[n, np.flatnonzero(scores[n] < hybrid.SAME_TEXT_SCORE)[:1]] = False
         return verdicts

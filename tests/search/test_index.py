@@ -319,9 +319,11 @@ def test_huge_k_is_clipped_to_the_stored_count(fake_model, index):
     (True, "threshold must be a number in [-1, 1], got True"),
     ("0.5", "threshold must be a number in [-1, 1], got '0.5'"),
 ])
-def test_search_threshold_is_checked(fake_model, index, threshold, message):
+@pytest.mark.parametrize("argument", ["threshold", "verdicts_above"])
+def test_search_threshold_is_checked(fake_model, index, threshold, message, argument):
+    """Checked before the encoding, whatever the model's scorer (this one reads no words)."""
     with pytest.raises(ConfigError) as error:
-        index.search(fake_model, ["a?"], k=1, threshold=threshold)
+        index.search(fake_model, ["a?"], k=1, **{argument: threshold})
     assert str(error.value) == message
 
 

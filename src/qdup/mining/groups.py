@@ -82,7 +82,7 @@ def neighbours(index, k: int, threshold: float, progress: bool = False, model=No
                 results = index.search_vectors(vectors[pending], depth, threshold, where=where)
             deeper = []
             for n, result in zip(pending, results):
-                judged = result.agree if verdict and result.agree is not None else [True] * len(result.ids)
+                judged = result.verdicts if verdict else [True] * len(result.ids)
                 keep = [(row_of[i], s) for i, s, yes in zip(result.ids, result.scores, judged)
                         if yes and i != ids[n] and i in row_of][:k]
                 rows[n] = np.array([r for r, _ in keep], dtype=np.int64)

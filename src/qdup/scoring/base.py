@@ -42,6 +42,18 @@ class Scorer(Protocol):
         """Search scores of the pairs (``queries[query_of[i]]``, ``candidates[i]``): their order
         within a query is what counts."""
 
+    def features(self, cosine: np.ndarray, queries: LexicalRows | None, candidates: LexicalRows | None,
+                 query_of: np.ndarray | None = None) -> np.ndarray:
+        """``(n, f)``: what the scorer reads of the pairs, as :meth:`rank` pairs them. A search
+        ranks its candidates and judges its best few as pairs from one computation:
+        ``rank`` is ``rank_features(features(...))`` and ``score`` ``score_features(features(...))``."""
+
+    def rank_features(self, features: np.ndarray) -> np.ndarray:
+        """:meth:`rank`'s scores from :meth:`features`' rows."""
+
+    def score_features(self, features: np.ndarray) -> np.ndarray:
+        """:meth:`score`'s scores from :meth:`features`' rows."""
+
     def save(self, folder: Path) -> dict:
         """Write the scorer's files into ``folder``; returns its ``config.json`` section."""
 

@@ -21,6 +21,14 @@ class CosineScorer:
     def rank(self, cosine, queries=None, candidates=None, query_of=None) -> np.ndarray:
         return self.score(cosine)
 
+    def features(self, cosine, queries=None, candidates=None, query_of=None) -> np.ndarray:
+        return self.score(cosine)[:, None]
+
+    def rank_features(self, features: np.ndarray) -> np.ndarray:
+        return features[:, 0]
+
+    score_features = rank_features
+
     def save(self, folder: Path) -> dict:
         return {"name": self.name}
 

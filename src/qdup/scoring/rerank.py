@@ -48,14 +48,20 @@ class RerankScorer:
         self._columns = [FEATURES.index(name) for name in pair.feature_names]
 
     def score(self, cosine, a, b) -> np.ndarray:
-        return self.pair.predict(self._features(cosine, a, b, None))
+        return self.score_features(self.features(cosine, a, b))
 
     def rank(self, cosine, queries, candidates, query_of=None) -> np.ndarray:
-        return self.search.predict(self._features(cosine, queries, candidates, query_of))
+        return self.rank_features(self.features(cosine, queries, candidates, query_of))
 
-    def _features(self, cosine, a, b, a_of) -> np.ndarray:
-        features = pair_features(cosine, a, b, self.lexical, a_of=a_of, names=self.names)
+    def features(self, cosine, queries, candidates, query_of=None) -> np.ndarray:
+        features = pair_features(cosine, queries, candidates, self.lexical, a_of=query_of, names=self.names)
         return features if len(self._columns) == len(FEATURES) else features[:, self._columns]
+
+    def rank_features(self, features: np.ndarray) -> np.ndarray:
+        return self.search.predict(features)
+
+    def score_features(self, features: np.ndarray) -> np.ndarray:
+        return self.pair.predict(features)
 
     def save(self, folder: Path) -> dict:
         atomic.write_bytes(folder / LEXICAL_FILE, safetensors.numpy.save(self._tensors()))

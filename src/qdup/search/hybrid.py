@@ -13,11 +13,10 @@ re-ranker learns from what a search would show it (:mod:`qdup.training.scorer_fi
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 import numpy as np
 
-from ..scoring.thresholds import check_threshold
 from ..text.lexical import LexicalRows
 from .backends import Store
 from .postings import best_alive, rare_postings
@@ -102,8 +101,20 @@ def candidate_union(dense_rows: np.ndarray, lexical_rows: np.ndarray) -> list[np
             for a, b in zip(dense_rows, lexical_rows)]
 
 
+class Ranked(NamedTuple):
+    """What :func:`rerank` returns: per query its best ``k`` (``scores``, ``rows``; -1
+    padding), the scorer's ``features`` of every candidate pair, and ``at``: the row of
+    ``features`` each best match came from (-1 padding), so the best few can also be judged
+    as pairs without computing their features again (:func:`pair_verdicts`)."""
+
+    scores: np.ndarray
+    rows: np.ndarray
+    features: np.ndarray
+    at: np.ndarray
+
+
 def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Sequence[np.ndarray],
-           gather, scorer, k: int, same_text=None) -> tuple[np.ndarray, np.ndarray]:
+           gather, scorer, k: int, same_text=None) -> Ranked:
     """Score every (query, candidate) pair with ``scorer``; the best ``k`` per query, best first.
 
     ``gather(rows) -> (vectors, LexicalRows)`` looks up stored candidates by row number.
@@ -113,27 +124,30 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
     sizes = np.array([len(c) for c in candidates])
     flat = np.concatenate(candidates) if len(candidates) else np.zeros(0, np.int64)
     which = np.repeat(np.arange(len(candidates)), sizes)  # query of each pair
-    scores = np.zeros(0, np.float32)
+    scores, features = np.zeros(0, np.float32), np.zeros((0, 0), np.float32)
     if len(flat):  # an index whose rows were all removed has none (and no segment to gather from)
         vectors, rows = gather(flat)
         cosine = np.einsum("nd,nd->n", query_vectors[which], vectors)
-        scores = np.minimum(scorer.rank(cosine, query_rows, rows, which), BELOW_SAME_TEXT)
+        features = scorer.features(cosine, query_rows, rows, which)
+        scores = np.minimum(scorer.rank_features(features), BELOW_SAME_TEXT)
         near = np.flatnonzero(cosine >= SAME_TEXT_COSINE) if same_text is not None else []
         if len(near):
             scores[near[same_text(which[near], flat[near])]] = SAME_TEXT_SCORE
     best_scores, best_rows = empty_topk(len(candidates), k)
+    best_at = np.full(best_rows.shape, -1, np.int64)
     for n, start in enumerate(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)):
         s, r = scores[start : start + sizes[n]], flat[start : start + sizes[n]]
         order = np.lexsort((r, -s))[:k]  # best first; ties by row, so results are deterministic
         best_scores[n, : len(order)], best_rows[n, : len(order)] = s[order], r[order]
-    return best_scores, best_rows
+        best_at[n, : len(order)] = start + order
+    return Ranked(best_scores, best_rows, features, best_at)
 
 
 def hybrid_topk(store: Store, stored: int, query_vectors: np.ndarray, query_rows: LexicalRows, scorer,
-                k: int, where=None, questions: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(scores, rows)`` of shape (q, min(k, stored)), best first: the candidates of a
-    store holding ``stored`` live rows (among those passing the filter ``where``), ranked
-    by ``scorer`` (whose lexical rows it stores); a stored copy of a query's text among
+                k: int, where=None, questions: Sequence[str] | None = None) -> Ranked:
+    """The candidates of a store holding ``stored`` live rows (among those passing the
+    filter ``where``), ranked by ``scorer`` (whose lexical rows it stores): the best
+    ``min(k, stored)`` per query (:class:`Ranked`); a stored copy of a query's text among
     ``questions`` (the queries' texts) comes first."""
     stored = max(stored, 1)
     k = min(k, stored)  # never allocate (q, k) for a k beyond the stored rows
@@ -149,32 +163,29 @@ def hybrid_topk(store: Store, stored: int, query_vectors: np.ndarray, query_rows
 
 def hybrid_search(store: Store, stored: int, model, questions: Sequence[str], k: int,
                   where=None, verdicts_above: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`hybrid_topk` for ``model``'s queries, and for the matches above its search
-    threshold (and above ``verdicts_above``, when lower) the pair scorer's verdicts
-    (:func:`pair_verdicts`; None: neither threshold)."""
-    verdicts_above = None if verdicts_above is None else check_threshold(verdicts_above)
-    vectors, lexical = model.encode(questions), model.scorer.lexical.rows(questions)
-    scores, rows = hybrid_topk(store, stored, vectors, lexical, model.scorer, k, where, questions)
+    """``(scores, rows, verdicts)``: :func:`hybrid_topk` for ``model``'s queries, and for the
+    matches above its search threshold (and above ``verdicts_above``, when lower: checked by
+    the caller) the pair scorer's verdicts (:func:`pair_verdicts`; None: neither threshold)."""
+    ranked = hybrid_topk(store, stored, model.encode(questions), model.scorer.lexical.rows(questions), model.scorer,
+                         k, where, questions)
     above = min((t for t in (model.search_threshold, verdicts_above) if t is not None), default=None)
     if above is None:
-        return scores, rows, None
-    return scores, rows, pair_verdicts(store, model.scorer, vectors, lexical, scores, rows, above, model.threshold)
+        return ranked.scores, ranked.rows, None
+    return ranked.scores, ranked.rows, pair_verdicts(model.scorer, ranked, above, model.threshold)
 
 
-def pair_verdicts(store: Store, scorer, query_vectors: np.ndarray, query_rows: LexicalRows, scores: np.ndarray,
-                  rows: np.ndarray, above: float, threshold: float) -> np.ndarray:
+def pair_verdicts(scorer, ranked: Ranked, above: float, threshold: float) -> np.ndarray:
     """``(q, k)``: whether the pair scorer judges each match scoring above ``above`` a duplicate
     of its query (pair score above ``threshold``), a stored copy of the query always; False
-    for the others, which are not asked (a few pairs per search, not the whole page)."""
+    for the others, which are not asked (a few pairs per search, not the whole page). The
+    matches' features are the ones the search ranked them by: none is computed again."""
+    scores, rows = ranked.scores, ranked.rows
     copies = scores >= SAME_TEXT_SCORE
     verdicts = copies.copy()
     # float64 as likely_duplicates compares: a float32 compare would round ``above``
-    asked = np.argwhere((scores.astype(np.float64) > above) & (rows >= 0) & ~copies)  # (m, 2): query, slot
-    if len(asked):
-        query, slot = asked[:, 0], asked[:, 1]
-        vectors, candidates = store.gather(rows[query, slot], scorer.lexical)
-        cosine = np.einsum("nd,nd->n", query_vectors[query], vectors)
-        verdicts[query, slot] = scorer.score(cosine, query_rows.take(query), candidates) > threshold
+    asked = (scores.astype(np.float64) > above) & (rows >= 0) & ~copies
+    if asked.any():
+        verdicts[asked] = scorer.score_features(ranked.features[ranked.at[asked]]) > threshold
     return verdicts
 
 

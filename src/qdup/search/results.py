@@ -23,6 +23,12 @@ class SearchResult:
     # the matches above the search threshold only (None: not asked, say a cosine model).
     agree: list[bool] | None = None
 
+    @property
+    def verdicts(self) -> list[bool]:
+        """Per match, the pair scorer's verdict (:attr:`agree`); True for every match when no
+        pair scorer was asked (a cosine model): then the score alone decides."""
+        return self.agree if self.agree is not None else [True] * len(self.ids)
+
     def matches(self, model) -> list[dict]:
         """The matches as ``qdup search --json`` and the service answer them, each with the
         model's "likely duplicate" flag (:func:`~qdup.scoring.thresholds.likely_duplicates`)."""
