@@ -24,7 +24,6 @@ from ..data.corpus import Corpus
 from ..data.metadata import readable
 from ..data.questions import check_questions
 from ..errors import DataError, UnknownIdError
-from ..scoring.thresholds import check_threshold
 from ..util import atomic
 from . import backends
 from .backends import Store
@@ -171,8 +170,7 @@ class Index:
         """
         self.refresh()
         self._check_model(model)  # the folder may have been rebuilt with another model
-        k, threshold, where, min_score = check_search_args(k, threshold, where, min_score)  # before the encoding
-        verdicts_above = None if verdicts_above is None else check_threshold(verdicts_above)
+        k, threshold, where, min_score = check_search_args(k, threshold, where, min_score, verdicts_above)
         questions = check_questions(questions)
         if model.scorer.lexical is None:
             return self.search_vectors(model.encode(questions), k, threshold, where, min_score)
