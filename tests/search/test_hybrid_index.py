@@ -162,8 +162,23 @@ def test_flags_stay_with_their_matches_when_a_threshold_drops_some(model, index,
 def test_an_index_whose_questions_were_all_removed_finds_nothing(model, tmp_path):
     emptied = Index.build(model, None, QUESTIONS, tmp_path / "emptied", backend="exact")
     emptied.remove([str(n) for n in range(1, len(QUESTIONS) + 1)])
-    [result] = emptied.search(model, ["How do I learn Python?"], k=3)
+    [result] = emptied.search(model, ["How do I learn Python?"], k=3, verdicts_above=-1.0)  # nothing to judge
     assert result.ids == [] and result.matches(model) == []
+
+
+def test_each_querys_verdicts_judge_its_own_matches(model, index, monkeypatch):
+    """Several queries, k below the candidates: every kept match is judged as its own pair."""
+    monkeypatch.setitem(model.info, "search_threshold", {"threshold": 0.0})
+    queries = ["How do I learn Python?", "rice cooking", "best case for an iphone 7", "zzzz qqqq"]
+    results = index.search(model, queries, k=3)
+    judged = 0
+    for query, result in zip(queries, results):
+        pair = model.score([query] * len(result.questions), result.questions)
+        expected = [bool(p > model.threshold) or q == query for p, q, s in zip(pair, result.questions, result.scores)
+                    if s > 0.0]
+        assert [a for a, s in zip(result.agree, result.scores) if s > 0.0] == expected
+        judged += len(expected)
+    assert judged
 
 
 def test_mining_keeps_the_matches_the_pair_scorer_judges_duplicates(model, index):

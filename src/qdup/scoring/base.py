@@ -4,9 +4,10 @@ service share, so no caller re-implements a score.
 A scorer turns the encoder's cosine of aligned pairs (and, when it uses them, the pairs'
 lexical rows) into the final score that the model's threshold applies to. It is named in
 ``config.json`` (``"scorer": {"name": ...}``) and rebuilt from the model folder through
-:data:`SCORERS`. A new way of scoring is one module (a class with ``load(folder, section)``)
-plus one line here, and one line in :data:`qdup.training.scorers.FITTERS` for how
-training fits it.
+:data:`SCORERS`. A new way of scoring is one module (a class with ``load(folder, section)``
+and the methods of :class:`Scorer`, ``score`` and ``rank`` being ``score_features`` and
+``rank_features`` of ``features``) plus one line here, and one line in
+:data:`qdup.training.scorers.FITTERS` for how training fits it.
 """
 
 from __future__ import annotations

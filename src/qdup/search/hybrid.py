@@ -103,9 +103,10 @@ def candidate_union(dense_rows: np.ndarray, lexical_rows: np.ndarray) -> list[np
 
 class Ranked(NamedTuple):
     """What :func:`rerank` returns: per query its best ``k`` (``scores``, ``rows``; -1
-    padding), the scorer's ``features`` of every candidate pair, and ``at``: the row of
-    ``features`` each best match came from (-1 padding), so the best few can also be judged
-    as pairs without computing their features again (:func:`pair_verdicts`)."""
+    padding), the scorer's ``features`` of every candidate pair (an empty array when there
+    is none), and ``at``: the row of ``features`` each best match came from (-1 padding), so
+    the best few can also be judged as pairs without computing their features again
+    (:func:`pair_verdicts`)."""
 
     scores: np.ndarray
     rows: np.ndarray
@@ -183,6 +184,7 @@ def pair_verdicts(scorer, ranked: Ranked, above: float, threshold: float) -> np.
     copies = scores >= SAME_TEXT_SCORE
     verdicts = copies.copy()
     # float64 as likely_duplicates compares: a float32 compare would round ``above``
+    # rows >= 0 also keeps the padding's at == -1 out: numpy would read it as the last row
     asked = (scores.astype(np.float64) > above) & (rows >= 0) & ~copies
     if asked.any():
         verdicts[asked] = scorer.score_features(ranked.features[ranked.at[asked]]) > threshold
