@@ -76,14 +76,25 @@ def test_ranking_loss_without_the_excluded_candidates_by_hand():
 def test_same_class_marks_the_duplicates_in_a_batch_and_among_its_negatives():
     classes = DuplicateClasses(TRAIN)
     data = {"classes": (classes.ids(TRAIN.question1), classes.ids(NEGATIVES.question1),
-                        classes.ids(NEGATIVES.question2))}
-    within, across = steps._same_class(data, np.array([2, 0, 1]), np.array([0, 1]), extras=1)
+                        classes.ids(NEGATIVES.question2), classes)}
+    within, across = steps._same_class(data, np.array([2, 0, 1]), np.array([0, 1]), [None])
     assert within.tolist() == [[False, False, False], [False, False, True], [False, True, False]]
     # The negatives' questions in batch order: firsts (0, 1), then seconds (0, 1), then the extra.
     assert across.tolist() == [[False, False, False, False, False],
                                [True, False, False, False, False],
                                [True, False, False, False, False]]
-    assert steps._same_class({}, np.array([0, 1]), np.array([0]), extras=0) == (None, None)
+    assert steps._same_class({}, np.array([0, 1]), np.array([0]), []) == (None, None)
+
+
+def test_a_pool_negative_in_another_pairs_class_is_masked_for_that_pair():
+    classes = DuplicateClasses(TRAIN)
+    data = {"classes": (classes.ids(TRAIN.question1), classes.ids(NEGATIVES.question1),
+                        classes.ids(NEGATIVES.question2), classes)}
+    # A pool negative drawn for pair 2 that is a duplicate of pair 0's question (by its class),
+    # one in no class, and a made-up look-alike: only the first is masked, for pairs 0 and 1 only.
+    extras = [TRAIN.question2[0], "A question no label mentions?", None]
+    _, across = steps._same_class(data, np.array([2, 0, 1]), np.array([], dtype=np.int64), extras)
+    assert across.tolist() == [[False, False, False], [True, False, False], [True, False, False]]
 
 
 def test_mask_duplicates_changes_the_batch_loss_only_where_a_class_meets_itself():

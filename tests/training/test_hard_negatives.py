@@ -37,7 +37,8 @@ def test_batch_loss_adds_the_extra_negatives_to_the_ranking_and_pair_losses(lstm
     anchors = np.array([0, -1])  # a look-alike of pair 0's first question; a pool negative
     batch, negatives, head = np.array([0, 1, 2]), np.array([1]), torch.tensor([10.0, -7.0])
     encoder.network.train()
-    got = steps.batch_loss(encoder, data, config, batch, negatives, head, (encoder.rows(extra_texts), anchors))
+    got = steps.batch_loss(encoder, data, config, batch, negatives, head,
+                           (encoder.rows(extra_texts), anchors, extra_texts))
     v = steps.encode(encoder, [*encoder.rows(TRAIN.question1), *encoder.rows(TRAIN.question2),
                                *encoder.rows([POOL[1], POOL[3]]), *encoder.rows(extra_texts)])
     v1, v2, a, c, e = v[:3], v[3:6], v[6:7], v[7:8], v[8:]
@@ -80,6 +81,7 @@ def test_epoch_negatives_of_a_batch(lstm):
     encoder, _ = lstm
     extras = EpochNegatives(encoder, TRAIN, POOL, depth=2, lookalike_share=1.0)
     for_batch = extras.for_epoch(encoder, np.random.default_rng(0))
-    rows, anchors = for_batch(np.array([2, 0]))
+    rows, anchors, texts = for_batch(np.array([2, 0]))
     # pair 2: a pool negative only; pair 0: a pool negative, then its look-alike (position 1 in the batch)
     assert anchors.tolist() == [-1, -1, 1] and len(rows) == 3
+    assert texts[0] in POOL and texts[1] in POOL and texts[2] is None  # the pool's texts, for the class mask

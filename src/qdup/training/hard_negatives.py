@@ -76,24 +76,27 @@ class EpochNegatives:
         self.lookalike_share = lookalike_share
 
     def for_epoch(self, encoder: TextEncoder, rng: np.random.Generator):
-        """``for_batch(batch) -> (rows, anchors)``: the prepared rows of the extra negatives of
-        the training pairs ``batch``, and for each the position in ``batch`` of the question it
-        is a labelled non-duplicate of (-1: a negative for the ranking loss only)."""
+        """``for_batch(batch) -> (rows, anchors, texts)``: the prepared rows of the extra
+        negatives of the training pairs ``batch``, for each the position in ``batch`` of the
+        question it is a labelled non-duplicate of (-1: a negative for the ranking loss only),
+        and its text when it is a pool question (None: a look-alike, in no duplicate class)."""
         hard = self.pool_negatives.mine(encoder, rng) if self.pool_negatives else None
         look_of: dict[int, object] = {}
         if self.maker is not None:
             indices, texts = self.maker.swap_firsts(self.train, self.lookalike_share, rng)
             look_of = dict(zip(indices.tolist(), encoder.rows(texts)))
 
-        def for_batch(batch: np.ndarray) -> tuple[list, np.ndarray]:
-            rows, anchors = [], []
+        def for_batch(batch: np.ndarray) -> tuple[list, np.ndarray, list]:
+            rows, anchors, texts = [], [], []
             for position, pair in enumerate(batch.tolist()):
                 if hard is not None and hard[pair] >= 0:
                     rows.append(self.pool_negatives.rows[hard[pair]])
                     anchors.append(-1)
+                    texts.append(self.pool_negatives.pool[hard[pair]])
                 if pair in look_of:
                     rows.append(look_of[pair])
                     anchors.append(position)
-            return rows, np.array(anchors, dtype=np.int64)
+                    texts.append(None)
+            return rows, np.array(anchors, dtype=np.int64), texts
 
         return for_batch

@@ -50,10 +50,10 @@ def labelled_rows(encoder: TextEncoder, split: Split, config: TrainConfig) -> di
     negatives = training_negatives(split, config)
     data = {name: pair_rows(encoder, pairs) for name, pairs in
             (("train", split.train), ("negatives", negatives), ("validation", split.validation))}
-    if config.mask_duplicates:
+    if config.mask_duplicates:  # (the classes too: the pool negatives' are looked up per batch)
         classes = DuplicateClasses(split.train)
         data["classes"] = (classes.ids(split.train.question1), classes.ids(negatives.question1),
-                           classes.ids(negatives.question2))
+                           classes.ids(negatives.question2), classes)
     return data
 
 
@@ -82,25 +82,26 @@ def step_negatives(order: np.ndarray, step: int, k: int):
 
 
 def batch_loss(encoder: TextEncoder, data: dict[str, PairRows], config: TrainConfig, batch: np.ndarray,
-               negatives, head: torch.Tensor, extra: tuple[list, np.ndarray] | None = None) -> torch.Tensor:
+               negatives, head: torch.Tensor, extra: tuple[list, np.ndarray, list] | None = None) -> torch.Tensor:
     """The default recipe's loss of one batch of training pairs (rows ``batch`` of
     ``data["train"]``) and labelled non-duplicates (rows ``negatives`` of ``data["negatives"]``):
     the triplet loss, plus the weighted logistic pair loss and in-batch ranking loss.
 
     ``extra``: more negatives for the ranking loss (:mod:`qdup.training.hard_negatives`),
-    their prepared rows and, for each, the position in ``batch`` of the pair whose first
-    question it is a labelled non-duplicate of (a pair for the pair loss; -1: none).
+    their prepared rows, for each the position in ``batch`` of the pair whose first
+    question it is a labelled non-duplicate of (a pair for the pair loss; -1: none), and
+    its text when it is a pool question (None: a made-up look-alike).
     """
     q1, q2, _ = data["train"]
     rows = [q1[i] for i in batch] + [q2[i] for i in batch]
     if len(negatives):
         n1, n2, _ = data["negatives"]
         rows += [n1[i] for i in negatives] + [n2[i] for i in negatives]
-    extra_rows, anchors = extra if extra is not None else ([], np.zeros(0, np.int64))
+    extra_rows, anchors, extra_texts = extra if extra is not None else ([], np.zeros(0, np.int64), [])
     vectors = encode(encoder, rows + extra_rows)  # one pass: (2B + 2N + E, d)
     b, n = len(batch), len(negatives)
     v1, v2 = vectors[:b], vectors[b : 2 * b]
-    exclude, exclude_negatives = _same_class(data, batch, negatives, len(extra_rows))
+    exclude, exclude_negatives = _same_class(data, batch, negatives, extra_texts)
     exclude, exclude_negatives = (None if m is None else m.to(vectors.device) for m in (exclude, exclude_negatives))
     loss = triplet_loss(v1, v2, config.margin, exclude)
     if config.symmetric:
@@ -119,23 +120,24 @@ def batch_loss(encoder: TextEncoder, data: dict[str, PairRows], config: TrainCon
     return loss
 
 
-def _same_class(data: dict, batch: np.ndarray, negatives, extras: int):
-    """(B, B) and (B, 2N + E) bool: which other pairs of the batch and which questions of its
-    labelled non-duplicates are in each pair's duplicate class (the diagonal False), or
-    (None, None) without ``data["classes"]``. The ``E`` extra negatives are not compared:
-    look-alikes are made up, and a pool negative is kept out of its own pair's class only
-    (:class:`~qdup.training.hard_negatives.PoolNegatives`), not out of the batch's others.
+def _same_class(data: dict, batch: np.ndarray, negatives, extra_texts: list):
+    """(B, B) and (B, 2N + E) bool: which other pairs of the batch, which questions of its
+    labelled non-duplicates and which of its ``E`` extra negatives are in each pair's
+    duplicate class (the diagonal False), or (None, None) without ``data["classes"]``. A pool
+    negative (its text given) was drawn outside its own pair's class
+    (:class:`~qdup.training.hard_negatives.PoolNegatives`) but may be in another pair's; a
+    look-alike (None) is made up, in no class.
 
     A batch of 512 of qqp-partial's 9,299 training pairs holds ~50 pairings of one class
     (its largest has 80 pairs); unmasked, each pushes two duplicates apart."""
     if "classes" not in data:
         return None, None
-    pairs, firsts, seconds = data["classes"]
+    pairs, firsts, seconds, classes = data["classes"]
     mine = torch.from_numpy(pairs[batch])
     within = (mine[:, None] == mine[None, :]) & ~torch.eye(len(batch), dtype=torch.bool)
-    theirs = torch.from_numpy(np.concatenate([firsts[negatives], seconds[negatives]]).astype(np.int64))
-    across = torch.cat([mine[:, None] == theirs[None, :], torch.zeros(len(batch), extras, dtype=torch.bool)], dim=1)
-    return within, across
+    extra = [-1 if text is None else int(classes.ids([text])[0]) for text in extra_texts]  # ids are >= 0
+    theirs = np.concatenate([firsts[negatives], seconds[negatives], np.array(extra, dtype=np.int64)])
+    return within, mine[:, None] == torch.from_numpy(theirs.astype(np.int64))[None, :]
 
 
 def _pair_loss(v1: torch.Tensor, v2: torch.Tensor, labels: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
