@@ -46,11 +46,12 @@ def training_negatives(split: Split, config: TrainConfig) -> Pairs:
 def labelled_rows(encoder: TextEncoder, split: Split, config: TrainConfig) -> dict[str, PairRows]:
     """The prepared rows of the training pairs, their negatives and the validation pairs;
     with ``mask_duplicates``, also ``"classes"``: the duplicate class (:class:`DuplicateClasses`
-    of the training pairs) of each training pair and of both questions of each negative."""
+    of the training pairs) of each training pair and of both questions of each negative, and
+    the classes themselves (an epoch's pool negatives are looked up per batch)."""
     negatives = training_negatives(split, config)
     data = {name: pair_rows(encoder, pairs) for name, pairs in
             (("train", split.train), ("negatives", negatives), ("validation", split.validation))}
-    if config.mask_duplicates:  # (the classes too: the pool negatives' are looked up per batch)
+    if config.mask_duplicates:
         classes = DuplicateClasses(split.train)
         data["classes"] = (classes.ids(split.train.question1), classes.ids(negatives.question1),
                            classes.ids(negatives.question2), classes)
