@@ -130,13 +130,13 @@ def test_rerank_scorer_is_its_definition_and_saves_without_pickles(stats, tmp_pa
     features = pair_features(cosine, a, b, stats)
     expected_pair, expected_search = scorer.pair.predict(features), scorer.search.predict(features)
     np.testing.assert_allclose(scorer.score(cosine, a, b), expected_pair, rtol=1e-6)
-    np.testing.assert_allclose(scorer.rank(cosine, a, b), expected_search, rtol=1e-6)
+    np.testing.assert_allclose(scorer.rank_features(scorer.features(cosine, a, b)), expected_search, rtol=1e-6)
     section = scorer.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "lexical.safetensors", "reranker-pairs.txt", "reranker-search.txt"]
     loaded = load_scorer(tmp_path, section)
     np.testing.assert_allclose(loaded.score(cosine, a, b), expected_pair, rtol=1e-6)
-    np.testing.assert_allclose(loaded.rank(cosine, a, b), expected_search, rtol=1e-6)
+    np.testing.assert_allclose(loaded.rank_features(loaded.features(cosine, a, b)), expected_search, rtol=1e-6)
     assert loaded.digest() == scorer.digest()
 
 

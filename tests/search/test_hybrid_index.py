@@ -37,7 +37,8 @@ def search_scores(model, query: str, questions: list[str]) -> np.ndarray:
     cosine = model.similarity([query] * len(questions), questions)
     rows = model.scorer.lexical.rows([query] + list(questions))
     n = np.arange(1, len(questions) + 1)
-    return model.scorer.rank(cosine, rows, rows.take(n), np.zeros(len(n), dtype=np.int64))
+    features = model.scorer.features(cosine, rows, rows.take(n), np.zeros(len(n), dtype=np.int64))
+    return model.scorer.rank_features(features)
 
 
 def test_scores_are_the_scorers_search_scores(model, index):

@@ -5,9 +5,9 @@ A scorer turns the encoder's cosine of aligned pairs (and, when it uses them, th
 lexical rows) into the final score that the model's threshold applies to. It is named in
 ``config.json`` (``"scorer": {"name": ...}``) and rebuilt from the model folder through
 :data:`SCORERS`. A new way of scoring is one module (a class with ``load(folder, section)``
-and the methods of :class:`Scorer`, ``score`` and ``rank`` being ``score_features`` and
-``rank_features`` of ``features``) plus one line here, and one line in
-:data:`qdup.training.scorers.FITTERS` for how training fits it.
+and the methods of :class:`Scorer`, ``score`` being ``score_features`` of ``features``)
+plus one line here, and one line in :data:`qdup.training.scorers.FITTERS` for how
+training fits it.
 """
 
 from __future__ import annotations
@@ -38,19 +38,15 @@ class Scorer(Protocol):
     def score(self, cosine: np.ndarray, a: LexicalRows | None, b: LexicalRows | None) -> np.ndarray:
         """``(n,)`` scores of aligned pairs, higher = more likely duplicates."""
 
-    def rank(self, cosine: np.ndarray, queries: LexicalRows | None, candidates: LexicalRows | None,
-             query_of: np.ndarray | None = None) -> np.ndarray:
-        """Search scores of the pairs (``queries[query_of[i]]``, ``candidates[i]``): their order
-        within a query is what counts."""
-
     def features(self, cosine: np.ndarray, queries: LexicalRows | None, candidates: LexicalRows | None,
                  query_of: np.ndarray | None = None) -> np.ndarray:
-        """``(n, f)``: what the scorer reads of the pairs, as :meth:`rank` pairs them. A search
-        ranks its candidates and judges its best few as pairs from one computation:
-        ``rank`` is ``rank_features(features(...))`` and ``score`` ``score_features(features(...))``."""
+        """``(n, f)``: what the scorer reads of the pairs (``queries[query_of[i]]``,
+        ``candidates[i]``; ``query_of`` defaults to aligned pairs). A search ranks its
+        candidates and judges its best few as pairs from one computation, and ``score`` is
+        ``score_features(features(...))``."""
 
     def rank_features(self, features: np.ndarray) -> np.ndarray:
-        """:meth:`rank`'s scores from :meth:`features`' rows."""
+        """Search scores from :meth:`features`' rows: their order within a query is what counts."""
 
     def score_features(self, features: np.ndarray) -> np.ndarray:
         """:meth:`score`'s scores from :meth:`features`' rows."""

@@ -18,9 +18,6 @@ class CosineScorer:
     def score(self, cosine, a=None, b=None) -> np.ndarray:
         return np.asarray(cosine, dtype=np.float32)
 
-    def rank(self, cosine, queries=None, candidates=None, query_of=None) -> np.ndarray:
-        return self.score(cosine)
-
     def features(self, cosine, queries=None, candidates=None, query_of=None) -> np.ndarray:
         return self.score(cosine)[:, None]
 

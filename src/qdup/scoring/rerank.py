@@ -50,9 +50,6 @@ class RerankScorer:
     def score(self, cosine, a, b) -> np.ndarray:
         return self.score_features(self.features(cosine, a, b))
 
-    def rank(self, cosine, queries, candidates, query_of=None) -> np.ndarray:
-        return self.rank_features(self.features(cosine, queries, candidates, query_of))
-
     def features(self, cosine, queries, candidates, query_of=None) -> np.ndarray:
         features = pair_features(cosine, queries, candidates, self.lexical, a_of=query_of, names=self.names)
         return features if len(self._columns) == len(FEATURES) else features[:, self._columns]
