@@ -48,12 +48,12 @@ class TrainConfig:
     negatives_per_batch: int = 512  # labelled non-duplicate pairs mixed into each batch
     # Leave a pair's duplicate class (its labelled duplicates, transitively) out of its
     # in-batch negatives in the triplet and ranking losses (qdup.training.steps._same_class).
-    # Off: the encoder's validation recall@1 0.478 against 0.476, within seed noise (issue 18).
+    # Off: the encoder's validation recall@1 +0.0005 on average over three seeds (issue 18).
     mask_duplicates: bool = False
     # Duplicate pairs the labels imply (A = B, B = C: A = C) added to the training pairs, at
     # most this many times each class's labelled duplicates (qdup.data.duplicate_classes; 0: none).
-    # Off: +0.001 to +0.006 validation AUC (some implied pairs are validation pairs too), but
-    # recall@1 0.014 to 0.025 lower (issue 18).
+    # Off: +0.001 to +0.006 validation AUC (some implied pairs are validation pairs too), and
+    # no gain in recall@1 (share 1 over three seeds: -0.004 on average, within seed noise; issue 18).
     implied_duplicates: float = 0.0
     schedule: str = "constant"  # learning-rate schedule
     select: str = "auc"  # keep the epoch with the lowest validation loss or highest validation AUC
@@ -90,7 +90,7 @@ class TrainConfig:
                      "implied_duplicates"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not 0 <= self.margin <= 2:
