@@ -55,6 +55,8 @@ def test_lowercase_and_ngrams_in_use(default_model):
     ({"min_count": 0}, "min_count must be a positive integer, got 0"),
     ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
     ({"pair_weight": -1.0}, "must not be negative"),
+    ({"lookalike_words": 0}, "lookalike_words must be an integer from 1 to 4, got 0"),
+    ({"lookalike_words": 2.0}, "lookalike_words must be an integer from 1 to 4, got 2.0"),
 ])
 def test_new_settings_are_validated(bad, message):
     with pytest.raises(ConfigError) as error:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from qdup.training.lookalikes import Lookalikes, Swap, contexts, nearest, sublinear_tfidf
+from qdup.training.lookalikes import Lookalikes, Swap, contexts, name_runs, name_tokens, nearest, sublinear_tfidf
 
 # Countries after "visa for" / "capital of", languages after "learn" / "code in": the words
 # around each name say which names are of one kind.
@@ -99,3 +99,39 @@ def test_same_seed_same_lookalikes():
     questions = ["Do I need a visa for Nepal in 2017?", "Should I learn Java or Python?"]
     runs = [[maker().swap(q, np.random.default_rng(7)) for q in questions] for _ in range(2)]
     assert runs[0] == runs[1]
+
+
+# Two-word people: each word is name-like, and each pair of words is written together twice.
+PEOPLE = [
+    "Did Bill Gates win the award?", "Did Steve Jobs win the award?", "Did Rahul Gandhi win the award?",
+    "Is Bill Gates rich?", "Is Steve Jobs rich?", "Is Rahul Gandhi rich?",
+]
+
+
+def test_names_of_several_words_are_found_and_swapped_whole():
+    made = Lookalikes.from_pool(PEOPLE, neighbours=2, max_words=2)
+    people = {"Bill Gates", "Steve Jobs", "Rahul Gandhi"}
+    assert people <= set(made.names)
+    for seed in range(10):
+        swap = made.swap("Does Bill  Gates code?", np.random.default_rng(seed))
+        assert swap.word == "Bill  Gates" and swap.replacement in people - {"Bill Gates"}
+        assert made.apply("Does Bill  Gates code? bill gates!", swap) == \
+            f"Does {swap.replacement} code? {swap.replacement.lower()}!"
+    # One word at most: the same pool swaps one word of the name.
+    one = Lookalikes.from_pool(PEOPLE, neighbours=2)
+    assert not any(" " in name for name in one.names)
+    assert one.swap("Does Bill Gates code?", np.random.default_rng(0)).word in ("Bill", "Gates")
+
+
+def test_a_name_is_never_swapped_for_one_that_holds_it_or_that_it_holds():
+    made = Lookalikes(["Trump", "Donald Trump", "Obama"], np.array([[1, 2], [0, 2], [0, 1]]))
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        assert made.swap("Did Trump win?", rng) == Swap("Trump", "Obama")
+        assert made.swap("Did Donald Trump win?", rng) == Swap("Donald Trump", "Obama")
+
+
+def test_a_run_broken_by_punctuation_is_no_name():
+    assert name_runs(["Bill, Gates", "Bill. Gates", "Bill Gates"], {"bill", "gates"}, 2) == []  # one run only
+    assert name_runs(["Is President Bill Gates?"] * 2, {"president", "bill", "gates"}, 2) == []  # a run of 3
+    assert name_tokens("Bill, Gates", {"bill gates"}, 2) == [("bill", "Bill"), ("gates", "Gates")]

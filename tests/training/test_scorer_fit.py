@@ -89,3 +89,13 @@ def test_the_re_ranker_learns_only_from_the_held_out_part(toy_split, monkeypatch
     # The pairs' cosine feature is the encoder's.
     cosine = np.einsum("nd,nd->n", encoder.encode(duplicates.question1), encoder.encode(duplicates.question2))
     np.testing.assert_allclose(rows.pair_features[: len(duplicates), FEATURES.index("cosine")], cosine, atol=1e-5)
+
+
+def test_the_recipe_s_name_length_reaches_the_look_alike_maker(toy_split, monkeypatch):
+    made, real = [], scorer_fit.Lookalikes.from_pool
+    monkeypatch.setattr(scorer_fit.Lookalikes, "from_pool",
+                        lambda pool, max_words=1: made.append(max_words) or real(pool, max_words=max_words))
+    pool = toy_split.pool_questions()
+    scorer_rows(toy_split, 2, lambda part: FakeModel(), LexicalStats.fit(pool), lookalikes=0.5, lookalike_words=3)
+    scorer_rows(toy_split, 2, lambda part: FakeModel(), LexicalStats.fit(pool), lookalikes=0.0, lookalike_words=3)
+    assert made == [3]  # no look-alikes, no maker

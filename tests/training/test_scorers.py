@@ -70,6 +70,10 @@ def test_the_default_recipe_makes_lookalike_rows_for_the_pair_reranker():
     """Chosen on validation (docs/benchmarks.md): look-alike rows for the pairs' re-ranker only."""
     assert qdup.TrainConfig().lookalikes == 0.2 and qdup.TrainConfig.from_recipe("reference").lookalikes == 0
     assert qdup.TrainConfig().to_dict()["lookalikes"] == 0.2  # recorded in the model's config.json
+    # The one command: a look-alike of every held-out duplicate pair, names of up to 3 words.
+    transformer = qdup.TrainConfig.from_recipe("transformer")
+    assert (transformer.lookalikes, transformer.lookalike_words) == (1.0, 3)
+    assert qdup.TrainConfig().lookalike_words == 1
 
 
 def test_lookalike_rows_by_hand():

@@ -66,13 +66,14 @@ class PoolNegatives:
 class EpochNegatives:
     """The extra negatives of a training run, drawn again before each epoch
     (:meth:`for_epoch`): ``hard`` pool questions nearest each pair's first question when
-    ``depth``, look-alikes of the first question for ``lookalike_share`` of the pairs."""
+    ``depth``, look-alikes of the first question for ``lookalike_share`` of the pairs (names
+    of up to ``lookalike_words`` words swapped)."""
 
     def __init__(self, encoder: TextEncoder, train: Pairs, pool: list[str], depth: int,
-                 lookalike_share: float) -> None:
+                 lookalike_share: float, lookalike_words: int = 1) -> None:
         self.train = train
         self.pool_negatives = PoolNegatives(encoder, train, pool, depth) if depth else None
-        self.maker = Lookalikes.from_pool(pool) if lookalike_share else None
+        self.maker = Lookalikes.from_pool(pool, max_words=lookalike_words) if lookalike_share else None
         self.lookalike_share = lookalike_share
 
     def for_epoch(self, encoder: TextEncoder, rng: np.random.Generator):

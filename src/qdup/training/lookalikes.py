@@ -15,13 +15,22 @@ Swapping the same word in both questions of a duplicate pair keeps them duplicat
 Nepal safe?" / "Is it safe to travel to Nepal?" → both about Armenia), while each
 swapped question and the other's original are look-alikes that are not: the pairs teach
 that the swapped word must match, not that names are suspicious.
+
+A name is often more than one word ("Donald Trump", "Rahul Gandhi", "New Zealand"). With
+``max_words`` above 1, runs of name-like words written next to each other and found in the
+pool at least :data:`MIN_MENTIONS` times are names too, swapped as one ("Does Bill Gates
+believe...?" → "Does Narendra Modi believe...?"): a one-word swap cannot make the two-word
+difference such questions show, and a re-ranker that never saw one judged 31% of them
+duplicates (docs/benchmarks.md, issue 18). A name is never swapped for one that holds it or
+that it holds ("Trump" for "Donald Trump" is the same person).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,25 +68,31 @@ class Lookalikes:
             raise ValueError("one row of neighbours per name")
         self.names = list(names)
         self.neighbours = neighbours
-        self._row = {name.lower(): n for n, name in enumerate(self.names)}
+        self._row = {_key(name): n for n, name in enumerate(self.names)}
+        self._spans = {key for key in self._row if " " in key}  # the names of several words
+        self._longest = max((key.count(" ") + 1 for key in self._spans), default=1)
 
     @classmethod
-    def from_pool(cls, questions: Sequence[str], neighbours: int = NEIGHBOURS) -> "Lookalikes":
-        """The name-like words of ``questions``, each with its ``neighbours`` nearest names by
-        the words around them (:func:`contexts`)."""
+    def from_pool(cls, questions: Sequence[str], neighbours: int = NEIGHBOURS, max_words: int = 1) -> "Lookalikes":
+        """The name-like words of ``questions`` (and, up to ``max_words``, the runs of them
+        written next to each other, :func:`name_runs`), each with its ``neighbours`` nearest
+        names by the words around them (:func:`contexts`)."""
         counts = word_counts(questions)
         names = [c.form for word, c in counts.items() if len(word) > 1 and c.mentions >= MIN_MENTIONS
                  and c.capitalised >= NAME_LIKENESS * c.mentions and not any(ch.isdigit() for ch in word)]
-        return cls(names, nearest(contexts(questions, [n.lower() for n in names]), neighbours))
+        if max_words > 1:
+            names += name_runs(questions, {n.lower() for n in names}, max_words)
+        spans = {_key(n) for n in names if " " in n.strip()}
+        return cls(names, nearest(contexts(questions, [_key(n) for n in names], spans), neighbours))
 
     def swappable(self, question: str) -> list[str]:
-        """The words of ``question`` that a swap may replace, in order, each once."""
+        """The names (as written) and numbers of ``question`` that a swap may replace, in
+        order, each once; a word inside a longer name is not one by itself."""
         seen, out = set(), []
-        for word in WORD.findall(question):
-            key = word.lower()
-            if key not in seen and (self._is_number(word) or key in self._row):
+        for key, written in name_tokens(question, self._spans, self._longest):
+            if key not in seen and (self._is_number(written) or key in self._row):
                 seen.add(key)
-                out.append(word)
+                out.append(written)
         return out
 
     def swap(self, question: str, rng: np.random.Generator) -> Swap | None:
@@ -86,8 +101,8 @@ class Lookalikes:
 
     def swap_pair(self, question1: str, question2: str, rng: np.random.Generator) -> Swap | None:
         """A swap of a word both questions have (the same replacement fits both)."""
-        other = {w.lower() for w in self.swappable(question2)}
-        return self._pick([w for w in self.swappable(question1) if w.lower() in other],
+        other = {_key(w) for w in self.swappable(question2)}
+        return self._pick([w for w in self.swappable(question1) if _key(w) in other],
                           question1 + " " + question2, rng)
 
     def swap_firsts(self, pairs: Pairs, share: float, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
@@ -105,13 +120,14 @@ class Lookalikes:
 
     @staticmethod
     def apply(question: str, swap: Swap) -> str:
-        """``question`` with every whole-word mention of ``swap.word`` (any case) replaced,
-        lower case for a mention written in lower case."""
+        """``question`` with every whole-word mention of ``swap.word`` (any case; the words
+        of a name apart by any spacing) replaced, lower case for a mention written in lower case."""
         def replace(found: re.Match) -> str:
             text = found.group(0)
             return swap.replacement.lower() if text.islower() else swap.replacement
 
-        return re.sub(rf"(?<!\w){re.escape(swap.word)}(?!\w)", replace, question, flags=re.IGNORECASE)
+        written = r"\s+".join(re.escape(word) for word in swap.word.split())
+        return re.sub(rf"(?<!\w){written}(?!\w)", replace, question, flags=re.IGNORECASE)
 
     def _pick(self, words: list[str], context: str, rng: np.random.Generator) -> Swap | None:
         order = rng.permutation(len(words)) if words else []
@@ -126,7 +142,8 @@ class Lookalikes:
             shaped = _numbers_like(int(word), len(word))
             choices = [str(shaped[i]) for i in rng.choice(len(shaped), min(len(shaped), 8), replace=False)]
         else:
-            choices = [self.names[r] for r in self.neighbours[self._row[word.lower()]]]
+            choices = [self.names[r] for r in self.neighbours[self._row[_key(word)]]
+                       if not _overlaps(self.names[r], word)]
         choices = [c for c in choices if not re.search(rf"(?<!\w){re.escape(c.lower())}(?!\w)", context)]
         return choices[rng.integers(len(choices))] if choices else None
 
@@ -135,19 +152,80 @@ class Lookalikes:
         return word.isdigit() and word.isascii() and len(word) <= MAX_DIGITS
 
 
-def contexts(questions: Sequence[str], words: list[str]) -> sp.csr_matrix:
+def _key(name: str) -> str:
+    """How a name is looked up: lower case, its words one space apart."""
+    return " ".join(name.lower().split())
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether one name's words hold the other's ("Trump" and "Donald Trump": one person)."""
+    one, other = set(_key(a).split()), set(_key(b).split())
+    return one <= other or other <= one
+
+
+def name_tokens(question: str, spans: Collection[str] = (), longest: int = 1) -> list[tuple[str, str]]:
+    """``(key, as written)`` per word of ``question``, where up to ``longest`` words written
+    next to each other (only spaces between) that form a name of ``spans`` (lower case,
+    one space apart) are one token, the longest first.
+
+    >>> name_tokens("Is Bill  Gates rich?", {"bill gates"}, 2)
+    [('is', 'Is'), ('bill gates', 'Bill  Gates'), ('rich', 'rich')]
+    """
+    words = list(WORD.finditer(question))
+    out, i = [], 0
+    while i < len(words):
+        size = 1
+        for n in range(min(longest, len(words) - i), 1, -1):
+            run = words[i : i + n]
+            if all(question[a.end() : b.start()].isspace() for a, b in zip(run, run[1:])) \
+                    and " ".join(w.group(0).lower() for w in run) in spans:
+                size = n
+                break
+        written = question[words[i].start() : words[i + size - 1].end()]
+        out.append((_key(written), written))
+        i += size
+    return out
+
+
+def name_runs(questions: Sequence[str], names: set[str], max_words: int) -> list[str]:
+    """Names of 2 to ``max_words`` words: runs of words of ``names`` (lower case) written
+    next to each other, each run whole (in "President Donald Trump" only the three words),
+    found at least :data:`MIN_MENTIONS` times; each in its most common form, sorted.
+
+    >>> name_runs(["Is Bill Gates rich?", "Why is Bill Gates rich?", "Bill, Gates?"], {"bill", "gates"}, 3)
+    ['Bill Gates']
+    """
+    forms: dict[str, Counter] = {}
+    for question in questions:
+        words = list(WORD.finditer(question))
+        run: list[re.Match] = []
+        for word in [*words, None]:
+            joined = word is not None and bool(run) and question[run[-1].end() : word.start()].isspace()
+            if word is not None and word.group(0).lower() in names and (joined or not run):
+                run.append(word)
+                continue
+            if 2 <= len(run) <= max_words:
+                written = " ".join(w.group(0) for w in run)
+                forms.setdefault(written.lower(), Counter())[written] += 1
+            run = [word] if word is not None and word.group(0).lower() in names else []
+    return sorted((max(sorted(c), key=c.get) for c in forms.values() if sum(c.values()) >= MIN_MENTIONS), key=_key)
+
+
+def contexts(questions: Sequence[str], words: list[str], spans: Collection[str] = ()) -> sp.csr_matrix:
     """``(len(words), contexts)`` unit rows: the TF-IDF of what surrounds each (lower-cased)
-    word in ``questions``: the word before it, the word after, and both pairs of words."""
+    word or name of ``spans`` in ``questions`` (:func:`name_tokens`): the token before it, the
+    token after, and both pairs of tokens."""
     row = {w: n for n, w in enumerate(words)}
+    longest = max((s.count(" ") + 1 for s in spans), default=1)
     columns: dict[str, int] = {}
     rows, cols = [], []
     for question in questions:
-        tokens = ["^", *(w.lower() for w in WORD.findall(question)), "$"]
-        for i in range(1, len(tokens) - 1):
-            if tokens[i] in row:
-                for context in ("<" + tokens[i - 1], ">" + tokens[i + 1],
-                                "<<" + " ".join(tokens[max(0, i - 2) : i]), ">>" + " ".join(tokens[i + 1 : i + 3])):
-                    rows.append(row[tokens[i]])
+        seq = ["^", *(key for key, _ in name_tokens(question, spans, longest)), "$"]
+        for i in range(1, len(seq) - 1):
+            if seq[i] in row:
+                for context in ("<" + seq[i - 1], ">" + seq[i + 1],
+                                "<<" + " ".join(seq[max(0, i - 2) : i]), ">>" + " ".join(seq[i + 1 : i + 3])):
+                    rows.append(row[seq[i]])
                     cols.append(columns.setdefault(context, len(columns)))
     counts = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(words), len(columns)))
     return sublinear_tfidf(counts)

@@ -77,7 +77,8 @@ class ScorerRows:
 
 def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split], object],
                         log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None, *,
-                        lookalikes: float = TrainConfig.lookalikes, features: tuple[str, ...] = FEATURES,
+                        lookalikes: float = TrainConfig.lookalikes, lookalike_words: int = TrainConfig.lookalike_words,
+                        features: tuple[str, ...] = FEATURES,
                         stats: LexicalStats | None = None, names: NameStats | None = None,
                         extra: ScorerRows | None = None) -> RerankScorer:
     """Fit IDF and name-likeness on the pool questions, then both re-rankers on out-of-fold
@@ -91,7 +92,8 @@ def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split
     pool = split.pool_questions()
     stats = stats or LexicalStats.fit(pool)
     names = NameStats.fit(pool) if names is None else names
-    data = scorer_rows(split, folds, train_encoder, stats, log, held_out, names=names, lookalikes=lookalikes)
+    data = scorer_rows(split, folds, train_encoder, stats, log, held_out, names=names, lookalikes=lookalikes,
+                       lookalike_words=lookalike_words)
     if extra is not None:
         data = data.joined(extra)
     log(f"scorer: fitting the re-rankers ({len(data.pair_labels):,} pairs, {len(data.search_labels):,} "
@@ -115,18 +117,18 @@ def _rounds_logged(log: Callable[[str], None], name: str, lines: int = 5) -> Cal
 
 def scorer_rows(split: Split, folds: int, train_encoder: Callable[[Split], object], stats: LexicalStats,
                 log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None,
-                names: NameStats | None = None, lookalikes: float = 0.0) -> ScorerRows:
+                names: NameStats | None = None, lookalikes: float = 0.0, lookalike_words: int = 1) -> ScorerRows:
     """Features of the training pool's labelled pairs and search candidates, each with the
     cosine of an encoder that did not train on it: every fold's, or the ``held_out`` part's
     only; with ``lookalikes``, also look-alike non-duplicates made from that share of each
-    part's duplicate pairs (:func:`lookalike_rows`)."""
+    part's duplicate pairs (:func:`lookalike_rows`), swapping names of up to ``lookalike_words`` words."""
     pool = split.pool_questions()
     row_of = {q: n for n, q in enumerate(pool)}
     rows = stats.rows(pool)
     duplicates_of = _duplicate_sets(split.train, row_of)
     parts: dict[str, list] = {"px": [], "py": [], "sx": [], "sy": [], "sg": []}
     held_parts = [held_out] if held_out is not None else _folds(split, folds)
-    maker = Lookalikes.from_pool(pool) if lookalikes else None  # the pool's names and their neighbours: once
+    maker = Lookalikes.from_pool(pool, max_words=lookalike_words) if lookalikes else None  # the pool's names and their neighbours: once
     for fold, held in enumerate(held_parts):
         held_train, held_negatives = held.train, held.negatives
         log(f"scorer part {fold + 1}/{len(held_parts)}: the cosines of an encoder trained without it")

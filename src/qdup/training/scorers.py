@@ -2,11 +2,12 @@
 
 The names are those of :data:`qdup.scoring.base.SCORERS` (which loads a scorer); scoring
 sits below training, so how each one is *fitted* is registered here. A fitter is called as
-``fit(split, folds, train_encoder, log, held_out=None, *, lookalikes) -> Scorer``:
+``fit(split, folds, train_encoder, log, held_out=None, *, lookalikes, lookalike_words) -> Scorer``:
 ``train_encoder(part)`` trains an encoder with the run's recipe on ``part`` (a
 :class:`~qdup.data.split.Split`), for out-of-fold cosines, or, with ``held_out`` (a
 :class:`~qdup.training.scorer_fit.HeldOut`), returns the one encoder trained without that
-part; ``log`` reports progress; ``lookalikes``: the recipe's share of look-alike rows.
+part; ``log`` reports progress; ``lookalikes``: the recipe's share of look-alike rows, and
+``lookalike_words`` the most words of a name they swap.
 Callers ask :func:`fit_scorer` or :func:`fit_encoder_and_scorer`, never the name.
 """
 
@@ -34,7 +35,8 @@ FITTERS = Registry("scorer", {
 
 
 def fit_cosine(split: Split, folds: int, train_encoder: Callable[[Split], object],
-               log: Callable[[str], None], held_out=None, *, lookalikes: float = 0.0) -> CosineScorer:
+               log: Callable[[str], None], held_out=None, *, lookalikes: float = 0.0,
+               lookalike_words: int = 1) -> CosineScorer:
     """The cosine scorer learns nothing: no pairs, no out-of-fold encoders, no look-alikes."""
     from ..scoring.cosine import CosineScorer  # numpy: not for `qdup --help`, which reads the recipes
 
@@ -51,7 +53,7 @@ def fit_scorer(config: TrainConfig, split: Split, train_encoder: Callable[[Split
     """``config.scorer`` fitted on ``split``'s training pool (progress lines when ``progress``)."""
     fit = FITTERS.get(config.scorer)
     return fit(split, config.scorer_folds, train_encoder, log=log_progress if progress else lambda line: None,
-               lookalikes=config.lookalikes)
+               lookalikes=config.lookalikes, lookalike_words=config.lookalike_words)
 
 
 def fit_encoder_and_scorer(config: TrainConfig, split: Split, train_encoder: Callable[[Split], T],
@@ -81,5 +83,5 @@ def fit_encoder_and_scorer(config: TrainConfig, split: Split, train_encoder: Cal
         "pairs held out from the encoder")
     encoder = train_encoder(held_out.rest(split))
     scorer = FITTERS.get(config.scorer)(split, config.scorer_folds, lambda part: encoder, log=log, held_out=held_out,
-                                        lookalikes=config.lookalikes)
+                                        lookalikes=config.lookalikes, lookalike_words=config.lookalike_words)
     return encoder, scorer, {"method": "held-out", **held_out.summary()}

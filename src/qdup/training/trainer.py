@@ -95,7 +95,7 @@ def _train_encoder(split: Split, config: TrainConfig, progress: bool, device: st
     extras = None
     if config.hard_negatives or config.lookalike_negatives:
         extras = EpochNegatives(encoder, split.train, split.pool_questions(), config.hard_negatives,
-                                config.lookalike_negatives)
+                                config.lookalike_negatives, config.lookalike_words)
 
     def epoch_loss(desc: str) -> float:
         order = rng.permutation(len(data["train"][0]))
