@@ -327,6 +327,13 @@ def test_search_threshold_is_checked(fake_model, index, threshold, message, argu
     assert str(error.value) == message
 
 
+def test_search_arguments_come_back_as_python_numbers():
+    from qdup.search.inputs import check_search_args
+
+    got = check_search_args(3, np.float32(0.5), None, np.float64(-1), np.float32(0.25))
+    assert got == (3, 0.5, None, -1.0, 0.25) and all(type(x) is float for x in (got[1], got[3], got[4]))
+
+
 @pytest.mark.parametrize("question", ["???", "  !!  ", "", "\udcff invalid"])
 def test_empty_or_invalid_questions_are_refused_everywhere(tmp_path, fake_model, index, question):
     from qdup.errors import QuestionError

@@ -170,7 +170,7 @@ class Index:
         """
         self.refresh()
         self._check_model(model)  # the folder may have been rebuilt with another model
-        k, threshold, where, min_score = check_search_args(k, threshold, where, min_score, verdicts_above)
+        k, threshold, where, min_score, verdicts_above = check_search_args(k, threshold, where, min_score, verdicts_above)
         questions = check_questions(questions)
         if model.scorer.lexical is None:
             return self.search_vectors(model.encode(questions), k, threshold, where, min_score)
@@ -184,7 +184,7 @@ class Index:
                        where: Filter | str | Sequence[str] | None = None,
                        min_score: float | None = None) -> list[SearchResult]:
         """Like :meth:`search`, for vectors already encoded by the index's model."""
-        k, threshold, where, min_score = check_search_args(k, threshold, where, min_score)
+        k, threshold, where, min_score, _ = check_search_args(k, threshold, where, min_score)
         self.refresh()
         manifest, store = self._state
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, manifest["dim"])

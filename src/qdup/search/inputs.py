@@ -114,13 +114,12 @@ def auto_ids(manifest: dict, taken: Taken | None, n: int) -> list[str]:
 
 
 def check_search_args(k, threshold, where=None, min_score=None,
-                      verdicts_above=None) -> tuple[int, float | None, Filter | None, float | None]:
-    """``k``, ``threshold``, the filter ``where`` (parsed, :mod:`qdup.search.filters`) and
-    ``min_score`` of a search, checked before any encoding (``verdicts_above`` too, a
-    threshold like the others, whatever the model's scorer)."""
+                      verdicts_above=None) -> tuple[int, float | None, Filter | None, float | None, float | None]:
+    """``k``, ``threshold``, the filter ``where`` (parsed, :mod:`qdup.search.filters`),
+    ``min_score`` and ``verdicts_above`` of a search, checked before any encoding (the last
+    three are thresholds alike, whatever the model's scorer)."""
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
-    if verdicts_above is not None:
-        check_threshold(verdicts_above)
-    return (k, None if threshold is None else check_threshold(threshold), as_filter(where),
-            None if min_score is None else check_threshold(min_score))
+    threshold, min_score, verdicts_above = (None if t is None else check_threshold(t)
+                                            for t in (threshold, min_score, verdicts_above))
+    return k, threshold, as_filter(where), min_score, verdicts_above

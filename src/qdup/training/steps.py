@@ -136,7 +136,8 @@ def _same_class(data: dict, batch: np.ndarray, negatives, extra_texts: list):
     pairs, firsts, seconds, classes = data["classes"]
     mine = torch.from_numpy(pairs[batch])
     within = (mine[:, None] == mine[None, :]) & ~torch.eye(len(batch), dtype=torch.bool)
-    extra = [-1 if text is None else int(classes.ids([text])[0]) for text in extra_texts]  # ids are >= 0
+    known = iter(classes.ids([text for text in extra_texts if text is not None]).tolist())  # one call, in order
+    extra = [-1 if text is None else next(known) for text in extra_texts]  # ids are >= 0
     theirs = np.concatenate([firsts[negatives], seconds[negatives], np.array(extra, dtype=np.int64)])
     return within, mine[:, None] == torch.from_numpy(theirs.astype(np.int64))[None, :]
 
