@@ -92,7 +92,29 @@ def test_a_replacement_the_question_already_has_is_never_chosen():
     for seed in range(10):
         swap = made.swap_pair("Is Nepal or Laos cheaper?", "Which is cheaper, Nepal or Laos?", np.random.default_rng(seed))
         assert {swap.word, swap.replacement} & {"Peru"}  # only Peru is left for either
-    assert Lookalikes.apply("Nepal, nepalese", Swap("Nepal", "Peru")) == "Peru, nepalese"  # whole words only
+    assert made.apply("Nepal, nepalese", Swap("Nepal", "Peru")) == "Peru, nepalese"  # whole words only
+
+
+def test_one_word_names_make_the_look_alikes_they_made_before_names_of_several_words():
+    """The built-in model is reproducible: with ``max_words=1`` (its recipe) the names, their
+    neighbours, the random draws and the swapped texts are those of the code before names of
+    several words (computed with it once, commit 5a070ae^)."""
+    made = maker()
+    assert made.names == ["Java", "Laos", "Nepal", "Peru", "Python", "Rust"]
+    assert made.neighbours.tolist() == [[4, 5], [2, 3], [1, 3], [1, 2], [0, 5], [0, 4]]
+    questions = ["Is a visa for Nepal or Laos cheaper in 2016?", "Should I learn python or Java first?",
+                 "Do I need a visa for peru? Peru!", "Can I code in Rust at work in 15 days?"]
+    got = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        got += [made.apply(q, made.swap(q, rng)) for q in questions]
+    assert got == [
+        "Is a visa for Nepal or Laos cheaper in 2008?", "Should I learn python or Rust first?",
+        "Do I need a visa for nepal? Nepal!", "Can I code in Rust at work in 83 days?",
+        "Is a visa for Peru or Laos cheaper in 2016?", "Should I learn rust or Java first?",
+        "Do I need a visa for laos? Laos!", "Can I code in Rust at work in 47 days?",
+        "Is a visa for Nepal or Laos cheaper in 2013?", "Should I learn rust or Java first?",
+        "Do I need a visa for nepal? Nepal!", "Can I code in Python at work in 15 days?"]
 
 
 def test_same_seed_same_lookalikes():
@@ -111,7 +133,7 @@ PEOPLE = [
 def test_names_of_several_words_are_found_and_swapped_whole():
     made = Lookalikes.from_pool(PEOPLE, neighbours=2, max_words=2)
     people = {"Bill Gates", "Steve Jobs", "Rahul Gandhi"}
-    assert people <= set(made.names)
+    assert set(made.names) == people  # "Bill" alone: only ever inside a longer name, no contexts of its own
     for seed in range(10):
         swap = made.swap("Does Bill  Gates code?", np.random.default_rng(seed))
         assert swap.word == "Bill  Gates" and swap.replacement in people - {"Bill Gates"}
@@ -123,12 +145,24 @@ def test_names_of_several_words_are_found_and_swapped_whole():
     assert one.swap("Does Bill Gates code?", np.random.default_rng(0)).word in ("Bill", "Gates")
 
 
-def test_a_name_is_never_swapped_for_one_that_holds_it_or_that_it_holds():
+def test_a_replacement_never_shares_a_word_with_the_questions():
     made = Lookalikes(["Trump", "Donald Trump", "Obama"], np.array([[1, 2], [0, 2], [0, 1]]))
     for seed in range(10):
         rng = np.random.default_rng(seed)
-        assert made.swap("Did Trump win?", rng) == Swap("Trump", "Obama")
+        assert made.swap("Did Trump win?", rng) == Swap("Trump", "Obama")  # not "Donald Trump": the same man
         assert made.swap("Did Donald Trump win?", rng) == Swap("Donald Trump", "Obama")
+    # Not "Google AdSense" for Twitter in a question about Google (no name itself here).
+    brands = Lookalikes(["Twitter", "Google AdSense", "Facebook"], np.array([[1, 2], [0, 2], [0, 1]]))
+    for seed in range(10):
+        assert brands.swap("Will Google buy Twitter?", np.random.default_rng(seed)) == Swap("Twitter", "Facebook")
+
+
+def test_a_word_inside_a_longer_name_is_neither_swapped_nor_replaced_alone():
+    made = Lookalikes(["India", "Delhi", "India Gate", "Red Fort"], np.array([[1], [0], [3], [2]]))
+    assert made.swappable("Is the India Gate in India?") == ["India Gate", "India"]
+    assert made.apply("Is India Gate in India? india!", Swap("India", "Delhi")) == "Is India Gate in Delhi? delhi!"
+    with pytest.raises(ValueError, match="max_words must be at least 1"):
+        Lookalikes.from_pool(PEOPLE, max_words=0)
 
 
 def test_a_run_broken_by_punctuation_is_no_name():

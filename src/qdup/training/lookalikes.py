@@ -21,8 +21,10 @@ A name is often more than one word ("Donald Trump", "Rahul Gandhi", "New Zealand
 pool at least :data:`MIN_MENTIONS` times are names too, swapped as one ("Does Bill Gates
 believe...?" → "Does Narendra Modi believe...?"): a one-word swap cannot make the two-word
 difference such questions show, and a re-ranker that never saw one judged 31% of them
-duplicates (docs/benchmarks.md, issue 18). A name is never swapped for one that holds it or
-that it holds ("Trump" for "Donald Trump" is the same person).
+duplicates (docs/benchmarks.md, issue 18). A word inside a longer name is neither swapped nor
+replaced alone, and a replacement shares no word with the questions ("Trump" for "Donald
+Trump" is the same person; "Twitter" for "Google AdSense" in "Will Google buy Twitter?" is
+no question). A word found only inside longer names has no contexts of its own: no name.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ CHUNK = 1024         # names whose neighbours are found at once: a (1024, names)
 
 @dataclass(frozen=True)
 class Swap:
-    """One word of a question and what replaces it."""
+    """One name (one word, or several with ``max_words``) or number of a question, and what replaces it."""
 
     word: str         # as written in the question
     replacement: str  # written the way the question wrote ``word`` (lower case stays lower)
@@ -59,8 +61,9 @@ class Swap:
 class Lookalikes:
     """Makes look-alike questions by one swap (:meth:`swap`, :meth:`swap_pair`, :meth:`swap_firsts`, :meth:`apply`).
 
-    ``names``: the pool's name-like words as they are usually written; ``neighbours[i]``:
-    the rows of ``names`` that may replace name ``i`` (its nearest names).
+    ``names``: the pool's names (name-like words, and runs of them when made with
+    ``max_words``) as they are usually written; ``neighbours[i]``: the rows of ``names`` that
+    may replace name ``i`` (its nearest names).
     """
 
     def __init__(self, names: Sequence[str], neighbours: np.ndarray) -> None:
@@ -77,13 +80,18 @@ class Lookalikes:
         """The name-like words of ``questions`` (and, up to ``max_words``, the runs of them
         written next to each other, :func:`name_runs`), each with its ``neighbours`` nearest
         names by the words around them (:func:`contexts`)."""
+        if max_words < 1:
+            raise ValueError(f"max_words must be at least 1, got {max_words}")
         counts = word_counts(questions)
         names = [c.form for word, c in counts.items() if len(word) > 1 and c.mentions >= MIN_MENTIONS
                  and c.capitalised >= NAME_LIKENESS * c.mentions and not any(ch.isdigit() for ch in word)]
         if max_words > 1:
             names += name_runs(questions, {n.lower() for n in names}, max_words)
-        spans = {_key(n) for n in names if " " in n.strip()}
-        return cls(names, nearest(contexts(questions, [_key(n) for n in names], spans), neighbours))
+        rows = contexts(questions, [_key(n) for n in names], {_key(n) for n in names if " " in n})
+        seen = np.diff(rows.indptr) > 0  # all of them unless a word only occurs inside longer names
+        if not seen.all():
+            names, rows = [n for n, ok in zip(names, seen) if ok], rows[seen]
+        return cls(names, nearest(rows, neighbours))
 
     def swappable(self, question: str) -> list[str]:
         """The names (as written) and numbers of ``question`` that a swap may replace, in
@@ -96,11 +104,11 @@ class Lookalikes:
         return out
 
     def swap(self, question: str, rng: np.random.Generator) -> Swap | None:
-        """A swap of one of ``question``'s words, chosen at random (None: nothing to swap)."""
+        """A swap of one of ``question``'s names or numbers, chosen at random (None: nothing to swap)."""
         return self._pick(self.swappable(question), question, rng)
 
     def swap_pair(self, question1: str, question2: str, rng: np.random.Generator) -> Swap | None:
-        """A swap of a word both questions have (the same replacement fits both)."""
+        """A swap of a name or number both questions have (the same replacement fits both)."""
         other = {_key(w) for w in self.swappable(question2)}
         return self._pick([w for w in self.swappable(question1) if _key(w) in other],
                           question1 + " " + question2, rng)
@@ -118,16 +126,22 @@ class Lookalikes:
                     texts.append(self.apply(q, swap))
         return np.array(indices, dtype=np.int64), texts
 
-    @staticmethod
-    def apply(question: str, swap: Swap) -> str:
-        """``question`` with every whole-word mention of ``swap.word`` (any case; the words
-        of a name apart by any spacing) replaced, lower case for a mention written in lower case."""
-        def replace(found: re.Match) -> str:
-            text = found.group(0)
-            return swap.replacement.lower() if text.islower() else swap.replacement
+    def apply(self, question: str, swap: Swap) -> str:
+        """``question`` with every whole-word mention of ``swap.word`` (any case) replaced,
+        lower case for a mention written in lower case; with names of several words, every
+        token (:func:`name_tokens`) that is ``swap.word``, so "India" in "India Gate" stays."""
+        def replaced(written: str) -> str:
+            return swap.replacement.lower() if written.islower() else swap.replacement
 
-        written = r"\s+".join(re.escape(word) for word in swap.word.split())
-        return re.sub(rf"(?<!\w){written}(?!\w)", replace, question, flags=re.IGNORECASE)
+        if not self._spans:
+            return re.sub(rf"(?<!\w){re.escape(swap.word)}(?!\w)", lambda found: replaced(found.group(0)),
+                          question, flags=re.IGNORECASE)
+        target, pieces, last = _key(swap.word), [], 0
+        for key, start, end in _token_spans(question, self._spans, self._longest):
+            if key == target:
+                pieces += [question[last:start], replaced(question[start:end])]
+                last = end
+        return "".join(pieces) + question[last:]
 
     def _pick(self, words: list[str], context: str, rng: np.random.Generator) -> Swap | None:
         order = rng.permutation(len(words)) if words else []
@@ -142,9 +156,12 @@ class Lookalikes:
             shaped = _numbers_like(int(word), len(word))
             choices = [str(shaped[i]) for i in rng.choice(len(shaped), min(len(shaped), 8), replace=False)]
         else:
-            choices = [self.names[r] for r in self.neighbours[self._row[_key(word)]]
-                       if not _overlaps(self.names[r], word)]
-        choices = [c for c in choices if not re.search(rf"(?<!\w){re.escape(c.lower())}(?!\w)", context)]
+            choices = [self.names[r] for r in self.neighbours[self._row[_key(word)]]]
+        if self._spans:  # no replacement sharing a word with the questions ("Trump" → "Donald Trump")
+            present = set(WORD.findall(context))
+            choices = [c for c in choices if present.isdisjoint(_key(c).split())]
+        else:
+            choices = [c for c in choices if not re.search(rf"(?<!\w){re.escape(c.lower())}(?!\w)", context)]
         return choices[rng.integers(len(choices))] if choices else None
 
     @staticmethod
@@ -157,12 +174,6 @@ def _key(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def _overlaps(a: str, b: str) -> bool:
-    """Whether one name's words hold the other's ("Trump" and "Donald Trump": one person)."""
-    one, other = set(_key(a).split()), set(_key(b).split())
-    return one <= other or other <= one
-
-
 def name_tokens(question: str, spans: Collection[str] = (), longest: int = 1) -> list[tuple[str, str]]:
     """``(key, as written)`` per word of ``question``, where up to ``longest`` words written
     next to each other (only spaces between) that form a name of ``spans`` (lower case,
@@ -171,6 +182,13 @@ def name_tokens(question: str, spans: Collection[str] = (), longest: int = 1) ->
     >>> name_tokens("Is Bill  Gates rich?", {"bill gates"}, 2)
     [('is', 'Is'), ('bill gates', 'Bill  Gates'), ('rich', 'rich')]
     """
+    if longest == 1:  # one word a token (as before names of several words): no positions needed
+        return [(word.lower(), word) for word in WORD.findall(question)]
+    return [(key, question[start:end]) for key, start, end in _token_spans(question, spans, longest)]
+
+
+def _token_spans(question: str, spans: Collection[str], longest: int) -> list[tuple[str, int, int]]:
+    """:func:`name_tokens` as ``(key, start, end)``: where each token is written."""
     words = list(WORD.finditer(question))
     out, i = [], 0
     while i < len(words):
@@ -181,8 +199,8 @@ def name_tokens(question: str, spans: Collection[str] = (), longest: int = 1) ->
                     and " ".join(w.group(0).lower() for w in run) in spans:
                 size = n
                 break
-        written = question[words[i].start() : words[i + size - 1].end()]
-        out.append((_key(written), written))
+        start, end = words[i].start(), words[i + size - 1].end()
+        out.append((_key(question[start:end]), start, end))
         i += size
     return out
 
