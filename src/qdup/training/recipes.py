@@ -12,8 +12,8 @@ from ..errors import ConfigError
 from .scorers import FITTERS
 
 SCHEDULES = ("constant", "cosine")
-MAX_NAME_WORDS = 4  # lookalike_words: longer runs of capitalised words are titles, not names
 SELECTIONS = ("loss", "auc")
+MAX_NAME_WORDS = 4  # lookalike_words: longer runs of capitalised words are titles, not names
 DEFAULT_RECIPE = "default"
 # The default recipe's encoder; vocab_size 0: set from the training vocabulary.
 DEFAULT_SHAPE = ModelConfig(vocab_size=0, dim=64, hidden=64, bidirectional=True, pooling="mean_skip",
@@ -78,7 +78,7 @@ class TrainConfig:
     # The most words a swapped name may have, in those look-alikes and in lookalike_negatives
     # ("Donald Trump" → "Narendra Modi"; qdup.training.lookalikes). 1 here: 3 (with lookalikes
     # 1.0) judged no validation person swap duplicate (3.9% before), but as many look-alikes in
-    # all, at validation accuracy 0.799 instead of 0.806 (docs/benchmarks.md, issue 18).
+    # all, at validation accuracy 0.798 instead of 0.806 (docs/benchmarks.md, issue 18).
     lookalike_words: int = 1
 
     def __post_init__(self) -> None:
@@ -291,7 +291,7 @@ RECIPES: dict[str, dict] = {
     # quarter of the pool (one fine-tuning, not three; the one share measured: docs/benchmarks.md,
     # issue 18). No ranking loss: 19 min for issue 8's fine-tuning; the held-out run with it took 80 (load ~10).
     # A look-alike of every held-out duplicate pair, names of up to 3 words: validation look-alikes judged
-    # duplicate 1.5% instead of 5.6% (people 1.2%, not 31%), accuracy the same, AUC -0.0035 (issue 18).
+    # duplicate 1.3% instead of 5.6% (people 1.5%, not 31%), accuracy the same, AUC -0.003 (issue 18).
     "transformer": {
         "epochs": 2, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_batch": 32, "patience": 0,
         "scorer": "rerank", "scorer_held_out": 0.25, "ranking_weight": 0.0, "lookalikes": 1.0, "lookalike_words": 3,
