@@ -73,7 +73,7 @@ class Lookalikes:
         self.neighbours = neighbours
         self._row = {_key(name): n for n, name in enumerate(self.names)}
         self._spans = {key for key in self._row if " " in key}  # the names of several words
-        self._longest = max((key.count(" ") + 1 for key in self._spans), default=1)
+        self._longest = _most_words(self._spans)
 
     @classmethod
     def from_pool(cls, questions: Sequence[str], neighbours: int = NEIGHBOURS, max_words: int = 1) -> "Lookalikes":
@@ -133,7 +133,7 @@ class Lookalikes:
         def replaced(written: str) -> str:
             return swap.replacement.lower() if written.islower() else swap.replacement
 
-        if not self._spans:
+        if not self._spans:  # one-word names: the look-alikes the built-in model was trained with, as they were
             return re.sub(rf"(?<!\w){re.escape(swap.word)}(?!\w)", lambda found: replaced(found.group(0)),
                           question, flags=re.IGNORECASE)
         target, pieces, last = _key(swap.word), [], 0
@@ -145,23 +145,21 @@ class Lookalikes:
 
     def _pick(self, words: list[str], context: str, rng: np.random.Generator) -> Swap | None:
         order = rng.permutation(len(words)) if words else []
+        present = set(WORD.findall(context.lower()))  # the questions' words: no replacement shares one
         for n in order:
-            replacement = self._replacement(words[n], context.lower(), rng)
+            replacement = self._replacement(words[n], present, rng)
             if replacement is not None:
                 return Swap(words[n], replacement)
         return None
 
-    def _replacement(self, word: str, context: str, rng: np.random.Generator) -> str | None:
+    def _replacement(self, word: str, present: set[str], rng: np.random.Generator) -> str | None:
         if self._is_number(word):
             shaped = _numbers_like(int(word), len(word))
             choices = [str(shaped[i]) for i in rng.choice(len(shaped), min(len(shaped), 8), replace=False)]
         else:
             choices = [self.names[r] for r in self.neighbours[self._row[_key(word)]]]
-        if self._spans:  # no replacement sharing a word with the questions ("Trump" → "Donald Trump")
-            present = set(WORD.findall(context))
-            choices = [c for c in choices if present.isdisjoint(_key(c).split())]
-        else:
-            choices = [c for c in choices if not re.search(rf"(?<!\w){re.escape(c.lower())}(?!\w)", context)]
+        # Not a name the questions hold, nor one sharing a word with them ("Trump" → "Donald Trump").
+        choices = [c for c in choices if present.isdisjoint(_key(c).split())]
         return choices[rng.integers(len(choices))] if choices else None
 
     @staticmethod
@@ -172,6 +170,11 @@ class Lookalikes:
 def _key(name: str) -> str:
     """How a name is looked up: lower case, its words one space apart."""
     return " ".join(name.lower().split())
+
+
+def _most_words(spans: Collection[str]) -> int:
+    """The most words of a name of ``spans`` (1 without any)."""
+    return max((span.count(" ") + 1 for span in spans), default=1)
 
 
 def name_tokens(question: str, spans: Collection[str] = (), longest: int = 1) -> list[tuple[str, str]]:
@@ -234,7 +237,7 @@ def contexts(questions: Sequence[str], words: list[str], spans: Collection[str] 
     word or name of ``spans`` in ``questions`` (:func:`name_tokens`): the token before it, the
     token after, and both pairs of tokens."""
     row = {w: n for n, w in enumerate(words)}
-    longest = max((s.count(" ") + 1 for s in spans), default=1)
+    longest = _most_words(spans)
     columns: dict[str, int] = {}
     rows, cols = [], []
     for question in questions:

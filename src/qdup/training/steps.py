@@ -139,7 +139,7 @@ def _same_class(data: dict, batch: np.ndarray, negatives, extra_texts: list):
     known = iter(classes.ids([text for text in extra_texts if text is not None]).tolist())  # one call, in order
     extra = [-1 if text is None else next(known) for text in extra_texts]  # ids are >= 0
     theirs = np.concatenate([firsts[negatives], seconds[negatives], np.array(extra, dtype=np.int64)])
-    return within, mine[:, None] == torch.from_numpy(theirs.astype(np.int64))[None, :]
+    return within, mine[:, None] == torch.from_numpy(theirs)[None, :]  # int64, as the ids are
 
 
 def _pair_loss(v1: torch.Tensor, v2: torch.Tensor, labels: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
