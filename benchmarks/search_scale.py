@@ -1,6 +1,6 @@
 """How ``qdup search`` grows with the corpus: 51k real questions, then 200k and 1M with synthetic ones.
 
-    python benchmarks/search_scale.py [--sizes 51369,200000,1000000] [--queries 300] [--data PATH]
+    python benchmarks/search_scale.py [--sizes 51369,200000,1000000] [--queries 300] [--data PATH] [--name NAME]
 
 The corpus at each size is every distinct question of qqp-partial (51,369, which holds every
 query's known duplicate) plus synthetic questions built from real ones: the first words of
@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="51369,200000,1000000")
     parser.add_argument("--queries", type=int, default=300, help="validation queries timed per size")
     parser.add_argument("--data", help="pairs file (default: ../shared/data/qqp-partial/pairs.tsv)")
+    parser.add_argument("--name", default="search_scale", help="results file name (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     pairs = qdup.read_pairs(data_path(args.data))
     real, queries = corpus_and_queries(pairs, qdup.reference_split(pairs))
@@ -196,7 +197,7 @@ def main() -> None:
         restore()
     figures["machine_after"] = machine_line()
     print(f"machine: {figures['machine_before']} (start), {figures['machine_after']} (end)")
-    write_results("search_scale", figures)
+    write_results(args.name, figures)
 
 
 if __name__ == "__main__":

@@ -413,3 +413,53 @@ def test_records_written_in_parts_read_back_whole(tmp_path, fake_model, monkeypa
     stored = [index.get(f"id{n}") for n in range(7)]
     assert [s.question for s in stored] == questions and [s.metadata for s in stored] == metadata
     assert (tmp_path / "p" / "seg-000001.jsonl").read_text(encoding="utf-8").count("\n") == 7
+
+
+def test_a_build_lets_go_of_its_vectors_before_the_graph(tmp_path, fake_model, monkeypatch):
+    """The graph copies every vector: a million questions' would be held twice if the array
+    the build encoded were still alive then (issue 20's build memory)."""
+    import weakref
+
+    from qdup.search.topk import HnswSearch
+
+    encoded, alive_at_graph = [], []
+    encode, build = fake_model.encode, HnswSearch.build.__func__
+
+    def encode_and_watch(texts, **options):
+        vectors = encode(texts, **options)
+        encoded.append(weakref.ref(vectors))
+        return vectors
+
+    def build_and_look(cls, vectors, progress=False):
+        alive_at_graph.append([ref() is not None for ref in encoded])
+        return build(cls, vectors, progress)
+
+    monkeypatch.setattr(fake_model, "encode", encode_and_watch)
+    monkeypatch.setattr(HnswSearch, "build", classmethod(build_and_look))
+    questions = [f"question {n} about topic {n % 17}?" for n in range(300)]
+    index = Index.build(fake_model, None, questions, tmp_path / "h", backend="hnsw")
+    assert alive_at_graph == [[False]]  # one graph, built once the encoded array was freed
+    manifest = json.loads((tmp_path / "h" / "manifest.json").read_text())
+    [entry] = manifest["segments"]
+    assert entry["ann"] and set(entry["files"]) == {"seg-000001.npy", "seg-000001.jsonl", "seg-000001.faiss"}
+    assert "files match their checksums" in Index.load(tmp_path / "h").check()
+    monkeypatch.setattr(fake_model, "encode", encode)
+    exact = Index.build(fake_model, None, questions, tmp_path / "e", backend="exact")
+    queries = ["question 5 about topic 5?", "topic 3"]
+    for built in (index, Index.load(tmp_path / "h")):  # the index the build returns searches as a loaded one
+        for a, b in zip(built.search(fake_model, queries, k=5), exact.search(fake_model, queries, k=5)):
+            assert a.ids == b.ids
+            np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+
+
+def test_a_build_in_chunks_still_gets_one_graph(tmp_path, fake_model, monkeypatch):
+    from qdup.data.corpus import Corpus
+
+    questions = [f"question {n} about topic {n % 17}?" for n in range(300)]
+    chunks = [Corpus(questions[s : s + 100], [str(n) for n in range(s, s + 100)]) for s in (0, 100, 200)]
+    index = Index.build_chunks(fake_model, chunks, tmp_path / "c", backend="hnsw")
+    [entry] = json.loads((tmp_path / "c" / "manifest.json").read_text())["segments"]
+    assert entry["ann"] and entry["rows"] == 300
+    exact = Index.build(fake_model, [str(n) for n in range(300)], questions, tmp_path / "e", backend="exact")
+    for a, b in zip(index.search(fake_model, ["topic 3"], k=5), exact.search(fake_model, ["topic 3"], k=5)):
+        assert a.ids == b.ids

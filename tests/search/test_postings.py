@@ -113,7 +113,7 @@ def test_postings_made_in_several_passes_equal_one_pass(stats, monkeypatch):
 
     rows = stats.rows(POOL * 3)
     whole = RarePostings.of(rows.chars, max_rows=5)
-    monkeypatch.setattr(postings, "ENTRIES_PER_PASS", 7)  # a pass per few buckets
+    monkeypatch.setattr(postings, "ENTRIES_PER_PASS", 7)  # entries read 7 at a time, a pass per few buckets
     parts = RarePostings.of(rows.chars, max_rows=5)
     for name in ("indptr", "rows", "weights"):
         np.testing.assert_array_equal(getattr(parts, name), getattr(whole, name))

@@ -82,8 +82,10 @@ class Store(Protocol):
     def checkpoint(self, manifest: dict, done: int) -> None:
         """Record that a build has stored the first ``done`` input questions."""
 
-    def finished(self) -> None:
-        """The build is complete: nothing is left to resume."""
+    def finished(self, folder: Path, manifest: dict, progress: bool = False) -> tuple[dict, "Store"]:
+        """The build is complete: nothing is left to resume. The manifest to commit and the
+        store to use from now on (a local build adds its HNSW graph here: its rows' vectors
+        are then held by this store alone, so the graph never sits next to a second copy)."""
 
     def files(self, manifest: dict) -> set[str]:
         """Names of the files in the index folder that ``manifest`` needs (others are swept)."""

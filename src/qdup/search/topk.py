@@ -75,23 +75,27 @@ def exact_topk(
     return best_scores, best_rows
 
 
-def build_hnsw(vectors: np.ndarray, progress: bool = False):
+def build_hnsw(vectors, progress: bool = False):
     """An HNSW graph over ``vectors`` (inner product), rows numbered 0..n-1; ``progress``: a
-    line per :data:`HNSW_ADD_ROWS` rows added (a million questions take minutes)."""
+    line per :data:`HNSW_ADD_ROWS` rows added (a million questions take minutes).
+
+    ``vectors``: an array, or a :class:`~qdup.data.vectors.VectorFile`, which is always read
+    in parts of :data:`HNSW_ADD_ROWS` rows (never all at once next to the graph's copy)."""
     import faiss  # imported lazily: small indexes never need it
 
     from ..util.progress import bar
 
     index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    step = HNSW_ADD_ROWS if progress else max(len(vectors), 1)  # in parts only to report them
+    in_parts = progress or not isinstance(vectors, np.ndarray)  # an array: in parts only to report them
+    step = HNSW_ADD_ROWS if in_parts else max(len(vectors), 1)
     starts = range(0, len(vectors), step)
     if len(starts) > 1:
         # Room for every vector at once: growing part by part, the storage would be copied
         # whenever it doubles (at a million questions, a 0.4 GB step in the build's peak).
         storage = faiss.downcast_index(index.storage)
         storage.codes.resize(len(vectors) * storage.code_size)
-    for start in bar(starts, "graph", "part", enabled=len(starts) > 1):
+    for start in bar(starts, "graph", "part", enabled=progress and len(starts) > 1):
         index.add(np.ascontiguousarray(vectors[start : start + step], dtype=np.float32))
     return index
 
@@ -148,7 +152,7 @@ class HnswSearch:
         self.graph = graph
 
     @classmethod
-    def build(cls, vectors: np.ndarray, progress: bool = False) -> "HnswSearch":
+    def build(cls, vectors, progress: bool = False) -> "HnswSearch":
         return cls(build_hnsw(vectors, progress))
 
     @classmethod

@@ -42,7 +42,7 @@ class Change:
         progress = progress and len(chunk.questions) >= LOGGED_ROWS
         if lexical is None and model.scorer.lexical is not None:
             lexical = model.scorer.lexical.rows(chunk.questions, progress=progress)
-        if progress:  # a large local index builds its HNSW graph here: minutes for a million questions
+        if progress:  # a large index writes (Milvus: indexes) gigabytes here
             log(f"storing {len(chunk.questions):,} questions")
         self.manifest, self.store = self.store.added(self.folder, self.manifest, list(chunk.ids),
                                                      list(chunk.questions), vectors, lexical, chunk.metadata,
@@ -128,7 +128,7 @@ def build_folder(model, chunks: Iterable[Corpus], path, *, backend: str, force: 
                 change.store.checkpoint(change.manifest, seen)
         if not change.manifest["count"]:
             raise DataError("no questions to index")
-        change.store.finished()
+        change.manifest, change.store = change.store.finished(tmp, change.manifest, progress)
         change.commit()
     change.folder = Path(path)
     with io_errors(change.folder), write_lock(change.folder):

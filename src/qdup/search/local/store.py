@@ -23,7 +23,9 @@ from ...text.lexical import LexicalRows, LexicalStats
 from ..filters import Filter
 from ..postings import rare_postings
 from ..topk import empty_topk, merge_topk
-from .segments import Segment, compacted, filtered_topk, read_segments, segment_files, verify_segments
+from .files import mapped_vectors
+from .segments import (Segment, compacted, filtered_topk, graph_added, read_segments, segment_files,
+                       verify_segments)
 
 CHUNK_ROWS = None  # a fresh build is one merged segment (and one HNSW graph): hand over everything at once
 AUTO_HNSW_ROWS = 50_000  # exact search over 50k x 128 floats takes ~1-2 ms of a core; above, HNSW
@@ -44,7 +46,7 @@ def check_options(options: dict) -> None:
 
 def create(folder: Path, manifest: dict, options: dict, force: bool, resume_key: str | None) -> "LocalStore":
     check_options(options)
-    return LocalStore((), _graph_rule(manifest))
+    return LocalStore((), _graph_rule(manifest), graph_later=True)
 
 
 def open(folder: Path, manifest: dict) -> "LocalStore":  # noqa: A001 (the seam's verb)
@@ -59,10 +61,14 @@ def _graph_rule(manifest: dict) -> Callable[[int], bool]:
 class LocalStore:
     """Immutable view of the segments one manifest names."""
 
-    def __init__(self, segments: tuple[Segment, ...], use_graph: Callable[[int], bool]) -> None:
+    def __init__(self, segments: tuple[Segment, ...], use_graph: Callable[[int], bool],
+                 graph_later: bool = False) -> None:
         self.segments = segments
         self.offsets = np.cumsum([0] + [len(s.ids) for s in segments])
         self.use_graph = use_graph  # one of GRAPH_RULES
+        # A build's store: no graph while rows are added, one when the build is finished(),
+        # after the callers that handed over the vectors have let go of them.
+        self.graph_later = graph_later
         self._masks: dict[tuple[int, Filter], np.ndarray] = {}  # (segment, filter) -> rows it skips
         self._rows_by_id: dict[str, int] | None = None  # live id -> row, on the first find()
 
@@ -154,8 +160,9 @@ class LocalStore:
 
     def added(self, folder, manifest, ids, questions, vectors, lexical, metadata, progress=False):
         new = Segment("", vectors, list(ids), list(questions), np.zeros(len(ids), bool), None, metadata, lexical)
-        manifest, segments = compacted(folder, manifest, [*self.segments, new], self.use_graph, progress)
-        return manifest, LocalStore(tuple(segments), self.use_graph)
+        rule = GRAPH_RULES["exact"] if self.graph_later else self.use_graph
+        manifest, segments = compacted(folder, manifest, [*self.segments, new], rule, progress)
+        return manifest, LocalStore(tuple(segments), self.use_graph, self.graph_later)
 
     def removed(self, folder, manifest, rows):
         dead = [s.dead.copy() for s in self.segments]
@@ -175,8 +182,19 @@ class LocalStore:
     def checkpoint(self, manifest: dict, done: int) -> None:
         pass
 
-    def finished(self) -> None:
-        pass
+    def finished(self, folder, manifest, progress=False):
+        if not self.graph_later:
+            return manifest, self
+        # From here this frame holds the only reference to the segments: this store is spent.
+        segments, self.segments = list(self.segments), ()
+        if len(segments) > 1:  # a build handed over in several chunks: merged as any add would be
+            manifest, segments = compacted(folder, manifest, segments, self.use_graph, progress)
+        elif segments and segments[0].ann is None and self.use_graph(len(segments[0].ids)):
+            # The written vectors, mapped as a loaded index maps them: the array the build
+            # encoded is freed before the graph makes its own copy.
+            segments[0] = replace(segments[0], vectors=mapped_vectors(folder, segments[0].name))
+            manifest, segments[0] = graph_added(folder, manifest, segments[0], progress)
+        return manifest, LocalStore(tuple(segments), self.use_graph)
 
     def files(self, manifest: dict) -> set[str]:
         return {name for entry in manifest["segments"] for name in segment_files(entry)}

@@ -270,13 +270,14 @@ class MilvusStore:
             self.client.alter_collection_properties(self.collection, {CHECKPOINT: json.dumps({**state, "done": done})},
                                                     timeout=TIMEOUT_S)
 
-    def finished(self) -> None:
+    def finished(self, folder, manifest, progress=False):
         if self.lexical is None:
-            return  # nothing was stored
+            return manifest, self  # nothing was stored
         with calls(self.uri):
             self.client.alter_collection_properties(self.collection, {BUILDING: "", CHECKPOINT: ""}, timeout=TIMEOUT_S)
             wait_indexed(self.client, self.collection, ("vector", "chars") if self.lexical else ("vector",),
                          INDEX_WAIT_S, TIMEOUT_S)
+        return manifest, self
 
     def files(self, manifest: dict) -> set[str]:
         return set()  # the folder holds only the manifest
