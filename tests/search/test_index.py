@@ -415,14 +415,14 @@ def test_records_written_in_parts_read_back_whole(tmp_path, fake_model, monkeypa
     assert (tmp_path / "p" / "seg-000001.jsonl").read_text(encoding="utf-8").count("\n") == 7
 
 
-def test_a_build_lets_go_of_its_vectors_before_the_graph(tmp_path, fake_model, monkeypatch):
-    """The graph copies every vector: a million questions' would be held twice if the array
-    the build encoded were still alive then (issue 20's build memory)."""
+def watch_encoding_and_graph(fake_model, monkeypatch) -> tuple[list, list]:
+    """Weak references to every array ``fake_model`` encodes, and, each time a graph is built,
+    which of them are alive then and what the graph reads its vectors from."""
     import weakref
 
     from qdup.search.topk import HnswSearch
 
-    encoded, alive_at_graph = [], []
+    encoded, graphs = [], []
     encode, build = fake_model.encode, HnswSearch.build.__func__
 
     def encode_and_watch(texts, **options):
@@ -431,35 +431,66 @@ def test_a_build_lets_go_of_its_vectors_before_the_graph(tmp_path, fake_model, m
         return vectors
 
     def build_and_look(cls, vectors, progress=False):
-        alive_at_graph.append([ref() is not None for ref in encoded])
+        graphs.append(([ref() is not None for ref in encoded], type(vectors).__name__))
         return build(cls, vectors, progress)
 
     monkeypatch.setattr(fake_model, "encode", encode_and_watch)
     monkeypatch.setattr(HnswSearch, "build", classmethod(build_and_look))
+    return encoded, graphs
+
+
+def test_a_build_lets_go_of_its_vectors_before_the_graph(tmp_path, fake_model, monkeypatch):
+    """The graph copies every vector: a million questions' would be held twice if the array
+    the build encoded were still alive then (issue 20's build memory)."""
+    _, graphs = watch_encoding_and_graph(fake_model, monkeypatch)
     questions = [f"question {n} about topic {n % 17}?" for n in range(300)]
     index = Index.build(fake_model, None, questions, tmp_path / "h", backend="hnsw")
-    assert alive_at_graph == [[False]]  # one graph, built once the encoded array was freed
+    assert graphs == [([False], "VectorFile")]  # one graph, read from the file once the array was freed
     manifest = json.loads((tmp_path / "h" / "manifest.json").read_text())
     [entry] = manifest["segments"]
     assert entry["ann"] and set(entry["files"]) == {"seg-000001.npy", "seg-000001.jsonl", "seg-000001.faiss"}
-    assert "files match their checksums" in Index.load(tmp_path / "h").check()
-    monkeypatch.setattr(fake_model, "encode", encode)
+    loaded = Index.load(tmp_path / "h")
+    assert "files match their checksums" in loaded.check()
+    # The built index serves its vectors from the graph's own copy (no file of the build's
+    # temporary folder is held open): the same vectors the folder holds.
+    [built_segment], [loaded_segment] = index._state[1].segments, loaded._state[1].segments
+    assert not isinstance(built_segment.vectors, np.memmap)
+    np.testing.assert_array_equal(built_segment.vectors, loaded_segment.vectors)
     exact = Index.build(fake_model, None, questions, tmp_path / "e", backend="exact")
     queries = ["question 5 about topic 5?", "topic 3"]
-    for built in (index, Index.load(tmp_path / "h")):  # the index the build returns searches as a loaded one
-        for a, b in zip(built.search(fake_model, queries, k=5), exact.search(fake_model, queries, k=5)):
-            assert a.ids == b.ids
-            np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+    for built in (index, loaded):
+        assert_same_results(built.search(fake_model, queries, k=5), exact.search(fake_model, queries, k=5))
 
 
-def test_a_build_in_chunks_still_gets_one_graph(tmp_path, fake_model, monkeypatch):
+@pytest.mark.parametrize("backend, segments, graph", [("hnsw", 1, True), ("exact", 3, False)])
+def test_a_build_in_chunks(tmp_path, fake_model, monkeypatch, backend, segments, graph):
+    """In chunks, an HNSW build ends as one segment whose graph is built once, with every
+    chunk's array freed; an exact one keeps its chunks' segments and generations."""
     from qdup.data.corpus import Corpus
 
+    encoded, graphs = watch_encoding_and_graph(fake_model, monkeypatch)
     questions = [f"question {n} about topic {n % 17}?" for n in range(300)]
     chunks = [Corpus(questions[s : s + 100], [str(n) for n in range(s, s + 100)]) for s in (0, 100, 200)]
-    index = Index.build_chunks(fake_model, chunks, tmp_path / "c", backend="hnsw")
-    [entry] = json.loads((tmp_path / "c" / "manifest.json").read_text())["segments"]
-    assert entry["ann"] and entry["rows"] == 300
+    index = Index.build_chunks(fake_model, chunks, tmp_path / "c", backend=backend)
+    assert graphs == ([([False] * 3, "VectorFile")] if graph else [])
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert [e["ann"] for e in manifest["segments"]] == [graph] * segments
+    assert manifest["generation"] == (4 if graph else 3)  # one per chunk, and the merge that took the graph
+    assert sum(e["rows"] for e in manifest["segments"]) == 300
     exact = Index.build(fake_model, [str(n) for n in range(300)], questions, tmp_path / "e", backend="exact")
-    for a, b in zip(index.search(fake_model, ["topic 3"], k=5), exact.search(fake_model, ["topic 3"], k=5)):
-        assert a.ids == b.ids
+    assert_same_results(index.search(fake_model, ["topic 3"], k=5), exact.search(fake_model, ["topic 3"], k=5))
+    assert "files match their checksums" in Index.load(tmp_path / "c").check()
+
+
+def test_a_graph_lends_its_vectors_and_lives_as_long_as_they_do():
+    import gc
+
+    from qdup.search.topk import HnswSearch
+
+    vectors = clustered_unit_vectors(500, 16, seed=3)
+    graph = HnswSearch.build(vectors)
+    lent = graph.vectors()[100:200]  # a view of a view: its base chain holds the graph
+    del graph
+    gc.collect()
+    np.testing.assert_array_equal(lent, vectors[100:200])  # the same floats, copied by FAISS
+    assert not lent.flags.writeable

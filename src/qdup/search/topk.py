@@ -155,6 +155,15 @@ class HnswSearch:
     def build(cls, vectors, progress: bool = False) -> "HnswSearch":
         return cls(build_hnsw(vectors, progress))
 
+    def vectors(self) -> np.ndarray:
+        """The graph's own copy of its vectors as a read-only array, without copying them;
+        the array keeps the graph alive."""
+        import faiss
+
+        storage = faiss.downcast_index(self.graph.storage)
+        view = faiss.rev_swig_ptr(storage.get_xb(), self.graph.ntotal * self.graph.d)
+        return np.asarray(_Lent(view, (self.graph.ntotal, self.graph.d), self.graph))
+
     @classmethod
     def read(cls, path: str) -> "HnswSearch":
         return cls(read_hnsw(path))
@@ -164,3 +173,13 @@ class HnswSearch:
 
     def topk(self, queries: np.ndarray, k: int, dead: np.ndarray, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         return hnsw_topk(self.graph, queries, k, np.flatnonzero(dead), ef)
+
+
+class _Lent:
+    """Memory an owner holds, lent to numpy read-only: an array made of it has this object as
+    its base, so the owner lives as long as the array."""
+
+    def __init__(self, view: np.ndarray, shape: tuple[int, ...], owner) -> None:
+        self.owner = owner
+        address = view.__array_interface__["data"][0]
+        self.__array_interface__ = {**view.__array_interface__, "shape": shape, "data": (address, True)}

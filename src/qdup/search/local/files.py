@@ -107,7 +107,7 @@ def read_segment(folder: Path, name: str, rows: int, dim: int,
     try:
         # Memory-mapped: segment files are immutable (a replaced one stays readable while
         # mapped), and rows an HNSW graph already holds are then never paged in twice.
-        vectors = mapped_vectors(folder, name)
+        vectors = np.load(folder / vectors_file, mmap_mode="r", allow_pickle=False)
         # "\n" only: str.splitlines() would also split inside a question holding U+2028 or
         # U+0085 (stored raw: ensure_ascii=False), and the join would glue it back altered.
         lines = text.decode("utf-8").split("\n")
@@ -125,11 +125,6 @@ def read_segment(folder: Path, name: str, rows: int, dim: int,
         raise damaged(folder, f"{records_file} holds a line without an id, a question or object metadata")
     metadata = [r.get("metadata") or {} for r in records] if any("metadata" in r for r in records) else None
     return vectors, [r["id"] for r in records], [r["question"] for r in records], metadata
-
-
-def mapped_vectors(folder: Path, name: str) -> np.ndarray:
-    """A segment's vectors, memory-mapped read-only (:func:`read_segment` checks their shape)."""
-    return np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
 
 
 def write_graph(folder: Path, name: str, graph: HnswSearch) -> None:

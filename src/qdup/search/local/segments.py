@@ -137,8 +137,10 @@ def verify_segments(path: Path, segments: list[Segment]) -> int:
 
 
 def compacted(folder: Path, manifest: dict, segments: list[Segment],
-              use_graph: Callable[[int], bool], progress: bool = False) -> tuple[dict, list[Segment]]:
-    """Write unsaved segments (name "") as a new generation, merging segments when due.
+              use_graph: Callable[[int], bool], progress: bool = False,
+              merge: bool = False) -> tuple[dict, list[Segment]]:
+    """Write unsaved segments (name "") as a new generation, merging segments when due
+    (``merge``: into one, now).
 
     ``use_graph(live_rows)``: whether the merged base segment carries an HNSW graph. With
     one, too many small segments are merged among themselves (cheap); the graph is
@@ -149,7 +151,7 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment],
     live_rows = sum(int((~s.dead).sum()) for s in segments)
     use_ann = use_graph(live_rows)
     graph_due = False  # whether the merged segment gets a (new) HNSW graph
-    if _full_merge_due(segments, use_ann):
+    if merge or _full_merge_due(segments, use_ann):
         segments = [_merge(segments, name, manifest["dim"])] if live_rows else []
         graph_due = use_ann
     elif len(segments) > MAX_SEGMENTS:  # here segments[0] carries the graph: keep it
@@ -176,10 +178,11 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment],
 
 
 def graph_added(folder: Path, manifest: dict, seg: Segment, progress: bool = False) -> tuple[dict, Segment]:
-    """A written segment without a graph given its HNSW graph, which is built from the
-    segment's vector file part by part: a caller that has let go of the vectors it wrote
-    never holds them next to the graph's copy (a million questions: 0.7 GB less at the
-    build's peak). The manifest returned records the graph; it is not committed here."""
+    """A written segment given its HNSW graph, built from the segment's vector file part by
+    part; the graph's copy of the vectors then serves the segment. A caller that has let go
+    of the vectors it wrote (``seg.vectors`` may be None) never holds them next to the
+    graph's copy: a million questions' build peaks 0.7 GB lower. The manifest returned
+    records the graph; it is not committed here."""
     graph = HnswSearch.build(VectorFile(folder / f"{seg.name}.npy"), progress)
     write_graph(folder, seg.name, graph)
     entry = next(e for e in manifest["segments"] if e["name"] == seg.name)
@@ -187,7 +190,7 @@ def graph_added(folder: Path, manifest: dict, seg: Segment, progress: bool = Fal
     files = {f: (seg.files or {}).get(f) or digest(folder / f) for f in segment_files(entry)}
     manifest = {**manifest, "segments": [{**entry, "files": files} if e["name"] == seg.name else e
                                          for e in manifest["segments"]]}
-    return manifest, replace(seg, ann=graph, files=files)
+    return manifest, replace(seg, vectors=graph.vectors(), ann=graph, files=files)
 
 
 def _merge(segments: list[Segment], name: str, dim: int) -> Segment:

@@ -23,7 +23,6 @@ from ...text.lexical import LexicalRows, LexicalStats
 from ..filters import Filter
 from ..postings import rare_postings
 from ..topk import empty_topk, merge_topk
-from .files import mapped_vectors
 from .segments import (Segment, compacted, filtered_topk, graph_added, read_segments, segment_files,
                        verify_segments)
 
@@ -187,12 +186,11 @@ class LocalStore:
             return manifest, self
         # From here this frame holds the only reference to the segments: this store is spent.
         segments, self.segments = list(self.segments), ()
-        if len(segments) > 1:  # a build handed over in several chunks: merged as any add would be
-            manifest, segments = compacted(folder, manifest, segments, self.use_graph, progress)
-        elif segments and segments[0].ann is None and self.use_graph(len(segments[0].ids)):
-            # The written vectors, mapped as a loaded index maps them: the array the build
-            # encoded is freed before the graph makes its own copy.
-            segments[0] = replace(segments[0], vectors=mapped_vectors(folder, segments[0].name))
+        if segments and self.use_graph(sum(int((~s.dead).sum()) for s in segments)):
+            if len(segments) > 1:  # a build handed over in chunks: merged first, for one graph
+                manifest, segments = compacted(folder, manifest, segments, GRAPH_RULES["exact"], progress, merge=True)
+            # The graph reads the written file: the array the build encoded is freed first.
+            segments[0] = replace(segments[0], vectors=None)
             manifest, segments[0] = graph_added(folder, manifest, segments[0], progress)
         return manifest, LocalStore(tuple(segments), self.use_graph)
 
