@@ -55,19 +55,30 @@ def test_student_reproduces_teacher_similarities_better_than_untrained(teacher, 
 def test_cli_distills_with_pairs_then_indexes_and_searches(capsys, teacher, questions, tmp_path):
     (tmp_path / "q.txt").write_text("\n".join(questions) + "\n")
     teacher_dir = teacher.save(tmp_path / "teacher")
+    # A teacher trained with look-alikes of several words (the one command's recipe): its
+    # student's re-ranker learns from the same kind, where the user sets nothing else.
+    config = json.loads((teacher_dir / "config.json").read_text())
+    config["training"] = {**config.get("training", {}), "lookalikes": 1.0, "lookalike_words": 3}
+    (teacher_dir / "config.json").write_text(json.dumps(config))
     out = tmp_path / "student"
     code, stdout, err = run(capsys, "distill", teacher_dir, "--questions", tmp_path / "q.txt", "--pairs", TOY_PAIRS,
-                            "--out", out, "--quiet", *STUDENT_ARGS)
+                            "--out", out, "--quiet", "--set", "lookalike_words=2", *STUDENT_ARGS)
     assert (code, err) == (0, "")
     assert stdout.startswith(f"saved {out} (best epoch ") and "chosen by validation AUC" in stdout
     student = qdup.load(out)
     assert "calibration" in student.info and student.info["distillation"]["teacher_fingerprint"] == teacher.fingerprint
     assert student.scorer.name == "rerank"  # with --pairs: the default recipe's re-ranker
+    assert (student.info["training"]["lookalikes"], student.info["training"]["lookalike_words"]) == (1.0, 2)
     code, stdout, err = run(capsys, "index", "build", tmp_path / "q.txt", "--out", tmp_path / "idx", "--model", out)
     assert code == 0, err
     code, stdout, err = run(capsys, "search", tmp_path / "idx", questions[5], "-k", "3", "--json")
     assert code == 0, err
     assert json.loads(stdout)[0]["question"] == questions[5]  # a stored question finds itself first
+
+
+def test_a_teacher_lends_its_student_the_look_alike_settings_it_has(teacher):
+    assert distillation.teacher_lookalikes(teacher) == {}  # a pretrained encoder as it is
+    assert distillation.teacher_lookalikes(qdup.load()) == {"lookalikes": 0.2}  # saved before lookalike_words
 
 
 def test_distill_refuses_an_existing_output_before_any_work(capsys, teacher, tmp_path):

@@ -38,6 +38,8 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     also gets the default recipe's re-ranker (word features + cosine; two more students,
     each distilled without half of the pairs: three times the training time, or
     `--set scorer=cosine` to skip it) and a threshold calibrated on the validation pairs.
+    Its re-ranker learns from look-alikes as its teacher's did (the teacher's lookalikes and
+    lookalike_words, unless --set says otherwise).
 
     \b
     Example:
@@ -46,18 +48,20 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     from ..data.pairs import read_pairs  # numpy: only for commands that read pairs
     from ..data.split import reference_split
 
-    from ..training.distill import distill as distill_student  # this command is named distill
+    from ..training.distill import distill as distill_student, teacher_lookalikes  # this command is named distill
     from .. import model
     from ..data.corpus import read_questions
 
     given = {key: value for key, value in settings.items() if value is not None}
     overrides, distill_config = recipes.parse_distill_settings(extra)
-    config = recipes.TrainConfig.from_recipe(
-        recipes.DEFAULT_RECIPE, **{"scorer": "rerank" if pairs_file else "cosine", **given, **overrides})
+    chosen = {"scorer": "rerank" if pairs_file else "cosine", **given, **overrides}
+    recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **chosen)  # bad settings: refused before any work
     model.check_output(out, force)  # fail before the teacher's encoding and the training
     labelled = reference_split(read_pairs(pairs_file)) if pairs_file else None
     questions = read_questions(questions_file).questions
-    student = distill_student(model.load(teacher), questions, config, labelled, progress=not quiet,
+    teacher_model = model.load(teacher)
+    config = recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **{**teacher_lookalikes(teacher_model), **chosen})
+    student = distill_student(teacher_model, questions, config, labelled, progress=not quiet,
                               device=check_device(device), distill_config=distill_config)
     student.save(out, force=force)
     best = student.info["history"][student.info["best_epoch"] - 1]

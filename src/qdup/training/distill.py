@@ -47,6 +47,23 @@ from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, encode
                     step_negatives, train_epochs, validate)
 
 
+LOOKALIKE_SETTINGS = ("lookalikes", "lookalike_words")
+
+
+def teacher_lookalikes(teacher) -> dict:
+    """The look-alike settings ``teacher`` was trained with, for its student's re-ranker
+    (``qdup distill`` takes them unless told otherwise); empty for a teacher trained
+    without them (say a pretrained encoder as it is).
+
+    The one command's student (recipe ``transformer``: a look-alike of every held-out
+    pair, names of up to 3 words) judged 28% of validation person swaps duplicates with
+    the default recipe's one-word look-alikes, 4.6% with its teacher's, at the same
+    validation accuracy (docs/benchmarks.md).
+    """
+    training = teacher.info.get("training") or {}
+    return {key: training[key] for key in LOOKALIKE_SETTINGS if key in training}
+
+
 def distill(teacher, questions: Sequence[str], config: TrainConfig, split: Split | None = None,
             progress: bool = False, device: str = "cpu", distill_config: DistillConfig | None = None) -> QdupModel:
     """An LSTM student (``config``'s shape and optimiser settings) of ``teacher``, learning as
