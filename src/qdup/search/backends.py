@@ -84,8 +84,8 @@ class Store(Protocol):
 
     def finished(self, folder: Path, manifest: dict, progress: bool = False) -> tuple[dict, "Store"]:
         """The build is complete: nothing is left to resume. The manifest to commit and the
-        store to use from now on (a local build adds its HNSW graph here: its rows' vectors
-        are then held by this store alone, so the graph never sits next to a second copy)."""
+        store to use from now on (a local build adds its HNSW graph here, once the callers
+        have let go of the vectors they encoded: the graph's copy is then the only one)."""
 
     def files(self, manifest: dict) -> set[str]:
         """Names of the files in the index folder that ``manifest`` needs (others are swept)."""

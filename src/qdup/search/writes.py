@@ -42,7 +42,7 @@ class Change:
         progress = progress and len(chunk.questions) >= LOGGED_ROWS
         if lexical is None and model.scorer.lexical is not None:
             lexical = model.scorer.lexical.rows(chunk.questions, progress=progress)
-        if progress:  # a large index writes (Milvus: indexes) gigabytes here
+        if progress:  # a million questions' files are gigabytes (Milvus also indexes them here)
             log(f"storing {len(chunk.questions):,} questions")
         self.manifest, self.store = self.store.added(self.folder, self.manifest, list(chunk.ids),
                                                      list(chunk.questions), vectors, lexical, chunk.metadata,
