@@ -198,7 +198,7 @@ def _token_spans(question: str, spans: Collection[str], longest: int) -> list[tu
         size = 1
         for n in range(min(longest, len(words) - i), 1, -1):
             run = words[i : i + n]
-            if all(question[a.end() : b.start()].isspace() for a, b in zip(run, run[1:])) \
+            if all(_together(question, a, b) for a, b in zip(run, run[1:])) \
                     and " ".join(w.group(0).lower() for w in run) in spans:
                 size = n
                 break
@@ -206,6 +206,12 @@ def _token_spans(question: str, spans: Collection[str], longest: int) -> list[tu
         out.append((_key(question[start:end]), start, end))
         i += size
     return out
+
+
+def _together(question: str, first: re.Match, second: re.Match) -> bool:
+    """Whether two words of ``question`` are written next to each other, only spaces between:
+    one rule for finding names of several words in the pool and in a question."""
+    return question[first.end() : second.start()].isspace()
 
 
 def name_runs(questions: Sequence[str], names: set[str], max_words: int) -> list[str]:
@@ -221,7 +227,7 @@ def name_runs(questions: Sequence[str], names: set[str], max_words: int) -> list
         words = list(WORD.finditer(question))
         run: list[re.Match] = []
         for word in [*words, None]:
-            joined = word is not None and bool(run) and question[run[-1].end() : word.start()].isspace()
+            joined = word is not None and bool(run) and _together(question, run[-1], word)
             if word is not None and word.group(0).lower() in names and (joined or not run):
                 run.append(word)
                 continue
