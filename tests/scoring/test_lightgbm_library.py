@@ -65,3 +65,20 @@ def test_fit_reports_every_boosting_round():
     seen = []
     Reranker.fit(x, y, FEATURES, BoosterSettings(rounds=7, min_rows_per_leaf=5), progress=lambda done, total: seen.append((done, total)))
     assert seen == [(n, 7) for n in range(1, 8)]
+
+
+@pytest.mark.parametrize("objective", ["binary", "lambdarank"])
+def test_raw_sums_over_tree_ranges_add_up_to_the_whole(objective):
+    rng = np.random.default_rng(5)
+    x = random_features(300, 6, seed=6)
+    y = (x[:, 0] + rng.random(300) > 0.8).astype(float)
+    params = {"objective": objective, "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5}
+    booster = lightgbm.train(params, lightgbm.Dataset(x, y, group=[30] * 10 if objective == "lambdarank" else None), 40)
+    native = NativeBooster(booster.model_to_string())
+    assert native.trees == 40
+    whole = booster.predict(x, raw_score=True, num_threads=1)
+    first = native.predict(x, (0, 15), raw=True)
+    np.testing.assert_allclose(first, booster.predict(x, raw_score=True, num_iteration=15, num_threads=1), rtol=1e-9)
+    np.testing.assert_allclose(first + native.predict(x, (15, -1), raw=True), whole, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(native.predict(x, raw=True), whole, rtol=1e-9)
+    assert not np.allclose(first, whole)  # the range was honoured: 15 trees are not 40

@@ -45,8 +45,11 @@ class Scorer(Protocol):
         candidates and judges its best few as pairs from one computation, and ``score`` is
         ``score_features(features(...))``."""
 
-    def rank_features(self, features: np.ndarray) -> np.ndarray:
-        """Search scores from :meth:`features`' rows: their order within a query is what counts."""
+    def rank_features(self, features: np.ndarray, sizes: np.ndarray | None = None,
+                      keep: int | None = None) -> np.ndarray:
+        """Search scores from :meth:`features`' rows: their order within a query is what counts.
+        Given ``sizes`` (the rows hold ``len(sizes)`` queries' candidates in turn) and ``keep``,
+        only each query's best ``keep`` need a score; the others may score -inf (a shortlist)."""
 
     def score_features(self, features: np.ndarray) -> np.ndarray:
         """:meth:`score`'s scores from :meth:`features`' rows."""

@@ -21,10 +21,11 @@ class CosineScorer:
     def features(self, cosine, queries=None, candidates=None, query_of=None) -> np.ndarray:
         return self.score(cosine)[:, None]
 
-    def rank_features(self, features: np.ndarray) -> np.ndarray:
+    def rank_features(self, features: np.ndarray, sizes=None, keep=None) -> np.ndarray:
         return features[:, 0]
 
-    score_features = rank_features
+    def score_features(self, features: np.ndarray) -> np.ndarray:
+        return features[:, 0]
 
     def save(self, folder: Path) -> dict:
         return {"name": self.name}

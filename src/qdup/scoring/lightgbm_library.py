@@ -21,6 +21,7 @@ import numpy as np
 
 DTYPE_FLOAT32, DTYPE_FLOAT64 = 0, 1  # C_API_DTYPE_*
 PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL: a probability for a binary objective, else the raw score
+PREDICT_RAW_SCORE = 1  # C_API_PREDICT_RAW_SCORE: the trees' sum, whatever the objective
 _NAMES = {"win32": "lib_lightgbm.dll", "darwin": "lib_lightgbm.dylib"}
 
 
@@ -59,13 +60,18 @@ class NativeBooster:
         _check(lib.LGBM_BoosterLoadModelFromString(text.encode("utf-8"), ctypes.byref(iterations),
                                                    ctypes.byref(handle)))
         self._handle = handle
+        self.trees = iterations.value  # boosting rounds (one tree each for one output)
         weakref.finalize(self, lib.LGBM_BoosterFree, handle)
         features = ctypes.c_int(0)
         _check(lib.LGBM_BoosterGetNumFeature(handle, ctypes.byref(features)))
         self.num_features = features.value
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """``(n,)`` float64 predictions of ``(n, num_features)`` float32 or float64 rows."""
+    def predict(self, features: np.ndarray, trees: tuple[int, int] = (0, -1), raw: bool = False) -> np.ndarray:
+        """``(n,)`` float64 predictions of ``(n, num_features)`` float32 or float64 rows.
+
+        ``trees``: (first, count) of the boosting rounds to sum (count -1: all from first);
+        ``raw``: the sum itself, without the objective's transform. Raw sums over
+        consecutive ranges of trees add up to the raw sum over all of them."""
         if features.dtype not in (np.float32, np.float64):
             features = features.astype(np.float32)
         features = np.ascontiguousarray(features)
@@ -74,6 +80,7 @@ class NativeBooster:
         _check(library().LGBM_BoosterPredictForMat(
             self._handle, features.ctypes.data_as(ctypes.c_void_p),
             DTYPE_FLOAT32 if features.dtype == np.float32 else DTYPE_FLOAT64,
-            ctypes.c_int32(rows), ctypes.c_int32(columns), 1, PREDICT_NORMAL, 0, -1, b"num_threads=1",
+            ctypes.c_int32(rows), ctypes.c_int32(columns), 1, PREDICT_RAW_SCORE if raw else PREDICT_NORMAL,
+            ctypes.c_int(trees[0]), ctypes.c_int(trees[1]), b"num_threads=1",
             ctypes.byref(written), out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
         return out[: written.value]

@@ -36,6 +36,11 @@ SAME_TEXT_SCORE = 1.0
 # Re-ranker scores are a float32 logistic, which rounds to 1.0 for a raw score above ~17:
 # capped just below, only a stored copy of the query scores SAME_TEXT_SCORE.
 BELOW_SAME_TEXT = np.nextafter(np.float32(SAME_TEXT_SCORE), np.float32(0))
+# Candidates per query that the scorer ranks fully; the rest are left out after a first,
+# cheaper look (a re-ranker's first trees, qdup.scoring.booster.SHORTLIST_TREES): the same
+# validation recall at 0.6 of the trees' cost (docs/benchmarks.md). Never fewer than the
+# results asked for.
+SHORTLIST = 20
 QUERY_CHUNK = 64  # bounds the (queries x rows) lexical score block of the exact scan
 
 
@@ -130,7 +135,7 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
         vectors, rows = gather(flat)
         cosine = np.einsum("nd,nd->n", query_vectors[which], vectors)
         features = scorer.features(cosine, query_rows, rows, which)
-        scores = np.minimum(scorer.rank_features(features), BELOW_SAME_TEXT)
+        scores = np.minimum(scorer.rank_features(features, sizes, max(k, SHORTLIST)), BELOW_SAME_TEXT)
         near = np.flatnonzero(cosine >= SAME_TEXT_COSINE) if same_text is not None else []
         if len(near):
             scores[near[same_text(which[near], flat[near])]] = SAME_TEXT_SCORE

@@ -1,0 +1,43 @@
+"""A re-ranker's shortlist: each query's best rows by its first trees get every tree's score."""
+
+import numpy as np
+import pytest
+
+from qdup.scoring.booster import SHORTLIST_TREES, BoosterSettings, Reranker
+
+lightgbm = pytest.importorskip("lightgbm")
+NAMES = ("a", "b", "c", "d")
+
+
+def ranking_reranker(rounds: int, seed: int = 0) -> tuple[Reranker, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sizes = np.array([40, 3, 25, 0, 31])  # a query with fewer rows than kept, one with none
+    x = rng.random((sizes.sum(), len(NAMES))).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] * x[:, 2] + 0.3 * rng.random(len(x)) > 1.0).astype(np.float32)
+    settings = BoosterSettings(objective="lambdarank", rounds=rounds, min_rows_per_leaf=3, leaves=7)
+    return Reranker.fit(x, y, NAMES, settings, groups=sizes[sizes > 0]), x, sizes
+
+
+def test_each_querys_best_rows_by_the_first_trees_get_the_full_score():
+    reranker, x, sizes = ranking_reranker(SHORTLIST_TREES + 30)
+    keep = 8
+    full, short = reranker.predict(x), reranker.predict_shortlist(x, sizes, keep)
+    first = lightgbm.Booster(model_str=reranker.to_text()).predict(x, raw_score=True, num_iteration=SHORTLIST_TREES)
+    start = 0
+    for size in sizes:
+        rows = slice(start, start + size)
+        start += size
+        expected = np.argsort(-first[rows], kind="stable")[: min(keep, size)]
+        kept = np.flatnonzero(np.isfinite(short[rows]))
+        assert sorted(kept.tolist()) == sorted(expected.tolist())
+        np.testing.assert_allclose(short[rows][kept], full[rows][kept], rtol=1e-6)
+        assert (short[rows][~np.isin(np.arange(size), kept)] == -np.inf).all()
+    assert np.isinf(short).sum() == sum(max(size - keep, 0) for size in sizes) > 0
+
+
+def test_few_rows_or_few_trees_score_every_row_with_every_tree():
+    reranker, x, sizes = ranking_reranker(SHORTLIST_TREES + 30)
+    np.testing.assert_allclose(reranker.predict_shortlist(x, sizes, keep=40), reranker.predict(x), rtol=1e-6)
+    small, x, sizes = ranking_reranker(SHORTLIST_TREES)  # no tree left after the first ones
+    np.testing.assert_allclose(small.predict_shortlist(x, sizes, keep=2), small.predict(x), rtol=1e-6)
+    assert small.predict_shortlist(x[:0], np.zeros(0, np.int64), keep=2).shape == (0,)
