@@ -107,10 +107,20 @@ def test_exact_candidates_feed_the_union():
     assert rows[0, 0] == 0
 
 
+@pytest.mark.parametrize("rescore_from", [None, 0])  # 0: every store rescores its lexical candidates
 @pytest.mark.parametrize("depth", [3, 20])  # 20: more than the stored rows
-def test_the_training_pool_and_an_index_make_the_same_candidates(stats, depth):
+def test_the_training_pool_and_an_index_make_the_same_candidates(stats, depth, rescore_from, monkeypatch):
     """The re-ranker trains on the candidates a search over its pool would show it."""
+    from qdup.search import postings
+
     rows = stats.rows(POOL)
+    postings.remember(rows, postings.RarePostings.of(rows.chars, max_rows=3))  # some n-grams not rare
+    if rescore_from is not None:
+        lists = lambda: hybrid.InMemoryRows(np.zeros((len(POOL), 1)), rows).lexical_topk(rows, 3)  # noqa: E731
+        before = lists()
+        monkeypatch.setattr(postings, "RESCORE_FROM_ROWS", rescore_from)
+        monkeypatch.setattr(postings, "RESCORE_POOL", len(POOL))
+        assert (lists() != before).any()  # rescored lists are other lists: the comparison below means something
     vectors = np.random.default_rng(0).normal(size=(len(POOL), 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     segment = Segment("seg-000001", vectors, [str(n) for n in range(len(POOL))], POOL, np.zeros(len(POOL), bool),

@@ -44,6 +44,48 @@ def test_common_ngrams_make_no_candidates(stats):
     assert found[0].tolist() == [1, -1, -1]
 
 
+@pytest.mark.parametrize("pool", [1, 4, 50])
+def test_a_pool_by_the_rare_ngrams_is_rescored_on_every_ngram(stats, monkeypatch, pool):
+    from qdup.search import postings
+
+    monkeypatch.setattr(postings, "RESCORE_POOL", pool)
+    rows, queries = stats.rows(POOL), stats.rows(QUERIES)
+    dead = np.zeros(len(POOL), bool)
+    dead[2] = True
+    rare = RarePostings.of(rows.chars, max_rows=2)
+    scores, found = rare.topk(queries, 3, dead, rows.chars)
+    _, by_rare = rare.topk(queries, max(3, pool), dead)  # the pool: the best by the rare n-grams alone
+    exact = (queries.chars.to_scipy() @ rows.chars.to_scipy().T).toarray()  # every n-gram
+    for q in range(len(QUERIES)):
+        candidates = by_rare[q][by_rare[q] >= 0]
+        order = candidates[np.lexsort((candidates, -exact[q, candidates]))][:3]
+        assert found[q, : len(order)].tolist() == order.tolist() and (found[q, len(order):] == -1).all()
+        np.testing.assert_allclose(scores[q, : len(order)], exact[q, order], rtol=1e-5)
+    assert (found[3] == -1).all()  # no rare n-gram shared: nothing to rescore
+    if pool == 50:  # every candidate in the pool: some query's order differs from the rare n-grams' alone
+        _, rare_only = rare.topk(queries, 3, dead)
+        assert (rare_only != found).any()
+
+
+def test_exact_scores_are_dot_products_on_every_thread(stats):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qdup.search.postings import exact_scores
+
+    rows, queries = stats.rows(POOL), stats.rows(QUERIES)
+    expected = (queries.chars.to_scipy() @ rows.chars.to_scipy().T).toarray()
+    picked = np.array([5, 0, 3, 3, len(POOL) - 1])
+
+    def scored(q: int) -> np.ndarray:
+        span = slice(queries.chars.indptr[q], queries.chars.indptr[q + 1])
+        return exact_scores(rows.chars, picked, queries.chars.indices[span], queries.chars.data[span])
+
+    asked = [q % len(QUERIES) for q in range(400)]
+    with ThreadPoolExecutor(4) as pool:  # each thread's dense query row is its own, and left clean
+        for q, got in zip(asked, pool.map(scored, asked)):
+            np.testing.assert_allclose(got, expected[q, picked], rtol=1e-5, atol=1e-7)
+
+
 def write_arrays(folder, arrays):
     np.savez(folder / "seg-000001.lexical.npz", **arrays)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..text.lexical import LexicalRows
 from .backends import Store
-from .postings import best_alive, rare_postings
+from .postings import best_alive, rare_postings, rescores
 from .topk import empty_topk, exact_topk
 
 DEPTH = 30  # candidates per side; chosen on validation queries (docs/benchmarks.md)
@@ -83,7 +83,8 @@ class InMemoryRows:
         return exact_topk(queries, self.vectors, k)
 
     def lexical_topk(self, queries: LexicalRows, k: int) -> np.ndarray:
-        return rare_postings(self.lexical).topk(queries, k, None)[1]
+        stored = self.lexical.chars if rescores(len(self.vectors)) else None
+        return rare_postings(self.lexical).topk(queries, k, None, stored)[1]
 
 
 def candidates(source: CandidateSource, query_vectors: np.ndarray, query_rows: LexicalRows,

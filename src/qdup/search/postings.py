@@ -11,6 +11,12 @@ rare n-gram with it is scored exactly on those. The scorer then ranks the candid
 every n-gram. Chosen on validation queries (docs/benchmarks.md): at 51k questions recall@1
 is unchanged and recall@10 within 0.001 of scoring on every n-gram under 10% of the rows.
 
+In a large store more of a query's n-grams are common ones, which the rare postings leave
+out: there, each query's best :data:`RESCORE_POOL` rows by the rare n-grams are scored again
+on every n-gram (the exact TF-IDF cosine), and the best of those are the candidates. At a
+million questions this wins back about half of what the rare postings lose against the
+exact scan, for ~0.9 ms a query (docs/benchmarks.md).
+
 A segment's postings are made once, when it is written, and stored beside its lexical rows
 (:mod:`qdup.search.local.files`): making them costs ~0.3 s per 51k questions, which every
 ``qdup search`` paid at start-up before.
@@ -18,6 +24,7 @@ A segment's postings are made once, when it is written, and stored beside its le
 
 from __future__ import annotations
 
+import threading
 import weakref
 
 import numpy as np
@@ -27,9 +34,16 @@ from ..text.sparse import SparseRows
 from .topk import empty_topk
 
 MAX_POSTINGS = 1000  # rows an n-gram may be in and still make candidates (per segment)
+# Stores above this many rows rescore a pool of candidates on every n-gram. Chosen on
+# validation queries (docs/benchmarks.md): at 51k rows the pool adds 0.003 recall@10 for
+# +0.6 ms a query, at 200k 0.0125 and at a million 0.021 (half the loss against the exact
+# scan) for +0.9 ms. A pool of 150 wins back 0.016 at a million, 600 0.025 for +1.5 ms.
+RESCORE_FROM_ROWS = 100_000
+RESCORE_POOL = 300
 ENTRIES_PER_PASS = 1 << 24  # a segment's n-gram entries per pass when postings are made: bounds their memory
 ARRAYS = ("postings_columns", "postings_lengths", "postings_rows", "postings_weights", "postings_max_rows")
 _MADE: "weakref.WeakKeyDictionary[LexicalRows, RarePostings]" = weakref.WeakKeyDictionary()
+_QUERY_ROW = threading.local()  # per search thread: a query's n-gram weights as one dense row
 
 
 def rare_postings(rows: LexicalRows, keep: bool = True) -> "RarePostings":
@@ -46,6 +60,12 @@ def rare_postings(rows: LexicalRows, keep: bool = True) -> "RarePostings":
 def remember(rows: LexicalRows, postings: "RarePostings") -> None:
     """Postings read from a file are those of ``rows``: :func:`rare_postings` returns them."""
     _MADE[rows] = postings
+
+
+def rescores(stored_rows: int) -> bool:
+    """Whether lexical candidates among this many rows are rescored on every n-gram: decided
+    for a whole store, so that every segment's scores are of one kind when they are merged."""
+    return stored_rows > RESCORE_FROM_ROWS
 
 
 def best_alive(found: np.ndarray, value: np.ndarray, k: int,
@@ -133,25 +153,30 @@ class RarePostings:
         np.cumsum(indptr, out=indptr)
         return cls(indptr, rows, weights, size, int(max_rows[0]))
 
-    def topk(self, queries, k: int, dead: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def topk(self, queries, k: int, dead: np.ndarray | None,
+             stored: SparseRows | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, rows)`` (q, k), best first, by the TF-IDF dot product over the rare n-grams;
-        rows in ``dead`` (a boolean mask) skipped; ties by row, so results are deterministic."""
+        rows in ``dead`` (a boolean mask) skipped; ties by row, so results are deterministic.
+        ``stored``: the segment's own char rows; given (in a store of more than
+        :data:`RESCORE_FROM_ROWS` rows, :func:`rescores`), the best :data:`RESCORE_POOL` by the
+        rare n-grams are scored on every n-gram, and ``scores`` are those exact ones."""
         scores, rows = empty_topk(len(queries), k)
         chars = queries.chars
+        rescore = stored is not None
         for n in range(len(queries)):
             span = slice(chars.indptr[n], chars.indptr[n + 1])
-            value, found = best_alive(*self._scored(chars.indices[span], chars.data[span]), k, dead)
+            columns, weights = chars.indices[span], chars.data[span]
+            value, found = best_alive(*self._scored(columns, weights), max(k, RESCORE_POOL) if rescore else k, dead)
+            if rescore and len(found):
+                value, found = best_alive(found, exact_scores(stored, found, columns, weights), k, None)
             scores[n, : len(found)], rows[n, : len(found)] = value, found
         return scores, rows
 
     def _scored(self, columns: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The distinct rows in the postings of ``columns`` and their ``sum(weight * row weight)``."""
-        starts = self.indptr[columns]
-        lengths = self.indptr[columns + 1] - starts
-        ends = np.cumsum(lengths)
-        if not len(ends) or not ends[-1]:
+        entries, lengths = spans(self.indptr, columns)
+        if not len(entries):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        entries = np.arange(ends[-1]) + np.repeat(starts - (ends - lengths), lengths)
         touched = self.rows[entries]
         totals = np.bincount(touched, self.weights[entries] * np.repeat(weights, lengths), minlength=self.size)
         # Each touched row once, without sorting: the first position at which it appears.
@@ -160,3 +185,29 @@ class RarePostings:
         first[touched[::-1]] = position[::-1]
         found = touched[first[touched] == position].astype(np.int64)
         return found, totals[found].astype(np.float32)
+
+
+def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``(len(rows),)`` float32: each stored row's dot product with a query (n-grams ``columns``
+    weighted ``weights``) over every n-gram, read through a dense copy of the query's row."""
+    dense = getattr(_QUERY_ROW, "row", None)
+    if dense is None or len(dense) != stored.width:
+        dense = _QUERY_ROW.row = np.zeros(stored.width, np.float32)
+    dense[columns] = weights
+    try:
+        entries, lengths = spans(stored.indptr, rows)
+        products = dense[stored.indices[entries]] * stored.data[entries]
+        return np.bincount(np.repeat(np.arange(len(rows)), lengths), products, minlength=len(rows)).astype(np.float32)
+    finally:
+        dense[columns] = 0  # clean for the thread's next query
+
+
+def spans(indptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the entries of rows ``which`` (of a CSR ``indptr``), one row after
+    another, and how many each row has."""
+    starts = indptr[which]
+    lengths = indptr[which + 1] - starts
+    ends = np.cumsum(lengths)
+    if not len(ends):
+        return np.zeros(0, np.int64), lengths
+    return np.arange(ends[-1]) + np.repeat(starts - (ends - lengths), lengths), lengths

@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import ConfigError
 from ...text.lexical import LexicalRows, LexicalStats
 from ..filters import Filter
-from ..postings import rare_postings
+from ..postings import rare_postings, rescores
 from ..topk import empty_topk, merge_topk
 from .segments import (Segment, compacted, filtered_topk, graph_added, read_segments, segment_files,
                        verify_segments)
@@ -88,8 +88,9 @@ class LocalStore:
         def blocked(n: int, seg: Segment) -> np.ndarray | None:
             return (seg.dead if seg.dead.any() else None) if where is None else self._blocked(n, where)
 
+        exact = rescores(self._stored())
         scores, rows = self._merged(len(queries), k, lambda n, seg: rare_postings(seg.lexical).topk(
-            queries, k, blocked(n, seg)))
+            queries, k, blocked(n, seg), seg.lexical.chars if exact else None))
         rows[~np.isfinite(scores)] = -1
         return rows
 
