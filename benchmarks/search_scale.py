@@ -15,9 +15,11 @@ Each size is built by ``qdup index build`` in a child process (default backend: 
 wall time, CPU time and peak memory of the build), then searched here on one thread as
 ``qdup search`` does, timing each stage per query: encode, lexical rows, dense candidates
 (HNSW walked at ``hybrid.CANDIDATE_EF_SEARCH``; recall is also given at the default breadth,
-256), lexical candidates (rare n-gram postings, and the exact scan it replaced with the
-n-grams of over 10% of the rows dropped, timed alternately on the same queries), and the
-scoring of the candidates. Writes benchmarks/results/search_scale.json.
+256), lexical candidates (rare n-gram postings, with a pool rescored on every n-gram above
+``postings.RESCORE_FROM_ROWS``, and the exact scan it replaced with the n-grams of over 10%
+of the rows dropped, timed alternately on the same queries), and the scoring of the
+candidates. Recall is also given with the rare n-grams alone (no pool). Writes
+benchmarks/results/NAME.json.
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ class LegacyScan:
         matrix.eliminate_zeros()
         self.matrix = matrix
 
-    def topk(self, queries, k: int, dead) -> tuple[np.ndarray, np.ndarray]:
-        return hybrid.lexical_topk(queries, self.matrix, k, dead)
+    def topk(self, queries, k: int, dead, stored=None) -> tuple[np.ndarray, np.ndarray]:
+        return hybrid.lexical_topk(queries, self.matrix, k, dead)  # every n-gram scored already: no pool
 
 
 def stage_times(index: Index, model, queries: list[str]) -> dict:
@@ -145,6 +147,16 @@ def default_breadth_recall(index: Index, model, questions: list[str], pairs: np.
         hybrid.CANDIDATE_EF_SEARCH = chosen
 
 
+def rare_only_recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict:
+    """:func:`recall` with the lexical candidates of the rare n-grams alone, at every size
+    (no pool rescored on every n-gram above postings.RESCORE_FROM_ROWS): what the pool wins."""
+    chosen, postings.RESCORE_FROM_ROWS = postings.RESCORE_FROM_ROWS, sys.maxsize
+    try:
+        return recall(index, model, questions, pairs)
+    finally:
+        postings.RESCORE_FROM_ROWS = chosen
+
+
 def legacy_recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict | None:
     """:func:`recall` with the lexical candidates of the exact scan (one-segment indexes)."""
     segments = index._state[1].segments
@@ -186,12 +198,14 @@ def main() -> None:
                          "stages": stage_times(index, model, [questions[a] for a, _ in validation[: args.queries]]),
                          "validation": recall(index, model, questions, validation),
                          "validation_default_breadth": default_breadth_recall(index, model, questions, validation),
+                         "validation_rare_ngrams_alone": rare_only_recall(index, model, questions, validation),
                          "validation_legacy_exact_lexical": legacy_recall(index, model, questions, validation)}
                 del index
             figures["sizes"][str(size)] = entry
             stages = "  ".join(f"{k} {v['p50_ms']:.2f}" for k, v in entry["stages"].items())
             print(f"{size:>9,} questions: build {built}  recall {entry['validation']} (graph walk at efSearch "
-                  f"256: {entry['validation_default_breadth']}; exact lexical scan: "
+                  f"256: {entry['validation_default_breadth']}; rare n-grams alone: "
+                  f"{entry['validation_rare_ngrams_alone']}; exact lexical scan: "
                   f"{entry['validation_legacy_exact_lexical']})\n    p50 ms: {stages}", flush=True)
     finally:
         restore()
