@@ -91,7 +91,8 @@ class Reranker:
         if not len(features) or np.max(sizes) <= keep or first == self._booster.trees:
             return self.predict(features)
         scores = self._booster.predict(features, (0, first), raw=True)
-        order = np.lexsort((-scores, np.repeat(np.arange(len(sizes)), sizes)))  # by query, best first (ties: first row first)
+        # By query, best first; ties: the first row first.
+        order = np.lexsort((-scores, np.repeat(np.arange(len(sizes)), sizes)))
         place = np.arange(len(order)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         kept = order[place < keep]
         scores[kept] += self._booster.predict(features[kept], (first, -1), raw=True)

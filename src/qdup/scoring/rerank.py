@@ -54,7 +54,8 @@ class RerankScorer:
         features = pair_features(cosine, queries, candidates, self.lexical, a_of=query_of, names=self.names)
         return features if len(self._columns) == len(FEATURES) else features[:, self._columns]
 
-    def rank_features(self, features: np.ndarray, sizes: np.ndarray | None = None, keep: int | None = None) -> np.ndarray:
+    def rank_features(self, features: np.ndarray, sizes: np.ndarray | None = None,
+                      keep: int | None = None) -> np.ndarray:
         if sizes is None or keep is None:
             return self.search.predict(features)
         return self.search.predict_shortlist(features, sizes, keep)
