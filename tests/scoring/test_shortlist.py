@@ -41,3 +41,33 @@ def test_few_rows_or_few_trees_score_every_row_with_every_tree():
     small, x, sizes = ranking_reranker(SHORTLIST_TREES)  # no tree left after the first ones
     np.testing.assert_allclose(small.predict_shortlist(x, sizes, keep=2), small.predict(x), rtol=1e-6)
     assert small.predict_shortlist(x[:0], np.zeros(0, np.int64), keep=2).shape == (0,)
+
+
+def test_threads_asking_for_other_ranges_of_trees_at_once_get_their_own_sums():
+    """LightGBM sets the range of trees in the booster each call is given: one handle per range."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    reranker, x, sizes = ranking_reranker(SHORTLIST_TREES + 60, seed=1)
+    alone = {"short": reranker.predict_shortlist(x, sizes, 5), "full": reranker.predict(x)}
+
+    def differs(kind: str) -> int:
+        calls = {"short": lambda: reranker.predict_shortlist(x, sizes, 5), "full": lambda: reranker.predict(x)}
+        return sum(not np.array_equal(calls[kind](), alone[kind]) for _ in range(300))
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(differs, ["short", "short", "full"])) == [0, 0, 0]
+
+
+def test_a_binary_reranker_keeps_its_sigmoid_in_a_shortlist():
+    rng = np.random.default_rng(2)
+    x = rng.random((300, len(NAMES))).astype(np.float32)
+    y = (x[:, 0] + 0.5 * rng.random(300) > 0.8).astype(np.float32)
+    params = {"objective": "binary", "sigmoid": 2.5, "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5}
+    booster = lightgbm.train(params, lightgbm.Dataset(x, y), SHORTLIST_TREES + 20)
+    reranker = Reranker.from_text(booster.model_to_string(), NAMES)
+    sizes = np.array([150, 150])
+    short, full = reranker.predict_shortlist(x, sizes, 10), reranker.predict(x)
+    kept = np.isfinite(short)
+    assert kept.sum() == 20
+    np.testing.assert_allclose(short[kept], full[kept], rtol=1e-6)
+    np.testing.assert_allclose(full, booster.predict(x, num_threads=1), rtol=1e-6)  # probabilities

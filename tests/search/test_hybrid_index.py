@@ -219,3 +219,26 @@ def test_a_match_turned_down_frees_its_place_for_the_next(model, index, monkeypa
     for k in (1, 2):
         few = neighbours(index, k, -1.0, model=model)
         assert [r.tolist() for r in few.rows] == [r[1 : k + 1].tolist() for r in every.rows]
+
+
+def test_among_many_candidates_the_matches_shown_have_every_trees_score(model, fixture_pairs, tmp_path, monkeypatch):
+    """With more candidates than the shortlist keeps, some are left out after the first trees,
+    and every match a search returns scores what all trees give it."""
+    from qdup.scoring.booster import Reranker
+
+    corpus = sorted({q.strip() for q in fixture_pairs.question1 + fixture_pairs.question2})
+    assert len(corpus) > 2 * 30  # more than both candidate lists: ~60 candidates a query
+    index = Index.build(model, None, corpus, tmp_path / "many", backend="exact")
+    left_out, shortlist = [], Reranker.predict_shortlist
+
+    def counted(self, features, sizes, keep):
+        scores = shortlist(self, features, sizes, keep)
+        left_out.append(int(np.isinf(scores).sum()))
+        return scores
+
+    monkeypatch.setattr(Reranker, "predict_shortlist", counted)
+    queries = [f"{question.rstrip('?')} today?" for question in corpus[:: len(corpus) // 6][:6]]  # none stored
+    for query, result in zip(queries, index.search(model, queries, k=5)):
+        assert len(result.ids) == 5 and result.scores == sorted(result.scores, reverse=True)
+        np.testing.assert_allclose(result.scores, search_scores(model, query, result.questions), rtol=1e-5, atol=1e-6)
+    assert sum(left_out) > 0  # the shortlist was at work

@@ -61,6 +61,13 @@ class Reranker:
         header = self._text[: self._text.find("\nTree=")].splitlines()
         objective = next((line for line in header if line.startswith("objective=")), "objective=binary")
         self._squash = not objective.startswith("objective=binary")  # binary predicts probabilities already
+        # A binary objective's probability is the logistic of sigmoid x the raw sum (the
+        # shortlist sums raw scores itself); a ranking's scores are squashed with 1.
+        sigmoid = [part[8:] for part in objective.split() if part.startswith("sigmoid:")]
+        try:
+            self._sigmoid = 1.0 if self._squash or not sigmoid else float(sigmoid[0])
+        except ValueError:
+            raise ModelLoadError("a re-ranker file is corrupt (its objective's sigmoid is not a number)") from None
 
     @classmethod
     def fit(cls, features: np.ndarray, labels: np.ndarray, feature_names: tuple[str, ...],
@@ -97,7 +104,7 @@ class Reranker:
         kept = order[place < keep]
         scores[kept] += self._booster.predict(features[kept], (first, -1), raw=True)
         out = np.full(len(features), -np.inf, np.float32)
-        out[kept] = _logistic(scores[kept])  # a ranking's order; a binary objective's probability
+        out[kept] = _logistic(self._sigmoid * scores[kept])  # as predict() gives them
         return out
 
     def to_text(self) -> str:

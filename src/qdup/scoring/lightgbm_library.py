@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import sys
+import threading
 import weakref
 from functools import lru_cache
 from pathlib import Path
@@ -53,18 +54,38 @@ def _check(status: int) -> None:
 
 
 class NativeBooster:
-    """A booster loaded from LightGBM's text format; ``predict`` as ``Booster.predict(num_threads=1)``."""
+    """A booster loaded from LightGBM's text format; ``predict`` as ``Booster.predict(num_threads=1)``.
+
+    Each range of trees asked for has a booster handle of its own: every prediction call sets
+    the range of trees in the booster it is given, which all threads share (LightGBM's
+    ``c_api.cpp`` says so, issue #6142), so two threads asking one handle for different
+    ranges at once sum the wrong trees. Asking for the same range, they write the same values.
+    """
 
     def __init__(self, text: str) -> None:
-        lib, handle, iterations = library(), ctypes.c_void_p(), ctypes.c_int(0)
-        _check(lib.LGBM_BoosterLoadModelFromString(text.encode("utf-8"), ctypes.byref(iterations),
-                                                   ctypes.byref(handle)))
-        self._handle = handle
-        self.trees = iterations.value  # boosting rounds (one tree each for one output)
-        weakref.finalize(self, lib.LGBM_BoosterFree, handle)
+        self._text = text.encode("utf-8")
+        handle, iterations = self._load()
+        self._handles = {(0, -1): handle}  # (first, count) -> the handle that predicts only those
+        self._loading = threading.Lock()
+        self.trees = iterations  # boosting rounds (one tree each for one output)
         features = ctypes.c_int(0)
-        _check(lib.LGBM_BoosterGetNumFeature(handle, ctypes.byref(features)))
+        _check(library().LGBM_BoosterGetNumFeature(handle, ctypes.byref(features)))
         self.num_features = features.value
+
+    def _load(self) -> tuple[ctypes.c_void_p, int]:
+        lib, handle, iterations = library(), ctypes.c_void_p(), ctypes.c_int(0)
+        _check(lib.LGBM_BoosterLoadModelFromString(self._text, ctypes.byref(iterations), ctypes.byref(handle)))
+        weakref.finalize(self, lib.LGBM_BoosterFree, handle)
+        return handle, iterations.value
+
+    def _handle(self, trees: tuple[int, int]) -> ctypes.c_void_p:
+        handle = self._handles.get(trees)
+        if handle is None:
+            with self._loading:
+                handle = self._handles.get(trees)
+                if handle is None:
+                    handle = self._handles[trees] = self._load()[0]
+        return handle
 
     def predict(self, features: np.ndarray, trees: tuple[int, int] = (0, -1), raw: bool = False) -> np.ndarray:
         """``(n,)`` float64 predictions of ``(n, num_features)`` float32 or float64 rows.
@@ -78,7 +99,7 @@ class NativeBooster:
         rows, columns = features.shape
         out, written = np.empty(rows, np.float64), ctypes.c_int64(0)
         _check(library().LGBM_BoosterPredictForMat(
-            self._handle, features.ctypes.data_as(ctypes.c_void_p),
+            self._handle(trees), features.ctypes.data_as(ctypes.c_void_p),
             DTYPE_FLOAT32 if features.dtype == np.float32 else DTYPE_FLOAT64,
             ctypes.c_int32(rows), ctypes.c_int32(columns), 1, PREDICT_RAW_SCORE if raw else PREDICT_NORMAL,
             ctypes.c_int(trees[0]), ctypes.c_int(trees[1]), b"num_threads=1",

@@ -64,7 +64,8 @@ def remember(rows: LexicalRows, postings: "RarePostings") -> None:
 
 def rescores(stored_rows: int) -> bool:
     """Whether lexical candidates among this many rows are rescored on every n-gram: decided
-    for a whole store, so that every segment's scores are of one kind when they are merged."""
+    for a whole store, so that every segment's scores are of one kind when they are merged.
+    A local store counts its segments' rows, removed ones too until a merge drops them."""
     return stored_rows > RESCORE_FROM_ROWS
 
 
