@@ -101,6 +101,27 @@ def test_a_shortlisting_scorer_is_asked_for_at_least_the_results_and_its_left_ou
     assert np.isfinite(ranked.scores).all()
 
 
+def test_a_shortlist_keeps_the_lower_row_of_two_equal_candidates_as_the_ranking_does(monkeypatch):
+    class FirstRowsFirst:  # a shortlist that breaks ties by place, as Reranker.predict_shortlist does
+        def features(self, cosine, queries, candidates, query_of):
+            return cosine[:, None]
+
+        def rank_features(self, features, sizes=None, keep=None):
+            scores = np.full(len(features), -np.inf, np.float32)
+            best = np.argsort(-features[:, 0], kind="stable")[:keep]
+            scores[best] = features[best, 0]
+            return scores
+
+    monkeypatch.setattr(hybrid, "SHORTLIST", 1)
+    vectors = np.eye(4, dtype=np.float32)[[0, 1, 1, 2]]  # rows 1 and 2: the same vector
+    rows = LexicalStats.fit(POOL).rows(POOL[:4])
+    gather = lambda picked: (vectors[picked], rows.take(picked))  # noqa: E731
+    query = np.array([[0.1, 0.9, 0.0, 0.3]], np.float32)
+    for order in ([2, 1, 0, 3], [1, 2, 3, 0]):  # the lists come dense first, in any row order
+        ranked = hybrid.rerank(query, rows.take(np.array([0])), [np.array(order)], gather, FirstRowsFirst(), k=1)
+        assert ranked.rows.tolist() == [[1]]  # ties by row, as without a shortlist
+
+
 def test_exact_candidates_feed_the_union():
     v = np.eye(3, dtype=np.float32)
     _, rows = exact_topk(v[:1], v, 2)

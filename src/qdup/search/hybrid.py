@@ -129,7 +129,9 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
     text; such a row scores :data:`SAME_TEXT_SCORE`.
     """
     sizes = np.array([len(c) for c in candidates])
-    flat = np.concatenate(candidates) if len(candidates) else np.zeros(0, np.int64)
+    # Each query's candidates by row: a scorer's shortlist then breaks ties as the ranking
+    # below does (by row), so it never keeps one of two equal rows and shows the other.
+    flat = np.concatenate([np.sort(c) for c in candidates]) if len(candidates) else np.zeros(0, np.int64)
     which = np.repeat(np.arange(len(candidates)), sizes)  # query of each pair
     scores, features = np.zeros(0, np.float32), np.zeros((0, 0), np.float32)
     if len(flat):  # an index whose rows were all removed has none (and no segment to gather from)
