@@ -30,7 +30,7 @@ import weakref
 import numpy as np
 
 from ..text.lexical import LexicalRows
-from ..text.sparse import SparseRows
+from ..text.sparse import SparseRows, spans
 from .topk import empty_topk
 
 MAX_POSTINGS = 1000  # rows an n-gram may be in and still make candidates (per segment)
@@ -175,7 +175,7 @@ class RarePostings:
 
     def _scored(self, columns: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The distinct rows in the postings of ``columns`` and their ``sum(weight * row weight)``."""
-        entries, lengths = spans(self.indptr, columns)
+        entries, lengths, _ = spans(self.indptr, columns)
         if not len(entries):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         touched = self.rows[entries]
@@ -196,19 +196,8 @@ def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weig
         dense = _QUERY_ROW.row = np.zeros(stored.width, np.float32)
     dense[columns] = weights
     try:
-        entries, lengths = spans(stored.indptr, rows)
+        entries, lengths, _ = spans(stored.indptr, rows)
         products = dense[stored.indices[entries]] * stored.data[entries]
         return np.bincount(np.repeat(np.arange(len(rows)), lengths), products, minlength=len(rows)).astype(np.float32)
     finally:
         dense[columns] = 0  # clean for the thread's next query
-
-
-def spans(indptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The positions of the entries of rows ``which`` (of a CSR ``indptr``), one row after
-    another, and how many each row has."""
-    starts = indptr[which]
-    lengths = indptr[which + 1] - starts
-    ends = np.cumsum(lengths)
-    if not len(ends):
-        return np.zeros(0, np.int64), lengths
-    return np.arange(ends[-1]) + np.repeat(starts - (ends - lengths), lengths), lengths

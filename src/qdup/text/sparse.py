@@ -68,11 +68,7 @@ class SparseRows:
     def take(self, rows: np.ndarray) -> "SparseRows":
         """Rows ``rows`` (any order, repeats allowed), as ``matrix[rows]``."""
         rows = np.asarray(rows, dtype=np.int64)
-        starts = self.indptr[rows]
-        lengths = self.indptr[rows + 1] - starts
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        entries = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - starts, lengths)
+        entries, _, indptr = spans(self.indptr, rows)
         return SparseRows(self.data[entries], self.indices[entries], indptr, self.width)
 
     @staticmethod
@@ -102,3 +98,14 @@ class SparseRows:
         import scipy.sparse as sp
 
         return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+
+def spans(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the stored entries of ``rows`` (rows of a CSR ``indptr``, any order, repeats
+    allowed) are: their positions, one row after another; how many each row has; and the
+    ``indptr`` of those rows taken together."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    taken = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=taken[1:])
+    return np.arange(taken[-1]) - np.repeat(taken[:-1] - starts, lengths), lengths, taken
