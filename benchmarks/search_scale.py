@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -140,21 +141,15 @@ def default_breadth_recall(index: Index, model, questions: list[str], pairs: np.
     256) instead of hybrid.CANDIDATE_EF_SEARCH: what the narrower walk costs in recall."""
     from qdup.search import topk
 
-    chosen, hybrid.CANDIDATE_EF_SEARCH = hybrid.CANDIDATE_EF_SEARCH, topk.HNSW_EF_SEARCH
-    try:
+    with mock.patch.object(hybrid, "CANDIDATE_EF_SEARCH", topk.HNSW_EF_SEARCH):
         return recall(index, model, questions, pairs)
-    finally:
-        hybrid.CANDIDATE_EF_SEARCH = chosen
 
 
 def rare_only_recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict:
     """:func:`recall` with the lexical candidates of the rare n-grams alone, at every size
     (no pool rescored on every n-gram above postings.RESCORE_FROM_ROWS): what the pool wins."""
-    chosen, postings.RESCORE_FROM_ROWS = postings.RESCORE_FROM_ROWS, sys.maxsize
-    try:
+    with mock.patch.object(postings, "RESCORE_FROM_ROWS", sys.maxsize):
         return recall(index, model, questions, pairs)
-    finally:
-        postings.RESCORE_FROM_ROWS = chosen
 
 
 def legacy_recall(index: Index, model, questions: list[str], pairs: np.ndarray) -> dict | None:
