@@ -64,61 +64,54 @@ def test_rerank_returns_the_best_k_by_score():
     assert padded.rows.tolist() == [[2, -1, -1]] and padded.at.tolist() == [[0, -1, -1]]
 
 
+class KeepBest:
+    """A shortlisting scorer: each query's best ``keep`` by ``sign`` x cosine, ties by place
+    (as Reranker.predict_shortlist breaks them); the others score -inf. Records what it is asked."""
+
+    def __init__(self, sign: float = 1.0) -> None:
+        self.sign, self.asked = sign, []
+
+    def features(self, cosine, queries, candidates, query_of):
+        return self.sign * cosine[:, None]
+
+    def rank_features(self, features, sizes=None, keep=None):
+        self.asked.append((sizes.tolist(), keep))
+        scores, start = np.full(len(features), -np.inf, np.float32), 0
+        for size in sizes:
+            best = start + np.argsort(-features[start : start + size, 0], kind="stable")[:keep]
+            scores[best], start = features[best, 0], start + size
+        return scores
+
+
 def test_a_shortlisting_scorer_is_asked_for_at_least_the_results_and_its_left_out_rows_never_show():
-    asked = []
-
-    class Shortlist:  # keeps each query's best `keep` by `sign` x cosine, the others score -inf
-        def __init__(self, sign):
-            self.sign = sign
-
-        def features(self, cosine, queries, candidates, query_of):
-            return self.sign * cosine[:, None]
-
-        def rank_features(self, features, sizes=None, keep=None):
-            asked.append((sizes.tolist(), keep))
-            scores, start = np.full(len(features), -np.inf, np.float32), 0
-            for size in sizes:
-                best = start + np.argsort(-features[start : start + size, 0], kind="stable")[:keep]
-                scores[best], start = features[best, 0], start + size
-            return scores
-
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(60, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     rows = LexicalStats.fit(POOL).rows([POOL[n % len(POOL)] for n in range(60)])
     gather = lambda picked: (vectors[picked], rows.take(picked))  # noqa: E731
     found, queries, query_rows = [np.arange(50), np.arange(50, 60)], vectors[[7, 55]], rows.take(np.array([0, 1]))
-    ranked = hybrid.rerank(queries, query_rows, found, gather, Shortlist(1), k=5)
-    assert asked == [([50, 10], hybrid.SHORTLIST)]
+    scorer = KeepBest()
+    ranked = hybrid.rerank(queries, query_rows, found, gather, scorer, k=5)
+    assert scorer.asked == [([50, 10], hybrid.SHORTLIST)]
     assert np.isfinite(ranked.scores).all() and ranked.rows[:, 0].tolist() == [7, 55]
-    hybrid.rerank(queries, query_rows, found, gather, Shortlist(1), k=hybrid.SHORTLIST + 5)
-    assert asked[-1][1] == hybrid.SHORTLIST + 5  # never fewer than the results asked for
+    hybrid.rerank(queries, query_rows, found, gather, scorer, k=hybrid.SHORTLIST + 5)
+    assert scorer.asked[-1][1] == hybrid.SHORTLIST + 5  # never fewer than the results asked for
 
     # Row 7 holds query 0's text but is the least similar by this scorer, so it is left out:
     # a stored copy of the query still comes first, and no left-out row shows.
-    ranked = hybrid.rerank(queries, query_rows, found, gather, Shortlist(-1), k=5, same_text=lambda q, r: r == 7)
+    ranked = hybrid.rerank(queries, query_rows, found, gather, KeepBest(-1), k=5, same_text=lambda q, r: r == 7)
     assert ranked.rows[0, 0] == 7 and ranked.scores[0, 0] == hybrid.SAME_TEXT_SCORE
     assert np.isfinite(ranked.scores).all()
 
 
 def test_a_shortlist_keeps_the_lower_row_of_two_equal_candidates_as_the_ranking_does(monkeypatch):
-    class FirstRowsFirst:  # a shortlist that breaks ties by place, as Reranker.predict_shortlist does
-        def features(self, cosine, queries, candidates, query_of):
-            return cosine[:, None]
-
-        def rank_features(self, features, sizes=None, keep=None):
-            scores = np.full(len(features), -np.inf, np.float32)
-            best = np.argsort(-features[:, 0], kind="stable")[:keep]
-            scores[best] = features[best, 0]
-            return scores
-
     monkeypatch.setattr(hybrid, "SHORTLIST", 1)
     vectors = np.eye(4, dtype=np.float32)[[0, 1, 1, 2]]  # rows 1 and 2: the same vector
     rows = LexicalStats.fit(POOL).rows(POOL[:4])
     gather = lambda picked: (vectors[picked], rows.take(picked))  # noqa: E731
     query = np.array([[0.1, 0.9, 0.0, 0.3]], np.float32)
     for order in ([2, 1, 0, 3], [1, 2, 3, 0]):  # the lists come dense first, in any row order
-        ranked = hybrid.rerank(query, rows.take(np.array([0])), [np.array(order)], gather, FirstRowsFirst(), k=1)
+        ranked = hybrid.rerank(query, rows.take(np.array([0])), [np.array(order)], gather, KeepBest(), k=1)
         assert ranked.rows.tolist() == [[1]]  # ties by row, as without a shortlist
 
 
