@@ -61,6 +61,9 @@ DAMAGE = {
     "graph empty, no checksums": (True, lambda f: truncate(f / "seg-000001.faiss", 0), "seg-000001.faiss cannot be read"),
     "graph garbage, no checksums": (True, lambda f: (f / "seg-000001.faiss").write_bytes(b"\x00garbage" * 4000),
                                     "seg-000001.faiss cannot be read"),
+    # FAISS's mapped reader runs past the end of such a file and crashes: unchecked files are read
+    "graph cut inside an item, no checksums": (True, lambda f: truncate(f / "seg-000001.faiss", 95),
+                                               "seg-000001.faiss cannot be read"),
     "vectors deleted": (False, lambda f: (f / "seg-000002.npy").unlink(), "seg-000002.npy is missing"),
     "deleted row out of range": (False, lambda f: edit_manifest(f, lambda m: m["segments"][0].update(deleted=[99])),
                                  "bad segment entry"),
@@ -82,6 +85,9 @@ DAMAGE = {
     "duplicate ids, no checksums": (True, lambda f: rewrite_lines(
         f / "seg-000001.jsonl", lambda ls: [ls[0], ls[0].replace("question 0", "question x"), *ls[2:]]),
         "id '1' is stored twice"),
+    "an id of another segment, no checksums": (True, lambda f: rewrite_lines(
+        f / "seg-000002.jsonl", lambda ls: [ls[0].replace('"id": "21"', '"id": "5"'), *ls[1:]]),
+        "id '5' is stored twice"),
 }
 
 
@@ -175,18 +181,37 @@ def test_a_flipped_byte_in_the_lexical_rows_is_caught_on_load(tmp_path):
             read_lexical(tmp_path, "seg-000001", len(questions), {})
 
 
+@pytest.mark.parametrize("checksums", [True, False])
+def test_only_a_graph_of_checked_size_is_memory_mapped(folder, monkeypatch, checksums):
+    from qdup.search.topk import HnswSearch
+
+    real, asked = HnswSearch.read, []
+
+    def read(path, mapped=False):
+        asked.append(mapped)
+        return real(path, mapped)
+
+    if not checksums:
+        without_checksums(folder)
+    monkeypatch.setattr(HnswSearch, "read", staticmethod(read))
+    index = Index.load(folder)
+    assert asked == [checksums]
+    [result] = index.search(FakeModel(), ["question 3 about piano?"], 3)
+    assert result.questions[0] == "question 3 about piano?"
+
+
 def test_a_writer_committing_meanwhile_is_not_damage(folder, monkeypatch):
     """The loader retries when a writer replaced the files of the manifest it read: FAISS's errors too."""
     from qdup.search.topk import HnswSearch
 
     real, calls = HnswSearch.read, []
 
-    def replaced_once(path):  # the first read meets a graph another process's commit just swept
+    def replaced_once(path, mapped=False):  # the first read meets a graph another process's commit just swept
         calls.append(1)
         if len(calls) == 1:
             Index.load(folder).add(FakeModel(), ["committed meanwhile?"])
             raise RuntimeError("Error in faiss::FileIOReader::FileIOReader: could not open")
-        return real(path)
+        return real(path, mapped)
 
     monkeypatch.setattr(HnswSearch, "read", staticmethod(replaced_once))
     assert len(Index.load(folder)) == 23

@@ -125,10 +125,15 @@ def write_hnsw(index, path: str) -> None:
     faiss.write_index(index, path)
 
 
-def read_hnsw(path: str):
+def read_hnsw(path: str, mapped: bool = False):
+    """The graph; ``mapped``: its vectors memory-mapped from the file (its links are read),
+    so a million questions' 0.77 GB of vectors are paged in as searches touch them, not read
+    before the first one. Only for a file whose whole size was checked: FAISS's mapped
+    reader runs past the end of a truncated file and crashes the process (FAISS 1.15). A
+    read graph is never added to. FAISS before 1.11 cannot map: it reads."""
     import faiss
 
-    return faiss.read_index(path)
+    return faiss.read_index(path, getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if mapped else 0)
 
 
 class ExactSearch:
@@ -165,8 +170,8 @@ class HnswSearch:
         return np.asarray(_Lent(view, (self.graph.ntotal, self.graph.d), self.graph))
 
     @classmethod
-    def read(cls, path: str) -> "HnswSearch":
-        return cls(read_hnsw(path))
+    def read(cls, path: str, mapped: bool = False) -> "HnswSearch":
+        return cls(read_hnsw(path, mapped))
 
     def write(self, path: str) -> None:
         write_hnsw(self.graph, path)
