@@ -15,6 +15,19 @@ def stats() -> LexicalStats:
     return LexicalStats.fit(POOL)
 
 
+def assert_brute_force(rows, queries, max_rows, k, dead, scores, found):
+    """``(scores, found)`` are the top-``k`` rows by the dot product over the rare n-grams."""
+    stored, asked = rows.chars.to_scipy(), queries.chars.to_scipy()
+    rare = np.diff(stored.tocsc().indptr) <= max_rows  # per bucket: in at most max_rows rows
+    brute = (asked.multiply(rare[None, :]) @ stored.T).toarray()
+    touched = ((asked.multiply(rare[None, :]) != 0).astype(np.float32) @ (stored != 0).T).toarray() > 0
+    brute[~touched | dead[None, :]] = -np.inf  # rows sharing no rare n-gram are no candidates
+    for q in range(len(queries)):
+        order = [r for r in np.lexsort((np.arange(len(rows)), -brute[q])) if np.isfinite(brute[q, r])][:k]
+        assert found[q, : len(order)].tolist() == order and (found[q, len(order):] == -1).all()
+        np.testing.assert_allclose(scores[q, : len(order)], brute[q, order], rtol=1e-5)
+
+
 @pytest.mark.parametrize("max_rows", [1, 2, 3, 1000])
 @pytest.mark.parametrize("k", [1, 3, 50])
 def test_rare_postings_equal_brute_force_over_the_rare_ngrams(stats, max_rows, k):
@@ -22,17 +35,27 @@ def test_rare_postings_equal_brute_force_over_the_rare_ngrams(stats, max_rows, k
     dead = np.zeros(len(POOL), bool)
     dead[2] = True
     scores, found = RarePostings.of(rows.chars, max_rows).topk(queries, k, dead)
-    stored, asked = rows.chars.to_scipy(), queries.chars.to_scipy()
-    rare = np.diff(stored.tocsc().indptr) <= max_rows  # per bucket: in at most max_rows rows
-    brute = (asked.multiply(rare[None, :]) @ stored.T).toarray()
-    touched = ((asked.multiply(rare[None, :]) != 0).astype(np.float32) @ (stored != 0).T).toarray() > 0
-    brute[~touched | dead[None, :]] = -np.inf  # rows sharing no rare n-gram are no candidates
-    for q in range(len(QUERIES)):
-        order = [r for r in np.lexsort((np.arange(len(POOL)), -brute[q])) if np.isfinite(brute[q, r])][:k]
-        assert found[q, : len(order)].tolist() == order and (found[q, len(order):] == -1).all()
-        np.testing.assert_allclose(scores[q, : len(order)], brute[q, order], rtol=1e-5)
+    assert_brute_force(rows, queries, max_rows, k, dead, scores, found)
     assert 2 not in found
     assert (found[3] == -1).all()  # "zzz" shares no n-gram with any row
+
+
+def test_segments_of_any_size_on_any_thread_score_right(stats):
+    """Each thread's scratch row is reused from query to query and segment to segment, stale
+    where another query wrote it: only what a query wrote itself may be read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    segments = [stats.rows(POOL), stats.rows(POOL[::-3]), stats.rows(POOL[:4])]
+    postings = [RarePostings.of(rows.chars, 3) for rows in segments]
+    queries = stats.rows(QUERIES * 2)
+    alive = [np.zeros(len(rows), bool) for rows in segments]
+
+    def searched(n: int):
+        return n % 3, *postings[n % 3].topk(queries, 5, alive[n % 3])
+
+    with ThreadPoolExecutor(3) as pool:
+        for s, scores, found in pool.map(searched, range(60)):
+            assert_brute_force(segments[s], queries, 3, 5, alive[s], scores, found)
 
 
 def test_common_ngrams_make_no_candidates(stats):
@@ -84,6 +107,19 @@ def test_exact_scores_are_dot_products_on_every_thread(stats):
     with ThreadPoolExecutor(4) as pool:  # each thread's dense query row is its own, and left clean
         for q, got in zip(asked, pool.map(scored, asked)):
             np.testing.assert_allclose(got, expected[q, picked], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("picked", [[0, 1, 2, 3], [3], [1, 3], [3, 1, 0, 1], []])
+def test_exact_scores_of_rows_without_entries_are_zero(picked):
+    from qdup.search.postings import exact_scores
+    from qdup.text.sparse import SparseRows
+
+    stored = SparseRows(np.array([0.5, 0.25, 2.0], np.float32), np.array([1, 4, 4], np.int32),
+                        np.array([0, 2, 2, 3, 3], np.int32), 6)  # rows 1 and 3 (the last) are empty
+    query_columns, query_weights = np.array([1, 4], np.int32), np.array([2.0, 4.0], np.float32)
+    expected = np.array([0.5 * 2 + 0.25 * 4, 0.0, 2.0 * 4, 0.0], np.float32)[picked]
+    got = exact_scores(stored, np.array(picked, np.int64), query_columns, query_weights)
+    assert got.dtype == np.float32 and got.tolist() == expected.tolist()
 
 
 def write_arrays(folder, arrays):

@@ -44,6 +44,7 @@ ENTRIES_PER_PASS = 1 << 24  # a segment's n-gram entries per pass when postings 
 ARRAYS = ("postings_columns", "postings_lengths", "postings_rows", "postings_weights", "postings_max_rows")
 _MADE: "weakref.WeakKeyDictionary[LexicalRows, RarePostings]" = weakref.WeakKeyDictionary()
 _QUERY_ROW = threading.local()  # per search thread: a query's n-gram weights as one dense row
+_FIRST_AT = threading.local()  # per search thread: where each touched row first appears
 
 
 def rare_postings(rows: LexicalRows, keep: bool = True) -> "RarePostings":
@@ -179,13 +180,19 @@ class RarePostings:
         if not len(entries):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         touched = self.rows[entries]
-        totals = np.bincount(touched, self.weights[entries] * np.repeat(weights, lengths), minlength=self.size)
-        # Each touched row once, without sorting: the first position at which it appears.
-        first = np.empty(self.size, np.int64)
+        # Each touched row once, without sorting: keyed by the first position at which it
+        # appears, so the sums are over len(touched) bins, not one per stored row (a million
+        # zeroed each query cost 0.3 ms). The scratch row is the thread's own and is only
+        # read where this query wrote it.
+        first = getattr(_FIRST_AT, "row", None)
+        if first is None or len(first) < self.size:
+            first = _FIRST_AT.row = np.empty(self.size, np.int64)
         position = np.arange(len(touched))
         first[touched[::-1]] = position[::-1]
-        found = touched[first[touched] == position].astype(np.int64)
-        return found, totals[found].astype(np.float32)
+        key = first[touched]
+        totals = np.bincount(key, self.weights[entries] * np.repeat(weights, lengths), minlength=len(touched))
+        is_first = key == position
+        return touched[is_first].astype(np.int64), totals[is_first].astype(np.float32)
 
 
 def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -196,8 +203,17 @@ def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weig
         dense = _QUERY_ROW.row = np.zeros(stored.width, np.float32)
     dense[columns] = weights
     try:
-        entries, lengths, _ = spans(stored.indptr, rows)
-        products = dense[stored.indices[entries]] * stored.data[entries]
-        return np.bincount(np.repeat(np.arange(len(rows)), lengths), products, minlength=len(rows)).astype(np.float32)
+        entries, lengths, taken = spans(stored.indptr, rows)
+        if not len(rows):
+            return np.zeros(0, np.float32)
+        # Each row's entries lie together: summed where they lie (a fifth quicker at a million
+        # than labelling each entry with its row for a bincount). One zero after the last
+        # entry keeps every start inside the array; an empty row sums to 0, not to the entry
+        # reduceat gives it.
+        products = np.zeros(len(entries) + 1, np.float64)
+        np.multiply(dense[stored.indices[entries]], stored.data[entries], out=products[:-1])
+        sums = np.add.reduceat(products, taken[:-1])
+        sums[lengths == 0] = 0
+        return sums.astype(np.float32)
     finally:
         dense[columns] = 0  # clean for the thread's next query
