@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,14 +93,25 @@ def read_segments(path: Path, manifest: dict) -> list[Segment]:
         dead[np.asarray(entry["deleted"], dtype=np.int64)] = True
         ann = read_graph(path, name, rows, dim, files) if entry["ann"] else None
         lexical = read_lexical(path, name, rows, files) if entry.get("lexical") else None
-        for i in (i for i, d in zip(ids, dead) if not d):
-            if i in seen:
-                raise damaged(path, f"id {i!r} is stored twice")
-            seen.add(i)
+        live = [i for i, d in zip(ids, dead) if not d] if len(entry["deleted"]) else ids
+        before = len(seen)
+        seen.update(live)  # one C loop (a million ids: 0.1 s); the culprit is looked for only when there is one
+        if len(seen) - before != len(live):
+            raise damaged(path, f"id {_first_repeat(segments, live)!r} is stored twice")
         segments.append(Segment(name, vectors, ids, questions, dead, ann, metadata, lexical, files))
     if len(seen) != manifest["count"]:
         raise damaged(path, f"the manifest counts {manifest['count']} questions, its segments hold {len(seen)}")
     return segments
+
+
+def _first_repeat(segments: list[Segment], live: list[str]) -> str:
+    """The first id met twice, walking the live ids of ``segments`` and then ``live``."""
+    met = set()
+    for i in chain((i for s in segments for i, d in zip(s.ids, s.dead) if not d), live):
+        if i in met:
+            return i
+        met.add(i)
+    raise AssertionError("no id is repeated")
 
 
 def check_entries(path: Path, manifest: dict) -> list[dict]:
