@@ -12,7 +12,9 @@ validation questions of the protocol (benchmarks/retrieval.py): recall@1 and rec
 the known duplicate, the query itself excluded, at each size.
 
 Each size is built by ``qdup index build`` in a child process (default backend: HNSW;
-wall time, CPU time and peak memory of the build), then searched here on one thread as
+wall time, CPU time and peak memory of the build); one ``qdup search`` in a fresh process
+(CPU and wall seconds from start to exit, against ``python -c "import torch"``) gives the
+start-up at that size; then it is searched here on one thread as
 ``qdup search`` does, timing each stage per query: encode, lexical rows, dense candidates
 (HNSW walked at ``hybrid.CANDIDATE_EF_SEARCH``; recall is also given at the default breadth,
 256), lexical candidates (rare n-gram postings, with a pool rescored on every n-gram above
@@ -62,16 +64,42 @@ def synthetic_questions(real: list[str], count: int, avoid: set[int], seed: int 
     return out
 
 
+CLI = "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))"
+STARTUP_ROUNDS = 3
+
+
+def child_env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+
+
+def child_cost(argv: list[str]) -> tuple[float, float]:
+    """CPU and wall seconds of one child process, from start to exit."""
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    subprocess.run([sys.executable, *argv], check=True, env=child_env(), cwd=ROOT, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, time.perf_counter() - started
+
+
+def startup(index: Path, query: str) -> dict:
+    """One ``qdup search`` in a fresh process (open the index, load the model, one query),
+    against ``python -c "import torch"`` in alternate rounds: medians and their ratio."""
+    runs = {"search": [], "torch": []}
+    for _ in range(STARTUP_ROUNDS):
+        runs["search"].append(child_cost(["-c", CLI, "search", str(index), query]))
+        runs["torch"].append(child_cost(["-c", "import torch"]))
+    cpu, wall = ({k: float(np.median([r[i] for r in v])) for k, v in runs.items()} for i in (0, 1))
+    return {"cpu_s": round(cpu["search"], 2), "wall_s": round(wall["search"], 2),
+            "import_torch_cpu_s": round(cpu["torch"], 2), "vs_import_torch": round(cpu["search"] / cpu["torch"], 2)}
+
+
 def build(questions: list[str], folder: Path) -> dict:
     """``qdup index build`` in a child process: wall and CPU seconds, peak memory."""
     text = folder / "questions.txt"
     text.write_text("\n".join(questions) + "\n", encoding="utf-8")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    command = "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))"
-    subprocess.run([sys.executable, "-c", command, "index", "build", str(text), "--out", str(folder / "index")],
-                   check=True, env=env, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", CLI, "index", "build", str(text), "--out", str(folder / "index")],
+                   check=True, env=child_env(), cwd=ROOT)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"wall_s": round(time.perf_counter() - started, 1),
             "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
@@ -188,8 +216,9 @@ def main() -> None:
             questions = real + extra[: size - len(real)]
             with tempfile.TemporaryDirectory() as tmp:
                 built = build(questions, Path(tmp))
+                started = startup(Path(tmp) / "index", questions[validation[0][0]])
                 index = Index.load(Path(tmp) / "index")
-                entry = {"build": built, "backend": index.backend,
+                entry = {"build": built, "startup": started, "backend": index.backend,
                          "stages": stage_times(index, model, [questions[a] for a, _ in validation[: args.queries]]),
                          "validation": recall(index, model, questions, validation),
                          "validation_default_breadth": default_breadth_recall(index, model, questions, validation),
@@ -198,7 +227,7 @@ def main() -> None:
                 del index
             figures["sizes"][str(size)] = entry
             stages = "  ".join(f"{k} {v['p50_ms']:.2f}" for k, v in entry["stages"].items())
-            print(f"{size:>9,} questions: build {built}  recall {entry['validation']} (graph walk at efSearch "
+            print(f"{size:>9,} questions: build {built}  start-up {started}  recall {entry['validation']} (graph walk at efSearch "
                   f"256: {entry['validation_default_breadth']}; rare n-grams alone: "
                   f"{entry['validation_rare_ngrams_alone']}; exact lexical scan: "
                   f"{entry['validation_legacy_exact_lexical']})\n    p50 ms: {stages}", flush=True)
