@@ -140,21 +140,44 @@ def test_postings_are_stored_with_the_rows_and_read_back(stats, tmp_path):
     assert postings.rare_postings(back) is stored
 
 
-@pytest.mark.parametrize("written", ["before postings were stored", "with another max_rows"])
-def test_rows_without_usable_stored_postings_have_them_made(stats, tmp_path, written):
+@pytest.mark.parametrize("written_with", [None, 2])  # before postings were stored; with another max_rows
+def test_stored_postings_are_used_as_written_and_missing_ones_made(stats, tmp_path, written_with):
+    """Postings of another max_rows than today's rule are not made again (a million
+    questions' cost every process that opens them ~4 s): a merge or a rebuild renews them."""
     from qdup.search import postings
     from qdup.search.local.files import read_lexical
 
     rows = stats.rows(POOL)
-    extra = RarePostings.of(rows.chars, max_rows=2).to_arrays() if written == "with another max_rows" else {}
+    extra = RarePostings.of(rows.chars, max_rows=written_with).to_arrays() if written_with else {}
     write_arrays(tmp_path, {**rows.to_arrays(), **extra})
     back = read_lexical(tmp_path, "seg-000001", len(POOL), {})
-    assert postings._MADE.get(back) is None
+    assert (postings._MADE.get(back) is None) == (written_with is None)
     queries = stats.rows(QUERIES)
-    expected = RarePostings.of(rows.chars).topk(queries, 5, None)
+    expected = RarePostings.of(rows.chars, written_with).topk(queries, 5, None)
     got = postings.rare_postings(back).topk(queries, 5, None)
+    assert postings.rare_postings(back).max_rows == (written_with or postings.MAX_POSTINGS)
     assert got[1].tolist() == expected[1].tolist()
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("rows, expected", [(1, 1000), (51_369, 1000), (333_333, 1000), (333_334, 1000),
+                                            (400_000, 1200), (1_000_000, 3000)])
+def test_segments_of_over_a_third_of_a_million_rows_keep_a_share_of_their_rows_per_ngram(rows, expected):
+    from qdup.search.postings import max_postings
+
+    assert max_postings(rows) == expected
+
+
+def test_postings_made_without_max_rows_follow_the_segments_size(stats, monkeypatch):
+    from qdup.search import postings
+
+    rows = stats.rows(POOL)
+    monkeypatch.setattr(postings, "POSTINGS_SHARE", 3 / len(POOL))  # 3 rows per n-gram for this pool
+    monkeypatch.setattr(postings, "MAX_POSTINGS", 1)
+    made = RarePostings.of(rows.chars)
+    assert made.max_rows == 3
+    queries = stats.rows(QUERIES)
+    assert made.topk(queries, 5, None)[1].tolist() == RarePostings.of(rows.chars, 3).topk(queries, 5, None)[1].tolist()
 
 
 @pytest.mark.parametrize("damage", ["row out of range", "bucket out of range", "lengths disagree", "negative row",

@@ -5,11 +5,12 @@ with it: with the n-grams of more than 10% of the rows dropped, still ~53% of a 
 rows (1.6M postings, 21 ms a query; issue 20). Candidates only need to hold the rows the
 scorer should see, and what singles a duplicate out is its rare n-grams. So candidate
 generation reads only the postings of n-grams found in at most :data:`MAX_POSTINGS` rows
-of a segment (an IDF floor that tightens as the segment grows): a query touches at most
-``MAX_POSTINGS`` rows per n-gram, whatever the corpus size, and every row that shares a
-rare n-gram with it is scored exactly on those. The scorer then ranks the candidates on
-every n-gram. Chosen on validation queries (docs/benchmarks.md): at 51k questions recall@1
-is unchanged and recall@10 within 0.001 of scoring on every n-gram under 10% of the rows.
+of a segment, or :data:`POSTINGS_SHARE` of them above a third of a million rows
+(:func:`max_postings`; an IDF floor): a query touches at most that many rows per n-gram,
+and every row that shares a rare n-gram with it is scored exactly on those. The scorer
+then ranks the candidates on every n-gram. Chosen on validation queries
+(docs/benchmarks.md): at 51k questions recall@1 is unchanged and recall@10 within 0.001 of
+scoring on every n-gram under 10% of the rows.
 
 In a large store more of a query's n-grams are common ones, which the rare postings leave
 out: there, each query's best :data:`RESCORE_POOL` rows by the rare n-grams are scored again
@@ -33,7 +34,11 @@ from ..text.lexical import LexicalRows
 from ..text.sparse import SparseRows, spans
 from .topk import empty_topk
 
-MAX_POSTINGS = 1000  # rows an n-gram may be in and still make candidates (per segment)
+MAX_POSTINGS = 1000  # rows an n-gram may be in and still make candidates (per segment)...
+# ...or this share of a segment's rows, when more (above 333,333 rows). Chosen on validation
+# queries at a million (docs/benchmarks.md): 3,000 rows add 0.0086 recall@10 for +0.13 ms a
+# query; 5,000 0.0107 for +0.7 ms; 10,000 0.0193 (within 0.005 of the exact scan) for +1.8 ms.
+POSTINGS_SHARE = 0.003
 # Stores above this many rows rescore a pool of candidates on every n-gram. Chosen on
 # validation queries (docs/benchmarks.md): at 51k rows the pool adds 0.003 recall@10 for
 # +0.6 ms a query, at 200k 0.0125 and at a million 0.021 (half the loss against the exact
@@ -45,6 +50,11 @@ ARRAYS = ("postings_columns", "postings_lengths", "postings_rows", "postings_wei
 _MADE: "weakref.WeakKeyDictionary[LexicalRows, RarePostings]" = weakref.WeakKeyDictionary()
 _QUERY_ROW = threading.local()  # per search thread: a query's n-gram weights as one dense row
 _FIRST_AT = threading.local()  # per search thread: where each touched row first appears
+
+
+def max_postings(rows: int) -> int:
+    """The most rows an n-gram of a segment of ``rows`` rows may be in to have postings."""
+    return max(MAX_POSTINGS, int(rows * POSTINGS_SHARE))
 
 
 def rare_postings(rows: LexicalRows, keep: bool = True) -> "RarePostings":
@@ -95,11 +105,12 @@ class RarePostings:
         self.max_rows = max_rows
 
     @classmethod
-    def of(cls, chars: SparseRows, max_rows: int = MAX_POSTINGS) -> "RarePostings":
-        """Postings of the buckets in at most ``max_rows`` rows of ``chars``: per range of
-        buckets, one sort of 64-bit keys (bucket, then entry position) rather than a transpose
-        of every entry, so a bucket's rows stay in order and a million questions' entries are
-        never all copied at once."""
+    def of(cls, chars: SparseRows, max_rows: int | None = None) -> "RarePostings":
+        """Postings of the buckets in at most ``max_rows`` rows of ``chars`` (default:
+        :func:`max_postings`): per range of buckets, one sort of 64-bit keys (bucket, then
+        entry position) rather than a transpose of every entry, so a bucket's rows stay in
+        order and a million questions' entries are never all copied at once."""
+        max_rows = max_postings(len(chars)) if max_rows is None else max_rows
         if chars.nnz >= 1 << 32:  # entry positions are packed into the low 32 bits of the sort keys
             raise ValueError(f"a segment of {chars.nnz:,} n-gram entries is too large for its postings")
         # Every read of the entries' buckets is done a part at a time: numpy widens int32

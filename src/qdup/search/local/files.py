@@ -33,7 +33,7 @@ from ...errors import DataError
 from ...text.lexical import BUCKETS, LexicalRows
 from ...util import atomic
 from ...util.mapped_npz import load_mapped, save_aligned
-from ..postings import ARRAYS as POSTINGS, MAX_POSTINGS, RarePostings, rare_postings, remember
+from ..postings import ARRAYS as POSTINGS, RarePostings, rare_postings, remember
 from ..topk import HnswSearch
 
 LEXICAL = ".lexical.npz"  # a segment's lexical rows, when the model's scorer uses them
@@ -160,7 +160,10 @@ def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
 
 def read_lexical(folder: Path, name: str, rows: int, recorded: dict) -> LexicalRows:
     """A segment's lexical rows, and their stored postings (a file written before they were
-    stored, or with another :data:`MAX_POSTINGS`, has them made on the first search)."""
+    stored has them made on the first search). Stored postings are used as written, even of
+    another ``max_rows`` than :func:`~qdup.search.postings.max_postings` gives today: making
+    them again would cost every process that opens a million questions ~4 s; a merge or a
+    rebuild writes them anew."""
     file = f"{name}{LEXICAL}"
     check_size(folder, file, recorded.get(file))
     try:
@@ -177,6 +180,6 @@ def read_lexical(folder: Path, name: str, rows: int, recorded: dict) -> LexicalR
         raise damaged(folder, f"{file} cannot be read") from None
     if len(lexical) != rows:
         raise damaged(folder, f"{file} does not match the manifest")
-    if postings is not None and postings.max_rows == MAX_POSTINGS:
+    if postings is not None:
         remember(lexical, postings)
     return lexical
