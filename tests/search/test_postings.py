@@ -48,14 +48,14 @@ def test_segments_of_any_size_on_any_thread_score_right(stats):
     segments = [stats.rows(POOL), stats.rows(POOL[::-3]), stats.rows(POOL[:4])]
     postings = [RarePostings.of(rows.chars, 3) for rows in segments]
     queries = stats.rows(QUERIES * 2)
-    alive = [np.zeros(len(rows), bool) for rows in segments]
+    dead = [np.arange(len(rows)) % 5 == 1 for rows in segments]  # a few removed rows in each
 
     def searched(n: int):
-        return n % 3, *postings[n % 3].topk(queries, 5, alive[n % 3])
+        return n % 3, *postings[n % 3].topk(queries, 5, dead[n % 3])
 
     with ThreadPoolExecutor(3) as pool:
         for s, scores, found in pool.map(searched, range(60)):
-            assert_brute_force(segments[s], queries, 3, 5, alive[s], scores, found)
+            assert_brute_force(segments[s], queries, 3, 5, dead[s], scores, found)
 
 
 def test_common_ngrams_make_no_candidates(stats):
@@ -119,7 +119,8 @@ def test_exact_scores_of_rows_without_entries_are_zero(picked):
     query_columns, query_weights = np.array([1, 4], np.int32), np.array([2.0, 4.0], np.float32)
     expected = np.array([0.5 * 2 + 0.25 * 4, 0.0, 2.0 * 4, 0.0], np.float32)[picked]
     got = exact_scores(stored, np.array(picked, np.int64), query_columns, query_weights)
-    assert got.dtype == np.float32 and got.tolist() == expected.tolist()
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0)  # an empty row's sum is exactly 0
 
 
 def write_arrays(folder, arrays):
