@@ -80,6 +80,9 @@ DAMAGE = {
                       "seg-000001.jsonl does not match its checksum in the manifest"),
     "line without id, no checksums": (True, lambda f: rewrite_lines(
         f / "seg-000001.jsonl", lambda ls: ['{"question": "x?"}', *ls[1:]]), "holds a line without an id"),
+    "an encoded lone surrogate, no checksums": (True, lambda f: (f / "seg-000001.jsonl").write_bytes(
+        (f / "seg-000001.jsonl").read_bytes().replace(b"question 0", b"question \xed\xa0\x80", 1)),
+        "segment seg-000001 cannot be read"),
     "line nested too deep, no checksums": (True, lambda f: rewrite_lines(f / "seg-000001.jsonl", deep_line),
                                            "segment seg-000001 cannot be read"),
     "duplicate ids, no checksums": (True, lambda f: rewrite_lines(

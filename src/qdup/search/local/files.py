@@ -112,12 +112,12 @@ def read_segment(folder: Path, name: str, rows: int, dim: int,
         # Memory-mapped: segment files are immutable (a replaced one stays readable while
         # mapped), and rows an HNSW graph already holds are then never paged in twice.
         vectors = np.load(folder / vectors_file, mmap_mode="r", allow_pickle=False)
-        # "\n" only: str.splitlines() would also split inside a question holding U+2028 or
-        # U+0085 (stored raw: ensure_ascii=False), and the join would glue it back altered.
-        lines = text.decode("utf-8").split("\n")
-        if not lines[-1]:
-            lines.pop()  # the last record's newline
-        records = json.loads(f"[{','.join(lines)}]")  # one parse: half the time of one per line
+        # One parse of the records as one JSON array (half the time of one per line), made in
+        # bytes: a newline byte only ever ends a record (JSON escapes it inside strings, and
+        # no byte of a multi-byte UTF-8 character is 0x0A), so no million line strings are
+        # made to be joined again. Strict UTF-8, as written (json.loads would pass surrogates).
+        body = (text[:-1] if text.endswith(b"\n") else text).replace(b"\n", b",")
+        records = json.loads((b"[" + body + b"]").decode("utf-8"))
     except FileNotFoundError as error:  # swept by a writer after the size check: the loader retries
         raise damaged(folder, f"{Path(error.filename).name} is missing") from None
     except (ValueError, UnicodeDecodeError, RecursionError):
