@@ -16,7 +16,7 @@ aligned; ``np.savez``'s are not, which numpy reads correctly but ~4% slower per 
 
 from __future__ import annotations
 
-import ast
+import io
 import struct
 import zipfile
 import zlib
@@ -30,8 +30,6 @@ ZIP64_EXTRA = 20  # the sizes record zipfile adds to a local header when told to
 PADDING = struct.Struct("<HHH")  # a zip extra record: its id, its length, then the alignment
 PADDING_ID = 0xD935  # zipalign's id: readers skip records they do not know
 ALIGN = 64  # np.lib.format pads each .npy header to a multiple of this too
-NPY_MAGIC = b"\x93NUMPY"
-NPY_KEYS = {"descr", "fortran_order", "shape"}
 MAX_HEADER = 10_000  # bytes of an .npy header; np.load refuses longer ones too (literal_eval is slow)
 CRC_BLOCK = 1 << 24  # bytes a zlib call checks at a time (its length argument is 32-bit)
 
@@ -82,31 +80,22 @@ def _data_start(raw: np.ndarray, offset: int) -> int:
 
 
 def _npy_view(body: np.ndarray) -> np.ndarray:
-    """The array of one ``.npy`` file's bytes, as a view of them (``.npy`` format versions 1 to 3)."""
-    if len(body) < 10 or bytes(body[:6]) != NPY_MAGIC or int(body[6]) not in (1, 2, 3):
-        raise ValueError("not an .npy file")
-    major = int(body[6])
-    size_bytes = 2 if major == 1 else 4
-    start = 8 + size_bytes + int.from_bytes(bytes(body[8 : 8 + size_bytes]), "little")
-    if start - 8 - size_bytes > MAX_HEADER:
-        raise ValueError("an .npy header too long to be one np.save wrote")
-    try:  # the header is a Python dict literal: literal_eval parses it without running anything
-        header = ast.literal_eval(bytes(body[8 + size_bytes : start]).decode("latin1" if major < 3 else "utf-8"))
-        if not isinstance(header, dict) or set(header) != NPY_KEYS:
+    """The array of one ``.npy`` file's bytes, as a view of them. Its header is read by numpy's
+    own readers (format versions 1.0 and 2.0, which np.save writes for plain arrays)."""
+    head = io.BytesIO(bytes(body[: 12 + MAX_HEADER]))  # magic, version, length, the header itself
+    try:
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        shape, fortran, dtype = readers[np.lib.format.read_magic(head)](head, max_header_size=MAX_HEADER)
+        if dtype.hasobject or not dtype.itemsize or fortran or not all(type(n) is int and n >= 0 for n in shape):
             raise ValueError
-        dtype = np.lib.format.descr_to_dtype(header["descr"])
-        shape, fortran = header["shape"], header["fortran_order"]
-        if (dtype.hasobject or not dtype.itemsize or fortran is not False or not isinstance(shape, tuple)
-                or not all(type(n) is int and n >= 0 for n in shape)):
-            raise ValueError
-        fits = start + int(np.prod(shape, dtype=object)) * dtype.itemsize == len(body)  # exact: no overflow
+        fits = head.tell() + int(np.prod(shape, dtype=object)) * dtype.itemsize == len(body)  # exact: no overflow
     except (SyntaxError, ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError,
             MemoryError, UnicodeDecodeError):
         raise ValueError("an .npy member that is not a plain array np.save wrote") from None
     if not fits:
         raise ValueError("an .npy member whose shape does not fit its bytes")
     # np.savez does not align members: a view may be unaligned, which numpy reads correctly.
-    return body[start:].view(dtype).reshape(shape)
+    return body[head.tell() :].view(dtype).reshape(shape)
 
 
 def _crc32(body: np.ndarray) -> int:
