@@ -42,9 +42,10 @@ def metadata_problem(metadata) -> str | None:
 
 def readable(metadata: dict) -> dict:
     """``metadata`` as stored, or {} when it breaks the bounds (stored before they existed)."""
-    if isinstance(metadata, dict) and not metadata:  # most rows have none: no JSON round trip per match
-        return metadata
-    return metadata if isinstance(metadata, dict) and metadata_problem(metadata) is None else {}
+    if not isinstance(metadata, dict):
+        return {}
+    # Most rows have none: an empty one needs no JSON round trip per match.
+    return metadata if not metadata or metadata_problem(metadata) is None else {}
 
 
 def _depth(value) -> int:

@@ -195,9 +195,7 @@ class RarePostings:
         # appears, so the sums are over len(touched) bins, not one per stored row (a million
         # zeroed each query cost 0.3 ms). The scratch row is the thread's own and is only
         # read where this query wrote it.
-        first = getattr(_FIRST_AT, "row", None)
-        if first is None or len(first) < self.size:
-            first = _FIRST_AT.row = np.empty(self.size, np.int64)
+        first = _scratch(_FIRST_AT, self.size, lambda n: np.empty(n, np.int64))
         position = np.arange(len(touched))
         first[touched[::-1]] = position[::-1]
         key = first[touched]
@@ -209,14 +207,12 @@ class RarePostings:
 def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """``(len(rows),)`` float32: each stored row's dot product with a query (n-grams ``columns``
     weighted ``weights``) over every n-gram, read through a dense copy of the query's row."""
-    dense = getattr(_QUERY_ROW, "row", None)
-    if dense is None or len(dense) != stored.width:
-        dense = _QUERY_ROW.row = np.zeros(stored.width, np.float32)
+    if not len(rows):
+        return np.zeros(0, np.float32)
+    dense = _scratch(_QUERY_ROW, stored.width, lambda n: np.zeros(n, np.float32))
     dense[columns] = weights
     try:
         entries, lengths, taken = spans(stored.indptr, rows)
-        if not len(rows):
-            return np.zeros(0, np.float32)
         # Each row's entries lie together: summed where they lie (a fifth quicker at a million
         # than labelling each entry with its row for a bincount). One zero after the last
         # entry keeps every start inside the array; an empty row sums to 0, not to the entry
@@ -228,3 +224,12 @@ def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weig
         return sums.astype(np.float32)
     finally:
         dense[columns] = 0  # clean for the thread's next query
+
+
+def _scratch(slot: threading.local, length: int, make) -> np.ndarray:
+    """The calling thread's scratch row of ``slot``, at least ``length`` long (``make(n)``
+    makes one of ``n``): kept from call to call, so a query allocates and zeroes nothing."""
+    row = getattr(slot, "row", None)
+    if row is None or len(row) < length:
+        row = slot.row = make(length)
+    return row
