@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QDUP_SHARED", ROOT.parent / "shared"))
 QQP_PARTIAL = SHARED / "data" / "qqp-partial" / "pairs.tsv"
 RESULTS = ROOT / "benchmarks" / "results"
+CLI = "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))"  # `qdup` of the src on the path
 
 
 def data_path(path: str | None) -> Path:
@@ -102,3 +106,15 @@ def run_child(script: str, args: list[str], src: str | None = None, env: dict | 
     out = subprocess.run([sys.executable, script, "--child", *args], env=environment, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def child_seconds(argv: list[str], src: str | None = None, quiet: bool = True) -> tuple[float, float]:
+    """CPU (user + system) and wall seconds of ``python ARGV`` in a child process, from start
+    to exit, with ``src`` first on its import path (its stdout dropped when ``quiet``)."""
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    subprocess.run([sys.executable, *argv], env=env, check=True, stdout=subprocess.DEVNULL if quiet else None)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, time.perf_counter() - started

@@ -27,10 +27,8 @@ benchmarks/results/NAME.json.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +37,7 @@ from unittest import mock
 
 import numpy as np
 
-from common import ROOT, data_path, machine_line, write_results
+from common import CLI, ROOT, child_seconds, data_path, machine_line, write_results
 
 import qdup  # noqa: E402  (after common: sets the OpenMP wait policy before torch loads)
 from qdup.search import hybrid, postings  # noqa: E402
@@ -47,6 +45,7 @@ from qdup.search.index import Index  # noqa: E402
 from qdup.util.threads import use_threads  # noqa: E402
 from retrieval import corpus_and_queries  # noqa: E402
 
+SRC = str(ROOT / "src")  # the children run this checkout's qdup
 LEGACY_COMMON_SHARE = 0.10  # the exact scan's cut before issue 20: n-grams of over 10% of the rows
 
 
@@ -64,20 +63,7 @@ def synthetic_questions(real: list[str], count: int, avoid: set[int], seed: int 
     return out
 
 
-CLI = "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))"
 STARTUP_ROUNDS = 3
-
-
-def child_env() -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-
-
-def child_cost(argv: list[str]) -> tuple[float, float]:
-    """CPU and wall seconds of one child process, from start to exit."""
-    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    subprocess.run([sys.executable, *argv], check=True, env=child_env(), cwd=ROOT, stdout=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, time.perf_counter() - started
 
 
 def startup(index: Path, query: str) -> dict:
@@ -85,8 +71,8 @@ def startup(index: Path, query: str) -> dict:
     against ``python -c "import torch"`` in alternate rounds: medians and their ratio."""
     runs = {"search": [], "torch": []}
     for _ in range(STARTUP_ROUNDS):
-        runs["search"].append(child_cost(["-c", CLI, "search", str(index), query]))
-        runs["torch"].append(child_cost(["-c", "import torch"]))
+        runs["search"].append(child_seconds(["-c", CLI, "search", str(index), query], SRC))
+        runs["torch"].append(child_seconds(["-c", "import torch"]))
     cpu, wall = ({k: float(np.median([r[i] for r in v])) for k, v in runs.items()} for i in (0, 1))
     return {"cpu_s": round(cpu["search"], 2), "wall_s": round(wall["search"], 2),
             "import_torch_cpu_s": round(cpu["torch"], 2), "vs_import_torch": round(cpu["search"] / cpu["torch"], 2)}
@@ -96,14 +82,10 @@ def build(questions: list[str], folder: Path) -> dict:
     """``qdup index build`` in a child process: wall and CPU seconds, peak memory."""
     text = folder / "questions.txt"
     text.write_text("\n".join(questions) + "\n", encoding="utf-8")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", CLI, "index", "build", str(text), "--out", str(folder / "index")],
-                   check=True, env=child_env(), cwd=ROOT)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"wall_s": round(time.perf_counter() - started, 1),
-            "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
-            "peak_rss_gb": round(after.ru_maxrss / 2**20, 2)}  # the largest child so far (Linux: KiB)
+    cpu, wall = child_seconds(["-c", CLI, "index", "build", str(text), "--out", str(folder / "index")], SRC,
+                              quiet=False)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child so far (Linux: KiB)
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_rss_gb": round(peak / 2**20, 2)}
 
 
 class LegacyScan:

@@ -14,29 +14,19 @@ Writes benchmarks/results/startup.json.
 from __future__ import annotations
 
 import argparse
-import os
-import resource
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, data_path, machine_line, write_results
+from common import CLI, ROOT, child_seconds, data_path, machine_line, write_results
 
-CLI = "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))"
 PAIR = ["How do I learn Python?", "What is the best way to learn Python?"]
 
 
 def cpu_seconds(argv: list[str], src: str | None) -> float:
-    env = dict(os.environ)
-    if src:
-        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, *argv], env=env, check=True, stdout=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return child_seconds(argv, src)[0]
 
 
 def main() -> None:
