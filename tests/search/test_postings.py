@@ -40,6 +40,21 @@ def test_rare_postings_equal_brute_force_over_the_rare_ngrams(stats, max_rows, k
     assert (found[3] == -1).all()  # "zzz" shares no n-gram with any row
 
 
+@pytest.mark.parametrize("max_rows", [2, 1000])
+def test_queries_touching_more_entries_than_int32_positions_score_the_same(stats, monkeypatch, max_rows):
+    from qdup.search import postings
+
+    rows, queries = stats.rows(POOL), stats.rows(QUERIES)
+    made = RarePostings.of(rows.chars, max_rows)
+    narrow = made.topk(queries, 50, None)
+    monkeypatch.setattr(postings, "MAX_INT32_POSITIONS", 1)  # every query keys its rows with int64 positions
+    wide = made.topk(queries, 50, None)
+    assert_brute_force(rows, queries, max_rows, 50, np.zeros(len(POOL), bool), *wide)
+    assert wide[1].tolist() == narrow[1].tolist()
+    np.testing.assert_allclose(wide[0], narrow[0], rtol=1e-6)
+    assert postings._FIRST_AT_WIDE.row.dtype == np.int64
+
+
 def test_segments_of_any_size_on_any_thread_score_right(stats):
     """Each thread's scratch row is reused from query to query and segment to segment, stale
     where another query wrote it: only what a query wrote itself may be read."""
@@ -161,9 +176,9 @@ def test_stored_postings_are_used_as_written_and_missing_ones_made(stats, tmp_pa
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("rows, expected", [(1, 1000), (51_369, 1000), (333_333, 1000), (333_334, 1000),
-                                            (400_000, 1200), (1_000_000, 3000)])
-def test_segments_of_over_a_third_of_a_million_rows_keep_a_share_of_their_rows_per_ngram(rows, expected):
+@pytest.mark.parametrize("rows, expected", [(1, 1000), (51_369, 1000), (100_000, 1000), (100_099, 1000),
+                                            (100_100, 1001), (200_000, 2000), (1_000_000, 10_000)])
+def test_segments_of_over_100_000_rows_keep_a_share_of_their_rows_per_ngram(rows, expected):
     from qdup.search.postings import max_postings
 
     assert max_postings(rows) == expected

@@ -5,7 +5,7 @@ with it: with the n-grams of more than 10% of the rows dropped, still ~53% of a 
 rows (1.6M postings, 21 ms a query; issue 20). Candidates only need to hold the rows the
 scorer should see, and what singles a duplicate out is its rare n-grams. So candidate
 generation reads only the postings of n-grams found in at most :data:`MAX_POSTINGS` rows
-of a segment, or :data:`POSTINGS_SHARE` of them above a third of a million rows
+of a segment, or :data:`POSTINGS_SHARE` of them above 100,000 rows
 (:func:`max_postings`; an IDF floor): a query touches at most that many rows per n-gram,
 and every row that shares a rare n-gram with it is scored exactly on those. The scorer
 then ranks the candidates on every n-gram. Chosen on validation queries
@@ -15,8 +15,8 @@ scoring on every n-gram under 10% of the rows.
 In a large store more of a query's n-grams are common ones, which the rare postings leave
 out: there, each query's best :data:`RESCORE_POOL` rows by the rare n-grams are scored again
 on every n-gram (the exact TF-IDF cosine), and the best of those are the candidates. At a
-million questions this wins back about half of what the rare postings lose against the
-exact scan, for ~0.9 ms a query (docs/benchmarks.md).
+million questions, with the postings of n-grams in up to 1% of the rows, the whole search
+then holds validation recall@1 and @10 within 0.005 of the exact scan (docs/benchmarks.md).
 
 A segment's postings are made once, when it is written, and stored beside its lexical rows
 (:mod:`qdup.search.local.files`): making them costs ~0.3 s per 51k questions, which every
@@ -35,10 +35,11 @@ from ..text.sparse import SparseRows, spans
 from .topk import empty_topk
 
 MAX_POSTINGS = 1000  # rows an n-gram may be in and still make candidates (per segment)...
-# ...or this share of a segment's rows, when more (above 333,333 rows). Chosen on validation
-# queries at a million (docs/benchmarks.md): 3,000 rows add 0.0086 recall@10 for +0.13 ms a
-# query; 5,000 0.0107 for +0.7 ms; 10,000 0.0193 (within 0.005 of the exact scan) for +1.8 ms.
-POSTINGS_SHARE = 0.003
+# ...or this share of a segment's rows, when more (above 100,000 rows). Chosen on validation
+# queries (docs/benchmarks.md): at a million, 10,000 rows keep recall@1 / @10 within 0.005
+# of the exact scan (3,000: 0.008 and 0.016 short) for +1.2 ms a query; at 200k, 2,000 rows
+# add 0.003 / 0.005 for +0.2 ms.
+POSTINGS_SHARE = 0.01
 # Stores above this many rows rescore a pool of candidates on every n-gram. Chosen on
 # validation queries (docs/benchmarks.md): at 51k rows the pool adds 0.003 recall@10 for
 # +0.6 ms a query, at 200k 0.0125 and at a million 0.021 (half the loss against the exact
@@ -46,10 +47,12 @@ POSTINGS_SHARE = 0.003
 RESCORE_FROM_ROWS = 100_000
 RESCORE_POOL = 300
 ENTRIES_PER_PASS = 1 << 24  # a segment's n-gram entries per pass when postings are made: bounds their memory
+MAX_INT32_POSITIONS = 2**31 - 1  # a query touching more entries keys its rows with int64 positions
 ARRAYS = ("postings_columns", "postings_lengths", "postings_rows", "postings_weights", "postings_max_rows")
 _MADE: "weakref.WeakKeyDictionary[LexicalRows, RarePostings]" = weakref.WeakKeyDictionary()
 _QUERY_ROW = threading.local()  # per search thread: a query's n-gram weights as one dense row
 _FIRST_AT = threading.local()  # per search thread: where each touched row first appears
+_FIRST_AT_WIDE = threading.local()  # the same, int64, for a query touching more than MAX_INT32_POSITIONS
 
 
 def max_postings(rows: int) -> int:
@@ -190,18 +193,21 @@ class RarePostings:
         entries, lengths, _ = spans(self.indptr, columns)
         if not len(entries):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        touched = self.rows[entries]
+        touched = self.rows.take(entries).astype(np.intp)  # widened once, not by each index below
         # Each touched row once, without sorting: keyed by the first position at which it
         # appears, so the sums are over len(touched) bins, not one per stored row (a million
         # zeroed each query cost 0.3 ms). The scratch row is the thread's own and is only
-        # read where this query wrote it.
-        first = _scratch(_FIRST_AT, self.size, lambda n: np.empty(n, np.int64))
-        position = np.arange(len(touched))
+        # read where this query wrote it; int32 halves the memory its random reads and
+        # writes cover (1.19x quicker at a million rows and 87,000 entries a query).
+        wide = len(touched) > MAX_INT32_POSITIONS
+        first = _scratch(_FIRST_AT_WIDE if wide else _FIRST_AT, self.size,
+                         lambda n: np.empty(n, np.int64 if wide else np.int32))
+        position = np.arange(len(touched), dtype=first.dtype)
         first[touched[::-1]] = position[::-1]
-        key = first[touched]
-        totals = np.bincount(key, self.weights[entries] * np.repeat(weights, lengths), minlength=len(touched))
+        key = first.take(touched)
+        totals = np.bincount(key, self.weights.take(entries) * np.repeat(weights, lengths), minlength=len(touched))
         is_first = key == position
-        return touched[is_first].astype(np.int64), totals[is_first].astype(np.float32)
+        return touched[is_first], totals[is_first].astype(np.float32)
 
 
 def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
