@@ -73,7 +73,7 @@ def _fail(message: str) -> int:
 # The command modules register their commands on `cli` when imported (they import `cli` and
 # `threads_option` from here, hence last); none of them imports torch at import time.
 from . import (pairs_commands, search_commands, serve_command, vector_commands, model_commands,  # noqa: E402, F401
-               forum_commands)
+               forum_commands, upkeep_commands)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,10 +75,11 @@ def build(questions_file, out, model_path, backend, uri, collection, force, skip
         loaded, itertools.chain([first], chunks), out, backend=backend, force=force, progress=not quiet,
         model_path=model_path, options=options, resume_key=_input_key(questions_file),
     )
-    click.echo(f"indexed {_questions(len(built))} into {out}{_skipped(skipped)}")
+    click.echo(f"indexed {count_of_questions(len(built))} into {out}{_skipped(skipped)}")
 
 
-def _questions(n: int) -> str:
+def count_of_questions(n: int) -> str:
+    """``"1 question"``, ``"5 questions"``: the count every index command prints."""
     return f"{n} question" if n == 1 else f"{n} questions"
 
 
@@ -115,7 +116,7 @@ def add(index_path, questions_file, model_path, skip_invalid):
     chunks = iter_questions(questions_file, backends.chunk_rows(opened.backend["backend"]), skipped)
     first = next(chunks)  # errors in the file come before the slow model load
     ids = opened.add_chunks(opened.model(model_path), itertools.chain([first], chunks))
-    click.echo(f"added {_questions(len(ids))} to {index_path} ({len(opened)} in all){_skipped(skipped)}")
+    click.echo(f"added {count_of_questions(len(ids))} to {index_path} ({len(opened)} in all){_skipped(skipped)}")
 
 
 @index.command("remove")
@@ -132,23 +133,7 @@ def remove(index_path, ids):
 
     opened = Index.load(index_path)
     opened.remove(list(ids))
-    click.echo(f"removed {_questions(len(ids))} from {index_path} ({len(opened)} left)")
-
-
-@index.command("check")
-@click.argument("index_path", metavar="INDEX", type=click.Path())
-def check(index_path):
-    """Read every file of an index and check it against the checksums its manifest records
-    (loading checks only file sizes and what it reads whole anyway). Exit 1 when damaged.
-
-    \b
-    Example:
-      qdup index check my-index
-    """
-    from ..search.index import Index
-
-    opened = Index.load(index_path)
-    click.echo(f"{index_path}: ok, {_questions(len(opened))}; {opened.check()}")
+    click.echo(f"removed {count_of_questions(len(ids))} from {index_path} ({len(opened)} left)")
 
 
 QUERY_BLOCK = 256  # queries searched at once with --queries

@@ -71,6 +71,10 @@ class Store(Protocol):
     def removed(self, folder: Path, manifest: dict, rows: Sequence[int]) -> tuple[dict, "Store"]:
         """Drop live ``rows``; the returned manifest is to be committed."""
 
+    def compacted(self, folder: Path, manifest: dict, progress: bool = False) -> tuple[dict, "Store"]:
+        """Every row rewritten into one segment now (``qdup index compact``); the returned
+        manifest is to be committed."""
+
     def settle(self, folder: Path, manifest: dict) -> "tuple[dict, Store] | None":
         """After ``manifest`` is committed, finish what it left to do (say drop a collection a
         rebuild replaced, or delete removed rows); a manifest to commit next, or None."""

@@ -1,7 +1,7 @@
 """``qdup.Index``: a folder of question vectors that answers "which stored questions
 duplicate this one?".
 
-This module is the folder's lifecycle: build, load, refresh, add and remove. The index
+This module is the folder's lifecycle: build, load, refresh, add, remove, compact. The index
 records the fingerprint of the model that built it and refuses any other. Where the rows
 live and how the nearest are found is the backend's business (:mod:`qdup.search.backends`):
 exact or HNSW (FAISS) in the folder itself, or Milvus; ranking the candidates with the
@@ -81,10 +81,7 @@ class Index:
         return load(model_path)
 
     # ------------------------------------------------------------- create / open
-    @staticmethod
-    def check_output(path, force: bool = False) -> None:
-        """Refuse an existing ``path`` (with ``force``: anything but an index folder), before any slow work."""
-        check_output(path, force)
+    check_output = staticmethod(check_output)  # (path, force): refuse an existing path before slow work
 
     @classmethod
     def build(
@@ -130,7 +127,7 @@ class Index:
 
     @classmethod
     def load(cls, path) -> "Index":
-        """Open an existing index folder (read-only until you call add or remove)."""
+        """Open an existing index folder (read-only until a write: add, remove, update, compact)."""
         path = Path(path)
         atomic.recover(path)  # a build --force killed between its two renames
         index = cls(path, *read_state(path))
@@ -138,11 +135,8 @@ class Index:
         return index
 
     def refresh(self) -> None:
-        """Re-read the folder if another process (say `qdup index add`) committed since.
-
-        Costs one ``stat`` when nothing changed; searches call it, so a long-running
-        service sees every committed write on its next request.
-        """
+        """Re-read the folder if another process (say `qdup index add`) committed since: one
+        ``stat`` when nothing changed, so a service sees every write on its next request."""
         stamp = manifest_stamp(self.path)
         if stamp == self._stamp:
             return
@@ -169,7 +163,7 @@ class Index:
             (['1', '7', '3'], [0.93, 0.81, 0.42])
         """
         self.refresh()
-        self._check_model(model)  # the folder may have been rebuilt with another model
+        self._check_model(model)
         k, threshold, where, min_score, verdicts_above = check_search_args(k, threshold, where, min_score, verdicts_above)
         questions = check_questions(questions)
         if model.scorer.lexical is None:
@@ -192,8 +186,7 @@ class Index:
         return search_results(store, scores, rows, threshold, min_score)
 
     def get(self, id: str) -> StoredQuestion:
-        """The stored question with this id (a :class:`StoredQuestion`: id, question, metadata);
-        :class:`UnknownIdError` when there is none."""
+        """The stored question with this id (a :class:`StoredQuestion`); :class:`UnknownIdError` if none."""
         self.refresh()
         store = self._state[1]
         row = store.find([str(id)]).get(str(id))
@@ -274,6 +267,12 @@ class Index:
             change.manifest, change.store = change.store.removed(self.path, change.manifest,
                                                                  sorted(set(where.values())))
 
+    def compact(self, progress: bool = False) -> None:
+        """Rewrite a local index as one segment: removed rows dropped, postings made as this
+        version makes them (a segment keeps those it was written with), its graph built anew."""
+        with self._writing() as change:
+            change.manifest, change.store = change.store.compacted(self.path, change.manifest, progress)
+
     @contextlib.contextmanager
     def _writing(self, model=None) -> Iterator[Change]:
         """Under the folder's lock, a change of the latest committed state, committed when the block ends."""
@@ -284,7 +283,7 @@ class Index:
             if identity(on_disk) != identity(self._state[0]):
                 self._state = (on_disk, backends.open_store(self.path, on_disk))
             if model is not None:
-                self._check_model(model)  # the folder may have been rebuilt with another model meanwhile
+                self._check_model(model)
             change = Change(self.path, dict(self._state[0]), self._state[1])
             yield change
             change.commit()
@@ -296,5 +295,5 @@ class Index:
             state = tidy(self.path, *self._state)
             self._state, self._stamp = (state, manifest_stamp(self.path)) if state else (self._state, self._stamp)
 
-    def _check_model(self, model) -> None:
+    def _check_model(self, model) -> None:  # the folder may have been rebuilt with another model
         check_model(self.path, self._state[0], model)

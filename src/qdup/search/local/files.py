@@ -33,7 +33,7 @@ from ...errors import DataError
 from ...text.lexical import BUCKETS, LexicalRows
 from ...util import atomic
 from ...util.mapped_npz import load_mapped, save_aligned
-from ..postings import ARRAYS as POSTINGS, RarePostings, rare_postings, remember
+from ..postings import ARRAYS as POSTINGS, RarePostings, max_postings, rare_postings, remember
 from ..topk import HnswSearch
 
 LEXICAL = ".lexical.npz"  # a segment's lexical rows, when the model's scorer uses them
@@ -153,8 +153,12 @@ def read_graph(folder: Path, name: str, rows: int, dim: int, recorded: dict) -> 
 
 def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
     # Plain arrays, aligned to be mapped (np.load reads them too). The postings are not kept: a
-    # million questions' are ~0.3 GB, which a build would hold next to its graph.
-    arrays = {**rows.to_arrays(), **rare_postings(rows, keep=False).to_arrays()}
+    # million questions' are ~0.3 GB, which a build would hold next to its graph. Those read
+    # with rows written under another cut are made anew: a merge adopts today's cut.
+    postings = rare_postings(rows, keep=False)
+    if postings.max_rows != max_postings(len(rows)):
+        postings = RarePostings.of(rows.chars)
+    arrays = {**rows.to_arrays(), **postings.to_arrays()}
     atomic.write_with(folder / f"{name}{LEXICAL}", lambda f: save_aligned(f, arrays))
 
 

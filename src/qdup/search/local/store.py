@@ -173,6 +173,11 @@ class LocalStore:
         manifest, segments = compacted(folder, manifest, segments, self.use_graph)
         return manifest, LocalStore(tuple(segments), self.use_graph)
 
+    def compacted(self, folder, manifest, progress=False):
+        # One merged segment: removed rows dropped, postings made with today's cut, a new graph.
+        manifest, segments = compacted(folder, manifest, list(self.segments), self.use_graph, progress, merge=True)
+        return manifest, LocalStore(tuple(segments), self.use_graph)
+
     def settle(self, folder, manifest):
         return None  # the commit swept the files no manifest names
 

@@ -230,6 +230,10 @@ class MilvusStore:
                     "count": int(manifest["count"]) - len(rows)}
         return manifest, self._next(manifest, self.lexical)
 
+    def compacted(self, folder, manifest, progress=False):
+        raise DataError(f"{folder} is a Milvus index: Milvus merges its own segments, and removed rows "
+                        "are deleted at each write; `qdup index compact` rewrites local indexes")
+
     def _next(self, manifest: dict, lexical: bool | None) -> "MilvusStore":
         return MilvusStore(self.client, manifest, lexical, self.build, self.replaces)
 
