@@ -59,7 +59,7 @@ def assert_same_results(got, expected, rtol: float = 1e-5) -> None:
     got, expected = list(got), list(expected)
     assert len(got) == len(expected)
     for a, b in zip(got, expected):
-        assert len(a.ids) == len(b.ids)
+        assert len(a.ids) == len(b.ids) and len(set(a.ids)) == len(a.ids), a.ids  # no match twice
         np.testing.assert_allclose(a.scores, b.scores, rtol=rtol, atol=1e-6)
         question_a, question_b = dict(zip(a.ids, a.questions)), dict(zip(b.ids, b.questions))
         assert all(question_a[i] == question_b[i] for i in question_a.keys() & question_b.keys())

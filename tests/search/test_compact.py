@@ -67,7 +67,9 @@ def test_compact_makes_the_postings_of_todays_cut_where_loading_keeps_those_writ
     index = Index.load(path)
     [segment] = index._state[1].segments
     assert postings.rare_postings(segment.lexical).max_rows == 1000  # used as written, not made again
-    index.compact()
+    assert index.compact()
+    [segment] = index._state[1].segments  # the compacting process searches with them too
+    assert postings.rare_postings(segment.lexical).max_rows == 2
     expected = RarePostings.of(rerank_model.scorer.lexical.rows(QUESTIONS).chars, 2).to_arrays()
     got = stored_postings(path)
     for name in ("postings_columns", "postings_lengths", "postings_rows", "postings_max_rows"):
@@ -83,9 +85,40 @@ def test_the_command_compacts_and_says_so(rerank_model, tmp_path, capsys):
     index.remove(["1"])
     code, out, err = run(capsys, "index", "compact", path)
     assert (code, err) == (0, "")
-    assert out == f"compacted {path}: {len(QUESTIONS) - 1} questions in one segment\n"
+    assert out == f"{path}: compacted, {len(QUESTIONS) - 1} questions in one segment\n"
     [entry] = segments(path)
     assert entry["deleted"] == [] and entry["rows"] == len(QUESTIONS) - 1
+    code, out, err = run(capsys, "index", "compact", path)
+    assert (code, out, err) == (0, f"{path}: already compact, left as it was, {len(QUESTIONS) - 1} questions "
+                                   "in one segment\n", "")
+
+
+@pytest.mark.parametrize("backend", ["exact", "hnsw"])
+def test_a_compact_index_is_left_as_it_was(rerank_model, tmp_path, backend):
+    path = tmp_path / "idx"
+    Index.build(rerank_model, None, QUESTIONS, path, backend=backend)
+    files = {p.name: p.read_bytes() for p in path.glob("seg-*")}
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert not Index.load(path).compact()
+    assert {p.name: p.read_bytes() for p in path.glob("seg-*")} == files
+    assert json.loads((path / "manifest.json").read_text()) == manifest
+
+
+@pytest.mark.parametrize("backend", ["exact", "hnsw"])
+def test_compact_keeps_an_index_without_lexical_rows_or_without_questions(tiny_model, tmp_path, backend):
+    path = tmp_path / "idx"
+    index = Index.build(tiny_model, None, QUESTIONS, path, backend=backend)  # a cosine scorer: no words stored
+    index.add(tiny_model, ["Can I donate old books?"])
+    before = index.search(tiny_model, ASKED, k=4)
+    assert index.compact()
+    [entry] = segments(path)
+    assert (entry["lexical"], entry["ann"], entry["rows"]) == (False, backend == "hnsw", len(QUESTIONS) + 1)
+    assert_same_results(Index.load(path).search(tiny_model, ASKED, k=4), before)
+
+    index.remove([str(n) for n in range(1, len(QUESTIONS) + 2)])
+    index.compact()
+    assert segments(path) == [] and len(Index.load(path)) == 0
+    assert index.search(tiny_model, ASKED, k=4)[0].ids == []
 
 
 def test_compacting_a_milvus_index_is_a_one_line_refusal_that_changes_nothing(rerank_model, tmp_path, milvus_file,

@@ -40,5 +40,5 @@ def compact(index_path):
     from ..search.index import Index
 
     opened = Index.load(index_path)
-    opened.compact(progress=True)
-    click.echo(f"compacted {index_path}: {count_of_questions(len(opened))} in one segment")
+    done = "compacted" if opened.compact(progress=True) else "already compact, left as it was"
+    click.echo(f"{index_path}: {done}, {count_of_questions(len(opened))} in one segment")

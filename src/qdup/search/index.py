@@ -72,8 +72,7 @@ class Index:
         return int(self._state[0]["count"])
 
     def model(self, model_path: str | os.PathLike | None = None):
-        """Load the model to search this index with: ``model_path`` if given, else the
-        folder that built the index when it still exists, else the built-in model."""
+        """The model to search with: ``model_path``, else the one that built the index (if found), else the built-in."""
         from ..model import load  # torch loads only when a model is needed
 
         if model_path is None and self.model_path and os.path.isdir(self.model_path):
@@ -267,11 +266,13 @@ class Index:
             change.manifest, change.store = change.store.removed(self.path, change.manifest,
                                                                  sorted(set(where.values())))
 
-    def compact(self, progress: bool = False) -> None:
+    def compact(self, progress: bool = False) -> bool:
         """Rewrite a local index as one segment: removed rows dropped, postings made as this
-        version makes them (a segment keeps those it was written with), its graph built anew."""
+        version makes them, its graph built anew; False if it was compact (nothing written)."""
         with self._writing() as change:
+            generation = change.manifest["generation"]
             change.manifest, change.store = change.store.compacted(self.path, change.manifest, progress)
+        return change.manifest["generation"] != generation
 
     @contextlib.contextmanager
     def _writing(self, model=None) -> Iterator[Change]:

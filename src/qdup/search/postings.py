@@ -76,6 +76,13 @@ def remember(rows: LexicalRows, postings: "RarePostings") -> None:
     _MADE[rows] = postings
 
 
+def has_todays_postings(rows: LexicalRows) -> bool:
+    """Whether ``rows`` were read with postings made with :func:`max_postings`'s cut (none
+    are made here: a segment written before they were stored has none)."""
+    postings = _MADE.get(rows)
+    return postings is not None and postings.max_rows == max_postings(postings.size)
+
+
 def rescores(stored_rows: int) -> bool:
     """Whether lexical candidates among this many rows are rescored on every n-gram: decided
     for a whole store, so that every segment's scores are of one kind when they are merged.

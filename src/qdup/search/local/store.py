@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import ConfigError
 from ...text.lexical import LexicalRows, LexicalStats
 from ..filters import Filter
-from ..postings import rare_postings, rescores
+from ..postings import has_todays_postings, rare_postings, rescores
 from ..topk import empty_topk, merge_topk
 from .segments import (Segment, compacted, filtered_topk, graph_added, read_segments, segment_files,
                        verify_segments)
@@ -174,9 +174,25 @@ class LocalStore:
         return manifest, LocalStore(tuple(segments), self.use_graph)
 
     def compacted(self, folder, manifest, progress=False):
-        # One merged segment: removed rows dropped, postings made with today's cut, a new graph.
-        manifest, segments = compacted(folder, manifest, list(self.segments), self.use_graph, progress, merge=True)
+        live = sum(int((~s.dead).sum()) for s in self.segments)
+        if self._compact(live):
+            return manifest, self
+        # One merged segment, written without a graph, then read back as a load reads it: its
+        # arrays mapped, with the postings just written (the rows merged from one segment are
+        # the same object, remembered with the postings of the cut it was written with).
+        manifest, _ = compacted(folder, manifest, list(self.segments), GRAPH_RULES["exact"], progress, merge=True)
+        segments = read_segments(folder, manifest)
+        if segments and self.use_graph(live):  # the graph from the vector file, as a build's
+            manifest, segments[0] = graph_added(folder, manifest, replace(segments[0], vectors=None), progress)
         return manifest, LocalStore(tuple(segments), self.use_graph)
+
+    def _compact(self, live: int) -> bool:
+        """One segment without removed rows, postings stored with today's cut, the graph its size calls for."""
+        if len(self.segments) != 1:
+            return not live and not self.segments
+        [seg] = self.segments
+        return (not seg.dead.any() and (seg.ann is not None) == self.use_graph(live)
+                and (seg.lexical is None or has_todays_postings(seg.lexical)))
 
     def settle(self, folder, manifest):
         return None  # the commit swept the files no manifest names
