@@ -84,7 +84,7 @@ def test_the_command_compacts_and_says_so(rerank_model, tmp_path, capsys):
     index = Index.build(rerank_model, None, QUESTIONS, path, backend="exact")
     index.remove(["1"])
     code, out, err = run(capsys, "index", "compact", path)
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, f"rewriting {len(QUESTIONS) - 1} questions as one segment\n")
     assert out == f"{path}: compacted, {len(QUESTIONS) - 1} questions in one segment\n"
     [entry] = segments(path)
     assert entry["deleted"] == [] and entry["rows"] == len(QUESTIONS) - 1

@@ -200,7 +200,7 @@ class RarePostings:
         entries, lengths, _ = spans(self.indptr, columns)
         if not len(entries):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        touched = self.rows.take(entries).astype(np.intp)  # widened once, not by each index below
+        touched = self.rows.take(entries).astype(np.intp, copy=False)  # widened once, not by each index below
         # Each touched row once, without sorting: keyed by the first position at which it
         # appears, so the sums are over len(touched) bins, not one per stored row (a million
         # zeroed each query cost 0.3 ms). The scratch row is the thread's own and is only

@@ -20,6 +20,7 @@ import numpy as np
 
 from ...errors import ConfigError
 from ...text.lexical import LexicalRows, LexicalStats
+from ...util.progress import log
 from ..filters import Filter
 from ..postings import has_todays_postings, rare_postings, rescores
 from ..topk import empty_topk, merge_topk
@@ -177,6 +178,8 @@ class LocalStore:
         live = sum(int((~s.dead).sum()) for s in self.segments)
         if self._compact(live):
             return manifest, self
+        if progress:  # minutes at a million questions, the graph's parts reported after this
+            log(f"rewriting {live:,} questions as one segment")
         # One merged segment, written without a graph, then read back as a load reads it: its
         # arrays mapped, with the postings just written (the rows merged from one segment are
         # the same object, remembered with the postings of the cut it was written with).
