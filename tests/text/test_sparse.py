@@ -42,6 +42,16 @@ def test_stack_can_drop_each_part_once_copied():
     assert parts == [None, None]
 
 
+def test_stack_of_kept_rows_equals_stacking_the_rows_taken():
+    whole = random_rows(9, 7, seed=8)
+    tail = SparseRows(whole.data, whole.indices, whole.indptr[3:], 7)  # rows 3..8, entries not from 0
+    parts = [random_rows(5, 7, seed=9), tail, random_rows(0, 7, seed=10), random_rows(4, 7, seed=11)]
+    keep = [np.array([True, False, True, True, False]), np.array([False, True, True, False, False, True]),
+            None, np.zeros(4, bool)]
+    taken = [p if k is None else p.take(np.flatnonzero(k)) for p, k in zip(parts, keep)]
+    same(SparseRows.stack(parts, keep=keep), sp.vstack([p.to_scipy() for p in taken]))
+
+
 def test_owners_and_row_lengths():
     rows = SparseRows(np.ones(3, np.float32), np.array([0, 2, 1], np.int32), np.array([0, 2, 2, 3]), 3)
     assert rows.owners.tolist() == [0, 0, 2] and rows.row_lengths.tolist() == [2, 0, 1] and rows.nnz == 3

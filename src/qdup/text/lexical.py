@@ -58,15 +58,17 @@ class LexicalRows:
         return LexicalRows(self.chars.take(rows), self.words.take(rows), self.numbers.take(rows), self.first[rows])
 
     @staticmethod
-    def stack(parts: list["LexicalRows"], consume: bool = False) -> "LexicalRows":
+    def stack(parts: list["LexicalRows"], consume: bool = False,
+              keep: list[np.ndarray | None] | None = None) -> "LexicalRows":
         """The rows of ``parts``, one after another; ``consume``: ``parts`` is emptied as they are
-        copied (:meth:`SparseRows.stack`)."""
+        copied; ``keep``: per part, a boolean mask of the rows to take (:meth:`SparseRows.stack`)."""
         kinds = {kind: [getattr(p, kind) for p in parts] for kind in ("chars", "words", "numbers")}
-        first = np.concatenate([p.first for p in parts])
+        keep = keep or [None] * len(parts)
+        first = np.concatenate([p.first if k is None else p.first[k] for p, k in zip(parts, keep)])
         if consume:
             parts.clear()
-        return LexicalRows(*(SparseRows.stack(kinds.pop(kind), consume) for kind in ("chars", "words", "numbers")),
-                           first)
+        stacked = (SparseRows.stack(kinds.pop(kind), consume, keep) for kind in ("chars", "words", "numbers"))
+        return LexicalRows(*stacked, first)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for ``np.savez`` (loading them never runs code)."""

@@ -183,7 +183,8 @@ class LocalStore:
         # One merged segment, written without a graph, then read back as a load reads it: its
         # arrays mapped, with the postings just written (the rows merged from one segment are
         # the same object, remembered with the postings of the cut it was written with).
-        manifest, _ = compacted(folder, manifest, list(self.segments), GRAPH_RULES["exact"], progress, merge=True)
+        # [0]: the merged segment's arrays go before the files are read back and the graph is built
+        manifest = compacted(folder, manifest, list(self.segments), GRAPH_RULES["exact"], progress, merge=True)[0]
         segments = read_segments(folder, manifest)
         if segments and self.use_graph(live):  # the graph from the vector file, as a build's
             manifest, segments[0] = graph_added(folder, manifest, replace(segments[0], vectors=None), progress)
