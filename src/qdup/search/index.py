@@ -268,7 +268,7 @@ class Index:
 
     def compact(self, progress: bool = False) -> bool:
         """Rewrite a local index as one segment: removed rows dropped, postings made as this
-        version makes them, its graph built anew; False if it was compact (nothing written)."""
+        version makes them, its graph built anew; False if it was compact already (files unchanged)."""
         with self._writing() as change:
             generation = change.manifest["generation"]
             change.manifest, change.store = change.store.compacted(self.path, change.manifest, progress)
