@@ -71,3 +71,37 @@ def test_kill_at_random_moments(index_path):
     for _ in kill_at_random_moments(lambda: start_writer(index_path, pause=False, rounds=1000), seed=4):
         count = len(Index.load(index_path))
         assert (count - 2) % 50 == 0, count  # whole adds only, never half of one
+
+
+COMPACTOR = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from qdup.search import manifest
+    from qdup.search.index import Index
+
+    def pause():
+        print("ready", flush=True)   # the compacted segment is written, the manifest is not
+        time.sleep(60)
+    manifest._before_commit = pause
+    Index.load({path!r}).compact()
+    """
+)
+
+
+def test_a_compact_killed_before_its_commit_keeps_the_previous_index(index_path):
+    index = Index.load(index_path)
+    index.add(FakeModel(), [f"Question {n} about rice?" for n in range(10)])
+    index.remove(["1"])
+    before, manifest = index.live()[1], (index_path / "manifest.json").read_bytes()
+    old_files = {p.name for p in index_path.iterdir()}
+    compactor = subprocess.Popen([sys.executable, "-c", COMPACTOR.format(tests=str(TESTS), path=str(index_path))],
+                                 stdout=subprocess.PIPE, text=True)
+    assert compactor.stdout.readline() == "ready\n"
+    assert {p.name for p in index_path.iterdir()} > old_files  # the one new segment is on disk
+    compactor.send_signal(signal.SIGKILL)
+    assert compactor.wait(timeout=30) != 0
+    assert (index_path / "manifest.json").read_bytes() == manifest
+    index = Index.load(index_path)  # sweeps what the compactor wrote
+    assert index.live()[1] == before and {p.name for p in index_path.iterdir()} == old_files
+    assert index.compact() and index.live()[1] == before
