@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +85,6 @@ def kill_at_random_moments(start_writer, seed: int, times: int = 4):
     """Start a writer process ``times`` times and SIGKILL it after a random 0.05-0.4 s once it
     says "loaded"; yields after each kill, for the caller to check what the kill left."""
     import random
-    import subprocess
 
     rng = random.Random(seed)
     for _ in range(times):
@@ -96,3 +97,29 @@ def kill_at_random_moments(start_writer, seed: int, times: int = 4):
         writer.kill()
         writer.wait()
         yield
+
+
+PAUSED_WRITER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from fake_model import FakeModel
+from qdup.search import manifest
+from qdup.search.index import Index
+
+def pause():
+    print("ready", flush=True)   # the write's data files are on disk, its manifest is not
+    time.sleep(60)
+manifest._before_commit = pause
+index = Index.load({path!r})
+{write}
+"""
+
+
+def start_write_paused_before_commit(path, write: str):
+    """A process that runs ``write`` (Python, on ``index``: the index at ``path`` loaded, and
+    ``FakeModel``) and stops just before its commit, for the caller to kill; returned once
+    it has said so."""
+    script = PAUSED_WRITER.format(tests=str(TESTS), path=str(path), write=write)
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "ready\n"
+    return writer

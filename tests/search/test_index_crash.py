@@ -10,7 +10,7 @@ import pytest
 from fake_model import FakeModel
 from qdup.search.index import Index
 
-from helpers import TESTS, kill_at_random_moments  # noqa: E402
+from helpers import TESTS, kill_at_random_moments, start_write_paused_before_commit  # noqa: E402
 
 WRITER = textwrap.dedent(
     """
@@ -73,31 +73,13 @@ def test_kill_at_random_moments(index_path):
         assert (count - 2) % 50 == 0, count  # whole adds only, never half of one
 
 
-COMPACTOR = textwrap.dedent(
-    """
-    import sys, time
-    sys.path.insert(0, {tests!r})
-    from qdup.search import manifest
-    from qdup.search.index import Index
-
-    def pause():
-        print("ready", flush=True)   # the compacted segment is written, the manifest is not
-        time.sleep(60)
-    manifest._before_commit = pause
-    Index.load({path!r}).compact()
-    """
-)
-
-
 def test_a_compact_killed_before_its_commit_keeps_the_previous_index(index_path):
     index = Index.load(index_path)
     index.add(FakeModel(), [f"Question {n} about rice?" for n in range(10)])
     index.remove(["1"])
     before, manifest = index.live()[1], (index_path / "manifest.json").read_bytes()
     old_files = {p.name for p in index_path.iterdir()}
-    compactor = subprocess.Popen([sys.executable, "-c", COMPACTOR.format(tests=str(TESTS), path=str(index_path))],
-                                 stdout=subprocess.PIPE, text=True)
-    assert compactor.stdout.readline() == "ready\n"
+    compactor = start_write_paused_before_commit(index_path, "index.compact()")
     assert {p.name for p in index_path.iterdir()} > old_files  # the one new segment is on disk
     compactor.send_signal(signal.SIGKILL)
     assert compactor.wait(timeout=30) != 0

@@ -1,14 +1,11 @@
 """Editing questions: an update replaces text and metadata by id, atomically, on every backend."""
 
 import signal
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from fake_model import FakeModel
-from helpers import TESTS
+from helpers import start_write_paused_before_commit
 from qdup.errors import DataError, QuestionError
 from qdup.search.index import Index
 
@@ -45,29 +42,11 @@ def test_a_bad_update_changes_nothing(tmp_path):
     assert Index.load(tmp_path / "idx").live()[2] == QUESTIONS[:2]
 
 
-UPDATER = textwrap.dedent(
-    """
-    import sys, time
-    sys.path.insert(0, {tests!r})
-    from fake_model import FakeModel
-    from qdup.search import manifest
-    from qdup.search.index import Index
-
-    def pause():
-        print("ready", flush=True)   # the new rows are written, the manifest is not
-        time.sleep(60)
-    manifest._before_commit = pause
-    Index.load({path!r}).update(FakeModel(), ["a"], ["Edited question?"], [{{"title": "edited"}}])
-    """
-)
-
-
 def test_an_update_killed_before_its_commit_leaves_the_old_question(tmp_path):
     model = FakeModel()
     Index.build(model, ["a", "b"], QUESTIONS[:2], tmp_path / "idx", metadata=[{"title": "old"}, {}])
-    script = UPDATER.format(tests=str(TESTS), path=str(tmp_path / "idx"))
-    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert writer.stdout.readline() == "ready\n"
+    writer = start_write_paused_before_commit(
+        tmp_path / "idx", 'index.update(FakeModel(), ["a"], ["Edited question?"], [{"title": "edited"}])')
     writer.send_signal(signal.SIGKILL)
     assert writer.wait(timeout=30) != 0
     index = Index.load(tmp_path / "idx")
