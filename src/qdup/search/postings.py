@@ -80,7 +80,7 @@ def has_todays_postings(rows: LexicalRows) -> bool:
     """Whether ``rows`` were read with postings made with :func:`max_postings`'s cut (none
     are made here: a segment written before they were stored has none)."""
     postings = _MADE.get(rows)
-    return postings is not None and postings.max_rows == max_postings(postings.size)
+    return postings is not None and postings.made_with_todays_cut()
 
 
 def rescores(stored_rows: int) -> bool:
@@ -146,6 +146,11 @@ class RarePostings:
             rows[span] = np.searchsorted(chars.indptr, entries, side="right") - 1
             weights[span] = chars.data[entries]
         return cls(indptr, rows, weights, len(chars), max_rows)
+
+    def made_with_todays_cut(self) -> bool:
+        """Whether these postings keep the n-grams :func:`max_postings` gives their segment
+        (stored ones keep the cut they were written with)."""
+        return self.max_rows == max_postings(self.size)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for ``np.savez``: the buckets that have postings and how many each."""

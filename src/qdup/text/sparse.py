@@ -83,7 +83,7 @@ class SparseRows:
         if len(widths) != 1:
             raise ValueError(f"cannot stack rows of widths {sorted(widths)}")
         keep = keep or [None] * len(parts)
-        lengths = [np.diff(p.indptr) if k is None else np.diff(p.indptr)[k] for p, k in zip(parts, keep)]
+        lengths = [p.row_lengths if k is None else p.row_lengths[k] for p, k in zip(parts, keep)]
         total = sum(int(n.sum()) for n in lengths)
         indptr = np.zeros(sum(len(n) for n in lengths) + 1, dtype=np.int32 if total < 2**31 else np.int64)
         np.cumsum(np.concatenate([np.zeros(0, np.int64), *lengths]), out=indptr[1:])
@@ -94,7 +94,7 @@ class SparseRows:
             if k is None:
                 data[offset:end], indices[offset:end] = part.data[span], part.indices[span]
             else:
-                entries = np.repeat(k, np.diff(part.indptr))  # a bool per entry
+                entries = np.repeat(k, part.row_lengths)  # a bool per entry
                 np.compress(entries, part.data[span], out=data[offset:end])
                 np.compress(entries, part.indices[span], out=indices[offset:end])
             offset = end

@@ -33,7 +33,7 @@ from ...errors import DataError
 from ...text.lexical import BUCKETS, LexicalRows
 from ...util import atomic
 from ...util.mapped_npz import load_mapped, save_aligned
-from ..postings import ARRAYS as POSTINGS, RarePostings, max_postings, rare_postings, remember
+from ..postings import ARRAYS as POSTINGS, RarePostings, rare_postings, remember
 from ..topk import HnswSearch
 
 LEXICAL = ".lexical.npz"  # a segment's lexical rows, when the model's scorer uses them
@@ -156,7 +156,7 @@ def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
     # million questions' are ~0.3 GB, which a build would hold next to its graph. Those read
     # with rows written under another cut are made anew: a merge adopts today's cut.
     postings = rare_postings(rows, keep=False)
-    if postings.max_rows != max_postings(len(rows)):
+    if not postings.made_with_todays_cut():
         postings = RarePostings.of(rows.chars)
     arrays = {**rows.to_arrays(), **postings.to_arrays()}
     atomic.write_with(folder / f"{name}{LEXICAL}", lambda f: save_aligned(f, arrays))

@@ -148,6 +148,11 @@ def verify_segments(path: Path, segments: list[Segment]) -> int:
     return checked
 
 
+def live_rows(segments) -> int:
+    """Rows of ``segments`` not removed."""
+    return sum(int((~s.dead).sum()) for s in segments)
+
+
 def compacted(folder: Path, manifest: dict, segments: list[Segment],
               use_graph: Callable[[int], bool], progress: bool = False,
               merge: bool = False) -> tuple[dict, list[Segment]]:
@@ -160,11 +165,11 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment],
     """
     generation = manifest["generation"] + 1
     name = f"seg-{generation:06d}"
-    live_rows = sum(int((~s.dead).sum()) for s in segments)
-    use_ann = use_graph(live_rows)
+    live = live_rows(segments)
+    use_ann = use_graph(live)
     graph_due = False  # whether the merged segment gets a (new) HNSW graph
     if merge or _full_merge_due(segments, use_ann):
-        segments = [_merge(segments, name, manifest["dim"])] if live_rows else []
+        segments = [_merge(segments, name, manifest["dim"])] if live else []
         graph_due = use_ann
     elif len(segments) > MAX_SEGMENTS:  # here segments[0] carries the graph: keep it
         segments = [segments[0], _merge(segments[1:], name, manifest["dim"])]
@@ -181,7 +186,7 @@ def compacted(folder: Path, manifest: dict, segments: list[Segment],
                 write_graph(folder, name, s.ann)
             files = segment_files({"name": name, "ann": s.ann is not None, "lexical": s.lexical is not None})
             segments[n] = replace(s, files={f: digest(folder / f) for f in files})  # the bytes on disk
-    manifest.update(generation=generation, count=live_rows, segments=[
+    manifest.update(generation=generation, count=live, segments=[
         {"name": s.name, "rows": len(s.ids), "deleted": np.flatnonzero(s.dead).tolist(), "ann": s.ann is not None,
          "lexical": s.lexical is not None, **({"files": s.files} if s.files else {})}
         for s in segments

@@ -24,7 +24,7 @@ from ...util.progress import log
 from ..filters import Filter
 from ..postings import has_todays_postings, rare_postings, rescores
 from ..topk import empty_topk, merge_topk
-from .segments import (Segment, compacted, filtered_topk, graph_added, read_segments, segment_files,
+from .segments import (Segment, compacted, filtered_topk, graph_added, live_rows, read_segments, segment_files,
                        verify_segments)
 
 CHUNK_ROWS = None  # a fresh build is one merged segment (and one HNSW graph): hand over everything at once
@@ -175,7 +175,7 @@ class LocalStore:
         return manifest, LocalStore(tuple(segments), self.use_graph)
 
     def compacted(self, folder, manifest, progress=False):
-        live = sum(int((~s.dead).sum()) for s in self.segments)
+        live = live_rows(self.segments)
         if self._compact(live):
             return manifest, self
         if progress:  # minutes at a million questions, the graph's parts reported after this
@@ -212,7 +212,7 @@ class LocalStore:
             return manifest, self
         # From here this frame holds the only reference to the segments: this store is spent.
         segments, self.segments = list(self.segments), ()
-        if segments and self.use_graph(sum(int((~s.dead).sum()) for s in segments)):
+        if segments and self.use_graph(live_rows(segments)):
             if len(segments) > 1:  # a build handed over in chunks: merged first, for one graph
                 manifest, segments = compacted(folder, manifest, segments, GRAPH_RULES["exact"], progress, merge=True)
             # The graph reads the written file: the array the build encoded is freed first.
