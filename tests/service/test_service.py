@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -6,6 +8,7 @@ from qdup.service.app import create_app
 from qdup.service.schemas import MAX_QUESTION_CHARS
 
 QUESTIONS = ["How do I learn Python?", "What is an LSTM?", "How do I cook rice?"]
+WARM_DEADLINE_S = 60  # a condition, not a timing: a busy machine only takes longer to reach it
 
 
 @pytest.fixture
@@ -16,9 +19,10 @@ def client(tmp_path, fake_model):
 
 
 def test_health_and_docs(client, fake_model):
-    assert client.get("/health").json() == {"status": "ok", "model": fake_model.fingerprint[:12], "threshold": 0.7,
-                                            "search_threshold": None, "search_floor": None, "questions": 3,
-                                            "writes": "open"}
+    health = client.get("/health").json()
+    assert health.pop("warm") in (True, False)  # read in on a thread of its own: either, yet (below)
+    assert health == {"status": "ok", "model": fake_model.fingerprint[:12], "threshold": 0.7,
+                      "search_threshold": None, "search_floor": None, "questions": 3, "writes": "open"}
     docs = client.get("/docs")
     assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # offline: assets come from the package
     script = [part.split('"')[0] for part in docs.text.split('src="')[1:]]
@@ -28,6 +32,36 @@ def test_health_and_docs(client, fake_model):
     assert {"/similarity", "/search", "/questions", "/questions/{question_id}", "/health"} <= set(paths)
     page = client.get("/")
     assert page.status_code == 200 and "Has this question been asked before?" in page.text
+
+
+def warm_after(client) -> bool:
+    """/health's ``warm`` once it is true, or when the deadline passes."""
+    deadline = time.monotonic() + WARM_DEADLINE_S
+    while not client.get("/health").json()["warm"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return client.get("/health").json()["warm"]
+
+
+def test_the_service_reads_its_index_in_and_says_so(client, tmp_path, fake_model):
+    assert warm_after(client) is True
+    with TestClient(create_app(fake_model, None)) as alone:  # /similarity only: no index to read in
+        assert alone.get("/health").json()["warm"] is None
+
+
+def test_a_failed_read_in_leaves_the_service_serving(tmp_path, fake_model, monkeypatch, caplog):
+    index = Index.build(fake_model, None, QUESTIONS, tmp_path / "idx")
+
+    def fails() -> int:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(index, "warm", fails)
+    with TestClient(create_app(fake_model, index)) as client:
+        deadline = time.monotonic() + WARM_DEADLINE_S
+        while "not read in ahead" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "the index was not read in ahead: No space left on device" in caplog.text
+        assert client.get("/health").json()["warm"] is False
+        assert client.post("/search", json={"question": "learn python", "k": 1}).json()["matches"][0]["id"] == "1"
 
 
 def test_similarity(client, fake_model):

@@ -101,6 +101,10 @@ class Store(Protocol):
     def describe(self) -> dict:
         """Backend name and settings, for ``qdup index info`` style output and logs."""
 
+    def warm(self) -> int:
+        """Read into memory what the first searches would otherwise read from disk or fault
+        in page by page (:mod:`qdup.util.pages`); the bytes read (0: nothing is mapped)."""
+
 
 def _options(options: dict | None) -> dict:
     return {k: v for k, v in (options or {}).items() if v is not None}

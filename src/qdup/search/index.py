@@ -46,7 +46,6 @@ class Index:
         self._stamp = manifest_stamp(path)
         self._write = threading.Lock()
 
-    # ----------------------------------------------------------------- properties
     @property
     def fingerprint(self) -> str:
         return self._state[0]["fingerprint"]
@@ -79,7 +78,6 @@ class Index:
             model_path = self.model_path
         return load(model_path)
 
-    # ------------------------------------------------------------- create / open
     check_output = staticmethod(check_output)  # (path, force): refuse an existing path before slow work
 
     @classmethod
@@ -144,7 +142,6 @@ class Index:
             self._state = read_state(self.path)
         self._stamp = stamp
 
-    # -------------------------------------------------------------------- search
     def search(self, model, questions: Sequence[str], k: int = 10, threshold: float | None = None,
                where: Filter | str | Sequence[str] | None = None, min_score: float | None = None,
                verdicts_above: float | None = None) -> list[SearchResult]:
@@ -194,6 +191,10 @@ class Index:
         [(i, question, meta)] = store.records(np.array([row]))
         return StoredQuestion(i, question, readable(meta))
 
+    def warm(self) -> int:
+        """Read what searches read into memory now, so the first ones do not wait on the disk; bytes read."""
+        return self._state[1].warm()
+
     def check(self) -> str:
         """Read all the index holds against its manifest's checksums and counts (loading checks
         only what is cheap); what was checked. A damaged index: one-line :class:`DataError`."""
@@ -210,7 +211,6 @@ class Index:
         self.refresh()
         return self._state[1].live()[3]
 
-    # -------------------------------------------------------------------- writes
     def add(self, model, questions: Sequence[str], ids: Sequence[str] | None = None,
             metadata: Sequence[dict] | None = None) -> list[str]:
         """Encode and store more questions; returns their ids (generated when ``ids`` is None).

@@ -161,11 +161,13 @@ def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWo
 
     @app.get("/health", responses=errors())
     def health() -> dict:
-        """Liveness, the model fingerprint and thresholds, the number of stored questions, the write mode."""
+        """Liveness, the model fingerprint and thresholds, the number of stored questions, the write
+        mode, and whether the index has been read into memory since start-up (``warm``)."""
         return {"status": "ok", "model": model.fingerprint[:12], "threshold": model.threshold,
                 "search_threshold": getattr(model, "search_threshold", None),
                 "search_floor": getattr(model, "search_floor", None),
-                "questions": None if index is None else len(index), "writes": access.mode}
+                "questions": None if index is None else len(index), "writes": access.mode,
+                "warm": None if index is None else work.warm.is_set()}
 
     @app.post("/similarity", response_model=SimilarityOut, responses=errors(413, 422))
     def similarity(body: PairIn) -> dict:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -55,6 +57,19 @@ class ServiceWork:
         self._writes = ThreadPoolExecutor(1, thread_name_prefix="qdup-write")
         self._queue: list[_Waiting] = []
         self._runners: set[asyncio.Task] = set()
+        # The index's files read in on a thread of their own (GET /health: "warm"): the first
+        # users are served at once, and no longer each pay a disk read per page they touch.
+        self.warm = threading.Event()
+        if index is not None:
+            threading.Thread(target=self._warm, name="qdup-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.index.warm()
+        except Exception as error:  # a cold index still serves, only slower at first
+            logging.getLogger(__name__).warning("the index was not read in ahead: %s", error)
+        else:
+            self.warm.set()
 
     async def search(self, question: str, **options: Any):
         """The :class:`~qdup.search.results.SearchResult` of one question, searched with others

@@ -18,6 +18,7 @@ import numpy as np
 
 from ...data.vectors import VectorFile
 from ...text.lexical import LexicalRows
+from ..postings import rare_postings
 from ..topk import ExactSearch, HnswSearch, exact_topk
 from .files import (LEXICAL, damaged, digest, read_graph, read_lexical, read_segment, verify, write_graph,
                     write_lexical, write_segment)
@@ -70,6 +71,16 @@ def filtered_topk(seg: Segment, queries: np.ndarray, k: int, blocked: np.ndarray
             return scores, rows
     scores, rows = exact_topk(queries, np.asarray(seg.vectors[allowed]), k)
     return scores, np.where(rows >= 0, allowed[np.maximum(rows, 0)], -1)
+
+
+def search_arrays(seg: Segment) -> list[np.ndarray]:
+    """The arrays a search of ``seg`` reads: vectors, the graph's copy of them, lexical rows
+    and postings (made now if the file holds none, as the first search would)."""
+    arrays = [seg.vectors] + ([seg.ann.vectors()] if seg.ann is not None else [])
+    if seg.lexical is not None:
+        postings = rare_postings(seg.lexical)
+        arrays += [*seg.lexical.to_arrays().values(), postings.indptr, postings.rows, postings.weights]
+    return arrays
 
 
 def segment_files(entry: dict) -> list[str]:

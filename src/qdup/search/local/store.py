@@ -20,12 +20,13 @@ import numpy as np
 
 from ...errors import ConfigError
 from ...text.lexical import LexicalRows, LexicalStats
+from ...util.pages import touch, will_need
 from ...util.progress import log
 from ..filters import Filter
 from ..postings import has_todays_postings, rare_postings, rescores
 from ..topk import empty_topk, merge_topk
-from .segments import (Segment, compacted, filtered_topk, graph_added, live_rows, read_segments, segment_files,
-                       verify_segments)
+from .segments import (Segment, compacted, filtered_topk, graph_added, live_rows, read_segments, search_arrays,
+                       segment_files, verify_segments)
 
 CHUNK_ROWS = None  # a fresh build is one merged segment (and one HNSW graph): hand over everything at once
 AUTO_HNSW_ROWS = 50_000  # exact search over 50k x 128 floats takes ~1-2 ms of a core; above, HNSW
@@ -229,6 +230,11 @@ class LocalStore:
         if checked == files:
             return f"{files} files match their checksums, every vector is finite"
         return f"{files} files read, {checked} with checksums (the others were written before qdup kept them)"
+
+    def warm(self) -> int:
+        arrays = [array for seg in self.segments for array in search_arrays(seg)]
+        will_need(arrays)  # every read asked for at once, before the first page is touched
+        return touch(arrays)
 
     def describe(self) -> dict:
         return {"segments": len(self.segments),

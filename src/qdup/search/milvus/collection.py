@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 from pymilvus import DataType
 
@@ -25,6 +26,17 @@ CHECKPOINT = "qdup.checkpoint"    # collection property: JSON, how far that buil
 FAMILY = "qdup.name"              # collection property: the --collection NAME it was built as
 REPLACES = "qdup.replaces"        # collection property: JSON list, collections to drop once it is committed
 MAX_TEXT_BYTES = 65_535  # Milvus VARCHAR limit
+
+
+@dataclass
+class Build:
+    """A build in progress (what ``qdup.building`` and ``qdup.checkpoint`` record): its family
+    name, its input's key (None: not resumable), and how far an interrupted build of the same
+    input got."""
+
+    name: str
+    key: str | None
+    checkpoint: dict | None = None
 
 
 def properties(client, collection: str) -> dict:

@@ -26,7 +26,6 @@ The collection records the model fingerprint and is refused by another model.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -37,7 +36,7 @@ from ...text.lexical import LexicalRows, LexicalStats
 from ..filters import Filter, milvus_literal
 from ..topk import HNSW_EF_SEARCH, empty_topk
 from .client import calls, check_options, connect  # check_options: the backend seam's
-from .collection import (BUILDING, CHECKPOINT, FINGERPRINT, REPLACES, check_text, create_collection, family,
+from .collection import (BUILDING, CHECKPOINT, FINGERPRINT, REPLACES, Build, check_text, create_collection, family,
                          has_chars, properties, replaced, sparse, wait_indexed)
 
 CHUNK_ROWS = 10_000      # questions a streamed build encodes and stores at a time
@@ -98,16 +97,6 @@ def open(folder: Path, manifest: dict) -> "MilvusStore":  # noqa: A001 (the seam
         lexical = has_chars(client, collection)
         client.load_collection(collection)
     return MilvusStore(client, manifest, lexical, replaces=replaced(props))
-
-
-@dataclass
-class Build:
-    """A build in progress: its family name, its input's key (None: not resumable), and how
-    far an interrupted build of the same input got."""
-
-    name: str
-    key: str | None
-    checkpoint: dict | None = None
 
 
 class MilvusStore:
@@ -285,6 +274,9 @@ class MilvusStore:
 
     def files(self, manifest: dict) -> set[str]:
         return set()  # the folder holds only the manifest
+
+    def warm(self) -> int:
+        return 0  # open() loaded the collection into Milvus's memory; this process maps no file
 
     def verify(self, folder, manifest) -> str:
         with calls(self.uri):
