@@ -95,7 +95,11 @@ def test_min_score_hides_weak_matches(tmp_path):
     ("category>a", "filter 'category>a': category takes = or != only (> is for created and answers)"),
     ("created>=yesterday", "filter 'created>=yesterday': created must be an ISO 8601 date or time "
                            "(2024-01-05 or 2024-01-05T10:00:00Z), got 'yesterday'"),
-    ("answers>-1", "filter 'answers>-1': answers must be a whole number >= 0, got '-1'"),
+    ("answers>-1", "filter 'answers>-1': answers must be a whole number from 0 to 9223372036854775807, got '-1'"),
+    ("answers<9223372036854775808", "filter 'answers<9223372036854775808': answers must be a whole number from 0 "
+                                    "to 9223372036854775807, got '9223372036854775808'"),
+    ("created<=9999-12-31T23:00:00-05:00", "filter 'created<=9999-12-31T23:00:00-05:00': created must fall between "
+                                           "the years 1 and 9999 in UTC, got '9999-12-31T23:00:00-05:00'"),
     ("status", "filter 'status': expected FIELD OP VALUE, e.g. status!=deleted or created>=2024-01-01"),
     ("tags=a|", "filter 'tags=a|': empty value"),
 ])
@@ -133,6 +137,29 @@ def test_bad_forum_fields_are_refused_on_input(tmp_path):
                         metadata=[{"answers": "3", "created": "2024-02-01", "tags": "a, b", "status": "Closed"}])
     assert index.get("1").metadata == {"answers": 3, "created": "2024-02-01T00:00:00Z", "tags": ["a", "b"],
                                        "status": "closed"}
+    with pytest.raises(DataError, match="answers must be a whole number from 0 to 9223372036854775807"):
+        index.add(FakeModel(), ["big?"], metadata=[{"answers": 10**20}])  # mining orders answers as int64
+    with pytest.raises(DataError, match="created must fall between the years 1 and 9999 in UTC"):
+        index.add(FakeModel(), ["early?"], metadata=[{"created": "0001-01-01T00:00:00+01:00"}])
+
+
+def test_early_years_keep_four_digits_so_dates_still_compare_as_text(tmp_path):
+    index = Index.build(FakeModel(), None, ["a typo's year?", "this year?"], tmp_path / "idx",
+                        metadata=[{"created": "0999-01-01"}, {"created": "2024-05-01"}])
+    assert index.get("1").metadata == {"created": "0999-01-01T00:00:00Z"}
+    [old] = index.search(FakeModel(), ["year?"], k=2, where="created<2000-01-01")
+    assert old.ids == ["1"]
+
+
+def test_a_filter_that_passes_no_row_of_a_graph_segment_finds_the_others(tmp_path):
+    model = FakeModel()
+    index = Index.build(model, ["a", "b"], ["How do I learn Python?", "What is an LSTM?"], tmp_path / "idx",
+                        backend="hnsw", metadata=[{"status": "deleted"}, {}])
+    index.add(model, ["How do I learn Rust?"], ids=["c"], metadata=[{"status": "closed"}])
+    [closed] = index.search(model, ["learn"], k=2, where="status=closed")  # none in the graph's segment
+    assert closed.ids == ["c"]
+    [none] = index.search(model, ["learn"], k=2, where="category=x")
+    assert none.ids == []
 
 
 class ShortWalk:

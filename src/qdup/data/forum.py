@@ -8,7 +8,7 @@ A question may carry any metadata (``url``, ...); these keys mean the same thing
 - ``status``: ``open``, ``closed`` or ``deleted`` (a question without one is open);
 - ``created``: when it was asked, ISO 8601; stored as UTC ``YYYY-MM-DDTHH:MM:SSZ`` so that
   dates compare as strings in every backend (a date alone is midnight UTC);
-- ``answers``: a count, a whole number >= 0 (none: 0);
+- ``answers``: a count, a whole number from 0 to 2**63 - 1 (none: 0; every backend stores 64 bits);
 - ``duplicate_of``: the id of the canonical question a closed duplicate points at.
 
 CSV cells are strings, so ``answers`` ``"3"`` becomes 3. A bad value is an
@@ -27,6 +27,7 @@ TEXT_FIELDS = ("title", "body", "category", "duplicate_of")
 FORUM_FIELDS = ("title", "body", "tags", "category", "status", "created", "answers", "duplicate_of")
 # What a missing field means, where it means something (filters and mining use these).
 DEFAULTS: dict[str, Any] = {"status": "open", "answers": 0, "tags": []}
+MAX_ANSWERS = 2**63 - 1  # an int64: numpy (mining's order) and Milvus hold no more
 
 
 def check_forum_fields(metadata: dict, where: str = "metadata") -> dict:
@@ -76,8 +77,8 @@ def _answers(value, where: str) -> int:
         count = int(value.strip()) if isinstance(value, str) else value
     except ValueError:
         count = None
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise InputError(f"{where} must be a whole number >= 0, got {value!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_ANSWERS:
+        raise InputError(f"{where} must be a whole number from 0 to {MAX_ANSWERS}, got {value!r}")
     return count
 
 
@@ -94,8 +95,12 @@ def check_created(value, where: str = "created") -> str:
     if parsed is None:
         raise InputError(f"{where} must be an ISO 8601 date or time (2024-01-05 or 2024-01-05T10:00:00Z), got {value!r}")
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+            raise InputError(f"{where} must fall between the years 1 and 9999 in UTC, got {value!r}") from None
+    # Four digits always: strftime("%Y") writes year 999 as "999", which sorts after "2024"
+    return f"{parsed.year:04d}-{parsed:%m-%dT%H:%M:%S}Z"
 
 
 _CHECKS = {"title": _text, "body": _text, "category": _text, "duplicate_of": _text, "tags": _tags,

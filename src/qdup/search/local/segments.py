@@ -19,7 +19,7 @@ import numpy as np
 from ...data.vectors import VectorFile
 from ...text.lexical import LexicalRows
 from ..postings import rare_postings
-from ..topk import ExactSearch, HnswSearch, exact_topk
+from ..topk import ExactSearch, HnswSearch, empty_topk, exact_topk
 from .files import (LEXICAL, damaged, digest, read_graph, read_lexical, read_segment, verify, write_graph,
                     write_lexical, write_segment)
 
@@ -65,6 +65,8 @@ def filtered_topk(seg: Segment, queries: np.ndarray, k: int, blocked: np.ndarray
     if seg.ann is None:
         return seg.search.topk(queries, k, blocked)  # exact: no ef
     allowed = np.flatnonzero(~blocked)
+    if not len(allowed):  # every row removed or filtered out: nothing to scan (an empty scan has no row 0)
+        return empty_topk(len(queries), k)
     if len(allowed) > EXACT_FILTERED_ROWS:
         scores, rows = seg.search.topk(queries, k, blocked, ef)
         if ((rows >= 0).sum(axis=1) >= min(k, len(allowed))).all():
