@@ -72,7 +72,8 @@ def test_decide_import_and_export(capsys, forum, tmp_path):
     assert [d.moderator for d in read_decisions(forum)] == ["ann", None, None]
     out_file = tmp_path / "decisions.tsv"
     assert run(capsys, "decisions", "export", forum, "--out", out_file)[1] == f"wrote 3 pairs to {out_file}\n"
-    assert read_pairs(out_file).is_duplicate.tolist() == [1, 0, 1]
+    exported = read_pairs(out_file)  # oldest first: the import's 2024 verdict, then today's two
+    assert (exported.is_duplicate.tolist(), exported.question2[0]) == ([1, 1, 0], Index.load(forum).get("3").question)
     assert run(capsys, "decisions", "export", forum, "--out", out_file)[2] == (
         f"Error: {out_file} already exists (use --force to replace it)\n")
 

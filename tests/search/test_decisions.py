@@ -97,6 +97,36 @@ def test_bulk_import_is_all_or_nothing(index, tmp_path):
         read_decision_file(index, maybe)
 
 
+def test_the_latest_verdict_is_the_latest_in_time_not_in_the_file(index, tmp_path):
+    record(index.path, [decide(index, "2", False, query_id="1", moderator="alice", time="2025-03-01T09:00:00Z")])
+    old = tmp_path / "history.csv"  # imported after alice's verdict, but from 2019
+    old.write_text("query_id,match_id,duplicate,moderator,time\n1,2,1,bot,2019-01-01\n")
+    record(index.path, read_decision_file(index, old))
+    [kept] = latest(read_decisions(index.path))
+    assert (kept.moderator, kept.duplicate) == ("alice", False)
+
+
+def test_a_file_of_decisions_without_the_columns_says_which_it_needs(index, tmp_path):
+    tabs = tmp_path / "tabs.csv"  # tab-separated under a .csv name: one column, as a CSV reads it
+    tabs.write_text("query_id\tmatch_id\tduplicate\n1\t2\t1\n")
+    with pytest.raises(DataError) as refused:
+        read_decision_file(index, tabs)
+    assert str(refused.value) == (f"{tabs}: a file of decisions needs the columns match_id, duplicate and query or "
+                                  r"query_id; its header has 'query_id\tmatch_id\tduplicate'")  # the tabs shown
+    no_query = tmp_path / "no-query.csv"
+    no_query.write_text("match_id,duplicate\n2,1\n")
+    with pytest.raises(DataError, match="its header has 'match_id', 'duplicate'$"):
+        read_decision_file(index, no_query)
+
+
+def test_a_long_query_imports_as_index_build_reads_it(index, tmp_path):
+    long = "How do I learn Python " + "and more " * 20_000 + "?"  # over csv's default field limit of 131,072
+    big = tmp_path / "big.csv"
+    big.write_text(f'query,match_id,duplicate\n"{long}",1,0\n')
+    [decision] = read_decision_file(index, big)
+    assert decision.query == long.strip() and decision.match_id == "1"
+
+
 WRITER = textwrap.dedent(
     """
     import sys, time

@@ -30,6 +30,23 @@ def test_update_replaces_text_and_metadata(tmp_path, backend):
     assert sorted(reopened.live()[1]) == ["a", "b", "c", "d"]
 
 
+def test_an_update_patches_metadata_and_never_drops_what_it_leaves_out(tmp_path, backend):
+    name, options = backend
+    model = FakeModel()
+    index = Index.build(model, ["a", "b", "c"], QUESTIONS, tmp_path / "idx", backend=name, options=options,
+                        metadata=[{"url": "u/a", "status": "deleted"}, {"url": "u/b", "created": "2024-06-02"},
+                                  {"url": "u/c", "status": "closed", "duplicate_of": "b"}])
+    index.update(model, ["a"], ["How do I learn Python? (edited)"])  # the text alone: a deleted thread stays so
+    index.update(model, ["b", "c"], [QUESTIONS[1], QUESTIONS[2]],
+                 [{"status": "closed", "duplicate_of": "c"}, {"status": "open", "duplicate_of": None}])
+    assert [index.get(i).metadata for i in "abc"] == [
+        {"url": "u/a", "status": "deleted"},
+        {"url": "u/b", "created": "2024-06-02T00:00:00Z", "status": "closed", "duplicate_of": "c"},
+        {"url": "u/c", "status": "open"}]  # null removed the link of a reopened thread
+    [shown] = index.search(model, ["learn Python"], k=3, where="status!=deleted")
+    assert "a" not in shown.ids
+
+
 def test_a_bad_update_changes_nothing(tmp_path):
     model = FakeModel()
     index = Index.build(model, ["a", "b"], QUESTIONS[:2], tmp_path / "idx")

@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 @click.option("--model", "model_path", type=click.Path(), help=MODEL_HELP)
 @threads_option()
 def update(index_path, questions_file, model_path):
-    """Replace edited questions by id: text and metadata (ids not stored yet are added).
+    """Replace edited questions by id (ids not stored yet are added).
 
     QUESTIONS is read as by `index build` and must have ids. One atomic write: every
-    question of the file is replaced, or none.
+    question of the file is replaced, or none. Metadata is patched: the fields a row gives
+    replace the stored ones (a JSON null removes one), and fields it leaves out are kept.
 
     \b
     Example:

@@ -40,6 +40,24 @@ def metadata_problem(metadata) -> str | None:
     return None
 
 
+def merge_patch(stored: dict, sent: dict | None, checked: dict | None) -> dict:
+    """An edit's metadata as JSON Merge Patch (RFC 7396) makes it, at the top level: the
+    fields ``sent`` replace the stored ones, a field sent as null is removed, and the fields
+    left out are kept (an edit that sends only the question loses nothing). ``checked``: the
+    sent metadata as checked and normalised (forum fields; nulls dropped).
+
+    >>> merge_patch({"url": "u", "status": "deleted"}, {"status": "open", "url": None}, {"status": "open"})
+    {'status': 'open'}
+    >>> merge_patch({"url": "u"}, None, None)
+    {'url': 'u'}
+    """
+    merged = {**stored, **(checked or {})}
+    for name, value in (sent or {}).items():
+        if value is None:
+            merged.pop(name, None)
+    return merged
+
+
 def readable(metadata: dict) -> dict:
     """``metadata`` as stored, or {} when it breaks the bounds (stored before they existed)."""
     if not isinstance(metadata, dict):

@@ -27,7 +27,7 @@ from typing import Sequence
 
 from ..data.forum import check_created
 from ..data.questions import check_questions
-from ..data.textfiles import read_text
+from ..data.textfiles import csv_reader, read_text
 from ..errors import ConfigError, DataError
 from ..util import atomic, journal
 from .manifest import DECISIONS, read_manifest, write_lock
@@ -92,8 +92,7 @@ def read_decision_file(index, path) -> list[Decision]:
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         rows = [(n, _json_row(line, path, n)) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     else:
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        rows = [(reader.line_num, row) for row in reader]
+        rows = _table_rows(text, path)
     if not rows:
         raise DataError(f"{path} holds no decisions")
     out = []
@@ -106,6 +105,20 @@ def read_decision_file(index, path) -> list[Decision]:
         except (DataError, ConfigError) as error:
             raise type(error)(f"{path}, line {line}: {error}") from None
     return out
+
+
+def _table_rows(text: str, path: Path) -> list[tuple[int, dict]]:
+    """(line, {column: cell}) of a CSV/TSV file of decisions, its header checked."""
+    reader = csv_reader(text, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        missing = [c for c in ("match_id", "duplicate") if c not in header]
+        if missing or not {"query", "query_id"} & set(header):
+            raise DataError(f"{path}: a file of decisions needs the columns match_id, duplicate and query or "
+                            f"query_id; its header has {', '.join(map(repr, header)) or 'nothing'}")
+        return [(reader.line_num, dict(zip(header, row))) for row in reader]
+    except csv.Error as error:
+        raise DataError(f"{path}, line {reader.line_num}: {error}") from None
 
 
 def _json_row(line: str, path: Path, number: int) -> dict:
@@ -147,9 +160,11 @@ def read_decisions(folder) -> list[Decision]:
 
 
 def latest(decisions: Sequence[Decision]) -> list[Decision]:
-    """One decision per pair of texts (either order), the latest: a moderator may change their mind."""
+    """One decision per pair of texts (either order), the latest by its time (the later in
+    the file at the same time): a moderator may change their mind, and an import of old
+    verdicts must not undo a newer one."""
     last: dict[frozenset, Decision] = {}
-    for d in decisions:
+    for d in sorted(decisions, key=lambda d: d.time):  # stable: file order within a time
         key = frozenset((d.query.strip(), d.match.strip()))
         last.pop(key, None)  # keep the order of the latest verdicts
         last[key] = d

@@ -248,13 +248,13 @@ class Index:
 
     def update(self, model, ids: Sequence[str], questions: Sequence[str],
                metadata: Sequence[dict] | None = None) -> list[bool]:
-        """Replace the questions stored under ``ids`` (text and metadata; ids not stored yet
-        are added) in one atomic write; per id, whether it was stored before."""
+        """Replace the questions stored under ``ids`` (new ids are added) in one atomic write, metadata
+        patched, not replaced (:func:`~qdup.data.metadata.merge_patch`); per id, whether it was stored."""
         self._check_model(model)
         chunk = check_chunk(Corpus(questions, check_ids(list(ids or []), questions), metadata))
         vectors = model.encode(chunk.questions)
         with self._writing(model) as change:
-            return change.replace(chunk, vectors, model)
+            return change.replace(chunk, vectors, model, None if metadata is None else list(metadata))
 
     def remove(self, ids: Sequence[str]) -> None:
         """Remove questions by id; an unknown id refuses the whole call (nothing changes)."""

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..data.corpus import Corpus
-from ..errors import DataError
+from ..data.metadata import merge_patch, metadata_problem
+from ..errors import DataError, InputError
 from ..util import atomic
 from ..util.progress import log
 from . import backends
@@ -48,11 +49,16 @@ class Change:
                                                      list(chunk.questions), vectors, lexical, chunk.metadata,
                                                      progress=progress)
 
-    def replace(self, chunk: Corpus, vectors: np.ndarray, model) -> list[bool]:
+    def replace(self, chunk: Corpus, vectors: np.ndarray, model,
+                sent: Sequence[dict | None] | None = None) -> list[bool]:
         """Store a checked chunk in place of the rows holding its ids (adding those not
-        stored); per id, whether it was stored. One change: one commit, so it is atomic."""
+        stored); per id, whether it was stored. One change: one commit, so it is atomic.
+        A stored question's metadata is patched, not replaced (:func:`merge_patch`):
+        ``sent`` is the metadata as given, before it was checked (its nulls remove fields)."""
         stored = self.store.find(list(chunk.ids))
         if stored:
+            rows = np.fromiter(stored.values(), np.int64, len(stored))
+            chunk = _patched(chunk, {r[0]: r for r in self.store.records(rows)}, sent)
             self.manifest, self.store = self.store.removed(self.folder, self.manifest, sorted(stored.values()))
         self.add(chunk, vectors, model)
         return [i in stored for i in chunk.ids]
@@ -68,6 +74,20 @@ class Change:
         if follow is not None:
             self.manifest, self.store = follow
             self.commit()
+
+
+def _patched(chunk: Corpus, records: dict[str, tuple], sent: Sequence[dict | None] | None) -> Corpus:
+    """``chunk`` with each stored id's metadata patched onto what is stored under it."""
+    metadata = []
+    for n, i in enumerate(chunk.ids):
+        given = None if chunk.metadata is None else chunk.metadata[n]
+        raw = None if sent is None else sent[n]
+        merged = merge_patch(records[i][2], raw, given) if i in records else (given or {})
+        problem = metadata_problem(merged)
+        if problem:
+            raise InputError(f"metadata of id {i!r} with the stored fields it keeps {problem}")
+        metadata.append(merged)
+    return replace(chunk, metadata=metadata if any(metadata) else None)
 
 
 def read_state(path: Path) -> tuple[dict, Store]:

@@ -215,7 +215,8 @@ def _add_write_routes(app: FastAPI, model, index, access: Access, work: ServiceW
 
     @app.put("/questions/{question_id:path}", response_model=UpdatedOut, responses=errors(401, 403, 409, 413, 422))
     async def put_question(question_id: str, body: QuestionPut, response: Response, credentials: Bearer = None) -> dict:
-        """Replace a stored question's text and metadata (persisted atomically); a new id is added (201)."""
+        """Replace a stored question's text and patch its metadata (persisted atomically): fields
+        sent replace the stored ones, `null` removes one, fields left out are kept. A new id is added (201)."""
         writable = _writable(index, access, credentials)
 
         def update() -> tuple[list[bool], int]:
