@@ -1,6 +1,7 @@
 """Top-k mining and groups: no chaining, a canonical question per group, sizes capped."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -75,3 +76,22 @@ def test_cli_mine_groups_and_top_k(tmp_path, tiny_model, tiny_model_dir, capsys)
     assert main(["mine", str(tmp_path / "idx"), "--top-k", "1", "--out", str(tmp_path / "x.csv")]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == ["Error: use --top-k or --groups, not both", "Error: --out must end in .jsonl (or .csv for pairs)"]
+
+
+def test_matches_turned_down_are_looked_for_deeper_but_not_through_the_whole_corpus(tmp_path, monkeypatch):
+    """A threshold of 0 puts every candidate above it; a pair scorer that turns them all down
+    used to double the depth until it passed the corpus (quadratic re-ranking)."""
+    from qdup.mining import groups
+
+    model = FakeModel()
+    index = Index.build(model, None, [f"Question {n} about topic {n % 7}?" for n in range(300)], tmp_path / "idx")
+    asked, search = [], index.search_vectors
+
+    def turned_down(vectors, k, threshold=None, **options):
+        asked.append(k)
+        return [replace(r, agree=[False] * len(r.ids)) for r in search(vectors, k, threshold, **options)]
+
+    monkeypatch.setattr(index, "search_vectors", turned_down)
+    found = neighbours(index, k=1, threshold=0.0)
+    assert all(len(r) == 0 for r in found.rows)  # every match turned down: none kept
+    assert max(asked) == 2 * groups.MAX_DEPTH_FACTOR and min(asked) == 2  # k + 1 first, then deeper, bounded

@@ -24,6 +24,10 @@ from ..util.progress import bar as progress_bar
 from .canonical import leader_order
 
 BLOCK_ROWS = 256  # queries searched at once: 256 x 50k scores = 50 MB in the exact backend
+# A question whose matches the pair scorer turns down is searched again twice as deep, up to
+# this many times k + 1: past it, it keeps fewer than k. Unbounded, a threshold of 0 (every
+# candidate above it, most turned down) doubled the depth to the corpus size: quadratic.
+MAX_DEPTH_FACTOR = 16
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def neighbours(index, k: int, threshold: float, progress: bool = False, model=No
                 scores[n] = np.array([s for _, s in keep], dtype=np.float32)
                 if len(keep) < k and len(result.ids) == depth:  # all it asked for were above the threshold
                     deeper.append(n)
-            pending, depth = deeper, depth * 2
+            pending, depth = (deeper, depth * 2) if depth * 2 <= (k + 1) * MAX_DEPTH_FACTOR else ([], depth)
     return Neighbours(ids, questions, rows, scores, metadata if any(metadata) else None)
 
 
