@@ -1,7 +1,9 @@
 """Refitting the scorer on moderator decisions: reproducible, leak-free thresholds, the same indexes."""
 
 import json
+import shutil
 
+import numpy as np
 import pytest
 
 import qdup
@@ -39,6 +41,18 @@ def test_a_refit_is_reproducible_with_or_without_the_cache(base, fixture_pairs, 
         assert other.fingerprint == first.fingerprint
         assert other.threshold == first.threshold
         assert other.info["search_threshold"] == first.info["search_threshold"]
+
+
+def test_a_damaged_cache_entry_is_made_again(base, fixture_pairs, decisions, refitted, tmp_path):
+    first, cache = refitted
+    damaged = tmp_path / "folds"
+    shutil.copytree(cache, damaged)
+    entries = sorted(damaged.iterdir())
+    entries[0].write_bytes(entries[0].read_bytes()[:50])  # cut inside its header
+    entries[-1].write_bytes(entries[-1].read_bytes()[:-16])  # cut inside its vectors
+    again = refit(base, fixture_pairs, decisions, cache=damaged)
+    assert again.fingerprint == first.fingerprint
+    assert all(np.load(e).shape == np.load(cache / e.name).shape for e in entries)  # replaced whole
 
 
 def test_the_refit_learns_and_keeps_what_indexes_store(base, refitted):

@@ -162,12 +162,27 @@ class FoldVectors:
                                                                                       part.validation)), texts])
         path = None if self.folder is None else self.folder / f"fold-{key[:32]}.npy"
         if path is not None and path.is_file():
-            return np.load(path, allow_pickle=False)
+            cached = _cached(path, len(texts))
+            if cached is not None:
+                return cached
         vectors = train_encoder(part, self.config, self.progress).encode(texts)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_vectors(path, vectors)
         return vectors
+
+
+def _cached(path: Path, rows: int) -> np.ndarray | None:
+    """A cache entry's vectors, or None when it does not read as ``rows`` of them (cut short
+    by a full disk, say): the fold is trained again and the entry replaced."""
+    try:
+        vectors = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        vectors = None
+    if vectors is None or vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != rows:
+        log_progress(f"{path} does not read as this fold's vectors: training the fold again")
+        return None
+    return vectors
 
 
 class _FoldEncoder:
