@@ -89,7 +89,7 @@ def test_add_remove_mine(capsys, tmp_path, built):
     more = tmp_path / "more.txt"
     more.write_text("How do I learn Python?\nWhat is a Siamese network?\n")
     assert run(capsys, "index", "add", built, more)[1] == f"added 2 questions to {built} (7 in all)\n"
-    assert run(capsys, "index", "remove", built, "q5", "q3")[1] == f"removed 2 questions from {built} (5 left)\n"
+    assert run(capsys, "index", "remove", built, "q5", "q3", "q5")[1] == f"removed 2 questions from {built} (5 left)\n"
     # The index holds the user's ids: the ids qdup makes up can never be one of theirs.
     assert Index.load(built).live()[1] == ["q1", "q2", "q4", "qdup-1", "qdup-2"]
     one = tmp_path / "one.txt"
@@ -118,6 +118,7 @@ def test_add_remove_mine(capsys, tmp_path, built):
     (["search", "{idx}", "caf\udce9"], "Error: question 1 is not valid Unicode text (undecodable bytes?); use UTF-8\n"),
     (["search", "{tmp}", "a?"], "Error: {tmp} is not a qdup index (no manifest.json)\n"),
     (["serve", "--index", "{tmp}/noindex"], "Error: {tmp}/noindex: no such index folder\n"),
+    (["serve", "--index", "{csv}"], "Error: {csv} is a file, not an index folder\n"),
     (["mine", "{idx}", "--out", "{csv}"], "Error: {csv} already exists (use --force to replace it)\n"),
 ])
 def test_errors_are_one_line_exit_1(capsys, tmp_path, built, questions_csv, tiny_model_dir, args, message):

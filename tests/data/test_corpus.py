@@ -76,11 +76,14 @@ QUORA_LIKE = "id,question\n" + "".join(
 
 def test_every_empty_question_is_named_with_its_line_and_id(tmp_path):
     with pytest.raises(DataError) as info:
-        read_questions(write(tmp_path, "q.csv", QUORA_LIKE))
+        list(iter_questions(write(tmp_path, "q.csv", QUORA_LIKE), None))  # as index build/add read it
     assert str(info.value) == (
         f"{tmp_path / 'q.csv'}: 6 empty questions (no words once punctuation is removed): line 3 (id '2'), "
         "line 5 (id '4'), line 7 (id '6'), line 9 (id '8'), line 11 (id '10') and 1 more; "
         "fix or remove them (or skip them: --skip-invalid)")
+    with pytest.raises(DataError) as info:  # read_questions' callers (search --queries, encode) cannot skip
+        read_questions(write(tmp_path, "q.csv", QUORA_LIKE))
+    assert str(info.value).endswith("and 1 more; fix or remove them")
 
 
 @pytest.mark.parametrize("chunk_rows", [None, 4])
@@ -95,3 +98,10 @@ def test_a_file_read_in_pieces_is_checked_whole_before_the_first_piece(tmp_path)
     path = write(tmp_path, "q.txt", "".join(f"question {n}?\n" for n in range(20)) + "...\n")
     with pytest.raises(DataError, match=r"line 21: empty question"):
         next(iter_questions(path, 5))  # nothing is handed out (and stored) before the whole file is checked
+
+
+def test_a_bad_forum_field_is_named_by_its_line_not_its_place_among_the_kept_rows(tmp_path):
+    path = write(tmp_path, "threads.csv", "id,question,status\n1,How?,open\n2,.,open\n78,Why not?,gone\n")
+    with pytest.raises(DataError) as info:
+        list(iter_questions(path, None, skipped=[]))  # the empty row 2 is skipped: 78 is the 2nd question kept
+    assert str(info.value) == f"{path}, line 4: metadata: status must be open, closed or deleted, got 'gone'"

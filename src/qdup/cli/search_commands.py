@@ -132,8 +132,8 @@ def remove(index_path, ids):
     from ..search.index import Index
 
     opened = Index.load(index_path)
-    opened.remove(list(ids))
-    click.echo(f"removed {count_of_questions(len(ids))} from {index_path} ({len(opened)} left)")
+    opened.remove(list(ids))  # all or none: each distinct id was removed once
+    click.echo(f"removed {count_of_questions(len(set(ids)))} from {index_path} ({len(opened)} left)")
 
 
 QUERY_BLOCK = 256  # queries searched at once with --queries

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import DataError
+from .forum import check_forum_fields
 from .metadata import metadata_problem
 from .questions import is_empty
 from .textfiles import FIELD_LIMIT
@@ -58,11 +59,11 @@ def read_questions(path: str | os.PathLike) -> Corpus:
         >>> corpus.ids[:2], corpus.questions[:2]       # doctest: +SKIP
         (['17', '18'], ['How do I learn Python?', 'What is a LSTM?'])
     """
-    return next(iter_questions(path, None))
+    return next(iter_questions(path, None, skippable=False))
 
 
 def iter_questions(path: str | os.PathLike, chunk_rows: int | None,
-                   skipped: list[tuple[int, str | None]] | None = None) -> Iterator[Corpus]:
+                   skipped: list[tuple[int, str | None]] | None = None, skippable: bool = True) -> Iterator[Corpus]:
     """:func:`read_questions` in pieces of at most ``chunk_rows`` questions (None: one piece),
     reading the file as it goes: a file of ten million questions never sits in memory whole.
     Every check of :func:`read_questions` holds across pieces (a duplicate id in piece 9 of
@@ -71,18 +72,20 @@ def iter_questions(path: str | os.PathLike, chunk_rows: int | None,
 
     An empty question (no words once punctuation is removed, say "." or "????") is refused
     with every such row's line and id; with ``skipped`` (a list), such rows are left out
-    instead and listed there as ``(line, id)``.
+    instead and listed there as ``(line, id)``. ``skippable``: whether the refusal may offer
+    the caller's ``--skip-invalid`` (commands without it must not).
     """
     if chunk_rows is not None:
-        for _ in _pieces(path, chunk_rows, skipped is not None):
+        for _ in _pieces(path, chunk_rows, skipped is not None, skippable):
             pass  # reading twice costs seconds; encoding, hours
-    for piece, bad in _pieces(path, chunk_rows, skipped is not None):
+    for piece, bad in _pieces(path, chunk_rows, skipped is not None, skippable):
         if skipped is not None:
             skipped += bad
         yield piece
 
 
-def _pieces(path: str | os.PathLike, chunk_rows: int | None, skip: bool) -> Iterator[tuple[Corpus, list]]:
+def _pieces(path: str | os.PathLike, chunk_rows: int | None, skip: bool,
+            skippable: bool = True) -> Iterator[tuple[Corpus, list]]:
     """The checked pieces of the file, each with its empty-question rows (left out with ``skip``)."""
     path = Path(path)
     lines = _lines(path)
@@ -93,7 +96,7 @@ def _pieces(path: str | os.PathLike, chunk_rows: int | None, skip: bool) -> Iter
         rows = _jsonl_rows(lines, path)
     else:
         rows = _text_rows(lines)
-    checker, chunk = _Checker(path, skip), []
+    checker, chunk = _Checker(path, skip, skippable), []
     for row in rows:
         chunk.append(row)
         if chunk_rows is not None and len(chunk) >= chunk_rows:
@@ -195,8 +198,9 @@ class _Checker:
     (:meth:`finish`), or, with ``skip``, left out of the pieces.
     """
 
-    def __init__(self, path: Path, skip: bool) -> None:
+    def __init__(self, path: Path, skip: bool, skippable: bool = True) -> None:
         self.path, self.skip, self.rows = path, skip, 0
+        self.skippable = skippable  # offer --skip-invalid: only the commands that have it
         self.seen: dict[str, int] = {}
         self.first_row: Row | None = None
         self.empty: list[tuple[int, str | None]] = []  # (line, id) of empty questions
@@ -223,6 +227,7 @@ class _Checker:
             problem = metadata_problem(meta)
             if problem:
                 raise DataError(f"{path}, line {line}: metadata {problem}")
+            meta = check_forum_fields(meta, f"{path}, line {line}: metadata")  # named by line, not by place
             if is_empty(question):  # an index of empty strings matches nothing useful
                 empty.append((line, row_id))
             else:
@@ -236,10 +241,11 @@ class _Checker:
     def finish(self) -> None:
         """At the end of the file: refuse its empty questions, every one named."""
         if len(self.empty) == 1 and not self.skip:
-            raise DataError(f"{self.path}, {_row(*self.empty[0])}: empty question ({EMPTY}); "
-                            "fix or remove it (or skip such rows: --skip-invalid)")
+            raise DataError(f"{self.path}, {_row(*self.empty[0])}: empty question ({EMPTY}); fix or remove it"
+                            + (" (or skip such rows: --skip-invalid)" if self.skippable else ""))
         if self.empty and not self.skip:
-            raise DataError(f"{self.path}: {empty_rows(self.empty)}; fix or remove them (or skip them: --skip-invalid)")
+            raise DataError(f"{self.path}: {empty_rows(self.empty)}; fix or remove them"
+                            + (" (or skip them: --skip-invalid)" if self.skippable else ""))
 
 
 EMPTY = "no words once punctuation is removed"

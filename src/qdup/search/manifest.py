@@ -73,7 +73,8 @@ def identity(manifest: dict) -> tuple:
 def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     if not folder.is_dir():
-        raise DataError(f"{folder}: no such index folder")
+        raise DataError(f"{folder} is a file, not an index folder" if folder.exists() else
+                        f"{folder}: no such index folder")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
