@@ -45,6 +45,11 @@ def test_encode_writes_vectors_in_file_order(tmp_path, tiny_model, tiny_model_di
     err = capsys.readouterr().err.splitlines()
     assert err == [f"Error: {out} already exists (use --force to replace it)",
                    f"Error: --out must end in .npy, got '{tmp_path / 'v.parquet'}'"]
+    broken = tmp_path / "q.jsonl"
+    broken.write_text('{"question": "How do I learn Python?"}\n{"question": "caf\\udce9?"}\n')  # a lone surrogate
+    assert main(["encode", str(broken), "--model", str(tiny_model_dir), "--out", str(tmp_path / "w.npy")]) == 1
+    assert capsys.readouterr().err.startswith("Error: question 2 is not valid Unicode text")
+    assert not (tmp_path / "w.npy").exists()
 
 
 HEAVY_PROBE = ("import sys\nfrom qdup.cli import main\ncode = main(sys.argv[1:])\n"

@@ -66,6 +66,9 @@ def test_decide_import_and_export(capsys, forum, tmp_path):
     assert out == f"recorded: #5 is not a duplicate of 'Where is Paris?' (2 decisions in {forum})\n"
     assert run(capsys, "decide", forum, "--query", "2", "--match", "77", "--duplicate")[2] == (
         "Error: id '77' is not in the index\n")
+    for mistyped in ("999", "???"):  # no stored id, and no words to be a question: nothing is recorded
+        assert run(capsys, "decide", forum, "--query", mistyped, "--match", "1", "--duplicate")[2] == (
+            f"Error: id {mistyped!r} is not in the index (and as a question it has no words)\n")
     bulk = tmp_path / "closed.csv"
     bulk.write_text("query_id,match_id,duplicate,time\n4,3,1,2024-06-05\n")
     assert run(capsys, "decisions", "import", forum, bulk)[1] == f"recorded 1 decisions (3 in {forum})\n"

@@ -105,3 +105,9 @@ def test_a_bad_forum_field_is_named_by_its_line_not_its_place_among_the_kept_row
     with pytest.raises(DataError) as info:
         list(iter_questions(path, None, skipped=[]))  # the empty row 2 is skipped: 78 is the 2nd question kept
     assert str(info.value) == f"{path}, line 4: metadata: status must be open, closed or deleted, got 'gone'"
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    path = write(tmp_path, "q.csv", "id,question,Question\n1,How?,Why?\n")
+    with pytest.raises(DataError, match=f"^{path}: column 'question' appears more than once in the header$"):
+        read_questions(path)

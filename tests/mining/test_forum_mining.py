@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fake_model import VectorModel
+from fake_model import FakeModel, VectorModel
 from qdup.errors import DataError, UnknownIdError
 from qdup.mining.groups import group_records, neighbours
 from qdup.mining.incremental import created_since, read_ids, symmetric
@@ -80,3 +80,9 @@ def test_incremental_pairs_and_top_k(tmp_path):
         read_ids(index, ids)
     with pytest.raises(DataError, match="--new-since must be an ISO 8601 date"):
         created_since(index, "last week")
+
+
+def test_new_since_a_date_needs_created_times(tmp_path):
+    undated = Index.build(FakeModel(), None, ["How do I learn Python?", "What is an LSTM?"], tmp_path / "idx")
+    with pytest.raises(DataError, match="no stored question has a 'created' time"):
+        created_since(undated, "2024-06-01")  # not an empty answer that looks like "nothing new"

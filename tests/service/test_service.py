@@ -142,7 +142,8 @@ def test_get_delete_and_metadata(client):
                                                  "metadata": {"url": "https://forum.example/t/r", "title": "Rust"}}
     [top] = client.post("/search", json={"question": "Where can I learn Rust?", "k": 1}).json()["matches"]
     assert top["id"] == "r" and top["metadata"]["url"] == "https://forum.example/t/r"
-    assert client.delete("/questions/r").json() == {"id": "r", "questions": 3}
+    assert client.get("/questions/%20r%20").json()["id"] == "r"  # ids are stored stripped: looked up so too
+    assert client.delete("/questions/%20r%20").json() == {"id": "r", "questions": 3}
     for response in (client.get("/questions/r"), client.delete("/questions/r")):
         assert (response.status_code, response.json()) == (404, {"error": "id 'r' is not in the index"})
 

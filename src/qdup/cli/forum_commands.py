@@ -48,7 +48,8 @@ def update(index_path, questions_file, model_path):
 @cli.command()
 @click.argument("index_path", metavar="INDEX", type=click.Path())
 @click.option("--query", required=True, metavar="ID|TEXT",
-              help="The question asked: a stored question's id, else the text asked.")
+              help="The question asked: a stored question's id, else the text asked (it needs words: "
+                   "a number alone is refused as an unknown id).")
 @click.option("--match", "match_id", required=True, metavar="ID", help="The stored question shown as its match.")
 @click.option("--duplicate/--not-duplicate", required=True, help="The verdict.")
 @click.option("--moderator", help="Who decided (kept with the decision).")
@@ -69,6 +70,8 @@ def decide(index_path, query, match_id, duplicate, moderator):
 
     opened = Index.load(index_path)
     stored = _is_stored(opened, query)
+    if not stored and not any(c.isalpha() for c in query):  # "999": a mistyped id, not a question asked
+        raise UnknownIdError(f"id {query.strip()!r} is not in the index (and as a question it has no words)")
     decision = make_decision(opened, match_id, duplicate, query=None if stored else query,
                              query_id=query if stored else None, moderator=moderator)
     count = record(opened.path, [decision])

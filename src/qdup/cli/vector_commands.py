@@ -34,10 +34,11 @@ def encode(questions_file, out, model_path, force, quiet):
         raise OutputExistsError(f"{out} already exists (use --force to replace it)")
     from .. import model
     from ..data.corpus import read_questions
+    from ..data.questions import check_questions
     from ..data.vectors import write_vectors
 
-    corpus = read_questions(questions_file)
-    vectors = model.load(model_path).encode(corpus.questions, progress=not quiet)
+    questions = check_questions(read_questions(questions_file).questions)  # as an index refuses them
+    vectors = model.load(model_path).encode(questions, progress=not quiet)
     write_vectors(out, vectors)
     click.echo(f"wrote {vectors.shape[0]} vectors of {vectors.shape[1]} floats to {out}")
 

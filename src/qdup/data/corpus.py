@@ -140,6 +140,9 @@ def _csv_rows(lines: Iterator[str], path: Path, delimiter: str) -> Iterator[Row]
         raise DataError(f"{path} is empty") from None
     if "question" not in header:
         raise DataError(f"{path}: no 'question' column in the header (found: {', '.join(header)})")
+    repeated = [name for n, name in enumerate(header) if name and name in header[:n]]
+    if repeated:  # the second would be stored as metadata, or silently win
+        raise DataError(f"{path}: column {repeated[0]!r} appears more than once in the header")
     q_col = header.index("question")
     id_col = header.index("id") if "id" in header else None
     line = reader.line_num + 1

@@ -20,10 +20,15 @@ from .groups import Neighbours
 
 
 def created_since(index, date: str) -> list[str]:
-    """Ids of the live questions created on or after ``date`` (ISO 8601); none without ``created``."""
+    """Ids of the live questions created on or after ``date`` (ISO 8601); a :class:`DataError`
+    when no question has a ``created`` time (the answer would be none, whatever the date)."""
     since = check_created(date, "--new-since")
     _, ids, _ = index.live()
-    return [i for i, m in zip(ids, index.live_metadata()) if (field(m, "created") or "") >= since]
+    created = [field(m, "created") for m in index.live_metadata()]
+    if ids and not any(created):
+        raise DataError("no stored question has a 'created' time, so none is new since a date: "
+                        "add it to the questions (a forum field), or name the new ones with --ids")
+    return [i for i, c in zip(ids, created) if (c or "") >= since]
 
 
 def read_ids(index, path: str | Path) -> list[str]:

@@ -195,7 +195,7 @@ def _add_read_routes(app: FastAPI, model, index, access: Access, work: ServiceWo
     @app.get("/questions/{question_id:path}", response_model=StoredOut, responses=errors(404, 409))
     def get_question(question_id: str) -> dict:
         """One stored question with its metadata; 404 when the id is unknown (or the server's filter hides it)."""
-        stored = _visible(_need_index(index), question_id, where)
+        stored = _visible(_need_index(index), question_id.strip(), where)
         return {"id": stored.id, "question": stored.question, "metadata": stored.metadata}
 
 
@@ -245,5 +245,6 @@ def _add_write_routes(app: FastAPI, model, index, access: Access, work: ServiceW
     async def delete_question(question_id: str, credentials: Bearer = None) -> dict:
         """Remove a stored question (persisted atomically); 404 when the id is unknown."""
         writable = _writable(index, access, credentials)
+        question_id = question_id.strip()  # ids are stored stripped, as PUT and POST store them
         count = await work.write(lambda: (writable.remove([question_id]), len(writable))[1])
         return {"id": question_id, "questions": count}
