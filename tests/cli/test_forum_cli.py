@@ -123,3 +123,15 @@ def test_refit_from_the_index_decisions(capsys, tmp_path, rerank_model, toy_spli
 def test_refit_refuses_a_cosine_model(capsys, tmp_path, tiny_model_dir, forum):
     assert run(capsys, "refit", tiny_model_dir, TOY_PAIRS, "--decisions", forum, "--out", tmp_path / "m")[2] == (
         "Error: refit needs a model whose scorer learns from pairs (recipe default, scorer rerank)\n")
+
+
+def test_index_update_removes_a_field_given_as_null(capsys, tmp_path, tiny_model_dir):
+    threads = tmp_path / "threads.jsonl"
+    threads.write_text(json.dumps({"id": "a", "question": "How do I learn Python?", "url": "u/a", "status": "closed",
+                                   "duplicate_of": "b"}) + "\n" + json.dumps({"id": "b", "question": "Python?"}) + "\n")
+    assert run(capsys, "index", "build", threads, "--model", tiny_model_dir, "--out", tmp_path / "idx", "-q")[0] == 0
+    reopened = tmp_path / "reopened.jsonl"
+    reopened.write_text(json.dumps({"id": "a", "question": "How do I learn Python?", "status": "open",
+                                    "duplicate_of": None}) + "\n")
+    assert run(capsys, "index", "update", tmp_path / "idx", reopened)[0] == 0
+    assert Index.load(tmp_path / "idx").get("a").metadata == {"url": "u/a", "status": "open"}

@@ -119,6 +119,25 @@ def test_a_file_of_decisions_without_the_columns_says_which_it_needs(index, tmp_
         read_decision_file(index, no_query)
 
 
+def test_blank_lines_are_skipped_and_a_short_row_is_named(index, tmp_path):
+    exported = tmp_path / "sheet.csv"  # a spreadsheet's export: CRLF, blank lines inside and at the end
+    exported.write_bytes(b"query_id,match_id,duplicate\r\n1,2,1\r\n\r\n2,3,0\r\n\r\n")
+    assert [(d.query_id, d.match_id, d.duplicate) for d in read_decision_file(index, exported)] == [
+        ("1", "2", True), ("2", "3", False)]
+    short = tmp_path / "short.csv"
+    short.write_text("query_id,match_id,duplicate\n1,2,1\n2,3\n")
+    with pytest.raises(DataError, match="short.csv, line 3: 2 fields, the header has 3$"):
+        read_decision_file(index, short)
+
+
+def test_a_time_given_in_another_zone_is_stored_in_utc(index):
+    tokyo = decide(index, "2", True, query_id="1", time="2024-06-01T12:00:00+09:00")  # 03:00 UTC
+    london = decide(index, "2", False, query_id="1", time="2024-06-01T05:00:00Z")
+    assert tokyo.time == "2024-06-01T03:00:00Z" and latest([london, tokyo]) == [london]
+    with pytest.raises(DataError, match="time must be an ISO 8601 date or time"):
+        decide(index, "2", True, query_id="1", time="yesterday")
+
+
 def test_a_long_query_imports_as_index_build_reads_it(index, tmp_path):
     long = "How do I learn Python " + "and more " * 20_000 + "?"  # over csv's default field limit of 131,072
     big = tmp_path / "big.csv"

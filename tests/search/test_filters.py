@@ -102,8 +102,11 @@ def test_min_score_hides_weak_matches(tmp_path):
                                            "the years 1 and 9999 in UTC, got '9999-12-31T23:00:00-05:00'"),
     ("status", "filter 'status': expected FIELD OP VALUE, e.g. status!=deleted or created>=2024-01-01"),
     ("tags=a|", "filter 'tags=a|': empty value"),
-    ("tags=python,pandas", "filter 'tags=python,pandas': a tag never holds a comma; for any of several, write "
-                           "tags=python|pandas"),
+    ("tags=python,pandas", "filter 'tags=python,pandas': a tag never holds a comma; for any of several tags, "
+                           "write tags=python|pandas"),
+    ("tags!=python, pandas", "filter 'tags!=python, pandas': a tag never holds a comma; for any of several tags, "
+                             "write tags!=python|pandas"),
+    ("tags=,", "filter 'tags=,': a tag never holds a comma"),
 ])
 def test_bad_filters_are_one_line_errors(where, message):
     with pytest.raises(ConfigError) as error:

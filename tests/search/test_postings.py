@@ -234,3 +234,40 @@ def test_postings_made_in_several_passes_equal_one_pass(stats, monkeypatch):
     parts = RarePostings.of(rows.chars, max_rows=5)
     for name in ("indptr", "rows", "weights"):
         np.testing.assert_array_equal(getattr(parts, name), getattr(whole, name))
+
+
+def test_threads_asking_at_once_make_a_segments_postings_once(stats, monkeypatch):
+    """The service's warm-up and its first searches ask for the postings together."""
+    import threading
+    import time
+    import weakref
+
+    from qdup.search import postings
+
+    rows, made, second_asked = stats.rows(POOL), [], threading.Event()
+
+    class Watched(weakref.WeakKeyDictionary):
+        def get(self, key, default=None):
+            if threading.current_thread().name == "second":
+                second_asked.set()
+            return super().get(key, default)
+
+    make = RarePostings.of.__func__
+
+    def slow(cls, chars, max_rows=None):
+        made.append(threading.current_thread().name)
+        if threading.current_thread().name == "first":
+            assert second_asked.wait(timeout=60)  # the second asks while the first is making them
+        return make(cls, chars, max_rows)
+
+    monkeypatch.setattr(postings, "_MADE", Watched())
+    monkeypatch.setattr(RarePostings, "of", classmethod(slow))
+    threads = [threading.Thread(target=postings.rare_postings, args=(rows,), name=n) for n in ("first", "second")]
+    threads[0].start()
+    deadline = time.monotonic() + 60
+    while not made and time.monotonic() < deadline:  # until the first is making them: a condition, not a sleep
+        threads[0].join(timeout=0.01)
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert made == ["first"] and postings.rare_postings(rows) is postings._MADE.get(rows)

@@ -69,11 +69,11 @@ def decide(index_path, query, match_id, duplicate, moderator):
     from ..search.index import Index
 
     opened = Index.load(index_path)
-    stored = _is_stored(opened, query)
+    stored = _is_stored(opened, query.strip())  # ids are stored stripped
     if not stored and not any(c.isalpha() for c in query):  # "999": a mistyped id, not a question asked
         raise UnknownIdError(f"id {query.strip()!r} is not in the index (and as a question it has no words)")
     decision = make_decision(opened, match_id, duplicate, query=None if stored else query,
-                             query_id=query if stored else None, moderator=moderator)
+                             query_id=query.strip() if stored else None, moderator=moderator)
     count = record(opened.path, [decision])
     verdict = "a duplicate" if duplicate else "not a duplicate"
     click.echo(f"recorded: #{decision.match_id} is {verdict} of {_shown(decision)} ({count} decisions in {index_path})")

@@ -230,7 +230,9 @@ class _Checker:
             problem = metadata_problem(meta)
             if problem:
                 raise DataError(f"{path}, line {line}: metadata {problem}")
-            meta = check_forum_fields(meta, f"{path}, line {line}: metadata")  # named by line, not by place
+            # Refused here, named by its line; normalised later (check_chunk), so that an update
+            # still sees the nulls that remove fields.
+            check_forum_fields(meta, f"{path}, line {line}: metadata")
             if is_empty(question):  # an index of empty strings matches nothing useful
                 empty.append((line, row_id))
             else:

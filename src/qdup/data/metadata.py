@@ -44,7 +44,7 @@ def merge_patch(stored: dict, sent: dict | None, checked: dict | None) -> dict:
     """An edit's metadata as JSON Merge Patch (RFC 7396) makes it, at the top level: the
     fields ``sent`` replace the stored ones, a field sent as null is removed, and the fields
     left out are kept (an edit that sends only the question loses nothing). ``checked``: the
-    sent metadata as checked and normalised (forum fields; nulls dropped).
+    sent metadata as checked and normalised (its forum fields; their nulls already dropped).
 
     >>> merge_patch({"url": "u", "status": "deleted"}, {"status": "open", "url": None}, {"status": "open"})
     {'status': 'open'}

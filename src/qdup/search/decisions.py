@@ -79,7 +79,8 @@ def decide(index, match_id: str, duplicate: bool, *, query: str | None = None, q
     if query_id is not None and query_id == match.id:
         raise ConfigError(f"question {match.id!r} cannot be a duplicate of itself")
     moderator = moderator.strip() if isinstance(moderator, str) and moderator.strip() else None
-    return Decision(query, match.question, duplicate, time or now(), query_id, match.id, moderator)
+    time = now() if time is None else check_created(time, "time")  # UTC, one form: latest() compares them as text
+    return Decision(query, match.question, duplicate, time, query_id, match.id, moderator)
 
 
 def read_decision_file(index, path) -> list[Decision]:
@@ -116,7 +117,14 @@ def _table_rows(text: str, path: Path) -> list[tuple[int, dict]]:
         if missing or not {"query", "query_id"} & set(header):
             raise DataError(f"{path}: a file of decisions needs the columns match_id, duplicate and query or "
                             f"query_id; its header has {', '.join(map(repr, header)) or 'nothing'}")
-        return [(reader.line_num, dict(zip(header, row))) for row in reader]
+        rows = []
+        for row in reader:
+            if not row:  # a blank line (spreadsheets end files with them)
+                continue
+            if len(row) != len(header):
+                raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(header)}")
+            rows.append((reader.line_num, dict(zip(header, row))))
+        return rows
     except csv.Error as error:
         raise DataError(f"{path}, line {reader.line_num}: {error}") from None
 

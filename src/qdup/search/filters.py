@@ -141,8 +141,9 @@ def _condition(text) -> Condition:
     if not all(parts):
         raise ConfigError(f"filter {text!r}: empty value")
     if name == "tags" and any("," in p for p in parts):  # tags are split on commas: no tag holds one
-        raise ConfigError(f"filter {text!r}: a tag never holds a comma; for any of several, write "
-                          f"tags={'|'.join(t.strip() for p in parts for t in p.split(',') if t.strip())}")
+        tags = "|".join(t.strip() for p in parts for t in p.split(",") if t.strip())
+        raise ConfigError(f"filter {text!r}: a tag never holds a comma"
+                          + (f"; for any of several tags, write tags{op}{tags}" if tags else ""))
     try:
         return Condition(name, op, tuple(_value(name, p) for p in parts))
     except DataError as error:

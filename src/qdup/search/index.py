@@ -88,11 +88,10 @@ class Index:
     ) -> "Index":
         """Encode ``questions`` and write a new index folder at ``path``.
 
-        ``ids`` None numbers the questions 1..n. ``model_path`` is recorded so that later
-        commands can find the model without being told (see :attr:`model_path`).
-        ``metadata``: one JSON object per question (say ``{"url": ..., "title": ...}``),
-        stored next to it and returned with search results. ``options``: the backend's
-        settings, say ``{"uri": "http://host:19530", "collection": "questions"}`` for Milvus.
+        ``ids`` None numbers the questions 1..n. ``model_path`` is recorded so that later commands
+        can find the model without being told (see :attr:`model_path`). ``metadata``: one JSON
+        object per question (say ``{"url": ..., "title": ...}``), stored next to it and returned
+        with search results. ``options``: the backend's settings, say ``{"uri": ..., "collection": ...}`` for Milvus.
 
         Example::
 
@@ -251,10 +250,11 @@ class Index:
         """Replace the questions stored under ``ids`` (new ids are added) in one atomic write, metadata
         patched, not replaced (:func:`~qdup.data.metadata.merge_patch`); per id, whether it was stored."""
         self._check_model(model)
-        chunk = check_chunk(Corpus(questions, check_ids(list(ids or []), questions), metadata))
+        sent = None if metadata is None else list(metadata)  # read once: checked now, patched at the write
+        chunk = check_chunk(Corpus(questions, check_ids(list(ids or []), questions), sent))
         vectors = model.encode(chunk.questions)
         with self._writing(model) as change:
-            return change.replace(chunk, vectors, model, None if metadata is None else list(metadata))
+            return change.replace(chunk, vectors, model, sent)
 
     def remove(self, ids: Sequence[str]) -> None:
         """Remove questions by id; an unknown id refuses the whole call (nothing changes)."""

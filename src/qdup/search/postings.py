@@ -55,6 +55,9 @@ _FIRST_AT = threading.local()  # per search thread: where each touched row first
 _FIRST_AT_WIDE = threading.local()  # the same, int64, for a query touching more than MAX_INT32_POSITIONS
 
 
+_MAKING = threading.Lock()  # postings are made by one thread at a time; the others then find them
+
+
 def max_postings(rows: int) -> int:
     """The most rows an n-gram of a segment of ``rows`` rows may be in to have postings."""
     return max(MAX_POSTINGS, int(rows * POSTINGS_SHARE))
@@ -64,10 +67,13 @@ def rare_postings(rows: LexicalRows, keep: bool = True) -> "RarePostings":
     """The rare char n-gram postings of a segment's rows: those read with them, else made
     (and kept for the next search, unless not ``keep``: a writer that only stores them)."""
     postings = _MADE.get(rows)
+    if postings is None and not keep:
+        return RarePostings.of(rows.chars)
     if postings is None:
-        postings = RarePostings.of(rows.chars)
-        if keep:
-            _MADE[rows] = postings
+        with _MAKING:  # the service's warm-up and its first searches would each make them (4 s at 1M)
+            postings = _MADE.get(rows)  # made meanwhile by the thread this one waited for
+            if postings is None:
+                postings = _MADE[rows] = RarePostings.of(rows.chars)
     return postings
 
 

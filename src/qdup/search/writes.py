@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..data.corpus import Corpus
-from ..data.metadata import merge_patch, metadata_problem
+from ..data.metadata import merge_patch, metadata_problem, readable
 from ..errors import DataError, InputError
 from ..util import atomic
 from ..util.progress import log
@@ -56,9 +56,9 @@ class Change:
         A stored question's metadata is patched, not replaced (:func:`merge_patch`):
         ``sent`` is the metadata as given, before it was checked (its nulls remove fields)."""
         stored = self.store.find(list(chunk.ids))
+        rows = np.fromiter(stored.values(), np.int64, len(stored))
+        chunk = _patched(chunk, {r[0]: r for r in self.store.records(rows)} if stored else {}, sent)
         if stored:
-            rows = np.fromiter(stored.values(), np.int64, len(stored))
-            chunk = _patched(chunk, {r[0]: r for r in self.store.records(rows)}, sent)
             self.manifest, self.store = self.store.removed(self.folder, self.manifest, sorted(stored.values()))
         self.add(chunk, vectors, model)
         return [i in stored for i in chunk.ids]
@@ -77,12 +77,13 @@ class Change:
 
 
 def _patched(chunk: Corpus, records: dict[str, tuple], sent: Sequence[dict | None] | None) -> Corpus:
-    """``chunk`` with each stored id's metadata patched onto what is stored under it."""
+    """``chunk`` with each id's metadata patched onto what is stored under it ({} for a new id)."""
     metadata = []
     for n, i in enumerate(chunk.ids):
         given = None if chunk.metadata is None else chunk.metadata[n]
         raw = None if sent is None else sent[n]
-        merged = merge_patch(records[i][2], raw, given) if i in records else (given or {})
+        # onto what a reader sees: metadata stored before the bounds reads as {} and is replaced
+        merged = merge_patch(readable(records[i][2]) if i in records else {}, raw, given)
         problem = metadata_problem(merged)
         if problem:
             raise InputError(f"metadata of id {i!r} with the stored fields it keeps {problem}")
