@@ -22,6 +22,11 @@ class UnknownIdError(DataError):
     """An id that is not in the index (the service answers 404)."""
 
 
+class ChangedDuringSearchError(DataError):
+    """Rows a search found were deleted by another writer before it read them (a Milvus
+    index): the same search on the index as it is now succeeds (the service retries it)."""
+
+
 class ModelLoadError(QdupError):
     """A model folder that is missing, corrupt, or written by an incompatible version."""
 

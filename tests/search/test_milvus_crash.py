@@ -145,6 +145,25 @@ def test_a_remove_killed_at_any_step_is_all_or_nothing(tmp_path, step):
     assert code == 0 and ids == [i for i in old if i not in ("3", "5", "7")] and count == 9
 
 
+@pytest.mark.parametrize("step", ["flush", "commit"])
+def test_a_remove_after_a_killed_add_never_shows_the_adds_rows(tmp_path, step):
+    """The add's rows carry the next generation; the remove commits that generation number."""
+    killed(tmp_path, BUILD, step, "Index.load(FOLDER).add(MODEL, NEW, ids=[f'n{i}' for i in range(len(NEW))])")
+    code, out = child(tmp_path, """
+        index = Index.load(FOLDER)
+        added = "n0" in index.live()[1]  # a kill at the commit may land either way
+        index.remove(["1"])
+        ids = index.live()[1]
+        index.check()  # the manifest's count is what Milvus holds
+        if not added:
+            index.add(MODEL, NEW, ids=[f"n{i}" for i in range(len(NEW))])  # the add runs again
+        print(json.dumps([added, ids, len(Index.load(FOLDER))]))
+    """)
+    added, ids, count = json.loads(out)
+    old = [str(n) for n in range(2, 13)]
+    assert code == 0 and ids == (old + [f"n{i}" for i in range(9)] if added else old) and count == 11 + 9
+
+
 FORCE = """
 from qdup.search.milvus import store
 store.CHUNK_ROWS, store.INSERT_ROWS = 3, 2  # several pieces and inserts

@@ -64,6 +64,27 @@ def test_a_failed_read_in_leaves_the_service_serving(tmp_path, fake_model, monke
         assert client.post("/search", json={"question": "learn python", "k": 1}).json()["matches"][0]["id"] == "1"
 
 
+def test_a_search_that_met_a_concurrent_removal_is_run_again(tmp_path, fake_model, monkeypatch):
+    """Milvus: rows a search found may be deleted by another process's removal before they are read."""
+    from qdup.errors import ChangedDuringSearchError
+
+    index = Index.build(fake_model, None, QUESTIONS, tmp_path / "idx")
+    search, calls = index.search, []
+
+    def once_changed(*args, **kwargs):
+        calls.append("search")
+        if len(calls) == 1:
+            raise ChangedDuringSearchError("Milvus collection 'q' at x changed during the search; retry")
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(index, "search", once_changed)
+    monkeypatch.setattr(index, "refresh", lambda: calls.append("refresh"))
+    with TestClient(create_app(fake_model, index)) as client:
+        found = client.post("/search", json={"question": "learn python", "k": 1})
+    assert found.status_code == 200 and found.json()["matches"][0]["id"] == "1"
+    assert calls[:3] == ["search", "refresh", "search"]
+
+
 def test_similarity(client, fake_model):
     body = client.post("/similarity", json={"question1": "How do I learn Python?", "question2": "How do I learn Python"}).json()
     expected = float(fake_model.encode(["How do I learn Python?"])[0] @ fake_model.encode(["How do I learn Python"])[0])

@@ -30,6 +30,7 @@ from ..data.questions import check_questions
 from ..data.textfiles import csv_reader, read_text
 from ..errors import ConfigError, DataError
 from ..util import atomic, journal
+from .hybrid import same_question
 from .manifest import DECISIONS, read_manifest, write_lock
 
 
@@ -78,6 +79,8 @@ def decide(index, match_id: str, duplicate: bool, *, query: str | None = None, q
         [query] = check_questions([query])
     if query_id is not None and query_id == match.id:
         raise ConfigError(f"question {match.id!r} cannot be a duplicate of itself")
+    if same_question(query, match.question):  # a verdict on a text and itself teaches refit nothing true
+        raise ConfigError(f"the query is the text of question {match.id!r} itself: there is no pair to judge")
     moderator = moderator.strip() if isinstance(moderator, str) and moderator.strip() else None
     time = now() if time is None else check_created(time, "time")  # UTC, one form: latest() compares them as text
     return Decision(query, match.question, duplicate, time, query_id, match.id, moderator)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..data.questions import check_questions
+from ..errors import ChangedDuringSearchError
 
 MAX_BATCH = 64  # questions per search call: the lexical stage scores 64 queries at a time
 
@@ -62,6 +63,13 @@ class ServiceWork:
         self.warm = threading.Event()
         if index is not None:
             threading.Thread(target=self._warm, name="qdup-warm", daemon=True).start()
+
+    def _searched(self, questions: list[str], options: dict) -> list:
+        try:
+            return self.index.search(self.model, questions, **options)
+        except ChangedDuringSearchError:  # another process removed rows it found: once more, on the index as it is
+            self.index.refresh()
+            return self.index.search(self.model, questions, **options)
 
     def _warm(self) -> None:
         try:
@@ -105,8 +113,8 @@ class ServiceWork:
             for group in _by_options(batch):
                 questions = [w.question for w in group]
                 try:
-                    results = await loop.run_in_executor(self._searches, lambda: self.index.search(
-                        self.model, questions, **group[0].options))
+                    results = await loop.run_in_executor(self._searches, self._searched, questions,
+                                                         group[0].options)
                 except Exception as error:  # every request of the call gets the error, as it would alone
                     for w in group:
                         if not w.answer.done():

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import DataError
+from ...errors import ChangedDuringSearchError, DataError
 from ...text.lexical import LexicalRows, LexicalStats
 from ..filters import Filter, milvus_literal
 from ..topk import HNSW_EF_SEARCH, empty_topk
@@ -148,7 +148,8 @@ class MilvusStore:
                     found[int(r["row"])] = r
         missing = set(unique) - set(found)
         if missing:  # removed by another writer since this generation was read
-            raise DataError(f"Milvus collection {self.collection!r} at {self.uri} changed during the search; retry")
+            raise ChangedDuringSearchError(f"Milvus collection {self.collection!r} at {self.uri} changed during "
+                                           "the search; retry")
         return [found[int(r)] for r in rows]
 
     def gather(self, rows: np.ndarray, stats: LexicalStats) -> tuple[np.ndarray, LexicalRows]:
@@ -214,9 +215,11 @@ class MilvusStore:
         # Milvus has no transactions: the removal is committed first, as rows the manifest
         # hides, and deleted from Milvus after the commit (settle), so a kill at any point
         # leaves the removal either not done or done, and the count right.
+        gen = int(manifest["generation"]) + 1
+        with calls(self.uri):  # a failed add's rows carry gen: committing it would show them
+            self.client.delete(self.collection, filter=f"gen >= {gen}", timeout=TIMEOUT_S)
         settings = {**manifest["milvus"], "removing": sorted({*self.removing, *(int(r) for r in rows)})}
-        manifest = {**manifest, "milvus": settings, "generation": int(manifest["generation"]) + 1,
-                    "count": int(manifest["count"]) - len(rows)}
+        manifest = {**manifest, "milvus": settings, "generation": gen, "count": int(manifest["count"]) - len(rows)}
         return manifest, self._next(manifest, self.lexical)
 
     def compacted(self, folder, manifest, progress=False):
@@ -242,6 +245,8 @@ class MilvusStore:
                 for start in range(0, len(self.removing), FILTER_VALUES):
                     part = self.removing[start : start + FILTER_VALUES]
                     self.client.delete(self.collection, filter=f"row in {part}", timeout=TIMEOUT_S)
+                # the generation committed next: a failed add's rows may carry it (as in removed)
+                self.client.delete(self.collection, filter=f"gen > {self.generation}", timeout=TIMEOUT_S)
                 self.client.flush(self.collection, timeout=FLUSH_TIMEOUT_S)
         except DataError:
             return None
