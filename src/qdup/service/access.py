@@ -40,8 +40,10 @@ class Access:
             return 403, f"this server is read-only ({self.reason})"
         if self.mode == "token":
             scheme, _, given = (authorization or "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            if scheme.lower() != "bearer":
                 return 401, "writes need the header 'Authorization: Bearer <token>'"
+            if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+                return 401, "the bearer token is wrong"
         return None
 
 
