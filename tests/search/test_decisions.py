@@ -99,6 +99,13 @@ def test_bulk_import_is_all_or_nothing(index, tmp_path):
         read_decision_file(index, maybe)
 
 
+def test_two_stored_threads_of_one_text_may_be_judged(tmp_path):
+    copies = Index.build(FakeModel(), None, ["How do I learn Python?", "how do I learn  python?"], tmp_path / "idx")
+    assert decide(copies, "2", True, query_id="1").duplicate  # a thread posted twice: a moderator closes one
+    with pytest.raises(ConfigError, match="the query is the text of question '2' itself"):
+        decide(copies, "2", True, query="How do I learn Python?")
+
+
 def test_the_latest_verdict_is_the_latest_in_time_not_in_the_file(index, tmp_path):
     record(index.path, [decide(index, "2", False, query_id="1", moderator="alice", time="2025-03-01T09:00:00Z")])
     old = tmp_path / "history.csv"  # imported after alice's verdict, but from 2019

@@ -79,7 +79,9 @@ def decide(index, match_id: str, duplicate: bool, *, query: str | None = None, q
         [query] = check_questions([query])
     if query_id is not None and query_id == match.id:
         raise ConfigError(f"question {match.id!r} cannot be a duplicate of itself")
-    if same_question(query, match.question):  # a verdict on a text and itself teaches refit nothing true
+    # A text asked that is the match's own text (the page lists it first) is no pair to judge, and
+    # "not a duplicate" would teach refit a falsehood. Two stored threads of one text are a pair.
+    if query_id is None and same_question(query, match.question):
         raise ConfigError(f"the query is the text of question {match.id!r} itself: there is no pair to judge")
     moderator = moderator.strip() if isinstance(moderator, str) and moderator.strip() else None
     time = now() if time is None else check_created(time, "time")  # UTC, one form: latest() compares them as text
