@@ -197,7 +197,7 @@ class MilvusStore:
                 build = self.build or Build(self.collection, None)
                 create_collection(self.client, self.collection, manifest, lexical is not None, build.key, build.name,
                                   self.replaces)
-            self.client.delete(self.collection, filter=f"gen >= {gen}", timeout=TIMEOUT_S)  # a failed add's rows
+            self._delete_uncommitted(gen - 1)
             for start in range(0, len(ids), INSERT_ROWS):
                 stop = min(start + INSERT_ROWS, len(ids))
                 self.client.insert(self.collection, [
@@ -216,8 +216,8 @@ class MilvusStore:
         # hides, and deleted from Milvus after the commit (settle), so a kill at any point
         # leaves the removal either not done or done, and the count right.
         gen = int(manifest["generation"]) + 1
-        with calls(self.uri):  # a failed add's rows carry gen: committing it would show them
-            self.client.delete(self.collection, filter=f"gen >= {gen}", timeout=TIMEOUT_S)
+        with calls(self.uri):  # committing gen would show a failed add's rows
+            self._delete_uncommitted(gen - 1)
         settings = {**manifest["milvus"], "removing": sorted({*self.removing, *(int(r) for r in rows)})}
         manifest = {**manifest, "milvus": settings, "generation": gen, "count": int(manifest["count"]) - len(rows)}
         return manifest, self._next(manifest, self.lexical)
@@ -225,6 +225,11 @@ class MilvusStore:
     def compacted(self, folder, manifest, progress=False):
         raise DataError(f"{folder} is a Milvus index: Milvus merges its own segments, and removed rows "
                         "are deleted at each write; `qdup index compact` rewrites local indexes")
+
+    def _delete_uncommitted(self, committed: int) -> None:
+        """Delete the rows of writes never committed (a killed add's): those tagged with a
+        generation past ``committed``, which the next commit would otherwise show."""
+        self.client.delete(self.collection, filter=f"gen > {committed}", timeout=TIMEOUT_S)
 
     def _next(self, manifest: dict, lexical: bool | None) -> "MilvusStore":
         return MilvusStore(self.client, manifest, lexical, self.build, self.replaces)
@@ -245,8 +250,7 @@ class MilvusStore:
                 for start in range(0, len(self.removing), FILTER_VALUES):
                     part = self.removing[start : start + FILTER_VALUES]
                     self.client.delete(self.collection, filter=f"row in {part}", timeout=TIMEOUT_S)
-                # the generation committed next: a failed add's rows may carry it (as in removed)
-                self.client.delete(self.collection, filter=f"gen > {self.generation}", timeout=TIMEOUT_S)
+                self._delete_uncommitted(self.generation)  # before the generation after it is committed
                 self.client.flush(self.collection, timeout=FLUSH_TIMEOUT_S)
         except DataError:
             return None
