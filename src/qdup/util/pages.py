@@ -21,9 +21,9 @@ PAGE = mmap.PAGESIZE
 def will_need(arrays: list[np.ndarray]) -> None:
     """Ask the kernel to start reading the files behind those of ``arrays`` that are
     memory-mapped (the others are in memory already)."""
-    for array in arrays:
-        mapping = _mapping_of(array)
-        if mapping is not None and hasattr(mapping, "madvise"):
+    mappings = {id(m): m for m in map(_mapping_of, arrays) if m is not None}  # a file's arrays share one
+    for mapping in mappings.values():
+        if hasattr(mapping, "madvise"):
             mapping.madvise(mmap.MADV_WILLNEED)  # the whole file: views cover most of it anyway
 
 
