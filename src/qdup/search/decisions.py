@@ -105,7 +105,7 @@ def read_decision_file(index, path) -> list[Decision]:
     for line, row in rows:
         try:
             verdict = _verdict(row.get("duplicate"))
-            time = None if not row.get("time") else check_created(str(row["time"]), "time")
+            time = str(row["time"]) if row.get("time") else None  # decide() checks it and puts it in UTC
             out.append(decide(index, _text(row.get("match_id")), verdict, query=_text(row.get("query")),
                               query_id=_text(row.get("query_id")), moderator=_text(row.get("moderator")), time=time))
         except (DataError, ConfigError) as error:
