@@ -74,10 +74,15 @@ def check_uri(uri: str | None) -> str:
     return os.path.abspath(uri)
 
 
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` names a server (else a Milvus Lite file, which one process opens at a time)."""
+    return bool(_SERVER.match(uri))
+
+
 def connect(uri: str):
     """The client of ``uri``, made on first use (one per process and URI)."""
     if uri not in _CLIENTS:
-        if not _SERVER.match(uri):
+        if not is_server(uri):
             lite.repair(uri)  # index files a killed process left half written
         with calls(uri):
             _CLIENTS[uri] = pymilvus.MilvusClient(uri=uri, token=os.environ.get(TOKEN_ENV, ""), timeout=CONNECT_TIMEOUT_S)

@@ -11,6 +11,13 @@ qdup opens a Lite file, :func:`repair` reads back every index file written since
 qdup process opened it (a marker file's time) and deletes those that do not read; Lite
 rebuilds them on load. Files older than the marker were complete when that process
 opened the file and are not read again.
+
+A collection's own manifest (``collections/NAME/manifest.json``: its Parquet files) is
+another matter: Lite replaces it atomically, so a torn, emptied or ``{}`` one is outside
+damage, and Lite would read it as its previous version or as no files at all and, on
+opening the collection, delete the Parquet files it no longer lists: the rows. So
+:func:`repair` first refuses, in one line and before Lite runs, a folder with such a
+manifest; nothing in it is changed.
 """
 
 from __future__ import annotations
@@ -18,11 +25,16 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+import json
 from typing import Iterator
+
+from ...errors import DataError
 
 MARKER = "qdup-opened"  # in the .db folder: touched each time qdup opens it
 LOCK = "LOCK"           # Milvus Lite's own lock file (flock-ed by the process that has it open)
 VECTOR_INDEX, SCALAR_INDEX = ".idx", ".sidx"
+MANIFEST, SCHEMA, ROWS = "manifest.json", "schema.json", ".parquet"  # per collection: its files, its fields, rows
+MANIFEST_KEYS = ("version", "partitions")  # what every manifest Lite writes holds
 
 
 def repair(path: str) -> list[Path]:
@@ -34,6 +46,7 @@ def repair(path: str) -> list[Path]:
     with _unused(folder) as free:
         if not free:
             return []  # open elsewhere: Lite refuses to open it, with its own error
+        check_manifests(folder)
         marker = folder / MARKER
         since = marker.stat().st_mtime_ns if marker.exists() else 0
         damaged = [p for p in _index_files(folder) if p.stat().st_mtime_ns >= since and not _readable(p)]
@@ -42,6 +55,36 @@ def repair(path: str) -> list[Path]:
                 p.unlink()
         marker.touch()  # a new time: the files Lite writes from now on are newer
     return damaged
+
+
+def check_manifests(folder: Path) -> None:
+    """Refuse (:class:`DataError`) a Lite folder holding a collection whose manifest Lite
+    would misread, losing rows: one not JSON, without its keys, or missing next to rows."""
+    for schema in sorted([*folder.glob(f"collections/*/{SCHEMA}"), *folder.glob(f"databases/*/collections/*/{SCHEMA}")]):
+        collection = schema.parent
+        problem = manifest_problem(collection)
+        if problem:
+            raise DataError(f"Milvus Lite file {folder}: collection {collection.name!r} has a damaged manifest "
+                            f"({collection.relative_to(folder) / MANIFEST} {problem}), and opening it would delete "
+                            "its rows; it was left unopened: restore the file from a backup, or rebuild the index "
+                            "into another --uri")
+
+
+def manifest_problem(collection: Path) -> str | None:
+    """What is wrong with a collection folder's manifest (None: nothing Lite would misread)."""
+    try:
+        payload = json.loads((collection / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:  # Lite takes it for a new, empty collection
+        return "is missing" if any(collection.glob(f"partitions/*/**/*{ROWS}")) else None
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return "is not JSON"
+    if not isinstance(payload, dict) or any(key not in payload for key in MANIFEST_KEYS):
+        return f"lacks {' and '.join(MANIFEST_KEYS)}"
+    if not isinstance(payload["partitions"], dict):
+        return "names no partitions"
+    return None
 
 
 def _index_files(folder: Path) -> Iterator[Path]:

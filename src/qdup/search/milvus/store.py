@@ -35,6 +35,7 @@ from ...errors import ChangedDuringSearchError, DataError
 from ...text.lexical import LexicalRows, LexicalStats
 from ..filters import Filter, milvus_literal
 from ..topk import HNSW_EF_SEARCH, empty_topk
+from .census import check_count, opened, removed, visible
 from .client import calls, check_options, connect  # check_options: the backend seam's
 from .collection import (BUILDING, CHECKPOINT, FINGERPRINT, REPLACES, Build, check_text, create_collection, family,
                          has_chars, properties, replaced, sparse, wait_indexed)
@@ -96,7 +97,7 @@ def open(folder: Path, manifest: dict) -> "MilvusStore":  # noqa: A001 (the seam
                             f"not {manifest['fingerprint'][:12]} of index {folder}; rebuild the index")
         lexical = has_chars(client, collection)
         client.load_collection(collection)
-    return MilvusStore(client, manifest, lexical, replaces=replaced(props))
+    return opened(MilvusStore(client, manifest, lexical, replaces=replaced(props)), folder, manifest)
 
 
 class MilvusStore:
@@ -112,8 +113,8 @@ class MilvusStore:
         self.generation = int(manifest["generation"])
         self.next_row = int(manifest.get("next_row", 0))  # row keys are below it
         # Rows of uncommitted adds stay hidden, and so do removed rows Milvus has not deleted yet.
-        self.removing = [int(r) for r in manifest["milvus"].get("removing", [])]
-        self.visible = f"gen <= {self.generation}" + (f" and row not in {self.removing}" if self.removing else "")
+        self.removing = removed(manifest)
+        self.visible = visible(manifest)
 
     def _search(self, data, field: str, k: int, params: dict, where: Filter | None) -> tuple[np.ndarray, np.ndarray]:
         scores, rows = empty_topk(len(data), k)
@@ -197,7 +198,7 @@ class MilvusStore:
                 build = self.build or Build(self.collection, None)
                 create_collection(self.client, self.collection, manifest, lexical is not None, build.key, build.name,
                                   self.replaces)
-            self._delete_uncommitted(gen - 1)
+            self._delete_uncommitted(gen - 1, folder, manifest)
             for start in range(0, len(ids), INSERT_ROWS):
                 stop = min(start + INSERT_ROWS, len(ids))
                 self.client.insert(self.collection, [
@@ -217,7 +218,7 @@ class MilvusStore:
         # leaves the removal either not done or done, and the count right.
         gen = int(manifest["generation"]) + 1
         with calls(self.uri):  # committing gen would show a failed add's rows
-            self._delete_uncommitted(gen - 1)
+            self._delete_uncommitted(gen - 1, folder, manifest)
         settings = {**manifest["milvus"], "removing": sorted({*self.removing, *(int(r) for r in rows)})}
         manifest = {**manifest, "milvus": settings, "generation": gen, "count": int(manifest["count"]) - len(rows)}
         return manifest, self._next(manifest, self.lexical)
@@ -226,9 +227,11 @@ class MilvusStore:
         raise DataError(f"{folder} is a Milvus index: Milvus merges its own segments, and removed rows "
                         "are deleted at each write; `qdup index compact` rewrites local indexes")
 
-    def _delete_uncommitted(self, committed: int) -> None:
+    def _delete_uncommitted(self, committed: int, folder, manifest: dict) -> None:
         """Delete the rows of writes never committed (a killed add's): those tagged with a
-        generation past ``committed``, which the next commit would otherwise show."""
+        generation past ``committed``, which the next commit would otherwise show. Every write
+        starts here, after :func:`.census.check_count`: a collection that lost rows is refused."""
+        check_count(self, folder, manifest)
         self.client.delete(self.collection, filter=f"gen > {committed}", timeout=TIMEOUT_S)
 
     def _next(self, manifest: dict, lexical: bool | None) -> "MilvusStore":
@@ -247,10 +250,10 @@ class MilvusStore:
                     self.replaces = []
                 if not self.removing:
                     return None
+                self._delete_uncommitted(self.generation, folder, manifest)  # before the next generation's commit
                 for start in range(0, len(self.removing), FILTER_VALUES):
                     part = self.removing[start : start + FILTER_VALUES]
                     self.client.delete(self.collection, filter=f"row in {part}", timeout=TIMEOUT_S)
-                self._delete_uncommitted(self.generation)  # before the generation after it is committed
                 self.client.flush(self.collection, timeout=FLUSH_TIMEOUT_S)
         except DataError:
             return None
@@ -288,12 +291,7 @@ class MilvusStore:
         return 0  # open() loaded the collection into Milvus's memory; this process maps no file
 
     def verify(self, folder, manifest) -> str:
-        with calls(self.uri):
-            [counted] = self.client.query(self.collection, filter=self.visible, output_fields=["count(*)"],
-                                          timeout=FLUSH_TIMEOUT_S)
-        if int(counted["count(*)"]) != int(manifest["count"]):
-            raise DataError(f"{folder} is damaged: the manifest counts {manifest['count']} questions, "
-                            f"Milvus collection {self.collection!r} holds {counted['count(*)']}")
+        check_count(self, folder, manifest)
         return f"Milvus collection {self.collection!r} holds the {manifest['count']} questions the manifest counts"
 
     def describe(self) -> dict:
