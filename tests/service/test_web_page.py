@@ -206,3 +206,48 @@ def test_decision_buttons_only_with_the_token_and_no_similar_questions(serve, br
     [decision] = read_decisions(tmp_path / "idx0")
     assert (decision.query, decision.duplicate, decision.moderator) == ("How do I learn Python?", True, "ann")
     assert decision.match_id == judged and decision.match == QUESTIONS[int(judged) - 1]
+
+
+def test_a_refused_write_or_showing_the_page_again_reads_health_anew(serve, browser):
+    """The service restarts read-only (or with a token) while the page is open: a write it
+    refuses (403, 401) hides the buttons with the reason, and so does coming back to the page;
+    /health is read on those events only, never on a timer."""
+    from playwright.sync_api import expect
+
+    servers = {"open": serve(), "read-only": serve(Access("read-only", None, "started with --read-only")),
+               "token": serve(Access("token", TOKEN))}
+    now = {"at": servers["open"]}  # where the page's requests go: the service "restarted" elsewhere
+    page = browser.new_page()
+    health = []
+    page.on("request", lambda r: health.append(r) if r.url.endswith("/health") else None)
+    page.route(servers["open"] + "/**", lambda route: route.continue_(
+        url=route.request.url.replace(servers["open"], now["at"], 1)))
+    page.clock.install(time=START)
+    page.goto(servers["open"] + "/")
+    page.clock.pause_at(START + timedelta(hours=1))
+    expect(page.locator("#add")).to_be_visible(timeout=WAIT_MS)
+    page.locator("#question").fill("How do I learn Python?")
+    page.clock.run_for(DEBOUNCE_MS)
+    settled(page)
+    expect(page.locator("#matches li").nth(1).locator(".decide button")).to_have_count(2)
+
+    now["at"] = servers["read-only"]
+    page.locator("#matches li").nth(1).locator("button[data-verdict=duplicate]").click()
+    expect(page.locator("#add")).to_be_hidden(timeout=WAIT_MS)
+    expect(page.locator(".decide button")).to_have_count(0)
+    expect(page.locator("#status")).to_have_text("not saved: this server is read-only (started with --read-only)")
+    assert len(health) == 2
+
+    now["at"] = servers["open"]  # back without --read-only: the page learns it when shown again
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.locator("#add")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#matches li").nth(1).locator(".decide button")).to_have_count(2)
+    assert len(health) == 3
+
+    now["at"] = servers["token"]  # a token server, and this page has none
+    page.locator("#add").click()
+    expect(page.locator("#add")).to_be_hidden(timeout=WAIT_MS)
+    expect(page.locator(".decide button")).to_have_count(0)
+    expect(page.locator("#status")).to_have_text("not saved: writes need the header 'Authorization: Bearer <token>'")
+    page.clock.run_for(60 * 60 * 1000)  # an hour on the page: no polling
+    assert len(health) == 4
