@@ -98,7 +98,7 @@ def test_searches_with_other_options_are_not_mixed(running):
         answers = list(clients.map(lambda body: httpx.post(f"{url}/search", json=body, timeout=DEADLINE), bodies))
     assert [len(a.json()["matches"]) for a in answers] == [body["k"] for body in bodies]
     bad = httpx.post(f"{url}/search", json={"question": "???"}, timeout=DEADLINE)
-    assert bad.status_code == 422 and bad.json() == {"error": "question 1 is empty (no words once punctuation is removed)"}
+    assert bad.status_code == 422 and bad.json() == {"error": "the question is empty (no words once punctuation is removed)"}
 
 
 def test_queued_searches_are_answered_in_batches_by_a_bounded_number_of_threads():

@@ -75,6 +75,9 @@ def test_put_replaces_a_question_or_adds_it(index):
     assert added.status_code == 201 and added.json()["replaced"] is False and added.json()["questions"] == 5
     bad = client.put("/questions/4", json={"question": "x", "metadata": {"status": "gone"}}, headers=auth)
     assert bad.status_code == 422 and "status must be open, closed or deleted" in bad.json()["error"]
+    empty = client.put("/questions/4", json={"question": "?!"}, headers=auth)  # one question: no "question 1"
+    assert empty.status_code == 422 and empty.json() == {"error": "the question is empty (no words once punctuation "
+                                                                  "is removed)"}
 
 
 def test_search_filters_and_points_at_the_canonical_question(index):

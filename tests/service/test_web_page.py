@@ -125,6 +125,10 @@ def test_type_see_duplicates_then_add(serve, browser, tmp_path):
     assert flagged <= 1
     expect(page.locator("#status")).to_have_text(f"{flagged} likely duplicate" if flagged else "no likely duplicate")
 
+    page.locator("#question").fill("???")  # no words: the page names no "question 1" the typist never saw
+    page.clock.run_for(DEBOUNCE_MS)
+    settled(page)
+    expect(page.locator("#status")).to_have_text("the question is empty (no words once punctuation is removed)")
     page.locator("#question").fill("Where can I learn Rust?")
     page.locator("#add").click()
     expect(page.locator("#status")).to_have_text("added as #4", timeout=WAIT_MS)

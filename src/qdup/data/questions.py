@@ -16,7 +16,8 @@ from ..text.vocabulary import tokenize
 
 
 def check_questions(questions: Sequence[str]) -> list[str]:
-    """The questions with surrounding whitespace removed, or a one-line :class:`QuestionError`.
+    """The questions with surrounding whitespace removed, or a one-line :class:`QuestionError`
+    naming the question by its place ("question 2 ..."), as a pair or a batch needs.
 
     >>> check_questions([" How do I learn Python? "])
     ['How do I learn Python?']
@@ -27,18 +28,31 @@ def check_questions(questions: Sequence[str]) -> list[str]:
     """
     if isinstance(questions, str):
         raise ConfigError("questions must be a list of strings, not one string")
-    out = []
-    for n, question in enumerate(questions, start=1):
-        if not isinstance(question, str):
-            raise QuestionError(f"question {n} is not text (got {type(question).__name__})")
-        try:
-            question.encode("utf-8")
-        except UnicodeEncodeError:
-            raise QuestionError(f"question {n} is not valid Unicode text (undecodable bytes?); use UTF-8") from None
-        if is_empty(question):
-            raise QuestionError(f"question {n} is empty (no words once punctuation is removed)")
-        out.append(question.strip())
-    return out
+    return [_checked(question, f"question {n}") for n, question in enumerate(questions, start=1)]
+
+
+def check_question(question: str) -> str:
+    """One question asked on its own (a search box, one question to add), stripped, or a
+    one-line :class:`QuestionError` that gives it no number the asker never saw.
+
+    >>> check_question("???")
+    Traceback (most recent call last):
+    ...
+    qdup.errors.QuestionError: the question is empty (no words once punctuation is removed)
+    """
+    return _checked(question, "the question")
+
+
+def _checked(question: str, name: str) -> str:
+    if not isinstance(question, str):
+        raise QuestionError(f"{name} is not text (got {type(question).__name__})")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QuestionError(f"{name} is not valid Unicode text (undecodable bytes?); use UTF-8") from None
+    if is_empty(question):
+        raise QuestionError(f"{name} is empty (no words once punctuation is removed)")
+    return question.strip()
 
 
 def is_empty(question: str) -> bool:

@@ -27,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
+from ..data.questions import check_question
 from ..errors import ConfigError, DataError, InputError, QdupError, UnknownIdError
 from ..evaluation.pairs import predict
 from ..search.decisions import decide, record
@@ -205,9 +206,10 @@ def _add_write_routes(app: FastAPI, model, index, access: Access, work: ServiceW
     async def add_question(body: QuestionIn, credentials: Bearer = None) -> dict:
         """Store a question (persisted atomically); 409 when the id is already taken."""
         writable = _writable(index, access, credentials)
+        question = check_question(body.question)  # one question: "the question is empty", not "question 1"
 
         def add() -> tuple[list[str], int]:
-            return writable.add(model, [body.question], None if body.id is None else [body.id],
+            return writable.add(model, [question], None if body.id is None else [body.id],
                                 None if body.metadata is None else [body.metadata]), len(writable)
 
         [new_id], count = await work.write(add)
@@ -218,9 +220,10 @@ def _add_write_routes(app: FastAPI, model, index, access: Access, work: ServiceW
         """Replace a stored question's text and patch its metadata (persisted atomically): fields
         sent replace the stored ones, `null` removes one, fields left out are kept. A new id is added (201)."""
         writable = _writable(index, access, credentials)
+        question = check_question(body.question)
 
         def update() -> tuple[list[bool], int]:
-            return writable.update(model, [question_id], [body.question],
+            return writable.update(model, [question_id], [question],
                                    None if body.metadata is None else [body.metadata]), len(writable)
 
         [replaced], count = await work.write(update)

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..data.questions import check_questions
+from ..data.questions import check_question
 from ..errors import ChangedDuringSearchError
 
 MAX_BATCH = 64  # questions per search call: the lexical stage scores 64 queries at a time
@@ -82,7 +82,7 @@ class ServiceWork:
     async def search(self, question: str, **options: Any):
         """The :class:`~qdup.search.results.SearchResult` of one question, searched with others
         that arrived meanwhile. ``options`` are :meth:`qdup.Index.search`'s keywords."""
-        [question] = check_questions([question])  # its own error ("question 1 ..."), not the batch's
+        question = check_question(question)  # its own error ("the question ..."), not the batch's
         waiting = _Waiting(question, options, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         # A free search thread: a batch starts now. (A runner that found the queue empty has
