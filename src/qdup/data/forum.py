@@ -18,6 +18,7 @@ CSV cells are strings, so ``answers`` ``"3"`` becomes 3. A bad value is an
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from ..errors import InputError
@@ -115,6 +116,26 @@ def check_field(name: str, value, where: str):
     (3, 'open')
     """
     return _CHECKS[name](value, where)
+
+
+# How qdup wrote `created` before it kept four digits (strftime("%Y") writes year 999 as "999").
+_UNPADDED = re.compile(r"(\d{1,3})(-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
+
+
+def as_stored_now(metadata: dict) -> dict:
+    """Stored ``metadata`` in the form qdup stores today, for whoever reads it (filters, mining,
+    answers): a ``created`` year before 1000 written without its leading zeros by an older qdup
+    gets them, so it sorts and compares as the date it is (``999-01-01T00:00:00Z`` sorted after
+    ``2024-...``). The index itself is not rewritten.
+
+    >>> as_stored_now({"created": "999-01-01T00:00:00Z", "url": "u"})
+    {'created': '0999-01-01T00:00:00Z', 'url': 'u'}
+    """
+    created = metadata.get("created") if isinstance(metadata, dict) else None
+    if not isinstance(created, str) or created[4:5] == "-":  # four digits already: the common case
+        return metadata
+    old = _UNPADDED.fullmatch(created)
+    return {**metadata, "created": f"{int(old[1]):04d}{old[2]}"} if old else metadata
 
 
 def field(metadata: dict | None, name: str):

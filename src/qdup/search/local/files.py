@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...data.forum import as_stored_now
 from ...data.vectors import write_vectors
 from ...errors import DataError
 from ...text.lexical import BUCKETS, LexicalRows
@@ -127,7 +128,8 @@ def read_segment(folder: Path, name: str, rows: int, dim: int,
     if not all(isinstance(r, dict) and isinstance(r.get("id"), str) and isinstance(r.get("question"), str)
                and isinstance(r.get("metadata", {}), dict) for r in records):
         raise damaged(folder, f"{records_file} holds a line without an id, a question or object metadata")
-    metadata = [r.get("metadata") or {} for r in records] if any("metadata" in r for r in records) else None
+    metadata = [as_stored_now(r.get("metadata") or {}) for r in records] if any("metadata" in r for r in records) \
+        else None
     return vectors, [r["id"] for r in records], [r["question"] for r in records], metadata
 
 

@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ...data.forum import as_stored_now
 from ...errors import ChangedDuringSearchError, DataError
 from ...text.lexical import LexicalRows, LexicalStats
 from ..filters import Filter, milvus_literal
@@ -160,7 +161,8 @@ class MilvusStore:
         return vectors, stats.rows([r["question"] for r in records])
 
     def records(self, rows: np.ndarray) -> list[tuple[str, str, dict]]:
-        return [(r["qid"], r["question"], r["metadata"] or {}) for r in self._query(rows, ["qid", "question", "metadata"])]
+        return [(r["qid"], r["question"], as_stored_now(r["metadata"] or {}))
+                for r in self._query(rows, ["qid", "question", "metadata"])]
 
     def find(self, ids: Sequence[str]) -> dict[str, int]:
         found = {}
@@ -183,7 +185,7 @@ class MilvusStore:
         records.sort(key=lambda r: r["row"])  # insertion order
         vectors = np.array([r["vector"] for r in records], np.float32)
         return (vectors, [r["qid"] for r in records], [r["question"] for r in records],
-                [r["metadata"] or {} for r in records])
+                [as_stored_now(r["metadata"] or {}) for r in records])
 
     def has_lexical(self) -> bool:
         return bool(self.lexical)
