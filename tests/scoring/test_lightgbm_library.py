@@ -1,6 +1,8 @@
 """Predictions through LightGBM's C library are the lightgbm package's, and keep the model's text."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,45 @@ def test_any_feature_count_and_objective(objective):
 def test_corrupt_text_is_a_one_line_error(text):
     with pytest.raises(ModelLoadError, match="a re-ranker file is corrupt"):
         Reranker.from_text(text, FEATURES)
+
+
+def damaged(text: str, old: str, new: str) -> str:
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+PAIRS_TEXT = (BUILTIN / "reranker-pairs.txt").read_text(encoding="utf-8")
+# Damage a model folder without checksums can hold: the C library read past the text or the
+# feature row on each (abort, segmentation fault or a loop), or wrote past its output.
+DAMAGED = {
+    "cut short": (PAIRS_TEXT[: len(PAIRS_TEXT) // 2], "Tree=150 leaf_value does not hold 31 number"),
+    "a word for a number": (damaged(PAIRS_TEXT, "leaf_value=", "leaf_value=abc "), "leaf_value does not hold"),
+    "NaN leaf": (damaged(PAIRS_TEXT, "leaf_value=-0.083518465255766228 ", "leaf_value=nan "), "not a finite number"),
+    "feature out of range": (damaged(PAIRS_TEXT, "split_feature=0 ", "split_feature=999 "), "a split on a feature"),
+    "child out of range": (damaged(PAIRS_TEXT, "left_child=2 ", "left_child=500 "), "children do not make a tree"),
+    "child loop": (damaged(PAIRS_TEXT, "left_child=2 ", "left_child=0 "), "children do not make a tree"),
+    "more leaves": (damaged(PAIRS_TEXT, "num_leaves=31", "num_leaves=9999"), "leaf_value does not hold 9999"),
+    "no trees": (PAIRS_TEXT[: PAIRS_TEXT.find("\nTree=")], "holds no trees"),
+    "a NUL": (PAIRS_TEXT[:5000] + "\0" + PAIRS_TEXT[5000:], "a NUL character"),
+    "three classes": (damaged(PAIRS_TEXT, "num_class=1", "num_class=3"), "only models with one output"),
+    "a line without =": (damaged(PAIRS_TEXT, "is_linear=0\n", "is_linear=0\nbroken\n"), "key=value lines"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_damaged_text_is_a_one_line_error_not_a_crash(case, tmp_path):
+    # In a child: before the check, the C library aborted (or crashed) the whole process.
+    text, message = DAMAGED[case]
+    (tmp_path / "model.txt").write_bytes(text.encode("utf-8"))
+    script = ("import sys; from qdup.errors import ModelLoadError; from qdup.scoring.booster import Reranker\n"
+              "from qdup.scoring.pair_features import FEATURES\n"
+              "try: Reranker.from_text(open(sys.argv[1], encoding='utf-8').read(), FEATURES)\n"
+              "except ModelLoadError as error: print(error)\n")
+    child = subprocess.run([sys.executable, "-c", script, str(tmp_path / "model.txt")], capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == 0, child.stderr[-500:]
+    assert child.stdout.startswith("a re-ranker file is corrupt (") and message in child.stdout
+    assert child.stdout.count("\n") == 1
 
 
 def test_fit_reports_every_boosting_round():

@@ -6,12 +6,20 @@ Predicting needs none of it: the same ``lib_lightgbm`` that the package wraps pa
 model text (numbers only, no code) and evaluates the trees, so predictions are the very
 ones ``lightgbm.Booster.predict`` gives. Only a few functions of its stable C API
 (``c_api.h``, LightGBM 4) are used; training still uses the lightgbm package.
+
+The C library trusts the text it parses: a truncated or edited re-ranker file (a model folder
+without checksums) made it read past the text or the feature row and abort or crash the
+process. :func:`checked_text` reads the text as the library will and refuses what it would
+misread, then hands it over without ``tree_sizes`` (byte offsets the library follows without
+a bound check; without them it reads the trees one after another, as this check did).
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib.util
+import math
+import re
 import sys
 import threading
 import weakref
@@ -24,6 +32,8 @@ DTYPE_FLOAT32, DTYPE_FLOAT64 = 0, 1  # C_API_DTYPE_*
 PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL: a probability for a binary objective, else the raw score
 PREDICT_RAW_SCORE = 1  # C_API_PREDICT_RAW_SCORE: the trees' sum, whatever the objective
 _NAMES = {"win32": "lib_lightgbm.dll", "darwin": "lib_lightgbm.dylib"}
+_LINES = re.compile(r"\r\n|\r|\n")  # the library's line ends
+TREE_KEYS = 22  # the library reads at most this many key=value lines of a tree
 
 
 class LightGBMLibraryError(Exception):
@@ -63,7 +73,7 @@ class NativeBooster:
     """
 
     def __init__(self, text: str) -> None:
-        self._text = text.encode("utf-8")
+        self._text = checked_text(text)
         handle, iterations = self._load()
         self._handles = {(0, -1): handle}  # (first, count) -> the handle that predicts only those
         self._loading = threading.Lock()
@@ -105,3 +115,62 @@ class NativeBooster:
             ctypes.c_int(trees[0]), ctypes.c_int(trees[1]), b"num_threads=1",
             ctypes.byref(written), out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
         return out[: written.value]
+
+
+def checked_text(text: str) -> bytes:
+    """The model text to hand the C library, after checking that it reads it as a model of
+    single-output trees over its own features (LightGBMLibraryError, one line, otherwise)."""
+    if "\0" in text:
+        raise LightGBMLibraryError("a NUL character in the model text")
+    lines = _LINES.split(text) if "\r" in text else text.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith("Tree=")), len(lines))
+    header = dict(line.partition("=")[::2] for line in lines[:start] if "=" in line)
+    for key in ("num_class", "num_tree_per_iteration"):  # predictions write one value per row
+        if header.get(key, "1") != "1":
+            raise LightGBMLibraryError(f"{key}={header[key]}: only models with one output are read")
+    features = _numbers(header.get("max_feature_idx", ""), int, 1, "max_feature_idx")[0] + 1
+    i = start
+    while i < len(lines) and lines[i].startswith("Tree="):  # as the library: trees until another line
+        end = next((j for j in range(i + 1, len(lines)) if not lines[j]), len(lines))
+        if end - i - 1 > TREE_KEYS or any("=" not in line for line in lines[i + 1 : end]):
+            raise LightGBMLibraryError(f"{lines[i]} is not a block of key=value lines")
+        _check_tree(dict(line.partition("=")[::2] for line in lines[i + 1 : end]), features, lines[i])
+        i = next((j for j in range(end, len(lines)) if lines[j]), len(lines))
+    if i == start:
+        raise LightGBMLibraryError("the model text holds no trees")
+    kept = [line for line in lines[:start] if not line.startswith("tree_sizes=")] + lines[start:]
+    return "\n".join(kept).encode("utf-8")
+
+
+def _check_tree(tree: dict[str, str], features: int, name: str) -> None:
+    """One tree's arrays: counts, split features among the model's, no categorical or linear
+    parts, finite leaves, and children that make one tree (every node below the root reached
+    from exactly one parent), so that a prediction ends in a leaf and reads only the row."""
+    leaves = _numbers(tree.get("num_leaves", ""), int, 1, f"{name} num_leaves")[0]
+    if leaves < 1 or tree.get("num_cat") != "0" or tree.get("is_linear", "0") != "0":
+        raise LightGBMLibraryError(f"{name}: num_leaves, num_cat or is_linear is not one of a plain tree")
+    values = _numbers(tree.get("leaf_value", ""), float, leaves, f"{name} leaf_value")
+    if not all(map(math.isfinite, values)):
+        raise LightGBMLibraryError(f"{name}: a leaf value is not a finite number")
+    if leaves == 1:
+        return
+    splits = leaves - 1
+    split_on = _numbers(tree.get("split_feature", ""), int, splits, f"{name} split_feature")
+    decisions = _numbers(tree.get("decision_type", ""), int, splits, f"{name} decision_type")
+    _numbers(tree.get("threshold", ""), float, splits, f"{name} threshold")
+    children = [*_numbers(tree.get("left_child", ""), int, splits, f"{name} left_child"),
+                *_numbers(tree.get("right_child", ""), int, splits, f"{name} right_child")]
+    if min(split_on) < 0 or max(split_on) >= features or any(d < 0 or d >= 128 or d & 1 for d in set(decisions)):
+        raise LightGBMLibraryError(f"{name}: a split on a feature the model has not, or a categorical split")
+    if sorted(children) != [*range(-leaves, 0), *range(1, splits)]:
+        raise LightGBMLibraryError(f"{name}: its children do not make a tree")
+
+
+def _numbers(value: str, kind: type, count: int, what: str) -> list:
+    try:
+        numbers = [kind(part) for part in value.split(" ")] if value else []
+    except ValueError:
+        numbers = []
+    if len(numbers) != count:
+        raise LightGBMLibraryError(f"{what} does not hold {count} number(s)")
+    return numbers
