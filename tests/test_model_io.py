@@ -178,6 +178,9 @@ def nan_weights(folder):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "config.json").write_text("[" * 100_000 + "]" * 100_000), "config.json is corrupt (nested too deeply)"),
+    # json.loads refuses a number of over 4,300 digits with a plain ValueError, not a JSONDecodeError.
+    (lambda d: (d / "config.json").write_text('{"format": "qdup-model", "threshold": 1' + "0" * 5000 + "}"),
+     "config.json is corrupt (Exceeds the limit (4300 digits)"),
     (lambda d: flip_byte(d / "model.safetensors", -5), "model.safetensors does not match its checksum in config.json"),
     (lambda d: (d / "vocab.txt").write_text("\n".join(
         [*(d / "vocab.txt").read_text().split("\n")[:2], *reversed((d / "vocab.txt").read_text().split("\n")[2:-1])]) + "\n"),

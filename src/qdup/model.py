@@ -245,7 +245,7 @@ def _read_config(folder: Path) -> dict:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelLoadError(f"{folder}: not a qdup model folder (no config.json)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError) as error:  # ValueError: also a number of 4,300+ digits
         raise ModelLoadError(f"{folder}: config.json is corrupt ({error})") from None
     except RecursionError:
         raise ModelLoadError(f"{folder}: config.json is corrupt (nested too deeply)") from None
@@ -267,7 +267,7 @@ def _read_sidecar(folder: Path) -> dict:
         config = json.loads((folder / SIDECAR).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ModelLoadError(f"{folder}: {SIDECAR} is corrupt ({error})") from None
     if not isinstance(config, dict):
         raise ModelLoadError(f"{folder}: {SIDECAR} is corrupt (not an object)")

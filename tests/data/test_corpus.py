@@ -55,6 +55,7 @@ def test_plain_text_ignores_trailing_blank_lines(tmp_path):
         ("q.jsonl", '{"question": "A?", "m": ' + "[" * 40 + "]" * 40 + "}\n", "line 1: metadata is nested more than 32"),
         ("q.jsonl", '{"question": "A?", "m": ' + "[" * 5000 + "]" * 5000 + "}\n", "line 1: invalid JSON (nested too"),
         ("q.jsonl", '{"question": "A?", "\\udc80": "x"}\n', "line 1: metadata is not valid Unicode"),
+        ("q.jsonl", '{"question": "A?", "id": 1' + "0" * 5000 + "}\n", "line 1: invalid JSON (Exceeds the limit"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, name, content, message):

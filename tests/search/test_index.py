@@ -352,6 +352,13 @@ def test_deeply_nested_manifest_is_one_line(tmp_path):
         Index.load(tmp_path / "bad")
 
 
+def test_manifest_with_a_number_too_long_to_read_is_one_line(tmp_path):
+    (tmp_path / "bad").mkdir()  # json.loads: a plain ValueError, not a JSONDecodeError
+    (tmp_path / "bad" / "manifest.json").write_text('{"format": "qdup-index", "generation": 1' + "0" * 5000 + "}")
+    with pytest.raises(DataError, match="is corrupt"):
+        Index.load(tmp_path / "bad")
+
+
 def test_exact_topk_in_query_chunks_agrees_with_one_block(monkeypatch):
     import qdup.search.topk as topk
 

@@ -167,8 +167,8 @@ def _jsonl_rows(lines: Iterator[str], path: Path) -> Iterator[Row]:
             continue
         try:
             obj = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}, line {line}: invalid JSON ({error.msg})") from None
+        except ValueError as error:  # JSONDecodeError, or a number of 4,300+ digits
+            raise DataError(f"{path}, line {line}: invalid JSON ({getattr(error, 'msg', error)})") from None
         except RecursionError:
             raise DataError(f"{path}, line {line}: invalid JSON (nested too deeply)") from None
         if not isinstance(obj, dict) or "question" not in obj:

@@ -58,7 +58,7 @@ def import_keras(path: str | Path) -> QdupModel:
             metadata = json.loads(_member(archive, path, "metadata.json") or "{}")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (zipfile.BadZipFile, ValueError, UnicodeDecodeError) as error:  # ValueError: JSON, 4,300+ digits
         raise DataError(f"{path}: not a Keras 3 .keras file ({error})") from None
     network = _network(arrays, len(vocabulary), lowercase, path)
     info = {"imported": {"from": path.name, "keras_version": metadata.get("keras_version"),
