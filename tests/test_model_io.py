@@ -176,6 +176,28 @@ def nan_weights(folder):
     edit_config(folder, lambda c: c.pop("checksums"))  # as an older save would have it
 
 
+def retyped_weights(folder, dtype, big=False):
+    import safetensors.torch
+
+    tensors = safetensors.torch.load_file(str(folder / "model.safetensors"))
+    tensors = {name: tensor.to(dtype) for name, tensor in tensors.items()}
+    if big:
+        tensors["embedding.weight"][3, 0] = 1e300  # a float64, beyond float32
+    (folder / "model.safetensors").write_bytes(safetensors.torch.save(tensors))
+    edit_config(folder, lambda c: c.pop("checksums"))  # as an older save would have it
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64"])
+def test_weights_stored_as_another_float_type_load_as_float32(tiny_model, tiny_model_dir, tmp_path, dtype):
+    # They loaded, and the first encode failed with a traceback (an LSTM of float16 weights).
+    folder = copy_model(tiny_model_dir, tmp_path / "m")
+    retyped_weights(folder, getattr(torch, dtype))
+    loaded = qdup.load(folder)
+    assert {t.dtype for t in loaded.encoder.network.state_dict().values()} == {torch.float32}
+    questions = ["How do I learn Python?", "What is the best way to learn Python?"]
+    np.testing.assert_allclose(loaded.encode(questions), tiny_model.encode(questions), atol=2e-3)
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "config.json").write_text("[" * 100_000 + "]" * 100_000), "config.json is corrupt (nested too deeply)"),
     # json.loads refuses a number of over 4,300 digits with a plain ValueError, not a JSONDecodeError.
@@ -193,6 +215,10 @@ def nan_weights(folder):
      "config.json describes a model too large to build"),
     (lambda d: edit_config(d, lambda c: (c["model"].update(dim=100_000), c.pop("checksums"))),
      "weights do not match config.json"),
+    (lambda d: edit_config(d, lambda c: (c["model"].update(ngram_buckets=10**20), c.pop("checksums"))),
+     "config.json describes a model too large to build"),  # beyond an int64: torch's TypeError
+    (lambda d: retyped_weights(d, torch.int64), "weight embedding.weight is stored as int64, not float32"),
+    (lambda d: retyped_weights(d, torch.float64, big=True), "weight embedding.weight holds NaN or infinite values"),
     (lambda d: edit_config(d, lambda c: c.update(checksums="abc")), "checksums must be an object"),
     # A bad search threshold fails the load, not every search afterwards.
     (lambda d: edit_config(d, lambda c: c.update(search_threshold={"threshold": "abc"})),

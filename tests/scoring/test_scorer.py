@@ -153,6 +153,9 @@ def test_scorer_registry_refuses_unknown_names_and_missing_files(tmp_path):
         load_scorer(tmp_path, {"name": "rerank", "features": list(FEATURES)})
     with pytest.raises(ModelLoadError, match="other features"):
         load_scorer(tmp_path, {"name": "rerank", "features": ["cosine", "magic"]})
+    for odd in (5, "cosine", {"cosine": 1}, [["cosine"]], [{"a": 1}], None):  # config.json may hold anything
+        with pytest.raises(ModelLoadError, match="other features"):
+            load_scorer(tmp_path, {"name": "rerank", "features": odd})
 
 
 def test_take_equals_scipy_row_indexing(stats):

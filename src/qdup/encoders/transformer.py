@@ -163,8 +163,7 @@ def load(folder: Path, section) -> TransformerEncoder:
         network = transformers.AutoModel.from_config(config)
     except (ValueError, TypeError, KeyError) as error:
         raise ModelLoadError(f"{folder}: transformer.json describes no model qdup can build ({error})") from None
-    expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
-    network.load_state_dict(read_weights(folder / "model.safetensors", expected))
+    network.load_state_dict(read_weights(folder / "model.safetensors", network.state_dict()))
     return TransformerEncoder(_tokenizer(folder), network, shape)
 
 

@@ -11,9 +11,11 @@ import torch
 from ..errors import ModelLoadError
 
 
-def read_weights(path: Path, expected: dict[str, tuple]) -> dict[str, torch.Tensor]:
-    """A safetensors file whose names and shapes are ``expected`` (checked from its header
-    before reading), with finite values only."""
+def read_weights(path: Path, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A safetensors file with the names and shapes of ``like`` (a network's state dict, which
+    may be on the meta device; checked from the file's header before reading), with finite values only,
+    as ``like``'s dtypes (a float16 file is widened; integers where floats belong are refused)."""
+    expected = {name: tuple(t.shape) for name, t in like.items()}
     try:
         with safetensors.safe_open(str(path), framework="pt") as f:
             found = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
@@ -29,7 +31,11 @@ def read_weights(path: Path, expected: dict[str, tuple]) -> dict[str, torch.Tens
     except Exception as error:
         raise ModelLoadError(f"{path}: corrupt or truncated weights ({type(error).__name__})") from None
     for name, tensor in tensors.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        if tensor.is_floating_point() != like[name].is_floating_point():
+            raise ModelLoadError(f"{path}: weight {name} is stored as {str(tensor.dtype).removeprefix('torch.')}, "
+                                 f"not {str(like[name].dtype).removeprefix('torch.')}")
+        tensors[name] = tensor = tensor.to(like[name].dtype)  # the same tensor when it already is
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():  # float64's 1e300 too
             raise ModelLoadError(f"{path}: weight {name} holds NaN or infinite values")
     return tensors
 

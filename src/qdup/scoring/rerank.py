@@ -77,8 +77,9 @@ class RerankScorer:
 
     @classmethod
     def load(cls, folder: Path, section: dict) -> "RerankScorer":
-        features = tuple(section.get("features", ()))
-        if not features or not set(features) <= set(FEATURES):
+        features = section.get("features")
+        features = tuple(features) if isinstance(features, list) else ()  # config.json may hold anything
+        if not features or not all(isinstance(name, str) and name in FEATURES for name in features):
             raise ModelLoadError(f"{folder}: the re-rankers were trained on other features than this qdup computes")
         for name in (LEXICAL_FILE, PAIR_FILE, SEARCH_FILE):
             if not (folder / name).is_file():

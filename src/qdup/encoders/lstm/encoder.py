@@ -162,9 +162,8 @@ def _load_network(config: ModelConfig, path: Path) -> SiameseEncoder:
     try:
         with torch.device("meta"):  # shapes only, no memory: config.json may ask for huge sizes
             network = SiameseEncoder(config, initialise=False)
-    except (RuntimeError, OverflowError, ValueError):  # sizes beyond what a tensor can hold
+    except (RuntimeError, OverflowError, ValueError, TypeError):  # sizes beyond what a tensor (or an int64) holds
         raise ModelLoadError(f"{path.parent}: config.json describes a model too large to build") from None
-    expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
-    tensors = read_weights(path, expected)
+    tensors = read_weights(path, network.state_dict())
     network.load_state_dict(tensors, assign=True)  # the meta tensors become the loaded ones
     return network
