@@ -69,6 +69,8 @@ def test_huge_question_is_read(tmp_path):
     (HEADER + "1\t1\t2\tA?\tB?\tyes\n", "line 2: is_duplicate must be 0 or 1, got 'yes'"),
     (HEADER + "1\t1\t2\tA?\tB?\t2\n", "line 2: is_duplicate must be 0 or 1, got '2'"),
     (HEADER + "x\t1\t2\tA?\tB?\t1\n", "line 2: id must be an integer, got 'x'"),
+    (HEADER + "99999999999999999999\t1\t2\tA?\tB?\t1\n",
+     "line 2: id 99999999999999999999 is out of range (at most 9223372036854775807)"),  # was an OverflowError
     (HEADER + "1\t1\t2\tA?\n", "line 2: expected at least 6 fields, found 4"),
     ("a,b,c\n1,2,3\n", "unrecognised layout"),
     ("", "the file is empty"),

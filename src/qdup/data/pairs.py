@@ -151,6 +151,9 @@ def _from_columns(rows, columns: dict[str, int], path: Path, first_line_no: int)
                 ids[i] = int(fields[cid])
             except ValueError:
                 raise DataError(f"{path}: line {line}: id must be an integer, got {fields[cid]!r}") from None
+            except OverflowError:  # an integer past int64
+                raise DataError(f"{path}: line {line}: id {fields[cid].strip()} is out of range "
+                                f"(at most {np.iinfo(np.int64).max})") from None
         q1.append(fields[c1])
         q2.append(fields[c2])
     return Pairs(ids, q1, q2, labels)
