@@ -1,8 +1,10 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 import qdup
-from qdup.errors import ConfigError
+from qdup.errors import ConfigError, DataError
 
 from helpers import TINY
 
@@ -149,3 +151,23 @@ def test_train_config_from_dict_refuses_unknown_keys(data, message):
     with pytest.raises(ConfigError) as error:
         qdup.TrainConfig.from_dict(data)
     assert str(error.value) == message
+
+
+def one_kind_of_validation_pairs(split: qdup.Split) -> qdup.Split:
+    return replace(split, validation=split.validation.duplicates())
+
+
+def test_validation_pairs_of_one_kind_give_no_nan_auc(toy_split, tmp_path):
+    # Their AUC was NaN: in the log, in the best-epoch choice and as NaN (invalid JSON) in config.json.
+    model = qdup.train(one_kind_of_validation_pairs(toy_split), replace(TINY, epochs=2))
+    assert [record["validation_auc"] for record in model.info["history"]] == [None, None]
+    assert model.info["calibration"]["validation_auc"] is None
+    assert "NaN" not in (model.save(tmp_path / "m") / "config.json").read_text()
+
+
+def test_a_threshold_is_not_calibrated_on_validation_pairs_of_one_kind(toy_split):
+    # It was put at the highest score, so the model judged nothing a duplicate.
+    config = replace(TINY, calibrate=True)
+    with pytest.raises(DataError, match=r"^the \d+ validation pairs are all duplicates: calibrating the threshold "
+                                        r"needs non-duplicates too \(add some to the file, or --set calibrate=false\)$"):
+        qdup.train(one_kind_of_validation_pairs(toy_split), config)

@@ -43,7 +43,7 @@ from ..util.progress import log as log_progress
 from .losses import ranking_kl, regression_loss, similarity_loss
 from .recipes import DistillConfig, TrainConfig
 from .scorers import fit_encoder_and_scorer, fitted_on_pairs
-from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, encode, labelled_rows, run_epoch,
+from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, check_calibration, encode, labelled_rows, run_epoch,
                     step_negatives, train_epochs, validate)
 
 
@@ -79,6 +79,8 @@ def distill(teacher, questions: Sequence[str], config: TrainConfig, split: Split
     settings = distill_config or DistillConfig()
     if fitted_on_pairs(config.scorer) and split is None:
         raise ConfigError(f"a student with scorer={config.scorer} needs labelled pairs (--pairs)")
+    if split is not None:
+        check_calibration(split.validation, config.calibrate)  # now, not after the training
     texts = sorted({q for q in questions if q.strip()})
     if split is not None:
         texts = sorted(set(texts) | {q for p in (split.train, split.negatives) for q in p.question1 + p.question2})

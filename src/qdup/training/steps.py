@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from ..data.duplicate_classes import DuplicateClasses
 from ..data.pairs import Pairs
 from ..data.split import Split
+from ..errors import DataError
 from ..evaluation import metrics
 from ..evaluation.pairs import calibration
 from ..model import DEFAULT_THRESHOLD, QdupModel
@@ -166,12 +167,24 @@ def validate(encoder: TextEncoder, validation: PairRows, config: TrainConfig) ->
         if len(chunk) >= 2:
             losses.append(triplet_loss(v1[chunk], v2[chunk], config.margin).item())
     scores = (v1 * v2).sum(dim=1).cpu().numpy()
-    return {"validation_loss": float(np.mean(losses)), "validation_auc": metrics.roc_auc(labels, scores)}
+    auc = metrics.roc_auc(labels, scores)  # NaN with one class: none (the loss chooses the epoch; null in JSON)
+    return {"validation_loss": float(np.mean(losses)), "validation_auc": auc if math.isfinite(auc) else None}
+
+
+def check_calibration(validation: Pairs, store: bool) -> None:
+    """Before training: a threshold to store needs validation pairs of both kinds (of one
+    kind, the sweep put it at the highest score and the model judged nothing a duplicate)."""
+    kinds = set(validation.is_duplicate.tolist())
+    if store and len(kinds) < 2:
+        only, other = ("duplicates", "non-duplicates") if 1 in kinds else ("non-duplicates", "duplicates")
+        raise DataError(f"the {len(validation)} validation pairs are all {only}: calibrating the threshold needs "
+                        f"{other} too (add some to the file, or --set calibrate=false)")
 
 
 def calibrate(model: QdupModel, validation: Pairs, store: bool) -> QdupModel:
     """Record the accuracy- and F1-maximising thresholds of the model's score on the
     validation pairs; with ``store``, the accuracy one becomes the model's threshold."""
+    check_calibration(validation, store)
     model.info["calibration"] = calibration(model, validation)
     model.threshold = round(model.info["calibration"]["accuracy_threshold"], 4) if store else DEFAULT_THRESHOLD
     return model

@@ -18,7 +18,7 @@ from ..text.vocabulary import Vocabulary
 from .recipes import DEFAULT_RECIPE, ENCODER_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
 from .hard_negatives import EpochNegatives
 from .scorers import fit_encoder_and_scorer, fitted_on_pairs
-from .steps import (batch_loss, batches, calibrate, labelled_rows, run_epoch, step_negatives, train_epochs,
+from .steps import (batch_loss, batches, calibrate, check_calibration, labelled_rows, run_epoch, step_negatives, train_epochs,
                     training_negatives, validate)
 
 
@@ -44,6 +44,7 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
     >>> model.save("models/quora")                                                   # doctest: +SKIP
     """
     config = config or TrainConfig()
+    check_calibration(split.validation, config.calibrate)  # now, not after the training
     if encoder is not None and fitted_on_pairs(config.scorer) and not config.scorer_held_out:
         raise ConfigError(f"a pretrained encoder's {config.scorer} scorer learns from a held-out part of the pool: "
                           f"set scorer_held_out (recipe {ENCODER_RECIPE}: "
