@@ -8,7 +8,7 @@ import pytest
 from helpers import assert_same_results
 from fake_model import FakeModel
 from qdup.search.local import segments
-from qdup.errors import ConfigError, DataError, OutputExistsError
+from qdup.errors import ConfigError, DataError, OutputError, OutputExistsError
 from qdup.search.index import Index
 from qdup.search.topk import build_hnsw, exact_topk, hnsw_topk
 
@@ -91,6 +91,17 @@ def test_other_model_is_refused(fake_model, index):
         index.search(FakeModel(salt="b"), ["q"], k=1)
     with pytest.raises(DataError, match="was built with model"):
         index.add(FakeModel(salt="b"), ["q"])
+
+
+def test_build_force_keeps_a_model_folder_saved_inside_the_index(tmp_path, fake_model, tiny_model, index):
+    # `qdup train --out INDEX/model`, then `index build --out INDEX --model INDEX/model --force`:
+    # the rebuild replaced the folder and deleted the very model the index names.
+    tiny_model.save(tmp_path / "idx" / "models" / "tiny")
+    with pytest.raises(OutputError, match=r"idx holds the model folder models/tiny, which replacing the index "
+                                          r"would delete; move it out of the index folder first$"):
+        Index.build(fake_model, None, ["a?"], tmp_path / "idx", force=True)
+    assert (tmp_path / "idx" / "models" / "tiny" / "model.safetensors").is_file()
+    assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS)
 
 
 def test_build_refuses_existing_folder_and_bad_arguments(tmp_path, fake_model, index):

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.corpus import Corpus
 from ..data.metadata import merge_patch, metadata_problem, readable
-from ..errors import DataError, InputError
+from ..errors import DataError, InputError, OutputError
 from ..util import atomic
 from ..util.progress import log
 from . import backends
@@ -120,8 +120,13 @@ def tidy(folder: Path, manifest: dict, store: Store) -> tuple[dict, Store] | Non
 
 
 def check_output(path, force: bool = False) -> None:
-    """Refuse an existing ``path`` (with ``force``: anything but an index folder), before any slow work."""
+    """Refuse an existing ``path`` (with ``force``: anything but an index folder, and an index
+    folder holding a model folder, which the rebuild would delete with it), before any slow work."""
     atomic.check_replaceable(path, force, (MANIFEST, FORMAT))
+    held = next(Path(path).rglob("config.json"), None) if Path(path).is_dir() else None
+    if held is not None:  # say, `qdup train --out INDEX/model`, then `index build --out INDEX --model INDEX/model`
+        raise OutputError(f"{path} holds the model folder {held.parent.relative_to(path)}, which replacing the "
+                          "index would delete; move it out of the index folder first")
 
 
 def build_folder(model, chunks: Iterable[Corpus], path, *, backend: str, force: bool, progress: bool,
