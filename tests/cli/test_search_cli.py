@@ -239,3 +239,14 @@ def test_mine_leaves_out_look_alikes_unless_asked(capsys, tmp_path):
     nepal, process, armenia = questions.read_text().splitlines()
     assert groups["judged"][nepal] == [process] and armenia not in groups["judged"]
     assert sorted(groups["loose"][nepal]) == sorted([process, armenia])
+
+
+def test_encode_and_mine_refuse_an_unwritable_output_before_the_work(tmp_path, fake_model, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    Index.build(fake_model, None, ["How do I learn Python?", "How can I learn Python?"], tmp_path / "idx")
+    questions = tmp_path / "q.txt"
+    questions.write_text("How do I learn Python?\n")
+    for command in (["encode", questions, "--out", tmp_path / "file" / "v.npy", "--model", "/nowhere"],
+                    ["mine", tmp_path / "idx", "--out", tmp_path / "file" / "m.jsonl", "--model", "/nowhere"]):
+        code, _, err = run(capsys, *command)  # the model is never loaded: the output is refused first
+        assert (code, err) == (1, f"Error: {command[3]}: cannot write there (Not a directory)\n")

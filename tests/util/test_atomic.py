@@ -78,6 +78,19 @@ def test_unwritable_output_is_refused_before_any_work(tmp_path):
     assert str(error.value) == f"{tmp_path / 'file' / 'model'}: cannot write there (Not a directory)"
 
 
+def test_a_file_write_makes_missing_folders_and_names_the_file_it_cannot_write(tmp_path):
+    # qdup encode / mine / decisions export --out new/x: the error named a hidden temporary
+    # sibling (new/.x.abc123.tmp: No such file or directory), after all the work.
+    atomic.write_text(tmp_path / "new" / "deeper" / "x.tsv", "a\n")
+    assert (tmp_path / "new" / "deeper" / "x.tsv").read_text() == "a\n"
+    (tmp_path / "file").write_text("not a folder")
+    for path in (tmp_path / "file" / "x.tsv", tmp_path / "file" / "deeper" / "x.tsv"):
+        with pytest.raises(NotADirectoryError) as error:
+            atomic.write_text(path, "a\n")
+        assert error.value.filename == str(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "new"]
+
+
 def test_without_flock_leftovers_are_kept(tmp_path, monkeypatch):
     # Windows has no fcntl: a leftover cannot be told from a live writer's, so nothing is swept.
     busy = tmp_path / ".m.z.tmp"

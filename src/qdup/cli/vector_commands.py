@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from ..errors import ConfigError, OutputExistsError
+from ..errors import ConfigError
 from . import cli, threads_option
 
 
@@ -30,12 +28,12 @@ def encode(questions_file, out, model_path, force, quiet):
     """
     if not out.lower().endswith(".npy"):
         raise ConfigError(f"--out must end in .npy, got {out!r}")
-    if os.path.exists(out) and not force:
-        raise OutputExistsError(f"{out} already exists (use --force to replace it)")
     from .. import model
     from ..data.corpus import read_questions
     from ..data.questions import check_questions
-    from ..data.vectors import write_vectors
+    from ..data.vectors import check_output, write_vectors
+
+    check_output(out, force)  # before the encoding, not after it
 
     questions = check_questions(read_questions(questions_file).questions)  # as an index refuses them
     vectors = model.load(model_path).encode(questions, progress=not quiet)

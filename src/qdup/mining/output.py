@@ -72,8 +72,10 @@ def mine_to_file(index, out: str | os.PathLike, threshold: float | None = None, 
 
 
 def check_output(path: str | os.PathLike, force: bool = False) -> None:
-    """Refuse an existing output file unless ``force``; call it before mining, not after."""
+    """Refuse an existing output file unless ``force``, and one that cannot be written; call
+    it before mining, not after."""
     atomic.check_new(path, force)
+    atomic.check_writable(path)
 
 
 def write_pairs_csv(pairs: list[Pair], path: str | os.PathLike, force: bool = False) -> None:

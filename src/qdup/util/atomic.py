@@ -39,9 +39,15 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def write_with(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """:func:`write_bytes` for a writer that streams into the open file (``np.save``):
-    a large array is not held twice in memory as a bytes copy."""
+    a large array is not held twice in memory as a bytes copy. Missing parent folders are
+    made, as a folder's :func:`directory` makes them."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)  # exist_ok: another process may make it first
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:  # name the file asked for, not its hidden temporary sibling
+        raise OSError(error.errno, error.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
