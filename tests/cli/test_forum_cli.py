@@ -4,7 +4,9 @@ import json
 
 import pytest
 
+import qdup
 from helpers import TOY_PAIRS, run
+from qdup.errors import DataError
 from qdup.data.pairs import read_pairs
 from qdup.search.decisions import read_decisions
 from qdup.search.index import Index
@@ -98,7 +100,14 @@ def test_mine_new_questions_only(capsys, forum, tmp_path):
         "Error: use --new-since or --ids, not both\n")
 
 
-def test_refit_from_the_index_decisions(capsys, tmp_path, rerank_model, toy_split):
+UNREACHABLE = "no threshold reaches precision 0.8 on these 6 queries (best: 0.500)"
+
+
+def unreachable_precision(*args, **kwargs):
+    raise DataError(f"{UNREACHABLE}; try a lower precision")
+
+
+def test_refit_from_the_index_decisions(capsys, tmp_path, rerank_model, toy_split, monkeypatch):
     model_dir = rerank_model.save(tmp_path / "base")
     questions = sorted({q.strip() for q in toy_split.test.question1 + toy_split.test.question2 if q.strip()})
     index = Index.build(rerank_model, None, questions, tmp_path / "idx")
@@ -118,6 +127,13 @@ def test_refit_from_the_index_decisions(capsys, tmp_path, rerank_model, toy_spli
     assert code == 0 and json.loads(out)[0]["id"] == "1"  # a stored question finds itself first
     assert run(capsys, "refit", model_dir, TOY_PAIRS, "--decisions", index.path, "--out", tmp_path / "new")[2] == (
         f"Error: {tmp_path / 'new'} already exists (use --force to replace it)\n")
+    # No search threshold reaches the precision (few validation queries): saved without one, said so.
+    monkeypatch.setattr("qdup.training.refit.calibrate_on_pairs", unreachable_precision)
+    code, out, err = run(capsys, "refit", model_dir, TOY_PAIRS, "--decisions", index.path, "--out",
+                         tmp_path / "new", "--cache", tmp_path / "cache", "-q", "--force")
+    assert code == 0, err
+    assert out.endswith(f"held out; threshold {qdup.load(tmp_path / 'new').threshold:.4f}, no search threshold "
+                        f"({UNREACHABLE}; `qdup calibrate-search --precision P` stores one)\n")
 
 
 def test_refit_refuses_a_cosine_model(capsys, tmp_path, tiny_model_dir, forum):

@@ -98,6 +98,26 @@ def test_the_refit_model_serves_its_base_models_indexes(base, refitted, tmp_path
         other.search(new, ["learn python"])
 
 
+UNREACHABLE = "no threshold reaches precision 0.8 on these 6 queries (best: 0.500)"
+
+
+def unreachable_precision(*args, **kwargs):
+    raise DataError(f"{UNREACHABLE}; try a lower precision")
+
+
+def test_a_refit_whose_search_threshold_cannot_be_chosen_is_kept_without_one(
+        base, fixture_pairs, decisions, refitted, monkeypatch, tmp_path):
+    # Few validation queries: the refit's minutes of work ended in that error, whose
+    # advice (a lower precision) refit has no option for.
+    first, cache = refitted
+    monkeypatch.setattr("qdup.training.refit.calibrate_on_pairs", unreachable_precision)
+    model = refit(base, fixture_pairs, decisions, cache=cache)
+    assert model.fingerprint == first.fingerprint and model.threshold == first.threshold
+    assert "search_threshold" not in model.info and model.search_threshold is None
+    assert model.info["refit"]["search_threshold"] == f"none: {UNREACHABLE}"
+    assert qdup.load(model.save(tmp_path / "m")).search_threshold is None
+
+
 def test_refit_refusals(base, tiny_model, fixture_pairs, decisions):
     with pytest.raises(ConfigError, match="refit needs a model whose scorer learns from pairs"):
         refit(tiny_model, fixture_pairs, decisions)

@@ -189,8 +189,10 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
     refitted = refit_model(model.load(args[0] if len(args) == 2 else None), read_pairs(args[-1]), decided,
                            holdout=holdout, cache=cache, progress=not quiet)
     refitted.save(out, force=force)
-    done, search = refitted.info["refit"], refitted.info["search_threshold"]
+    done, search = refitted.info["refit"], refitted.info.get("search_threshold")
+    searched = (f"search threshold {search['threshold']:.4f} (precision {search['precision']:.3f}, "
+                f"{search['flagged_share']:.1%} of {search['queries']} validation queries flagged)" if search else
+                f"no search threshold ({done['search_threshold'].removeprefix('none: ')}; "
+                "`qdup calibrate-search --precision P` stores one)")
     click.echo(f"saved {out}: learnt from {done['fitted']} decisions, {done['held_out']} held out; "
-               f"threshold {refitted.threshold:.4f}, search threshold {search['threshold']:.4f} "
-               f"(precision {search['precision']:.3f}, {search['flagged_share']:.1%} of {search['queries']} "
-               "validation queries flagged)")
+               f"threshold {refitted.threshold:.4f}, {searched}")

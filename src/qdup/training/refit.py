@@ -103,8 +103,12 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
     calibrate(refitted, _without(split.validation, touched), store=True)
     precision = (model.info.get("search_threshold") or {}).get("target_precision", DEFAULT_PRECISION)
     verdicts = [(d.query, d.match, d.duplicate) for d in kept]
-    refitted.info["search_threshold"] = calibrate_on_pairs(refitted, pairs, precision, exclude=touched,
-                                                           verdicts=verdicts).to_dict()
+    try:
+        refitted.info["search_threshold"] = calibrate_on_pairs(refitted, pairs, precision, exclude=touched,
+                                                               verdicts=verdicts).to_dict()
+    except DataError as error:  # the refit is kept (minutes of work), without a search threshold, and says so
+        refitted.info["refit"]["search_threshold"] = f"none: {str(error).split('; ')[0]}"  # not: try a lower precision
+        log(f"refit: {refitted.info['refit']['search_threshold']}: the model keeps no search threshold")
     return refitted
 
 
