@@ -89,6 +89,17 @@ def test_newer_format_version_is_refused(tiny_model_dir, tmp_path):
         qdup.load(folder)
 
 
+def test_encode_refuses_a_batch_size_below_one_and_texts_that_are_not_text(tiny_model):
+    # batch_size=0 looped for ever (the batching appended empty chunks), a None was an AttributeError.
+    for batch_size in (0, -1, 2.5, True):
+        with pytest.raises(qdup.ConfigError, match=f"^batch_size must be a positive integer, got {batch_size!r}$"):
+            tiny_model.encode(["How do I learn Python?"], batch_size=batch_size)
+    for text in (None, 5, b"bytes?"):
+        with pytest.raises(qdup.QuestionError, match=f"^question 2 is not text \\(got {type(text).__name__}\\)$"):
+            tiny_model.encode(["How do I learn Python?", text])
+    assert tiny_model.encode(["", "Why?"], batch_size=1).shape == (2, tiny_model.dim)  # empty texts still encode
+
+
 def test_missing_folder(tmp_path):
     with pytest.raises(ModelLoadError, match="no such model folder"):
         qdup.load(tmp_path / "nothing")

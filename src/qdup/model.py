@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .data.questions import check_encode
 from .encoders.base import TextEncoder, architecture, open_pretrained, refuse_unsafe
 from .errors import ConfigError, ModelLoadError, OutputError
 from .scoring.base import Scorer, load_scorer
@@ -123,6 +124,7 @@ class QdupModel:
         """
         if isinstance(texts, str):
             return self.encode([texts], batch_size)[0]
+        check_encode(texts, batch_size)  # a one-line error, not an AttributeError or a loop without end
         return self.encoder.encode(texts, batch_size, progress)
 
     def similarity(self, questions1: Sequence[str], questions2: Sequence[str]) -> np.ndarray:

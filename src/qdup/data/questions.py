@@ -55,6 +55,22 @@ def _checked(question: str, name: str) -> str:
     return question.strip()
 
 
+def check_encode(texts: Sequence[str], batch_size: int) -> None:
+    """What :meth:`qdup.QdupModel.encode` takes: texts (empty ones too) and a positive
+    ``batch_size`` (0 made the batching loop forever), or a one-line error naming the value.
+
+    >>> check_encode(["fine?", None], 512)
+    Traceback (most recent call last):
+    ...
+    qdup.errors.QuestionError: question 2 is not text (got NoneType)
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for n, text in enumerate(texts, start=1):
+        if not isinstance(text, str):
+            raise QuestionError(f"question {n} is not text (got {type(text).__name__})")
+
+
 def is_empty(question: str) -> bool:
     """Whether ``question`` has no word once standardised ("", "   ", ".", "????").
 
