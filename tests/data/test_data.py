@@ -107,6 +107,10 @@ def test_pairs_from_lists_validates():
     assert pairs.is_duplicate.dtype == np.int8
     with pytest.raises(DataError, match="must be 0 or 1"):
         qdup.pairs_from_lists(["a?"], ["b?"], [3])
+    for label in (0.5, 0.99, -0.5, None, "yes"):  # 0.5 and 0.99 were truncated to 0, a non-duplicate
+        with pytest.raises(DataError, match="must be 0 or 1"):
+            qdup.pairs_from_lists(["a?"], ["b?"], [label])
+    assert qdup.pairs_from_lists(["a?"] * 4, ["b?"] * 4, [True, 1.0, "1", 0]).is_duplicate.tolist() == [1, 1, 1, 0]
     with pytest.raises(DataError, match="same length"):
         qdup.pairs_from_lists(["a?"], [], [1])
 

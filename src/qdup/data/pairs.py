@@ -62,7 +62,10 @@ def pairs_from_lists(
     """
     if not len(question1) == len(question2) == len(is_duplicate):
         raise DataError("question1, question2 and is_duplicate must have the same length")
-    labels = np.asarray(is_duplicate, dtype=np.int64)
+    try:  # as floats, so that 0.5 is refused rather than truncated to 0
+        labels = np.asarray(is_duplicate, dtype=np.float64)
+    except (TypeError, ValueError):
+        labels = np.full(len(is_duplicate), np.nan)
     if labels.size and not np.isin(labels, (0, 1)).all():
         raise DataError("is_duplicate must be 0 or 1")
     return Pairs(np.arange(len(labels), dtype=np.int64), list(question1), list(question2),
