@@ -83,6 +83,8 @@ def _lstm_config(edit):
      "LSTM return_sequences is False; the reference's is True"),
     (_lstm_config(lambda t: t.replace('"class_name": "LSTM"', '"class_name": "GRU"')),
      "not the reference architecture (expected one LSTM layer, found 0)"),
+    (lambda name, data: b"[1]" if name == "metadata.json" else data,  # was an AttributeError
+     "not a Keras 3 .keras file (metadata.json is not an object)"),
 ])
 def test_other_files_are_refused_with_one_line(capsys, tmp_path, change, message):
     bad = tmp_path / "bad.keras"

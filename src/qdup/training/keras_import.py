@@ -60,6 +60,8 @@ def import_keras(path: str | Path) -> QdupModel:
         raise DataError(f"{path}: no such file") from None
     except (zipfile.BadZipFile, ValueError, UnicodeDecodeError) as error:  # ValueError: JSON, 4,300+ digits
         raise DataError(f"{path}: not a Keras 3 .keras file ({error})") from None
+    if not isinstance(metadata, dict):
+        raise DataError(f"{path}: not a Keras 3 .keras file (metadata.json is not an object)")
     network = _network(arrays, len(vocabulary), lowercase, path)
     info = {"imported": {"from": path.name, "keras_version": metadata.get("keras_version"),
                          "standardize": layers["TextVectorization"].get("standardize")}}
