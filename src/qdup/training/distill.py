@@ -43,8 +43,8 @@ from ..util.progress import log as log_progress
 from .losses import ranking_kl, regression_loss, similarity_loss
 from .recipes import DistillConfig, TrainConfig
 from .scorers import fit_encoder_and_scorer, fitted_on_pairs
-from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, check_calibration, encode, labelled_rows, run_epoch,
-                    step_negatives, train_epochs, validate)
+from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, check_calibration, encode, labelled_rows,
+                    run_epoch, step_negatives, train_epochs, validate)
 
 
 LOOKALIKE_SETTINGS = ("lookalikes", "lookalike_words")

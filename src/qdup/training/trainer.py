@@ -18,8 +18,8 @@ from ..text.vocabulary import Vocabulary
 from .recipes import DEFAULT_RECIPE, ENCODER_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
 from .hard_negatives import EpochNegatives
 from .scorers import fit_encoder_and_scorer, fitted_on_pairs
-from .steps import (batch_loss, batches, calibrate, check_calibration, labelled_rows, run_epoch, step_negatives, train_epochs,
-                    training_negatives, validate)
+from .steps import (batch_loss, batches, calibrate, check_calibration, labelled_rows, run_epoch, step_negatives,
+                    train_epochs, training_negatives, validate)
 
 
 def train(split: Split, config: TrainConfig | None = None, progress: bool = False,
