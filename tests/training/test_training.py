@@ -168,6 +168,7 @@ def test_validation_pairs_of_one_kind_give_no_nan_auc(toy_split, tmp_path):
 def test_a_threshold_is_not_calibrated_on_validation_pairs_of_one_kind(toy_split):
     # It was put at the highest score, so the model judged nothing a duplicate.
     config = replace(TINY, calibrate=True)
-    with pytest.raises(DataError, match=r"^the \d+ validation pairs are all duplicates: calibrating the threshold "
-                                        r"needs non-duplicates too \(add some to the file, or --set calibrate=false\)$"):
+    message = (r"^the \d+ validation pairs are all duplicates: calibrating the threshold needs non-duplicates too "
+               r"\(add some to the file, or --set calibrate=false\)$")
+    with pytest.raises(DataError, match=message):
         qdup.train(one_kind_of_validation_pairs(toy_split), config)
