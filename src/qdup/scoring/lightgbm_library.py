@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-import math
 import re
 import sys
 import threading
@@ -33,6 +32,8 @@ PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL: a probability for a binary objective
 PREDICT_RAW_SCORE = 1  # C_API_PREDICT_RAW_SCORE: the trees' sum, whatever the objective
 _NAMES = {"win32": "lib_lightgbm.dll", "darwin": "lib_lightgbm.dylib"}
 _LINES = re.compile(r"\r\n|\r|\n")  # the library's line ends
+_INTS = re.compile(r"-?[0-9]{1,9}(?: -?[0-9]{1,9})*")  # what the library reads as the same integers
+_WHOLE = re.compile(r"[0-9]{1,9}")  # a count: plain digits, none the library would read otherwise
 TREE_KEYS = 22  # the library reads at most this many key=value lines of a tree
 
 
@@ -128,49 +129,72 @@ def checked_text(text: str) -> bytes:
     for key in ("num_class", "num_tree_per_iteration"):  # predictions write one value per row
         if header.get(key, "1") != "1":
             raise LightGBMLibraryError(f"{key}={header[key]}: only models with one output are read")
-    features = _numbers(header.get("max_feature_idx", ""), int, 1, "max_feature_idx")[0] + 1
-    i = start
+    if not _WHOLE.fullmatch(header.get("max_feature_idx", "")):
+        raise LightGBMLibraryError("max_feature_idx does not hold 1 number(s)")
+    features = int(header["max_feature_idx"]) + 1
+    trees, i = [], start
     while i < len(lines) and lines[i].startswith("Tree="):  # as the library: trees until another line
         end = next((j for j in range(i + 1, len(lines)) if not lines[j]), len(lines))
         if end - i - 1 > TREE_KEYS or any("=" not in line for line in lines[i + 1 : end]):
             raise LightGBMLibraryError(f"{lines[i]} is not a block of key=value lines")
-        _check_tree(dict(line.partition("=")[::2] for line in lines[i + 1 : end]), features, lines[i])
+        trees.append((lines[i], dict(line.partition("=")[::2] for line in lines[i + 1 : end])))
         i = next((j for j in range(end, len(lines)) if lines[j]), len(lines))
-    if i == start:
+    if not trees:
         raise LightGBMLibraryError("the model text holds no trees")
+    _check_trees(trees, features)
     kept = [line for line in lines[:start] if not line.startswith("tree_sizes=")] + lines[start:]
     return "\n".join(kept).encode("utf-8")
 
 
-def _check_tree(tree: dict[str, str], features: int, name: str) -> None:
-    """One tree's arrays: counts, split features among the model's, no categorical or linear
+def _check_trees(trees: list[tuple[str, dict[str, str]]], features: int) -> None:
+    """Each tree's arrays: counts, split features among the model's, no categorical or linear
     parts, finite leaves, and children that make one tree (every node below the root reached
-    from exactly one parent), so that a prediction ends in a leaf and reads only the row."""
-    leaves = _numbers(tree.get("num_leaves", ""), int, 1, f"{name} num_leaves")[0]
-    if leaves < 1 or tree.get("num_cat") != "0" or tree.get("is_linear", "0") != "0":
-        raise LightGBMLibraryError(f"{name}: num_leaves, num_cat or is_linear is not one of a plain tree")
-    values = _numbers(tree.get("leaf_value", ""), float, leaves, f"{name} leaf_value")
-    if not all(map(math.isfinite, values)):
-        raise LightGBMLibraryError(f"{name}: a leaf value is not a finite number")
-    if leaves == 1:
-        return
+    from exactly one parent), so that a prediction ends in a leaf and reads only the row.
+    Every tree's values of a key are read as one array (a tree at a time: 15 ms a model)."""
+    for name, tree in trees:
+        if not _WHOLE.fullmatch(tree.get("num_leaves", "")) or int(tree["num_leaves"]) < 1 \
+                or tree.get("num_cat") != "0" or tree.get("is_linear", "0") != "0":
+            raise LightGBMLibraryError(f"{name}: num_leaves, num_cat or is_linear is not one of a plain tree")
+    leaves = np.array([int(tree["num_leaves"]) for _, tree in trees])
+    values = _column(trees, "leaf_value", leaves, float)  # its counts checked: arrays by leaves are now bounded
+    _refuse(trees, np.repeat(np.arange(len(trees)), leaves)[~np.isfinite(values)], "a leaf value is not a finite number")
     splits = leaves - 1
-    split_on = _numbers(tree.get("split_feature", ""), int, splits, f"{name} split_feature")
-    decisions = _numbers(tree.get("decision_type", ""), int, splits, f"{name} decision_type")
-    _numbers(tree.get("threshold", ""), float, splits, f"{name} threshold")
-    children = [*_numbers(tree.get("left_child", ""), int, splits, f"{name} left_child"),
-                *_numbers(tree.get("right_child", ""), int, splits, f"{name} right_child")]
-    if min(split_on) < 0 or max(split_on) >= features or any(d < 0 or d >= 128 or d & 1 for d in set(decisions)):
-        raise LightGBMLibraryError(f"{name}: a split on a feature the model has not, or a categorical split")
-    if sorted(children) != [*range(-leaves, 0), *range(1, splits)]:
-        raise LightGBMLibraryError(f"{name}: its children do not make a tree")
+    split_on, decisions = (_column(trees, key, splits, int) for key in ("split_feature", "decision_type"))
+    _column(trees, "threshold", splits, float)
+    owner = np.repeat(np.arange(len(trees)), splits)
+    wrong = (split_on < 0) | (split_on >= features) | (decisions < 0) | (decisions >= 128) | ((decisions & 1) == 1)
+    _refuse(trees, owner[wrong], "a split on a feature the model has not, or a categorical split")
+    # A tree of n leaves has n - 1 splits, whose 2n - 2 children must be the leaves -1..-n and
+    # the splits 1..n-2, each once: each in range, and no slot of its tree taken twice.
+    children = np.concatenate([_column(trees, key, splits, int) for key in ("left_child", "right_child")])
+    owner = np.concatenate([owner, owner])
+    n = leaves[owner]
+    in_range = (children >= -n) & (children <= n - 2) & (children != 0)
+    slot = np.where(in_range, (np.cumsum(2 * leaves) - 2 * leaves)[owner] + children + n, 0)
+    taken = np.bincount(slot, weights=in_range, minlength=int(2 * leaves.sum()))
+    _refuse(trees, owner[~in_range | (taken[slot] > 1)], "its children do not make a tree")
 
 
-def _numbers(value: str, kind: type, count: int, what: str) -> list:
+def _refuse(trees: list[tuple[str, dict[str, str]]], bad: np.ndarray, why: str) -> None:
+    """Refuse the first of the trees ``bad`` (their indices), if any, saying ``why``."""
+    if len(bad):
+        raise LightGBMLibraryError(f"{trees[bad[0]][0]}: {why}")
+
+
+def _column(trees: list[tuple[str, dict[str, str]]], key: str, counts, kind: type) -> np.ndarray:
+    """Every tree's ``key`` values (``counts[i]`` of them in tree ``i``; none read where 0), in
+    one array: int64 for ``kind`` int (plain decimal digits only), float64 for float."""
+    values = [(name, tree.get(key, ""), count) for (name, tree), count in zip(trees, counts) if count]
+    for name, value, count in values:
+        if value.count(" ") + 1 != count or (kind is int and not _INTS.fullmatch(value)):
+            raise LightGBMLibraryError(f"{name} {key} does not hold {count} number(s)")
+    dtype = np.int64 if kind is int else np.float64
     try:
-        numbers = [kind(part) for part in value.split(" ")] if value else []
-    except ValueError:
-        numbers = []
-    if len(numbers) != count:
-        raise LightGBMLibraryError(f"{what} does not hold {count} number(s)")
-    return numbers
+        return np.array(" ".join(value for _, value, _ in values).split(" ") if values else [], dtype=dtype)
+    except ValueError:  # a float that does not read: name its tree
+        for name, value, count in values:
+            try:
+                np.array(value.split(" "), dtype=dtype)
+            except ValueError:
+                raise LightGBMLibraryError(f"{name} {key} does not hold {count} number(s)") from None
+        raise
