@@ -172,3 +172,6 @@ def test_a_threshold_is_not_calibrated_on_validation_pairs_of_one_kind(toy_split
                r"\(add some to the file, or --set calibrate=false\)$")
     with pytest.raises(DataError, match=message):
         qdup.train(one_kind_of_validation_pairs(toy_split), config)
+    no_pairs = replace(toy_split, validation=toy_split.validation.subset([]))
+    with pytest.raises(DataError, match=r"^there are no validation pairs to calibrate the threshold on"):
+        qdup.train(no_pairs, config)

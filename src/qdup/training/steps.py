@@ -175,6 +175,8 @@ def check_calibration(validation: Pairs, store: bool) -> None:
     """Before training: a threshold to store needs validation pairs of both kinds (of one
     kind, the sweep put it at the highest score and the model judged nothing a duplicate)."""
     kinds = set(validation.is_duplicate.tolist())
+    if store and not kinds:
+        raise DataError("there are no validation pairs to calibrate the threshold on (or --set calibrate=false)")
     if store and len(kinds) < 2:
         only, other = ("duplicates", "non-duplicates") if 1 in kinds else ("non-duplicates", "duplicates")
         raise DataError(f"the {len(validation)} validation pairs are all {only}: calibrating the threshold needs "
