@@ -108,16 +108,18 @@ class LegacyScan:
         return hybrid.lexical_topk(queries, self.matrix, k, dead)  # every n-gram scored already: no pool
 
 
+WARM_UP_QUERIES = 20  # searched before the timed ones, and not timed
+
+
 def stage_times(index: Index, model, queries: list[str]) -> dict:
-    """Per-query milliseconds (p50, p99) of each stage, one query at a time, in an index read
+    """Per-query milliseconds (p50, p99) of each stage, one query at a time (after the first
+    :data:`WARM_UP_QUERIES` of ``queries``, searched untimed), in an index read
     in first as the service reads its own: else each stage pays its first touches of the
     freshly mapped files (at a million questions, milliseconds a query: docs/benchmarks.md)."""
     started = time.perf_counter()
     index.warm()
     warm_s = time.perf_counter() - started
     store = index._state[1]
-    [segment] = store.segments if len(store.segments) == 1 else [None]
-    legacy = LegacyScan(segment.lexical) if segment is not None else None
     times: dict[str, list[float]] = {}
 
     def timed(name, call):
@@ -126,9 +128,12 @@ def stage_times(index: Index, model, queries: list[str]) -> dict:
         times.setdefault(name, []).append((time.perf_counter() - started) * 1000)
         return out
 
-    for question in queries[:20]:
-        index.search(model, [question], k=10)  # warm-up: caches, postings
+    warm_up, queries = queries[:WARM_UP_QUERIES], queries[WARM_UP_QUERIES:]
+    for question in warm_up:
+        index.search(model, [question], k=10)  # caches, postings
     for question in queries:
+        # The whole search first, as a user's new question meets the index; then its stages.
+        timed("search_total", lambda: index.search(model, [question], k=10))
         vectors = timed("encode", lambda: model.encode([question]))
         rows = timed("lexical_rows", lambda: model.scorer.lexical.rows([question]))
         timed("dense_candidates", lambda: store.dense_topk(vectors, hybrid.DEPTH, ef=hybrid.CANDIDATE_EF_SEARCH))
@@ -137,12 +142,15 @@ def stage_times(index: Index, model, queries: list[str]) -> dict:
         found = hybrid.candidate_union(dense, lexical)
         timed("scoring", lambda: hybrid.rerank(vectors, rows, found, lambda p: store.gather(p, model.scorer.lexical),
                                                model.scorer, 10))
-        timed("search_total", lambda: index.search(model, [question], k=10))
-    # A pass of its own: at a million rows each exact scan streams a GB of postings, which
-    # left the next query's stages a colder cache (encoding one question 1.2 ms, not 0.9).
+    # A pass of its own, after the others: its transposed copy of the rows (GBs at a million)
+    # and each scan streaming a GB of postings left the other stages a colder cache (encoding
+    # one question 1.1 ms at a million, 0.7 at 51k).
+    [segment] = store.segments if len(store.segments) == 1 else [None]
+    legacy = LegacyScan(segment.lexical) if segment is not None else None
     for question in queries if legacy is not None else []:
         rows = model.scorer.lexical.rows([question])
         timed("lexical_candidates_legacy_exact", lambda: legacy.topk(rows, hybrid.DEPTH, None))
+    del legacy
     return {"warm_s": round(warm_s, 2), **{
         name: {"p50_ms": round(float(np.median(t)), 3), "p99_ms": round(float(np.percentile(t, 99)), 3)}
         for name, t in times.items()}}
@@ -219,7 +227,8 @@ def main() -> None:
                 started = startup(folder / "index", questions[validation[0][0]])
                 index = Index.load(folder / "index")
                 entry = {"build": built, "startup": started, "backend": index.backend,
-                         "stages": stage_times(index, model, [questions[a] for a, _ in validation[: args.queries]]),
+                         "stages": stage_times(index, model, [questions[a] for a, _ in
+                                                                       validation[: WARM_UP_QUERIES + args.queries]]),
                          "validation": recall(index, model, questions, validation),
                          "validation_default_breadth": default_breadth_recall(index, model, questions, validation),
                          "validation_rare_ngrams_alone": rare_only_recall(index, model, questions, validation),
