@@ -17,12 +17,12 @@ wall time, CPU time and peak memory of the build), or, with ``--keep DIR``, kept
 a fresh process (CPU and wall seconds from start to exit, against ``python -c "import
 torch"``) gives the start-up at that size; then the index is opened and read in
 (``Index.warm``, as ``qdup serve`` does before its first users) and searched here on one
-thread as ``qdup search`` does, timing each stage per query: encode, lexical rows, dense candidates
-(HNSW walked at ``hybrid.CANDIDATE_EF_SEARCH``; recall is also given at the default breadth,
-256), lexical candidates (rare n-gram postings, with a pool rescored on every n-gram above
-``postings.RESCORE_FROM_ROWS``, and the exact scan it replaced with the n-grams of over 10%
-of the rows dropped, timed alternately on the same queries), and the scoring of the
-candidates. Recall is also given with the rare n-grams alone (no pool). Writes
+thread as ``qdup search`` does: each query's whole search first (as a new question meets the
+index), then each stage of it alone: encode, lexical rows, dense candidates (HNSW walked at
+``hybrid.CANDIDATE_EF_SEARCH``; recall is also given at the default breadth, 256), lexical
+candidates (rare n-gram postings, with a pool rescored on every n-gram above
+``postings.RESCORE_FROM_ROWS``), and the scoring of the candidates; then, in a pass of its
+own, the exact scan the postings replaced (the n-grams of over 10% of the rows dropped). Recall is also given with the rare n-grams alone (no pool). Writes
 benchmarks/results/NAME.json.
 """
 
