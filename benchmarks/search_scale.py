@@ -22,8 +22,8 @@ index), then each stage of it alone: encode, lexical rows, dense candidates (HNS
 ``hybrid.CANDIDATE_EF_SEARCH``; recall is also given at the default breadth, 256), lexical
 candidates (rare n-gram postings, with a pool rescored on every n-gram above
 ``postings.RESCORE_FROM_ROWS``), and the scoring of the candidates; then, in a pass of its
-own, the exact scan the postings replaced (the n-grams of over 10% of the rows dropped). Recall is also given with the rare n-grams alone (no pool). Writes
-benchmarks/results/NAME.json.
+own, the exact scan the postings replaced (the n-grams of over 10% of the rows dropped).
+Recall is also given with the rare n-grams alone (no pool). Writes benchmarks/results/NAME.json.
 """
 
 from __future__ import annotations
@@ -239,7 +239,8 @@ def main() -> None:
             print(f"{size:>9,} questions: build {built}  start-up {started}  recall {entry['validation']} (graph walk at efSearch "
                   f"256: {entry['validation_default_breadth']}; rare n-grams alone: "
                   f"{entry['validation_rare_ngrams_alone']}; exact lexical scan: "
-                  f"{entry['validation_legacy_exact_lexical']})\n    read in {entry['stages']['warm_s']} s; p50 ms: {stages}", flush=True)
+                  f"{entry['validation_legacy_exact_lexical']})\n"
+                  f"    read in {entry['stages']['warm_s']} s; p50 ms: {stages}", flush=True)
     finally:
         restore()
     figures["machine_after"] = machine_line()

@@ -157,7 +157,8 @@ def _check_trees(trees: list[tuple[str, dict[str, str]]], features: int) -> None
             raise LightGBMLibraryError(f"{name}: num_leaves, num_cat or is_linear is not one of a plain tree")
     leaves = np.array([int(tree["num_leaves"]) for _, tree in trees])
     values = _column(trees, "leaf_value", leaves, float)  # its counts checked: arrays by leaves are now bounded
-    _refuse(trees, np.repeat(np.arange(len(trees)), leaves)[~np.isfinite(values)], "a leaf value is not a finite number")
+    _refuse(trees, np.repeat(np.arange(len(trees)), leaves)[~np.isfinite(values)],
+            "a leaf value is not a finite number")
     splits = leaves - 1
     split_on, decisions = (_column(trees, key, splits, int) for key in ("split_feature", "decision_type"))
     _column(trees, "threshold", splits, float)
