@@ -11,7 +11,7 @@ import pytest
 import qdup
 from qdup.errors import ModelLoadError
 from qdup.scoring.booster import BoosterSettings, Reranker
-from qdup.scoring.lightgbm_library import NativeBooster
+from qdup.scoring.lightgbm_library import NativeBooster, checked_text
 from qdup.scoring.pair_features import FEATURES
 
 lightgbm = pytest.importorskip("lightgbm")
@@ -83,6 +83,15 @@ DAMAGED = {
     "a NUL": (PAIRS_TEXT[:5000] + "\0" + PAIRS_TEXT[5000:], "a NUL character"),
     "three classes": (damaged(PAIRS_TEXT, "num_class=1", "num_class=3"), "only models with one output"),
     "a line without =": (damaged(PAIRS_TEXT, "is_linear=0\n", "is_linear=0\nbroken\n"), "key=value lines"),
+    # The library splits a header line at every '=' and drops the empty parts (SIGFPE, a write
+    # past the output, a read past the row when the check read these lines otherwise).
+    "a bare header key": (damaged(PAIRS_TEXT, "label_index=0\n", "label_index=0\nnum_tree_per_iteration\n"),
+                          "only models with one output"),
+    "a header key after =": (damaged(PAIRS_TEXT, "num_class=1\n", "num_class=1\n=num_class=3\n"),
+                             "only models with one output"),
+    "features after =": (damaged(damaged(PAIRS_TEXT, "split_feature=0 ", "split_feature=99999 "),
+                                 "max_feature_idx=16\n", "max_feature_idx=999999\n=max_feature_idx=16\n"),
+                         "a split on a feature"),
 }
 
 
@@ -100,6 +109,12 @@ def test_damaged_text_is_a_one_line_error_not_a_crash(case, tmp_path):
     assert child.returncode == 0, child.stderr[-500:]
     assert child.stdout.startswith("a re-ranker file is corrupt (") and message in child.stdout
     assert child.stdout.count("\n") == 1
+
+
+def test_tree_sizes_the_library_would_read_are_dropped():
+    # '=tree_sizes=...' is tree_sizes to the library, whose offsets it follows unchecked.
+    text = checked_text(damaged(PAIRS_TEXT, "num_class=1\n", "num_class=1\n=tree_sizes=999999999 5\n"))
+    assert b"tree_sizes" not in text
 
 
 def test_fit_reports_every_boosting_round():

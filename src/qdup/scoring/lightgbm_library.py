@@ -125,7 +125,7 @@ def checked_text(text: str) -> bytes:
         raise LightGBMLibraryError("a NUL character in the model text")
     lines = _LINES.split(text) if "\r" in text else text.split("\n")
     start = next((i for i, line in enumerate(lines) if line.startswith("Tree=")), len(lines))
-    header = dict(line.partition("=")[::2] for line in lines[:start] if "=" in line)
+    header = dict(pair for pair in map(_header_pair, lines[:start]) if pair)
     for key in ("num_class", "num_tree_per_iteration"):  # predictions write one value per row
         if header.get(key, "1") != "1":
             raise LightGBMLibraryError(f"{key}={header[key]}: only models with one output are read")
@@ -142,8 +142,17 @@ def checked_text(text: str) -> bytes:
     if not trees:
         raise LightGBMLibraryError("the model text holds no trees")
     _check_trees(trees, features)
-    kept = [line for line in lines[:start] if not line.startswith("tree_sizes=")] + lines[start:]
+    kept = [line for line in lines[:start] if (_header_pair(line) or ("",))[0] != "tree_sizes"] + lines[start:]
     return "\n".join(kept).encode("utf-8")
+
+
+def _header_pair(line: str) -> tuple[str, str] | None:
+    """A header line's key and value as the library reads them: split at every ``=`` with the
+    empty parts dropped, so ``=num_class=3`` sets num_class and a bare ``num_class`` sets it to ''."""
+    parts = [part for part in line.split("=") if part]
+    if not parts:
+        return None
+    return parts[0], "=".join(parts[1:])  # more than 2 parts: the library refuses, or a name list
 
 
 def _check_trees(trees: list[tuple[str, dict[str, str]]], features: int) -> None:
