@@ -69,7 +69,7 @@ PAIRS_TEXT = (BUILTIN / "reranker-pairs.txt").read_text(encoding="utf-8")
 # Damage a model folder without checksums can hold: the C library read past the text or the
 # feature row on each (abort, segmentation fault or a loop), or wrote past its output.
 DAMAGED = {
-    "cut short": (PAIRS_TEXT[: len(PAIRS_TEXT) // 2], "Tree=150 leaf_value does not hold 31 number"),
+    "cut short": (PAIRS_TEXT[: len(PAIRS_TEXT) // 2], "Tree=150: the model text ends inside it"),
     "a word for a number": (damaged(PAIRS_TEXT, "leaf_value=", "leaf_value=abc "), "leaf_value does not hold"),
     "NaN leaf": (damaged(PAIRS_TEXT, "leaf_value=-0.083518465255766228 ", "leaf_value=nan "), "not a finite number"),
     "feature out of range": (damaged(PAIRS_TEXT, "split_feature=0 ", "split_feature=999 "), "a split on a feature"),
@@ -79,6 +79,9 @@ DAMAGED = {
     "a leaf of two parents": (damaged(PAIRS_TEXT, "left_child=2 3 10 12 -3 ", "left_child=2 3 10 12 -7 "),
                               "Tree=0: its children do"),
     "more leaves": (damaged(PAIRS_TEXT, "num_leaves=31", "num_leaves=9999"), "leaf_value does not hold 9999"),
+    "cut after a tree's line": (PAIRS_TEXT[: PAIRS_TEXT.find("\n", PAIRS_TEXT.rfind("shrinkage=")) + 1],
+                                "Tree=299: the model text ends inside it"),
+    "cut inside a tree's line": (PAIRS_TEXT[: PAIRS_TEXT.rfind("shrinkage=") + 11], "Tree=299: the model text ends"),
     "no trees": (PAIRS_TEXT[: PAIRS_TEXT.find("\nTree=")], "holds no trees"),
     "a NUL": (PAIRS_TEXT[:5000] + "\0" + PAIRS_TEXT[5000:], "a NUL character"),
     "three classes": (damaged(PAIRS_TEXT, "num_class=1", "num_class=3"), "only models with one output"),

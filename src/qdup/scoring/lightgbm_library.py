@@ -135,6 +135,8 @@ def checked_text(text: str) -> bytes:
     trees, i = [], start
     while i < len(lines) and lines[i].startswith("Tree="):  # as the library: trees until another line
         end = next((j for j in range(i + 1, len(lines)) if not lines[j]), len(lines))
+        if end >= len(lines) - 1:  # no empty line after it: the library reads on past the text's end
+            raise LightGBMLibraryError(f"{lines[i]}: the model text ends inside it")
         if end - i - 1 > TREE_KEYS or any("=" not in line for line in lines[i + 1 : end]):
             raise LightGBMLibraryError(f"{lines[i]} is not a block of key=value lines")
         trees.append((lines[i], dict(line.partition("=")[::2] for line in lines[i + 1 : end])))
