@@ -238,6 +238,9 @@ def test_weights_stored_as_another_float_type_load_as_float32(tiny_model, tiny_m
      "config.json: search_threshold must be an object with a threshold, got 0.8"),
     (lambda d: edit_config(d, lambda c: c.update(search_threshold={"threshold": 0.9, "floor": "low"})),
      "config.json: search_threshold: threshold must be a number in [-1, 1], got 'low'"),
+    # A floor above the threshold would hide the very matches the threshold flags.
+    (lambda d: edit_config(d, lambda c: c.update(search_threshold={"threshold": 0.5, "floor": 0.9})),
+     "config.json: search_threshold: floor 0.9 is above threshold 0.5: the matches it flags would be hidden"),
     # Nothing but plain files: a device never ends, a FIFO never answers, a link may lead anywhere.
     (lambda d: ((d / "vocab.txt").unlink(), (d / "vocab.txt").symlink_to("/dev/zero")),
      "refusing vocab.txt: a link that leads out of the model folder; copy the file into it"),

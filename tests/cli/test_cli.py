@@ -215,3 +215,18 @@ def test_the_readme_output_folders_are_ignored_by_git():
     readme, ignored = (ROOT / "README.md").read_text(), (ROOT / ".gitignore").read_text().split()
     for folder in ("models", "plots"):  # `qdup train ... --out models/quora`, `--plots plots/`
         assert f" {folder}/" in readme and f"/{folder}/" in ignored
+
+
+def test_pairs_of_one_label_say_their_auc_is_undefined(capsys, toy_path, tmp_path):
+    # Their AUC is NaN: `train` chose the epoch by the loss but named the AUC (a format error
+    # on None), and `evaluate` printed "ROC AUC: nan".
+    lines = toy_path.read_text(encoding="utf-8").splitlines()
+    (tmp_path / "dup.tsv").write_text("\n".join(lines[:1] + [x for x in lines[1:] if x.endswith("\t1")]) + "\n",
+                                      encoding="utf-8")
+    code, out, err = run(capsys, "train", tmp_path / "dup.tsv", "--out", tmp_path / "m", "--recipe", "reference",
+                         *TINY_ARGS, "--set", "select=auc", "--set", "calibrate=false")
+    assert code == 0, err
+    assert out.startswith(f"saved {tmp_path / 'm'} (best epoch ") and "chosen by validation loss " in out
+    code, out, err = run(capsys, "evaluate", tmp_path / "m", tmp_path / "dup.tsv")
+    assert code == 0, err
+    assert "ROC AUC:    undefined (every pair has the same label)\n" in out

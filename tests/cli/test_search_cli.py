@@ -129,14 +129,16 @@ def test_errors_are_one_line_exit_1(capsys, tmp_path, built, questions_csv, tiny
     assert (built / "manifest.json").read_bytes() == before  # a refused command changes nothing
 
 
-def test_other_model_is_refused(capsys, tmp_path, built, tiny_model):
+def test_other_model_is_refused(capsys, tmp_path, built, tiny_model, tiny_model_dir):
     lstm = tiny_model.encoder
     fresh = type(lstm)(lstm.vocabulary, type(lstm.network)(lstm.config))  # same shape, fresh weights
     other = tiny_model.__class__(fresh, threshold=0.5)
     other.save(tmp_path / "other")
     code, _, err = run(capsys, "search", built, "a?", "--model", tmp_path / "other")
     assert code == 1
-    assert err.startswith(f"Error: index {built} was built with model ") and err.endswith("use the model that built it, or rebuild the index\n")
+    # The index names the model folder it was built with: the message says which.
+    assert err.startswith(f"Error: index {built} was built with model ")
+    assert err.endswith(f"; use --model {tiny_model_dir}, or rebuild the index\n")
 
 
 def test_serve_answers_on_loopback(built):

@@ -68,7 +68,7 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     chosen_by = ("validation AUC", best["validation_auc"]) if config.select == "auc" \
-        else ("validation loss", best["validation_loss"])
+        and best["validation_auc"] is not None else ("validation loss", best["validation_loss"])  # as train_epochs
     click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {chosen_by[0]} {chosen_by[1]:.4f})")
 
 
@@ -76,6 +76,10 @@ def _finite(figures: dict) -> dict:
     """JSON has no NaN: an undefined figure (ROC AUC of a single class) becomes null."""
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in figures.items()}
 
+
+def _auc(value: float) -> str:
+    """The ROC AUC as text: undefined (NaN) for pairs of a single label, and said so."""
+    return f"{value:.4f}" if math.isfinite(value) else "undefined (every pair has the same label)"
 
 
 SCORE_IS = "(the built-in model's score is a re-ranker's duplicate probability; a cosine model's, the cosine)"
@@ -129,7 +133,7 @@ def evaluate(args, threshold, subset, as_json, plots):
         f"accuracy:   {report.accuracy:.4f}\n"
         f"confusion:  [[TN {tn}, FP {fp}], [FN {fn}, TP {tp}]]\n"
         f"precision:  {report.precision:.4f}   recall: {report.recall:.4f}   F1: {report.f1:.4f}\n"
-        f"ROC AUC:    {report.roc_auc:.4f}\n"
+        f"ROC AUC:    {_auc(report.roc_auc)}\n"
         f"best accuracy {report.best_accuracy:.4f} at threshold {report.best_accuracy_threshold:.4f}; "
         f"best F1 {report.best_f1:.4f} at threshold {report.best_f1_threshold:.4f}"
     )

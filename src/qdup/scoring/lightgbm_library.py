@@ -159,8 +159,8 @@ def _header_pair(line: str) -> tuple[str, str] | None:
 
 def _check_trees(trees: list[tuple[str, dict[str, str]]], features: int) -> None:
     """Each tree's arrays: counts, split features among the model's, no categorical or linear
-    parts, finite leaves, and children that make one tree (every node below the root reached
-    from exactly one parent), so that a prediction ends in a leaf and reads only the row.
+    parts, finite leaves, and children in range with one parent each (every node below the
+    root), so that a prediction from the root ends in a leaf and reads only the row.
     Every tree's values of a key are read as one array (a tree at a time: 15 ms a model)."""
     for name, tree in trees:
         if not _WHOLE.fullmatch(tree.get("num_leaves", "")) or int(tree["num_leaves"]) < 1 \
