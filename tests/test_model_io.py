@@ -1,6 +1,8 @@
 import copy
 import json
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -238,9 +240,6 @@ def test_weights_stored_as_another_float_type_load_as_float32(tiny_model, tiny_m
      "config.json: search_threshold must be an object with a threshold, got 0.8"),
     (lambda d: edit_config(d, lambda c: c.update(search_threshold={"threshold": 0.9, "floor": "low"})),
      "config.json: search_threshold: threshold must be a number in [-1, 1], got 'low'"),
-    # A floor above the threshold would hide the very matches the threshold flags.
-    (lambda d: edit_config(d, lambda c: c.update(search_threshold={"threshold": 0.5, "floor": 0.9})),
-     "config.json: search_threshold: floor 0.9 is above threshold 0.5: the matches it flags would be hidden"),
     # Nothing but plain files: a device never ends, a FIFO never answers, a link may lead anywhere.
     (lambda d: ((d / "vocab.txt").unlink(), (d / "vocab.txt").symlink_to("/dev/zero")),
      "refusing vocab.txt: a link that leads out of the model folder; copy the file into it"),
@@ -277,3 +276,13 @@ def test_builtin_model_carries_a_valid_checksum():
     saved = {p.name for p in qdup.model.BUILTIN_PATH.iterdir() if p.name != "config.json"}
     assert set(config["checksums"]) == saved >= {"model.safetensors", "vocab.txt", "reranker-pairs.txt"}
     assert qdup.load().dim == 192
+
+
+def test_a_search_floor_above_its_threshold_never_hides_a_flagged_match(tiny_model_dir, tmp_path):
+    # Calibrations before 506ae7e could store one; the floor then acts as the threshold.
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "m"))
+    edit_config(folder, lambda c: c.update(search_threshold={"threshold": 0.5, "floor": 0.9}))
+    loaded = qdup.load(folder)
+    assert (loaded.search_threshold, loaded.search_floor) == (0.5, 0.5)
+    loaded.info["search_threshold"] = {"threshold": 0.5, "floor": 0.2}
+    assert loaded.search_floor == 0.2

@@ -46,10 +46,9 @@ def check_search_threshold(entry) -> None:
     if not isinstance(entry, dict) or "threshold" not in entry:
         raise ConfigError(f"search_threshold must be an object with a threshold, got {entry!r}")
     try:
-        threshold = check_threshold(entry["threshold"])
-        if entry.get("floor") is not None and check_threshold(entry["floor"]) > threshold:
-            raise ConfigError(f"floor {entry['floor']} is above threshold {entry['threshold']}: "
-                              "the matches it flags would be hidden")
+        check_threshold(entry["threshold"])
+        if entry.get("floor") is not None:
+            check_threshold(entry["floor"])
     except ConfigError as error:
         raise ConfigError(f"search_threshold: {error}") from None
 
