@@ -178,12 +178,15 @@ def search(index_path, question, queries_file, k, threshold, min_score, where, m
       qdup search my-index --queries new-questions.txt -k 3 > matches.jsonl
     """
     from ..data.corpus import read_questions
+    from ..data.questions import check_question
     from ..search.index import Index
 
     if (question is None) == (queries_file is None):
         raise ConfigError("give one QUESTION or --queries FILE")
     if threshold is not None:
         check_threshold(threshold)  # before loading a model, not after
+    if question is not None:
+        question = check_question(question)  # "the question is empty": one question, no number
     opened = Index.load(index_path)
     searcher = opened.model(model_path)
     floor = searcher.search_floor if min_score == "floor" else min_score

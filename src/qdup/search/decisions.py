@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..data.forum import check_created
-from ..data.questions import check_questions
+from ..data.questions import check_question
 from ..data.textfiles import csv_reader, read_text
 from ..errors import ConfigError, DataError
 from ..util import atomic, journal
@@ -76,7 +76,7 @@ def decide(index, match_id: str, duplicate: bool, *, query: str | None = None, q
     if query_id is not None:
         query_id, query = str(query_id), index.get(str(query_id)).question
     else:
-        [query] = check_questions([query])
+        query = check_question(query)
     if query_id is not None and query_id == match.id:
         raise ConfigError(f"question {match.id!r} cannot be a duplicate of itself")
     # A text asked that is the match's own text (the page lists it first) is no pair to judge, and
