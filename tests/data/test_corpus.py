@@ -112,3 +112,22 @@ def test_a_column_named_twice_is_refused(tmp_path):
     path = write(tmp_path, "q.csv", "id,question,Question\n1,How?,Why?\n")
     with pytest.raises(DataError, match=f"^{path}: column 'question' appears more than once in the header$"):
         read_questions(path)
+
+
+@pytest.mark.parametrize("name, content, ids", [
+    ("q.txt", "How?\rWhy?\rWho?\r", None),                                  # classic Mac OS line ends
+    ("q.txt", "How?\r\nWhy?\rWho?\n", None),                                # mixed
+    ("q.csv", 'id,question\r1,How?\r2,"Why\rnot?"\r3,Who?\r', ["1", "2", "3"]),
+    ("q.jsonl", '{"id": 1, "question": "How?"}\r{"id": 2, "question": "Why\\rnot?"}\r{"id": 3, '
+                '"question": "Who?"}', ["1", "2", "3"]),
+])
+def test_a_lone_carriage_return_ends_a_line(tmp_path, name, content, ids):
+    # It was one line: a text file became one question of all its lines, and a CSV file a traceback.
+    corpus = read_questions(write(tmp_path, name, content))
+    assert len(corpus) == 3 and corpus.ids == ids
+    assert corpus.questions[0] == "How?" and corpus.questions[2] == "Who?"
+
+
+def test_bad_utf8_after_lone_carriage_returns_names_its_line(tmp_path):
+    with pytest.raises(DataError, match=r"q.txt: line 3 is not valid UTF-8 \(byte 0xe9\)"):
+        read_questions(write(tmp_path, "q.txt", b"\xef\xbb\xbfA?\rB?\r\xe9t\xe9?\r"))

@@ -16,10 +16,10 @@ generates them. Every problem is a :class:`~qdup.errors.DataError` naming the li
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -109,21 +109,28 @@ def _pieces(path: str | os.PathLike, chunk_rows: int | None, skip: bool,
 
 
 def _lines(path: Path) -> Iterator[str]:
-    """The file's lines, line endings kept, a UTF-8 BOM from spreadsheet exports removed."""
+    """The file's lines, line endings kept, a UTF-8 BOM from spreadsheet exports removed. A line
+    ends at LF, CRLF or a lone CR (classic Mac OS, some exports): read as one line, a file of
+    CR-ended lines was one question, or a CSV error."""
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path} is a folder, expected a file of questions")
     try:
-        with open(path, "rb") as f:
-            for number, raw in enumerate(f, start=1):
-                try:
-                    yield (raw[3:] if number == 1 and raw.startswith(codecs.BOM_UTF8) else raw).decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise DataError(f"{path}: line {number} is not valid UTF-8 (byte 0x{raw[error.start]:02x}); "
-                                    "re-save the file as UTF-8") from None
+        # newline="": universal line ends, kept as they are (a quoted CSV field keeps its own);
+        # surrogateescape: a bad byte is found on its line below, not somewhere in a buffer.
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+            for number, line in enumerate(f, start=1):
+                bad = _UNDECODABLE.search(line)
+                if bad:
+                    raise DataError(f"{path}: line {number} is not valid UTF-8 (byte 0x{ord(bad[0]) - 0xDC00:02x}); "
+                                    "re-save the file as UTF-8")
+                yield line
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # the bytes surrogateescape could not decode
 
 
 # A row: (line number, id or None, question, metadata)
