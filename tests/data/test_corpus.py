@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from qdup.data.corpus import iter_questions, read_questions
@@ -131,3 +133,21 @@ def test_a_lone_carriage_return_ends_a_line(tmp_path, name, content, ids):
 def test_bad_utf8_after_lone_carriage_returns_names_its_line(tmp_path):
     with pytest.raises(DataError, match=r"q.txt: line 3 is not valid UTF-8 \(byte 0xe9\)"):
         read_questions(write(tmp_path, "q.txt", b"\xef\xbb\xbfA?\rB?\r\xe9t\xe9?\r"))
+
+
+def test_a_quote_never_closed_is_refused_not_the_rest_of_the_file_swallowed(tmp_path):
+    # It was one question "A?\n3,B?\n4,C?": every row after the stray quote, silently lost.
+    path = write(tmp_path, "q.csv", 'id,question\n1,Why?\n2,"A?\n3,B?\n4,C?\n')
+    with pytest.raises(DataError) as info:
+        read_questions(path)
+    assert str(info.value) == f"{path}, line 3: a quoted field starts on this line and is never closed (a stray '\"'?)"
+
+
+@pytest.mark.parametrize("content, message", [
+    ('id,question\n1,"Why" not?\n', "line 2: ',' expected after '\"'"),
+    ('"id"x,question\n1,Why?\n', "line 1: ',' expected after '\"'"),       # was a csv.Error traceback
+    ('id,"question\n1,Why?\n', "line 1: a quoted field starts on this line and is never closed"),
+])
+def test_malformed_csv_quoting_is_one_line_with_its_line(tmp_path, content, message):
+    with pytest.raises(DataError, match="^" + re.escape(f"{tmp_path / 'q.csv'}, {message}")):
+        read_questions(write(tmp_path, "q.csv", content))

@@ -140,20 +140,22 @@ Row = tuple[int, "str | None", str, dict]
 def _csv_rows(lines: Iterator[str], path: Path, delimiter: str) -> Iterator[Row]:
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     csv.field_size_limit(FIELD_LIMIT)  # process-wide, so set where it is needed, not at import
-    reader = csv.reader(lines, delimiter=delimiter, quoting=quoting)
+    # strict: a quote never closed is an error; else it swallowed every later row into one question.
+    reader = csv.reader(lines, delimiter=delimiter, quoting=quoting, strict=True)
+    line = 1  # where the record being read starts
     try:
-        header = [name.strip().lower() for name in next(reader)]
-    except StopIteration:
-        raise DataError(f"{path} is empty") from None
-    if "question" not in header:
-        raise DataError(f"{path}: no 'question' column in the header (found: {', '.join(header)})")
-    repeated = [name for n, name in enumerate(header) if name and name in header[:n]]
-    if repeated:  # the second would be stored as metadata, or silently win
-        raise DataError(f"{path}: column {repeated[0]!r} appears more than once in the header")
-    q_col = header.index("question")
-    id_col = header.index("id") if "id" in header else None
-    line = reader.line_num + 1
-    try:
+        first = next(reader, None)
+        if first is None:
+            raise DataError(f"{path} is empty")
+        header = [name.strip().lower() for name in first]
+        if "question" not in header:
+            raise DataError(f"{path}: no 'question' column in the header (found: {', '.join(header)})")
+        repeated = [name for n, name in enumerate(header) if name and name in header[:n]]
+        if repeated:  # the second would be stored as metadata, or silently win
+            raise DataError(f"{path}: column {repeated[0]!r} appears more than once in the header")
+        q_col = header.index("question")
+        id_col = header.index("id") if "id" in header else None
+        line = reader.line_num + 1
         for record in reader:
             if record:  # csv yields [] for a blank line
                 if len(record) != len(header):
@@ -165,7 +167,13 @@ def _csv_rows(lines: Iterator[str], path: Path, delimiter: str) -> Iterator[Row]
                 yield (line, None if id_col is None else record[id_col], record[q_col], meta)
             line = reader.line_num + 1
     except csv.Error as error:
-        raise DataError(f"{path}, line {reader.line_num}: {error}") from None
+        raise DataError(f"{path}, line {line}: {_CSV_ERRORS.get(str(error), error)}") from None
+
+
+# What the csv module's errors mean, said for a person who wrote or exported the file.
+_CSV_ERRORS = {"unexpected end of data": "a quoted field starts on this line and is never closed (a stray '\"'?)",
+               "',' expected after '\"'": "',' expected after '\"' (text after a quoted field's closing quote; "
+                                           "write a quote inside a quoted field as \"\")"}
 
 
 def _jsonl_rows(lines: Iterator[str], path: Path) -> Iterator[Row]:
