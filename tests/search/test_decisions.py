@@ -205,3 +205,25 @@ def test_decisions_killed_at_random_moments(index):
         assert all(d.match_id == "2" and d.query.startswith("question number") for d in recorded)
     count = len(read_decisions(index.path))
     assert record(index.path, [decide(index, "2", True, query_id="1")]) == count + 1
+
+
+@pytest.mark.parametrize("name", ["d.tsv", "d.csv"])
+def test_an_exported_file_imports_as_it_is(index, tmp_path, name):
+    # It was refused: "needs the columns match_id, duplicate and query or query_id" (the export has qid1...).
+    record(index.path, [decide(index, "2", True, query_id="1", moderator="al", time="2024-05-01T10:00:00Z"),
+                        decide(index, "4", False, query="What's an LSTM network?", time="2024-05-02T10:00:00Z"),
+                        decide(index, "4", False, query_id="3", time="2024-05-03T10:00:00Z")])
+    export_pairs(read_decisions(index.path), tmp_path / name)
+    rebuilt = Index.build(FakeModel(), None, QUESTIONS, tmp_path / "rebuilt")
+    rebuilt.remove(["3"])  # a query thread deleted since: its text still holds the decision
+    imported = read_decision_file(rebuilt, tmp_path / name)
+    assert [(d.query_id, d.query, d.match_id, d.duplicate, d.moderator, d.time) for d in imported] == [
+        ("1", QUESTIONS[0], "2", True, "al", "2024-05-01T10:00:00Z"),
+        (None, "What's an LSTM network?", "4", False, None, "2024-05-02T10:00:00Z"),
+        (None, QUESTIONS[2], "4", False, None, "2024-05-03T10:00:00Z")]
+
+
+def test_decision_columns_are_read_in_any_case(index, tmp_path):
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("Query_ID,Match_ID,Duplicate\n1,2,1\n")
+    assert [(d.query_id, d.match_id) for d in read_decision_file(index, sheet)] == [("1", "2")]

@@ -28,7 +28,7 @@ from typing import Sequence
 from ..data.forum import check_created
 from ..data.questions import check_question
 from ..data.textfiles import csv_reader, read_text
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, UnknownIdError
 from ..util import atomic, journal
 from .hybrid import same_question
 from .manifest import DECISIONS, read_manifest, write_lock
@@ -91,7 +91,8 @@ def decide(index, match_id: str, duplicate: bool, *, query: str | None = None, q
 def read_decision_file(index, path) -> list[Decision]:
     """The decisions of a file, checked against ``index``: CSV/TSV with a header, or JSON
     Lines, with ``query_id`` or ``query``, ``match_id``, ``duplicate`` (1/0, true/false)
-    and optionally ``moderator`` and ``time`` (ISO 8601; default: now). All or nothing:
+    and optionally ``moderator`` and ``time`` (ISO 8601; default: now); or a file that
+    :func:`export_pairs` wrote (:data:`EXPORTED_COLUMNS`). All or nothing:
     the first bad row is a :class:`DataError` naming its line."""
     path = Path(path)
     text = read_text(path, "file of decisions")
@@ -106,18 +107,38 @@ def read_decision_file(index, path) -> list[Decision]:
         try:
             verdict = _verdict(row.get("duplicate"))
             time = str(row["time"]) if row.get("time") else None  # decide() checks it and puts it in UTC
-            out.append(decide(index, _text(row.get("match_id")), verdict, query=_text(row.get("query")),
-                              query_id=_text(row.get("query_id")), moderator=_text(row.get("moderator")), time=time))
+            query_id, query = _query(index, _text(row.get("query_id")), _text(row.get("query")))
+            out.append(decide(index, _text(row.get("match_id")), verdict, query=query, query_id=query_id,
+                              moderator=_text(row.get("moderator")), time=time))
         except (DataError, ConfigError) as error:
             raise type(error)(f"{path}, line {line}: {error}") from None
     return out
 
 
+# The columns of `decisions export` (the Quora layout) under the names an import reads: a round trip.
+EXPORTED_COLUMNS = {"qid1": "query_id", "qid2": "match_id", "question1": "query", "is_duplicate": "duplicate"}
+
+
+def _query(index, query_id: str | None, query: str | None) -> tuple[str | None, str | None]:
+    """A row's query as :func:`decide` takes it, the id or the text: a row with both (an exported
+    file) names a stored thread by its id, and one removed since by its text, which still holds."""
+    if query_id is None or query is None:
+        return query_id, query
+    try:
+        index.get(query_id)
+    except UnknownIdError:
+        return None, query
+    return query_id, None
+
+
 def _table_rows(text: str, path: Path) -> list[tuple[int, dict]]:
-    """(line, {column: cell}) of a CSV/TSV file of decisions, its header checked."""
+    """(line, {column: cell}) of a CSV/TSV file of decisions, its header checked (any case; an
+    exported file's columns read as their import names)."""
     reader = csv_reader(text, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
     try:
-        header = [name.strip() for name in next(reader, [])]
+        header = [name.strip().lower() for name in next(reader, [])]
+        header = [EXPORTED_COLUMNS[name] if EXPORTED_COLUMNS.get(name, name) not in header else name
+                  for name in header]  # a column under its import name too (query_id beside qid1) wins
         missing = [c for c in ("match_id", "duplicate") if c not in header]
         if missing or not {"query", "query_id"} & set(header):
             raise DataError(f"{path}: a file of decisions needs the columns match_id, duplicate and query or "
