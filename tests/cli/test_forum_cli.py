@@ -53,7 +53,7 @@ def test_index_update(capsys, forum, tmp_path):
     edits.write_text(json.dumps({"id": "5", "question": "What is the capital of Italy?", "category": "travel"}) + "\n"
                      + json.dumps({"id": "6", "question": "Is Rome worth a visit?"}) + "\n")
     assert run(capsys, "index", "update", forum, edits) == (
-        0, f"updated 1 and added 1 questions in {forum} (6 in all)\n", "")
+        0, f"updated 1 question and added 1 in {forum} (6 in all)\n", "")
     assert Index.load(forum).get("5").question == "What is the capital of Italy?"
     no_ids = tmp_path / "no-ids.txt"
     no_ids.write_text("A question without an id?\n")
@@ -63,7 +63,7 @@ def test_index_update(capsys, forum, tmp_path):
 
 def test_decide_import_and_export(capsys, forum, tmp_path):
     assert run(capsys, "decide", forum, "--query", "2", "--match", "1", "--duplicate", "--moderator", "ann") == (
-        0, f"recorded: #1 is a duplicate of #2 (1 decisions in {forum})\n", "")
+        0, f"recorded: #1 is a duplicate of #2 (1 decision in {forum})\n", "")
     code, out, _ = run(capsys, "decide", forum, "--query", "Where is Paris?", "--match", "5", "--not-duplicate")
     assert out == f"recorded: #5 is not a duplicate of 'Where is Paris?' (2 decisions in {forum})\n"
     assert run(capsys, "decide", forum, "--query", "2", "--match", "77", "--duplicate")[2] == (
@@ -73,7 +73,7 @@ def test_decide_import_and_export(capsys, forum, tmp_path):
             f"Error: id {mistyped!r} is not in the index (and as a question it has no words)\n")
     bulk = tmp_path / "closed.csv"
     bulk.write_text("query_id,match_id,duplicate,time\n4,3,1,2024-06-05\n")
-    assert run(capsys, "decisions", "import", forum, bulk)[1] == f"recorded 1 decisions (3 in {forum})\n"
+    assert run(capsys, "decisions", "import", forum, bulk)[1] == f"recorded 1 decision (3 in {forum})\n"
     assert [d.moderator for d in read_decisions(forum)] == ["ann", None, None]
     out_file = tmp_path / "decisions.tsv"
     assert run(capsys, "decisions", "export", forum, "--out", out_file)[1] == f"wrote 3 pairs to {out_file}\n"

@@ -46,6 +46,11 @@ def where_option(what: str = "Only questions"):
                              "tags=python|pandas, created>=2024-01-01.")
 
 
+def counted(n: int, noun: str) -> str:
+    """``"1 question"``, ``"5 questions"``: a count as every command prints it."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``qdup`` script; returns the exit code."""
     try:

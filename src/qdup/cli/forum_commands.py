@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ConfigError, UnknownIdError
-from . import cli, threads_option
+from . import cli, counted, threads_option
 from .search_commands import MODEL_HELP, index
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ def update(index_path, questions_file, model_path):
         raise ConfigError(f"{questions_file} has no ids: an update replaces questions by id")
     opened = Index.load(index_path)
     replaced = opened.update(opened.model(model_path), corpus.ids, corpus.questions, corpus.metadata)
-    click.echo(f"updated {sum(replaced)} and added {len(replaced) - sum(replaced)} questions in {index_path} "
-               f"({len(opened)} in all)")
+    click.echo(f"updated {counted(sum(replaced), 'question')} and added {len(replaced) - sum(replaced)} in "
+               f"{index_path} ({len(opened)} in all)")
 
 
 @cli.command()
@@ -76,7 +76,8 @@ def decide(index_path, query, match_id, duplicate, moderator):
                              query_id=query.strip() if stored else None, moderator=moderator)
     count = record(opened.path, [decision])
     verdict = "a duplicate" if duplicate else "not a duplicate"
-    click.echo(f"recorded: #{decision.match_id} is {verdict} of {_shown(decision)} ({count} decisions in {index_path})")
+    click.echo(f"recorded: #{decision.match_id} is {verdict} of {_shown(decision)} "
+               f"({counted(count, 'decision')} in {index_path})")
 
 
 def _is_stored(opened: Index, query: str) -> bool:
@@ -123,7 +124,7 @@ def import_decisions(index_path, decisions_file):
     opened = Index.load(index_path)
     found = read_decision_file(opened, decisions_file)
     count = record(opened.path, found)
-    click.echo(f"recorded {len(found)} decisions ({count} in {index_path})")
+    click.echo(f"recorded {counted(len(found), 'decision')} ({count} in {index_path})")
 
 
 @decisions.command("export")
@@ -145,7 +146,7 @@ def export_decisions(index_path, out, force):
 
     Index.load(index_path)  # an index folder, with a readable manifest
     written = export_pairs(read_decisions(index_path), out, force)
-    click.echo(f"wrote {written} pairs to {out}")
+    click.echo(f"wrote {counted(written, 'pair')} to {out}")
 
 
 @cli.command()

@@ -11,7 +11,7 @@ import click
 from ..errors import ConfigError
 from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold
 from ..search import backends
-from . import cli, threads_option, where_option
+from . import cli, counted, threads_option, where_option
 
 # Each command imports what it uses (the index, corpus files, mining) when it runs:
 # `qdup --help` and `qdup --version` then load click and nothing heavy (issue 20).
@@ -75,12 +75,7 @@ def build(questions_file, out, model_path, backend, uri, collection, force, skip
         loaded, itertools.chain([first], chunks), out, backend=backend, force=force, progress=not quiet,
         model_path=model_path, options=options, resume_key=_input_key(questions_file),
     )
-    click.echo(f"indexed {count_of_questions(len(built))} into {out}{_skipped(skipped)}")
-
-
-def count_of_questions(n: int) -> str:
-    """``"1 question"``, ``"5 questions"``: the count every index command prints."""
-    return f"{n} question" if n == 1 else f"{n} questions"
+    click.echo(f"indexed {counted(len(built), 'question')} into {out}{_skipped(skipped)}")
 
 
 def _skipped(skipped: list | None) -> str:
@@ -116,7 +111,7 @@ def add(index_path, questions_file, model_path, skip_invalid):
     chunks = iter_questions(questions_file, backends.chunk_rows(opened.backend["backend"]), skipped)
     first = next(chunks)  # errors in the file come before the slow model load
     ids = opened.add_chunks(opened.model(model_path), itertools.chain([first], chunks))
-    click.echo(f"added {count_of_questions(len(ids))} to {index_path} ({len(opened)} in all){_skipped(skipped)}")
+    click.echo(f"added {counted(len(ids), 'question')} to {index_path} ({len(opened)} in all){_skipped(skipped)}")
 
 
 @index.command("remove")
@@ -133,7 +128,7 @@ def remove(index_path, ids):
 
     opened = Index.load(index_path)
     opened.remove(list(ids))  # all or none: each distinct id was removed once
-    click.echo(f"removed {count_of_questions(len(set(ids)))} from {index_path} ({len(opened)} left)")
+    click.echo(f"removed {counted(len(set(ids)), 'question')} from {index_path} ({len(opened)} left)")
 
 
 QUERY_BLOCK = 256  # queries searched at once with --queries
@@ -268,7 +263,7 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, where
     mined = mine_to_file(opened, out, threshold, top_k=top_k, groups=groups, max_group_size=max_group_size,
                          force=force, progress=not quiet, where=where, new=new,
                          model=opened.model(model_path) if model_path else None, verdict=not no_verdict)
-    what = {"pairs": f"{mined.count} pair{'' if mined.count == 1 else 's'}",
-            "top_k": f"top matches of {mined.count} questions",
-            "groups": f"{mined.count} groups covering {mined.grouped_questions} questions"}[mined.kind]
+    what = {"pairs": counted(mined.count, "pair"), "top_k": f"top matches of {counted(mined.count, 'question')}",
+            "groups": f"{counted(mined.count, 'group')} covering {counted(mined.grouped_questions, 'question')}",
+            }[mined.kind]
     click.echo(f"wrote {what} (threshold {mined.threshold:.4f}) to {out}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .search_commands import count_of_questions, index
+from . import counted
+from .search_commands import index
 
 # As in search_commands: each command imports the index when it runs.
 
@@ -22,7 +23,7 @@ def check(index_path):
     from ..search.index import Index
 
     opened = Index.load(index_path)
-    click.echo(f"{index_path}: ok, {count_of_questions(len(opened))}; {opened.check()}")
+    click.echo(f"{index_path}: ok, {counted(len(opened), 'question')}; {opened.check()}")
 
 
 @index.command("compact")
@@ -41,4 +42,4 @@ def compact(index_path):
 
     opened = Index.load(index_path)
     done = "compacted" if opened.compact(progress=True) else "already compact, left as it was"
-    click.echo(f"{index_path}: {done}, {count_of_questions(len(opened))} in one segment")
+    click.echo(f"{index_path}: {done}, {counted(len(opened), 'question')} in one segment")
