@@ -107,6 +107,11 @@ def test_min_score_hides_weak_matches(tmp_path):
     ("tags!=python, pandas", "filter 'tags!=python, pandas': a tag never holds a comma; for any of several tags, "
                              "write tags!=python|pandas"),
     ("tags=,", "filter 'tags=,': a tag never holds a comma"),
+    # A date alone is midnight: = would match only threads posted in that second, not the day.
+    ("created=2023-12-31", "filter 'created=2023-12-31': created= compares whole times, and 2023-12-31 alone is its "
+                           "midnight; for the day, give two conditions: created>=2023-12-31 and created<2024-01-01"),
+    ("created!=2023-02-30", "filter 'created!=2023-02-30': created must be an ISO 8601 date or time "
+                            "(2024-01-05 or 2024-01-05T10:00:00Z), got '2023-02-30'"),
 ])
 def test_bad_filters_are_one_line_errors(where, message):
     with pytest.raises(ConfigError) as error:

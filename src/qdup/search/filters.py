@@ -22,6 +22,7 @@ For ``tags``, ``=`` means "has one of these tags". Conditions given together mus
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -35,6 +36,7 @@ FILTERABLE = ("status", "category", "tags", "created", "answers", "duplicate_of"
 ORDERED = ("created", "answers")  # fields that take < <= > >=
 OPERATORS = ("!=", "<=", ">=", "=", "<", ">")  # longest first: "<=" before "<"
 _CONDITION = re.compile(r"^\s*([A-Za-z_]+)\s*(!=|<=|>=|=|<|>)\s*(.*?)\s*$", re.S)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _COMPARE = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
             "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
@@ -140,6 +142,11 @@ def _condition(text) -> Condition:
     parts = [p.strip() for p in raw.split("|")] if op in ("=", "!=") else [raw]
     if not all(parts):
         raise ConfigError(f"filter {text!r}: empty value")
+    for part in parts if name == "created" and op in ("=", "!=") else ():
+        after = _next_day(part)
+        if after:  # as a time it is midnight: it would match only threads posted at that second
+            raise ConfigError(f"filter {text!r}: created{op} compares whole times, and {part} alone is its "
+                              f"midnight; for the day, give two conditions: created>={part} and created<{after}")
     if name == "tags" and any("," in p for p in parts):  # tags are split on commas: no tag holds one
         tags = "|".join(t.strip() for p in parts for t in p.split(",") if t.strip())
         raise ConfigError(f"filter {text!r}: a tag never holds a comma"
@@ -148,6 +155,14 @@ def _condition(text) -> Condition:
         return Condition(name, op, tuple(_value(name, p) for p in parts))
     except DataError as error:
         raise ConfigError(f"filter {text!r}: {error}") from None
+
+
+def _next_day(text: str) -> str | None:
+    """The day after ``text`` when it is a date alone (``2024-01-05``), else None."""
+    try:
+        return (dt.date.fromisoformat(text) + dt.timedelta(days=1)).isoformat() if _DAY.fullmatch(text) else None
+    except ValueError:  # 2024-02-30: the date check that follows names it
+        return None
 
 
 def _value(name: str, text: str):
