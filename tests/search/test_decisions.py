@@ -227,3 +227,25 @@ def test_decision_columns_are_read_in_any_case(index, tmp_path):
     sheet = tmp_path / "sheet.csv"
     sheet.write_text("Query_ID,Match_ID,Duplicate\n1,2,1\n")
     assert [(d.query_id, d.match_id) for d in read_decision_file(index, sheet)] == [("1", "2")]
+
+
+def test_an_exported_file_never_lands_on_other_threads(index, tmp_path):
+    # Ids name other threads in an index rebuilt from a changed file (ids numbered 1..n): the
+    # exported texts are the pair judged, so a stored id of another text is not that thread.
+    record(index.path, [decide(index, "2", True, query_id="1", time="2024-05-01T10:00:00Z")])
+    export_pairs(read_decisions(index.path), tmp_path / "d.tsv")
+    shifted = Index.build(FakeModel(), None, ["How do I cook rice?"] + QUESTIONS[:3], tmp_path / "shifted")
+    with pytest.raises(DataError, match=r"^\S+d\.tsv, line 2: question '2' is now 'How do I learn Python\?', "
+                                        r"not the exported 'How can I learn Python fast\?'"):
+        read_decision_file(shifted, tmp_path / "d.tsv")
+    moved = Index.build(FakeModel(), ["1", "5", "2", "3"], ["How do I cook rice?"] + QUESTIONS[:3],
+                        tmp_path / "moved")
+    [imported] = read_decision_file(moved, tmp_path / "d.tsv")  # id 1 names the rice thread now
+    assert (imported.query_id, imported.query, imported.match_id) == (None, QUESTIONS[0], "2")
+
+
+def test_a_query_id_beside_a_query_of_another_text_is_not_taken(index, tmp_path):
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("query_id,query,match_id,duplicate\n3,How do I learn Python?,2,1\n")
+    [imported] = read_decision_file(index, sheet)  # the text is what was judged, not thread 3's
+    assert (imported.query_id, imported.query) == (None, "How do I learn Python?")

@@ -108,6 +108,7 @@ def read_decision_file(index, path) -> list[Decision]:
             verdict = _verdict(row.get("duplicate"))
             time = str(row["time"]) if row.get("time") else None  # decide() checks it and puts it in UTC
             query_id, query = _query(index, _text(row.get("query_id")), _text(row.get("query")))
+            _check_match(index, _text(row.get("match_id")), _text(row.get("question2")))
             out.append(decide(index, _text(row.get("match_id")), verdict, query=query, query_id=query_id,
                               moderator=_text(row.get("moderator")), time=time))
         except (DataError, ConfigError) as error:
@@ -121,14 +122,26 @@ EXPORTED_COLUMNS = {"qid1": "query_id", "qid2": "match_id", "question1": "query"
 
 def _query(index, query_id: str | None, query: str | None) -> tuple[str | None, str | None]:
     """A row's query as :func:`decide` takes it, the id or the text: a row with both (an exported
-    file) names a stored thread by its id, and one removed since by its text, which still holds."""
+    file) names a stored thread of that text by its id, and else (removed since, or the id now
+    another thread's, in an index rebuilt with ids numbered 1..n) by its text, the one judged."""
     if query_id is None or query is None:
         return query_id, query
     try:
-        index.get(query_id)
+        stored = index.get(query_id).question
     except UnknownIdError:
         return None, query
-    return query_id, None
+    return (query_id, None) if same_question(stored, query) else (None, query)
+
+
+def _check_match(index, match_id: str | None, exported: str | None) -> None:
+    """An exported row's match (``question2``) is the thread its id names now, or the row is refused:
+    the verdict is on that text, not on whatever question holds the id since."""
+    if match_id is None or exported is None:
+        return
+    stored = index.get(match_id).question
+    if not same_question(stored, exported):
+        raise DataError(f"question {match_id!r} is now {stored!r}, not the exported {exported!r}; "
+                        "import into the index the decisions were made on, or drop the row")
 
 
 def _table_rows(text: str, path: Path) -> list[tuple[int, dict]]:
