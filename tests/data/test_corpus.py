@@ -151,3 +151,17 @@ def test_a_quote_never_closed_is_refused_not_the_rest_of_the_file_swallowed(tmp_
 def test_malformed_csv_quoting_is_one_line_with_its_line(tmp_path, content, message):
     with pytest.raises(DataError, match="^" + re.escape(f"{tmp_path / 'q.csv'}, {message}")):
         read_questions(write(tmp_path, "q.csv", content))
+
+
+@pytest.mark.parametrize("name, content, line", [
+    ("q.txt", "How?\r\r\nWhy?\r\r\n???\r\r\n", 3),
+    ("q.csv", "id,question\r\r\n1,How?\r\r\n2,???\r\r\n", 3),
+])
+def test_a_crlf_written_through_windows_text_mode_is_one_line_end(tmp_path, name, content, line):
+    # "\r\r\n" (print("...\r") or csv.writer without newline="" on Windows) read as one line end,
+    # as before lone CRs ended lines: not a line and a blank "empty question" after each one.
+    path = write(tmp_path, name, content)
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))}, line {line}( \(id .2.\))?: empty question"):
+        read_questions(path)
+    questions = read_questions(write(tmp_path, name, content.replace("???", "Who?"))).questions
+    assert questions[0] == "How?" and questions[-1] == "Who?" and len(questions) == line - (name == "q.csv")

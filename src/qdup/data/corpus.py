@@ -120,7 +120,7 @@ def _lines(path: Path) -> Iterator[str]:
         # newline="": universal line ends, kept as they are (a quoted CSV field keeps its own);
         # surrogateescape: a bad byte is found on its line below, not somewhere in a buffer.
         with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-            for number, line in enumerate(f, start=1):
+            for number, line in enumerate(_crcrlf_joined(f), start=1):
                 bad = _UNDECODABLE.search(line)
                 if bad:
                     raise DataError(f"{path}: line {number} is not valid UTF-8 (byte 0x{ord(bad[0]) - 0xDC00:02x}); "
@@ -131,6 +131,26 @@ def _lines(path: Path) -> Iterator[str]:
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # the bytes surrogateescape could not decode
+
+
+def _crcrlf_joined(lines: Iterator[str]) -> Iterator[str]:
+    """``lines`` with "\r\r\n" one line end, not a line and a blank one: a CRLF written through
+    Windows' text mode (csv.writer without newline="", print("...\r")), read as one before."""
+    held = None
+    for line in lines:
+        if held is not None:
+            if line == "\r\n":
+                line, held = held + line, None
+                yield line
+                continue
+            yield held
+            held = None
+        if line.endswith("\r"):
+            held = line
+        else:
+            yield line
+    if held is not None:
+        yield held
 
 
 # A row: (line number, id or None, question, metadata)
