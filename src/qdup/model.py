@@ -80,7 +80,7 @@ class QdupModel:
         not calibrated). Calibrated with the search threshold, see :func:`~qdup.evaluation.search_calibration.search_floor`."""
         entry = self.info.get("search_threshold")
         floor = entry.get("floor") if isinstance(entry, dict) else None
-        return min(float(floor), float(entry["threshold"])) if floor is not None else None  # a flagged match shows
+        return min(float(floor), float(entry.get("threshold", floor))) if floor is not None else None  # flagged: shown
 
     @property
     def dim(self) -> int:

@@ -138,7 +138,8 @@ def test_other_model_is_refused(capsys, tmp_path, built, tiny_model, tiny_model_
     assert code == 1
     # The index names the model folder it was built with: the message says which.
     assert err.startswith(f"Error: index {built} was built with model ")
-    assert err.endswith(f"; use --model {tiny_model_dir}, or rebuild the index\n")
+    assert err.endswith(f" (saved in {tiny_model_dir}, which may hold another model now), not "
+                        f"{other.fingerprint[:12]}; use the model that built it, or rebuild the index\n")
 
 
 def test_serve_answers_on_loopback(built):

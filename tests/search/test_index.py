@@ -87,8 +87,8 @@ def test_bad_writes_change_nothing(tmp_path, fake_model, index):
 
 
 def test_other_model_is_refused(fake_model, index):
-    message = (r"was built with model [0-9a-f]{12}, not [0-9a-f]{12}; use the model that built it \(an older qdup's "
-               r"built-in model: upgrading replaced it\), or rebuild the index$")  # no model folder was named
+    message = (r"was built with model [0-9a-f]{12}, not [0-9a-f]{12}; use the model that built it, or rebuild the "
+               r"index \(an index of an older qdup's built-in model must be rebuilt\)$")  # no model folder was named
     with pytest.raises(DataError, match=message):
         index.search(FakeModel(salt="b"), ["q"], k=1)
     with pytest.raises(DataError, match="was built with model"):

@@ -60,11 +60,11 @@ def check_model(folder: Path, manifest: dict, model) -> None:
     if model.fingerprint == manifest["fingerprint"] or manifest["fingerprint"] in refit_from or (
             data is not None and data == getattr(model, "data_fingerprint", None)):
         return
-    built_with = manifest.get("model_path")  # None: the built-in model, or a library caller's unnamed one
-    use = (f"use --model {built_with}" if built_with else
-           "use the model that built it (an older qdup's built-in model: upgrading replaced it)")
-    raise DataError(f"index {folder} was built with model {manifest['fingerprint'][:12]}, "
-                    f"not {model.fingerprint[:12]}; {use}, or rebuild the index")
+    built_with = manifest.get("model_path")  # None: the built-in model, or a library caller's unsaved one
+    raise DataError(f"index {folder} was built with model {manifest['fingerprint'][:12]}"
+                    + (f" (saved in {built_with}, which may hold another model now)" if built_with else "")
+                    + f", not {model.fingerprint[:12]}; use the model that built it, or rebuild the index"
+                    + ("" if built_with else " (an index of an older qdup's built-in model must be rebuilt)"))
 
 
 def identity(manifest: dict) -> tuple:
