@@ -111,8 +111,9 @@ def import_decisions(index_path, decisions_file):
     FILE is CSV/TSV with a header, or JSON Lines, with `query_id` (a stored question) or
     `query` (a text), `match_id`, `duplicate` (1/0 or true/false) and optionally
     `moderator` and `time` (ISO 8601, say when a thread was closed; default: now).
-    A file `qdup decisions export` wrote imports as it is (its query by id while the
-    thread is stored, else by its text).
+    A file `qdup decisions export` wrote imports as it is (its query by id while that
+    id holds the same question, else by its text; a match id that now holds another
+    question is refused).
 
     \b
     Example:
