@@ -161,7 +161,7 @@ def test_a_crlf_written_through_windows_text_mode_is_one_line_end(tmp_path, name
     # "\r\r\n" (print("...\r") or csv.writer without newline="" on Windows) read as one line end,
     # as before lone CRs ended lines: not a line and a blank "empty question" after each one.
     path = write(tmp_path, name, content)
-    with pytest.raises(DataError, match=f"^{re.escape(str(path))}, line {line}( \(id .2.\))?: empty question"):
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, line {line}( \(id .2.\))?: empty question"):
         read_questions(path)
     questions = read_questions(write(tmp_path, name, content.replace("???", "Who?"))).questions
     assert questions[0] == "How?" and questions[-1] == "Who?" and len(questions) == line - (name == "q.csv")

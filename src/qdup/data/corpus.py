@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -28,7 +27,7 @@ from ..errors import DataError
 from .forum import check_forum_fields
 from .metadata import metadata_problem
 from .questions import is_empty
-from .textfiles import FIELD_LIMIT
+from .textfiles import FIELD_LIMIT, text_lines
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def _pieces(path: str | os.PathLike, chunk_rows: int | None, skip: bool,
             skippable: bool = True) -> Iterator[tuple[Corpus, list]]:
     """The checked pieces of the file, each with its empty-question rows (left out with ``skip``)."""
     path = Path(path)
-    lines = _lines(path)
+    lines = text_lines(path, "file of questions")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         rows = _csv_rows(lines, path, delimiter="\t" if suffix == ".tsv" else ",")
@@ -106,51 +105,6 @@ def _pieces(path: str | os.PathLike, chunk_rows: int | None, skip: bool,
     checker.finish()  # before the last piece: a caller taking only the first (read_questions) sees it too
     if last is not None:
         yield last
-
-
-def _lines(path: Path) -> Iterator[str]:
-    """The file's lines, line endings kept, a UTF-8 BOM from spreadsheet exports removed. A line
-    ends at LF, CRLF or a lone CR (classic Mac OS, some exports): read as one line, a file of
-    CR-ended lines was one question, or a CSV error."""
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, expected a file of questions")
-    try:
-        # newline="": universal line ends, kept as they are (a quoted CSV field keeps its own);
-        # surrogateescape: a bad byte is found on its line below, not somewhere in a buffer.
-        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-            for number, line in enumerate(_crcrlf_joined(f), start=1):
-                bad = _UNDECODABLE.search(line)
-                if bad:
-                    raise DataError(f"{path}: line {number} is not valid UTF-8 (byte 0x{ord(bad[0]) - 0xDC00:02x}); "
-                                    "re-save the file as UTF-8")
-                yield line
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
-
-
-_UNDECODABLE = re.compile("[\udc80-\udcff]")  # the bytes surrogateescape could not decode
-
-
-def _crcrlf_joined(lines: Iterator[str]) -> Iterator[str]:
-    """``lines`` with "\r\r\n" one line end, not a line and a blank one: a CRLF written through
-    Windows' text mode (csv.writer without newline="", print("...\r")), read as one before."""
-    held = None
-    for line in lines:
-        if held is not None:
-            if line == "\r\n":
-                line, held = held + line, None
-                yield line
-                continue
-            yield held
-            held = None
-        if line.endswith("\r"):
-            held = line
-        else:
-            yield line
-    if held is not None:
-        yield held
 
 
 # A row: (line number, id or None, question, metadata)
