@@ -126,6 +126,12 @@ def test_a_huge_k_is_clipped_to_the_stored_questions(model, index):
     assert len(result.ids) == len(QUESTIONS)
 
 
+def test_no_query_gives_no_result_not_a_numpy_error(model, index):
+    """An empty list of queries is answered as the exact backend answers it: no result."""
+    assert index.search(model, []) == []
+    assert index.search(model, [], where="status!=deleted") == []
+
+
 def test_a_flag_needs_the_search_threshold_and_the_pair_scorers_verdict(model, index, monkeypatch):
     """The search re-ranker never learnt look-alikes; the pair re-ranker did, so both must agree."""
     monkeypatch.setitem(model.info, "search_threshold", {"threshold": 0.0})  # every match passes the first test

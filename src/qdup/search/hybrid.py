@@ -128,7 +128,7 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
     ``same_text(queries, rows) -> bool array``: whether each stored row holds its query's
     text; such a row scores :data:`SAME_TEXT_SCORE`.
     """
-    sizes = np.array([len(c) for c in candidates])
+    sizes = np.array([len(c) for c in candidates], dtype=np.int64)  # int even for no query
     # Each query's candidates by row: a scorer's shortlist then breaks ties as the ranking
     # below does (by row), so it never keeps one of two equal rows and shows the other.
     flat = np.concatenate([np.sort(c) for c in candidates]) if len(candidates) else np.zeros(0, np.int64)
@@ -144,7 +144,7 @@ def rerank(query_vectors: np.ndarray, query_rows: LexicalRows, candidates: Seque
             scores[near[same_text(which[near], flat[near])]] = SAME_TEXT_SCORE
     best_scores, best_rows = empty_topk(len(candidates), k)
     best_at = np.full(best_rows.shape, -1, np.int64)
-    for n, start in enumerate(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)):
+    for n, start in enumerate(np.cumsum(sizes) - sizes):  # each query's first pair (none for no query)
         s, r = scores[start : start + sizes[n]], flat[start : start + sizes[n]]
         order = np.lexsort((r, -s))[:k]  # best first; ties by row, so results are deterministic
         best_scores[n, : len(order)], best_rows[n, : len(order)] = s[order], r[order]
