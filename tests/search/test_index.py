@@ -86,6 +86,16 @@ def test_bad_writes_change_nothing(tmp_path, fake_model, index):
     assert len(Index.load(tmp_path / "idx")) == len(QUESTIONS)
 
 
+def test_one_string_of_ids_is_refused_not_read_as_one_id_per_character(tmp_path, fake_model, index):
+    with pytest.raises(ConfigError, match="ids must be a list of ids, not one string \\(got '12'\\)"):
+        index.remove("12")  # was: ids "1" and "2" removed
+    with pytest.raises(ConfigError, match="not one string"):
+        index.add(fake_model, ["Why is the sky blue?", "Why is grass green?"], ids="ab")
+    with pytest.raises(ConfigError, match="not one string"):
+        index.update(fake_model, "12", ["Why is the sky blue?", "Why is grass green?"])
+    assert Index.load(tmp_path / "idx").live()[1] == [str(n) for n in range(1, len(QUESTIONS) + 1)]
+
+
 def test_other_model_is_refused(fake_model, index):
     message = (r"was built with model [0-9a-f]{12}, not [0-9a-f]{12}; use the model that built it, or rebuild the "
                r"index \(an index of an older qdup's built-in model must be rebuilt\)$")  # no model folder was named

@@ -29,7 +29,7 @@ from . import backends
 from .backends import Store
 from .filters import Filter
 from .hybrid import hybrid_search
-from .inputs import assign_ids, check_chunk, check_ids, check_search_args, prepare_chunk
+from .inputs import assign_ids, check_chunk, check_ids, check_search_args, id_list, prepare_chunk
 from .manifest import check_model, identity, manifest_stamp, read_manifest, write_lock
 from .results import SearchResult, StoredQuestion, search_results
 from .writes import Change, build_folder, check_output, read_state, tidy
@@ -251,7 +251,7 @@ class Index:
         patched, not replaced (:func:`~qdup.data.metadata.merge_patch`); per id, whether it was stored."""
         self._check_model(model)
         sent = None if metadata is None else list(metadata)  # read once: checked now, patched at the write
-        chunk = check_chunk(Corpus(questions, check_ids(list(ids or []), questions), sent))
+        chunk = check_chunk(Corpus(questions, check_ids([] if ids is None else ids, questions), sent))
         vectors = model.encode(chunk.questions)
         with self._writing(model) as change:
             return change.replace(chunk, vectors, model, sent)
@@ -259,10 +259,10 @@ class Index:
     def remove(self, ids: Sequence[str]) -> None:
         """Remove questions by id; an unknown id refuses the whole call (nothing changes)."""
         with self._writing() as change:
-            where = change.store.find([str(i) for i in ids])
+            where = change.store.find(ids := id_list(ids))  # "12" is refused, not removed as "1" and "2"
             for i in ids:
-                if str(i) not in where:
-                    raise UnknownIdError(f"id {str(i)!r} is not in the index")
+                if i not in where:
+                    raise UnknownIdError(f"id {i!r} is not in the index")
             change.manifest, change.store = change.store.removed(self.path, change.manifest,
                                                                  sorted(set(where.values())))
 

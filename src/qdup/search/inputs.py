@@ -66,8 +66,15 @@ def check_metadata(metadata: Sequence[dict] | None, questions: list[str]) -> lis
     return metadata if any(metadata) else None
 
 
+def id_list(ids: Sequence[str]) -> list[str]:
+    """``ids`` as strings; one string is refused, not read as one id per character ("12" as "1", "2")."""
+    if isinstance(ids, (str, bytes)):
+        raise ConfigError(f"ids must be a list of ids, not one string (got {ids!r})")
+    return [str(i) for i in ids]
+
+
 def check_ids(ids: Sequence[str], questions: list[str]) -> list[str]:
-    ids = [str(i).strip() for i in ids]
+    ids = [i.strip() for i in id_list(ids)]
     if len(ids) != len(questions):
         raise DataError(f"{len(ids)} ids for {len(questions)} questions")
     seen: set[str] = set()
