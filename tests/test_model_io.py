@@ -102,6 +102,18 @@ def test_encode_refuses_a_batch_size_below_one_and_texts_that_are_not_text(tiny_
     assert tiny_model.encode(["", "Why?"], batch_size=1).shape == (2, tiny_model.dim)  # empty texts still encode
 
 
+def test_encode_and_score_read_a_generator_once_and_refuse_two_strings(tiny_model):
+    questions = ["How do I learn Python?", "Best way to learn Python?"]
+    # A generator was read by the check and reached the encoder empty: (0, dim), no error.
+    np.testing.assert_array_equal(tiny_model.encode(q for q in questions), tiny_model.encode(questions))
+    np.testing.assert_array_equal(tiny_model.score(iter(questions[:1]), (q for q in questions[1:])),
+                                  tiny_model.score(questions[:1], questions[1:]))
+    # Two strings were scored character by character: one score per letter.
+    for method in (tiny_model.score, tiny_model.similarity):
+        with pytest.raises(qdup.ConfigError, match=r"^questions1 and questions2 must be lists, not strings"):
+            method("Why?", "How?")
+
+
 def test_missing_folder(tmp_path):
     with pytest.raises(ModelLoadError, match="no such model folder"):
         qdup.load(tmp_path / "nothing")

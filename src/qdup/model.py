@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .data.questions import check_encode
+from .data.questions import check_encode, check_pairs
 from .encoders.base import TextEncoder, architecture, open_pretrained, refuse_unsafe
 from .errors import ConfigError, ModelLoadError, OutputError
 from .scoring.base import Scorer, load_scorer
@@ -124,13 +124,12 @@ class QdupModel:
         """
         if isinstance(texts, str):
             return self.encode([texts], batch_size)[0]
-        check_encode(texts, batch_size)  # a one-line error, not an AttributeError or a loop without end
+        texts = check_encode(texts, batch_size)  # a one-line error, not an AttributeError or a loop without end
         return self.encoder.encode(texts, batch_size, progress)
 
     def similarity(self, questions1: Sequence[str], questions2: Sequence[str]) -> np.ndarray:
         """Cosine similarity of each aligned pair, ``(n,)`` float32."""
-        if len(questions1) != len(questions2):
-            raise ConfigError("question lists must have the same length")
+        questions1, questions2 = check_pairs(questions1, questions2)  # lists of the same length
         vectors = self.encode([*questions1, *questions2])  # one call: one pass for a single pair
         return np.einsum("nd,nd->n", vectors[: len(questions1)], vectors[len(questions1) :])
 
@@ -140,6 +139,7 @@ class QdupModel:
         The cosine for a cosine scorer; with a re-ranker, its probability that the pair
         are duplicates, from the cosine and both questions' words.
         """
+        questions1, questions2 = check_pairs(questions1, questions2)  # a generator is read once
         cosine = self.similarity(questions1, questions2)
         if self.scorer.lexical is None:
             return self.scorer.score(cosine, None, None)

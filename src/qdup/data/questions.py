@@ -9,7 +9,7 @@ Training and evaluation data keep their empty questions, as the reference does.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from ..errors import ConfigError, QuestionError
 from ..text.vocabulary import tokenize
@@ -55,9 +55,10 @@ def _checked(question: str, name: str) -> str:
     return question.strip()
 
 
-def check_encode(texts: Sequence[str], batch_size: int) -> None:
-    """What :meth:`qdup.QdupModel.encode` takes: texts (empty ones too) and a positive
-    ``batch_size`` (0 made the batching loop forever), or a one-line error naming the value.
+def check_encode(texts: Iterable[str], batch_size: int) -> list[str]:
+    """What :meth:`qdup.QdupModel.encode` takes: texts (empty ones too; any iterable, read once
+    here: a generator checked and then encoded gave no vector) and a positive ``batch_size``
+    (0 made the batching loop forever), as a list, or a one-line error naming the value.
 
     >>> check_encode(["fine?", None], 512)
     Traceback (most recent call last):
@@ -66,9 +67,28 @@ def check_encode(texts: Sequence[str], batch_size: int) -> None:
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    texts = list(texts)
     for n, text in enumerate(texts, start=1):
         if not isinstance(text, str):
             raise QuestionError(f"question {n} is not text (got {type(text).__name__})")
+    return texts
+
+
+def check_pairs(questions1: Iterable[str], questions2: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Two aligned lists of questions to score (any iterables, read once), or a one-line
+    :class:`~qdup.errors.ConfigError`: two strings would be scored character by character.
+
+    >>> check_pairs("How?", "Why?")
+    Traceback (most recent call last):
+    ...
+    qdup.errors.ConfigError: questions1 and questions2 must be lists, not strings (qdup.predict scores one pair)
+    """
+    if isinstance(questions1, str) or isinstance(questions2, str):
+        raise ConfigError("questions1 and questions2 must be lists, not strings (qdup.predict scores one pair)")
+    questions1, questions2 = list(questions1), list(questions2)
+    if len(questions1) != len(questions2):
+        raise ConfigError("question lists must have the same length")
+    return questions1, questions2
 
 
 def is_empty(question: str) -> bool:
