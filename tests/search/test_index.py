@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -94,6 +95,18 @@ def test_one_string_of_ids_is_refused_not_read_as_one_id_per_character(tmp_path,
     with pytest.raises(ConfigError, match="not one string"):
         index.update(fake_model, "12", ["Why is the sky blue?", "Why is grass green?"])
     assert Index.load(tmp_path / "idx").live()[1] == [str(n) for n in range(1, len(QUESTIONS) + 1)]
+
+
+def test_query_vectors_of_another_shape_are_one_line(fake_model, index):
+    dim = fake_model.dim
+    assert len(index.search_vectors(np.ones(dim, np.float32), k=2)) == 1  # one vector: one query
+    # (2 * dim,) was searched as two queries, (dim + 1,) failed in numpy's reshape.
+    for given, seen in (((2 * dim,), (1, 2 * dim)), ((dim + 1,), (1, dim + 1)), ((2, 2, dim), (2, 2, dim))):
+        with pytest.raises(ConfigError, match=re.escape(f"query vectors must be of shape ({dim},) or (n, {dim}), "
+                                                        f"got {seen}")):
+            index.search_vectors(np.ones(given, np.float32))
+    with pytest.raises(ConfigError, match="^query vectors must be an array of numbers, got str$"):
+        index.search_vectors("abc")
 
 
 def test_other_model_is_refused(fake_model, index):

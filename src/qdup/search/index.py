@@ -29,7 +29,7 @@ from . import backends
 from .backends import Store
 from .filters import Filter
 from .hybrid import hybrid_search
-from .inputs import assign_ids, check_chunk, check_ids, check_search_args, id_list, prepare_chunk
+from .inputs import assign_ids, check_chunk, check_ids, check_search_args, check_vectors, id_list, prepare_chunk
 from .manifest import check_model, identity, manifest_stamp, read_manifest, write_lock
 from .results import SearchResult, StoredQuestion, search_results
 from .writes import Change, build_folder, check_output, read_state, tidy
@@ -176,7 +176,7 @@ class Index:
         k, threshold, where, min_score, _ = check_search_args(k, threshold, where, min_score)
         self.refresh()
         manifest, store = self._state
-        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, manifest["dim"])
+        queries = check_vectors(queries, manifest["dim"])
         scores, rows = store.dense_topk(queries, k, where)
         return search_results(store, scores, rows, threshold, min_score)
 

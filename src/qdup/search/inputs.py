@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Container, Sequence
 
+import numpy as np
+
 from ..data.corpus import Corpus
 from ..data.forum import check_forum_fields
 from ..data.metadata import metadata_problem
@@ -130,3 +132,17 @@ def check_search_args(k, threshold, where=None, min_score=None,
     threshold, min_score, verdicts_above = (None if t is None else check_threshold(t)
                                             for t in (threshold, min_score, verdicts_above))
     return k, threshold, as_filter(where), min_score, verdicts_above
+
+
+def check_vectors(queries, dim: int) -> np.ndarray:
+    """Query vectors as a contiguous ``(q, dim)`` float32 array, from one ``(dim,)`` vector or a
+    ``(q, dim)`` matrix, else a one-line :class:`ConfigError` (a reshape failed in numpy on a
+    wrong size, or searched a ``(2 * dim,)`` vector as two queries)."""
+    try:
+        queries = np.asarray(queries, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ConfigError(f"query vectors must be an array of numbers, got {type(queries).__name__}") from None
+    queries = queries[None] if queries.ndim == 1 else queries
+    if queries.ndim != 2 or queries.shape[1] != dim:
+        raise ConfigError(f"query vectors must be of shape ({dim},) or (n, {dim}), got {queries.shape}")
+    return np.ascontiguousarray(queries)
