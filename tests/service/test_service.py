@@ -3,6 +3,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import free_port, run
+
 from qdup.search.index import Index
 from qdup.service.app import create_app
 from qdup.service.schemas import MAX_QUESTION_CHARS
@@ -234,6 +236,16 @@ def test_token_comes_from_env_or_file(tmp_path, monkeypatch):
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ConfigError, match="is empty"):
         read_token(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("name", ["", "  ", "https://forum.example", "forum.example/"])
+def test_an_allowed_host_that_is_no_host_name_is_refused_before_serving(capsys, tmp_path, name):
+    """It matched no Host header: the server started and answered every request with a 400."""
+    code, out, err = run(capsys, "serve", "--index", tmp_path / "no-index", "--host", "127.0.0.1",
+                         "--port", free_port(), "--allowed-host", name)
+    assert (code, out, err) == (1, "", f"Error: allowed host {name!r} is not a host name (say forum.example)\n")
+
+
 def test_lone_surrogate_in_json_is_a_422(client):
     # JSON may escape a lone surrogate; pydantic refuses it before the library sees it.
     for path, body in (("/search", rb'{"question": "a\udc80"}'), ("/questions", rb'{"question": "b\ud800"}')):

@@ -42,10 +42,10 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
     from ..search.index import Index
 
     from ..service import server  # FastAPI and uvicorn load only for this command
-    from ..service.access import access_for, default_hosts, read_token
+    from ..service.access import accepted_hosts, access_for, read_token
 
     access = access_for(host, read_only, read_token(token_file))
-    hosts = list(allowed_hosts) or default_hosts(host)
+    hosts = accepted_hosts(allowed_hosts, host)
     opened = Index.load(index_path)
     loaded = opened.model(model_path)
     shown_host = f"[{host}]" if ":" in host else host

@@ -19,6 +19,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import ConfigError
 
@@ -79,6 +80,21 @@ def access_for(host: str, read_only: bool, token: str | None) -> Access:
     if is_loopback(host):
         return Access("open", None, "no token set; only this machine can connect")
     return Access("read-only", None, f"no token set and listening on {host}; set {TOKEN_ENV} or --token-file")
+
+
+def accepted_hosts(allowed: Sequence[str], host: str) -> list[str]:
+    """The Host headers to accept: ``allowed`` (``--allowed-host``), else :func:`default_hosts`.
+    A blank name or a URL is refused: it matches no Host header, so every request was a 400.
+
+    >>> accepted_hosts(["https://forum.example"], "0.0.0.0")
+    Traceback (most recent call last):
+    ...
+    qdup.errors.ConfigError: allowed host 'https://forum.example' is not a host name (say forum.example)
+    """
+    for name in allowed:
+        if not name.strip() or "/" in name or any(c.isspace() for c in name):
+            raise ConfigError(f"allowed host {name!r} is not a host name (say forum.example)")
+    return list(allowed) or default_hosts(host)
 
 
 def default_hosts(host: str) -> list[str]:
