@@ -6,7 +6,8 @@ import json
 import pytest
 
 from qdup.errors import OutputExistsError
-from qdup.mining.output import DEFAULT_MINE_THRESHOLD, Mined, check_output, mine_to_file
+from qdup.mining.output import DEFAULT_MINE_THRESHOLD, Mined, mine_to_file
+from qdup.util.atomic import check_new_file
 from qdup.search.index import Index
 
 QUESTIONS = ["How do I learn Python?", "How can I learn Python?", "How do I cook rice?", "How can I cook rice?"]
@@ -34,5 +35,5 @@ def test_default_threshold_and_existing_output(tmp_path, index, tiny_model):
     assert tiny_model.search_threshold is None  # not calibrated: the mining default applies
     assert mine_to_file(index, tmp_path / "p.jsonl").threshold == DEFAULT_MINE_THRESHOLD
     with pytest.raises(OutputExistsError, match="already exists"):
-        check_output(tmp_path / "p.jsonl")
-    check_output(tmp_path / "p.jsonl", force=True)
+        check_new_file(tmp_path / "p.jsonl", force=False)
+    check_new_file(tmp_path / "p.jsonl", force=True)

@@ -248,7 +248,8 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, where
       qdup mine my-index --groups --new-since 2024-06-01 --where status!=deleted --out new-groups.jsonl
     """
     from ..mining.incremental import created_since, read_ids
-    from ..mining.output import check_output, mine_to_file
+    from ..mining.output import mine_to_file
+    from ..util.atomic import check_new_file
     from ..search.index import Index
 
     if top_k and groups:
@@ -257,7 +258,7 @@ def mine(index_path, out, threshold, top_k, groups, max_group_size, force, where
         raise ConfigError("use --new-since or --ids, not both")
     if not out.lower().endswith((".jsonl", ".csv")) or (out.lower().endswith(".csv") and (top_k or groups)):
         raise ConfigError("--out must end in .jsonl (or .csv for pairs)")
-    check_output(out, force)  # before the slow part
+    check_new_file(out, force)  # before the slow part
     opened = Index.load(index_path)
     new = created_since(opened, new_since) if new_since else read_ids(opened, ids_file) if ids_file else None
     mined = mine_to_file(opened, out, threshold, top_k=top_k, groups=groups, max_group_size=max_group_size,

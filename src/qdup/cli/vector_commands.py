@@ -31,9 +31,10 @@ def encode(questions_file, out, model_path, force, quiet):
     from .. import model
     from ..data.corpus import read_questions
     from ..data.questions import check_questions
-    from ..data.vectors import check_output, write_vectors
+    from ..data.vectors import write_vectors
+    from ..util.atomic import check_new_file
 
-    check_output(out, force)  # before the encoding, not after it
+    check_new_file(out, force)  # before the encoding, not after it
 
     questions = check_questions(read_questions(questions_file).questions)  # as an index refuses them
     vectors = model.load(model_path).encode(questions, progress=not quiet)

@@ -13,12 +13,6 @@ import numpy as np
 from ..util import atomic
 
 
-def check_output(path: str | os.PathLike, force: bool = False) -> None:
-    """Before encoding: refuse an existing ``path`` unless ``force``, and one that cannot be written."""
-    atomic.check_new(path, force)
-    atomic.check_writable(path)
-
-
 def write_vectors(path: str | os.PathLike, vectors: np.ndarray) -> None:
     """Write ``vectors`` as float32 to ``path`` (a ``.npy`` file) through an atomic rename."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)

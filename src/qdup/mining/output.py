@@ -3,7 +3,6 @@ question's top matches, or groups of duplicates (JSON Lines). Every write is ato
 
 Example::
 
-    >>> check_output("groups.jsonl")                                              # doctest: +SKIP
     >>> mined = mine_to_file(Index.load("my-index"), "groups.jsonl", groups=True)  # doctest: +SKIP
     >>> mined.kind, mined.count, mined.grouped_questions                           # doctest: +SKIP
     ('groups', 120, 310)
@@ -71,16 +70,9 @@ def mine_to_file(index, out: str | os.PathLike, threshold: float | None = None, 
     return Mined("pairs", len(pairs), threshold)
 
 
-def check_output(path: str | os.PathLike, force: bool = False) -> None:
-    """Refuse an existing output file unless ``force``, and one that cannot be written; call
-    it before mining, not after."""
-    atomic.check_new(path, force)
-    atomic.check_writable(path)
-
-
 def write_pairs_csv(pairs: list[Pair], path: str | os.PathLike, force: bool = False) -> None:
     """Write ``id1,id2,score,question1,question2`` rows atomically (all or nothing)."""
-    check_output(path, force)
+    atomic.check_new_file(path, force)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["id1", "id2", "score", "question1", "question2"])

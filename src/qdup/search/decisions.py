@@ -222,7 +222,7 @@ def export_pairs(decisions: Sequence[Decision], path, force: bool = False) -> in
     """Write the latest verdict on each pair in the Quora layout (``id, qid1, qid2,
     question1, question2, is_duplicate``, then ``moderator, time``): TSV, or CSV for a
     ``.csv`` path. Returns the number of pairs written."""
-    atomic.check_new(path, force)
+    atomic.check_new_file(path, force)
     rows = latest(decisions)
     if not rows:
         raise DataError("no decisions to export")

@@ -81,6 +81,13 @@ def check_new(path: str | os.PathLike, force: bool) -> None:
         raise OutputExistsError(f"{path} already exists (use --force to replace it)")
 
 
+def check_new_file(path: str | os.PathLike, force: bool) -> None:
+    """Before the work that makes it: refuse an existing output file unless ``force``
+    (:func:`check_new`), and one that cannot be written (:func:`check_writable`)."""
+    check_new(path, force)
+    check_writable(path)
+
+
 def check_replaceable(path: str | os.PathLike, force: bool, stamp: tuple[str, str] | None = None) -> None:
     """Refuse an existing ``path`` unless ``force``; even then, refuse a folder that is not
     empty and whose ``stamp`` file (name, format) does not name that format: ``--force``
