@@ -1,5 +1,6 @@
 """Moderator decisions: recorded with both texts, kept by every index write, survive a kill mid-write."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -249,3 +250,13 @@ def test_a_query_id_beside_a_query_of_another_text_is_not_taken(index, tmp_path)
     sheet.write_text("query_id,query,match_id,duplicate\n3,How do I learn Python?,2,1\n")
     [imported] = read_decision_file(index, sheet)  # the text is what was judged, not thread 3's
     assert (imported.query_id, imported.query) == (None, "How do I learn Python?")
+
+
+def test_a_quote_never_closed_in_a_decisions_file_is_refused_with_its_line(tmp_path, index):
+    # Read leniently, the open quote took every later row into one query text: one decision
+    # recorded with a garbage query, the others lost without a word.
+    bad = tmp_path / "d.csv"
+    bad.write_text('match_id,duplicate,query\n1,1,"How do I learn Python?\n2,0,How do I cook rice?\n', encoding="utf-8")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(bad))}, line 2: a quoted field starts on this line and is "
+                                        r"never closed"):
+        read_decision_file(index, bad)

@@ -27,7 +27,7 @@ from ..errors import DataError
 from .forum import check_forum_fields
 from .metadata import metadata_problem
 from .questions import is_empty
-from .textfiles import FIELD_LIMIT, text_lines
+from .textfiles import FIELD_LIMIT, csv_problem, text_lines
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,7 @@ def _csv_rows(lines: Iterator[str], path: Path, delimiter: str) -> Iterator[Row]
                 yield (line, None if id_col is None else record[id_col], record[q_col], meta)
             line = reader.line_num + 1
     except csv.Error as error:
-        raise DataError(f"{path}, line {line}: {_CSV_ERRORS.get(str(error), error)}") from None
-
-
-# What the csv module's errors mean, said for a person who wrote or exported the file.
-_CSV_ERRORS = {"unexpected end of data": "a quoted field starts on this line and is never closed (a stray '\"'?)",
-               "',' expected after '\"'": "',' expected after '\"' (text after a quoted field's closing quote; "
-                                           "write a quote inside a quoted field as \"\")"}
+        raise DataError(f"{path}, line {line}: {csv_problem(error)}") from None
 
 
 def _jsonl_rows(lines: Iterator[str], path: Path) -> Iterator[Row]:

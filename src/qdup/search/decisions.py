@@ -27,7 +27,7 @@ from typing import Sequence
 
 from ..data.forum import check_created
 from ..data.questions import check_question
-from ..data.textfiles import csv_reader, read_text
+from ..data.textfiles import csv_problem, csv_reader, read_text
 from ..errors import ConfigError, DataError, UnknownIdError
 from ..util import atomic, journal
 from .hybrid import same_question
@@ -147,7 +147,9 @@ def _check_match(index, match_id: str | None, exported: str | None) -> None:
 def _table_rows(text: str, path: Path) -> list[tuple[int, dict]]:
     """(line, {column: cell}) of a CSV/TSV file of decisions, its header checked (any case; an
     exported file's columns read as their import names)."""
-    reader = csv_reader(text, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    # strict: a quote never closed is an error, not the rest of the file read into one cell
+    reader = csv_reader(text, delimiter="\t" if path.suffix.lower() == ".tsv" else ",", strict=True)
+    start = 1  # where the record being read starts: an error names it, not where the reader stopped
     try:
         header = [name.strip().lower() for name in next(reader, [])]
         header = [EXPORTED_COLUMNS[name] if EXPORTED_COLUMNS.get(name, name) not in header else name
@@ -156,8 +158,9 @@ def _table_rows(text: str, path: Path) -> list[tuple[int, dict]]:
         if missing or not {"query", "query_id"} & set(header):
             raise DataError(f"{path}: a file of decisions needs the columns match_id, duplicate and query or "
                             f"query_id; its header has {', '.join(map(repr, header)) or 'nothing'}")
-        rows = []
+        rows, start = [], reader.line_num + 1
         for row in reader:
+            start = reader.line_num + 1  # the next record's first line
             if not row:  # a blank line (spreadsheets end files with them)
                 continue
             if len(row) != len(header):
@@ -165,7 +168,7 @@ def _table_rows(text: str, path: Path) -> list[tuple[int, dict]]:
             rows.append((reader.line_num, dict(zip(header, row))))
         return rows
     except csv.Error as error:
-        raise DataError(f"{path}, line {reader.line_num}: {error}") from None
+        raise DataError(f"{path}, line {start}: {csv_problem(error)}") from None
 
 
 def _json_row(line: str, path: Path, number: int) -> dict:
