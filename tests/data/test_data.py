@@ -119,3 +119,11 @@ def test_reads_qqp_partial(qqp_partial):
     pairs = qdup.read_pairs(qqp_partial)
     assert len(pairs) == 28_246
     assert int(pairs.is_duplicate.sum()) == 12_916
+
+
+def test_a_csv_quote_never_closed_names_the_line_it_opens_on(tmp_path):
+    path = write(tmp_path, "bad.csv", 'question1,question2,is_duplicate\nA?,B?,0\n"C?,D?,1\nE?,F?,0\n')
+    with pytest.raises(DataError) as error:
+        qdup.read_pairs(path)
+    assert str(error.value) == (f"{path}: line 3: malformed CSV (a quoted field starts on this line and is never "
+                                "closed (a stray '\"'?))")

@@ -113,7 +113,7 @@ def _parse_rows(text: str, delimiter: str, path: Path) -> list[tuple[list[str], 
         return [r for r in rows if r[0]]
     except csv.Error as error:
         if delimiter != "\t":
-            raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({csv_problem(error)})") from None
+            raise DataError(f"{path}: line {line}: malformed CSV ({csv_problem(error)})") from None
     lines = text.split("\n")
     return [(line.rstrip("\r").split("\t"), number)
             for number, line in enumerate(lines, start=1) if line.strip("\r")]
