@@ -44,8 +44,7 @@ def check_question(question: str) -> str:
 
 
 def _checked(question: str, name: str) -> str:
-    if not isinstance(question, str):
-        raise QuestionError(f"{name} is not text (got {type(question).__name__})")
+    _check_text(question, name)
     try:
         question.encode("utf-8")
     except UnicodeEncodeError:
@@ -69,9 +68,13 @@ def check_encode(texts: Iterable[str], batch_size: int) -> list[str]:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     texts = list(texts)
     for n, text in enumerate(texts, start=1):
-        if not isinstance(text, str):
-            raise QuestionError(f"question {n} is not text (got {type(text).__name__})")
+        _check_text(text, f"question {n}")
     return texts
+
+
+def _check_text(value, name: str) -> None:
+    if not isinstance(value, str):
+        raise QuestionError(f"{name} is not text (got {type(value).__name__})")
 
 
 def check_pairs(questions1: Iterable[str], questions2: Iterable[str]) -> tuple[list[str], list[str]]:

@@ -33,14 +33,14 @@ def read_text(path: Path, what: str) -> str:
 
 
 # What the csv module's errors mean, said for a person who wrote or exported the file.
-CSV_ERRORS = {"unexpected end of data": "a quoted field starts on this line and is never closed (a stray '\"'?)",
-               "',' expected after '\"'": "',' expected after '\"' (text after a quoted field's closing quote; "
-                                           "write a quote inside a quoted field as \"\")"}
+_CSV_ERRORS = {"unexpected end of data": "a quoted field starts on this line and is never closed (a stray '\"'?)",
+                "',' expected after '\"'": "',' expected after '\"' (text after a quoted field's closing quote; "
+                                            "write a quote inside a quoted field as \"\")"}
 
 
 def csv_problem(error: csv.Error) -> str:
     """A csv module error as a person who wrote or exported the file can act on it."""
-    return CSV_ERRORS.get(str(error), str(error))
+    return _CSV_ERRORS.get(str(error), str(error))
 
 
 def _check_file(path: Path, what: str) -> None:

@@ -104,6 +104,17 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
+def stored_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """:func:`roc_auc` as a model's history and calibration keep it: None for a single class
+    (JSON has no NaN, and an epoch is then chosen by its loss).
+
+    >>> stored_auc(np.array([1, 1]), np.array([0.2, 0.9])) is None
+    True
+    """
+    auc = roc_auc(labels, scores)
+    return None if np.isnan(auc) else auc
+
+
 def precision_recall_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(precision, recall, thresholds)`` at every threshold predicting at least one positive."""
     sweep = threshold_sweep(labels, scores)

@@ -93,9 +93,4 @@ def calibration(model: QdupModel, validation: Pairs) -> dict:
     (acc_t, acc), (f1_t, f1) = sweep.best("accuracy"), sweep.best("f1")
     return {"pairs": len(validation), "accuracy_threshold": acc_t, "validation_accuracy": acc,
             "f1_threshold": f1_t, "validation_f1": f1,
-            "validation_auc": _finite_or_none(metrics.roc_auc(validation.is_duplicate, scores))}
-
-
-def _finite_or_none(value: float) -> float | None:
-    """NaN (an AUC of one class) as None: config.json holds null, not JSON's invalid NaN."""
-    return value if value == value else None
+            "validation_auc": metrics.stored_auc(validation.is_duplicate, scores)}

@@ -167,8 +167,7 @@ def validate(encoder: TextEncoder, validation: PairRows, config: TrainConfig) ->
         if len(chunk) >= 2:
             losses.append(triplet_loss(v1[chunk], v2[chunk], config.margin).item())
     scores = (v1 * v2).sum(dim=1).cpu().numpy()
-    auc = metrics.roc_auc(labels, scores)  # NaN with one class: none (the loss chooses the epoch; null in JSON)
-    return {"validation_loss": float(np.mean(losses)), "validation_auc": auc if math.isfinite(auc) else None}
+    return {"validation_loss": float(np.mean(losses)), "validation_auc": metrics.stored_auc(labels, scores)}
 
 
 def check_calibration(validation: Pairs, store: bool) -> None:
