@@ -35,7 +35,7 @@ from ..errors import ConfigError, ModelLoadError  # noqa: E402
 from ..util import atomic  # noqa: E402
 from ..util.progress import bar as progress_bar  # noqa: E402
 from .lstm.encoder import length_chunks  # noqa: E402
-from .weights import read_weights, weights_bytes  # noqa: E402
+from .weights import all_finite, read_weights, weights_bytes  # noqa: E402
 
 REQUIRED_FILES = ("model.safetensors", "tokenizer.json", "transformer.json")
 POOLINGS = ("mean", "cls")
@@ -182,7 +182,7 @@ def open_pretrained(folder: Path) -> TransformerEncoder:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ModelLoadError(f"{folder}: cannot open the pretrained model ({first})") from None
     for name, tensor in network.state_dict().items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        if not all_finite(tensor):
             raise ModelLoadError(f"{folder}: weight {name} holds NaN or infinite values")
     return TransformerEncoder(tokenizer, network, shape)
 

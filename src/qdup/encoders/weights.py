@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import safetensors
 import safetensors.torch
 import torch
@@ -35,9 +36,19 @@ def read_weights(path: Path, like: dict[str, torch.Tensor]) -> dict[str, torch.T
             raise ModelLoadError(f"{path}: weight {name} is stored as {str(tensor.dtype).removeprefix('torch.')}, "
                                  f"not {str(like[name].dtype).removeprefix('torch.')}")
         tensors[name] = tensor = tensor.to(like[name].dtype)  # the same tensor when it already is
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():  # float64's 1e300 too
+        if not all_finite(tensor):  # float64's 1e300 too
             raise ModelLoadError(f"{path}: weight {name} holds NaN or infinite values")
     return tensors
+
+
+def all_finite(tensor: torch.Tensor) -> bool:
+    """Whether a tensor holds no NaN or infinite value (integer tensors always do)."""
+    if not tensor.is_floating_point():
+        return True
+    if tensor.device.type == "cpu" and tensor.dtype in (torch.float32, torch.float64):
+        # numpy's check: a fifteenth of torch.isfinite(...).all()'s time (35 ms of every command's model load)
+        return bool(np.isfinite(tensor.detach().numpy()).all())
+    return bool(torch.isfinite(tensor).all())
 
 
 def weights_bytes(network: torch.nn.Module, copy: bool = False) -> bytes:
