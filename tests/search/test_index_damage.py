@@ -80,6 +80,15 @@ DAMAGE = {
                       "seg-000001.jsonl does not match its checksum in the manifest"),
     "line without id, no checksums": (True, lambda f: rewrite_lines(
         f / "seg-000001.jsonl", lambda ls: ['{"question": "x?"}', *ls[1:]]), "holds a line without an id"),
+    "line not an object, no checksums": (True, lambda f: rewrite_lines(
+        f / "seg-000001.jsonl", lambda ls: ['["1", "x?"]', *ls[1:]]), "holds a line without an id"),
+    "id a number, no checksums": (True, lambda f: rewrite_lines(
+        f / "seg-000001.jsonl", lambda ls: ['{"id": 1, "question": "x?"}', *ls[1:]]), "holds a line without an id"),
+    "question null, no checksums": (True, lambda f: rewrite_lines(
+        f / "seg-000001.jsonl", lambda ls: ['{"id": "1", "question": null}', *ls[1:]]), "holds a line without an id"),
+    "metadata not an object, no checksums": (True, lambda f: rewrite_lines(
+        f / "seg-000001.jsonl", lambda ls: ['{"id": "1", "question": "x?", "metadata": null}', *ls[1:]]),
+        "or object metadata"),
     "an encoded lone surrogate, no checksums": (True, lambda f: (f / "seg-000001.jsonl").write_bytes(
         (f / "seg-000001.jsonl").read_bytes().replace(b"question 0", b"question \xed\xa0\x80", 1)),
         "segment seg-000001 cannot be read"),

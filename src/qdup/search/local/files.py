@@ -125,12 +125,14 @@ def read_segment(folder: Path, name: str, rows: int, dim: int,
         raise damaged(folder, f"segment {name} cannot be read") from None
     if vectors.dtype != np.float32 or vectors.shape != (rows, dim) or len(records) != rows:
         raise damaged(folder, f"segment {name} does not match the manifest")
-    if not all(isinstance(r, dict) and isinstance(r.get("id"), str) and isinstance(r.get("question"), str)
-               and isinstance(r.get("metadata", {}), dict) for r in records):
+    try:  # each check a pass in C over the column (a generator per record cost 15 ms per 51k)
+        ids, questions = [r["id"] for r in records], [r["question"] for r in records]
+        stored = [r.get("metadata", {}) for r in records] if any("metadata" in r for r in records) else None
+    except (TypeError, KeyError):  # a line that is not an object, or lacks a key
+        ids = stored = None
+    if ids is None or not set(map(type, ids + questions)) <= {str} or not set(map(type, stored or [])) <= {dict}:
         raise damaged(folder, f"{records_file} holds a line without an id, a question or object metadata")
-    metadata = [as_stored_now(r.get("metadata") or {}) for r in records] if any("metadata" in r for r in records) \
-        else None
-    return vectors, [r["id"] for r in records], [r["question"] for r in records], metadata
+    return vectors, ids, questions, None if stored is None else [as_stored_now(m) for m in stored]
 
 
 def write_graph(folder: Path, name: str, graph: HnswSearch) -> None:
