@@ -206,6 +206,19 @@ def test_one_query_against_many_equals_copied_rows(stats, monkeypatch):
     np.testing.assert_allclose(pair_features(cosine, rows, rows, stats, a_of=query_of), copied, rtol=1e-6)
 
 
+def test_one_query_against_many_equals_its_pairs_scored_as_pairs(stats):
+    """A search's path (one query row: its columns marked in a per-thread scratch row) gives
+    the features of the general path, query after query (each leaves the scratch clean)."""
+    names = NameStats.fit(POOL)
+    texts = POOL + ["", "42"]  # an empty question, a numbers-only one
+    candidates, zeros = stats.rows(texts), np.zeros(len(texts), np.float32)
+    for query in texts:
+        alone = pair_features(zeros, stats.rows([query]), candidates, stats,
+                              a_of=np.zeros(len(texts), np.int64), names=names)
+        as_pairs = pair_features(zeros, stats.rows([query] * len(texts)), candidates, stats, names=names)
+        np.testing.assert_allclose(alone, as_pairs, rtol=1e-6, atol=1e-7, err_msg=query)
+
+
 def test_a_scorer_saved_before_the_look_alike_features_loads_and_scores_as_it_did(stats, tmp_path):
     rng = np.random.default_rng(0)
     x = features_of(stats, POOL * 25, POOL[::-1] * 25, rng.uniform(-1, 1, 200).astype(np.float32))[:, :len(FEATURES_V4)]

@@ -7,11 +7,14 @@ where it sits in a pair graph, which would not carry over to a user's forum.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..text.lexical import LexicalRows, LexicalStats
 from ..text.names import NameStats
 from ..text.sparse import SparseRows
+from ..util.scratch import scratch_row
 
 FEATURES = (
     "cosine",          # the encoder's cosine similarity
@@ -44,6 +47,7 @@ MONOTONE = {"cosine": 1, "char_tfidf": 1, "word_tfidf": 1, "word_jaccard": 1, "i
 
 
 CHUNK_PAIRS = 65_536  # bounds the per-entry arrays when featurising a training pool
+_POSITIONS = threading.local()  # per thread: where each of a query's columns sits in its row (-1: not in it)
 
 
 def pair_features(cosine: np.ndarray, a: LexicalRows, b: LexicalRows, stats: LexicalStats,
@@ -108,10 +112,10 @@ def _word_overlap(a: SparseRows, b: SparseRows, a_of: np.ndarray, idf: np.ndarra
     squared IDF (``sq_*``), and per side the rarest word the other lacks (``missing_*``) and
     the largest IDF x name-likeness of such a word (``name_*``)."""
     n = len(b.indptr) - 1
-    owner, hit, _ = _lookup(a, b, a_of)  # b's words, and whether a has each
+    owner, hit, at = _lookup(a, b, a_of)  # b's words, and whether a has each
     idf_b = idf[b.indices]
     owner_a, idf_a = a.owners, idf[a.indices]  # a's words, once per a row (not per pair)
-    lonely_a, columns_a = _missing_in_b(a, b, a_of)
+    lonely_a, columns_a = _missing_in_b(a, b, a_of, owner, hit, at)
     lonely_b, columns_b = owner[~hit], b.indices[~hit]
     return {
         "n_a": a.row_lengths[a_of], "n_b": b.row_lengths, "n_both": np.bincount(owner[hit], minlength=n),
@@ -128,13 +132,28 @@ def _word_overlap(a: SparseRows, b: SparseRows, a_of: np.ndarray, idf: np.ndarra
 def _lookup(a: SparseRows, b: SparseRows, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every stored entry of ``b`` (row i): its row ``i``, whether row ``a_of[i]`` of ``a``
     has the same column, and where that entry sits in ``a.data`` (valid where it does)."""
+    owner = b.owners
+    if len(a) == 1:  # a search's one query: its columns marked in a scratch row, no sort or search
+        return (owner, *_lookup_one(a, b))
     keys = a.owners.astype(np.int64) * a.shape[1] + a.indices
     # Rows of a CSR matrix are in order and their columns usually sorted already: skip the sort.
     order = np.arange(len(keys)) if np.all(keys[1:] > keys[:-1]) else np.argsort(keys, kind="stable")
-    owner = b.owners
     wanted = a_of[owner].astype(np.int64) * a.shape[1] + b.indices
     hit, at = _find(keys[order], wanted)
     return owner, hit, order[at] if len(order) else at
+
+
+def _lookup_one(a: SparseRows, b: SparseRows) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_lookup`'s ``hit`` and ``at`` when ``a`` is one row (its columns are distinct)."""
+    position = scratch_row(_POSITIONS, a.width, lambda n: np.full(n, -1, np.int32))
+    columns = a.indices[a.indptr[0] : a.indptr[1]]
+    position[columns] = np.arange(a.indptr[0], a.indptr[1], dtype=np.int32)
+    try:
+        at = position[b.indices]
+    finally:
+        position[columns] = -1  # clean for the thread's next query
+    hit = at >= 0
+    return hit, np.where(hit, at, 0)
 
 
 def _find(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,8 +165,16 @@ def _find(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.n
     return hit, np.where(hit, at, 0)
 
 
-def _missing_in_b(a: SparseRows, b: SparseRows, a_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The words of ``a[a_of[i]]`` that ``b[i]`` lacks: each one's pair ``i`` and column."""
+def _missing_in_b(a: SparseRows, b: SparseRows, a_of: np.ndarray, owner: np.ndarray,
+                  hit: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The words of ``a[a_of[i]]`` that ``b[i]`` lacks: each one's pair ``i`` and column, pair by
+    pair; ``owner``, ``hit``, ``at``: :func:`_lookup` of ``b``'s words in ``a``."""
+    if len(a) == 1:  # the query's words each candidate has, marked in a (pairs, words) table
+        first = a.indptr[0]
+        has = np.zeros((len(b), a.indptr[1] - first), bool)
+        has[owner[hit], at[hit] - first] = True
+        pair, word = np.nonzero(~has)
+        return pair, a.indices[first + word]
     copied = a.take(a_of)  # a's entries, copied once per pair
     owner, columns = copied.owners, copied.indices
     b_keys = b.owners.astype(np.int64) * b.shape[1] + b.indices

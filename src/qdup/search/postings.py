@@ -32,6 +32,7 @@ import numpy as np
 
 from ..text.lexical import LexicalRows
 from ..text.sparse import SparseRows, spans
+from ..util.scratch import scratch_row
 from .topk import empty_topk
 
 MAX_POSTINGS = 1000  # rows an n-gram may be in and still make candidates (per segment)...
@@ -218,7 +219,7 @@ class RarePostings:
         # read where this query wrote it; int32 halves the memory its random reads and
         # writes cover (1.19x quicker at a million rows and 87,000 entries a query).
         wide = len(touched) > MAX_INT32_POSITIONS
-        first = _scratch(_FIRST_AT_WIDE if wide else _FIRST_AT, self.size,
+        first = scratch_row(_FIRST_AT_WIDE if wide else _FIRST_AT, self.size,
                          lambda n: np.empty(n, np.int64 if wide else np.int32))
         position = np.arange(len(touched), dtype=first.dtype)
         first[touched[::-1]] = position[::-1]
@@ -233,7 +234,7 @@ def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weig
     weighted ``weights``) over every n-gram, read through a dense copy of the query's row."""
     if not len(rows):
         return np.zeros(0, np.float32)
-    dense = _scratch(_QUERY_ROW, stored.width, lambda n: np.zeros(n, np.float32))
+    dense = scratch_row(_QUERY_ROW, stored.width, lambda n: np.zeros(n, np.float32))
     dense[columns] = weights
     try:
         entries, lengths, taken = spans(stored.indptr, rows)
@@ -248,12 +249,3 @@ def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weig
         return sums.astype(np.float32)
     finally:
         dense[columns] = 0  # clean for the thread's next query
-
-
-def _scratch(slot: threading.local, length: int, make) -> np.ndarray:
-    """The calling thread's scratch row of ``slot``, at least ``length`` long (``make(n)``
-    makes one of ``n``): kept from call to call, so a query allocates and zeroes nothing."""
-    row = getattr(slot, "row", None)
-    if row is None or len(row) < length:
-        row = slot.row = make(length)
-    return row
