@@ -119,6 +119,12 @@ def test_missing_folder(tmp_path):
         qdup.load(tmp_path / "nothing")
 
 
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tiny_model_dir, monkeypatch):
+    monkeypatch.chdir(tiny_model_dir)  # Path("") is ".": the model here was loaded without a word
+    with pytest.raises(qdup.ConfigError, match=r"^the model folder path is empty$"):
+        qdup.load("")
+
+
 def test_saved_files_get_the_usual_permissions(tiny_model, tmp_path):
     folder = tiny_model.save(tmp_path / "m")
     mask = os.umask(0)

@@ -30,7 +30,7 @@ from .scoring.base import Scorer, load_scorer
 from .scoring.cosine import CosineScorer
 from .scoring.thresholds import check_search_threshold, check_threshold
 from .util import atomic
-from .util.folders import refuse_special_files
+from .util.folders import given_folder, refuse_special_files
 from .util.threads import torch_loaded
 
 torch_loaded()  # a --threads count given before torch was loaded takes effect now (any encoder)
@@ -189,7 +189,7 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
 
     >>> model = qdup.load("models/quora")   # doctest: +SKIP
     """
-    folder = BUILTIN_PATH if path is None else Path(path)
+    folder = BUILTIN_PATH if path is None else given_folder(path, "model")
     if path is not None:
         atomic.recover(folder)  # a save --force killed between its two renames
     if not folder.is_dir():

@@ -164,6 +164,12 @@ def test_load_reports_damaged_folders(tmp_path, content, message):
     assert message in str(info.value)
 
 
+def test_load_refuses_an_empty_path(tmp_path, index, monkeypatch):
+    monkeypatch.chdir(tmp_path / "idx")  # Path("") is ".": the index here was opened without a word
+    with pytest.raises(ConfigError, match=r"^the index folder path is empty$"):
+        Index.load("")
+
+
 def test_writer_picks_up_another_process_commit(tmp_path, fake_model, index):
     other = Index.load(tmp_path / "idx")
     other.add(fake_model, ["From the other writer?"], ids=["w"])

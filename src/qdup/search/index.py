@@ -24,7 +24,7 @@ from ..data.corpus import Corpus
 from ..data.metadata import readable
 from ..data.questions import check_questions
 from ..errors import DataError, UnknownIdError
-from ..util import atomic
+from ..util import atomic, folders
 from . import backends
 from .backends import Store
 from .filters import Filter
@@ -124,7 +124,7 @@ class Index:
     @classmethod
     def load(cls, path) -> "Index":
         """Open an existing index folder (read-only until a write: add, remove, update, compact)."""
-        path = Path(path)
+        path = folders.given_folder(path, "index")
         atomic.recover(path)  # a build --force killed between its two renames
         index = cls(path, *read_state(path))
         index._settle()  # what a killed writer left behind: an index no one writes to is tidied too

@@ -1,4 +1,5 @@
-"""A folder that loading reads whole (a model folder) must hold plain files only."""
+"""Folders that loading reads: one must be named (an empty path is not the current folder),
+and one read whole (a model folder) must hold plain files only."""
 
 from __future__ import annotations
 
@@ -6,7 +7,20 @@ import os
 import stat
 from pathlib import Path
 
-from ..errors import ModelLoadError
+from ..errors import ConfigError, ModelLoadError
+
+
+def given_folder(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path; an empty one is refused, as ``Path("")`` would be the current folder.
+
+    >>> given_folder("", "model")
+    Traceback (most recent call last):
+    ...
+    qdup.errors.ConfigError: the model folder path is empty
+    """
+    if not os.fspath(path):
+        raise ConfigError(f"the {what} folder path is empty")
+    return Path(path)
 
 
 def refuse_special_files(folder: Path) -> None:
