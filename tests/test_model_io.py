@@ -304,3 +304,17 @@ def test_a_search_floor_above_its_threshold_never_hides_a_flagged_match(tiny_mod
     assert (loaded.search_threshold, loaded.search_floor) == (0.5, 0.5)
     loaded.info["search_threshold"] = {"threshold": 0.5, "floor": 0.2}
     assert loaded.search_floor == 0.2
+
+
+@pytest.mark.parametrize("bad", [5, -1.5, float("nan"), float("inf"), "0.5", True, None])
+def test_setting_a_threshold_checks_it_as_loading_does(tiny_model, bad):
+    # model.threshold = 5 was kept: every pair was "not a duplicate" afterwards, without a word.
+    before = tiny_model.threshold
+    with pytest.raises(qdup.ConfigError, match=r"^threshold must be (a number )?in \[-1, 1\], got "):
+        tiny_model.threshold = bad
+    assert tiny_model.threshold == before
+    tiny_model.threshold = np.float32(0.25)  # a numpy number is a number
+    assert isinstance(tiny_model.threshold, float) and tiny_model.threshold == pytest.approx(0.25)
+    assert qdup.predict(tiny_model, "How do I learn Python?", "Best way to learn Python?")[0] == (
+        qdup.predict(tiny_model, "How do I learn Python?", "Best way to learn Python?")[1] > 0.25)
+    tiny_model.threshold = before

@@ -28,7 +28,7 @@ from .encoders.base import TextEncoder, architecture, open_pretrained, refuse_un
 from .errors import ConfigError, ModelLoadError, OutputError
 from .scoring.base import Scorer, load_scorer
 from .scoring.cosine import CosineScorer
-from .scoring.thresholds import check_search_threshold, check_threshold
+from .scoring.thresholds import CheckedThreshold, check_search_threshold
 from .util import atomic
 from .util.folders import given_folder, refuse_special_files
 from .util.threads import torch_loaded
@@ -56,21 +56,21 @@ class QdupModel:
     True
     """
 
+    threshold = CheckedThreshold()  # the score above which a pair is a duplicate: in [-1, 1]
+
     def __init__(self, encoder: TextEncoder, threshold: float = DEFAULT_THRESHOLD,
                  info: dict[str, Any] | None = None, scorer: Scorer | None = None):
         self.encoder = encoder
         self.scorer = scorer or CosineScorer()  # turns cosines (+ words) into the score `threshold` applies to
-        self.threshold = check_threshold(threshold)
+        self.threshold = threshold
         self.info = dict(info or {})  # training settings, history, calibration: kept in config.json
         self._fingerprint: tuple | None = None  # (weights version, sha256)
         self._data_fingerprint: tuple | None = None  # (weights version and scorer, sha256)
 
     @property
     def search_threshold(self) -> float | None:
-        """Score above which a search match is a likely duplicate (None: not calibrated).
-
-        Chosen on validation queries for a stated precision; see :mod:`qdup.evaluation.search_calibration`.
-        """
+        """Score above which a search match is a likely duplicate (None: not calibrated), chosen on
+        validation queries for a stated precision; see :mod:`qdup.evaluation.search_calibration`."""
         entry = self.info.get("search_threshold")
         return float(entry["threshold"]) if isinstance(entry, dict) and "threshold" in entry else None
 

@@ -33,6 +33,20 @@ def check_threshold(threshold) -> float:
     return value
 
 
+class CheckedThreshold:
+    """An attribute holding a threshold checked by :func:`check_threshold` on every set, not only
+    at load: ``model.threshold = 5`` was kept, and every prediction after it was "not a duplicate"."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else getattr(obj, self.slot)
+
+    def __set__(self, obj, value) -> None:
+        setattr(obj, self.slot, check_threshold(value))
+
+
 def check_search_threshold(entry) -> None:
     """A model's calibrated ``search_threshold`` entry: an object with a ``threshold`` and, when
     calibrated with one, a ``floor`` (``null``: none). A bad one would fail every search later,
