@@ -10,6 +10,7 @@ import torch
 
 import qdup
 from qdup.encoders.lstm.encoder import LstmEncoder
+from qdup.data.questions import check_questions
 from qdup.errors import ModelLoadError, OutputExistsError
 
 QUESTIONS = ["How do I learn Python?", "What is the best way to cook rice?", ""]
@@ -100,6 +101,19 @@ def test_encode_refuses_a_batch_size_below_one_and_texts_that_are_not_text(tiny_
         with pytest.raises(qdup.QuestionError, match=f"^question 2 is not text \\(got {type(text).__name__}\\)$"):
             tiny_model.encode(["How do I learn Python?", text])
     assert tiny_model.encode(["", "Why?"], batch_size=1).shape == (2, tiny_model.dim)  # empty texts still encode
+
+
+@pytest.mark.parametrize("given, kind", [({"How do I learn Python?": 1}, "dict"), ({"Why?", "How?"}, "set"),
+                                         (5, "int"), (None, "NoneType")])
+def test_encode_and_score_refuse_a_mapping_a_set_and_a_non_collection(tiny_model, given, kind):
+    # A dict's keys were encoded (and scored), a set's in an order no caller chose; 5 was a TypeError.
+    with pytest.raises(qdup.ConfigError, match=f"^texts must be a list of strings, got {kind}$"):
+        tiny_model.encode(given)
+    for method in (tiny_model.score, tiny_model.similarity):
+        with pytest.raises(qdup.ConfigError, match=f"^questions2 must be a list of strings, got {kind}$"):
+            method(["Why?"], given)
+    with pytest.raises(qdup.ConfigError, match=f"^questions must be a list of strings, got {kind}$"):
+        check_questions(given)
 
 
 def test_encode_and_score_read_a_generator_once_and_refuse_two_strings(tiny_model):

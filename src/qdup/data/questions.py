@@ -9,6 +9,7 @@ Training and evaluation data keep their empty questions, as the reference does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Set
 from typing import Iterable, Sequence
 
 from ..errors import ConfigError, QuestionError
@@ -28,7 +29,7 @@ def check_questions(questions: Sequence[str]) -> list[str]:
     """
     if isinstance(questions, str):
         raise ConfigError("questions must be a list of strings, not one string")
-    return [_checked(question, f"question {n}") for n, question in enumerate(questions, start=1)]
+    return [_checked(question, f"question {n}") for n, question in enumerate(_listed(questions, "questions"), start=1)]
 
 
 def check_question(question: str) -> str:
@@ -66,10 +67,24 @@ def check_encode(texts: Iterable[str], batch_size: int) -> list[str]:
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-    texts = list(texts)
+    texts = _listed(texts, "texts")
     for n, text in enumerate(texts, start=1):
         _check_text(text, f"question {n}")
     return texts
+
+
+def _listed(values, name: str) -> list:
+    """``values`` read once into a list; a mapping or a set is refused (a dict's keys were
+    encoded, a set's in an order the caller never chose), as is what is no collection at all.
+
+    >>> _listed({"How?": 1}, "texts")
+    Traceback (most recent call last):
+    ...
+    qdup.errors.ConfigError: texts must be a list of strings, got dict
+    """
+    if isinstance(values, (Mapping, Set)) or not isinstance(values, Iterable):
+        raise ConfigError(f"{name} must be a list of strings, got {type(values).__name__}")
+    return list(values)
 
 
 def _check_text(value, name: str) -> None:
@@ -88,7 +103,7 @@ def check_pairs(questions1: Iterable[str], questions2: Iterable[str]) -> tuple[l
     """
     if isinstance(questions1, str) or isinstance(questions2, str):
         raise ConfigError("questions1 and questions2 must be lists, not strings (qdup.predict scores one pair)")
-    questions1, questions2 = list(questions1), list(questions2)
+    questions1, questions2 = _listed(questions1, "questions1"), _listed(questions2, "questions2")
     if len(questions1) != len(questions2):
         raise ConfigError("question lists must have the same length")
     return questions1, questions2
