@@ -109,6 +109,31 @@ def test_query_vectors_of_another_shape_are_one_line(fake_model, index):
         index.search_vectors("abc")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39])  # 1e39 is infinity in float32
+def test_a_query_vector_holding_nan_or_infinity_is_refused(fake_model, index, bad):
+    # It compared false with every score: no match and no error, as if nothing were stored.
+    queries = fake_model.encode(["How do I learn Python?", "How do I cook rice?"]).astype(np.float64)
+    queries[1, 3] = bad
+    with pytest.raises(ConfigError, match=r"^query vector 2 of 2 holds NaN or infinity$"):
+        index.search_vectors(queries)
+    assert index.search_vectors(queries[0], k=1)[0].ids == ["1"]
+
+
+def test_search_refuses_what_is_no_model_no_questions_or_no_filter(fake_model, index, tmp_path):
+    # None as the model was an AttributeError, None as the questions and 5 as the filter TypeErrors.
+    for call in (lambda: index.search(None, ["Why?"]), lambda: index.add(None, ["Why?"]),
+                 lambda: Index.build(None, None, ["Why?"], tmp_path / "other")):
+        with pytest.raises(ConfigError, match=r"^model must be a qdup model \(say qdup.load\(\)\), got NoneType$"):
+            call()
+    with pytest.raises(ConfigError, match=r"^questions must be a list of strings, got NoneType$"):
+        index.search(fake_model, None)
+    for call in (lambda: index.search(fake_model, ["Why?"], where=5), lambda: index.search_vectors(
+            fake_model.encode(["Why?"]), where=5)):
+        with pytest.raises(ConfigError, match=r"^a filter condition must be text like 'status=open', got 5$"):
+            call()
+    assert not (tmp_path / "other").exists() and len(index) == len(QUESTIONS)
+
+
 def test_other_model_is_refused(fake_model, index):
     message = (r"was built with model [0-9a-f]{12}, not [0-9a-f]{12}; use the model that built it, or rebuild the "
                r"index \(an index of an older qdup's built-in model must be rebuilt\)$")  # no model folder was named

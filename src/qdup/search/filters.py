@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -112,7 +112,7 @@ def parse_filter(where: str | Sequence[str] | None) -> Filter | None:
     a :class:`ConfigError` naming the bad condition otherwise."""
     if where is None:
         return None
-    given = [where] if isinstance(where, str) else list(where)
+    given = [where] if isinstance(where, str) or not isinstance(where, Iterable) else list(where)  # 5: refused below
     conditions = tuple(_condition(text) for text in given)
     return Filter(conditions) if conditions else None
 

@@ -137,12 +137,17 @@ def check_search_args(k, threshold, where=None, min_score=None,
 def check_vectors(queries, dim: int) -> np.ndarray:
     """Query vectors as a contiguous ``(q, dim)`` float32 array, from one ``(dim,)`` vector or a
     ``(q, dim)`` matrix, else a one-line :class:`ConfigError` (a reshape failed in numpy on a
-    wrong size, or searched a ``(2 * dim,)`` vector as two queries)."""
+    wrong size, or searched a ``(2 * dim,)`` vector as two queries), or one holding NaN or
+    infinity (it matched nothing)."""
     try:
-        queries = np.asarray(queries, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a value beyond float32 is infinity: refused below, in words
+            queries = np.asarray(queries, dtype=np.float32)
     except (TypeError, ValueError):
         raise ConfigError(f"query vectors must be an array of numbers, got {type(queries).__name__}") from None
     queries = queries[None] if queries.ndim == 1 else queries
     if queries.ndim != 2 or queries.shape[1] != dim:
         raise ConfigError(f"query vectors must be of shape ({dim},) or (n, {dim}), got {queries.shape}")
+    bad = np.flatnonzero(~np.isfinite(queries).all(axis=1))
+    if len(bad):  # NaN compares false with every score: the query found nothing, silently
+        raise ConfigError(f"query vector {bad[0] + 1} of {len(queries)} holds NaN or infinity")
     return np.ascontiguousarray(queries)

@@ -21,7 +21,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..util import atomic
 
 FORMAT = "qdup-index"
@@ -40,6 +40,7 @@ def _before_commit() -> None:
 
 def new_manifest(model, backend: str, model_path: str | None) -> dict:
     """The manifest of a new, empty index of ``model``'s vectors (generation 0)."""
+    _check_is_model(model)
     return {
         "format": FORMAT, "version": VERSION, "uid": uuid.uuid4().hex,
         "fingerprint": model.fingerprint, "dim": int(model.dim), "threshold": float(model.threshold),
@@ -55,6 +56,7 @@ def check_model(folder: Path, manifest: dict, model) -> None:
     decisions (:mod:`qdup.training.refit`) keeps the vectors and lexical rows an index
     stores (its ``data_fingerprint``; indexes older than that field know its ``lineage``,
     the models it was refit from), so it searches and writes the index too."""
+    _check_is_model(model)
     data = manifest.get("data_fingerprint")
     refit_from = ((getattr(model, "info", None) or {}).get("refit") or {}).get("lineage") or ()
     if model.fingerprint == manifest["fingerprint"] or manifest["fingerprint"] in refit_from or (
@@ -65,6 +67,13 @@ def check_model(folder: Path, manifest: dict, model) -> None:
                     + (f" (saved in {built_with}, which may hold another model now)" if built_with else "")
                     + f", not {model.fingerprint[:12]}; use the model that built it, or rebuild the index"
                     + ("" if built_with else " (an index of an older qdup's built-in model must be rebuilt)"))
+
+
+def _check_is_model(model) -> None:
+    """What an index stores and searches with must be a model (``index.search(None, ...)`` was an
+    AttributeError): anything with the encoder's surface, as the tests' fakes have."""
+    if not all(hasattr(model, name) for name in ("fingerprint", "encode", "dim", "scorer")):
+        raise ConfigError(f"model must be a qdup model (say qdup.load()), got {type(model).__name__}")
 
 
 def identity(manifest: dict) -> tuple:
