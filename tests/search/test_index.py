@@ -9,7 +9,7 @@ import pytest
 from helpers import assert_same_results
 from fake_model import FakeModel
 from qdup.search.local import segments
-from qdup.errors import ConfigError, DataError, OutputError, OutputExistsError
+from qdup.errors import ConfigError, DataError, InputError, OutputError, OutputExistsError
 from qdup.search.index import Index
 from qdup.search.topk import build_hnsw, exact_topk, hnsw_topk
 
@@ -132,6 +132,18 @@ def test_search_refuses_what_is_no_model_no_questions_or_no_filter(fake_model, i
         with pytest.raises(ConfigError, match=r"^a filter condition must be text like 'status=open', got 5$"):
             call()
     assert not (tmp_path / "other").exists() and len(index) == len(QUESTIONS)
+
+
+def test_an_id_is_refused_above_the_bytes_milvus_holds_in_a_local_index_too(tmp_path, fake_model, index):
+    # A 2 MB id was stored in a local index, while the Milvus backend refused one over 64 KiB.
+    for too_long in ("x" * 65_536, "é" * 32_768):  # bytes count, not characters
+        for call in (lambda: index.add(fake_model, ["Why?"], ids=[too_long]),
+                     lambda: index.update(fake_model, [too_long], ["Why?"]),
+                     lambda: Index.build(fake_model, [too_long], ["Why?"], tmp_path / "other")):
+            with pytest.raises(InputError, match=r"^id '.{40}'\.\.\. is longer than 65535 bytes, the most an id may be$"):
+                call()
+    assert len(index) == len(QUESTIONS) and not (tmp_path / "other").exists()
+    assert index.add(fake_model, ["Why?"], ids=["é" * 32_767]) == ["é" * 32_767]  # 65,534 bytes: taken
 
 
 def test_other_model_is_refused(fake_model, index):

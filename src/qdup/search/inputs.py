@@ -20,6 +20,7 @@ from ..errors import ConfigError, DataError, InputError
 from ..scoring.thresholds import check_threshold
 from .filters import Filter, as_filter
 
+MAX_ID_BYTES = 65_535  # what Milvus holds: every backend takes the same ids (a 2 MB one was stored locally)
 AUTO_ID_PREFIX = "qdup-"  # generated ids of an index whose ids are the user's
 AUTO_ID_PREFIX_KEY = "auto_id_prefix"  # in the manifest
 # Which of these ids the index holds (say ``Store.find``); None: nothing is stored yet (a build).
@@ -85,6 +86,8 @@ def check_ids(ids: Sequence[str], questions: list[str]) -> list[str]:
             raise InputError("empty id")
         if not _is_unicode(i):
             raise InputError(f"id {i!r} is not valid Unicode text (undecodable bytes?); use UTF-8")
+        if len(i.encode("utf-8")) > MAX_ID_BYTES:
+            raise InputError(f"id {i[:40]!r}... is longer than {MAX_ID_BYTES} bytes, the most an id may be")
         if i in seen:
             raise DataError(f"duplicate id {i!r}")
         seen.add(i)

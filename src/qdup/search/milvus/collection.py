@@ -18,6 +18,7 @@ from pymilvus import DataType
 
 from ...errors import DataError
 from ...text.sparse import SparseRows
+from ..inputs import MAX_ID_BYTES
 from ..topk import HNSW_EF_CONSTRUCTION, HNSW_M
 
 FINGERPRINT = "qdup.fingerprint"  # collection property: the model that owns the collection
@@ -25,7 +26,7 @@ BUILDING = "qdup.building"        # collection property: the input of a build no
 CHECKPOINT = "qdup.checkpoint"    # collection property: JSON, how far that build got
 FAMILY = "qdup.name"              # collection property: the --collection NAME it was built as
 REPLACES = "qdup.replaces"        # collection property: JSON list, collections to drop once it is committed
-MAX_TEXT_BYTES = 65_535  # Milvus VARCHAR limit
+MAX_TEXT_BYTES = MAX_ID_BYTES  # Milvus VARCHAR limit
 
 
 @dataclass
@@ -103,12 +104,11 @@ def wait_indexed(client, collection: str, fields: tuple[str, ...], wait_s: float
             time.sleep(0.5)
 
 
-def check_text(ids: list[str], questions: list[str]) -> None:
-    """Refuse an id or a question longer than a VARCHAR field holds."""
-    for n, text in enumerate([*ids, *questions]):
+def check_text(questions: list[str]) -> None:
+    """Refuse a question longer than a VARCHAR field holds (ids: every backend, search.inputs)."""
+    for text in questions:
         if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
-            what = "id" if n < len(ids) else "question"
-            raise DataError(f"{what} {text[:40]!r}... is longer than {MAX_TEXT_BYTES} bytes, "
+            raise DataError(f"question {text[:40]!r}... is longer than {MAX_TEXT_BYTES} bytes, "
                             "the most a Milvus VARCHAR holds")
 
 

@@ -191,7 +191,7 @@ class MilvusStore:
         return bool(self.lexical)
 
     def added(self, folder, manifest, ids, questions, vectors, lexical, metadata, progress=False):
-        check_text(ids, questions)
+        check_text(questions)
         manifest = {**manifest, "milvus": dict(manifest["milvus"])}
         gen, first = int(manifest["generation"]) + 1, int(manifest["next_row"])
         chars = sparse(lexical.chars) if lexical is not None else None
