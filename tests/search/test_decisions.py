@@ -100,6 +100,21 @@ def test_bulk_import_is_all_or_nothing(index, tmp_path):
         read_decision_file(index, maybe)
 
 
+@pytest.mark.parametrize("end", ["\r", "\r\n", "\r\r\n"])
+def test_a_json_lines_file_of_any_line_end_is_read_as_question_files_are(index, tmp_path, end):
+    # Lone CRs (classic Mac exports) made one line of the file: "line 1: expected a JSON object".
+    rows = ['{"query_id": "1", "match_id": "2", "duplicate": true}', '{"query": "Rice?", "match_id": "4", '
+            '"duplicate": 0}', '{"query_id": "1", "match_id": "9", "duplicate": 1}']
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(end.join(rows[:2]).encode() + end.encode())
+    found = read_decision_file(index, path)
+    assert [(d.query_id, d.query, d.match_id, d.duplicate) for d in found] == [
+        ("1", QUESTIONS[0], "2", True), (None, "Rice?", "4", False)]
+    path.write_bytes(end.join(rows).encode())
+    with pytest.raises(UnknownIdError, match=f"^{re.escape(str(path))}, line 3: id '9' is not in the index$"):
+        read_decision_file(index, path)
+
+
 def test_two_stored_threads_of_one_text_may_be_judged(tmp_path):
     copies = Index.build(FakeModel(), None, ["How do I learn Python?", "how do I learn  python?"], tmp_path / "idx")
     assert decide(copies, "2", True, query_id="1").duplicate  # a thread posted twice: a moderator closes one

@@ -27,7 +27,7 @@ from typing import Sequence
 
 from ..data.forum import check_created
 from ..data.questions import check_question
-from ..data.textfiles import csv_problem, csv_reader, read_text
+from ..data.textfiles import csv_problem, csv_reader, read_text, text_lines
 from ..errors import ConfigError, DataError, UnknownIdError
 from ..util import atomic, journal
 from .hybrid import same_question
@@ -95,11 +95,11 @@ def read_decision_file(index, path) -> list[Decision]:
     :func:`export_pairs` wrote (:data:`EXPORTED_COLUMNS`). All or nothing:
     the first bad row is a :class:`DataError` naming its line."""
     path = Path(path)
-    text = read_text(path, "file of decisions")
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        rows = [(n, _json_row(line, path, n)) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    if path.suffix.lower() in (".jsonl", ".ndjson"):  # lines end at LF, CRLF or a lone CR, as in question files
+        lines = text_lines(path, "file of decisions")
+        rows = [(n, _json_row(line, path, n)) for n, line in enumerate(lines, start=1) if line.strip()]
     else:
-        rows = _table_rows(text, path)
+        rows = _table_rows(read_text(path, "file of decisions"), path)
     if not rows:
         raise DataError(f"{path} holds no decisions")
     out = []
