@@ -91,6 +91,11 @@ def test_min_score_hides_weak_matches(tmp_path):
 @pytest.mark.parametrize("where, message", [
     ("staus=open", "filter 'staus=open': unknown field 'staus' (filterable: status, category, tags, created, "
                    "answers, duplicate_of)"),
+    # A name beyond ASCII letters said "expected FIELD OP VALUE", as if the condition had no field.
+    ("stätus=open", "filter 'stätus=open': unknown field 'stätus' (filterable: status, category, tags, created, "
+                    "answers, duplicate_of)"),
+    ("tag2!=a", "filter 'tag2!=a': unknown field 'tag2' (filterable: status, category, tags, created, "
+                "answers, duplicate_of)"),
     ("status=gone", "filter 'status=gone': status must be open, closed or deleted, got 'gone'"),
     ("category>a", "filter 'category>a': category takes = or != only (> is for created and answers)"),
     ("created>=yesterday", "filter 'created>=yesterday': created must be an ISO 8601 date or time "

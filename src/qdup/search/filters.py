@@ -35,7 +35,8 @@ from ..errors import ConfigError, DataError
 FILTERABLE = ("status", "category", "tags", "created", "answers", "duplicate_of")
 ORDERED = ("created", "answers")  # fields that take < <= > >=
 OPERATORS = ("!=", "<=", ">=", "=", "<", ">")  # longest first: "<=" before "<"
-_CONDITION = re.compile(r"^\s*([A-Za-z_]+)\s*(!=|<=|>=|=|<|>)\s*(.*?)\s*$", re.S)
+# Any name up to the operator ("stätus", "tag2"), so that a wrong one is named as unknown.
+_CONDITION = re.compile(r"^\s*([^\s!=<>]+)\s*(!=|<=|>=|=|<|>)\s*(.*?)\s*$", re.S)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _COMPARE = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
             "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
