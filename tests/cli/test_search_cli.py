@@ -215,6 +215,22 @@ def test_empty_questions_are_named_or_skipped(capsys, tmp_path, tiny_model_dir):
                    "(no words once punctuation is removed): line 2\n")
 
 
+def test_a_build_of_only_empty_questions_says_they_were_all_skipped(capsys, tmp_path, tiny_model_dir):
+    # It said "no questions to index", as if the file held none, and not that every one was left out.
+    empty = tmp_path / "empty.txt"
+    empty.write_text("?\n...\n!!\n")
+    code, out, err = run(capsys, "index", "build", empty, "--model", tiny_model_dir, "--out", tmp_path / "idx", "-q",
+                         "--skip-invalid")
+    assert (code, out) == (1, "") and err == (
+        "Error: no questions to index: --skip-invalid left out every one, 3 empty questions (no words once "
+        "punctuation is removed): line 1, line 2, line 3\n")
+    assert not (tmp_path / "idx").exists()
+    (tmp_path / "blank.txt").write_text("")  # nothing skipped: nothing to say about skipping
+    code, _, err = run(capsys, "index", "build", tmp_path / "blank.txt", "--model", tiny_model_dir, "--out",
+                       tmp_path / "idx", "-q", "--skip-invalid")
+    assert code == 1 and "skip" not in err and not (tmp_path / "idx").exists()
+
+
 def test_a_file_of_only_empty_questions_adds_nothing(capsys, built, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("?\n...\n")

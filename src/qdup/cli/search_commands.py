@@ -8,7 +8,7 @@ import os
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold
 from ..search import backends
 from . import cli, counted, threads_option, where_option
@@ -72,10 +72,23 @@ def build(questions_file, out, model_path, backend, uri, collection, force, skip
     first = next(chunks)  # errors in the file come before the slow model load
     loaded = model.load(model_path)
     built = Index.build_chunks(
-        loaded, itertools.chain([first], chunks), out, backend=backend, force=force, progress=not quiet,
+        loaded, _not_all_skipped(itertools.chain([first], chunks), skipped), out, backend=backend, force=force, progress=not quiet,
         model_path=model_path, options=options, resume_key=_input_key(questions_file),
     )
     click.echo(f"indexed {counted(len(built), 'question')} into {out}{_skipped(skipped)}")
+
+
+def _not_all_skipped(chunks, skipped: list | None):
+    """``chunks`` as they are read; a file whose every question --skip-invalid left out is
+    refused saying so (it was "no questions to index", as if the file held none)."""
+    from ..data.corpus import empty_rows
+
+    kept = 0
+    for chunk in chunks:
+        kept += len(chunk.questions)
+        yield chunk
+    if skipped and not kept:
+        raise DataError(f"no questions to index: --skip-invalid left out every one, {empty_rows(skipped)}")
 
 
 def _skipped(skipped: list | None) -> str:
