@@ -196,6 +196,14 @@ def test_serve_on_a_busy_port_is_one_line(capsys, built):
     assert torch.get_num_threads() == threads  # refused before the service's one-thread setting
 
 
+def test_serve_on_a_host_that_is_no_address_is_one_line_naming_it(capsys, built):
+    # The resolver's error number went through os.strerror: "cannot listen on ... (Unknown error -2)".
+    code, _, err = run(capsys, "serve", "--index", built, "--host", "999.1.1.1", "--port", 8000)
+    assert code == 1 and err.startswith("Error: cannot listen on 999.1.1.1:8000 ('999.1.1.1' is not an address or "
+                                        "a host name this machine resolves: ")
+    assert "Unknown error" not in err and err.count("\n") == 1
+
+
 def test_empty_questions_are_named_or_skipped(capsys, tmp_path, tiny_model_dir):
     path = tmp_path / "q.csv"
     path.write_text("id,question\n1,How do I learn Python?\n2,.\n3,Why is the sky blue?\n4,????\n5,Is tea good?\n")

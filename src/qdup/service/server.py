@@ -46,6 +46,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
     """Bind the port here, so a busy port is one line (not uvicorn's log and exit code 3)."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as error:  # its errno is the resolver's own: os.strerror said "Unknown error -2"
+        raise ConfigError(f"cannot listen on {host}:{port} ({host!r} is not an address or a host name this machine "
+                          f"resolves: {error.strerror})") from None
+    try:
         return socket.create_server((host, port), family=family)
     except OSError as error:
         reason = os.strerror(error.errno) if error.errno else str(error)
