@@ -91,6 +91,15 @@ def test_a_file_write_makes_missing_folders_and_names_the_file_it_cannot_write(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "new"]
 
 
+def test_a_file_write_onto_a_folder_names_it_and_leaves_no_sibling(tmp_path):
+    # evaluate --plots P with a folder P/roc.png: "P/.roc.png.mp58i9_c.tmp: Is a directory".
+    (tmp_path / "roc.png").mkdir()
+    with pytest.raises(IsADirectoryError) as error:
+        atomic.write_bytes(tmp_path / "roc.png", b"png")
+    assert error.value.filename == str(tmp_path / "roc.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["roc.png"] and (tmp_path / "roc.png").is_dir()
+
+
 def test_without_flock_leftovers_are_kept(tmp_path, monkeypatch):
     # Windows has no fcntl: a leftover cannot be told from a live writer's, so nothing is swept.
     busy = tmp_path / ".m.z.tmp"

@@ -54,7 +54,10 @@ def write_with(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> 
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as error:  # say, a folder in the way: name it, not the hidden sibling
+            raise OSError(error.errno, error.strerror, str(path)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
