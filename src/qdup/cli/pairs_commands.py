@@ -111,10 +111,12 @@ def evaluate(args, threshold, subset, as_json, plots):
         raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
     from .. import model
     from ..evaluation import pairs
-    from ..evaluation.plots import FILES, save_plots
+    from ..evaluation.plots import FILES, check_folder, save_plots
 
     if threshold is not None:
         check_threshold(threshold)  # before reading the pairs and loading the model
+    if plots:
+        check_folder(plots)  # before the scoring, not after it
     labelled = read_pairs(args[-1])
     if subset != "all":
         labelled = getattr(reference_split(labelled), subset)

@@ -45,6 +45,12 @@ def save_plots(labels: np.ndarray, scores: np.ndarray, threshold: float, folder:
     return written
 
 
+def check_folder(folder: str | os.PathLike) -> None:
+    """Refuse a plots folder that cannot be written (a file in the way, a read-only place): an
+    :class:`~qdup.errors.OutputError` before the pairs are scored, not an error after it."""
+    atomic.check_writable(Path(folder) / FILES[0])  # inside the folder when it exists
+
+
 def _roc(plt, labels, scores, threshold, suffix):
     fpr, tpr, thresholds = metrics.roc_curve(labels, scores)
     figure, ax = plt.subplots(figsize=(5, 5))
