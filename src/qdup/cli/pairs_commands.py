@@ -77,11 +77,6 @@ def _finite(figures: dict) -> dict:
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in figures.items()}
 
 
-def _auc(value: float) -> str:
-    """The ROC AUC as text: undefined (NaN) for pairs of a single label, and said so."""
-    return f"{value:.4f}" if math.isfinite(value) else "undefined (every pair has the same label)"
-
-
 SCORE_IS = "(the built-in model's score is a re-ranker's duplicate probability; a cosine model's, the cosine)"
 
 
@@ -111,6 +106,7 @@ def evaluate(args, threshold, subset, as_json, plots):
         raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
     from .. import model
     from ..evaluation import pairs
+    from ..evaluation.metrics import auc_text
     from ..evaluation.plots import FILES, check_folder, save_plots
 
     if threshold is not None:
@@ -135,7 +131,7 @@ def evaluate(args, threshold, subset, as_json, plots):
         f"accuracy:   {report.accuracy:.4f}\n"
         f"confusion:  [[TN {tn}, FP {fp}], [FN {fn}, TP {tp}]]\n"
         f"precision:  {report.precision:.4f}   recall: {report.recall:.4f}   F1: {report.f1:.4f}\n"
-        f"ROC AUC:    {_auc(report.roc_auc)}\n"
+        f"ROC AUC:    {auc_text(report.roc_auc)}\n"
         f"best accuracy {report.best_accuracy:.4f} at threshold {report.best_accuracy_threshold:.4f}; "
         f"best F1 {report.best_f1:.4f} at threshold {report.best_f1_threshold:.4f}"
     )

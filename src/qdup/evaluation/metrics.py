@@ -115,6 +115,15 @@ def stored_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return None if np.isnan(auc) else auc
 
 
+def auc_text(auc: float | None, digits: int = 4) -> str:
+    """A ROC AUC as a person reads it: undefined (NaN, or None as stored) for pairs of one label.
+
+    >>> auc_text(0.97871), auc_text(float("nan"), 3)
+    ('0.9787', 'undefined (every pair has the same label)')
+    """
+    return "undefined (every pair has the same label)" if auc is None or np.isnan(auc) else f"{auc:.{digits}f}"
+
+
 def precision_recall_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(precision, recall, thresholds)`` at every threshold predicting at least one positive."""
     sweep = threshold_sweep(labels, scores)

@@ -54,7 +54,7 @@ def check_folder(folder: str | os.PathLike) -> None:
 def _roc(plt, labels, scores, threshold, suffix):
     fpr, tpr, thresholds = metrics.roc_curve(labels, scores)
     figure, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(fpr, tpr, label=f"AUC {metrics.roc_auc(labels, scores):.3f}")
+    ax.plot(fpr, tpr, label=f"AUC {metrics.auc_text(metrics.roc_auc(labels, scores), 3)}")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
     k = int(np.argmin(np.abs(thresholds - threshold)))
     ax.scatter([fpr[k]], [tpr[k]], color="red", zorder=3, label=f"threshold {threshold:.2f}")
