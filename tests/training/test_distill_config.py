@@ -10,7 +10,7 @@ import pytest
 
 import qdup
 from fake_model import FakeModel
-from helpers import run
+from helpers import TOY_PAIRS, run
 from qdup.training.distill import distill
 from qdup.training.recipes import DISTILL_SETTINGS, DistillConfig, parse_distill_settings
 
@@ -92,3 +92,20 @@ def test_bad_distillation_settings_fail_in_one_line_before_any_work(capsys, tiny
         assert err == "Error: temperature must be a positive number, got 0.0\n"
     else:  # a distillation setting is not a training setting
         assert err.startswith("Error: --set takes KEY=VALUE with KEY one of ") and "got 'temperature=0'" in err
+
+
+def test_a_student_whose_validation_pairs_are_all_duplicates_is_reported_by_its_loss(capsys, tiny_model_dir,
+                                                                                     questions, tmp_path):
+    # Without an AUC (pairs of one label) the report was a TypeError traceback, the student saved.
+    (tmp_path / "q.txt").write_text("\n".join(questions) + "\n")
+    lines = TOY_PAIRS.read_text().splitlines()
+    (tmp_path / "ones.tsv").write_text("\n".join([lines[0], *(line for line in lines[1:]
+                                                               if line.endswith("\t1"))]) + "\n")
+    out = tmp_path / "student"
+    code, stdout, err = run(capsys, "distill", tiny_model_dir, "--questions", tmp_path / "q.txt", "--pairs",
+                            tmp_path / "ones.tsv", "--out", out, *STUDENT_ARGS, "--set", "calibrate=false")
+    assert (code, err) == (0, ""), err
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["select"] == "auc" and config["history"][0]["validation_auc"] is None
+    loss = config["history"][0]["validation_loss"]
+    assert stdout == f"saved {out} (best epoch 1, chosen by validation loss {loss:.4f})\n"

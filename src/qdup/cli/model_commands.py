@@ -51,6 +51,7 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     from ..training.distill import distill as distill_student, teacher_lookalikes  # this command is named distill
     from .. import model
     from ..data.corpus import read_questions
+    from ..training.steps import chosen_by
 
     given = {key: value for key, value in settings.items() if value is not None}
     overrides, distill_config = recipes.parse_distill_settings(extra)
@@ -65,9 +66,8 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
                               device=check_device(device), distill_config=distill_config)
     student.save(out, force=force)
     best = student.info["history"][student.info["best_epoch"] - 1]
-    chosen = f"validation AUC {best['validation_auc']:.4f}" if "validation_auc" in best and config.select == "auc" \
-        else f"validation loss {best['validation_loss']:.4f}"
-    click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {chosen})")
+    name, value = chosen_by(best, config.select)  # no AUC for validation pairs of one label
+    click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {name} {value:.4f})")
 
 
 @cli.command("import-keras")

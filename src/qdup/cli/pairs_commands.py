@@ -57,6 +57,7 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
 
     from .. import model
     from ..training import trainer
+    from ..training.steps import chosen_by
 
     if encoder_path and click.get_current_context().get_parameter_source("recipe").name == "DEFAULT":
         recipe = recipes.ENCODER_RECIPE
@@ -67,9 +68,8 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
                             progress=not quiet, device=check_device(device), encoder=encoder_path)
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
-    chosen_by = ("validation AUC", best["validation_auc"]) if config.select == "auc" \
-        and best["validation_auc"] is not None else ("validation loss", best["validation_loss"])  # as train_epochs
-    click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {chosen_by[0]} {chosen_by[1]:.4f})")
+    name, value = chosen_by(best, config.select)
+    click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {name} {value:.4f})")
 
 
 def _finite(figures: dict) -> dict:

@@ -261,9 +261,18 @@ def train_epochs(encoder: TextEncoder, config: TrainConfig, epoch_loss: Callable
         if progress:
             log_progress(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss {record['validation_loss']:.4f}"
                          f"{'' if auc is None else f', validation AUC {auc:.4f}'} ({record['seconds']:.1f} s)")
-        score = auc if config.select == "auc" and auc is not None else -record["validation_loss"]
+        name, value = chosen_by(record, config.select)
+        score = -value if name == "validation loss" else value
         if best.stop_after(epoch, score, encoder.network):
             break
     encoder.network.load_state_dict(best.state)
     encoder.to("cpu").network.eval()
     return history, best.epoch
+
+
+def chosen_by(record: dict, select: str) -> tuple[str, float]:
+    """What an epoch's ``record`` is judged by, as :func:`train_epochs` judges it: its validation
+    AUC (``select="auc"``, when there is one: pairs of both labels), else its validation loss."""
+    auc = record.get("validation_auc")
+    return ("validation AUC", auc) if select == "auc" and auc is not None else \
+        ("validation loss", record["validation_loss"])
