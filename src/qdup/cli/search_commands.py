@@ -72,8 +72,8 @@ def build(questions_file, out, model_path, backend, uri, collection, force, skip
     first = next(chunks)  # errors in the file come before the slow model load
     loaded = model.load(model_path)
     built = Index.build_chunks(
-        loaded, _not_all_skipped(itertools.chain([first], chunks), skipped), out, backend=backend, force=force, progress=not quiet,
-        model_path=model_path, options=options, resume_key=_input_key(questions_file),
+        loaded, _not_all_skipped(itertools.chain([first], chunks), skipped), out, backend=backend, force=force,
+        progress=not quiet, model_path=model_path, options=options, resume_key=_input_key(questions_file),
     )
     click.echo(f"indexed {counted(len(built), 'question')} into {out}{_skipped(skipped)}")
 
