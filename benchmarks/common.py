@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QDUP_SHARED", ROOT.parent / "shared"))
 QQP_PARTIAL = SHARED / "data" / "qqp-partial" / "pairs.tsv"
 RESULTS = ROOT / "benchmarks" / "results"
-CLI = "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))"  # `qdup` of the src on the path
+# The `qdup` program of the src on the path (a baseline's older src has no `program`: its `main`)
+CLI = "import sys, qdup.cli as c; sys.exit(c.program() if hasattr(c, 'program') else c.main(sys.argv[1:]))"
 
 
 def data_path(path: str | None) -> Path:

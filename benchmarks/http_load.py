@@ -31,7 +31,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ROOT, data_path, machine_line, write_results  # noqa: E402
+from common import CLI, ROOT, data_path, machine_line, write_results  # noqa: E402
 
 import qdup  # noqa: E402
 from qdup.text.vocabulary import tokenize  # noqa: E402
@@ -51,7 +51,7 @@ def free_port() -> int:
 
 
 def start_server(index: Path, model: str | None, port: int, src: str | None = None) -> subprocess.Popen:
-    command = [sys.executable, "-c", "import sys; from qdup.cli import main; sys.exit(main(sys.argv[1:]))",
+    command = [sys.executable, "-c", CLI,
                "serve", "--index", str(index), "--port", str(port)]
     env = dict(os.environ)
     if src:  # that checkout's code first on the path

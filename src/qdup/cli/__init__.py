@@ -11,6 +11,7 @@ import sys
 import click
 
 from ..errors import QdupError
+from ..util import collector
 from ..util.threads import use_threads
 
 
@@ -52,7 +53,7 @@ def counted(n: int, noun: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``qdup`` script; returns the exit code."""
+    """The command line ``argv`` (default: ``sys.argv[1:]``) run; returns the exit code."""
     try:
         cli.main(args=argv, prog_name="qdup", standalone_mode=False)
     except QdupError as error:
@@ -65,6 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         return _fail(f"{where}{error.strerror or error}")
     return 0
+
+
+def program() -> int:
+    """The ``qdup`` program: :func:`main` with the cycle collector off until torch is imported,
+    whose objects it then never walks again (:mod:`qdup.util.collector`). A program calling
+    :func:`main` itself keeps its collector as it set it."""
+    collector.pause()
+    try:
+        return main()
+    finally:
+        collector.resume()
 
 
 def _fail(message: str) -> int:
@@ -82,4 +94,4 @@ from . import (pairs_commands, search_commands, serve_command, vector_commands, 
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(program())

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
+from . import collector
+
 WAIT_POLICY = "PASSIVE"
 
 
@@ -56,7 +58,9 @@ def use_threads(count: int):
 
 
 def torch_loaded() -> None:
-    """Apply the thread counts asked for before torch was imported (qdup.encoders.lstm.inputs calls it)."""
+    """Apply the thread counts asked for before torch was imported (qdup.encoders.lstm.inputs calls it),
+    and let the cycle collector walk only what is made from now on (:mod:`qdup.util.collector`)."""
+    collector.settle()
     for waiting in _waiting:
         waiting["restore"] = _set_torch_threads(waiting["count"])
     _waiting.clear()
