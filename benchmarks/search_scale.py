@@ -39,7 +39,7 @@ from unittest import mock
 
 import numpy as np
 
-from common import CLI, ROOT, child_seconds, data_path, machine_line, write_results
+from common import CLI, child_seconds, data_path, machine_line, write_results
 
 import qdup  # noqa: E402  (after common: sets the OpenMP wait policy before torch loads)
 from qdup.search import hybrid, postings  # noqa: E402
@@ -47,7 +47,7 @@ from qdup.search.index import Index  # noqa: E402
 from qdup.util.threads import use_threads  # noqa: E402
 from retrieval import corpus_and_queries  # noqa: E402
 
-SRC = str(ROOT / "src")  # the children run this checkout's qdup
+SRC = str(Path(qdup.__file__).resolve().parents[1])  # the children run the qdup this script runs (PYTHONPATH)
 LEGACY_COMMON_SHARE = 0.10  # the exact scan's cut before issue 20: n-grams of over 10% of the rows
 
 

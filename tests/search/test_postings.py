@@ -52,7 +52,7 @@ def test_queries_touching_more_entries_than_int32_positions_score_the_same(stats
     assert_brute_force(rows, queries, max_rows, 50, np.zeros(len(POOL), bool), *wide)
     assert wide[1].tolist() == narrow[1].tolist()
     np.testing.assert_allclose(wide[0], narrow[0], rtol=1e-6)
-    assert postings._FIRST_AT_WIDE.row.dtype == np.int64
+    assert postings._LAST_AT_WIDE.row.dtype == np.int64
 
 
 def test_segments_of_any_size_on_any_thread_score_right(stats):

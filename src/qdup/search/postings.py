@@ -52,8 +52,8 @@ MAX_INT32_POSITIONS = 2**31 - 1  # a query touching more entries keys its rows w
 ARRAYS = ("postings_columns", "postings_lengths", "postings_rows", "postings_weights", "postings_max_rows")
 _MADE: "weakref.WeakKeyDictionary[LexicalRows, RarePostings]" = weakref.WeakKeyDictionary()
 _QUERY_ROW = threading.local()  # per search thread: a query's n-gram weights as one dense row
-_FIRST_AT = threading.local()  # per search thread: where each touched row first appears
-_FIRST_AT_WIDE = threading.local()  # the same, int64, for a query touching more than MAX_INT32_POSITIONS
+_LAST_AT = threading.local()  # per search thread: where each touched row last appears
+_LAST_AT_WIDE = threading.local()  # the same, int64, for a query touching more than MAX_INT32_POSITIONS
 
 
 _MAKING = threading.Lock()  # postings are made by one thread at a time; the others then find them
@@ -209,24 +209,29 @@ class RarePostings:
 
     def _scored(self, columns: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The distinct rows in the postings of ``columns`` and their ``sum(weight * row weight)``."""
-        entries, lengths, _ = spans(self.indptr, columns)
-        if not len(entries):
+        starts, ends = self.indptr[columns].tolist(), self.indptr[columns + 1].tolist()
+        lists = [slice(a, b) for a, b in zip(starts, ends) if b > a]
+        if not lists:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        touched = self.rows.take(entries).astype(np.intp, copy=False)  # widened once, not by each index below
-        # Each touched row once, without sorting: keyed by the first position at which it
-        # appears, so the sums are over len(touched) bins, not one per stored row (a million
-        # zeroed each query cost 0.3 ms). The scratch row is the thread's own and is only
-        # read where this query wrote it; int32 halves the memory its random reads and
-        # writes cover (1.19x quicker at a million rows and 87,000 entries a query).
+        # Each n-gram's postings lie together: a slice each (a query has ~100), joined, rather
+        # than every entry's position made and gathered (0.4 of this step's time at a million)
+        touched = np.concatenate([self.rows[s] for s in lists]).astype(np.intp, copy=False)
+        products = np.concatenate([self.weights[s] for s in lists]) * np.repeat(weights, np.subtract(ends, starts))
+        # Each touched row once, without sorting: keyed by the last position at which it
+        # appears (numpy writes in order, so the last write stays), so the sums are over
+        # len(touched) bins, not one per stored row (a million zeroed each query cost 0.3 ms).
+        # The scratch row is the thread's own and is only read where this query wrote it;
+        # int32 halves the memory its random reads and writes cover (1.19x quicker at a
+        # million rows and 87,000 entries a query).
         wide = len(touched) > MAX_INT32_POSITIONS
-        first = scratch_row(_FIRST_AT_WIDE if wide else _FIRST_AT, self.size,
-                         lambda n: np.empty(n, np.int64 if wide else np.int32))
-        position = np.arange(len(touched), dtype=first.dtype)
-        first[touched[::-1]] = position[::-1]
-        key = first.take(touched)
-        totals = np.bincount(key, self.weights.take(entries) * np.repeat(weights, lengths), minlength=len(touched))
-        is_first = key == position
-        return touched[is_first], totals[is_first].astype(np.float32)
+        last = scratch_row(_LAST_AT_WIDE if wide else _LAST_AT, self.size,
+                           lambda n: np.empty(n, np.int64 if wide else np.int32))
+        position = np.arange(len(touched), dtype=last.dtype)
+        last[touched] = position
+        key = last.take(touched)
+        totals = np.bincount(key, products, minlength=len(touched))
+        kept = np.flatnonzero(key == position)  # one position per row
+        return touched.take(kept), totals.take(kept).astype(np.float32)
 
 
 def exact_scores(stored: SparseRows, rows: np.ndarray, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
