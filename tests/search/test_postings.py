@@ -198,7 +198,7 @@ def test_postings_made_without_max_rows_follow_the_segments_size(stats, monkeypa
 
 @pytest.mark.parametrize("damage", ["row out of range", "bucket out of range", "lengths disagree", "negative row",
                                     "unsigned buckets out of order", "lengths whose sum overflows",
-                                    "weights not numbers"])
+                                    "weights not numbers", "a bucket longer than kept"])
 def test_damaged_stored_postings_are_one_line(stats, tmp_path, damage):
     from qdup.errors import DataError
     from qdup.search.local.files import read_lexical
@@ -218,6 +218,8 @@ def test_damaged_stored_postings_are_one_line(stats, tmp_path, damage):
         arrays["postings_lengths"][:2] += [2**62, -(2**62)]  # the sum is still right
     elif damage == "weights not numbers":
         arrays["postings_weights"] = arrays["postings_weights"].astype(str)
+    elif damage == "a bucket longer than kept":
+        arrays["postings_kept"] = np.array([arrays["postings_lengths"].max() - 1])
     else:
         arrays["postings_lengths"][0] += 1
     write_arrays(tmp_path, arrays)
@@ -271,3 +273,68 @@ def test_threads_asking_at_once_make_a_segments_postings_once(stats, monkeypatch
     for thread in threads:
         thread.join(timeout=60)
     assert made == ["first"] and postings.rare_postings(rows) is postings._MADE.get(rows)
+
+
+def kept_by_hand(rows, max_rows: int, kept: int) -> tuple[list, list]:
+    """Per bucket in at most ``max_rows`` rows: its ``kept`` heaviest rows (ties: the first),
+    in row order, and their weights; from scipy's column view."""
+    by_bucket = rows.chars.to_scipy().tocsc()
+    found, weights = [], []
+    for b in range(by_bucket.shape[1]):
+        span = slice(by_bucket.indptr[b], by_bucket.indptr[b + 1])
+        held, values = by_bucket.indices[span], by_bucket.data[span]
+        if 0 < len(held) <= max_rows:
+            best = sorted(sorted(range(len(held)), key=lambda i: (-values[i], held[i]))[:kept], key=lambda i: held[i])
+            found.append(held[best].tolist())
+            weights.append(values[best].tolist())
+    return found, weights
+
+
+@pytest.mark.parametrize("kept", [1, 2, 5])
+def test_each_bucket_keeps_its_heaviest_rows(stats, monkeypatch, kept):
+    from qdup.search import postings
+
+    rows = stats.rows(POOL * 2 + ["python python python", "iphone"])  # repeated rows: ties of weight
+    made = RarePostings.of(rows.chars, max_rows=9, kept=kept)
+    lengths = np.diff(made.indptr)
+    spans = [slice(a, b) for a, b in zip(made.indptr[:-1], made.indptr[1:]) if b > a]
+    expected_rows, expected_weights = kept_by_hand(rows, 9, kept)
+    assert [made.rows[s].tolist() for s in spans] == expected_rows
+    np.testing.assert_array_equal(np.concatenate([made.weights[s] for s in spans]),
+                                  np.concatenate(expected_weights).astype(np.float32))
+    assert made.kept == kept and lengths.max() <= kept
+    monkeypatch.setattr(postings, "ENTRIES_PER_PASS", 5)  # the long buckets chosen a few at a time
+    parts = RarePostings.of(rows.chars, max_rows=9, kept=kept)
+    for name in ("indptr", "rows", "weights"):
+        np.testing.assert_array_equal(getattr(parts, name), getattr(made, name))
+
+
+def test_candidates_come_from_the_kept_postings_only(stats):
+    import scipy.sparse as sp
+
+    rows, queries = stats.rows(POOL * 2), stats.rows(QUERIES)
+    made = RarePostings.of(rows.chars, max_rows=9, kept=2)
+    kept = sp.csc_matrix((made.weights, made.rows, made.indptr), shape=(len(rows), rows.chars.width))
+    brute = (queries.chars.to_scipy() @ kept.T).toarray()
+    touched = ((queries.chars.to_scipy() != 0).astype(np.float32) @ (kept != 0).T).toarray() > 0
+    scores, found = made.topk(queries, 4, None)
+    for q in range(len(QUERIES)):
+        order = [r for r in np.lexsort((np.arange(len(rows)), -brute[q])) if touched[q, r]][:4]
+        assert found[q, : len(order)].tolist() == order and (found[q, len(order):] == -1).all()
+        np.testing.assert_allclose(scores[q, : len(order)], brute[q, order], rtol=1e-5)
+
+
+def test_postings_keep_what_they_kept_through_a_file_and_older_files_kept_all(stats, monkeypatch):
+    from qdup.search import postings
+
+    rows = stats.rows(POOL)
+    made = RarePostings.of(rows.chars, max_rows=9, kept=2)
+    back = RarePostings.from_arrays(made.to_arrays(), len(POOL), rows.chars.width)
+    assert (back.max_rows, back.kept) == (9, 2)
+    older = {k: v for k, v in RarePostings.of(rows.chars, max_rows=9).to_arrays().items() if k != "postings_kept"}
+    assert RarePostings.from_arrays(older, len(POOL), rows.chars.width).kept == 9
+    monkeypatch.setattr(postings, "MAX_POSTINGS", 9)  # today's cut for this pool: 9 rows, all of them kept...
+    assert RarePostings.of(rows.chars).made_with_todays_cut()
+    monkeypatch.setattr(postings, "MAX_KEPT", 2)  # ...and now 2 kept: postings kept whole are not today's
+    assert not RarePostings.from_arrays(older, len(POOL), rows.chars.width).made_with_todays_cut()
+    assert RarePostings.of(rows.chars).kept == 2 and RarePostings.of(rows.chars).made_with_todays_cut()

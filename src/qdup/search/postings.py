@@ -12,8 +12,10 @@ then ranks the candidates on every n-gram. Chosen on validation queries
 (docs/benchmarks.md): at 51k questions recall@1 is unchanged and recall@10 within 0.001 of
 scoring on every n-gram under 10% of the rows.
 
-In a large store more of a query's n-grams are common ones, which the rare postings leave
-out: there, each query's best :data:`RESCORE_POOL` rows by the rare n-grams are scored again
+Above 400,000 rows an n-gram may be in more rows than :data:`MAX_KEPT`: it keeps the
+postings of the rows it weighs most in (short questions, repeated n-grams), those where it
+adds most to a score. In a large store more of a query's n-grams are common ones, which the
+rare postings leave out: there, each query's best :data:`RESCORE_POOL` rows by the rare n-grams are scored again
 on every n-gram (the exact TF-IDF cosine), and the best of those are the candidates. At a
 million questions, with the postings of n-grams in up to 1% of the rows, the whole search
 then holds validation recall@1 and @10 within 0.005 of the exact scan (docs/benchmarks.md).
@@ -41,6 +43,11 @@ MAX_POSTINGS = 1000  # rows an n-gram may be in and still make candidates (per s
 # of the exact scan (3,000: 0.008 and 0.016 short) for +1.2 ms a query; at 200k, 2,000 rows
 # add 0.003 / 0.005 for +0.2 ms.
 POSTINGS_SHARE = 0.01
+# Of an n-gram in more rows than this, only the rows it weighs most in keep a posting (its
+# rarer n-grams and the rescored pool find the others). Chosen on validation queries
+# (docs/benchmarks.md): at a million, with 4,000, recall@1 / @10 -0.0004 / -0.0013 for
+# -0.35 ms a query (3,000: -0.0012 / -0.0051); below 400,000 rows no n-gram has more.
+MAX_KEPT = 4000
 # Stores above this many rows rescore a pool of candidates on every n-gram. Chosen on
 # validation queries (docs/benchmarks.md): at 51k rows the pool adds 0.003 recall@10 for
 # +0.6 ms a query, at 200k 0.0125 and at a million 0.021 (half the loss against the exact
@@ -62,6 +69,11 @@ _MAKING = threading.Lock()  # postings are made by one thread at a time; the oth
 def max_postings(rows: int) -> int:
     """The most rows an n-gram of a segment of ``rows`` rows may be in to have postings."""
     return max(MAX_POSTINGS, int(rows * POSTINGS_SHARE))
+
+
+def kept_postings(max_rows: int) -> int:
+    """The most postings an n-gram keeps when it may be in up to ``max_rows`` rows."""
+    return min(max_rows, MAX_KEPT)
 
 
 def rare_postings(rows: LexicalRows, keep: bool = True) -> "RarePostings":
@@ -114,20 +126,24 @@ def best_alive(found: np.ndarray, value: np.ndarray, k: int,
 class RarePostings:
     """The (bucket -> rows, weights) postings of a segment's char n-grams found in at most ``max_rows`` rows."""
 
-    def __init__(self, indptr: np.ndarray, rows: np.ndarray, weights: np.ndarray, size: int, max_rows: int) -> None:
+    def __init__(self, indptr: np.ndarray, rows: np.ndarray, weights: np.ndarray, size: int, max_rows: int,
+                 kept: int | None = None) -> None:
         self.indptr = indptr    # (buckets + 1,) int64: bucket b's postings are [indptr[b], indptr[b + 1])
         self.rows = rows        # int32, ascending within a bucket
         self.weights = weights  # float32, the rows' TF-IDF weights of the bucket
         self.size = size        # rows of the segment
         self.max_rows = max_rows
+        self.kept = max_rows if kept is None else kept  # postings a bucket keeps at most: its heaviest
 
     @classmethod
-    def of(cls, chars: SparseRows, max_rows: int | None = None) -> "RarePostings":
+    def of(cls, chars: SparseRows, max_rows: int | None = None, kept: int | None = None) -> "RarePostings":
         """Postings of the buckets in at most ``max_rows`` rows of ``chars`` (default:
-        :func:`max_postings`): per range of buckets, one sort of 64-bit keys (bucket, then
+        :func:`max_postings`), each keeping its ``kept`` heaviest rows (default:
+        :func:`kept_postings`): per range of buckets, one sort of 64-bit keys (bucket, then
         entry position) rather than a transpose of every entry, so a bucket's rows stay in
         order and a million questions' entries are never all copied at once."""
         max_rows = max_postings(len(chars)) if max_rows is None else max_rows
+        kept = kept_postings(max_rows) if kept is None else kept
         if chars.nnz >= 1 << 32:  # entry positions are packed into the low 32 bits of the sort keys
             raise ValueError(f"a segment of {chars.nnz:,} n-gram entries is too large for its postings")
         # Every read of the entries' buckets is done a part at a time: numpy widens int32
@@ -152,12 +168,28 @@ class RarePostings:
             span = slice(indptr[low], indptr[low] + len(entries))
             rows[span] = np.searchsorted(chars.indptr, entries, side="right") - 1
             weights[span] = chars.data[entries]
-        return cls(indptr, rows, weights, len(chars), max_rows)
+        return cls(indptr, rows, weights, len(chars), max_rows).heaviest(kept)
+
+    def heaviest(self, kept: int) -> "RarePostings":
+        """These postings with each bucket's ``kept`` heaviest rows only (ties: the first row),
+        a few buckets at a time (a million questions' longest buckets hold ~20M postings)."""
+        lengths = np.diff(self.indptr)
+        long = np.flatnonzero(lengths > kept)
+        keep = np.ones(len(self.rows), bool)
+        groups = np.split(long, np.flatnonzero(np.diff(np.cumsum(lengths[long]) // ENTRIES_PER_PASS)) + 1)
+        for group in groups if len(long) else []:
+            entries, sizes, taken = spans(self.indptr, group)
+            bucket = np.repeat(np.arange(len(group)), sizes)
+            order = np.lexsort((self.rows[entries], -self.weights[entries], bucket))  # heaviest first
+            keep[entries[order[np.arange(len(order)) - taken[bucket] >= kept]]] = False
+        indptr = np.zeros_like(self.indptr)
+        np.cumsum(np.minimum(lengths, kept), out=indptr[1:])
+        return RarePostings(indptr, self.rows[keep], self.weights[keep], self.size, self.max_rows, kept)
 
     def made_with_todays_cut(self) -> bool:
-        """Whether these postings keep the n-grams :func:`max_postings` gives their segment
-        (stored ones keep the cut they were written with)."""
-        return self.max_rows == max_postings(self.size)
+        """Whether these postings keep the n-grams :func:`max_postings` gives their segment, as
+        many rows of each as :func:`kept_postings` (stored ones keep the cut they were written with)."""
+        return self.max_rows == max_postings(self.size) and self.kept == kept_postings(self.max_rows)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for ``np.savez``: the buckets that have postings and how many each."""
@@ -165,7 +197,8 @@ class RarePostings:
         columns = np.flatnonzero(lengths).astype(np.int32)
         return {"postings_columns": columns, "postings_lengths": lengths[columns].astype(np.int32),
                 "postings_rows": self.rows, "postings_weights": self.weights,
-                "postings_max_rows": np.array([self.max_rows], dtype=np.int64)}
+                "postings_max_rows": np.array([self.max_rows], dtype=np.int64),
+                "postings_kept": np.array([self.kept], dtype=np.int64)}
 
     @classmethod
     def from_arrays(cls, arrays, size: int, width: int) -> "RarePostings":
@@ -173,20 +206,22 @@ class RarePostings:
         columns, lengths = np.asarray(arrays["postings_columns"]), np.asarray(arrays["postings_lengths"])
         rows, weights = np.asarray(arrays["postings_rows"]), np.asarray(arrays["postings_weights"])
         max_rows = np.asarray(arrays["postings_max_rows"])
+        kept = np.asarray(arrays["postings_kept"]) if "postings_kept" in arrays else max_rows  # written before: all
         if (columns.ndim != 1 or columns.shape != lengths.shape or rows.ndim != 1 or rows.shape != weights.shape
-                or max_rows.shape != (1,) or not np.issubdtype(weights.dtype, np.floating)
+                or max_rows.shape != (1,) or kept.shape != (1,) or not np.issubdtype(weights.dtype, np.floating)
                 # signed: an unsigned difference would wrap round and pass the order checks below
-                or not all(np.issubdtype(a.dtype, np.signedinteger) for a in (columns, lengths, rows, max_rows))):
+                or not all(np.issubdtype(a.dtype, np.signedinteger) for a in (columns, lengths, rows, max_rows, kept))):
             raise ValueError("postings of the wrong shape")
+        # no bucket has more rows than the segment, or than it keeps
         if len(columns) and (columns.min() < 0 or columns.max() >= width or np.any(np.diff(columns) <= 0)
-                             or lengths.min() < 1 or lengths.max() > size):  # no bucket has more rows than the segment
+                             or lengths.min() < 1 or lengths.max() > min(size, int(kept[0]))):
             raise ValueError("postings with a bucket out of range")
         if int(lengths.sum(dtype=np.int64)) != len(rows) or (len(rows) and (rows.min() < 0 or rows.max() >= size)):
             raise ValueError("postings with a row out of range")
         indptr = np.zeros(width + 1, dtype=np.int64)
         indptr[columns + 1] = lengths
         np.cumsum(indptr, out=indptr)
-        return cls(indptr, rows, weights, size, int(max_rows[0]))
+        return cls(indptr, rows, weights, size, int(max_rows[0]), int(kept[0]))
 
     def topk(self, queries, k: int, dead: np.ndarray | None,
              stored: SparseRows | None = None) -> tuple[np.ndarray, np.ndarray]:
