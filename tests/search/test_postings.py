@@ -303,7 +303,7 @@ def test_each_bucket_keeps_its_heaviest_rows(stats, monkeypatch, kept):
     np.testing.assert_array_equal(np.concatenate([made.weights[s] for s in spans]),
                                   np.concatenate(expected_weights).astype(np.float32))
     assert made.kept == kept and lengths.max() <= kept
-    monkeypatch.setattr(postings, "ENTRIES_PER_PASS", 5)  # the long buckets chosen a few at a time
+    monkeypatch.setattr(postings, "HEAVIEST_PER_PASS", 5)  # the long buckets chosen a few at a time
     parts = RarePostings.of(rows.chars, max_rows=9, kept=kept)
     for name in ("indptr", "rows", "weights"):
         np.testing.assert_array_equal(getattr(parts, name), getattr(made, name))
