@@ -15,10 +15,11 @@ scoring on every n-gram under 10% of the rows.
 Above 400,000 rows an n-gram may be in more rows than :data:`MAX_KEPT`: it keeps the
 postings of the rows it weighs most in (short questions, repeated n-grams), those where it
 adds most to a score. In a large store more of a query's n-grams are common ones, which the
-rare postings leave out: there, each query's best :data:`RESCORE_POOL` rows by the rare n-grams are scored again
-on every n-gram (the exact TF-IDF cosine), and the best of those are the candidates. At a
-million questions, with the postings of n-grams in up to 1% of the rows, the whole search
-then holds validation recall@1 and @10 within 0.005 of the exact scan (docs/benchmarks.md).
+rare postings leave out: there, each query's best :data:`RESCORE_POOL` rows by the rare
+n-grams are scored again on every n-gram (the exact TF-IDF cosine), and the best of those
+are the candidates. At a million questions, with the postings of n-grams in up to 1% of the
+rows, the whole search then holds validation recall@1 and @10 within 0.005 of the exact
+scan (docs/benchmarks.md).
 
 A segment's postings are made once, when it is written, and stored beside its lexical rows
 (:mod:`qdup.search.local.files`): making them costs ~0.3 s per 51k questions, which every
@@ -177,9 +178,11 @@ class RarePostings:
         sort at once took the build's peak memory up by 0.4 GiB."""
         lengths = np.diff(self.indptr)
         long = np.flatnonzero(lengths > kept)
+        if not len(long):  # below 400,000 rows, always: nothing to copy
+            return RarePostings(self.indptr, self.rows, self.weights, self.size, self.max_rows, kept)
         keep = np.ones(len(self.rows), bool)
         groups = np.split(long, np.flatnonzero(np.diff(np.cumsum(lengths[long]) // HEAVIEST_PER_PASS)) + 1)
-        for group in groups if len(long) else []:
+        for group in groups:
             entries, sizes, taken = spans(self.indptr, group)
             bucket = np.repeat(np.arange(len(group), dtype=np.int32), sizes)
             order = np.lexsort((self.rows[entries], -self.weights[entries], bucket))  # heaviest first

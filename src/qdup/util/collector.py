@@ -6,7 +6,7 @@ one Python runs as the process exits. None of them is garbage (they live as long
 process). So the CLI turns the collector off as it starts (:func:`pause`), and once torch is
 imported moves every object made so far into the permanent generation and turns it back on
 (:func:`settle`, ``gc.freeze``): later collections, and the one at exit, walk only what the
-command makes itself. ``qdup search`` took 1.33x the CPU of ``import torch``, and 1.07x so
+command makes itself: ``qdup search`` took 1.33x the CPU of ``import torch``, 1.07x so
 (docs/benchmarks.md). A program that imports qdup keeps its collector as it set it.
 """
 
