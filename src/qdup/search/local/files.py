@@ -169,7 +169,7 @@ def write_lexical(folder: Path, name: str, rows: LexicalRows) -> None:
 def read_lexical(folder: Path, name: str, rows: int, recorded: dict) -> LexicalRows:
     """A segment's lexical rows, and their stored postings (a file written before they were
     stored has them made on the first search). Stored postings are used as written, even of
-    another ``max_rows`` than :func:`~qdup.search.postings.max_postings` gives today: making
+    another cut than today's (``max_rows``, or the rows a long bucket keeps): making
     them again would cost every process that opens a million questions ~4 s; a merge or a
     rebuild writes them anew."""
     file = f"{name}{LEXICAL}"
