@@ -29,10 +29,10 @@ def check(index_path):
 @index.command("compact")
 @click.argument("index_path", metavar="INDEX", type=click.Path())
 def compact(index_path):
-    """Rewrite a local index as one segment: the rows of removed questions dropped, the word
-    postings made as this version makes them (an index keeps those it was written with
-    until then), its graph, if it has one, built anew. Searches go on meanwhile; other
-    writers wait. No question is encoded again: minutes at a million questions.
+    """Rewrite a local index as one segment: the rows of removed questions dropped, the
+    character n-gram postings made as this version makes them (an index keeps those it was
+    written with until then), its graph, if it has one, built anew. Searches go on
+    meanwhile; other writers wait. No question is encoded again: minutes at a million questions.
 
     \b
     Example:
