@@ -230,3 +230,33 @@ def test_pairs_of_one_label_say_their_auc_is_undefined(capsys, toy_path, tmp_pat
     code, out, err = run(capsys, "evaluate", tmp_path / "m", tmp_path / "dup.tsv")
     assert code == 0, err
     assert "ROC AUC:    undefined (every pair has the same label)\n" in out
+
+
+HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+
+
+@pytest.mark.parametrize("rows, message", [
+    ("", "too few duplicate pairs to split: 0 in the training pool (need at least 3)"),
+    ("1\t1\t2\tHow do I cook rice?\tWhat is love?\t0\n",
+     "too few duplicate pairs to split: 0 in the training pool (need at least 3)"),
+])
+@pytest.mark.parametrize("command", [["calibrate", "{data}", "--model", "{model}"],
+                                     ["calibrate-search", "{data}", "--model", "{model}"],
+                                     ["evaluate", "{model}", "{data}", "--split", "test"],
+                                     ["train", "{data}", "--out", "{tmp}/m"]])
+def test_pairs_that_cannot_be_split_are_named_in_the_error(capsys, tiny_model_dir, tmp_path, rows, message, command):
+    # The error said what was wrong but not of which file ("too few duplicate pairs to split").
+    data = tmp_path / "pairs.tsv"
+    data.write_text(HEADER + rows, encoding="utf-8")
+    fill = {"data": data, "model": tiny_model_dir, "tmp": tmp_path}
+    code, _, err = run(capsys, *[a.format(**fill) for a in command])
+    assert (code, err) == (1, f"Error: {data}: {message}\n")
+
+
+def test_no_validation_queries_names_the_file(capsys, tiny_model_dir, tmp_path):
+    # Five duplicates split 4 / 1; the one validation duplicate asks its own text: no query.
+    rows = [f"{n}\t{2 * n}\t{2 * n + 1}\tWhat is question {n}?\tWhat is question {n} really?\t1\n" for n in range(4)]
+    data = tmp_path / "pairs.tsv"
+    data.write_text(HEADER + "".join(rows) + "9\t20\t20\tHow?\tHow?\t1\n", encoding="utf-8")
+    code, _, err = run(capsys, "calibrate-search", data, "--model", tiny_model_dir)
+    assert (code, err) == (1, f"Error: {data}: no validation duplicates to calibrate on\n")

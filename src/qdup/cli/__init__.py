@@ -6,11 +6,13 @@ Each command parses its arguments, makes one library call and prints. Library er
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from pathlib import Path
 
 import click
 
-from ..errors import QdupError
+from ..errors import DataError, QdupError
 from ..util import collector
 from ..util.threads import use_threads
 
@@ -45,6 +47,18 @@ def where_option(what: str = "Only questions"):
                         help=f"{what} passing this condition (repeatable, all must hold): FIELD OP VALUE on "
                              "status, category, tags, created, answers, duplicate_of; e.g. status!=deleted, "
                              "tags=python|pandas, created>=2024-01-01.")
+
+
+@contextlib.contextmanager
+def naming(data_file):
+    """A data error raised while ``data_file``'s pairs are split or calibrated on ("too few
+    duplicate pairs to split") names the file, as its reading's errors do."""
+    try:
+        yield
+    except DataError as error:
+        if str(error).startswith(str(Path(data_file))):
+            raise
+        raise type(error)(f"{Path(data_file)}: {error}") from None
 
 
 def counted(n: int, noun: str) -> str:

@@ -6,7 +6,7 @@ import click
 
 from ..training import recipes
 from ..training.devices import check_device
-from . import cli, threads_option
+from . import cli, naming, threads_option
 
 
 @cli.command()
@@ -58,7 +58,8 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     chosen = {"scorer": "rerank" if pairs_file else "cosine", **given, **overrides}
     recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **chosen)  # bad settings: refused before any work
     model.check_output(out, force)  # fail before the teacher's encoding and the training
-    labelled = reference_split(read_pairs(pairs_file)) if pairs_file else None
+    with naming(pairs_file):
+        labelled = reference_split(read_pairs(pairs_file)) if pairs_file else None
     questions = read_questions(questions_file).questions
     teacher_model = model.load(teacher)
     config = recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **{**teacher_lookalikes(teacher_model), **chosen})

@@ -12,7 +12,7 @@ from ..training import recipes
 from ..training.devices import check_device
 from ..errors import ConfigError
 from ..scoring.thresholds import check_threshold
-from . import cli, threads_option
+from . import cli, naming, threads_option
 
 # evaluation, model and training import torch: commands import them when they run, so that
 # `qdup --help`, `--version` and argument errors stay fast.
@@ -64,8 +64,9 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
     given = {key: value for key, value in settings.items() if value is not None}
     config = trainer.TrainConfig.from_recipe(recipe, **{**given, **recipes.parse_settings(extra)})
     model.check_output(out, force)  # fail before training, not after it
-    trained = trainer.train(reference_split(read_pairs(data_file)), config,
-                            progress=not quiet, device=check_device(device), encoder=encoder_path)
+    with naming(data_file):
+        split = reference_split(read_pairs(data_file))
+    trained = trainer.train(split, config, progress=not quiet, device=check_device(device), encoder=encoder_path)
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     name, value = chosen_by(best, config.select)
@@ -115,7 +116,8 @@ def evaluate(args, threshold, subset, as_json, plots):
         check_folder(plots)  # before the scoring, not after it
     labelled = read_pairs(args[-1])
     if subset != "all":
-        labelled = getattr(reference_split(labelled), subset)
+        with naming(args[-1]):
+            labelled = getattr(reference_split(labelled), subset)
     loaded = model.load(args[0] if len(args) == 2 else None)
     report = pairs.evaluate(loaded, labelled, threshold)
     if plots:
@@ -197,7 +199,8 @@ def calibrate(data_file, model_path, dry_run):
     from .. import model
     from ..evaluation import pairs
 
-    validation = reference_split(read_pairs(data_file)).validation
+    with naming(data_file):
+        validation = reference_split(read_pairs(data_file)).validation
     if len(set(validation.is_duplicate.tolist())) < 2:
         raise ConfigError(f"{data_file}: calibration needs validation pairs of both labels")
     figures = pairs.calibration(model.load(model_path), validation)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
-from . import cli, threads_option
+from . import cli, naming, threads_option
 
 
 @cli.command()
@@ -69,7 +69,8 @@ def calibrate_search(data_file, model_path, precision, dry_run):
     from ..evaluation.search_calibration import calibrate_on_pairs
 
     loaded = model.load(model_path)
-    calibration = calibrate_on_pairs(loaded, read_pairs(data_file), precision)
+    with naming(data_file):
+        calibration = calibrate_on_pairs(loaded, read_pairs(data_file), precision)
     if not dry_run:
         model.write_config_entry(model_path, "search_threshold", calibration.to_dict())
     click.echo(json.dumps(calibration.to_dict()))
