@@ -220,17 +220,17 @@ def _model(folder: Path, encoder: TextEncoder, config: dict, scorer: Scorer) -> 
                              f"{error}") from None
 
 
-def write_config_entry(path: str | os.PathLike, key: str, value: Any) -> None:
-    """Set one top-level entry of a model folder's config.json (a pretrained folder's
-    qdup.json), atomically; weights untouched."""
+def write_config_entries(path: str | os.PathLike, **entries: Any) -> None:
+    """Set top-level entries of a model folder's config.json (a pretrained folder's
+    qdup.json) in one atomic write (all of them or none); weights untouched."""
     folder = Path(path)
     config = _read_config(folder)
-    if key in ("format", "format_version", "encoder", "model", "versions", "scorer", "checksums"):  # describe saved files
+    for key in sorted({"format", "format_version", "encoder", "model", "versions", "scorer", "checksums"} & set(entries)):
         raise ConfigError(f"config.json entry {key!r} is not writable")
     target = "config.json"
     if config.get("format") != FORMAT:  # never edit a pretrained folder's own files
         config, target = _read_sidecar(folder), SIDECAR
-    config[key] = value
+    config.update(entries)
     atomic.write_text(folder / target, json.dumps(config, indent=2) + "\n")
 
 

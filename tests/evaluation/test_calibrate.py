@@ -37,5 +37,29 @@ def test_protected_entries_stay_protected(tiny_model_dir, tmp_path):
     folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
     for key in ("encoder", "model", "checksums"):
         with pytest.raises(qdup.ConfigError, match=f"config.json entry '{key}' is not writable"):
-            qdup.model.write_config_entry(folder, key, "x")
+            qdup.model.write_config_entries(folder, **{key: "x"})
     assert json.loads((folder / "config.json").read_text())["encoder"] == "lstm"
+
+
+def test_threshold_and_figures_are_stored_together(capsys, tiny_model_dir, tmp_path, monkeypatch):
+    # They were two writes of config.json: a failure after the first (a full disk, a kill)
+    # left the new threshold next to the old calibration figures.
+    from qdup.util import atomic
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "threshold": 0.5,
+                                                    "calibration": {"accuracy_threshold": 0.5}}))
+    write, writes = atomic.write_text, []
+
+    def first_write_only(path, text):
+        writes.append(path)
+        if len(writes) > 1:
+            raise OSError(28, "No space left on device", str(path))
+        write(path, text)
+
+    monkeypatch.setattr(atomic, "write_text", first_write_only)
+    run(capsys, "calibrate", TOY_PAIRS, "--model", folder)
+    stored = json.loads((folder / "config.json").read_text())
+    assert stored["threshold"] != 0.5  # the calibration was stored...
+    assert stored["threshold"] == round(stored["calibration"]["accuracy_threshold"], 4)  # ...all of it

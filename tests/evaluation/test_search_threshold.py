@@ -73,12 +73,12 @@ def test_true_duplicates_are_transitive_or_same_text():
 @pytest.mark.parametrize("key", ["scorer", "checksums", "model"])
 def test_entries_describing_saved_files_are_not_writable(tmp_path, tiny_model_dir, key):
     from qdup.errors import ConfigError
-    from qdup.model import write_config_entry
+    from qdup.model import write_config_entries
 
     folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
     before = (folder / "config.json").read_bytes()
     with pytest.raises(ConfigError, match=f"{key!r} is not writable"):
-        write_config_entry(folder, key, {"name": "cosine"})
+        write_config_entries(folder, **{key: {"name": "cosine"}})
     assert (folder / "config.json").read_bytes() == before
 
 

@@ -206,8 +206,7 @@ def calibrate(data_file, model_path, dry_run):
     figures = pairs.calibration(model.load(model_path), validation)
     threshold = round(figures["accuracy_threshold"], 4)
     if not dry_run:
-        model.write_config_entry(model_path, "threshold", threshold)
-        model.write_config_entry(model_path, "calibration", figures)
+        model.write_config_entries(model_path, threshold=threshold, calibration=figures)
     click.echo(f"threshold {threshold:.4f}: validation accuracy {figures['validation_accuracy']:.4f}, "
                f"ROC AUC {figures['validation_auc']:.4f} on {figures['pairs']} pairs"
                + ("" if dry_run else f"; stored in {model_path}"))

@@ -72,7 +72,7 @@ def calibrate_search(data_file, model_path, precision, dry_run):
     with naming(data_file):
         calibration = calibrate_on_pairs(loaded, read_pairs(data_file), precision)
     if not dry_run:
-        model.write_config_entry(model_path, "search_threshold", calibration.to_dict())
+        model.write_config_entries(model_path, search_threshold=calibration.to_dict())
     click.echo(json.dumps(calibration.to_dict()))
     click.echo(f"search threshold {calibration.threshold:.4f}: {calibration.flagged_share:.1%} of "
                f"{calibration.queries} validation queries flagged, precision {calibration.precision:.3f}"
