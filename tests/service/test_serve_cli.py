@@ -90,3 +90,16 @@ def test_ipv6_loopback_is_answered(served):
     assert lines[1].startswith("writes: open") and "accepted Host headers: ::1, localhost, 127.0.0.1" in lines[1]
     assert http.get(url + "/health").json()["questions"] == 2
     assert http.post(url + "/questions", json={"question": "Asked over IPv6?"}).status_code == 201
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "no-such-host.invalid"])
+def test_a_busy_port_or_unknown_host_fails_before_the_index_loads(capsys, tmp_path, monkeypatch, host):
+    # The port was bound only once the index and the model had loaded (minutes at a million questions).
+    from helpers import run
+
+    monkeypatch.setattr(Index, "load", lambda *a, **k: pytest.fail("loaded the index before binding the port"))
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        code, out, err = run(capsys, "serve", "--index", tmp_path / "idx", "--host", host, "--port", port)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"Error: cannot listen on {host}:{port} (") and err.count("\n") == 1

@@ -46,19 +46,21 @@ def serve(index_path, model_path, host, port, read_only, token_file, cors_origin
 
     access = access_for(host, read_only, read_token(token_file))
     hosts = accepted_hosts(allowed_hosts, host)
-    opened = Index.load(index_path)
-    loaded = opened.model(model_path)
-    shown_host = f"[{host}]" if ":" in host else host
+    # Bound first: a busy port or an unknown host is one line, not one after seconds of loading.
+    with server.listening_socket(host, port) as sock:
+        opened = Index.load(index_path)
+        loaded = opened.model(model_path)
+        shown_host = f"[{host}]" if ":" in host else host
 
-    def announce() -> None:  # once the port is bound: a busy port prints only the error
-        click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
-                   f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
-        click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
-                   + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else "")
-                   + (f"; every search: {where}" if where else ""))
+        def announce() -> None:  # once the port is bound: a busy port prints only the error
+            click.echo(f"qdup serving http://{shown_host}:{port}/  index {index_path} ({len(opened)} questions)  "
+                       f"model {_model_name(opened, model_path)} ({loaded.fingerprint[:12]})")
+            click.echo(f"writes: {access.mode} ({access.reason}); accepted Host headers: {', '.join(hosts)}"
+                       + (f"; CORS origins: {', '.join(cors_origins)}" if cors_origins else "")
+                       + (f"; every search: {where}" if where else ""))
 
-    server.serve(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
-                 allowed_hosts=hosts, on_listening=announce, where=where)
+        server.serve(loaded, opened, host=host, port=port, access=access, cors_origins=tuple(cors_origins),
+                     allowed_hosts=hosts, on_listening=announce, where=where, sock=sock)
 
 
 def _model_name(index: Index, model_path: str | None) -> str:

@@ -21,11 +21,12 @@ from .app import create_app
 
 def serve(model, index, host: str = "127.0.0.1", port: int = 8000, access: Access = Access(),
           cors_origins: tuple[str, ...] = (), allowed_hosts: list[str] | None = None,
-          on_listening: Callable[[], None] | None = None, where=None) -> None:
+          on_listening: Callable[[], None] | None = None, where=None, sock: socket.socket | None = None) -> None:
     """Run the service with uvicorn until Ctrl-C; ``on_listening`` runs once the port is bound
     (the CLI prints its start-up lines there, so a busy port prints only the error).
-    ``where``: a filter every search applies (:func:`qdup.service.app.create_app`)."""
-    sock = listening_socket(host, port)  # first: a busy port changes nothing in this process
+    ``where``: a filter every search applies (:func:`qdup.service.app.create_app`). ``sock``:
+    :func:`listening_socket`'s for ``host:port``, bound before the model and the index loaded."""
+    sock = sock or listening_socket(host, port)  # first: a busy port changes nothing in this process
     app = create_app(model, index, access=access, cors_origins=cors_origins, allowed_hosts=allowed_hosts,
                      where=where)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
