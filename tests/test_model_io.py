@@ -332,3 +332,12 @@ def test_setting_a_threshold_checks_it_as_loading_does(tiny_model, bad):
     assert qdup.predict(tiny_model, "How do I learn Python?", "Best way to learn Python?")[0] == (
         qdup.predict(tiny_model, "How do I learn Python?", "Best way to learn Python?")[1] > 0.25)
     tiny_model.threshold = before
+
+
+@pytest.mark.parametrize("questions1, questions2, name", [(["How?"], [None], "question 1 of questions2"),
+                                                          (["How?", 5], ["Why?", "When?"], "question 2 of questions1")])
+def test_score_names_a_question_that_is_not_text_by_its_list(tiny_model, questions1, questions2, name):
+    # Counted across both lists: score(["How?"], [None]) blamed "question 2", which is neither list's.
+    for method in (tiny_model.score, tiny_model.similarity):
+        with pytest.raises(qdup.QuestionError, match=f"^{name} is not text \\(got "):
+            method(questions1, questions2)

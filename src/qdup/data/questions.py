@@ -67,9 +67,14 @@ def check_encode(texts: Iterable[str], batch_size: int) -> list[str]:
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-    texts = _listed(texts, "texts")
+    return _texts(_listed(texts, "texts"))
+
+
+def _texts(texts: list, of: str = "") -> list:
+    """``texts``, or a :class:`QuestionError` naming the first that is not text by its place
+    ("question 2"; ``of``: its list's name, "question 1 of questions2")."""
     for n, text in enumerate(texts, start=1):
-        _check_text(text, f"question {n}")
+        _check_text(text, f"question {n}{f' of {of}' if of else ''}")
     return texts
 
 
@@ -94,7 +99,8 @@ def _check_text(value, name: str) -> None:
 
 def check_pairs(questions1: Iterable[str], questions2: Iterable[str]) -> tuple[list[str], list[str]]:
     """Two aligned lists of questions to score (any iterables, read once), or a one-line
-    :class:`~qdup.errors.ConfigError`: two strings would be scored character by character.
+    :class:`~qdup.errors.ConfigError` (two strings would be scored character by character),
+    or a :class:`QuestionError` naming what is not text by its list ("question 1 of questions2").
 
     >>> check_pairs("How?", "Why?")
     Traceback (most recent call last):
@@ -106,7 +112,7 @@ def check_pairs(questions1: Iterable[str], questions2: Iterable[str]) -> tuple[l
     questions1, questions2 = _listed(questions1, "questions1"), _listed(questions2, "questions2")
     if len(questions1) != len(questions2):
         raise ConfigError("question lists must have the same length")
-    return questions1, questions2
+    return _texts(questions1, "questions1"), _texts(questions2, "questions2")  # by its list, not across both
 
 
 def is_empty(question: str) -> bool:
