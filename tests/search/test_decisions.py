@@ -239,6 +239,18 @@ def test_an_exported_file_imports_as_it_is(index, tmp_path, name):
         (None, QUESTIONS[2], "4", False, None, "2024-05-03T10:00:00Z")]
 
 
+def test_an_import_looks_each_row_s_ids_up_once(index, tmp_path, monkeypatch):
+    """Checking an exported row's query and match, then deciding it, read each id once (on
+    Milvus every look-up is a query)."""
+    record(index.path, [decide(index, "2", True, query_id="1"), decide(index, "4", False, query_id="3")])
+    export_pairs(read_decisions(index.path), tmp_path / "d.tsv")
+    asked = []
+    get = Index.get
+    monkeypatch.setattr(Index, "get", lambda self, id: asked.append(id) or get(self, id))
+    assert len(read_decision_file(index, tmp_path / "d.tsv")) == 2
+    assert sorted(asked) == ["1", "2", "3", "4"]
+
+
 def test_decision_columns_are_read_in_any_case(index, tmp_path):
     sheet = tmp_path / "sheet.csv"
     sheet.write_text("Query_ID,Match_ID,Duplicate\n1,2,1\n")

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Sequence
 
 from ..data.forum import check_created
@@ -102,6 +104,8 @@ def read_decision_file(index, path) -> list[Decision]:
         rows = _table_rows(read_text(path, "file of decisions"), path)
     if not rows:
         raise DataError(f"{path} holds no decisions")
+    # A row's ids are looked up to check it, then by decide(): once each (on Milvus, a query each).
+    index = SimpleNamespace(get=functools.lru_cache(maxsize=4)(index.get))
     out = []
     for line, row in rows:
         try:
