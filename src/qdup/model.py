@@ -143,7 +143,7 @@ class QdupModel:
         cosine = self.similarity(questions1, questions2)
         if self.scorer.lexical is None:
             return self.scorer.score(cosine, None, None)
-        rows = self.scorer.lexical.rows(list(questions1) + list(questions2))
+        rows = self.scorer.lexical.rows(questions1 + questions2)  # lists, as check_pairs returns them
         n = len(questions1)
         return self.scorer.score(cosine, rows.take(np.arange(n)), rows.take(np.arange(n, 2 * n)))
 
