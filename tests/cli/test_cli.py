@@ -243,7 +243,8 @@ HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
 @pytest.mark.parametrize("command", [["calibrate", "{data}", "--model", "{model}"],
                                      ["calibrate-search", "{data}", "--model", "{model}"],
                                      ["evaluate", "{model}", "{data}", "--split", "test"],
-                                     ["train", "{data}", "--out", "{tmp}/m"]])
+                                     ["train", "{data}", "--out", "{tmp}/m"],
+                                     ["refit", "{model}", "{data}", "--decisions", "{data}", "--out", "{tmp}/m"]])
 def test_pairs_that_cannot_be_split_are_named_in_the_error(capsys, tiny_model_dir, tmp_path, rows, message, command):
     # The error said what was wrong but not of which file ("too few duplicate pairs to split").
     data = tmp_path / "pairs.tsv"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ConfigError, UnknownIdError
-from . import cli, counted, threads_option
+from . import cli, counted, naming, threads_option
 from .search_commands import MODEL_HELP, index
 
 if TYPE_CHECKING:
@@ -183,15 +183,19 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
         raise ConfigError(f"expected [MODEL] DATA, got {len(args)} arguments")
     from .. import model
     from ..data.pairs import read_pairs
+    from ..data.split import reference_split
     from ..search.decisions import read_decisions
     from ..training.refit import decisions_from_pairs, refit as refit_model
 
     model.check_output(out, force)
     decided = read_decisions(decisions_path) if Path(decisions_path).is_dir() \
         else decisions_from_pairs(read_pairs(decisions_path))
+    pairs = read_pairs(args[-1])
+    with naming(args[-1]):
+        split = reference_split(pairs)
     cache = cache or Path.home() / ".cache" / "qdup" / "refit"
-    refitted = refit_model(model.load(args[0] if len(args) == 2 else None), read_pairs(args[-1]), decided,
-                           holdout=holdout, cache=cache, progress=not quiet)
+    refitted = refit_model(model.load(args[0] if len(args) == 2 else None), pairs, decided,
+                           holdout=holdout, cache=cache, progress=not quiet, split=split)
     refitted.save(out, force=force)
     done, search = refitted.info["refit"], refitted.info.get("search_threshold")
     searched = (f"search threshold {search['threshold']:.4f} (precision {search['precision']:.3f}, "
