@@ -225,8 +225,8 @@ def write_config_entries(path: str | os.PathLike, **entries: Any) -> None:
     qdup.json) in one atomic write (all of them or none); weights untouched."""
     folder = Path(path)
     config = _read_config(folder)
-    for key in sorted({"format", "format_version", "encoder", "model", "versions", "scorer", "checksums"} & set(entries)):
-        raise ConfigError(f"config.json entry {key!r} is not writable")
+    if fixed := sorted({"format", "format_version", "encoder", "model", "versions", "scorer", "checksums"} & set(entries)):
+        raise ConfigError(f"config.json entry {fixed[0]!r} is not writable")
     target = "config.json"
     if config.get("format") != FORMAT:  # never edit a pretrained folder's own files
         config, target = _read_sidecar(folder), SIDECAR
