@@ -13,7 +13,7 @@ import pytest
 
 import qdup
 from helpers import ROOT, TOY_PAIRS, run
-from qdup.training import scorer_fit
+from qdup.training import scorer_fit, trainer
 from qdup.training.scorer_fit import held_out_part
 from tiny_transformer import make_tiny_transformer
 
@@ -31,12 +31,16 @@ def pretrained(tmp_path_factory, fixture_pairs):
 
 @pytest.fixture(scope="module")
 def fine_tuning(pretrained, toy_split):
-    """The one-command pipeline, with the vectors and queries of the searches its re-ranker learned from."""
-    searches, real = [], scorer_fit._candidate_rows
+    """The one-command pipeline, with the training pairs of each fine-tuning, and the vectors and
+    queries of the searches its re-ranker learned from."""
+    searches, trained = [], []
+    real_rows, real_train = scorer_fit._candidate_rows, trainer._train_encoder
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scorer_fit, "_candidate_rows", lambda queries, vectors, *rest:
-                      searches.append((queries, vectors)) or real(queries, vectors, *rest))
-        return qdup.train(toy_split, FINE_TUNE, encoder=str(pretrained)), searches
+                      searches.append((queries, vectors)) or real_rows(queries, vectors, *rest))
+        patch.setattr(trainer, "_train_encoder", lambda part, *rest:
+                      trained.append(part) or real_train(part, *rest))
+        return qdup.train(toy_split, FINE_TUNE, encoder=str(pretrained)), searches, trained
 
 
 @pytest.fixture(scope="module")
@@ -79,23 +83,23 @@ def test_fine_tune_save_load_gives_identical_vectors(fine_tuned, pretrained, toy
                                fine_tuned.score(pairs.question1, pairs.question2), atol=1e-6)
 
 
-def test_one_fine_tuning_gives_the_re_ranker_honest_cosines(fine_tuning, toy_split):
-    """The re-ranker learns from the kept encoder's cosines of held-out questions only (recipe transformer)."""
-    fine_tuned, searches = fine_tuning
-    fitted = fine_tuned.info["scorer_fit"]
-    held = held_out_part(toy_split, FINE_TUNE.scorer_held_out, FINE_TUNE.seed)
-    assert fitted == {"method": "held-out", **held.summary()}
-    assert 0 < fitted["held_out_duplicates"] < len(toy_split.train)
-    assert fine_tuned.info["data"] == toy_split.summary()  # the split it was given, the held-out part included
-    assert fine_tuned.scorer.name == "rerank" and fine_tuned.info["training"]["scorer_held_out"] == 0.25
+def test_the_re_ranker_learns_from_out_of_fold_fine_tunings(fine_tuning, toy_split):
+    """Recipe transformer fits the re-ranker as the default recipe does: the kept encoder is
+    fine-tuned on the whole pool, and each half of the pool is searched with the vectors of a
+    fine-tuning that did not see its labels."""
+    fine_tuned, searches, trained = fine_tuning
+    assert fine_tuned.info["scorer_fit"] == {"method": "out-of-fold"}
+    assert fine_tuned.info["training"]["scorer_held_out"] == 0.0 and fine_tuned.scorer.name == "rerank"
+    folds = scorer_fit._folds(toy_split, FINE_TUNE.scorer_folds)
+    assert [part.train.ids.tolist() for part in trained] == [
+        toy_split.train.ids.tolist(), *(held.rest(toy_split).train.ids.tolist() for held in folds)]
     pool = sorted({q.strip() for p in (toy_split.train, toy_split.negatives) for q in p.question1 + p.question2})
-    ((queries, vectors),) = searches  # one encoder, one pass over the pool
-    np.testing.assert_allclose(vectors, fine_tuned.encode(pool), atol=1e-5)  # the kept encoder's vectors
-    duplicates = toy_split.train.subset(held.train)
-    assert {pool[r] for r in queries} == {q.strip() for q in duplicates.question1 + duplicates.question2}
-    rest = held.rest(toy_split)
-    assert not {pool[r] for r in queries} & {q.strip() for p in (rest.train, rest.negatives)
-                                              for q in p.question1 + p.question2}
+    assert len(searches) == len(folds)
+    kept = fine_tuned.encode(pool)
+    for (queries, vectors), held in zip(searches, folds):
+        assert np.abs(vectors - kept).max() > 1e-3  # a fold's fine-tuning, not the kept encoder
+        duplicates = toy_split.train.subset(held.train)  # the pairs this fold's encoder did not train on
+        assert {pool[r] for r in queries} == {q.strip() for q in duplicates.question1 + duplicates.question2}
     pairs = toy_split.validation
     cosine = np.einsum("nd,nd->n", fine_tuned.encode(pairs.question1), fine_tuned.encode(pairs.question2))
     assert not np.allclose(fine_tuned.score(pairs.question1, pairs.question2), cosine, atol=1e-3)
@@ -121,7 +125,7 @@ def test_one_command_trains_searches_and_distils(capsys, pretrained, toy_split, 
     assert stdout.startswith(f"saved {out} (best epoch 1, chosen by validation AUC ")
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["recipe"].startswith("transformer") and config["scorer"]["name"] == "rerank"
-    assert config["scorer_fit"]["method"] == "held-out" and config["training"]["scorer_held_out"] == 0.25
+    assert config["scorer_fit"]["method"] == "out-of-fold" and config["training"]["scorer_held_out"] == 0.0
     code, stdout, _ = run(capsys, "predict", out, "How do I learn Python?", "How to learn Python?", "--json")
     assert code == 0 and 0 <= json.loads(stdout)["similarity"] <= 1.0001
     questions = sorted(set(toy_split.test.question1 + toy_split.test.question2))
@@ -140,12 +144,17 @@ def test_one_command_trains_searches_and_distils(capsys, pretrained, toy_split, 
     assert distilled.info["distillation"]["teacher_fingerprint"] == qdup.load(out).fingerprint
 
 
-def test_out_of_fold_re_ranker_is_refused_for_a_pretrained_encoder(capsys, pretrained, tmp_path):
-    code, _, err = run(capsys, "train", TOY_PAIRS, "--out", tmp_path / "m", "--encoder", pretrained,
-                       "--recipe", "default")
-    assert (code, err) == (1, "Error: a pretrained encoder's rerank scorer learns from a held-out part of the pool: "
-                              "set scorer_held_out (recipe transformer: 0.25), not 3 fine-tunings\n")
-    assert not (tmp_path / "m").exists()
+def test_a_held_out_part_still_gives_one_fine_tuning(pretrained, toy_split):
+    """``scorer_held_out`` (the recipe before issue 18's folds): one fine-tuning, without the held-out part."""
+    trained, real = [], trainer._train_encoder
+    config = qdup.TrainConfig.from_recipe("transformer", batch_size=16, negatives_per_batch=16, epochs=1,
+                                          scorer_held_out=0.25)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer, "_train_encoder", lambda part, *rest: trained.append(part) or real(part, *rest))
+        model = qdup.train(toy_split, config, encoder=str(pretrained))
+    held = held_out_part(toy_split, 0.25, config.seed)
+    assert model.info["scorer_fit"] == {"method": "held-out", **held.summary()}
+    assert [part.train.ids.tolist() for part in trained] == [held.rest(toy_split).train.ids.tolist()]
 
 
 def test_calibrate_writes_qdup_json_next_to_a_pretrained_folder(capsys, pretrained, tmp_path):

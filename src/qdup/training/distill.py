@@ -55,7 +55,7 @@ def teacher_lookalikes(teacher) -> dict:
     (``qdup distill`` takes them unless told otherwise); empty for a teacher trained
     without them (say a pretrained encoder as it is).
 
-    The one command's student (recipe ``transformer``: a look-alike of every held-out
+    The one command's student (recipe ``transformer``: a look-alike of every duplicate
     pair, names of up to 3 words) judged 28% of validation person swaps duplicates with
     the default recipe's one-word look-alikes, 4.6% with its teacher's, at the same
     validation accuracy (docs/benchmarks.md).

@@ -17,7 +17,7 @@ from ..model import QdupModel, load
 from ..text.vocabulary import Vocabulary
 from .recipes import DEFAULT_RECIPE, ENCODER_RECIPE, RECIPES, TrainConfig  # noqa: F401  (re-exported)
 from .hard_negatives import EpochNegatives
-from .scorers import fit_encoder_and_scorer, fitted_on_pairs
+from .scorers import fit_encoder_and_scorer
 from .steps import (batch_loss, batches, calibrate, check_calibration, labelled_rows, run_epoch, step_negatives,
                     train_epochs, training_negatives, validate)
 
@@ -34,8 +34,8 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
 
     The scorer ``config.scorer`` (the default recipe's re-ranker) is then fitted on the
     training pool (:func:`qdup.training.scorers.fit_encoder_and_scorer`): on the cosines of
-    out-of-fold encoders of the same recipe, or, with ``scorer_held_out`` (recipe
-    transformer: one fine-tuning, not three), on a held-out part of the pool that the
+    out-of-fold encoders of the same recipe (recipe transformer too: three fine-tunings), or,
+    with ``scorer_held_out`` (one training instead), on a held-out part of the pool that the
     encoder never trained on. The threshold is calibrated on the model's final score
     (:meth:`QdupModel.score`).
 
@@ -45,10 +45,6 @@ def train(split: Split, config: TrainConfig | None = None, progress: bool = Fals
     """
     config = config or TrainConfig()
     check_calibration(split.validation, config.calibrate)  # now, not after the training
-    if encoder is not None and fitted_on_pairs(config.scorer) and not config.scorer_held_out:
-        raise ConfigError(f"a pretrained encoder's {config.scorer} scorer learns from a held-out part of the pool: "
-                          f"set scorer_held_out (recipe {ENCODER_RECIPE}: "
-                          f"{RECIPES[ENCODER_RECIPE]['scorer_held_out']}), not {config.scorer_folds + 1} fine-tunings")
 
     def train_encoder(part: Split) -> QdupModel:
         base = None if encoder is None else load(encoder).encoder  # a fresh copy; refuses pickles and remote code
