@@ -104,3 +104,21 @@ def test_not_a_zip_and_legacy_h5_are_refused(tmp_path):
     shutil.copy(KERAS, tmp_path / "old.h5")
     with pytest.raises(qdup.DataError, match="legacy .h5 models are not supported"):
         import_keras(tmp_path / "old.h5")
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_damaged_compressed_member_is_refused_with_one_line(capsys, tmp_path, method):
+    """Was a zlib.error / LZMAError traceback, or bz2's bare "Error: Invalid data stream"."""
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(KERAS) as old, zipfile.ZipFile(bad, "w", method) as new:
+        for item in old.infolist():
+            new.writestr(item.filename, old.read(item))
+        member = new.getinfo("model.weights.h5")
+    data = bytearray(bad.read_bytes())
+    start = member.header_offset + 30 + len(member.filename) + 100  # inside its compressed data
+    data[start:start + 200] = bytes(b ^ 0x55 for b in data[start:start + 200])
+    bad.write_bytes(bytes(data))
+    code, out, err = run(capsys, "import-keras", bad, "--out", tmp_path / "m")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"Error: {bad}: model.weights.h5 cannot be read (not a Keras 3 .keras file: ")
+    assert err.count("\n") == 1 and not (tmp_path / "m").exists()

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import zipfile
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,7 +79,12 @@ def _member(archive: zipfile.ZipFile, path: Path, name: str) -> bytes | None:
         raise DataError(f"{path}: {name} is missing (not a Keras 3 .keras file)") from None
     if info.file_size > MAX_MEMBER:
         raise DataError(f"{path}: {name} is implausibly large ({info.file_size} bytes)")
-    return archive.read(info)
+    try:
+        return archive.read(info)
+    # A damaged member's decompressor fails in its own way (zlib, bz2's OSError, lzma, a stream
+    # cut short); an encrypted one, or one of a method zipfile lacks, cannot be read at all.
+    except (zlib.error, lzma.LZMAError, EOFError, OSError, RuntimeError, NotImplementedError) as error:
+        raise DataError(f"{path}: {name} cannot be read (not a Keras 3 .keras file: {error})") from None
 
 
 def _layers(config, path: Path) -> dict[str, dict]:
