@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import qdup
 from helpers import free_port, run
 from qdup.search.index import Index
 
@@ -277,3 +278,14 @@ def test_encode_and_mine_refuse_an_unwritable_output_before_the_work(tmp_path, f
                     ["mine", tmp_path / "idx", "--out", tmp_path / "file" / "m.jsonl", "--model", "/nowhere"]):
         code, _, err = run(capsys, *command)  # the model is never loaded: the output is refused first
         assert (code, err) == (1, f"Error: {command[3]}: cannot write there (Not a directory)\n")
+
+
+def test_mine_refuses_a_model_that_did_not_build_the_index(capsys, tmp_path, built, toy_split):
+    """Was: mined the stored vectors anyway, with the other model's threshold, and exit 0."""
+    other = qdup.train(toy_split, qdup.TrainConfig.from_recipe("reference", epochs=1, batch_size=32, dim=32, seed=2))
+    other.save(tmp_path / "other")
+    out = tmp_path / "pairs.jsonl"
+    code, printed, err = run(capsys, "mine", built, "--model", tmp_path / "other", "--out", out, "-q")
+    assert (code, printed) == (1, "") and not out.exists()
+    assert err.startswith(f"Error: index {built} was built with model ") and err.count("\n") == 1
+    assert run(capsys, "mine", built, "--out", out, "-q")[0] == 0  # the model that built it mines it
