@@ -122,3 +122,13 @@ def test_a_damaged_compressed_member_is_refused_with_one_line(capsys, tmp_path, 
     assert (code, out) == (1, "")
     assert err.startswith(f"Error: {bad}: model.weights.h5 cannot be read (not a Keras 3 .keras file: ")
     assert err.count("\n") == 1 and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("name", ["config.json", "metadata.json"])
+def test_deeply_nested_json_is_refused_with_one_line(capsys, tmp_path, name):
+    """Was a RecursionError traceback."""
+    bad = tmp_path / "bad.keras"
+    _rewrite(KERAS, bad, lambda member, data: b"[" * 100_000 + b"]" * 100_000 if member == name else data)
+    code, out, err = run(capsys, "import-keras", bad, "--out", tmp_path / "m")
+    assert (code, out) == (1, "") and err.startswith(f"Error: {bad}: not a Keras 3 .keras file (")
+    assert err.count("\n") == 1 and not (tmp_path / "m").exists()

@@ -60,7 +60,7 @@ def import_keras(path: str | Path) -> QdupModel:
             metadata = json.loads(_member(archive, path, "metadata.json") or "{}")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, ValueError, UnicodeDecodeError) as error:  # ValueError: JSON, 4,300+ digits
+    except (zipfile.BadZipFile, ValueError, UnicodeDecodeError, RecursionError) as error:  # JSON: 4,300+ digits, deep
         raise DataError(f"{path}: not a Keras 3 .keras file ({error})") from None
     if not isinstance(metadata, dict):
         raise DataError(f"{path}: not a Keras 3 .keras file (metadata.json is not an object)")
