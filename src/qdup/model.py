@@ -194,7 +194,7 @@ def load(path: str | os.PathLike | None = None) -> QdupModel:
         atomic.recover(folder)  # a save --force killed between its two renames
     if not folder.is_dir():
         what = "the built-in model is not installed" if path is None else f"{folder}: no such model folder"
-        raise ModelLoadError(what)
+        raise ModelLoadError(f"{folder} is a file, not a model folder" if path and folder.exists() else what)
     refuse_special_files(folder)  # before anything is read: a FIFO would hang, /dev/zero never end
     refuse_unsafe(folder)
     config = _read_config(folder)

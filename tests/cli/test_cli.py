@@ -69,6 +69,7 @@ def test_train_refuses_existing_output(capsys, toy_path, tmp_path):
     (["train", "missing.tsv", "--out", "x"], "Error: missing.tsv: no such file\n"),
     (["train", "{toy}", "--out", "{tmp}/m", "--epochs", "0"], "Error: epochs must be a positive integer, got 0\n"),
     (["evaluate", "{tmp}/nothing", "{toy}"], "Error: {tmp}/nothing: no such model folder\n"),
+    (["predict", "{toy}", "a?", "b?"], "Error: {toy} is a file, not a model folder\n"),  # was 'no such model folder'
     (["evaluate", "{model}", "{toy}", "--threshold", "1.5"], "Error: threshold must be in [-1, 1], got 1.5\n"),
     (["predict", "{model}", "a?", "b?", "--threshold", "-2"], "Error: threshold must be in [-1, 1], got -2.0\n"),
     (["predict", "{model}", "a?", "b?", "c?"], "Error: expected [MODEL] QUESTION1 QUESTION2, got 4 arguments\n"),
