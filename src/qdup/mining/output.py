@@ -49,8 +49,8 @@ def mine_to_file(index, out: str | os.PathLike, threshold: float | None = None, 
     """
     model = model or index.model()
     # The stored vectors are the building model's: another one (its threshold, its scores) would mine
-    # them silently wrong where a cosine model never searches (which refuses it).
-    index._check_model(model)
+    # them silently wrong, and a cosine model's mining never goes through search, which refuses it.
+    index.check_model(model)
     if threshold is None:
         threshold = getattr(model, "search_threshold", None) or DEFAULT_MINE_THRESHOLD
     threshold = check_threshold(threshold)

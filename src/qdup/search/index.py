@@ -30,7 +30,7 @@ from .backends import Store
 from .filters import Filter
 from .hybrid import hybrid_search
 from .inputs import assign_ids, check_chunk, check_ids, check_search_args, check_vectors, id_list, prepare_chunk
-from .manifest import check_model, identity, manifest_stamp, read_manifest, write_lock
+from .manifest import check_model as check_built_with, identity, manifest_stamp, read_manifest, write_lock
 from .results import SearchResult, StoredQuestion, search_results
 from .writes import Change, build_folder, check_output, read_state, tidy
 
@@ -158,7 +158,7 @@ class Index:
             (['1', '7', '3'], [0.93, 0.81, 0.42])
         """
         self.refresh()
-        self._check_model(model)
+        self.check_model(model)
         k, threshold, where, min_score, verdicts_above = check_search_args(k, threshold, where, min_score, verdicts_above)
         questions = check_questions(questions)
         if model.scorer.lexical is None:
@@ -221,7 +221,7 @@ class Index:
             >>> index.add(model, ["What is an LSTM?"])  # doctest: +SKIP
             ['42']
         """
-        self._check_model(model)
+        self.check_model(model)
         chunk = check_chunk(Corpus(questions, ids, metadata))
         if not chunk.questions:
             return []
@@ -236,7 +236,7 @@ class Index:
     def add_chunks(self, model, chunks: Iterable[Corpus]) -> list[str]:
         """:meth:`add` from pieces of a corpus, all or nothing: pieces are stored as they are
         read (bounded memory) and become visible together, when the last one is stored."""
-        self._check_model(model)
+        self.check_model(model)
         added: list[str] = []
         with self._writing(model) as change:
             for chunk in (c for c in chunks if c.questions):  # a piece may be all skipped rows
@@ -249,7 +249,7 @@ class Index:
                metadata: Sequence[dict] | None = None) -> list[bool]:
         """Replace the questions stored under ``ids`` (new ids are added) in one atomic write, metadata
         patched, not replaced (:func:`~qdup.data.metadata.merge_patch`); per id, whether it was stored."""
-        self._check_model(model)
+        self.check_model(model)
         sent = None if metadata is None else list(metadata)  # read once: checked now, patched at the write
         chunk = check_chunk(Corpus(questions, check_ids([] if ids is None else ids, questions), sent))
         vectors = model.encode(chunk.questions)
@@ -284,7 +284,7 @@ class Index:
             if identity(on_disk) != identity(self._state[0]):
                 self._state = (on_disk, backends.open_store(self.path, on_disk))
             if model is not None:
-                self._check_model(model)
+                self.check_model(model)
             change = Change(self.path, dict(self._state[0]), self._state[1])
             yield change
             change.commit()
@@ -296,5 +296,5 @@ class Index:
             state = tidy(self.path, *self._state)
             self._state, self._stamp = (state, manifest_stamp(self.path)) if state else (self._state, self._stamp)
 
-    def _check_model(self, model) -> None:  # the folder may have been rebuilt with another model
-        check_model(self.path, self._state[0], model)
+    def check_model(self, model) -> None:  # any but the building model is refused (the folder may be rebuilt)
+        check_built_with(self.path, self._state[0], model)
