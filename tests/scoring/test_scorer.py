@@ -9,7 +9,7 @@ import safetensors.numpy
 from helpers import POOL
 from qdup.errors import ModelLoadError
 from qdup.scoring.base import SCORERS, load_scorer
-from qdup.scoring.booster import BoosterSettings, Reranker
+from qdup.scoring.booster import UNMATCHED_MONOTONE, BoosterSettings, Reranker
 from qdup.scoring.cosine import CosineScorer
 from qdup.scoring.pair_features import FEATURES, FEATURES_V4, pair_features
 from qdup.scoring.rerank import RerankScorer
@@ -253,3 +253,22 @@ def test_look_alike_features_by_hand(stats):
     [swapped] = pair_features(np.zeros(1, np.float32), *(lexical.rows([q]) for q in ("Best of 2016?", "Best of 2017?")),
                               lexical, names=names)
     assert swapped[column("number_swap")] == 1 and swapped[column("number_mismatch")] == 2
+
+
+
+def test_a_setting_overrides_a_features_monotone_sign():
+    """UNMATCHED_MONOTONE (the default recipe's search re-ranker): more words only one side has
+    never raise a score, though the labels reward exactly one such word on each side."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (600, len(FEATURES))).astype(np.float32)
+    for name in ("min_unmatched", "max_unmatched"):
+        x[:, column(name)] = rng.integers(0, 4, 600)
+    y = (x[:, column("min_unmatched")] == 1).astype(np.float32)  # a swapped word, as look-alikes have
+    probe = np.repeat(x[:1], 4, axis=0)
+    probe[:, column("min_unmatched")] = probe[:, column("max_unmatched")] = np.arange(4)
+    scores = {}
+    for monotone in ((), UNMATCHED_MONOTONE):
+        settings = BoosterSettings(rounds=30, min_rows_per_leaf=5, monotone=monotone)
+        scores[monotone] = Reranker.fit(x, y, FEATURES, settings).predict(probe)
+    assert scores[()][1] > scores[()][0] + 0.1  # free: it learns the "one unmatched word" bump
+    assert (np.diff(scores[UNMATCHED_MONOTONE]) <= 1e-9).all()  # constrained: never up

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from qdup.encoders.lstm.network import SiameseEncoder
 from qdup.training import distill as distillation
 from qdup.training.distill import distill
 from qdup.training.losses import similarity_loss
+from qdup.training.recipes import TrainConfig
 from tiny_transformer import make_tiny_transformer
 
 pytest.importorskip("transformers")
@@ -78,7 +80,12 @@ def test_cli_distills_with_pairs_then_indexes_and_searches(capsys, teacher, ques
 
 def test_a_teacher_lends_its_student_the_look_alike_settings_it_has(teacher):
     assert distillation.teacher_lookalikes(teacher) == {}  # a pretrained encoder as it is
-    assert distillation.teacher_lookalikes(qdup.load()) == {"lookalikes": 0.2}  # saved before lookalike_words
+    # saved before lookalike_words and before the search re-ranker's monotone unmatched words (as v5)
+    older = SimpleNamespace(info={"training": {"recipe": "default", "lookalikes": 0.2, "epochs": 20}})
+    assert distillation.teacher_lookalikes(older) == {"lookalikes": 0.2, "search_unmatched_monotone": False}
+    newer = SimpleNamespace(info={"training": TrainConfig(lookalike_words=2).to_dict()})
+    assert distillation.teacher_lookalikes(newer) == {"lookalikes": 0.2, "lookalike_words": 2,
+                                                      "search_unmatched_monotone": True}
 
 
 def test_distill_refuses_an_existing_output_before_any_work(capsys, teacher, tmp_path):

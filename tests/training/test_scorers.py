@@ -59,6 +59,24 @@ def test_a_held_out_scorer_trains_one_encoder_on_the_rest(toy_split):
     assert fitted == {"method": "none"} and len(trained) == 1 and len(trained[0].train) == len(toy_split.train)
 
 
+def test_the_search_reranker_alone_takes_the_recipes_monotone_unmatched_words(toy_split):
+    """Chosen on validation queries (docs/benchmarks.md); the pairs' re-ranker keeps the shape that
+    tells look-alikes apart. Recipes measured without it, and models saved before it, have it off."""
+    def constraint(reranker, name: str) -> int:
+        line = next(l for l in reranker.to_text().splitlines() if l.startswith("monotone_constraints="))
+        return int(line.partition("=")[2].split()[reranker.feature_names.index(name)])
+
+    for on in (True, False):
+        config = qdup.TrainConfig(scorer="rerank", search_unmatched_monotone=on)
+        _, scorer, _ = scorers.fit_encoder_and_scorer(config, toy_split, lambda part: FakeModel(), progress=False)
+        assert constraint(scorer.search, "max_unmatched") == (-1 if on else 0)
+        assert constraint(scorer.pair, "max_unmatched") == 0 and constraint(scorer.search, "cosine") == 1
+    assert qdup.TrainConfig().search_unmatched_monotone
+    assert not any(qdup.TrainConfig.from_recipe(name).search_unmatched_monotone for name in ("reference", "transformer"))
+    saved = {k: v for k, v in qdup.TrainConfig().to_dict().items() if k != "search_unmatched_monotone"}
+    assert not qdup.TrainConfig.from_dict(saved).search_unmatched_monotone
+
+
 def test_a_held_out_part_without_duplicates_is_refused_before_any_training(toy_split):
     config = qdup.TrainConfig(scorer="rerank", scorer_held_out=0.001)
     with pytest.raises(qdup.ConfigError, match=r"^scorer_held_out=0.001 holds out 0 duplicate pairs: the re-ranker "

@@ -28,9 +28,11 @@ class BoosterSettings:
     leaves: int = 31
     min_rows_per_leaf: int = 40
     seed: int = 0
+    monotone: tuple[tuple[str, int], ...] = ()  # (feature, sign) pairs that override MONOTONE's
 
     def params(self, feature_names: tuple[str, ...]) -> dict:
-        monotone = [MONOTONE.get(name, 0) for name in feature_names]
+        signs = {**MONOTONE, **dict(self.monotone)}
+        monotone = [signs.get(name, 0) for name in feature_names]
         return {"objective": self.objective, "learning_rate": self.learning_rate, "num_leaves": self.leaves,
                 "monotone_constraints": monotone,
                 "min_data_in_leaf": self.min_rows_per_leaf, "seed": self.seed, "deterministic": True,
@@ -40,6 +42,11 @@ class BoosterSettings:
 # Chosen on validation pairs (pairs) and validation queries (search), docs/benchmarks.md.
 PAIR_SETTINGS = BoosterSettings()
 SEARCH_SETTINGS = BoosterSettings(objective="lambdarank")  # MRR 0.662 vs 0.651 for binary
+# More words that only one side has never rank a search candidate higher. The pairs' re-ranker
+# needs the non-monotone shape ("1 and 1 unmatched": a swapped word) to keep look-alikes apart;
+# the search re-ranker, whose flag asks the pairs' re-ranker too, ranks better without it
+# (validation recall@1 0.5684 vs 0.5611, docs/benchmarks.md). TrainConfig.search_unmatched_monotone.
+UNMATCHED_MONOTONE = (("min_unmatched", -1), ("max_unmatched", -1))
 # A shortlist's first trees: they pick each query's rows that all trees score. With the
 # built-in search re-ranker's 300 trees and 20 rows kept of ~50, chosen on validation queries
 # (docs/benchmarks.md): 60 first trees hold every best match of the 51k protocol's queries,

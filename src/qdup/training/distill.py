@@ -47,7 +47,7 @@ from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, check_
                     run_epoch, step_negatives, train_epochs, validate)
 
 
-LOOKALIKE_SETTINGS = ("lookalikes", "lookalike_words")
+LOOKALIKE_SETTINGS = ("lookalikes", "lookalike_words", "search_unmatched_monotone")
 
 
 def teacher_lookalikes(teacher) -> dict:
@@ -58,10 +58,14 @@ def teacher_lookalikes(teacher) -> dict:
     The one command's student (recipe ``transformer``: a look-alike of every duplicate
     pair, names of up to 3 words) judged 28% of validation person swaps duplicates with
     the default recipe's one-word look-alikes, 4.6% with its teacher's, at the same
-    validation accuracy (docs/benchmarks.md).
+    validation accuracy (docs/benchmarks.md). The search re-ranker's shape goes with
+    them: a teacher saved before ``search_unmatched_monotone`` had it off.
     """
     training = teacher.info.get("training") or {}
-    return {key: training[key] for key in LOOKALIKE_SETTINGS if key in training}
+    settings = {key: training[key] for key in LOOKALIKE_SETTINGS if key in training}
+    if "recipe" in training:  # a saved section: a setting it lacks was off (TrainConfig.from_dict)
+        settings.setdefault("search_unmatched_monotone", False)
+    return settings
 
 
 def distill(teacher, questions: Sequence[str], config: TrainConfig, split: Split | None = None,

@@ -42,19 +42,16 @@ class TrainConfig:
     min_count: int = 2  # words seen fewer times are [UNK] (their n-grams still carry meaning)
     symmetric: bool = False  # triplet loss in both directions (q1→q2 and q2→q1)
     pair_weight: float = 0.5  # weight of a logistic loss on labelled pairs, non-duplicates included
-    # Weight of an in-batch softmax ranking loss (qdup.training.losses.ranking_loss). 0.3 lifts every
-    # validation search figure of the final model at a small cost in pair AUC (1.0: more
-    # recall@10, twice the AUC cost; docs/benchmarks.md).
+    # Weight of an in-batch softmax ranking loss (qdup.training.losses.ranking_loss). 0.3 lifts every validation
+    # search figure at a small cost in pair AUC (1.0: more recall@10, twice the AUC cost; docs/benchmarks.md).
     ranking_weight: float = 0.3
     negatives_per_batch: int = 512  # labelled non-duplicate pairs mixed into each batch
-    # Leave a pair's duplicate class (its labelled duplicates, transitively) out of its
-    # in-batch negatives in the triplet and ranking losses (qdup.training.steps._same_class).
+    # Leave a pair's duplicate class out of its in-batch negatives (qdup.training.steps._same_class).
     # Off: the encoder's validation recall@1 +0.0005 on average over three seeds (issue 18).
     mask_duplicates: bool = False
-    # Duplicate pairs the labels imply (A = B, B = C: A = C) added to the training pairs, at
-    # most this many times each class's labelled duplicates (qdup.data.duplicate_classes; 0: none).
-    # Off: +0.001 to +0.006 validation AUC (some implied pairs are validation pairs too), and
-    # no gain in recall@1 (share 1 over three seeds: -0.004 on average, within seed noise; issue 18).
+    # Duplicate pairs the labels imply (A = B, B = C: A = C), at most this many times each class's
+    # labelled duplicates (qdup.data.duplicate_classes; 0: none). Off: +0.001 to +0.006 validation
+    # AUC, no gain in recall@1 (share 1 over three seeds: -0.004 on average, seed noise; issue 18).
     implied_duplicates: float = 0.0
     schedule: str = "constant"  # learning-rate schedule
     select: str = "auc"  # keep the epoch with the lowest validation loss or highest validation AUC
@@ -62,24 +59,24 @@ class TrainConfig:
     calibrate: bool = True  # store the validation accuracy-maximising threshold in the model
     scorer: str = "rerank"  # a re-ranker over the cosine and both questions' words; "cosine": the cosine alone
     scorer_folds: int = 2  # out-of-fold encoders that give the re-ranker honest cosines (qdup.training.scorer_fit)
-    # Instead of the folds: the share of the pool (whole question groups) the encoder never
-    # trains on and the re-ranker learns from; one training instead of scorer_folds + 1.
+    # Instead of the folds: the share of the pool (whole question groups) the encoder never trains
+    # on and the re-ranker learns from; one training instead of scorer_folds + 1.
     scorer_held_out: float = 0.0
-    # Extra negatives for the ranking loss, drawn again each epoch (qdup.training.hard_negatives).
-    # Off: 5 pool neighbours per pair gave the same validation AUC (0.8372) and a lower cosine
-    # recall@1 (0.466 vs 0.475) at twice the epoch time (docs/benchmarks.md, issue 18).
+    # Extra negatives for the ranking loss, drawn again each epoch (qdup.training.hard_negatives). Off:
+    # 5 pool neighbours gave the same validation AUC and cosine recall@1 0.466 vs 0.475, at twice the time.
     hard_negatives: int = 0  # one of this many nearest pool questions per training pair (0: none)
     lookalike_negatives: float = 0.0  # share of training pairs given a look-alike of their first question
-    # Share of each fold's duplicate pairs made into look-alike non-duplicates for the pair
-    # re-ranker (qdup.training.scorer_fit.lookalike_rows; 0: none). 0.2: validation look-alikes
-    # judged duplicate 0.027 (0.106 without), accuracy 0.804 either way; such rows for the
-    # search re-ranker too cost 0.013 of validation recall@1, so it gets none (docs/benchmarks.md).
+    # Share of each fold's duplicate pairs made into look-alike non-duplicates for the pair re-ranker
+    # (qdup.training.scorer_fit.lookalike_rows; 0: none). 0.2: validation look-alikes judged duplicate
+    # 0.027 (0.106 without), accuracy 0.804 either way; the search re-ranker gets none (-0.013 recall@1).
     lookalikes: float = 0.2
     # The most words a swapped name may have, in those look-alikes and in lookalike_negatives
-    # ("Donald Trump" → "Narendra Modi"; qdup.training.lookalikes). 1 here: 3 (with lookalikes
-    # 1.0) judged no validation person swap duplicate (3.9% before), but as many look-alikes in
-    # all, at validation accuracy 0.798 instead of 0.806 (docs/benchmarks.md, issue 18).
+    # ("Donald Trump" → "Narendra Modi"; qdup.training.lookalikes). 1 here: 3 (with lookalikes 1.0)
+    # judged no validation person swap duplicate (3.9% before), at validation accuracy 0.798, not 0.806.
     lookalike_words: int = 1
+    # More words only one side has never raise a search re-ranker's score (the pairs' re-ranker
+    # keeps its shape, which tells look-alikes apart): validation recall@1 0.5684 vs 0.5611 (issue 18).
+    search_unmatched_monotone: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
@@ -169,6 +166,7 @@ class TrainConfig:
             data.setdefault("mask_duplicates", False)
             data.setdefault("implied_duplicates", 0.0)
             data.setdefault("lookalike_words", 1)  # one-word swaps only, before names of several words
+            data.setdefault("search_unmatched_monotone", False)
         data.pop("recipe", None)  # derived from the values; older folders stored a label
         nested = data.pop("model", None) or {}
         if not isinstance(nested, dict):
@@ -283,7 +281,7 @@ RECIPES: dict[str, dict] = {
         "dim": 128, "hidden": 0, "bidirectional": False, "pooling": "mean", "max_length": 256,
         "lowercase": False, "ngram_buckets": 0, "dropout": 0.0, "scorer": "cosine",
         "hard_negatives": 0, "lookalike_negatives": 0.0, "lookalikes": 0.0, "mask_duplicates": False,
-        "implied_duplicates": 0.0,
+        "implied_duplicates": 0.0, "search_unmatched_monotone": False,
     },
     # Fine-tuning a pretrained transformer (`qdup train --encoder PATH`): the default recipe's
     # losses at a fine-tuning rate, with batches a CPU can take; the shape settings do not apply
@@ -292,9 +290,11 @@ RECIPES: dict[str, dict] = {
     # for a held-out quarter and one fine-tuning (scorer_held_out=0.25); 31 min on 2 cores (issue 18).
     # No ranking loss: a held-out run with it took 80 min. A look-alike of every duplicate pair, names
     # of up to 3 words: validation look-alikes judged duplicate 1.9% (held out: 1.3%, 5.6% with 0.2, 1 word).
+    # The search re-ranker's monotone unmatched words were not measured with it: off.
     "transformer": {
         "epochs": 2, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_batch": 32, "patience": 0,
         "scorer": "rerank", "ranking_weight": 0.0, "lookalikes": 1.0, "lookalike_words": 3,
+        "search_unmatched_monotone": False,
     },
 }
 ENCODER_RECIPE = "transformer"  # the recipe `qdup train --encoder` uses unless told otherwise

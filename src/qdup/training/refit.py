@@ -89,7 +89,8 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
     scorer = train_rerank_scorer(split, config.scorer_folds, fold_encoders, log, stats=stats, names=names,
                                  extra=extra, features=tuple(model.scorer.pair.feature_names),
                                  lookalikes=config.lookalikes if model.scorer.names is not None else 0.0,
-                                 lookalike_words=config.lookalike_words)
+                                 lookalike_words=config.lookalike_words,
+                                 search_unmatched_monotone=config.search_unmatched_monotone)
     touched = {q.strip() for d in fitted for q in (d.query, d.match)}
     info = {k: v for k, v in model.info.items() if k not in ("calibration", "search_threshold")}
     lineage = [*((model.info.get("refit") or {}).get("lineage") or []), model.fingerprint]  # refit from these

@@ -38,7 +38,7 @@ from ..data.pairs import Pairs
 from ..text.lexical import LexicalRows, LexicalStats
 from ..text.names import NameStats
 from ..scoring.pair_features import FEATURES, pair_features
-from ..scoring.booster import PAIR_SETTINGS, SEARCH_SETTINGS, Reranker
+from ..scoring.booster import PAIR_SETTINGS, SEARCH_SETTINGS, UNMATCHED_MONOTONE, Reranker
 from ..scoring.rerank import RerankScorer
 from ..data.split import Split
 from .lookalikes import Lookalikes
@@ -78,12 +78,13 @@ class ScorerRows:
 def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split], object],
                         log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None, *,
                         lookalikes: float = TrainConfig.lookalikes, lookalike_words: int = TrainConfig.lookalike_words,
-                        features: tuple[str, ...] = FEATURES,
+                        search_unmatched_monotone: bool = False, features: tuple[str, ...] = FEATURES,
                         stats: LexicalStats | None = None, names: NameStats | None = None,
                         extra: ScorerRows | None = None) -> RerankScorer:
     """Fit IDF and name-likeness on the pool questions, then both re-rankers on out-of-fold
     features (or, with ``held_out``, on the held-out part's features; ``folds`` is then
-    unused). ``features``: which of them the re-rankers read.
+    unused). ``features``: which of them the re-rankers read. ``search_unmatched_monotone``:
+    more words only one side has never raise a search score (``UNMATCHED_MONOTONE``).
 
     ``stats``, ``names``: keep these statistics instead (a refit keeps its model's, so the
     lexical rows its indexes store stay valid). ``extra``: more labelled rows learnt next
@@ -101,7 +102,9 @@ def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split
     columns = [FEATURES.index(name) for name in features]
     pair = Reranker.fit(data.pair_features[:, columns], data.pair_labels, features, PAIR_SETTINGS,
                         progress=_rounds_logged(log, "pairs"))
-    search = Reranker.fit(data.search_features[:, columns], data.search_labels, features, SEARCH_SETTINGS,
+    search_settings = replace(SEARCH_SETTINGS, monotone=UNMATCHED_MONOTONE) if search_unmatched_monotone \
+        else SEARCH_SETTINGS
+    search = Reranker.fit(data.search_features[:, columns], data.search_labels, features, search_settings,
                           groups=data.search_groups, progress=_rounds_logged(log, "search"))
     return RerankScorer(stats, pair, search, names)
 

@@ -2,12 +2,13 @@
 
 The names are those of :data:`qdup.scoring.base.SCORERS` (which loads a scorer); scoring
 sits below training, so how each one is *fitted* is registered here. A fitter is called as
-``fit(split, folds, train_encoder, log, held_out=None, *, lookalikes, lookalike_words) -> Scorer``:
+``fit(split, folds, train_encoder, log, held_out=None, **settings) -> Scorer``:
 ``train_encoder(part)`` trains an encoder with the run's recipe on ``part`` (a
 :class:`~qdup.data.split.Split`), for out-of-fold cosines, or, with ``held_out`` (a
 :class:`~qdup.training.scorer_fit.HeldOut`), returns the one encoder trained without that
-part; ``log`` reports progress; ``lookalikes``: the recipe's share of look-alike rows, and
-``lookalike_words`` the most words of a name they swap.
+part; ``log`` reports progress; ``settings``: the recipe's scorer settings
+(:func:`scorer_settings`: its share of look-alike rows, the most words of a name they swap,
+and the search re-ranker's monotone unmatched words).
 Callers ask :func:`fit_scorer` or :func:`fit_encoder_and_scorer`, never the name.
 """
 
@@ -35,12 +36,17 @@ FITTERS = Registry("scorer", {
 
 
 def fit_cosine(split: Split, folds: int, train_encoder: Callable[[Split], object],
-               log: Callable[[str], None], held_out=None, *, lookalikes: float = 0.0,
-               lookalike_words: int = 1) -> CosineScorer:
+               log: Callable[[str], None], held_out=None, **settings) -> CosineScorer:
     """The cosine scorer learns nothing: no pairs, no out-of-fold encoders, no look-alikes."""
     from ..scoring.cosine import CosineScorer  # numpy: not for `qdup --help`, which reads the recipes
 
     return CosineScorer()
+
+
+def scorer_settings(config: TrainConfig) -> dict:
+    """The recipe's settings a scorer's fitter takes, by keyword."""
+    return {"lookalikes": config.lookalikes, "lookalike_words": config.lookalike_words,
+            "search_unmatched_monotone": config.search_unmatched_monotone}
 
 
 def fitted_on_pairs(name: str) -> bool:
@@ -53,7 +59,7 @@ def fit_scorer(config: TrainConfig, split: Split, train_encoder: Callable[[Split
     """``config.scorer`` fitted on ``split``'s training pool (progress lines when ``progress``)."""
     fit = FITTERS.get(config.scorer)
     return fit(split, config.scorer_folds, train_encoder, log=log_progress if progress else lambda line: None,
-               lookalikes=config.lookalikes, lookalike_words=config.lookalike_words)
+               **scorer_settings(config))
 
 
 def fit_encoder_and_scorer(config: TrainConfig, split: Split, train_encoder: Callable[[Split], T],
@@ -83,5 +89,5 @@ def fit_encoder_and_scorer(config: TrainConfig, split: Split, train_encoder: Cal
         "pairs held out from the encoder")
     encoder = train_encoder(held_out.rest(split))
     scorer = FITTERS.get(config.scorer)(split, config.scorer_folds, lambda part: encoder, log=log, held_out=held_out,
-                                        lookalikes=config.lookalikes, lookalike_words=config.lookalike_words)
+                                        **scorer_settings(config))
     return encoder, scorer, {"method": "held-out", **held_out.summary()}
