@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -83,6 +84,16 @@ def test_errors_are_one_line_exit_1(capsys, toy_path, tiny_model_dir, tmp_path, 
     assert code == 1
     assert err == message.format(**fill)
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_an_endless_questions_file_is_refused_before_the_teacher_loads(capsys, tmp_path, monkeypatch):
+    from qdup.data import textfiles
+
+    # It was read until memory ran out; a FIFO (`--questions <(...)`) is still read (tests/data).
+    monkeypatch.setattr(textfiles, "MAX_LINE", 1000)
+    code, _, err = run(capsys, "distill", tmp_path / "no-teacher", "--questions", "/dev/zero", "--out", tmp_path / "s")
+    assert (code, err) == (1, "Error: /dev/zero: line 1 is longer than 1,000 characters (expected a file of questions)\n")
 
 
 def test_bad_data_file_is_one_line(capsys, tmp_path, tiny_model_dir):

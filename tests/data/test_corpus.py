@@ -1,7 +1,10 @@
+import os
 import re
+import threading
 
 import pytest
 
+from qdup.data import textfiles
 from qdup.data.corpus import iter_questions, read_questions
 from qdup.errors import DataError
 
@@ -165,3 +168,55 @@ def test_a_crlf_written_through_windows_text_mode_is_one_line_end(tmp_path, name
         read_questions(path)
     questions = read_questions(write(tmp_path, name, content.replace("???", "Who?"))).questions
     assert questions[0] == "How?" and questions[-1] == "Who?" and len(questions) == line - (name == "q.csv")
+
+
+ENDLESS = "/dev/zero"  # one line that never ends
+
+
+@pytest.mark.skipif(not os.path.exists(ENDLESS), reason="no /dev/zero")
+@pytest.mark.parametrize("chunk_rows", [None, 5])
+def test_an_endless_line_is_refused_not_read_forever(monkeypatch, chunk_rows):
+    # `qdup distill --questions /dev/zero` read until memory ran out; so did index build, in pieces.
+    monkeypatch.setattr(textfiles, "MAX_LINE", 1000)
+    with pytest.raises(DataError) as info:
+        list(iter_questions(ENDLESS, chunk_rows))
+    assert str(info.value) == "/dev/zero: line 1 is longer than 1,000 characters (expected a file of questions)"
+
+
+def test_a_file_read_whole_is_bounded_and_one_read_in_pieces_is_not(tmp_path, monkeypatch):
+    path = write(tmp_path, "q.txt", "How?\nWhy?\nWho?\n")
+    monkeypatch.setattr(textfiles, "MAX_LINES", 2)
+    with pytest.raises(DataError) as info:
+        read_questions(path)
+    assert str(info.value) == f"{path}: more than 2 lines, the most qdup reads whole (an endless stream?)"
+    assert [piece.questions for piece in iter_questions(path, 2)] == [["How?", "Why?"], ["Who?"]]  # index build
+    monkeypatch.setattr(textfiles, "MAX_LINES", 3)
+    monkeypatch.setattr(textfiles, "MAX_TEXT", 12)
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))}: more than 12 characters, the most qdup reads"):
+        read_questions(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_an_endless_fifo_is_refused_and_a_finite_one_read(tmp_path, monkeypatch):
+    # A FIFO (`--questions <(...)`) is read as any file, but one that never ends is refused.
+    monkeypatch.setattr(textfiles, "MAX_LINES", 1000)
+    fifo = tmp_path / "q.fifo"
+    os.mkfifo(fifo)
+
+    def write_forever():
+        try:
+            with open(fifo, "w") as f:
+                while True:
+                    f.write("How?\n" * 100)
+        except BrokenPipeError:  # the reader gave up: what this test waits for
+            pass
+
+    writer = threading.Thread(target=write_forever)
+    writer.start()
+    with pytest.raises(DataError, match="q.fifo: more than 1,000 lines, the most qdup reads whole"):
+        read_questions(fifo)
+    writer.join()
+    writer = threading.Thread(target=lambda: fifo.write_text("How?\nWhy?\n"))
+    writer.start()
+    assert read_questions(fifo).questions == ["How?", "Why?"]
+    writer.join()

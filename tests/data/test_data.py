@@ -1,7 +1,10 @@
+import os
+
 import numpy as np
 import pytest
 
 import qdup
+from qdup.data import textfiles
 from qdup.errors import DataError
 
 HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
@@ -127,3 +130,14 @@ def test_a_csv_quote_never_closed_names_the_line_it_opens_on(tmp_path):
         qdup.read_pairs(path)
     assert str(error.value) == (f"{path}: line 3: malformed CSV (a quoted field starts on this line and is never "
                                 "closed (a stray '\"'?))")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_a_pairs_file_larger_than_qdup_reads_whole_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(textfiles, "MAX_TEXT", 100)
+    path = write(tmp_path, "p.tsv", HEADER + "1\t1\t2\tA?\tB?\t1\n" * 10)
+    for large in (path, "/dev/zero"):  # /dev/zero was read until memory ran out
+        with pytest.raises(DataError) as error:
+            qdup.read_pairs(large)
+        assert str(error.value) == f"{large}: more than 100 bytes, the most qdup reads whole (an endless stream?)"
+    assert len(qdup.read_pairs(write(tmp_path, "p.tsv", HEADER + "1\t1\t2\tA?\tB?\t1\n"))) == 1

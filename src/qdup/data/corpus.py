@@ -87,7 +87,7 @@ def _pieces(path: str | os.PathLike, chunk_rows: int | None, skip: bool,
             skippable: bool = True) -> Iterator[tuple[Corpus, list]]:
     """The checked pieces of the file, each with its empty-question rows (left out with ``skip``)."""
     path = Path(path)
-    lines = text_lines(path, "file of questions")
+    lines = text_lines(path, "file of questions", whole=chunk_rows is None)  # one piece: held whole
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         rows = _csv_rows(lines, path, delimiter="\t" if suffix == ".tsv" else ",")

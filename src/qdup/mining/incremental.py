@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.forum import check_created, field
-from ..data.textfiles import read_text
+from ..data.textfiles import text_lines
 from ..errors import DataError, UnknownIdError
 from .groups import Neighbours
 
@@ -34,14 +34,16 @@ def created_since(index, date: str) -> list[str]:
 def read_ids(index, path: str | Path) -> list[str]:
     """The ids of a file (one a line, blank lines skipped); every one must be stored."""
     path = Path(path)
-    ids = [line.strip() for line in read_text(path, "file of ids").splitlines() if line.strip()]
-    if not ids:
+    # By line, as question files are read: /dev/zero or an endless FIFO is refused, not read forever.
+    lines = [(n, line.strip()) for n, line in enumerate(text_lines(path, "file of ids", whole=True), start=1)
+             if line.strip()]
+    if not lines:
         raise DataError(f"{path} lists no ids")
     stored = set(index.live()[1])
-    for n, i in enumerate(ids, start=1):
+    for n, i in lines:
         if i not in stored:
             raise UnknownIdError(f"{path}, line {n}: id {i!r} is not in the index")
-    return ids
+    return [i for _, i in lines]
 
 
 def symmetric(found: Neighbours, k: int) -> Neighbours:
