@@ -109,3 +109,23 @@ def test_a_student_whose_validation_pairs_are_all_duplicates_is_reported_by_its_
     assert config["training"]["select"] == "auc" and config["history"][0]["validation_auc"] is None
     loss = config["history"][0]["validation_loss"]
     assert stdout == f"saved {out} (best epoch 1, chosen by validation loss {loss:.4f})\n"
+
+
+@pytest.mark.parametrize("with_pairs", [False, True])
+def test_too_few_questions_are_named_by_their_file_before_the_teacher_loads(capsys, tmp_path, monkeypatch,
+                                                                             with_pairs):
+    # The error named no file, and came once the teacher had loaded (minutes for a large one).
+    monkeypatch.setattr(qdup.model, "load", lambda *a, **k: pytest.fail("loaded the teacher before the check"))
+    questions = tmp_path / "q.txt"
+    questions.write_text("How?\nHow?\nWhy?\n")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("question1\tquestion2\tis_duplicate\n" + "How?\tHow?\t1\n" * 5 + "How?\tWhy?\t0\n" * 5)
+    code, _, err = run(capsys, "distill", tmp_path / "teacher", "--questions", questions, "--out", tmp_path / "s",
+                       *(["--pairs", pairs, "--set", "calibrate=false"] if with_pairs else []))
+    named = f"{questions} with the training pairs of {pairs}" if with_pairs else questions
+    assert (code, err) == (1, f"Error: {named}: distillation needs at least 4 distinct questions, got 2\n")
+
+
+def test_the_library_checks_the_questions_too():
+    with pytest.raises(qdup.ConfigError, match="^distillation needs at least 4 distinct questions, got 3$"):
+        distill(FakeModel(), ["How?", "Why?", "Who?", "  ", "Who?"], STUDENT)

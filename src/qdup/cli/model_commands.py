@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import ConfigError
 from ..training import recipes
 from ..training.devices import check_device
 from . import cli, naming, threads_option
@@ -48,7 +49,8 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     from ..data.pairs import read_pairs  # numpy: only for commands that read pairs
     from ..data.split import reference_split
 
-    from ..training.distill import distill as distill_student, teacher_lookalikes  # this command is named distill
+    from ..training.distill import check_enough_questions, teacher_lookalikes
+    from ..training.distill import distill as distill_student  # this command is named distill
     from .. import model
     from ..data.corpus import read_questions
     from ..training.steps import chosen_by
@@ -61,6 +63,11 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     with naming(pairs_file):
         labelled = reference_split(read_pairs(pairs_file)) if pairs_file else None
     questions = read_questions(questions_file).questions
+    try:
+        check_enough_questions(questions, labelled)  # before the teacher loads (minutes for a large one)
+    except ConfigError as error:
+        named = f"{questions_file} with the training pairs of {pairs_file}" if pairs_file else questions_file
+        raise ConfigError(f"{named}: {error}") from None
     teacher_model = model.load(teacher)
     config = recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **{**teacher_lookalikes(teacher_model), **chosen})
     student = distill_student(teacher_model, questions, config, labelled, progress=not quiet,

@@ -27,7 +27,7 @@ through its similarities, so the re-ranker may trust the cosine a little too muc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -85,11 +85,8 @@ def distill(teacher, questions: Sequence[str], config: TrainConfig, split: Split
         raise ConfigError(f"a student with scorer={config.scorer} needs labelled pairs (--pairs)")
     if split is not None:
         check_calibration(split.validation, config.calibrate)  # now, not after the training
-    texts = sorted({q for q in questions if q.strip()})
-    if split is not None:
-        texts = sorted(set(texts) | {q for p in (split.train, split.negatives) for q in p.question1 + p.question2})
-    if len(texts) < 4:
-        raise ConfigError(f"distillation needs at least 4 distinct questions, got {len(texts)}")
+    check_enough_questions(questions, split)
+    texts = sorted(set(_learned_from(questions, split)))
     order = np.random.default_rng(config.seed).permutation(len(texts))
     held_count = min(settings.max_held_out, max(2, int(len(texts) * settings.held_out_share)))
     held = [] if split is not None else order[:held_count]
@@ -116,6 +113,30 @@ def distill(teacher, questions: Sequence[str], config: TrainConfig, split: Split
         "questions": len(train_texts), "held_out": len(held_texts), "teacher_fingerprint": teacher.fingerprint,
         "settings": settings.to_dict()})
     return model if split is None else calibrate(model, split.validation, config.calibrate)
+
+
+MIN_QUESTIONS = 4  # two held out to choose the epoch by, and a batch of two to train on
+
+
+def check_enough_questions(questions: Sequence[str], split: Split | None = None) -> None:
+    """A :class:`ConfigError` unless ``questions`` (blank ones left out) and ``split``'s
+    training pairs hold :data:`MIN_QUESTIONS` distinct questions; counting stops there, so
+    that ``qdup distill`` checks before it loads the teacher."""
+    seen: set[str] = set()
+    for question in _learned_from(questions, split):
+        seen.add(question)
+        if len(seen) >= MIN_QUESTIONS:
+            return
+    raise ConfigError(f"distillation needs at least {MIN_QUESTIONS} distinct questions, got {len(seen)}")
+
+
+def _learned_from(questions: Sequence[str], split: Split | None) -> Iterator[str]:
+    """The questions a student learns from, repeats and all: ``questions`` but blank ones, then
+    with ``split`` its training and negative pairs' questions."""
+    yield from (q for q in questions if q.strip())
+    if split is not None:
+        for pairs in (split.train, split.negatives):
+            yield from pairs.question1 + pairs.question2
 
 
 @dataclass(frozen=True)
