@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+import qdup
 from qdup.errors import OutputExistsError
 from qdup.mining.output import DEFAULT_MINE_THRESHOLD, Mined, mine_to_file
 from qdup.util.atomic import check_new_file
@@ -37,3 +38,13 @@ def test_default_threshold_and_existing_output(tmp_path, index, tiny_model):
     with pytest.raises(OutputExistsError, match="already exists"):
         check_new_file(tmp_path / "p.jsonl", force=False)
     check_new_file(tmp_path / "p.jsonl", force=True)
+
+
+def test_a_stored_search_threshold_of_zero_is_the_default(tmp_path, index, tiny_model_dir):
+    # A calibrated 0.0 was taken for none stored: the mining default (0.9) applied instead.
+    model = qdup.load(tiny_model_dir)
+    model.info["search_threshold"] = {"threshold": 0.0}
+    assert model.search_threshold == 0.0
+    mined = mine_to_file(index, tmp_path / "p.jsonl", model=model)
+    assert mined == mine_to_file(index, tmp_path / "zero.jsonl", 0.0, model=model) and mined.threshold == 0.0
+    assert mined.count > mine_to_file(index, tmp_path / "high.jsonl", DEFAULT_MINE_THRESHOLD, model=model).count

@@ -51,8 +51,9 @@ def mine_to_file(index, out: str | os.PathLike, threshold: float | None = None, 
     # The stored vectors are the building model's: another one (its threshold, its scores) would mine
     # them silently wrong, and a cosine model's mining never goes through search, which refuses it.
     index.check_model(model)
-    if threshold is None:
-        threshold = getattr(model, "search_threshold", None) or DEFAULT_MINE_THRESHOLD
+    if threshold is None:  # `is None`: a calibrated 0.0 is a threshold too, not "none stored"
+        stored = getattr(model, "search_threshold", None)
+        threshold = DEFAULT_MINE_THRESHOLD if stored is None else stored
     threshold = check_threshold(threshold)
     if top_k or groups:
         k = top_k or max_group_size - 1
