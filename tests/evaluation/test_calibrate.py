@@ -63,3 +63,17 @@ def test_threshold_and_figures_are_stored_together(capsys, tiny_model_dir, tmp_p
     stored = json.loads((folder / "config.json").read_text())
     assert stored["threshold"] != 0.5  # the calibration was stored...
     assert stored["threshold"] == round(stored["calibration"]["accuracy_threshold"], 4)  # ...all of it
+
+
+def test_validation_pairs_of_one_kind_are_refused_as_training_refuses_them(capsys, tiny_model_dir, tmp_path,
+                                                                            monkeypatch):
+    # One rule with training's (steps.check_calibration), naming the file and the kind missing; it
+    # said "calibration needs validation pairs of both labels". No --set here to go without one.
+    lines = TOY_PAIRS.read_text(encoding="utf-8").splitlines()
+    data = tmp_path / "dup.tsv"
+    data.write_text("\n".join(lines[:1] + [x for x in lines[1:] if x.endswith("\t1")]) + "\n", encoding="utf-8")
+    validation = qdup.reference_split(qdup.read_pairs(data)).validation
+    monkeypatch.setattr(qdup.model, "load", lambda *a, **k: pytest.fail("loaded the model before the check"))
+    code, out, err = run(capsys, "calibrate", data, "--model", tiny_model_dir)
+    assert (code, out, err) == (1, "", f"Error: {data}: the {len(validation)} validation pairs are all duplicates: "
+                                       "calibrating the threshold needs non-duplicates too (add some to the file)\n")

@@ -198,11 +198,11 @@ def calibrate(data_file, model_path, dry_run):
 
     from .. import model
     from ..evaluation import pairs
+    from ..training.steps import check_calibration
 
     with naming(data_file):
         validation = reference_split(read_pairs(data_file)).validation
-    if len(set(validation.is_duplicate.tolist())) < 2:
-        raise ConfigError(f"{data_file}: calibration needs validation pairs of both labels")
+        check_calibration(validation, store=True, skip=None)  # training's rule; before the model loads
     figures = pairs.calibration(model.load(model_path), validation)
     threshold = round(figures["accuracy_threshold"], 4)
     if not dry_run:

@@ -170,16 +170,18 @@ def validate(encoder: TextEncoder, validation: PairRows, config: TrainConfig) ->
     return {"validation_loss": float(np.mean(losses)), "validation_auc": metrics.stored_auc(labels, scores)}
 
 
-def check_calibration(validation: Pairs, store: bool) -> None:
-    """Before training: a threshold to store needs validation pairs of both kinds (of one
-    kind, the sweep put it at the highest score and the model judged nothing a duplicate)."""
+def check_calibration(validation: Pairs, store: bool, skip: str | None = "--set calibrate=false") -> None:
+    """Before training, and in ``qdup calibrate``: a threshold to store needs validation pairs of
+    both kinds (of one kind, the sweep put it at the highest score and the model judged nothing
+    a duplicate). ``skip``: how to go without one, offered in the error (None: no way)."""
     kinds = set(validation.is_duplicate.tolist())
     if store and not kinds:
-        raise DataError("there are no validation pairs to calibrate the threshold on (or --set calibrate=false)")
+        raise DataError("there are no validation pairs to calibrate the threshold on"
+                        + (f" (or {skip})" if skip else ""))
     if store and len(kinds) < 2:
         only, other = ("duplicates", "non-duplicates") if 1 in kinds else ("non-duplicates", "duplicates")
         raise DataError(f"the {len(validation)} validation pairs are all {only}: calibrating the threshold needs "
-                        f"{other} too (add some to the file, or --set calibrate=false)")
+                        f"{other} too (add some to the file" + (f", or {skip})" if skip else ")"))
 
 
 def calibrate(model: QdupModel, validation: Pairs, store: bool) -> QdupModel:
