@@ -129,3 +129,19 @@ def test_too_few_questions_are_named_by_their_file_before_the_teacher_loads(caps
 def test_the_library_checks_the_questions_too():
     with pytest.raises(qdup.ConfigError, match="^distillation needs at least 4 distinct questions, got 3$"):
         distill(FakeModel(), ["How?", "Why?", "Who?", "  ", "Who?"], STUDENT)
+
+
+def test_validation_pairs_of_one_kind_are_named_by_their_file_before_the_teacher_loads(capsys, tmp_path,
+                                                                                       monkeypatch, questions):
+    # The error named no file, and came once the teacher had loaded (minutes for a large one).
+    monkeypatch.setattr(qdup.model, "load", lambda *a, **k: pytest.fail("loaded the teacher before the check"))
+    (tmp_path / "q.txt").write_text("\n".join(questions) + "\n")
+    lines = TOY_PAIRS.read_text().splitlines()
+    pairs = tmp_path / "ones.tsv"
+    pairs.write_text("\n".join([lines[0], *(line for line in lines[1:] if line.endswith("\t1"))]) + "\n")
+    validation = qdup.reference_split(qdup.read_pairs(pairs)).validation
+    code, _, err = run(capsys, "distill", tmp_path / "teacher", "--questions", tmp_path / "q.txt", "--pairs", pairs,
+                       "--out", tmp_path / "s", *STUDENT_ARGS)
+    assert (code, err) == (1, f"Error: {pairs}: the {len(validation)} validation pairs are all duplicates: "
+                              "calibrating the threshold needs non-duplicates too (add some to the file, "
+                              "or --set calibrate=false)\n")

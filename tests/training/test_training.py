@@ -6,7 +6,8 @@ import torch
 import qdup
 from qdup.errors import ConfigError, DataError
 
-from helpers import TINY
+from helpers import TINY, TOY_PAIRS, run
+from qdup.training import trainer
 
 
 def weights(model):
@@ -175,3 +176,17 @@ def test_a_threshold_is_not_calibrated_on_validation_pairs_of_one_kind(toy_split
     no_pairs = replace(toy_split, validation=toy_split.validation.subset([]))
     with pytest.raises(DataError, match=r"^there are no validation pairs to calibrate the threshold on"):
         qdup.train(no_pairs, config)
+
+
+def test_qdup_train_names_the_file_of_validation_pairs_of_one_kind_before_training(capsys, tmp_path, monkeypatch):
+    # The library's error named no file (`qdup calibrate` names it).
+    lines = TOY_PAIRS.read_text(encoding="utf-8").splitlines()
+    data = tmp_path / "dup.tsv"
+    data.write_text("\n".join(lines[:1] + [x for x in lines[1:] if x.endswith("\t1")]) + "\n", encoding="utf-8")
+    validation = qdup.reference_split(qdup.read_pairs(data)).validation
+    monkeypatch.setattr(trainer, "train", lambda *a, **k: pytest.fail("trained before the check"))
+    code, out, err = run(capsys, "train", data, "--out", tmp_path / "m", "--epochs", "1")
+    assert (code, out, err) == (1, "", f"Error: {data}: the {len(validation)} validation pairs are all duplicates: "
+                                       "calibrating the threshold needs non-duplicates too (add some to the file, "
+                                       "or --set calibrate=false)\n")
+    assert not (tmp_path / "m").exists()

@@ -53,15 +53,17 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     from ..training.distill import distill as distill_student  # this command is named distill
     from .. import model
     from ..data.corpus import read_questions
-    from ..training.steps import chosen_by
+    from ..training.steps import check_calibration, chosen_by
 
     given = {key: value for key, value in settings.items() if value is not None}
     overrides, distill_config = recipes.parse_distill_settings(extra)
     chosen = {"scorer": "rerank" if pairs_file else "cosine", **given, **overrides}
-    recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **chosen)  # bad settings: refused before any work
+    checked = recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **chosen)  # bad settings: refused now
     model.check_output(out, force)  # fail before the teacher's encoding and the training
     with naming(pairs_file):
         labelled = reference_split(read_pairs(pairs_file)) if pairs_file else None
+        if labelled is not None:  # distill()'s own check, naming the file, before the teacher loads
+            check_calibration(labelled.validation, checked.calibrate)
     questions = read_questions(questions_file).questions
     try:
         check_enough_questions(questions, labelled)  # before the teacher loads (minutes for a large one)

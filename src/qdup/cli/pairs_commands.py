@@ -57,7 +57,7 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
 
     from .. import model
     from ..training import trainer
-    from ..training.steps import chosen_by
+    from ..training.steps import check_calibration, chosen_by
 
     if encoder_path and click.get_current_context().get_parameter_source("recipe").name == "DEFAULT":
         recipe = recipes.ENCODER_RECIPE
@@ -66,6 +66,7 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
     model.check_output(out, force)  # fail before training, not after it
     with naming(data_file):
         split = reference_split(read_pairs(data_file))
+        check_calibration(split.validation, config.calibrate)  # training's own check, naming the file
     trained = trainer.train(split, config, progress=not quiet, device=check_device(device), encoder=encoder_path)
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
