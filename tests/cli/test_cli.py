@@ -162,6 +162,23 @@ def test_train_device_is_checked(capsys, toy_path, tmp_path):
     assert code == 1 and err == "Error: unknown device 'toaster' (use cpu or cuda)\n"
 
 
+@pytest.mark.parametrize("device", ["mps", "meta", "xla"])
+def test_train_refuses_devices_it_does_not_run_on(capsys, toy_path, tmp_path, device):
+    # torch knows them: training started, and ended in a traceback (mps, xla: torch not built for
+    # them; meta: an operation it lacks).
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--device", device, *TINY_ARGS)
+    assert (code, err) == (1, f"Error: device {device!r} is not supported (use cpu or cuda)\n")
+
+
+def test_train_refuses_a_gpu_this_machine_lacks(capsys, toy_path, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--device", "cuda:1", *TINY_ARGS)
+    assert (code, err) == (1, "Error: device 'cuda:1' is not available here (CUDA GPUs: 1, cuda:0 the first)\n")
+
+
 def test_set_may_name_a_setting_that_has_its_own_option(capsys, toy_path, tmp_path):
     code, _, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference",
                        "--batch-size", "32", "--quiet", "--set", "dim=8", "--set", "epochs=1")
