@@ -83,6 +83,17 @@ def test_decide_import_and_export(capsys, forum, tmp_path):
         f"Error: {out_file} already exists (use --force to replace it)\n")
 
 
+@pytest.mark.parametrize("name", ["decisions.jsonl", "manifest.json", "pairs.tsv"])
+def test_decisions_export_refuses_an_out_inside_the_index_folder(capsys, forum, name):
+    # With --force it wrote the pairs over the index's own files: its decisions or manifest lost.
+    assert run(capsys, "decide", forum, "--query", "2", "--match", "1", "--duplicate")[0] == 0
+    before = {p.name: p.read_bytes() for p in forum.iterdir()}
+    assert run(capsys, "decisions", "export", forum, "--out", forum / name, "--force") == (
+        1, "", f"Error: --out {forum / name} is inside the index folder {forum}: write the pairs outside it\n")
+    assert {p.name: p.read_bytes() for p in forum.iterdir()} == before
+    assert len(read_decisions(forum)) == 1
+
+
 def test_mine_new_questions_only(capsys, forum, tmp_path):
     out = tmp_path / "new.jsonl"
     code, printed, err = run(capsys, "mine", forum, "--top-k", "2", "--threshold", "-1", "--new-since", "2024-06-01",

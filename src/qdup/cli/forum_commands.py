@@ -145,7 +145,9 @@ def export_decisions(index_path, out, force):
     from ..search.decisions import export_pairs, read_decisions
     from ..search.index import Index
 
-    Index.load(index_path)  # an index folder, with a readable manifest
+    opened = Index.load(index_path)  # an index folder, with a readable manifest
+    if Path(out).resolve().is_relative_to(opened.path.resolve()):  # --force would replace the index's own files
+        raise ConfigError(f"--out {out} is inside the index folder {index_path}: write the pairs outside it")
     written = export_pairs(read_decisions(index_path), out, force)
     click.echo(f"wrote {counted(written, 'pair')} to {out}")
 
