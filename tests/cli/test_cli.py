@@ -290,3 +290,14 @@ def test_no_validation_queries_names_the_file(capsys, tiny_model_dir, tmp_path):
     data.write_text(HEADER + "".join(rows) + "9\t20\t20\tHow?\tHow?\t1\n", encoding="utf-8")
     code, _, err = run(capsys, "calibrate-search", data, "--model", tiny_model_dir)
     assert (code, err) == (1, f"Error: {data}: no validation duplicates to calibrate on\n")
+
+
+@pytest.mark.parametrize("lines, split, message", [
+    (1, "all", "no pairs to evaluate"), (30, "test", "no pairs to evaluate in its test split")])
+def test_evaluate_names_the_file_without_pairs_to_score_before_the_model_loads(capsys, toy_path, tmp_path,
+                                                                                monkeypatch, lines, split, message):
+    # "no pairs to evaluate", naming no file (29 pairs: and no split), once the model had loaded.
+    data = tmp_path / "few.tsv"
+    data.write_text("".join(toy_path.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]), encoding="utf-8")
+    monkeypatch.setattr("qdup.model.load", lambda *a, **k: pytest.fail("loaded the model before the check"))
+    assert run(capsys, "evaluate", data, "--split", split) == (1, "", f"Error: {data}: {message}\n")

@@ -10,7 +10,7 @@ import click
 
 from ..training import recipes
 from ..training.devices import check_device
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..scoring.thresholds import check_threshold
 from . import cli, naming, threads_option
 
@@ -116,9 +116,11 @@ def evaluate(args, threshold, subset, as_json, plots):
     if plots:
         check_folder(plots)  # before the scoring, not after it
     labelled = read_pairs(args[-1])
-    if subset != "all":
-        with naming(args[-1]):
+    with naming(args[-1]):
+        if subset != "all":
             labelled = getattr(reference_split(labelled), subset)
+        if not len(labelled):  # before the model loads
+            raise DataError("no pairs to evaluate" + ("" if subset == "all" else f" in its {subset} split"))
     loaded = model.load(args[0] if len(args) == 2 else None)
     report = pairs.evaluate(loaded, labelled, threshold)
     if plots:
