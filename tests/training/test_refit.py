@@ -13,7 +13,9 @@ from qdup.model import QdupModel
 from qdup.errors import ConfigError, DataError
 from qdup.search.decisions import latest
 from qdup.search.index import Index
+from qdup.training import refit as refit_module
 from qdup.training.refit import decisions_from_pairs, held_out, refit
+from qdup.training.trainer import train_encoder
 
 @pytest.fixture(scope="module")
 def base(rerank_model):
@@ -41,6 +43,16 @@ def test_a_refit_is_reproducible_with_or_without_the_cache(base, fixture_pairs, 
         assert other.fingerprint == first.fingerprint
         assert other.threshold == first.threshold
         assert other.info["search_threshold"] == first.info["search_threshold"]
+
+
+def test_each_out_of_fold_encoder_is_trained_once(base, fixture_pairs, decisions, monkeypatch):
+    # The look-alikes' vectors (texts not in the pool: not among the pool's cached vectors)
+    # trained each fold's encoder a second time: four trainings where the model's recipe has two.
+    trained = []
+    monkeypatch.setattr(refit_module, "train_encoder", lambda *a, **k: trained.append(1) or train_encoder(*a, **k))
+    assert base.info["training"]["lookalikes"] > 0
+    refit(base, fixture_pairs, decisions, cache=None)
+    assert len(trained) == base.info["training"]["scorer_folds"]
 
 
 def test_a_damaged_cache_entry_is_made_again(base, fixture_pairs, decisions, refitted, tmp_path):

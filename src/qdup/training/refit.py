@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -162,7 +162,9 @@ class FoldVectors:
     def __call__(self, part: Split) -> "_FoldEncoder":
         return _FoldEncoder(self, part)
 
-    def vectors(self, part: Split, texts: list[str]) -> np.ndarray:
+    def vectors(self, part: Split, texts: list[str], trained: Callable[[], QdupModel] | None = None) -> np.ndarray:
+        """The vectors ``part``'s encoder gives ``texts``: from the folder, else from ``trained()``
+        (default: the encoder trained now)."""
         key = _digest([__version__, self.config.to_dict(), *(_pairs_key(p) for p in (part.train, part.negatives,
                                                                                       part.validation)), texts])
         path = None if self.folder is None else self.folder / f"fold-{key[:32]}.npy"
@@ -170,7 +172,7 @@ class FoldVectors:
             cached = _cached(path, len(texts))
             if cached is not None:
                 return cached
-        vectors = train_encoder(part, self.config, self.progress).encode(texts)
+        vectors = (trained or (lambda: train_encoder(part, self.config, self.progress)))().encode(texts)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_vectors(path, vectors)
@@ -191,13 +193,20 @@ def _cached(path: Path, rows: int) -> np.ndarray | None:
 
 
 class _FoldEncoder:
-    """What :func:`~qdup.training.scorer_fit.scorer_rows` asks of a fold's encoder: ``encode(pool)``."""
+    """What :func:`~qdup.training.scorer_fit.scorer_rows` asks of a fold's encoder: ``encode(pool)``, then its
+    look-alikes' ``encode``."""
 
     def __init__(self, folds: FoldVectors, part: Split) -> None:
-        self.folds, self.part = folds, part
+        self.folds, self.part, self._encoder = folds, part, None
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        return self.folds.vectors(self.part, list(texts))
+        return self.folds.vectors(self.part, list(texts), self._trained)
+
+    def _trained(self) -> QdupModel:
+        """The fold's encoder, trained once: the pool's vectors and its look-alikes' both need it."""
+        if self._encoder is None:
+            self._encoder = train_encoder(self.part, self.folds.config, self.folds.progress)
+        return self._encoder
 
 
 def _pairs_key(pairs: Pairs) -> list:
