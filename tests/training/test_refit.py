@@ -1,6 +1,7 @@
 """Refitting the scorer on moderator decisions: reproducible, leak-free thresholds, the same indexes."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -10,7 +11,7 @@ import qdup
 from fake_model import FakeModel
 from helpers import SMALL_DEFAULT
 from qdup.model import QdupModel
-from qdup.errors import ConfigError, DataError
+from qdup.errors import ConfigError, DataError, OutputError
 from qdup.search.decisions import latest
 from qdup.search.index import Index
 from qdup.training import refit as refit_module
@@ -53,6 +54,16 @@ def test_each_out_of_fold_encoder_is_trained_once(base, fixture_pairs, decisions
     assert base.info["training"]["lookalikes"] > 0
     refit(base, fixture_pairs, decisions, cache=None)
     assert len(trained) == base.info["training"]["scorer_folds"]
+
+
+def test_a_cache_that_cannot_be_written_is_refused_before_any_training(base, fixture_pairs, decisions, tmp_path,
+                                                                        monkeypatch):
+    # It failed once the first fold's encoder had trained (minutes), naming no cache: "...: Not a directory".
+    monkeypatch.setattr(refit_module, "train_encoder", lambda *a, **k: pytest.fail("trained before the check"))
+    (tmp_path / "file").write_text("")
+    cache = tmp_path / "file" / "cache"
+    with pytest.raises(OutputError, match=f"^{re.escape(str(cache / 'fold.npy'))}: cannot write there \\(Not a direct"):
+        refit(base, fixture_pairs, decisions, cache=cache)
 
 
 def test_a_damaged_cache_entry_is_made_again(base, fixture_pairs, decisions, refitted, tmp_path):

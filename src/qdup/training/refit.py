@@ -40,6 +40,7 @@ from ..evaluation.search_calibration import DEFAULT_PRECISION, calibrate_on_pair
 from ..model import QdupModel
 from ..search.decisions import Decision, latest, now
 from ..text.names import NameStats
+from ..util import atomic
 from ..util.progress import log as log_progress
 from .recipes import TrainConfig
 from .scorer_fit import labelled_rows, train_rerank_scorer
@@ -158,6 +159,8 @@ class FoldVectors:
 
     def __init__(self, config: TrainConfig, folder: str | Path | None, progress: bool = False) -> None:
         self.config, self.folder, self.progress = config, None if folder is None else Path(folder), progress
+        if self.folder is not None:  # a file in the way, a read-only place: now, not after a fold's training
+            atomic.check_writable(self.folder / "fold.npy")  # inside the folder when it exists
 
     def __call__(self, part: Split) -> "_FoldEncoder":
         return _FoldEncoder(self, part)
