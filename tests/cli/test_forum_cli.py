@@ -164,6 +164,20 @@ def test_refit_from_the_index_decisions(capsys, tmp_path, rerank_model, toy_spli
                         f"({UNREACHABLE}; `qdup calibrate-search --precision P` stores one)\n")
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_refit_refuses_a_cache_inside_its_out_folder(capsys, tmp_path, rerank_model, monkeypatch, force):
+    # The model's save then found --out made ("already exists", the refit lost), or with --force
+    # replaced the folder, the cache with it: every refit trained its encoders again.
+    model_dir = rerank_model.save(tmp_path / "base")
+    monkeypatch.setattr("qdup.training.refit.train_encoder", lambda *a, **k: pytest.fail("trained before the check"))
+    out = model_dir if force else tmp_path / "new"
+    code, _, err = run(capsys, "refit", model_dir, TOY_PAIRS, "--decisions", TOY_PAIRS, "--out", out,
+                       "--cache", out / "cache", *(["--force"] if force else []))
+    assert (code, err) == (1, f"Error: --cache {out / 'cache'} is inside --out {out}, which the model replaces: "
+                              "keep the cache elsewhere\n")
+    assert not (out / "cache").exists()
+
+
 def test_refit_refuses_a_cosine_model(capsys, tmp_path, tiny_model_dir, forum):
     assert run(capsys, "refit", tiny_model_dir, TOY_PAIRS, "--decisions", forum, "--out", tmp_path / "m")[2] == (
         "Error: refit needs a model whose scorer learns from pairs (recipe default, scorer rerank)\n")

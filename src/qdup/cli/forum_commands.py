@@ -190,12 +190,14 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
     from ..training.refit import decisions_from_pairs, refit as refit_model
 
     model.check_output(out, force)
+    cache = cache or Path.home() / ".cache" / "qdup" / "refit"
+    if Path(cache).resolve().is_relative_to(Path(out).resolve()):  # saving the model replaces that folder
+        raise ConfigError(f"--cache {cache} is inside --out {out}, which the model replaces: keep the cache elsewhere")
     decided = read_decisions(decisions_path) if Path(decisions_path).is_dir() \
         else decisions_from_pairs(read_pairs(decisions_path))
     pairs = read_pairs(args[-1])
     with naming(args[-1]):
         split = reference_split(pairs)
-    cache = cache or Path.home() / ".cache" / "qdup" / "refit"
     refitted = refit_model(model.load(args[0] if len(args) == 2 else None), pairs, decided,
                            holdout=holdout, cache=cache, progress=not quiet, split=split)
     refitted.save(out, force=force)
