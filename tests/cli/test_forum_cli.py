@@ -178,8 +178,22 @@ def test_refit_refuses_a_cache_inside_its_out_folder(capsys, tmp_path, rerank_mo
     assert not (out / "cache").exists()
 
 
-def test_refit_refuses_a_cosine_model(capsys, tmp_path, tiny_model_dir, forum):
-    assert run(capsys, "refit", tiny_model_dir, TOY_PAIRS, "--decisions", forum, "--out", tmp_path / "m")[2] == (
+def test_refit_names_decisions_it_cannot_learn_from_before_the_model_loads(capsys, tmp_path, forum, monkeypatch):
+    # A folder that is not an index (a typo, a model folder) and an index without decisions both
+    # said "no decisions to learn from (0 held out for the thresholds)", naming neither.
+    monkeypatch.setattr("qdup.model.load", lambda *a, **k: pytest.fail("loaded the model before the check"))
+    (tmp_path / "other").mkdir()
+    header = tmp_path / "header.tsv"
+    header.write_text("question1\tquestion2\tis_duplicate\n")
+    for decisions, message in [(tmp_path / "other", f"{tmp_path / 'other'} is not a qdup index (no manifest.json)"),
+                               (forum, f"{forum}: no decisions to learn from"),
+                               (header, f"{header}: no decisions to learn from")]:
+        assert run(capsys, "refit", TOY_PAIRS, "--decisions", decisions, "--out", tmp_path / "m") == (
+            1, "", f"Error: {message}\n")
+
+
+def test_refit_refuses_a_cosine_model(capsys, tmp_path, tiny_model_dir):
+    assert run(capsys, "refit", tiny_model_dir, TOY_PAIRS, "--decisions", TOY_PAIRS, "--out", tmp_path / "m")[2] == (
         "Error: refit needs a model whose scorer learns from pairs (recipe default, scorer rerank)\n")
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import ConfigError, UnknownIdError
+from ..errors import ConfigError, DataError, UnknownIdError
 from . import cli, counted, naming, threads_option
 from .search_commands import MODEL_HELP, index
 
@@ -187,17 +187,23 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
     from ..data.pairs import read_pairs
     from ..data.split import reference_split
     from ..search.decisions import read_decisions
+    from ..search.index import Index
     from ..training.refit import decisions_from_pairs, refit as refit_model
 
     model.check_output(out, force)
     cache = cache or Path.home() / ".cache" / "qdup" / "refit"
     if Path(cache).resolve().is_relative_to(Path(out).resolve()):  # saving the model replaces that folder
         raise ConfigError(f"--cache {cache} is inside --out {out}, which the model replaces: keep the cache elsewhere")
-    decided = read_decisions(decisions_path) if Path(decisions_path).is_dir() \
-        else decisions_from_pairs(read_pairs(decisions_path))
+    if Path(decisions_path).is_dir():
+        Index.load(decisions_path)  # an index folder, with a readable manifest
+        decided = read_decisions(decisions_path)
+    else:
+        decided = decisions_from_pairs(read_pairs(decisions_path))
     pairs = read_pairs(args[-1])
     with naming(args[-1]):
         split = reference_split(pairs)
+    if not decided:  # before the model loads
+        raise DataError(f"{decisions_path}: no decisions to learn from")
     refitted = refit_model(model.load(args[0] if len(args) == 2 else None), pairs, decided,
                            holdout=holdout, cache=cache, progress=not quiet, split=split)
     refitted.save(out, force=force)
