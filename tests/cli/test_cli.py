@@ -283,6 +283,18 @@ def test_pairs_that_cannot_be_split_are_named_in_the_error(capsys, tiny_model_di
     assert (code, err) == (1, f"Error: {data}: {message}\n")
 
 
+@pytest.mark.parametrize("rows, message", [
+    ("", "too few duplicate pairs to split: 0 in the training pool (need at least 3)"),
+    ("1\t1\t2\tHow?\tWhy?\tyes\n", "line 2: is_duplicate must be 0 or 1, got 'yes'")])
+def test_calibrate_search_refuses_its_pairs_before_the_model_loads(capsys, tmp_path, monkeypatch, rows, message):
+    # The model loaded first (a transformer's: many seconds), then the file was read and split.
+    monkeypatch.setattr("qdup.model.load", lambda *a, **k: pytest.fail("loaded the model before the check"))
+    data = tmp_path / "pairs.tsv"
+    data.write_text(HEADER + rows, encoding="utf-8")
+    code, _, err = run(capsys, "calibrate-search", data, "--model", tmp_path / "model")
+    assert (code, err) == (1, f"Error: {data}: {message}\n")
+
+
 def test_no_validation_queries_names_the_file(capsys, tiny_model_dir, tmp_path):
     # Five duplicates split 4 / 1; the one validation duplicate asks its own text: no query.
     rows = [f"{n}\t{2 * n}\t{2 * n + 1}\tWhat is question {n}?\tWhat is question {n} really?\t1\n" for n in range(4)]

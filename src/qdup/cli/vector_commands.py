@@ -66,11 +66,15 @@ def calibrate_search(data_file, model_path, precision, dry_run):
 
     from .. import model
     from ..data.pairs import read_pairs
+    from ..data.split import reference_split
     from ..evaluation.search_calibration import calibrate_on_pairs
 
+    with naming(data_file):
+        labelled = read_pairs(data_file)
+        reference_split(labelled)  # pairs that cannot be split: refused before the model loads
     loaded = model.load(model_path)
     with naming(data_file):
-        calibration = calibrate_on_pairs(loaded, read_pairs(data_file), precision)
+        calibration = calibrate_on_pairs(loaded, labelled, precision)
     if not dry_run:
         model.write_config_entries(model_path, search_threshold=calibration.to_dict())
     click.echo(json.dumps(calibration.to_dict()))
