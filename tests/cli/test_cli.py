@@ -5,7 +5,7 @@ import pytest
 
 import qdup
 
-from helpers import run
+from helpers import ROOT, run
 from qdup.cli import cli
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--dim", "16", "--quiet"]
@@ -313,3 +313,24 @@ def test_evaluate_names_the_file_without_pairs_to_score_before_the_model_loads(c
     data.write_text("".join(toy_path.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]), encoding="utf-8")
     monkeypatch.setattr("qdup.model.load", lambda *a, **k: pytest.fail("loaded the model before the check"))
     assert run(capsys, "evaluate", data, "--split", split) == (1, "", f"Error: {data}: {message}\n")
+
+
+@pytest.mark.parametrize("command, content", [
+    (["train", "{data}", "--out", "{out}", "--recipe", "reference", "--epochs", "1"], "pairs"),
+    (["refit", "{base}", "{data}", "--decisions", "{few}", "--out", "{out}", "--cache", "{cache}"], "pairs"),
+    (["refit", "{base}", "{toy}", "--decisions", "{data}", "--out", "{out}", "--cache", "{cache}"], "few"),
+    (["distill", "{base}", "--questions", "{data}", "--out", "{out}", "--epochs", "1"], "questions")])
+def test_an_input_inside_the_out_folder_is_refused_not_replaced_with_it(capsys, rerank_model, toy_path, tmp_path,
+                                                                         command, content):
+    # --force replaced the folder with the new model: the file it was made from was lost with it.
+    out, base = rerank_model.save(tmp_path / "m"), rerank_model.save(tmp_path / "base")
+    few = tmp_path / "decisions.tsv"  # verdicts on a few pairs: the validation pairs stay to calibrate on
+    few.write_text("".join(toy_path.read_text(encoding="utf-8").splitlines(keepends=True)[:40]), encoding="utf-8")
+    data = out / ("questions.txt" if content == "questions" else "pairs.tsv")
+    data.write_bytes({"pairs": toy_path, "few": few, "questions": ROOT / "examples" / "questions.txt"}[content]
+                     .read_bytes())
+    before = data.read_bytes()
+    fill = {"data": data, "out": out, "toy": toy_path, "base": base, "few": few, "cache": tmp_path / "cache"}
+    code, _, err = run(capsys, *[a.format(**fill) for a in command], "--force", "--quiet")
+    assert (code, err) == (1, f"Error: {data} is inside --out {out}, which the new model replaces: move it out first\n")
+    assert data.read_bytes() == before

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import DataError, QdupError
+from ..errors import ConfigError, DataError, QdupError
 from ..util import collector
 from ..util.threads import use_threads
 
@@ -59,6 +59,14 @@ def naming(data_file):
         if str(error).startswith(str(Path(data_file))):
             raise
         raise type(error)(f"{Path(data_file)}: {error}") from None
+
+
+def outside(out, *inputs) -> None:
+    """Refuse an input at or inside the output folder, which ``--force`` replaces with the new
+    model (the pairs it was made from lost with the old one); None inputs are skipped."""
+    for given in inputs:
+        if given is not None and Path(given).resolve().is_relative_to(Path(out).resolve()):
+            raise ConfigError(f"{given} is inside --out {out}, which the new model replaces: move it out first")
 
 
 def counted(n: int, noun: str) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ConfigError, DataError, UnknownIdError
-from . import cli, counted, naming, threads_option
+from . import cli, counted, naming, outside, threads_option
 from .search_commands import MODEL_HELP, index
 
 if TYPE_CHECKING:
@@ -191,6 +191,7 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
     from ..training.refit import decisions_from_pairs, refit as refit_model
 
     model.check_output(out, force)
+    outside(out, args[-1], decisions_path)
     cache = cache or Path.home() / ".cache" / "qdup" / "refit"
     if Path(cache).resolve().is_relative_to(Path(out).resolve()):  # saving the model replaces that folder
         raise ConfigError(f"--cache {cache} is inside --out {out}, which the model replaces: keep the cache elsewhere")

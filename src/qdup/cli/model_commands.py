@@ -7,7 +7,7 @@ import click
 from ..errors import ConfigError
 from ..training import recipes
 from ..training.devices import check_device
-from . import cli, naming, threads_option
+from . import cli, naming, outside, threads_option
 
 
 @cli.command()
@@ -60,6 +60,7 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     chosen = {"scorer": "rerank" if pairs_file else "cosine", **given, **overrides}
     checked = recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **chosen)  # bad settings: refused now
     model.check_output(out, force)  # fail before the teacher's encoding and the training
+    outside(out, questions_file, pairs_file)
     with naming(pairs_file):
         labelled = reference_split(read_pairs(pairs_file)) if pairs_file else None
         if labelled is not None:  # distill()'s own check, naming the file, before the teacher loads

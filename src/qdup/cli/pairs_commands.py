@@ -12,7 +12,7 @@ from ..training import recipes
 from ..training.devices import check_device
 from ..errors import ConfigError, DataError
 from ..scoring.thresholds import check_threshold
-from . import cli, naming, threads_option
+from . import cli, naming, outside, threads_option
 
 # evaluation, model and training import torch: commands import them when they run, so that
 # `qdup --help`, `--version` and argument errors stay fast.
@@ -64,6 +64,7 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
     given = {key: value for key, value in settings.items() if value is not None}
     config = trainer.TrainConfig.from_recipe(recipe, **{**given, **recipes.parse_settings(extra)})
     model.check_output(out, force)  # fail before training, not after it
+    outside(out, data_file, encoder_path)
     with naming(data_file):
         split = reference_split(read_pairs(data_file))
         check_calibration(split.validation, config.calibrate)  # training's own check, naming the file
