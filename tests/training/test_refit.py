@@ -66,6 +66,18 @@ def test_a_cache_that_cannot_be_written_is_refused_before_any_training(base, fix
         refit(base, fixture_pairs, decisions, cache=cache)
 
 
+def test_decisions_that_leave_no_validation_pairs_to_calibrate_on_are_refused_before_any_training(
+        base, fixture_pairs, monkeypatch):
+    # Verdicts on every pair of the file: the threshold's validation pairs (those no fitted decision
+    # touches) were one, found once the encoders had trained, and the error offered
+    # "--set calibrate=false", which refit does not have.
+    monkeypatch.setattr(refit_module, "train_encoder", lambda *a, **k: pytest.fail("trained before the check"))
+    with pytest.raises(DataError, match=r"^the fitted decisions touch questions of \d+ of the \d+ validation pairs, "
+                                        r"leaving 1, not pairs of both kinds to choose the threshold on \(hold more "
+                                        r"decisions out: a higher holdout\)$"):
+        refit(base, fixture_pairs, decisions_from_pairs(fixture_pairs), cache=None)
+
+
 def test_a_damaged_cache_entry_is_made_again(base, fixture_pairs, decisions, refitted, tmp_path):
     first, cache = refitted
     damaged = tmp_path / "folds"

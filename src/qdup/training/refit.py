@@ -79,6 +79,12 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
     kept = [d for d in decided if held_out(d.query, holdout)]
     if not fitted:
         raise DataError(f"no decisions to learn from ({len(kept)} held out for the thresholds)")
+    touched = {q.strip() for d in fitted for q in (d.query, d.match)}
+    validation = _without(split.validation, touched)  # the pair threshold's: checked now, not after the training
+    if len(set(validation.is_duplicate.tolist())) < 2:
+        raise DataError(f"the fitted decisions touch questions of {len(split.validation) - len(validation)} of the "
+                        f"{len(split.validation)} validation pairs, leaving {len(validation)}, not pairs of both kinds "
+                        "to choose the threshold on (hold more decisions out: a higher holdout)")
     log = log_progress if progress else (lambda line: None)
     log(f"refit: {len(fitted)} decisions to learn from, {len(kept)} held out for the thresholds")
     # The model's statistics and features: the lexical rows its indexes store stay valid. A
@@ -92,7 +98,6 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
                                  lookalikes=config.lookalikes if model.scorer.names is not None else 0.0,
                                  lookalike_words=config.lookalike_words,
                                  search_unmatched_monotone=config.search_unmatched_monotone)
-    touched = {q.strip() for d in fitted for q in (d.query, d.match)}
     info = {k: v for k, v in model.info.items() if k not in ("calibration", "search_threshold")}
     lineage = [*((model.info.get("refit") or {}).get("lineage") or []), model.fingerprint]  # refit from these
     info["refit"] = {"lineage": lineage, "time": now(), "decisions": len(decided),
@@ -102,7 +107,7 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
                                       "held-out verdicts labelling the pairs they judge"}
     refitted = QdupModel(model.encoder, model.threshold, info, scorer)
     log("refit: choosing the thresholds")
-    calibrate(refitted, _without(split.validation, touched), store=True)
+    calibrate(refitted, validation, store=True)
     precision = (model.info.get("search_threshold") or {}).get("target_precision", DEFAULT_PRECISION)
     verdicts = [(d.query, d.match, d.duplicate) for d in kept]
     try:
