@@ -1,6 +1,7 @@
 """Predictions through LightGBM's C library are the lightgbm package's, and keep the model's text."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,18 +67,27 @@ def damaged(text: str, old: str, new: str) -> str:
 
 
 PAIRS_TEXT = (BUILTIN / "reranker-pairs.txt").read_text(encoding="utf-8")
+# Taken from the text, so the cases hold for any version of the built-in model: tree 0's first
+# leaf value, and its left children with its first leaf made the same leaf as its second.
+FIRST_LEAF = re.search(r"leaf_value=\S+ ", PAIRS_TEXT)[0]
+LEFT = re.search(r"left_child=.*", PAIRS_TEXT)[0]
+LEAVES = re.findall(r" (-\d+)", LEFT)
+SHARED_LEAF = re.sub(f" {LEAVES[0]}( |$)", f" {LEAVES[1]}\\1", LEFT, count=1)
 # Damage a model folder without checksums can hold: the C library read past the text or the
 # feature row on each (abort, segmentation fault or a loop), or wrote past its output.
 DAMAGED = {
-    "cut short": (PAIRS_TEXT[: len(PAIRS_TEXT) // 2], "Tree=150: the model text ends inside it"),
+    "cut short": (PAIRS_TEXT[: PAIRS_TEXT.find("\nTree=150\n") + 40], "Tree=150: the model text ends inside it"),
+    # Between two trees: the library read the trees before the cut as the whole model.
+    "cut between trees": (PAIRS_TEXT[: PAIRS_TEXT.find("\nTree=150\n") + 1], "no 'end of trees' after Tree=149"),
+    "cut inside the next tree's name": (PAIRS_TEXT[: PAIRS_TEXT.find("\nTree=150\n") + 4],
+                                        "no 'end of trees' after Tree=149"),
     "a word for a number": (damaged(PAIRS_TEXT, "leaf_value=", "leaf_value=abc "), "leaf_value does not hold"),
-    "NaN leaf": (damaged(PAIRS_TEXT, "leaf_value=-0.083518465255766228 ", "leaf_value=nan "), "not a finite number"),
+    "NaN leaf": (damaged(PAIRS_TEXT, FIRST_LEAF, "leaf_value=nan "), "not a finite number"),
     "feature out of range": (damaged(PAIRS_TEXT, "split_feature=0 ", "split_feature=999 "), "a split on a feature"),
     "child out of range": (damaged(PAIRS_TEXT, "left_child=2 ", "left_child=500 "), "children do not make a tree"),
     "child loop": (damaged(PAIRS_TEXT, "left_child=2 ", "left_child=0 "), "children do not make a tree"),
     "a child of two parents": (damaged(PAIRS_TEXT, "left_child=2 3 ", "left_child=2 2 "), "Tree=0: its children do"),
-    "a leaf of two parents": (damaged(PAIRS_TEXT, "left_child=2 3 10 12 -3 ", "left_child=2 3 10 12 -7 "),
-                              "Tree=0: its children do"),
+    "a leaf of two parents": (damaged(PAIRS_TEXT, LEFT, SHARED_LEAF), "Tree=0: its children do"),
     "more leaves": (damaged(PAIRS_TEXT, "num_leaves=31", "num_leaves=9999"), "leaf_value does not hold 9999"),
     "cut after a tree's line": (PAIRS_TEXT[: PAIRS_TEXT.find("\n", PAIRS_TEXT.rfind("shrinkage=")) + 1],
                                 "Tree=299: the model text ends inside it"),

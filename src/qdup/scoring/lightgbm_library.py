@@ -143,6 +143,8 @@ def checked_text(text: str) -> bytes:
         i = next((j for j in range(end, len(lines)) if lines[j]), len(lines))
     if not trees:
         raise LightGBMLibraryError("the model text holds no trees")
+    if i >= len(lines) or lines[i] != "end of trees":  # cut between two trees: the library reads fewer, silently
+        raise LightGBMLibraryError(f"no 'end of trees' after {trees[-1][0]}: the model text is cut short or damaged")
     _check_trees(trees, features)
     kept = [line for line in lines[:start] if (_header_pair(line) or ("",))[0] != "tree_sizes"] + lines[start:]
     return "\n".join(kept).encode("utf-8")
