@@ -133,11 +133,10 @@ def test_a_csv_quote_never_closed_names_the_line_it_opens_on(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
-def test_a_pairs_file_larger_than_qdup_reads_whole_is_refused(tmp_path, monkeypatch):
+def test_an_endless_pairs_stream_is_refused_and_a_large_regular_file_read(tmp_path, monkeypatch):
     monkeypatch.setattr(textfiles, "MAX_TEXT", 100)
-    path = write(tmp_path, "p.tsv", HEADER + "1\t1\t2\tA?\tB?\t1\n" * 10)
-    for large in (path, "/dev/zero"):  # /dev/zero was read until memory ran out
-        with pytest.raises(DataError) as error:
-            qdup.read_pairs(large)
-        assert str(error.value) == f"{large}: more than 100 bytes, the most qdup reads whole (an endless stream?)"
-    assert len(qdup.read_pairs(write(tmp_path, "p.tsv", HEADER + "1\t1\t2\tA?\tB?\t1\n"))) == 1
+    with pytest.raises(DataError) as error:  # /dev/zero was read until memory ran out
+        qdup.read_pairs("/dev/zero")
+    assert str(error.value) == "/dev/zero: more than 100 bytes, the most qdup reads whole (an endless stream?)"
+    path = write(tmp_path, "p.tsv", HEADER + "".join(f"{n}\t1\t2\tA{n}?\tB?\t1\n" for n in range(10)))
+    assert len(qdup.read_pairs(path)) == 10  # a regular file ends: no bound

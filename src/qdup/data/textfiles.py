@@ -15,11 +15,11 @@ from ..errors import DataError
 FIELD_LIMIT = 10_000_000
 # Bounds on reading, so that an endless stream (/dev/zero, a FIFO that never closes) is refused
 # in one line, not read until memory runs out. Every line (a question, its id and metadata) has
-# at most MAX_LINE characters; a file read whole (held in memory: pairs, distill's questions,
-# ids) is bounded in all too, far above any real one. A file read in pieces (index build) is not.
+# at most MAX_LINE characters; a stream that is not a regular file (which always ends), read
+# whole (pairs, distill's questions, ids), is bounded in all too, far above any real one.
 MAX_LINE = 2 * FIELD_LIMIT
-MAX_TEXT = 2 << 30  # bytes of a file read whole (characters, when read by line)
-MAX_LINES = 20_000_000  # lines of a file read whole by line: some 6 GB as rows of questions
+MAX_TEXT = 2 << 30  # bytes of a stream read whole (characters, when read by line)
+MAX_LINES = 20_000_000  # lines of a stream read whole by line: some 6 GB as rows of questions
 
 
 def read_text(path: Path, what: str) -> str:
@@ -27,14 +27,17 @@ def read_text(path: Path, what: str) -> str:
     expected content in the errors, e.g. "file of questions"."""
     _check_file(path, what)
     try:
-        with open(path, "rb") as f:
-            data = bytearray()  # grown a chunk at a time: read(MAX_TEXT + 1) would allocate it all
-            while len(data) <= MAX_TEXT and (chunk := f.read(min(1 << 24, MAX_TEXT + 1 - len(data)))):
-                data += chunk
+        if path.is_file():  # a regular file ends
+            data = path.read_bytes()
+        else:
+            with open(path, "rb") as f:
+                data = bytearray()  # grown a chunk at a time: read(MAX_TEXT + 1) would allocate it all
+                while len(data) <= MAX_TEXT and (chunk := f.read(min(1 << 24, MAX_TEXT + 1 - len(data)))):
+                    data += chunk
+            if len(data) > MAX_TEXT:
+                raise DataError(too_large(path, MAX_TEXT, "bytes"))
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
-    if len(data) > MAX_TEXT:
-        raise DataError(too_large(path, MAX_TEXT, "bytes"))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -56,7 +59,7 @@ def csv_problem(error: csv.Error) -> str:
 
 
 def too_large(path: Path, limit: int, unit: str) -> str:
-    """The error of a file read whole that is larger than ``limit`` ``unit`` ("lines")."""
+    """The error of a stream read whole that is larger than ``limit`` ``unit`` ("lines")."""
     return f"{path}: more than {limit:,} {unit}, the most qdup reads whole (an endless stream?)"
 
 
@@ -78,10 +81,10 @@ def text_lines(path: Path, what: str, whole: bool = False) -> Iterator[str]:
     as they are needed: a file of millions of questions is never held whole). A line
     ends at LF, CRLF or a lone CR (classic Mac OS, some exports): read as one line, a file of
     CR-ended lines was one question, or a CSV error. A line may have :data:`MAX_LINE`
-    characters; ``whole``: the caller keeps every line, so the file may have
-    :data:`MAX_LINES` lines and :data:`MAX_TEXT` characters."""
+    characters; ``whole``: the caller keeps every line, so a stream that is not a regular file
+    may have :data:`MAX_LINES` lines and :data:`MAX_TEXT` characters."""
     _check_file(path, what)
-    total = 0
+    total, whole = 0, whole and not path.is_file()
     try:
         # newline="": universal line ends, kept as they are (a quoted CSV field keeps its own);
         # surrogateescape: a bad byte is found on its line below, not somewhere in a buffer.
