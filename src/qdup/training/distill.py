@@ -47,7 +47,7 @@ from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, check_
                     run_epoch, step_negatives, train_epochs, validate)
 
 
-LOOKALIKE_SETTINGS = ("lookalikes", "lookalike_words", "search_unmatched_monotone")
+TEACHER_SETTINGS = ("lookalikes", "lookalike_words", "search_unmatched_monotone")
 
 
 def teacher_lookalikes(teacher) -> dict:
@@ -62,7 +62,7 @@ def teacher_lookalikes(teacher) -> dict:
     them: a teacher saved before ``search_unmatched_monotone`` had it off.
     """
     training = teacher.info.get("training") or {}
-    settings = {key: training[key] for key in LOOKALIKE_SETTINGS if key in training}
+    settings = {key: training[key] for key in TEACHER_SETTINGS if key in training}
     if "recipe" in training:  # a saved section: a setting it lacks was off (TrainConfig.from_dict)
         settings.setdefault("search_unmatched_monotone", False)
     return settings

@@ -78,7 +78,8 @@ class ScorerRows:
 def train_rerank_scorer(split: Split, folds: int, train_encoder: Callable[[Split], object],
                         log: Callable[[str], None] = lambda s: None, held_out: HeldOut | None = None, *,
                         lookalikes: float = TrainConfig.lookalikes, lookalike_words: int = TrainConfig.lookalike_words,
-                        search_unmatched_monotone: bool = False, features: tuple[str, ...] = FEATURES,
+                        search_unmatched_monotone: bool = TrainConfig.search_unmatched_monotone,
+                        features: tuple[str, ...] = FEATURES,
                         stats: LexicalStats | None = None, names: NameStats | None = None,
                         extra: ScorerRows | None = None) -> RerankScorer:
     """Fit IDF and name-likeness on the pool questions, then both re-rankers on out-of-fold
