@@ -189,6 +189,18 @@ def test_refit_names_decisions_it_cannot_learn_from_before_the_model_loads(capsy
             1, "", f"Error: {message}\n")
 
 
+def test_refit_names_pairs_the_model_was_not_trained_on(capsys, tmp_path, rerank_model, monkeypatch):
+    # It said "these pairs are not the ones the model was trained on (its reference split differs:
+    # {...} vs {...})": two raw dicts, and no file named.
+    model_dir = rerank_model.save(tmp_path / "base")
+    monkeypatch.setattr("qdup.training.refit.train_encoder", lambda *a, **k: pytest.fail("trained before the check"))
+    other = tmp_path / "other.tsv"
+    other.write_text("".join(TOY_PAIRS.read_text().splitlines(keepends=True)[:601]))  # the header, 600 pairs
+    assert run(capsys, "refit", model_dir, other, "--decisions", TOY_PAIRS, "--out", tmp_path / "m") == (
+        1, "", f"Error: {other}: these pairs are not the ones the model was trained on (test pairs: 160 expected, "
+               "40 found): refit on the pairs file the model was trained on\n")
+
+
 def test_refit_refuses_a_cosine_model(capsys, tmp_path, tiny_model_dir):
     assert run(capsys, "refit", tiny_model_dir, TOY_PAIRS, "--decisions", TOY_PAIRS, "--out", tmp_path / "m")[2] == (
         "Error: refit needs a model whose scorer learns from pairs (recipe default, scorer rerank)\n")

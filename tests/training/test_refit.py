@@ -156,8 +156,12 @@ def test_a_refit_whose_search_threshold_cannot_be_chosen_is_kept_without_one(
 def test_refit_refusals(base, tiny_model, fixture_pairs, decisions):
     with pytest.raises(ConfigError, match="refit needs a model whose scorer learns from pairs"):
         refit(tiny_model, fixture_pairs, decisions)
-    with pytest.raises(DataError, match="not the ones the model was trained on"):
+    with pytest.raises(DataError, match=r"^these pairs are not the ones the model was trained on \(test pairs: 160 "
+                                        r"expected, 40 found\): refit on the pairs file the model was trained on$"):
         refit(base, fixture_pairs.subset(list(range(600))), decisions)
+    with pytest.raises(DataError, match=r"\(training duplicates: 224 expected, 184 found; validation pairs: 103 "
+                                        r"expected, 82 found; .*; first validation pair id: 457 expected, 478 found\)"):
+        refit(base, fixture_pairs.subset(list(range(120, 720))), decisions)
     only_held_out = [d for d in latest(decisions) if held_out(d.query)]
     with pytest.raises(DataError, match=f"no decisions to learn from \\({len(only_held_out)} held out"):
         refit(base, fixture_pairs, only_held_out)

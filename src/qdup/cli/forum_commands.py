@@ -188,7 +188,7 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
     from ..data.split import reference_split
     from ..search.decisions import read_decisions
     from ..search.index import Index
-    from ..training.refit import decisions_from_pairs, refit as refit_model
+    from ..training.refit import decisions_from_pairs, refit as refit_model, refittable
 
     model.check_output(out, force)
     outside(out, args[-1], decisions_path)
@@ -205,8 +205,10 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
         split = reference_split(pairs)
     if not decided:  # before the model loads
         raise DataError(f"{decisions_path}: no decisions to learn from")
-    refitted = refit_model(model.load(args[0] if len(args) == 2 else None), pairs, decided,
-                           holdout=holdout, cache=cache, progress=not quiet, split=split)
+    base = model.load(args[0] if len(args) == 2 else None)
+    with naming(args[-1]):  # pairs other than the model's: the file named (the refit checks the model again)
+        refittable(base, split)
+    refitted = refit_model(base, pairs, decided, holdout=holdout, cache=cache, progress=not quiet, split=split)
     refitted.save(out, force=force)
     done, search = refitted.info["refit"], refitted.info.get("search_threshold")
     searched = (f"search threshold {search['threshold']:.4f} (precision {search['precision']:.3f}, "

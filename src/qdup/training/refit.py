@@ -71,7 +71,8 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
 
     >>> new = refit(qdup.load("models/quora"), qdup.read_pairs("pairs.tsv"), read_decisions("my-index"))  # doctest: +SKIP
     """
-    config, split = _base(model, split or reference_split(pairs))
+    split = split or reference_split(pairs)
+    config = refittable(model, split)
     if not 0.0 <= holdout < 1.0:
         raise ConfigError(f"holdout must be in [0, 1), got {holdout!r}")
     decided = latest(decisions)
@@ -125,8 +126,9 @@ def decisions_from_pairs(pairs: Pairs) -> list[Decision]:
             in zip(pairs.question1, pairs.question2, pairs.is_duplicate) if a.strip() and b.strip()]
 
 
-def _base(model: QdupModel, split: Split) -> tuple[TrainConfig, Split]:
-    """The model's recipe, and the split it was trained on, checked."""
+def refittable(model: QdupModel, split: Split) -> TrainConfig:
+    """The recipe of ``model``, checked: a model refit can refit, trained on ``split``
+    (:class:`DataError` saying what differs when not: the caller names the file)."""
     if not getattr(model.scorer, "fitted_on_pairs", False) or model.scorer.lexical is None:
         raise ConfigError("refit needs a model whose scorer learns from pairs (recipe default, scorer rerank)")
     if not isinstance(model.info.get("training"), dict):
@@ -140,10 +142,34 @@ def _base(model: QdupModel, split: Split) -> tuple[TrainConfig, Split]:
         raise ConfigError(f"refit works on models of the default recipe; this model's scorer was fitted on {other}: "
                           "export the decisions (`qdup decisions export`) and train again with them")
     config = TrainConfig.from_dict(model.info["training"])
-    if model.info.get("data") not in (None, split.summary()):
-        raise DataError("these pairs are not the ones the model was trained on (its reference split differs: "
-                        f"{model.info['data']} vs {split.summary()})")
-    return config, split
+    differences = _differences(model.info.get("data"), split)
+    if differences:
+        raise DataError(f"these pairs are not the ones the model was trained on ({differences}): "
+                        "refit on the pairs file the model was trained on")
+    return config
+
+
+# The reference split's counts (Split.summary) in words, as a refusal names them.
+_SPLIT_WORDS = {"method": "split", "train_duplicates": "training duplicates", "validation_pairs": "validation pairs",
+                "validation_duplicates": "validation duplicates", "negatives": "training non-duplicates",
+                "test_pairs": "test pairs", "first_validation_id": "first validation pair id"}
+
+
+def _differences(trained_on, split: Split) -> str:
+    """``"test pairs: 160 expected, 40 found"``: what the split the model records (None: none
+    recorded, nothing to check) and ``split`` differ in; "" when nothing."""
+    if trained_on is None:
+        return ""
+    if not isinstance(trained_on, dict):
+        return f"the model records its split as {trained_on!r}"
+    found = split.summary()
+
+    def shown(key, value):
+        return f"by {value}" if key == "method" and value is not None else str(value)
+
+    return "; ".join(f"{_SPLIT_WORDS.get(key, key)}: {shown(key, trained_on.get(key))} expected, "
+                     f"{shown(key, found.get(key))} found"
+                     for key in dict.fromkeys([*found, *trained_on]) if trained_on.get(key) != found.get(key))
 
 
 def _as_pairs(decisions: Sequence[Decision]) -> Pairs:
