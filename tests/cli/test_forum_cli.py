@@ -10,6 +10,7 @@ from qdup.errors import DataError
 from qdup.data.pairs import read_pairs
 from qdup.search.decisions import read_decisions
 from qdup.search.index import Index
+from qdup.training.refit import held_out
 
 THREADS = [
     {"id": "1", "question": "How do I learn Python?", "status": "open", "created": "2020-01-01", "answers": 4},
@@ -187,6 +188,20 @@ def test_refit_names_decisions_it_cannot_learn_from_before_the_model_loads(capsy
                                (header, f"{header}: no decisions to learn from")]:
         assert run(capsys, "refit", TOY_PAIRS, "--decisions", decisions, "--out", tmp_path / "m") == (
             1, "", f"Error: {message}\n")
+
+
+@pytest.mark.parametrize("queries, holdout, kept", [(3, [], "all 3"), (1, ["--holdout", "0.5"], "the only one")])
+def test_refit_names_decisions_all_held_out_and_how_to_go_on(capsys, tmp_path, monkeypatch, queries, holdout, kept):
+    # It said "no decisions to learn from (3 held out for the thresholds)", once the model had
+    # loaded, naming neither the decisions nor what to do.
+    monkeypatch.setattr("qdup.model.load", lambda *a, **k: pytest.fail("loaded the model before the check"))
+    asked = [q for q in (f"How do I learn topic {n}?" for n in range(100)) if held_out(q, 0.2)][:queries]
+    decisions = tmp_path / "decisions.tsv"
+    decisions.write_text("question1\tquestion2\tis_duplicate\n" + "".join(f"{q}\tWhat is topic {n}?\t1\n"
+                                                                         for n, q in enumerate(asked)))
+    assert run(capsys, "refit", TOY_PAIRS, "--decisions", decisions, "--out", tmp_path / "m", *holdout) == (
+        1, "", f"Error: {decisions}: no decisions to learn from: --holdout {holdout[-1] if holdout else '0.2'} keeps "
+               f"{kept} for the thresholds (more decisions, or a lower --holdout)\n")
 
 
 def test_refit_names_pairs_the_model_was_not_trained_on(capsys, tmp_path, rerank_model, monkeypatch):

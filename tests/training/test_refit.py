@@ -163,7 +163,8 @@ def test_refit_refusals(base, tiny_model, fixture_pairs, decisions):
                                         r"expected, 82 found; .*; first validation pair id: 457 expected, 478 found\)"):
         refit(base, fixture_pairs.subset(list(range(120, 720))), decisions)
     only_held_out = [d for d in latest(decisions) if held_out(d.query)]
-    with pytest.raises(DataError, match=f"no decisions to learn from \\({len(only_held_out)} held out"):
+    with pytest.raises(DataError, match=f"^no decisions to learn from: holdout 0.2 keeps all {len(only_held_out)} for "
+                                        "the thresholds \\(more decisions, or a lower holdout\\)$"):
         refit(base, fixture_pairs, only_held_out)
     with pytest.raises(ConfigError, match="holdout must be in"):
         refit(base, fixture_pairs, decisions, holdout=1.0)

@@ -188,7 +188,7 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
     from ..data.split import reference_split
     from ..search.decisions import read_decisions
     from ..search.index import Index
-    from ..training.refit import decisions_from_pairs, refit as refit_model, refittable
+    from ..training.refit import decisions_from_pairs, nothing_to_learn, parted, refit as refit_model, refittable
 
     model.check_output(out, force)
     outside(out, args[-1], decisions_path)
@@ -203,8 +203,9 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
     pairs = read_pairs(args[-1])
     with naming(args[-1]):
         split = reference_split(pairs)
-    if not decided:  # before the model loads
-        raise DataError(f"{decisions_path}: no decisions to learn from")
+    fitted, kept = parted(decided, holdout)
+    if not fitted:  # before the model loads: none, or all held out for the thresholds
+        raise DataError(f"{decisions_path}: {nothing_to_learn(len(kept), f'--holdout {holdout:g}')}")
     base = model.load(args[0] if len(args) == 2 else None)
     with naming(args[-1]):  # pairs other than the model's: the file named (the refit checks the model again)
         refittable(base, split)

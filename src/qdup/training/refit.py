@@ -61,6 +61,26 @@ def held_out(query: str, holdout: float = HOLDOUT) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < holdout
 
 
+def parted(decisions: Sequence[Decision], holdout: float = HOLDOUT) -> tuple[list[Decision], list[Decision]]:
+    """The latest decision on each pair (:func:`~qdup.search.decisions.latest`): (fitted, held out)."""
+    decided = latest(decisions)
+    return [d for d in decided if not held_out(d.query, holdout)], [d for d in decided if held_out(d.query, holdout)]
+
+
+def nothing_to_learn(held: int, holdout: str) -> str:
+    """The refusal of decisions of which none is fitted: none given, or all ``held`` held out
+    by ``holdout``, the setting as the caller names it (``"holdout 0.2"``, ``"--holdout 0.2"``).
+
+    >>> nothing_to_learn(3, "--holdout 0.5")
+    'no decisions to learn from: --holdout 0.5 keeps all 3 for the thresholds (more decisions, or a lower --holdout)'
+    """
+    if not held:
+        return "no decisions to learn from"
+    every = "the only one" if held == 1 else f"all {held}"
+    return (f"no decisions to learn from: {holdout} keeps {every} for the thresholds "
+            f"(more decisions, or a lower {holdout.split()[0]})")
+
+
 def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, holdout: float = HOLDOUT,
           cache: str | Path | None = None, progress: bool = False, split: Split | None = None) -> QdupModel:
     """A copy of ``model`` whose re-rankers learnt from ``pairs``' training pool (the file it
@@ -75,11 +95,9 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
     config = refittable(model, split)
     if not 0.0 <= holdout < 1.0:
         raise ConfigError(f"holdout must be in [0, 1), got {holdout!r}")
-    decided = latest(decisions)
-    fitted = [d for d in decided if not held_out(d.query, holdout)]
-    kept = [d for d in decided if held_out(d.query, holdout)]
+    fitted, kept = parted(decisions, holdout)
     if not fitted:
-        raise DataError(f"no decisions to learn from ({len(kept)} held out for the thresholds)")
+        raise DataError(nothing_to_learn(len(kept), f"holdout {holdout:g}"))
     touched = {q.strip() for d in fitted for q in (d.query, d.match)}
     validation = _without(split.validation, touched)  # the pair threshold's: checked now, not after the training
     if len(set(validation.is_duplicate.tolist())) < 2:
@@ -101,7 +119,7 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
                                  search_unmatched_monotone=config.search_unmatched_monotone)
     info = {k: v for k, v in model.info.items() if k not in ("calibration", "search_threshold")}
     lineage = [*((model.info.get("refit") or {}).get("lineage") or []), model.fingerprint]  # refit from these
-    info["refit"] = {"lineage": lineage, "time": now(), "decisions": len(decided),
+    info["refit"] = {"lineage": lineage, "time": now(), "decisions": len(fitted) + len(kept),
                      "fitted": len(fitted), "held_out": len(kept), "holdout": holdout,
                      "held_out_rule": f"sha256 of the query text, as a fraction, below {holdout}",
                      "thresholds_on": "validation pairs and queries without the fitted decisions' questions, "
