@@ -86,6 +86,32 @@ def test_errors_are_one_line_exit_1(capsys, toy_path, tiny_model_dir, tmp_path, 
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("args, kind", [
+    (["decisions", "export", "{idx}", "--force"], "file"),
+    (["train", "{toy}", "--force", "--quiet"], "folder"),
+    (["refit", "{toy}", "--decisions", "{idx}", "--force", "--quiet"], "folder"),
+    (["distill", "{model}", "--questions", "{questions}", "--force"], "folder"),
+    (["index", "build", "{questions}", "--model", "{model}", "--force", "--quiet"], "folder"),
+    (["import-keras", "{tmp}/model.h5", "--force"], "folder"),
+    (["mine", "{idx}", "--quiet"], "file"),
+    (["encode", "{questions}", "--model", "{model}"], "file"),
+])
+def test_an_empty_out_is_refused_naming_the_option(capsys, toy_path, tiny_model_dir, tmp_path, monkeypatch, args,
+                                                   kind):
+    # "" was read as the working folder: `decisions export --out "" --force` said "Error: .: Device or
+    # resource busy", `train --out ""` ". already exists" (with --force it trained, then could not save),
+    # and `index build --out "" --force` left a .lock there.
+    questions = tmp_path / "q.txt"
+    questions.write_text("How do I learn Python?\nWhat is Python?\n")
+    assert run(capsys, "index", "build", questions, "--model", tiny_model_dir, "--out", tmp_path / "idx", "-q")[0] == 0
+    assert run(capsys, "decide", tmp_path / "idx", "--query", "2", "--match", "1", "--duplicate")[0] == 0
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    fill = {"toy": toy_path, "tmp": tmp_path, "model": tiny_model_dir, "idx": tmp_path / "idx", "questions": questions}
+    assert run(capsys, *[a.format(**fill) for a in args], "--out", "") == (1, "", f"Error: --out must name a {kind}\n")
+    assert not any((tmp_path / "cwd").iterdir())
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
 def test_an_endless_questions_file_is_refused_before_the_teacher_loads(capsys, tmp_path, monkeypatch):
     from qdup.data import textfiles

@@ -61,6 +61,14 @@ def naming(data_file):
         raise type(error)(f"{Path(data_file)}: {error}") from None
 
 
+def named(ctx, param, value):
+    """An output option's callback (``--out``): "" is refused, not read as the working folder
+    (which ``--force`` would try to replace, and a write lock would leave a file in)."""
+    if value == "":
+        raise ConfigError(f"{param.opts[0]} must name a {'file' if param.type.file_okay else 'folder'}")
+    return value
+
+
 def outside(out, *inputs) -> None:
     """Refuse an input at or inside the output folder, which ``--force`` replaces with the new
     model (the pairs it was made from lost with the old one); None inputs are skipped."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ConfigError, DataError, UnknownIdError
-from . import cli, counted, naming, outside, threads_option
+from . import cli, counted, named, naming, outside, threads_option
 from .search_commands import MODEL_HELP, index
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def import_decisions(index_path, decisions_file):
 
 @decisions.command("export")
 @click.argument("index_path", metavar="INDEX", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), callback=named,
               help="Pairs file to write: TSV, or CSV for a .csv name.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 def export_decisions(index_path, out, force):
@@ -156,7 +156,8 @@ def export_decisions(index_path, out, force):
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] DATA")
 @click.option("--decisions", "decisions_path", required=True, type=click.Path(exists=False),
               help="An index folder holding decisions, or a pairs file of them (as `decisions export` writes).")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), callback=named,
+              help="Model folder to write.")
 @click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
               help="Share of decision queries kept out of the fit for choosing the thresholds.")
 @click.option("--cache", type=click.Path(file_okay=False),

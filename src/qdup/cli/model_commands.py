@@ -7,7 +7,7 @@ import click
 from ..errors import ConfigError
 from ..training import recipes
 from ..training.devices import check_device
-from . import cli, naming, outside, threads_option
+from . import cli, named, naming, outside, threads_option
 
 
 @cli.command()
@@ -17,7 +17,8 @@ from . import cli, naming, outside, threads_option
 @click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False),
               help="Labelled pairs too: their training pairs add the default losses and fit the "
                    "re-ranker, and the validation pairs choose the epoch and the threshold (reference split).")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Student model folder to write.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), callback=named,
+              help="Student model folder to write.")
 @click.option("--epochs", type=int, help="Passes over the questions.")
 @click.option("--batch-size", type=int,
               help="Questions per batch (each with its nearest questions by the teacher: 3, or --set neighbours).")
@@ -83,7 +84,8 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
 
 @cli.command("import-keras")
 @click.argument("keras_file", metavar="MODEL.keras", type=click.Path(dir_okay=False))
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), callback=named,
+              help="Model folder to write.")
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 def import_keras(keras_file, out, force):
     """Import the reference Keras model (SPEC §3) as a qdup model folder.

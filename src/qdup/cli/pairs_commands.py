@@ -12,7 +12,7 @@ from ..training import recipes
 from ..training.devices import check_device
 from ..errors import ConfigError, DataError
 from ..scoring.thresholds import check_threshold
-from . import cli, naming, outside, threads_option
+from . import cli, named, naming, outside, threads_option
 
 # evaluation, model and training import torch: commands import them when they run, so that
 # `qdup --help`, `--version` and argument errors stay fast.
@@ -22,7 +22,8 @@ SPLITS = ("all", "train", "validation", "test")
 
 @cli.command()
 @click.argument("data_file", metavar="DATA", type=click.Path(dir_okay=False))
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), callback=named,
+              help="Model folder to write.")
 @click.option("--recipe", default=recipes.DEFAULT_RECIPE, show_default=True,
               type=click.Choice(list(recipes.RECIPES)),
               help=f"Preset of training settings (with --encoder: {recipes.ENCODER_RECIPE} unless given).")

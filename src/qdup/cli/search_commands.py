@@ -11,7 +11,7 @@ import click
 from ..errors import ConfigError, DataError
 from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold
 from ..search import backends
-from . import cli, counted, threads_option, where_option
+from . import cli, counted, named, threads_option, where_option
 
 # Each command imports what it uses (the index, corpus files, mining) when it runs:
 # `qdup --help` and `qdup --version` then load click and nothing heavy (issue 20).
@@ -33,7 +33,8 @@ def index() -> None:
 
 @index.command("build")
 @click.argument("questions_file", metavar="QUESTIONS", type=click.Path(dir_okay=False))
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Index folder to write.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), callback=named,
+              help="Index folder to write.")
 @click.option("--model", "model_path", type=click.Path(), help="Model folder [default: the built-in model].")
 @click.option("--backend", type=click.Choice(backends.BACKENDS.names), default="auto", show_default=True,
               help="exact search, HNSW (FAISS), auto: HNSW from 50,000 questions, or milvus (needs --uri).")
@@ -222,7 +223,7 @@ def search(index_path, question, queries_file, k, threshold, min_score, where, m
 
 @cli.command()
 @click.argument("index_path", metavar="INDEX", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), callback=named,
               help="File to write: .jsonl (JSON Lines) or, for pairs only, .csv.")
 @click.option("--threshold", "-t", type=float, help="Score above which two questions match "
               f"[default: the model's search threshold, else {DEFAULT_MINE_THRESHOLD}].")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
-from . import cli, naming, threads_option
+from . import cli, named, naming, threads_option
 
 
 @cli.command()
 @click.argument("questions_file", metavar="QUESTIONS", type=click.Path(dir_okay=False))
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Vectors file to write (.npy).")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), callback=named,
+              help="Vectors file to write (.npy).")
 @click.option("--model", "model_path", type=click.Path(), help="Model folder [default: the built-in model].")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
