@@ -84,6 +84,20 @@ def test_decide_import_and_export(capsys, forum, tmp_path):
         f"Error: {out_file} already exists (use --force to replace it)\n")
 
 
+def test_decisions_import_refuses_the_index_own_journal(capsys, forum, tmp_path):
+    # It recorded a copy of every decision the index held.
+    assert run(capsys, "decide", forum, "--query", "2", "--match", "1", "--duplicate")[0] == 0
+    before = (forum / "decisions.jsonl").read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(forum / "decisions.jsonl")
+    for journal in (forum / "decisions.jsonl", forum / ".." / forum.name / "decisions.jsonl", tmp_path / "link.jsonl"):
+        assert run(capsys, "decisions", "import", forum, journal) == (
+            1, "", f"Error: {journal} is the index's own decisions journal: its decisions are in the index already\n")
+    assert (forum / "decisions.jsonl").read_bytes() == before
+    copy = tmp_path / "copy.jsonl"  # another index's journal (here a copy) imports as any file of decisions
+    copy.write_bytes(before)
+    assert run(capsys, "decisions", "import", forum, copy)[1] == f"recorded 1 decision (2 in {forum})\n"
+
+
 @pytest.mark.parametrize("name", ["decisions.jsonl", "manifest.json", "pairs.tsv"])
 def test_decisions_export_refuses_an_out_inside_the_index_folder(capsys, forum, name):
     # With --force it wrote the pairs over the index's own files: its decisions or manifest lost.

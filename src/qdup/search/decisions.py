@@ -95,8 +95,11 @@ def read_decision_file(index, path) -> list[Decision]:
     Lines, with ``query_id`` or ``query``, ``match_id``, ``duplicate`` (1/0, true/false)
     and optionally ``moderator`` and ``time`` (ISO 8601; default: now); or a file that
     :func:`export_pairs` wrote (:data:`EXPORTED_COLUMNS`). All or nothing:
-    the first bad row is a :class:`DataError` naming its line."""
+    the first bad row is a :class:`DataError` naming its line. The index's own journal is
+    refused: its decisions are in the index already (an import would record each twice)."""
     path = Path(path)
+    if _same_file(path, Path(index.path) / DECISIONS):
+        raise ConfigError(f"{path} is the index's own decisions journal: its decisions are in the index already")
     if path.suffix.lower() in (".jsonl", ".ndjson"):  # lines end at LF, CRLF or a lone CR, as in question files
         lines = text_lines(path, "file of decisions")
         rows = [(n, _json_row(line, path, n)) for n, line in enumerate(lines, start=1) if line.strip()]
@@ -118,6 +121,13 @@ def read_decision_file(index, path) -> list[Decision]:
         except (DataError, ConfigError) as error:
             raise type(error)(f"{path}, line {line}: {error}") from None
     return out
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.samefile(other)  # by another name too: a link, "idx/./decisions.jsonl"
+    except OSError:  # either missing (an index without decisions yet): not the same
+        return False
 
 
 # The columns of `decisions export` (the Quora layout) under the names an import reads: a round trip.
