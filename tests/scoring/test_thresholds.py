@@ -35,5 +35,6 @@ def test_a_match_above_the_search_threshold_is_flagged_only_when_the_pair_scorer
     scores = [0.99, 0.95, 0.93, 0.5]
     assert likely_duplicates(model, scores) == [True, True, True, False]  # not asked: the search score decides
     assert likely_duplicates(model, scores, [True, False, True, True]) == [True, False, True, False]
-    uncalibrated = SimpleNamespace(threshold=0.5, search_threshold=None)  # the top match only, as before
-    assert likely_duplicates(uncalibrated, scores, [False] * 4) == [True, False, False, False]
+    uncalibrated = SimpleNamespace(threshold=0.5, search_threshold=None)  # the top match only, if the pair scorer agrees
+    assert likely_duplicates(uncalibrated, scores, [False] * 4) == [False] * 4
+    assert likely_duplicates(uncalibrated, scores, [True] * 4) == [True, False, False, False]

@@ -146,6 +146,21 @@ def test_a_flag_needs_the_search_threshold_and_the_pair_scorers_verdict(model, i
     assert [m["likely_duplicate"] for m in result.matches(model)] == [True, False, False]
 
 
+def test_an_uncalibrated_models_top_match_is_flagged_only_when_the_pair_scorer_agrees(model, index, monkeypatch):
+    """Without a search threshold the top match above the pair threshold is flagged; the pair
+    scorer is asked too, or a look-alike top match is flagged (58% of swapped test queries for
+    the one command's model before it was calibrated, docs/benchmarks.md)."""
+    monkeypatch.delitem(model.info, "search_threshold", raising=False)
+    query = "How can I learn Python?"  # not stored: its top match is another question
+    [result] = index.search(model, [query], k=3)
+    assert result.scores[0] > model.threshold and result.agree is not None
+    flags = [m["likely_duplicate"] for m in result.matches(model)]
+    assert flags == [bool(result.agree[0]), False, False]
+    monkeypatch.setattr(model.scorer, "score_features", lambda features: np.zeros(len(features)))  # always "no"
+    [result] = index.search(model, [query], k=3)
+    assert [m["likely_duplicate"] for m in result.matches(model)] == [False, False, False]
+
+
 def test_verdicts_are_the_pair_scorers_or_all_true_without_one(model, index, fake_model, tmp_path, monkeypatch):
     monkeypatch.setitem(model.info, "search_threshold", {"threshold": 0.0})  # every match is asked
     [judged] = index.search(model, ["How do I learn Python?"], k=len(QUESTIONS))

@@ -174,10 +174,13 @@ def hybrid_search(store: Store, stored: int, model, questions: Sequence[str], k:
                   where=None, verdicts_above: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(scores, rows, verdicts)``: :func:`hybrid_topk` for ``model``'s queries, and for the
     matches above its search threshold (and above ``verdicts_above``, when lower: checked by
-    the caller) the pair scorer's verdicts (:func:`pair_verdicts`; None: neither threshold)."""
+    the caller) the pair scorer's verdicts (:func:`pair_verdicts`; None: neither threshold).
+    A model whose search threshold was never calibrated flags its top match above the pair
+    threshold (:func:`~qdup.scoring.thresholds.likely_duplicates`): those are asked too."""
     ranked = hybrid_topk(store, stored, model.encode(questions), model.scorer.lexical.rows(questions), model.scorer,
                          k, where, questions)
-    above = min((t for t in (model.search_threshold, verdicts_above) if t is not None), default=None)
+    flag_above = model.threshold if model.search_threshold is None else model.search_threshold
+    above = min((t for t in (flag_above, verdicts_above) if t is not None), default=None)
     if above is None:
         return ranked.scores, ranked.rows, None
     return ranked.scores, ranked.rows, pair_verdicts(model.scorer, ranked, above, model.threshold)
