@@ -87,14 +87,17 @@ def test_errors_are_one_line_exit_1(capsys, toy_path, tiny_model_dir, tmp_path, 
 
 
 @pytest.mark.parametrize("args, kind", [
-    (["decisions", "export", "{idx}", "--force"], "file"),
-    (["train", "{toy}", "--force", "--quiet"], "folder"),
-    (["refit", "{toy}", "--decisions", "{idx}", "--force", "--quiet"], "folder"),
-    (["distill", "{model}", "--questions", "{questions}", "--force"], "folder"),
-    (["index", "build", "{questions}", "--model", "{model}", "--force", "--quiet"], "folder"),
-    (["import-keras", "{tmp}/model.h5", "--force"], "folder"),
-    (["mine", "{idx}", "--quiet"], "file"),
-    (["encode", "{questions}", "--model", "{model}"], "file"),
+    (["decisions", "export", "{idx}", "--force", "--out"], "file"),
+    (["train", "{toy}", "--force", "--quiet", "--out"], "folder"),
+    (["refit", "{toy}", "--decisions", "{idx}", "--force", "--quiet", "--out"], "folder"),
+    (["distill", "{model}", "--questions", "{questions}", "--force", "--out"], "folder"),
+    (["index", "build", "{questions}", "--model", "{model}", "--force", "--quiet", "--out"], "folder"),
+    (["import-keras", "{tmp}/model.h5", "--force", "--out"], "folder"),
+    (["mine", "{idx}", "--quiet", "--out"], "file"),
+    (["encode", "{questions}", "--model", "{model}", "--out"], "file"),
+    # Other paths a command writes: evaluate wrote no plots, refit used its default cache.
+    (["evaluate", "{model}", "{toy}", "--plots"], "folder"),
+    (["refit", "{toy}", "--decisions", "{idx}", "--out", "{tmp}/r", "--quiet", "--cache"], "folder"),
 ])
 def test_an_empty_out_is_refused_naming_the_option(capsys, toy_path, tiny_model_dir, tmp_path, monkeypatch, args,
                                                    kind):
@@ -108,7 +111,7 @@ def test_an_empty_out_is_refused_naming_the_option(capsys, toy_path, tiny_model_
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")
     fill = {"toy": toy_path, "tmp": tmp_path, "model": tiny_model_dir, "idx": tmp_path / "idx", "questions": questions}
-    assert run(capsys, *[a.format(**fill) for a in args], "--out", "") == (1, "", f"Error: --out must name a {kind}\n")
+    assert run(capsys, *[a.format(**fill) for a in args], "") == (1, "", f"Error: {args[-1]} must name a {kind}\n")
     assert not any((tmp_path / "cwd").iterdir())
 
 

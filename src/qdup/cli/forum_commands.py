@@ -160,7 +160,7 @@ def export_decisions(index_path, out, force):
               help="Model folder to write.")
 @click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
               help="Share of decision queries kept out of the fit for choosing the thresholds.")
-@click.option("--cache", type=click.Path(file_okay=False),
+@click.option("--cache", type=click.Path(file_okay=False), callback=named,
               help="Folder keeping the out-of-fold vectors between refits [default: ~/.cache/qdup/refit].")
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")

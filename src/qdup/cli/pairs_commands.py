@@ -91,7 +91,7 @@ SCORE_IS = "(the built-in model's score is a re-ranker's duplicate probability; 
 @click.option("--split", "subset", default="all", show_default=True, type=click.Choice(SPLITS),
               help="Which pairs of DATA to score (train/validation/test: the reference split).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-@click.option("--plots", type=click.Path(file_okay=False),
+@click.option("--plots", type=click.Path(file_okay=False), callback=named,
               help="Folder for ROC, precision-recall and score-histogram PNGs.")
 @threads_option()
 def evaluate(args, threshold, subset, as_json, plots):
