@@ -70,8 +70,8 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     try:
         check_enough_questions(questions, labelled)  # before the teacher loads (minutes for a large one)
     except ConfigError as error:
-        named = f"{questions_file} with the training pairs of {pairs_file}" if pairs_file else questions_file
-        raise ConfigError(f"{named}: {error}") from None
+        source = f"{questions_file} with the training pairs of {pairs_file}" if pairs_file else questions_file
+        raise ConfigError(f"{source}: {error}") from None
     teacher_model = model.load(teacher)
     config = recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **{**teacher_lookalikes(teacher_model), **chosen})
     student = distill_student(teacher_model, questions, config, labelled, progress=not quiet,
