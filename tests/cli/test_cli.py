@@ -363,3 +363,14 @@ def test_an_input_inside_the_out_folder_is_refused_not_replaced_with_it(capsys, 
     code, _, err = run(capsys, *[a.format(**fill) for a in command], "--force", "--quiet")
     assert (code, err) == (1, f"Error: {data} is inside --out {out}, which the new model replaces: move it out first\n")
     assert data.read_bytes() == before
+
+
+def test_index_build_refuses_its_questions_inside_the_index_it_replaces(capsys, tiny_model_dir, tmp_path):
+    index, questions = tmp_path / "idx", tmp_path / "idx" / "questions.txt"
+    assert run(capsys, "index", "build", ROOT / "examples" / "questions.txt", "--model", tiny_model_dir,
+               "--out", index, "-q")[0] == 0
+    questions.write_bytes((ROOT / "examples" / "questions.txt").read_bytes())  # kept with the index it was built from
+    code, _, err = run(capsys, "index", "build", questions, "--model", tiny_model_dir, "--out", index, "--force", "-q")
+    assert (code, err) == (1, f"Error: {questions} is inside --out {index}, which the new index replaces: "
+                              "move it out first\n")
+    assert questions.read_bytes() == (ROOT / "examples" / "questions.txt").read_bytes()

@@ -69,12 +69,12 @@ def named(ctx, param, value):
     return value
 
 
-def outside(out, *inputs) -> None:
+def outside(out, *inputs, made: str = "model") -> None:
     """Refuse an input at or inside the output folder, which ``--force`` replaces with the new
-    model (the pairs it was made from lost with the old one); None inputs are skipped."""
+    ``made`` (the file it was made from lost with the old one); None inputs are skipped."""
     for given in inputs:
         if given is not None and Path(given).resolve().is_relative_to(Path(out).resolve()):
-            raise ConfigError(f"{given} is inside --out {out}, which the new model replaces: move it out first")
+            raise ConfigError(f"{given} is inside --out {out}, which the new {made} replaces: move it out first")
 
 
 def counted(n: int, noun: str) -> str:

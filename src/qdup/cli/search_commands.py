@@ -11,7 +11,7 @@ import click
 from ..errors import ConfigError, DataError
 from ..scoring.thresholds import DEFAULT_MINE_THRESHOLD, check_threshold
 from ..search import backends
-from . import cli, counted, named, threads_option, where_option
+from . import cli, counted, named, outside, threads_option, where_option
 
 # Each command imports what it uses (the index, corpus files, mining) when it runs:
 # `qdup --help` and `qdup --version` then load click and nothing heavy (issue 20).
@@ -66,6 +66,7 @@ def build(questions_file, out, model_path, backend, uri, collection, force, skip
     options = {"uri": uri, "collection": collection}
     backends.check(backend, options)  # before the slow encoding, not after
     Index.check_output(out, force)
+    outside(out, questions_file, made="index")
     from .. import model  # torch: only for commands that encode
 
     skipped = [] if skip_invalid else None
