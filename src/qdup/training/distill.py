@@ -42,12 +42,12 @@ from ..text.vocabulary import Vocabulary
 from ..util.progress import log as log_progress
 from .losses import ranking_kl, regression_loss, similarity_loss
 from .recipes import DistillConfig, TrainConfig
-from .scorers import fit_encoder_and_scorer, fitted_on_pairs
+from .scorers import fit_encoder_and_scorer, fitted_on_pairs, scorer_settings
 from .steps import (EVAL_CHUNK, PairRows, batch_loss, batches, calibrate, check_calibration, encode, labelled_rows,
                     run_epoch, step_negatives, train_epochs, validate)
 
 
-TEACHER_SETTINGS = ("lookalikes", "lookalike_words", "search_unmatched_monotone")
+TEACHER_SETTINGS = tuple(scorer_settings(TrainConfig()))  # the recipe's settings a scorer's fitter takes
 
 
 def teacher_lookalikes(teacher) -> dict:

@@ -44,6 +44,7 @@ from ..util import atomic
 from ..util.progress import log as log_progress
 from .recipes import TrainConfig
 from .scorer_fit import labelled_rows, train_rerank_scorer
+from .scorers import scorer_settings
 from .steps import calibrate
 from .trainer import train_encoder
 
@@ -114,9 +115,8 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
     fold_encoders = FoldVectors(config, cache, progress)
     scorer = train_rerank_scorer(split, config.scorer_folds, fold_encoders, log, stats=stats, names=names,
                                  extra=extra, features=tuple(model.scorer.pair.feature_names),
-                                 lookalikes=config.lookalikes if model.scorer.names is not None else 0.0,
-                                 lookalike_words=config.lookalike_words,
-                                 search_unmatched_monotone=config.search_unmatched_monotone)
+                                 **{**scorer_settings(config),
+                                    "lookalikes": config.lookalikes if model.scorer.names is not None else 0.0})
     info = {k: v for k, v in model.info.items() if k not in ("calibration", "search_threshold")}
     lineage = [*((model.info.get("refit") or {}).get("lineage") or []), model.fingerprint]  # refit from these
     info["refit"] = {"lineage": lineage, "time": now(), "decisions": len(fitted) + len(kept),
@@ -214,9 +214,8 @@ class FoldVectors:
     def __call__(self, part: Split) -> "_FoldEncoder":
         return _FoldEncoder(self, part)
 
-    def vectors(self, part: Split, texts: list[str], trained: Callable[[], QdupModel] | None = None) -> np.ndarray:
-        """The vectors ``part``'s encoder gives ``texts``: from the folder, else from ``trained()``
-        (default: the encoder trained now)."""
+    def vectors(self, part: Split, texts: list[str], trained: Callable[[], QdupModel]) -> np.ndarray:
+        """The vectors ``part``'s encoder gives ``texts``: from the folder, else from ``trained()``."""
         key = _digest([__version__, self.config.to_dict(), *(_pairs_key(p) for p in (part.train, part.negatives,
                                                                                       part.validation)), texts])
         path = None if self.folder is None else self.folder / f"fold-{key[:32]}.npy"
@@ -224,7 +223,7 @@ class FoldVectors:
             cached = _cached(path, len(texts))
             if cached is not None:
                 return cached
-        vectors = (trained or (lambda: train_encoder(part, self.config, self.progress)))().encode(texts)
+        vectors = trained().encode(texts)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_vectors(path, vectors)
