@@ -69,11 +69,16 @@ def named(ctx, param, value):
     return value
 
 
+def within(path, folder) -> bool:
+    """Whether ``path`` is ``folder`` or inside it, links followed (a link into it counts)."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
 def outside(out, *inputs, made: str = "model") -> None:
     """Refuse an input at or inside the output folder, which ``--force`` replaces with the new
     ``made`` (the file it was made from lost with the old one); None inputs are skipped."""
     for given in inputs:
-        if given is not None and Path(given).resolve().is_relative_to(Path(out).resolve()):
+        if given is not None and within(given, out):
             raise ConfigError(f"{given} is inside --out {out}, which the new {made} replaces: move it out first")
 
 

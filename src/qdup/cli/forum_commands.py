@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ConfigError, DataError, UnknownIdError
-from . import cli, counted, named, naming, outside, threads_option
+from . import cli, counted, named, naming, outside, threads_option, within
 from .search_commands import MODEL_HELP, index
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def export_decisions(index_path, out, force):
     from ..search.index import Index
 
     opened = Index.load(index_path)  # an index folder, with a readable manifest
-    if Path(out).resolve().is_relative_to(opened.path.resolve()):  # --force would replace the index's own files
+    if within(out, opened.path):  # --force would replace the index's own files
         raise ConfigError(f"--out {out} is inside the index folder {index_path}: write the pairs outside it")
     written = export_pairs(read_decisions(index_path), out, force)
     click.echo(f"wrote {counted(written, 'pair')} to {out}")
@@ -194,7 +194,7 @@ def refit(args, decisions_path, out, holdout, cache, force, quiet):
     model.check_output(out, force)
     outside(out, args[-1], decisions_path)
     cache = cache or Path.home() / ".cache" / "qdup" / "refit"
-    if Path(cache).resolve().is_relative_to(Path(out).resolve()):  # saving the model replaces that folder
+    if within(cache, out):  # saving the model replaces that folder
         raise ConfigError(f"--cache {cache} is inside --out {out}, which the model replaces: keep the cache elsewhere")
     if Path(decisions_path).is_dir():
         Index.load(decisions_path)  # an index folder, with a readable manifest
