@@ -7,6 +7,8 @@ import qdup
 
 from helpers import ROOT, run
 from qdup.cli import cli
+from qdup.errors import DataError
+from qdup.evaluation.search_calibration import calibrate_on_pairs
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--dim", "16", "--quiet"]
 
@@ -18,7 +20,13 @@ def test_train_evaluate_predict(capsys, toy_path, tmp_path):
     history = qdup.load(out_dir).info["history"]
     aucs = [h["validation_auc"] for h in history]
     best = aucs.index(max(aucs))  # the default recipe selects by validation AUC
-    assert out == f"saved {out_dir} (best epoch {best + 1}, chosen by validation AUC {aucs[best]:.4f})\n"
+    trained = qdup.load(out_dir)
+    stored = trained.info["search_threshold"]  # calibrated as `qdup calibrate-search` would
+    assert out == (f"saved {out_dir} (best epoch {best + 1}, chosen by validation AUC {aucs[best]:.4f})\n"
+                   f"search threshold {stored['threshold']:.4f}: {stored['flagged_share']:.1%} of {stored['queries']} "
+                   f"validation queries flagged, precision {stored['precision']:.3f}\n")
+    again = calibrate_on_pairs(trained, qdup.read_pairs(toy_path))
+    assert trained.search_threshold == pytest.approx(again.threshold, abs=1e-5) and again.precision >= 0.8
 
     code, out, _ = run(capsys, "evaluate", out_dir, toy_path, "--split", "test", "--threshold", "0.7")
     assert code == 0
@@ -239,11 +247,32 @@ def test_negative_seed_is_refused(capsys, toy_path, tmp_path):
     assert code == 1 and err == "Error: seed must be an integer in [0, 2**32), got -1\n"
 
 
+def test_train_without_calibration_stores_no_search_threshold(capsys, toy_path, tmp_path):
+    code, out, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS, "--set", "calibrate=false")
+    assert code == 0, err
+    assert qdup.load(tmp_path / "m").search_threshold is None and "search threshold" not in out
+
+
+def test_a_model_whose_search_threshold_cannot_be_chosen_is_saved_without_one(capsys, toy_path, tmp_path,
+                                                                               monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise DataError("no threshold reaches precision 0.8 on these 52 queries (best: 0.500); try a lower precision")
+
+    monkeypatch.setattr("qdup.evaluation.search_calibration.calibrate_on_pairs", unreachable)
+    code, out, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS)
+    assert code == 0, err
+    assert out.splitlines()[1] == ("no search threshold (no threshold reaches precision 0.8 on these 52 queries "
+                                   "(best: 0.500)): `qdup calibrate-search --precision P` can store one")
+    model = qdup.load(tmp_path / "m")
+    assert model.search_threshold is None and "calibration" in model.info  # the pair threshold is kept
+
+
 def test_reference_recipe_says_the_epoch_was_chosen_by_loss(capsys, toy_path, tmp_path):
     code, out, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference", *TINY_ARGS)
     assert code == 0, err
     losses = [h["validation_loss"] for h in qdup.load(tmp_path / "m").info["history"]]
     best = losses.index(min(losses))
+    # ... and, keeping SPEC's thresholds (no calibration), stores no search threshold either.
     assert out == f"saved {tmp_path / 'm'} (best epoch {best + 1}, chosen by validation loss {losses[best]:.4f})\n"
 
 

@@ -168,7 +168,7 @@ def test_refit_from_the_index_decisions(capsys, tmp_path, rerank_model, toy_spli
     assert run(capsys, "refit", model_dir, TOY_PAIRS, "--decisions", index.path, "--out", tmp_path / "new")[2] == (
         f"Error: {tmp_path / 'new'} already exists (use --force to replace it)\n")
     # No search threshold reaches the precision (few validation queries): saved without one, said so.
-    monkeypatch.setattr("qdup.training.refit.calibrate_on_pairs", unreachable_precision)
+    monkeypatch.setattr("qdup.evaluation.search_calibration.calibrate_on_pairs", unreachable_precision)
     code, out, err = run(capsys, "refit", model_dir, TOY_PAIRS, "--decisions", index.path, "--out",
                          tmp_path / "new", "--cache", tmp_path / "cache", "-q", "--force")
     assert code == 0, err

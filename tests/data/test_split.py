@@ -1,8 +1,12 @@
+import re
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import qdup
 from qdup.errors import DataError
+from helpers import TOY_PAIRS
 
 
 def test_split_by_id_on_toy(fixture_pairs):
@@ -40,5 +44,19 @@ def test_qqp_partial_protocol(qqp_partial):
     assert split.summary() == {
         "method": "id", "train_duplicates": 9299, "validation_pairs": 4593,
         "validation_duplicates": 2325, "negatives": 11641, "test_pairs": 2713,
-        "first_validation_id": 213182,
+        "first_validation_id": 213182, "pairs_sha256": split.digest(),
     }
+
+
+def test_the_digest_tells_apart_pairs_of_the_same_counts(fixture_pairs):
+    split = qdup.reference_split(fixture_pairs)
+    assert re.fullmatch("[0-9a-f]{16}", split.digest())
+    assert qdup.reference_split(qdup.read_pairs(TOY_PAIRS)).digest() == split.digest()  # read again: the same
+    flipped = fixture_pairs.is_duplicate.copy()
+    at = int(np.flatnonzero(fixture_pairs.ids == split.test.ids[0])[0])
+    flipped[at] = 1 - flipped[at]  # a test label: no count changes
+    edited = fixture_pairs.question2[:]
+    edited[0] = edited[0].rstrip("?") + " really?"  # one text edited
+    for other in (replace(fixture_pairs, is_duplicate=flipped), replace(fixture_pairs, question2=edited)):
+        assert qdup.reference_split(other).summary().items() - split.summary().items() == \
+            {("pairs_sha256", qdup.reference_split(other).digest())}

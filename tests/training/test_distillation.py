@@ -68,6 +68,7 @@ def test_cli_distills_with_pairs_then_indexes_and_searches(capsys, teacher, ques
     assert (code, err) == (0, "")
     assert stdout.startswith(f"saved {out} (best epoch ") and "chosen by validation AUC" in stdout
     student = qdup.load(out)
+    assert stdout.splitlines()[1].startswith("search threshold ") and student.search_threshold is not None
     assert "calibration" in student.info and student.info["distillation"]["teacher_fingerprint"] == teacher.fingerprint
     assert student.scorer.name == "rerank"  # with --pairs: the default recipe's re-ranker
     assert (student.info["training"]["lookalikes"], student.info["training"]["lookalike_words"]) == (1.0, 2)

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from qdup.errors import ConfigError, DataError, OutputError
 from qdup.search.decisions import latest
 from qdup.search.index import Index
 from qdup.training import refit as refit_module
-from qdup.training.refit import decisions_from_pairs, held_out, refit
+from qdup.training.refit import decisions_from_pairs, held_out, refit, refittable
 from qdup.training.trainer import train_encoder
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_a_refit_whose_search_threshold_cannot_be_chosen_is_kept_without_one(
     # Few validation queries: the refit's minutes of work ended in that error, whose
     # advice (a lower precision) refit has no option for.
     first, cache = refitted
-    monkeypatch.setattr("qdup.training.refit.calibrate_on_pairs", unreachable_precision)
+    monkeypatch.setattr("qdup.evaluation.search_calibration.calibrate_on_pairs", unreachable_precision)
     model = refit(base, fixture_pairs, decisions, cache=cache)
     assert model.fingerprint == first.fingerprint and model.threshold == first.threshold
     assert "search_threshold" not in model.info and model.search_threshold is None
@@ -168,6 +169,23 @@ def test_refit_refusals(base, tiny_model, fixture_pairs, decisions):
         refit(base, fixture_pairs, only_held_out)
     with pytest.raises(ConfigError, match="holdout must be in"):
         refit(base, fixture_pairs, decisions, holdout=1.0)
+
+
+def test_refit_tells_apart_pairs_of_the_same_counts(base, fixture_pairs, decisions):
+    # One test question edited: every count the same, so only the pairs' sha256 differs.
+    edited = replace(fixture_pairs, question1=[*fixture_pairs.question1[:-1], "How do I edit this question?"])
+    expected, found = base.info["data"]["pairs_sha256"], qdup.reference_split(edited).digest()
+    with pytest.raises(DataError, match=f"^these pairs are not the ones the model was trained on \\(pairs' sha256: "
+                                        f"{expected} expected, {found} found\\): refit on the pairs file"):
+        refit(base, edited, decisions)
+
+
+def test_a_model_saved_before_the_pairs_sha256_is_checked_by_its_counts(base, fixture_pairs, decisions):
+    recorded = {k: v for k, v in base.info["data"].items() if k != "pairs_sha256"}
+    older = QdupModel(base.encoder, base.threshold, {**base.info, "data": recorded}, base.scorer)
+    assert refittable(older, qdup.reference_split(fixture_pairs)) == refittable(base, qdup.reference_split(fixture_pairs))
+    with pytest.raises(DataError, match=r"\(test pairs: 160 expected, 40 found\)"):
+        refit(older, fixture_pairs.subset(list(range(600))), decisions)
 
 
 @pytest.mark.parametrize("info, fitted_on", [

@@ -87,6 +87,23 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def search_threshold(trained, labelled, calibrate: bool, quiet: bool) -> str | None:
+    """Calibrate a new model's search threshold as `qdup calibrate-search` does (precision
+    0.8), so its searches flag likely duplicates from the start; the line to print (None when
+    ``calibrate`` is off: the user keeps the recipe's thresholds)."""
+    from ..evaluation.search_calibration import DEFAULT_PRECISION, store_search_threshold
+    from ..util.progress import log
+
+    if not calibrate:
+        return None
+    if not quiet:
+        log("choosing the search threshold on the validation queries")
+    calibration, missing = store_search_threshold(trained, labelled, DEFAULT_PRECISION)
+    if missing:
+        return f"no search threshold ({missing}): `qdup calibrate-search --precision P` can store one"
+    return calibration.summary()
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line ``argv`` (default: ``sys.argv[1:]``) run; returns the exit code."""
     try:

@@ -7,7 +7,7 @@ import click
 from ..errors import ConfigError
 from ..training import recipes
 from ..training.devices import check_device
-from . import cli, named, naming, outside, threads_option
+from . import cli, named, naming, outside, search_threshold, threads_option
 
 
 @cli.command()
@@ -63,7 +63,8 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     model.check_output(out, force)  # fail before the teacher's encoding and the training
     outside(out, questions_file, pairs_file)
     with naming(pairs_file):
-        labelled = reference_split(read_pairs(pairs_file)) if pairs_file else None
+        pairs = read_pairs(pairs_file) if pairs_file else None
+        labelled = reference_split(pairs) if pairs is not None else None
         if labelled is not None:  # distill()'s own check, naming the file, before the teacher loads
             check_calibration(labelled.validation, checked.calibrate)
     questions = read_questions(questions_file).questions
@@ -76,10 +77,13 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     config = recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **{**teacher_lookalikes(teacher_model), **chosen})
     student = distill_student(teacher_model, questions, config, labelled, progress=not quiet,
                               device=check_device(device), distill_config=distill_config)
+    searched = search_threshold(student, pairs, config.calibrate, quiet) if pairs is not None else None
     student.save(out, force=force)
     best = student.info["history"][student.info["best_epoch"] - 1]
     name, value = chosen_by(best, config.select)  # no AUC for validation pairs of one label
     click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {name} {value:.4f})")
+    if searched:
+        click.echo(searched)
 
 
 @cli.command("import-keras")

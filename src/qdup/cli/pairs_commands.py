@@ -12,7 +12,7 @@ from ..training import recipes
 from ..training.devices import check_device
 from ..errors import ConfigError, DataError
 from ..scoring.thresholds import check_threshold
-from . import cli, named, naming, outside, threads_option
+from . import cli, named, naming, outside, search_threshold, threads_option
 
 # evaluation, model and training import torch: commands import them when they run, so that
 # `qdup --help`, `--version` and argument errors stay fast.
@@ -67,13 +67,17 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
     model.check_output(out, force)  # fail before training, not after it
     outside(out, data_file, encoder_path)
     with naming(data_file):
-        split = reference_split(read_pairs(data_file))
+        labelled = read_pairs(data_file)
+        split = reference_split(labelled)
         check_calibration(split.validation, config.calibrate)  # training's own check, naming the file
     trained = trainer.train(split, config, progress=not quiet, device=check_device(device), encoder=encoder_path)
+    searched = search_threshold(trained, labelled, config.calibrate, quiet)
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     name, value = chosen_by(best, config.select)
     click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {name} {value:.4f})")
+    if searched:
+        click.echo(searched)
 
 
 def _finite(figures: dict) -> dict:

@@ -79,6 +79,4 @@ def calibrate_search(data_file, model_path, precision, dry_run):
     if not dry_run:
         model.write_config_entries(model_path, search_threshold=calibration.to_dict())
     click.echo(json.dumps(calibration.to_dict()))
-    click.echo(f"search threshold {calibration.threshold:.4f}: {calibration.flagged_share:.1%} of "
-               f"{calibration.queries} validation queries flagged, precision {calibration.precision:.3f}"
-               + ("" if dry_run else f"; stored in {model_path}/config.json"))
+    click.echo(calibration.summary() + ("" if dry_run else f"; stored in {model_path}/config.json"))

@@ -10,6 +10,7 @@ by recipes that learn from negatives.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,19 @@ class Split:
             "negatives": len(self.negatives),
             "test_pairs": len(self.test),
             "first_validation_id": int(self.validation.ids[0]) if len(self.validation) else None,
+            "pairs_sha256": self.digest(),
         }
+
+    def digest(self) -> str:
+        """The first 16 hex digits of a sha256 over every pair of each part (id, label, both
+        texts, in order): two files of the same counts tell apart (``qdup refit`` checks it)."""
+        digest = hashlib.sha256()
+        for part in (self.train, self.validation, self.negatives, self.test):
+            digest.update(np.asarray(part.ids, dtype="<i8").tobytes() + np.asarray(part.is_duplicate, dtype="i1").tobytes())
+            for text in part.question1 + part.question2:
+                digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+            digest.update(b"\1")  # where a part ends
+        return digest.hexdigest()[:16]
 
 
 def reference_split(pairs: Pairs, by: str = "auto") -> Split:

@@ -48,6 +48,10 @@ class SearchCalibration:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> str:
+        return (f"search threshold {self.threshold:.4f}: {self.flagged_share:.1%} of {self.queries} validation "
+                f"queries flagged, precision {self.precision:.3f}")
+
 
 def calibrate_search_threshold(top_scores: Sequence[float], top_is_duplicate: Sequence[bool],
                                precision: float = DEFAULT_PRECISION,
@@ -158,6 +162,21 @@ def calibrate_on_pairs(model, pairs, precision: float = DEFAULT_PRECISION, exclu
     scores, matches = top_matches(model, corpus, queries)
     hits = [judged.get(frozenset((q, m)), same(q, m)) if m is not None else False for q, m in zip(queries, matches)]
     return calibrate_search_threshold(scores, hits, precision, top_match_verdicts(model, queries, matches))
+
+
+def store_search_threshold(model, pairs, precision: float = DEFAULT_PRECISION,
+                           **options) -> tuple[SearchCalibration | None, str | None]:
+    """:func:`calibrate_on_pairs` (``options``: its ``exclude`` and ``verdicts``) stored in
+    ``model.info["search_threshold"]``: ``(calibration, None)``. When no threshold reaches
+    ``precision`` (few or easy validation queries) the model is kept without one:
+    ``(None, why)``, one line; a training or a refit of minutes is not lost for want of it."""
+    try:
+        calibration = calibrate_on_pairs(model, pairs, precision, **options)
+    except DataError as error:
+        model.info.pop("search_threshold", None)
+        return None, str(error).split("; ")[0]  # not "try a lower precision": nobody chose one here
+    model.info["search_threshold"] = calibration.to_dict()
+    return calibration, None
 
 
 def top_match_verdicts(model, queries: Sequence[str], matches: Sequence[str | None]) -> list[bool] | None:

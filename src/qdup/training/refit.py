@@ -36,7 +36,7 @@ from ..data.pairs import Pairs, pairs_from_lists
 from ..data.split import Split, reference_split
 from ..data.vectors import write_vectors
 from ..errors import ConfigError, DataError
-from ..evaluation.search_calibration import DEFAULT_PRECISION, calibrate_on_pairs
+from ..evaluation.search_calibration import DEFAULT_PRECISION, store_search_threshold
 from ..model import QdupModel
 from ..search.decisions import Decision, latest, now
 from ..text.names import NameStats
@@ -129,12 +129,10 @@ def refit(model: QdupModel, pairs: Pairs, decisions: Sequence[Decision], *, hold
     calibrate(refitted, validation, store=True)
     precision = (model.info.get("search_threshold") or {}).get("target_precision", DEFAULT_PRECISION)
     verdicts = [(d.query, d.match, d.duplicate) for d in kept]
-    try:
-        refitted.info["search_threshold"] = calibrate_on_pairs(refitted, pairs, precision, exclude=touched,
-                                                               verdicts=verdicts).to_dict()
-    except DataError as error:  # the refit is kept (minutes of work), without a search threshold, and says so
-        refitted.info["refit"]["search_threshold"] = f"none: {str(error).split('; ')[0]}"  # not: try a lower precision
-        log(f"refit: {refitted.info['refit']['search_threshold']}: the model keeps no search threshold")
+    _, missing = store_search_threshold(refitted, pairs, precision, exclude=touched, verdicts=verdicts)
+    if missing:
+        refitted.info["refit"]["search_threshold"] = f"none: {missing}"
+        log(f"refit: none: {missing}: the model keeps no search threshold")
     return refitted
 
 
@@ -170,12 +168,14 @@ def refittable(model: QdupModel, split: Split) -> TrainConfig:
 # The reference split's counts (Split.summary) in words, as a refusal names them.
 _SPLIT_WORDS = {"method": "split", "train_duplicates": "training duplicates", "validation_pairs": "validation pairs",
                 "validation_duplicates": "validation duplicates", "negatives": "training non-duplicates",
-                "test_pairs": "test pairs", "first_validation_id": "first validation pair id"}
+                "test_pairs": "test pairs", "first_validation_id": "first validation pair id",
+                "pairs_sha256": "pairs' sha256"}
 
 
 def _differences(trained_on, split: Split) -> str:
     """``"test pairs: 160 expected, 40 found"``: what the split the model records (None: none
-    recorded, nothing to check) and ``split`` differ in; "" when nothing."""
+    recorded, nothing to check) and ``split`` differ in; "" when nothing. Only what the model
+    records is compared: models saved before the pairs' sha256 are checked by their counts."""
     if trained_on is None:
         return ""
     if not isinstance(trained_on, dict):
@@ -185,9 +185,11 @@ def _differences(trained_on, split: Split) -> str:
     def shown(key, value):
         return f"by {value}" if key == "method" and value is not None else str(value)
 
+    differing = [key for key in trained_on if trained_on.get(key) != found.get(key)]
+    if differing != ["pairs_sha256"]:  # other pairs differ in their sha256 too: the counts say more
+        differing = [key for key in differing if key != "pairs_sha256"]
     return "; ".join(f"{_SPLIT_WORDS.get(key, key)}: {shown(key, trained_on.get(key))} expected, "
-                     f"{shown(key, found.get(key))} found"
-                     for key in dict.fromkeys([*found, *trained_on]) if trained_on.get(key) != found.get(key))
+                     f"{shown(key, found.get(key))} found" for key in differing)
 
 
 def _as_pairs(decisions: Sequence[Decision]) -> Pairs:
