@@ -57,6 +57,27 @@ def test_each_out_of_fold_encoder_is_trained_once(base, fixture_pairs, decisions
     assert len(trained) == base.info["training"]["scorer_folds"]
 
 
+def test_cached_fold_vectors_serve_a_model_that_differs_in_scorer_settings_only(
+        base, fixture_pairs, decisions, refitted, monkeypatch, tmp_path):
+    # Built-in v5 and v6 differ in search_unmatched_monotone alone: the same fold encoders.
+    first, cache = refitted
+    trained = []
+    monkeypatch.setattr(refit_module, "train_encoder", lambda *a, **k: trained.append(1) or train_encoder(*a, **k))
+    shared = tmp_path / "folds"
+    shutil.copytree(cache, shared)
+    recipe = base.info["training"]
+    # (Another share of look-alikes would ask for vectors of other look-alike texts.)
+    for setting, value in (("search_unmatched_monotone", not recipe["search_unmatched_monotone"]),
+                           ("calibrate", False)):
+        other = QdupModel(base.encoder, base.threshold, {**base.info, "training": {**recipe, setting: value}},
+                          base.scorer)
+        refit(other, fixture_pairs, decisions, cache=shared)
+        assert trained == [] and sorted(p.name for p in shared.iterdir()) == sorted(p.name for p in cache.iterdir())
+    longer = QdupModel(base.encoder, base.threshold, {**base.info, "training": {**recipe, "epochs": 1}}, base.scorer)
+    refit(longer, fixture_pairs, decisions, cache=shared)  # an encoder setting: folds trained again
+    assert len(trained) == recipe["scorer_folds"] and len(list(shared.iterdir())) == 2 * len(list(cache.iterdir()))
+
+
 def test_a_cache_that_cannot_be_written_is_refused_before_any_training(base, fixture_pairs, decisions, tmp_path,
                                                                         monkeypatch):
     # It failed once the first fold's encoder had trained (minutes), naming no cache: "...: Not a directory".

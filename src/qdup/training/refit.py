@@ -49,6 +49,9 @@ from .steps import calibrate
 from .trainer import train_encoder
 
 HOLDOUT = 0.2  # share of decision queries kept for choosing thresholds
+# Settings no encoder training reads (the scorer's and the threshold's): cached fold vectors
+# serve models that differ only in them (built-in v5 and v6: search_unmatched_monotone).
+SCORER_ONLY = ("calibrate", "scorer", "scorer_folds", "scorer_held_out", "lookalikes", "search_unmatched_monotone")
 
 
 def held_out(query: str, holdout: float = HOLDOUT) -> bool:
@@ -206,7 +209,7 @@ def _without(pairs: Pairs, questions: set[str]) -> Pairs:
 class FoldVectors:
     """``train_encoder`` for the out-of-fold cosines: trains each fold's encoder with the
     model's recipe and keeps the vectors it gives the pool in ``folder`` (None: keep nothing),
-    keyed by the recipe, the fold's pairs, the pool and the qdup version."""
+    keyed by the recipe's encoder settings, the fold's pairs, the pool and the qdup version."""
 
     def __init__(self, config: TrainConfig, folder: str | Path | None, progress: bool = False) -> None:
         self.config, self.folder, self.progress = config, None if folder is None else Path(folder), progress
@@ -218,8 +221,8 @@ class FoldVectors:
 
     def vectors(self, part: Split, texts: list[str], trained: Callable[[], QdupModel]) -> np.ndarray:
         """The vectors ``part``'s encoder gives ``texts``: from the folder, else from ``trained()``."""
-        key = _digest([__version__, self.config.to_dict(), *(_pairs_key(p) for p in (part.train, part.negatives,
-                                                                                      part.validation)), texts])
+        key = _digest([__version__, encoder_settings(self.config),
+                       *(_pairs_key(p) for p in (part.train, part.negatives, part.validation)), texts])
         path = None if self.folder is None else self.folder / f"fold-{key[:32]}.npy"
         if path is not None and path.is_file():
             cached = _cached(path, len(texts))
@@ -230,6 +233,15 @@ class FoldVectors:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_vectors(path, vectors)
         return vectors
+
+
+def encoder_settings(config: TrainConfig) -> dict:
+    """The settings an encoder's training reads (:data:`SCORER_ONLY` left out; the words a
+    look-alike swaps only when look-alikes are the encoder's negatives too)."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in SCORER_ONLY and k != "recipe"}
+    if not config.lookalike_negatives:
+        settings.pop("lookalike_words")
+    return settings
 
 
 def _cached(path: Path, rows: int) -> np.ndarray | None:
