@@ -57,7 +57,8 @@ class Split:
         texts, in order): two files of the same counts tell apart (``qdup refit`` checks it)."""
         digest = hashlib.sha256()
         for part in (self.train, self.validation, self.negatives, self.test):
-            digest.update(np.asarray(part.ids, dtype="<i8").tobytes() + np.asarray(part.is_duplicate, dtype="i1").tobytes())
+            digest.update(np.asarray(part.ids, dtype="<i8").tobytes())
+            digest.update(np.asarray(part.is_duplicate, dtype="i1").tobytes())
             for text in part.question1 + part.question2:
                 digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
             digest.update(b"\1")  # where a part ends
