@@ -126,6 +126,10 @@ def test_one_command_trains_searches_and_distils(capsys, pretrained, toy_split, 
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["recipe"].startswith("transformer") and config["scorer"]["name"] == "rerank"
     assert config["scorer_fit"]["method"] == "out-of-fold" and config["training"]["scorer_held_out"] == 0.0
+    # Its searches flag from the start: the search threshold chosen, or the line saying why not.
+    said = stdout.splitlines()[1]
+    assert said.startswith("no search threshold (") if "search_threshold" not in config else \
+        said.startswith(f"search threshold {config['search_threshold']['threshold']:.4f}: ")
     code, stdout, _ = run(capsys, "predict", out, "How do I learn Python?", "How to learn Python?", "--json")
     assert code == 0 and 0 <= json.loads(stdout)["similarity"] <= 1.0001
     questions = sorted(set(toy_split.test.question1 + toy_split.test.question2))
