@@ -47,6 +47,10 @@ SPLITS = ("all", "train", "validation", "test")
 def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **settings):
     """Train a model on a Quora-style pairs file, using the reference split.
 
+    Unless the recipe keeps fixed thresholds (reference, or --set calibrate=false), the
+    validation pairs choose the pair threshold and the validation queries the search
+    threshold ("likely duplicate" at precision 0.8; `qdup calibrate-search` for another).
+
     \b
     Example:
       qdup train quora_duplicate_questions.tsv --out models/quora
