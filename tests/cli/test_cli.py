@@ -267,6 +267,22 @@ def test_a_model_whose_search_threshold_cannot_be_chosen_is_saved_without_one(ca
     assert model.search_threshold is None and "calibration" in model.info  # the pair threshold is kept
 
 
+def test_a_full_disk_while_choosing_the_search_threshold_keeps_the_trained_model(capsys, toy_path, tmp_path,
+                                                                                 monkeypatch):
+    # The temporary index of the validation search could not be written: the training
+    # (hours on a complete file) is saved all the same, its pair threshold with it.
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("qdup.evaluation.search_calibration.calibrate_on_pairs", full_disk)
+    code, out, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS)
+    assert code == 0, err
+    assert out.splitlines()[1] == ("no search threshold ([Errno 28] No space left on device): "
+                                   "`qdup calibrate-search --precision P` can store one")
+    model = qdup.load(tmp_path / "m")
+    assert model.search_threshold is None and "calibration" in model.info
+
+
 def test_reference_recipe_says_the_epoch_was_chosen_by_loss(capsys, toy_path, tmp_path):
     code, out, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", "--recipe", "reference", *TINY_ARGS)
     assert code == 0, err

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError, DataError, QdupError
+from ..errors import ConfigError, DataError, OutputError, QdupError
 from ..util import collector
 from ..util.threads import use_threads
 
@@ -87,10 +87,14 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def search_threshold(trained, labelled, calibrate: bool, quiet: bool) -> str | None:
-    """Calibrate a new model's search threshold as `qdup calibrate-search` does (precision
-    0.8), so its searches flag likely duplicates from the start; the line to print (None when
-    ``calibrate`` is off: the user keeps the recipe's thresholds)."""
+def search_threshold(folder, saved, labelled, calibrate: bool, quiet: bool) -> str | None:
+    """For a model just saved in ``folder``: choose its search threshold on ``labelled``'s
+    validation queries as `qdup calibrate-search` does (precision 0.8) and store it in its
+    config.json, so its searches flag likely duplicates from the start. The line to print
+    (None when ``calibrate`` is off: the recipe keeps fixed thresholds). It comes after the
+    save: validation queries no threshold suits, or a full disk under the temporary index,
+    leave the trained model saved without one, and the line says why."""
+    from .. import model
     from ..evaluation.search_calibration import DEFAULT_PRECISION, store_search_threshold
     from ..util.progress import log
 
@@ -98,8 +102,13 @@ def search_threshold(trained, labelled, calibrate: bool, quiet: bool) -> str | N
         return None
     if not quiet:
         log("choosing the search threshold on the validation queries")
-    calibration, missing = store_search_threshold(trained, labelled, DEFAULT_PRECISION)
-    if missing:
+    try:
+        calibration, missing = store_search_threshold(saved, labelled, DEFAULT_PRECISION)
+        if calibration is not None:
+            model.write_config_entries(folder, search_threshold=calibration.to_dict())
+    except (OutputError, OSError) as error:
+        calibration, missing = None, str(error)
+    if calibration is None:
         return f"no search threshold ({missing}): `qdup calibrate-search --precision P` can store one"
     return calibration.summary()
 

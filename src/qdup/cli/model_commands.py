@@ -77,12 +77,11 @@ def distill(teacher, questions_file, pairs_file, out, extra, device, force, quie
     config = recipes.TrainConfig.from_recipe(recipes.DEFAULT_RECIPE, **{**teacher_lookalikes(teacher_model), **chosen})
     student = distill_student(teacher_model, questions, config, labelled, progress=not quiet,
                               device=check_device(device), distill_config=distill_config)
-    searched = search_threshold(student, pairs, config.calibrate, quiet) if pairs is not None else None
     student.save(out, force=force)
     best = student.info["history"][student.info["best_epoch"] - 1]
     name, value = chosen_by(best, config.select)  # no AUC for validation pairs of one label
     click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {name} {value:.4f})")
-    if searched:
+    if pairs is not None and (searched := search_threshold(out, student, pairs, config.calibrate, quiet)):
         click.echo(searched)
 
 

@@ -75,12 +75,11 @@ def train(data_file, out, recipe, encoder_path, extra, device, force, quiet, **s
         split = reference_split(labelled)
         check_calibration(split.validation, config.calibrate)  # training's own check, naming the file
     trained = trainer.train(split, config, progress=not quiet, device=check_device(device), encoder=encoder_path)
-    searched = search_threshold(trained, labelled, config.calibrate, quiet)
     trained.save(out, force=force)
     best = trained.info["history"][trained.info["best_epoch"] - 1]
     name, value = chosen_by(best, config.select)
     click.echo(f"saved {out} (best epoch {best['epoch']}, chosen by {name} {value:.4f})")
-    if searched:
+    if searched := search_threshold(out, trained, labelled, config.calibrate, quiet):
         click.echo(searched)
 
 
