@@ -99,3 +99,16 @@ def test_the_floor_keeps_its_share_of_the_true_duplicates_whatever_their_order()
     scores, hits = rng.random(400), rng.random(400) < 0.6
     got = calibrate_search_threshold(scores, hits, precision=0.5, agree=rng.random(400) < 0.8)
     assert got.floor_recall == pytest.approx(np.mean(scores[hits] >= got.floor)) and got.floor_recall >= 0.95
+
+
+def test_queries_searched_in_chunks_find_the_same_top_matches(rerank_model, fixture_pairs, monkeypatch):
+    from qdup.evaluation import search_calibration
+
+    corpus = sorted({q.strip() for q in fixture_pairs.question1 + fixture_pairs.question2})
+    queries = corpus[::7]
+    whole = search_calibration.top_matches(rerank_model, corpus, queries)
+    monkeypatch.setattr(search_calibration, "QUERY_CHUNK", 3)  # several chunks, the last one short
+    assert len(queries) % 3 and len(queries) > 6
+    chunked = search_calibration.top_matches(rerank_model, corpus, queries)
+    assert chunked[1] == whole[1]  # the same match for every query
+    np.testing.assert_allclose(chunked[0], whole[0], atol=1e-6)
