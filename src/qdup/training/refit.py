@@ -209,7 +209,8 @@ def _without(pairs: Pairs, questions: set[str]) -> Pairs:
 class FoldVectors:
     """``train_encoder`` for the out-of-fold cosines: trains each fold's encoder with the
     model's recipe and keeps the vectors it gives the pool in ``folder`` (None: keep nothing),
-    keyed by the recipe's encoder settings, the fold's pairs, the pool and the qdup version."""
+    keyed by the recipe's encoder settings, the fold's pairs (:meth:`~qdup.data.split.Split.digest`), the
+    pool and the qdup version."""
 
     def __init__(self, config: TrainConfig, folder: str | Path | None, progress: bool = False) -> None:
         self.config, self.folder, self.progress = config, None if folder is None else Path(folder), progress
@@ -221,8 +222,7 @@ class FoldVectors:
 
     def vectors(self, part: Split, texts: list[str], trained: Callable[[], QdupModel]) -> np.ndarray:
         """The vectors ``part``'s encoder gives ``texts``: from the folder, else from ``trained()``."""
-        key = _digest([__version__, encoder_settings(self.config),
-                       *(_pairs_key(p) for p in (part.train, part.negatives, part.validation)), texts])
+        key = _digest([__version__, encoder_settings(self.config), part.digest(), texts])
         path = None if self.folder is None else self.folder / f"fold-{key[:32]}.npy"
         if path is not None and path.is_file():
             cached = _cached(path, len(texts))
@@ -272,10 +272,6 @@ class _FoldEncoder:
         if self._encoder is None:
             self._encoder = train_encoder(self.part, self.folds.config, self.folds.progress)
         return self._encoder
-
-
-def _pairs_key(pairs: Pairs) -> list:
-    return [pairs.question1, pairs.question2, pairs.is_duplicate.tolist()]
 
 
 def _digest(parts: list) -> str:
