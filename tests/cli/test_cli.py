@@ -253,34 +253,25 @@ def test_train_without_calibration_stores_no_search_threshold(capsys, toy_path, 
     assert qdup.load(tmp_path / "m").search_threshold is None and "search threshold" not in out
 
 
+@pytest.mark.parametrize("error, why", [
+    # Few or easy validation queries: the error's advice (a lower precision) is for calibrate-search.
+    (DataError("no threshold reaches precision 0.8 on these 52 queries (best: 0.500); try a lower precision"),
+     "no threshold reaches precision 0.8 on these 52 queries (best: 0.500)"),
+    # The temporary index of the validation search could not be written: the training (hours
+    # on a complete file) is saved all the same.
+    (OSError(28, "No space left on device"), "[Errno 28] No space left on device"),
+])
 def test_a_model_whose_search_threshold_cannot_be_chosen_is_saved_without_one(capsys, toy_path, tmp_path,
-                                                                               monkeypatch):
-    def unreachable(*args, **kwargs):
-        raise DataError("no threshold reaches precision 0.8 on these 52 queries (best: 0.500); try a lower precision")
+                                                                               monkeypatch, error, why):
+    def failing(*args, **kwargs):
+        raise error
 
-    monkeypatch.setattr("qdup.evaluation.search_calibration.calibrate_on_pairs", unreachable)
+    monkeypatch.setattr("qdup.evaluation.search_calibration.calibrate_on_pairs", failing)
     code, out, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS)
     assert code == 0, err
-    assert out.splitlines()[1] == ("no search threshold (no threshold reaches precision 0.8 on these 52 queries "
-                                   "(best: 0.500)): `qdup calibrate-search --precision P` can store one")
+    assert out.splitlines()[1] == f"no search threshold ({why}): `qdup calibrate-search --precision P` can store one"
     model = qdup.load(tmp_path / "m")
     assert model.search_threshold is None and "calibration" in model.info  # the pair threshold is kept
-
-
-def test_a_full_disk_while_choosing_the_search_threshold_keeps_the_trained_model(capsys, toy_path, tmp_path,
-                                                                                 monkeypatch):
-    # The temporary index of the validation search could not be written: the training
-    # (hours on a complete file) is saved all the same, its pair threshold with it.
-    def full_disk(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("qdup.evaluation.search_calibration.calibrate_on_pairs", full_disk)
-    code, out, err = run(capsys, "train", toy_path, "--out", tmp_path / "m", *TINY_ARGS)
-    assert code == 0, err
-    assert out.splitlines()[1] == ("no search threshold ([Errno 28] No space left on device): "
-                                   "`qdup calibrate-search --precision P` can store one")
-    model = qdup.load(tmp_path / "m")
-    assert model.search_threshold is None and "calibration" in model.info
 
 
 def test_reference_recipe_says_the_epoch_was_chosen_by_loss(capsys, toy_path, tmp_path):
